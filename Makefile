@@ -1,0 +1,13 @@
+# Shortcuts; the scripts are the source of truth (README).
+.PHONY: test lint demo bench fmt
+test:
+	scripts/test.sh
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+fmt:
+	cargo fmt --all
+demo:
+	scripts/demo.sh
+bench:
+	bench/run_assign.sh

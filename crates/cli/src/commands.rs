@@ -1,0 +1,587 @@
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use geo::Geometry;
+use gridmap_core::assign::{Status, assign_buildings};
+use gridmap_core::index::GridIndex;
+use gridmap_core::model::{Building, Footprint};
+use gridmap_core::validate::{CoverageInput, Options, Report, grid_defects, validate};
+use gridmap_io::Fields;
+use serde_json::{Map, Value, json};
+
+use crate::progress::Phases;
+
+/// gridmap: grids, buildings and addresses for grid-based community governance (网格化管理).
+#[derive(Debug, Parser)]
+#[command(name = "gridmap", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print the time each phase takes to standard error.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that every building lies in exactly one grid and that the grids cover their
+    /// boundary with no gap and no overlap. Exit code 0: no problem; 1: problems found; 2: bad
+    /// input or usage.
+    Validate(ValidateArgs),
+    /// Write the grid of every building to a CSV file: building,grid,status,outside_share.
+    Assign(AssignArgs),
+    /// Generate a synthetic town (grids, buildings, boundary) for tests and benchmarks.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct LayerArgs {
+    /// Grid polygons (.geojson, .json or .fgb), WGS84 lon/lat.
+    #[arg(long, value_name = "FILE")]
+    grids: PathBuf,
+    /// Building footprints (polygons) or points (.geojson, .json or .fgb).
+    #[arg(long, value_name = "FILE")]
+    buildings: PathBuf,
+    /// Property holding each grid's unique code.
+    #[arg(long, value_name = "FIELD", default_value = "code")]
+    grid_id: String,
+    /// Property holding each building's unique id.
+    #[arg(long, value_name = "FIELD", default_value = "id")]
+    building_id: String,
+    /// A building with more than this share of its footprint outside its grid is straddling.
+    #[arg(long, value_name = "F", default_value_t = 0.10)]
+    straddle_share: f64,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    layers: LayerArgs,
+    /// The outline the grids must cover (village or town); several polygons are merged.
+    /// Without it, gaps are the holes enclosed by the union of the grids.
+    #[arg(long, value_name = "FILE")]
+    boundary: Option<PathBuf>,
+    /// Standard addresses (points, with optional declared `grid` and `building`).
+    #[arg(long, value_name = "FILE")]
+    addresses: Option<PathBuf>,
+    /// Property holding each address's unique id.
+    #[arg(long, value_name = "FIELD", default_value = "id")]
+    address_id: String,
+    /// Overlaps, gaps and parts outside the boundary this small (m²) or smaller are ignored.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    min_area_m2: f64,
+    /// Write the full report as JSON.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// Write every problem as a GeoJSON feature, to open in QGIS or on the web map.
+    #[arg(long, value_name = "OUT.geojson")]
+    problems: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct AssignArgs {
+    #[command(flatten)]
+    layers: LayerArgs,
+    /// The CSV file to write.
+    #[arg(long, value_name = "FILE.csv")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Number of buildings.
+    #[arg(long, default_value_t = 10_000)]
+    buildings: usize,
+    /// Number of grids.
+    #[arg(long, default_value_t = 100)]
+    grids: usize,
+    /// Random seed: the same seed gives the same town.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Grids to shrink by 3%, each opening a thin ring of gap.
+    #[arg(long, default_value_t = 0)]
+    gaps: usize,
+    /// Grids to grow by 3%, each overlapping its neighbours.
+    #[arg(long, default_value_t = 0)]
+    overlaps: usize,
+    /// Output format.
+    #[arg(long, default_value = "fgb", value_parser = ["fgb", "geojson"])]
+    format: String,
+    /// Directory for grids.*, buildings.* and boundary.*.
+    #[arg(long, value_name = "DIR")]
+    out_dir: PathBuf,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => run_validate(args, cli.verbose),
+        Command::Assign(args) => run_assign(args, cli.verbose),
+        Command::Synth(args) => run_synth(args),
+    }
+}
+
+fn check_share(share: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&share) {
+        bail!("--straddle-share must be between 0 and 1, got {share}");
+    }
+    Ok(())
+}
+
+fn read_layers(
+    args: &LayerArgs,
+    phases: &mut Phases,
+) -> Result<(gridmap_io::GridLayer, Vec<Building>)> {
+    let fields = Fields {
+        grid_id: args.grid_id.clone(),
+        building_id: args.building_id.clone(),
+        ..Fields::default()
+    };
+    phases.phase("reading grids");
+    let grids = gridmap_io::read_grids(&args.grids, &fields)?;
+    phases.phase("reading buildings");
+    let buildings = gridmap_io::read_buildings(&args.buildings, &fields)?;
+    Ok((grids, buildings))
+}
+
+fn run_validate(args: ValidateArgs, verbose: bool) -> Result<ExitCode> {
+    check_share(args.layers.straddle_share)?;
+    if args.min_area_m2.is_nan() || args.min_area_m2 < 0.0 {
+        bail!("--min-area-m2 must be 0 or more, got {}", args.min_area_m2);
+    }
+    let mut phases = Phases::new(verbose);
+    let (layer, buildings) = read_layers(&args.layers, &mut phases)?;
+    let boundary = match &args.boundary {
+        Some(path) => {
+            phases.phase("reading boundary");
+            Some(gridmap_io::read_boundary(path)?)
+        }
+        None => None,
+    };
+    let addresses = match &args.addresses {
+        Some(path) => {
+            phases.phase("reading addresses");
+            let fields = Fields {
+                address_id: args.address_id.clone(),
+                ..Fields::default()
+            };
+            gridmap_io::read_addresses(path, &fields)?
+        }
+        None => Vec::new(),
+    };
+    let input = CoverageInput {
+        grids: &layer.grids,
+        buildings: &buildings,
+        boundary: boundary.as_ref(),
+        addresses: &addresses,
+        input_defects: &layer.defects,
+    };
+    let options = Options {
+        min_area_m2: args.min_area_m2,
+        straddle_share: args.layers.straddle_share,
+    };
+    let coverage = validate(&input, &options, &mut |name| phases.phase(name));
+    let report = &coverage.report;
+    if let Some(path) = &args.json {
+        phases.phase("writing the JSON report");
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.problems {
+        phases.phase("writing problems");
+        write_problems(path, report, &input)?;
+    }
+    let took = phases.finish();
+    print_summary(&args, report, took.as_secs_f64());
+    Ok(if report.has_problems() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(args: &ValidateArgs, r: &Report, seconds: f64) {
+    let s = &r.summary;
+    println!(
+        "gridmap validate: {} grids ({}), {} buildings ({}) in {seconds:.2} s",
+        thousands(s.grids),
+        args.layers.grids.display(),
+        thousands(s.buildings),
+        args.layers.buildings.display()
+    );
+    println!(
+        "  buildings: {} in one grid ({} straddling, {} on an edge), {} in no grid, {} in many grids",
+        thousands(s.in_one_grid),
+        thousands(s.straddling),
+        thousands(s.on_edge),
+        thousands(s.in_no_grid),
+        thousands(s.in_many_grids)
+    );
+    println!(
+        "  grids: {} invalid, {} overlaps ({:.1} m²), {} gaps ({:.1} m²){}",
+        s.invalid_grids,
+        s.overlaps,
+        s.overlap_area_m2,
+        s.gaps,
+        s.gap_area_m2,
+        if args.boundary.is_some() {
+            format!(
+                ", {} outside the boundary ({:.1} m²)",
+                s.outside_boundary, s.outside_area_m2
+            )
+        } else {
+            String::new()
+        }
+    );
+    if s.addresses > 0 {
+        println!(
+            "  addresses: {}, {} not in a building, {} in another grid than declared",
+            thousands(s.addresses),
+            s.addresses_not_in_building,
+            s.addresses_grid_mismatch
+        );
+    }
+    let worst = worst_problems(r, 10);
+    if worst.is_empty() {
+        println!("no problems found");
+    } else {
+        println!("worst problems:");
+        for line in worst {
+            println!("  {line}");
+        }
+    }
+}
+
+/// The most serious problems first: invalid grids, then overlaps, gaps and leaks by area, then
+/// buildings in many grids, in no grid, and straddling by share.
+fn worst_problems(r: &Report, n: usize) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .invalid_grids
+        .iter()
+        .map(|g| format!("invalid grid {}: {}", g.grid, g.reason))
+        .collect();
+    let mut by_area: Vec<(f64, String)> = Vec::new();
+    for o in &r.overlaps {
+        by_area.push((
+            o.area_m2,
+            format!(
+                "overlap {} × {}: {:.1} m², {} buildings",
+                o.grids[0],
+                o.grids[1],
+                o.area_m2,
+                o.buildings.len()
+            ),
+        ));
+    }
+    for g in &r.gaps {
+        by_area.push((
+            g.area_m2,
+            format!(
+                "gap at {:.6},{:.6}: {:.1} m², {} buildings",
+                g.point[0],
+                g.point[1],
+                g.area_m2,
+                g.buildings.len()
+            ),
+        ));
+    }
+    for o in &r.outside_boundary {
+        by_area.push((
+            o.area_m2,
+            format!(
+                "grid {} reaches {:.1} m² outside the boundary",
+                o.grid, o.area_m2
+            ),
+        ));
+    }
+    by_area.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.extend(by_area.into_iter().map(|(_, line)| line));
+    out.extend(
+        r.in_many_grids
+            .iter()
+            .map(|b| format!("building {} in grids {}", b.building, b.grids.join(", "))),
+    );
+    out.extend(
+        r.in_no_grid
+            .iter()
+            .map(|b| format!("building {b} in no grid")),
+    );
+    let mut straddling: Vec<_> = r.straddling.iter().collect();
+    straddling.sort_by(|a, b| b.outside_share.total_cmp(&a.outside_share));
+    out.extend(straddling.iter().map(|s| {
+        format!(
+            "building {} straddles grid {}: {:.0}% outside",
+            s.building,
+            s.grid,
+            s.outside_share * 100.0
+        )
+    }));
+    out.truncate(n);
+    out
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn footprint_geometry(b: &Building) -> Geometry {
+    match &b.footprint {
+        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
+        Footprint::Point(p) => Geometry::Point(*p),
+    }
+}
+
+fn props(kind: &str, fields: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("kind".into(), Value::String(kind.into()));
+    if let Value::Object(rest) = fields {
+        m.extend(rest);
+    }
+    m
+}
+
+/// Every problem as a GeoJSON feature with its `kind`, ids and area.
+fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> {
+    let grid = |code: &str| input.grids.iter().find(|g| g.code == code);
+    let building = {
+        let by_id: std::collections::HashMap<&str, &Building> =
+            input.buildings.iter().map(|b| (b.id.as_str(), b)).collect();
+        move |id: &str| by_id.get(id).copied()
+    };
+    let address = |id: &str| input.addresses.iter().find(|a| a.id == id);
+    let mut features: Vec<(Option<Geometry>, Map<String, Value>)> = Vec::new();
+    for g in &r.invalid_grids {
+        features.push((
+            grid(&g.grid).map(|g| Geometry::MultiPolygon(g.geometry.clone())),
+            props("invalid_grid", json!({"grid": g.grid, "reason": g.reason})),
+        ));
+    }
+    for o in &r.overlaps {
+        features.push((
+            Some(Geometry::MultiPolygon(o.geometry.clone())),
+            props(
+                "overlap",
+                json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings}),
+            ),
+        ));
+    }
+    for g in &r.gaps {
+        features.push((
+            Some(Geometry::Polygon(g.geometry.clone())),
+            props(
+                "gap",
+                json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings}),
+            ),
+        ));
+    }
+    for o in &r.outside_boundary {
+        features.push((
+            Some(Geometry::MultiPolygon(o.geometry.clone())),
+            props(
+                "outside_boundary",
+                json!({"grid": o.grid, "area_m2": o.area_m2}),
+            ),
+        ));
+    }
+    for id in &r.in_no_grid {
+        features.push((
+            building(id).map(footprint_geometry),
+            props("in_no_grid", json!({"building": id})),
+        ));
+    }
+    for b in &r.in_many_grids {
+        features.push((
+            building(&b.building).map(footprint_geometry),
+            props(
+                "in_many_grids",
+                json!({"building": b.building, "grids": b.grids}),
+            ),
+        ));
+    }
+    for s in &r.straddling {
+        features.push((
+            building(&s.building).map(footprint_geometry),
+            props(
+                "straddling",
+                json!({"building": s.building, "grid": s.grid, "outside_share": s.outside_share}),
+            ),
+        ));
+    }
+    for a in &r.addresses.not_in_building {
+        features.push((
+            address(&a.address).map(|a| Geometry::Point(a.point)),
+            props(
+                "address_not_in_building",
+                json!({"address": a.address, "distance_m": a.distance_m, "nearest_building": a.nearest_building}),
+            ),
+        ));
+    }
+    for a in &r.addresses.grid_mismatch {
+        features.push((
+            address(&a.address).map(|a| Geometry::Point(a.point)),
+            props(
+                "address_grid_mismatch",
+                json!({"address": a.address, "declared": a.declared, "actual": a.actual}),
+            ),
+        ));
+    }
+    gridmap_io::write_geojson(path, features)?;
+    Ok(())
+}
+
+fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
+    check_share(args.layers.straddle_share)?;
+    let mut phases = Phases::new(verbose);
+    let (layer, buildings) = read_layers(&args.layers, &mut phases)?;
+    phases.phase("checking grid geometries");
+    let defects = grid_defects(&layer.grids, &layer.defects);
+    let invalid = defects.iter().filter(|d| d.is_some()).count();
+    phases.phase("indexing grids");
+    let index = GridIndex::new(&layer.grids, |i| defects[i].is_some());
+    phases.phase("assigning buildings");
+    let assignments = assign_buildings(&index, &buildings);
+    phases.phase("writing CSV");
+    let file =
+        File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut csv = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+    csv.write_record(["building", "grid", "status", "outside_share"])?;
+    let code = |g: u32| layer.grids[g as usize].code.as_str();
+    let mut share = String::new();
+    for (b, a) in buildings.iter().zip(&assignments) {
+        let status = a.status(args.layers.straddle_share);
+        let grids = match a {
+            gridmap_core::Assignment::One { grid, .. } => code(*grid).to_string(),
+            gridmap_core::Assignment::Many(g) => {
+                g.iter().map(|&g| code(g)).collect::<Vec<_>>().join(";")
+            }
+            gridmap_core::Assignment::NoGrid => String::new(),
+        };
+        share.clear();
+        if let gridmap_core::Assignment::One {
+            outside_share: Some(s),
+            ..
+        } = a
+        {
+            use std::fmt::Write as _;
+            let _ = write!(share, "{s:.6}");
+        }
+        csv.write_record([b.id.as_str(), &grids, status.as_str(), &share])?;
+    }
+    csv.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let took = phases.finish();
+    let count = |s: Status| {
+        assignments
+            .iter()
+            .filter(|a| a.status(args.layers.straddle_share) == s)
+            .count()
+    };
+    eprintln!(
+        "assigned {} buildings to {} grids in {:.2} s: {} in one grid, {} straddling, {} in no grid, {} in many grids{}",
+        thousands(buildings.len()),
+        thousands(layer.grids.len()),
+        took.as_secs_f64(),
+        thousands(count(Status::InOneGrid)),
+        thousands(count(Status::Straddling)),
+        thousands(count(Status::InNoGrid)),
+        thousands(count(Status::InManyGrids)),
+        if invalid > 0 {
+            format!(
+                "; {invalid} invalid grids were left out (run `gridmap validate` for the reasons)"
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_synth(args: SynthArgs) -> Result<ExitCode> {
+    if args.grids == 0 {
+        bail!("--grids must be at least 1");
+    }
+    if args.gaps + args.overlaps > args.grids {
+        bail!(
+            "cannot plant {} gaps and {} overlaps in {} grids",
+            args.gaps,
+            args.overlaps,
+            args.grids
+        );
+    }
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    let spec = gridmap_synth::TownSpec {
+        buildings: args.buildings,
+        grids: args.grids,
+        seed: args.seed,
+        planted_gaps: args.gaps,
+        planted_overlaps: args.overlaps,
+        ..Default::default()
+    };
+    let town = gridmap_synth::town(&spec);
+    let file = |stem: &str| args.out_dir.join(format!("{stem}.{}", args.format));
+    if args.format == "fgb" {
+        gridmap_io::write_grids_fgb(&file("grids"), &town.grids)?;
+        gridmap_io::write_buildings_fgb(&file("buildings"), &town.buildings)?;
+        gridmap_io::write::write_area_fgb(&file("boundary"), "synthetic town", &town.boundary)?;
+    } else {
+        gridmap_io::write_geojson(
+            &file("grids"),
+            town.grids.iter().map(|g| {
+                (
+                    Some(Geometry::MultiPolygon(g.geometry.clone())),
+                    props_of(json!({"code": g.code, "name": g.name, "village": g.village})),
+                )
+            }),
+        )?;
+        gridmap_io::write_geojson(
+            &file("buildings"),
+            town.buildings.iter().map(|b| {
+                (
+                    Some(footprint_geometry(b)),
+                    props_of(json!({"id": b.id, "households": b.households, "floors": b.floors, "kind": b.kind})),
+                )
+            }),
+        )?;
+        gridmap_io::write_geojson(
+            &file("boundary"),
+            [(
+                Some(Geometry::MultiPolygon(town.boundary.clone())),
+                props_of(json!({"name": "synthetic town"})),
+            )],
+        )?;
+    }
+    eprintln!(
+        "wrote {} grids and {} buildings to {} (seed {}; shrunk: {:?}; grown: {:?})",
+        town.grids.len(),
+        town.buildings.len(),
+        args.out_dir.display(),
+        args.seed,
+        town.shrunk,
+        town.grown
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn props_of(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,24 @@
+//! The spatial core of gridmap: the domain model, R-tree indexes, the assignment of buildings to
+//! grids, and coverage validation of the grid layer.
+//!
+//! Data flows in from readers (`gridmap-io`) as [`model`] records in WGS84 lon/lat. The grids are
+//! prepared for point location ([`locate`]) and indexed by envelope ([`index`]); every building
+//! is located by a point on its surface ([`surface`]) and assigned to its grid ([`assign`]);
+//! [`validate`] then measures overlaps, gaps and leaks with exact overlays ([`overlay`]) and true
+//! areas in square metres ([`geodesy`]).
+//!
+//! This crate does no I/O and holds no async code.
+
+pub mod assign;
+pub mod geodesy;
+pub mod index;
+pub mod locate;
+pub mod model;
+pub mod overlay;
+pub mod surface;
+pub mod validate;
+
+pub use assign::{Assignment, Status, assign_buildings};
+pub use index::{AddressIndex, BuildingIndex, GridIndex};
+pub use model::{Address, Building, Footprint, Grid, Town, Village};
+pub use validate::{CoverageInput, Options, Report, validate};

@@ -1,0 +1,78 @@
+//! The domain model: the org tree (town → village → grid) and what grid workers visit
+//! (buildings and their standard addresses).
+//!
+//! Records are plain data in WGS84 longitude/latitude. Visits, houses (户/室), people and
+//! organisations (实有单位) hang on buildings and addresses by id and come with later modules.
+
+use geo::{Coord, MultiPolygon, Point};
+use serde::{Deserialize, Serialize};
+
+/// A town or sub-district (镇/街道), the top of the hierarchy gridmap manages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Town {
+    pub code: String,
+    pub name: String,
+    pub boundary: Option<MultiPolygon>,
+}
+
+/// A village or community (村/社区), parent of grids; its grids should cover it exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Village {
+    pub code: String,
+    pub name: String,
+    pub town: Option<String>,
+    pub boundary: Option<MultiPolygon>,
+}
+
+/// A grid (网格): the unit a grid leader and workers are responsible for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    /// Unique code, e.g. `310101001001-03`.
+    pub code: String,
+    pub name: Option<String>,
+    /// Code of the parent village or community.
+    pub village: Option<String>,
+    pub geometry: MultiPolygon,
+}
+
+/// Where a building is: its footprint, or a point when only a point was surveyed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Footprint {
+    Area(MultiPolygon),
+    Point(Point),
+}
+
+/// A building (实有房屋 at building level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Building {
+    pub id: String,
+    pub footprint: Footprint,
+    /// Households (户) living in it; the default workload measure.
+    pub households: u32,
+    pub floors: Option<u32>,
+    pub kind: Option<String>,
+}
+
+impl Building {
+    /// The building's location: a point inside its footprint (see
+    /// [`point_on_surface`](crate::surface::point_on_surface)), or the point itself.
+    /// `None` only for an empty footprint.
+    pub fn location(&self) -> Option<Coord> {
+        match &self.footprint {
+            Footprint::Area(area) => crate::surface::point_on_surface(area),
+            Footprint::Point(p) => Some(p.0),
+        }
+    }
+}
+
+/// A standard address (标准地址), optionally with the grid and building it was registered to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub id: String,
+    pub point: Point,
+    pub text: Option<String>,
+    /// The grid the register says the address belongs to.
+    pub declared_grid: Option<String>,
+    /// The building the register says the address belongs to.
+    pub declared_building: Option<String>,
+}

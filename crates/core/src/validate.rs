@@ -1,0 +1,583 @@
+//! Coverage validation: does every building lie in exactly one grid, and do the grids cover
+//! their boundary with no gap and no overlap?
+//!
+//! [`validate`] reports every problem it finds, never only the first, and never panics on bad
+//! geometry: an invalid grid is reported with its reason and left out, and the valid rest is
+//! validated. Areas are true areas in square metres on the WGS84 ellipsoid.
+//!
+//! What is reported (see [`Report`]):
+//! - `invalid_grids`: grids whose geometry is not a valid polygon (self-intersection, ring with
+//!   fewer than three distinct points, unclosed ring found by the reader, …), with the reason;
+//! - `overlaps`: every pair of grids whose intersection is larger than `min_area_m2`, as a
+//!   polygon with its area and the buildings located in it;
+//! - `gaps`: with a boundary, the parts of it covered by no grid; without one, the holes enclosed
+//!   by the union of the grids; each larger than `min_area_m2`, with its area, a point inside it
+//!   and the buildings located in it;
+//! - `outside_boundary`: grids reaching outside the boundary by more than `min_area_m2`;
+//! - the building statuses of [`crate::assign`], and for addresses: points in no building (with
+//!   the distance to the nearest one) and declared grids that differ from the grid at the point.
+
+use std::collections::HashMap;
+
+use geo::{BooleanOps, Coord, MultiPolygon, Polygon, Validation, unary_union};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::assign::{Assignment, Status, assign_buildings};
+use crate::geodesy::{LocalMetres, area_m2, point_segment_distance_m};
+use crate::index::{BuildingIndex, GridIndex};
+use crate::locate::{Location, PreparedArea};
+use crate::model::{Address, Building, Footprint, Grid};
+use crate::overlay::intersection_area;
+use crate::surface::point_on_surface;
+
+/// Thresholds of a validation run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Overlaps, gaps and outside parts at or below this area (m²) are not reported.
+    pub min_area_m2: f64,
+    /// A building with more than this share of its footprint outside its grid is straddling.
+    pub straddle_share: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_area_m2: 1.0,
+            straddle_share: 0.10,
+        }
+    }
+}
+
+/// What to validate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoverageInput<'a> {
+    pub grids: &'a [Grid],
+    pub buildings: &'a [Building],
+    /// The outline the grids should cover exactly (village or town).
+    pub boundary: Option<&'a MultiPolygon>,
+    pub addresses: &'a [Address],
+    /// Grids a reader already knows to be invalid (by index), with the reason, e.g. an unclosed
+    /// ring that the geometry model cannot represent.
+    pub input_defects: &'a [(usize, String)],
+}
+
+/// The counts of a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub grids: usize,
+    pub buildings: usize,
+    /// Buildings assigned to exactly one grid (straddling ones included).
+    pub in_one_grid: usize,
+    pub in_no_grid: usize,
+    pub in_many_grids: usize,
+    /// Assigned buildings with more than the straddle share outside their grid.
+    pub straddling: usize,
+    /// Buildings whose location lay exactly on a grid edge (assigned by the larger share).
+    pub on_edge: usize,
+    pub overlaps: usize,
+    pub overlap_area_m2: f64,
+    pub gaps: usize,
+    pub gap_area_m2: f64,
+    pub invalid_grids: usize,
+    pub outside_boundary: usize,
+    pub outside_area_m2: f64,
+    pub addresses: usize,
+    pub addresses_not_in_building: usize,
+    pub addresses_grid_mismatch: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InManyGrids {
+    pub building: String,
+    pub grids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Straddling {
+    pub building: String,
+    pub grid: String,
+    pub outside_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overlap {
+    pub grids: [String; 2],
+    pub area_m2: f64,
+    pub buildings: Vec<String>,
+    #[serde(skip)]
+    pub geometry: MultiPolygon,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gap {
+    pub area_m2: f64,
+    /// A point inside the gap, `[lon, lat]`.
+    pub point: [f64; 2],
+    pub buildings: Vec<String>,
+    #[serde(skip)]
+    pub geometry: Polygon,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvalidGrid {
+    pub grid: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutsideBoundary {
+    pub grid: String,
+    pub area_m2: f64,
+    #[serde(skip)]
+    pub geometry: MultiPolygon,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotInBuilding {
+    pub address: String,
+    /// Metres to the nearest building footprint (or point), `None` when there is no building.
+    pub distance_m: Option<f64>,
+    pub nearest_building: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridMismatch {
+    pub address: String,
+    pub declared: String,
+    /// The grid the address point lies in, `None` when in no grid.
+    pub actual: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AddressProblems {
+    pub not_in_building: Vec<NotInBuilding>,
+    pub grid_mismatch: Vec<GridMismatch>,
+}
+
+/// The full validation report; lists are sorted by id (overlaps and gaps by area, largest
+/// first) so that reports are stable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    pub in_no_grid: Vec<String>,
+    pub in_many_grids: Vec<InManyGrids>,
+    pub straddling: Vec<Straddling>,
+    pub overlaps: Vec<Overlap>,
+    pub gaps: Vec<Gap>,
+    pub invalid_grids: Vec<InvalidGrid>,
+    pub outside_boundary: Vec<OutsideBoundary>,
+    pub addresses: AddressProblems,
+}
+
+impl Report {
+    /// Whether anything at all was found.
+    pub fn has_problems(&self) -> bool {
+        let s = &self.summary;
+        s.in_no_grid
+            + s.in_many_grids
+            + s.straddling
+            + s.overlaps
+            + s.gaps
+            + s.invalid_grids
+            + s.outside_boundary
+            + s.addresses_not_in_building
+            + s.addresses_grid_mismatch
+            > 0
+    }
+}
+
+/// A validation run's report together with each building's assignment (in input order).
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    pub report: Report,
+    pub assignments: Vec<Assignment>,
+}
+
+/// Why each grid is invalid, `None` for valid grids.
+pub fn grid_defects(grids: &[Grid], input_defects: &[(usize, String)]) -> Vec<Option<String>> {
+    let mut reasons: Vec<Option<String>> = grids
+        .par_iter()
+        .map(|g| {
+            if g.geometry.0.is_empty() {
+                return Some("empty geometry".to_string());
+            }
+            let problems = g.geometry.validation_errors();
+            (!problems.is_empty()).then(|| {
+                problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .collect();
+    for (i, why) in input_defects {
+        if let Some(slot) = reasons.get_mut(*i) {
+            *slot = Some(match slot.take() {
+                Some(more) => format!("{why}; {more}"),
+                None => why.clone(),
+            });
+        }
+    }
+    reasons
+}
+
+/// Validates coverage; `progress` is told the name of each phase as it starts.
+///
+/// # Performance
+/// Assignment is parallel and near-linear in buildings; overlaps cost one edge-local overlay
+/// per pair of grids with intersecting envelopes; gaps cost one union of all grids.
+pub fn validate(
+    input: &CoverageInput,
+    options: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> Coverage {
+    progress("checking grid geometries");
+    let defects = grid_defects(input.grids, input.input_defects);
+    let index = GridIndex::new(input.grids, |i| defects[i].is_some());
+    progress("assigning buildings to grids");
+    let assignments = assign_buildings(&index, input.buildings);
+    let mut report = Report::default();
+    let code = |i: u32| input.grids[i as usize].code.clone();
+    let id = |i: usize| input.buildings[i].id.clone();
+
+    report.invalid_grids = defects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            Some(InvalidGrid {
+                grid: input.grids[i].code.clone(),
+                reason: d.clone()?,
+            })
+        })
+        .collect();
+
+    let mut located_in_pair: HashMap<(u32, u32), Vec<String>> = HashMap::new();
+    for (i, a) in assignments.iter().enumerate() {
+        match a {
+            Assignment::NoGrid => report.in_no_grid.push(id(i)),
+            Assignment::Many(grids) => {
+                report.in_many_grids.push(InManyGrids {
+                    building: id(i),
+                    grids: grids.iter().map(|&g| code(g)).collect(),
+                });
+                for (k, &g) in grids.iter().enumerate() {
+                    for &h in &grids[k + 1..] {
+                        located_in_pair.entry((g, h)).or_default().push(id(i));
+                    }
+                }
+            }
+            Assignment::One {
+                grid,
+                outside_share,
+                on_edge,
+            } => {
+                report.summary.in_one_grid += 1;
+                report.summary.on_edge += usize::from(*on_edge);
+                if a.status(options.straddle_share) == Status::Straddling {
+                    report.straddling.push(Straddling {
+                        building: id(i),
+                        grid: code(*grid),
+                        outside_share: outside_share.unwrap_or(0.0),
+                    });
+                }
+            }
+        }
+    }
+
+    progress("finding overlaps");
+    report.overlaps = overlaps(&index, options, &located_in_pair);
+
+    progress("finding gaps");
+    let in_no_grid: Vec<usize> = (0..assignments.len())
+        .filter(|&i| assignments[i] == Assignment::NoGrid)
+        .collect();
+    report.gaps = gaps(&index, input, options, &in_no_grid);
+
+    if let Some(boundary) = input.boundary {
+        progress("checking grids against the boundary");
+        report.outside_boundary = outside_boundary(&index, boundary, options);
+    }
+
+    if !input.addresses.is_empty() {
+        progress("checking addresses");
+        report.addresses = check_addresses(&index, input.buildings, input.addresses);
+    }
+
+    report.in_no_grid.sort();
+    report
+        .in_many_grids
+        .sort_by(|a, b| a.building.cmp(&b.building));
+    report
+        .straddling
+        .sort_by(|a, b| a.building.cmp(&b.building));
+    report.invalid_grids.sort_by(|a, b| a.grid.cmp(&b.grid));
+    report.outside_boundary.sort_by(|a, b| a.grid.cmp(&b.grid));
+
+    let s = &mut report.summary;
+    s.grids = input.grids.len();
+    s.buildings = input.buildings.len();
+    s.in_no_grid = report.in_no_grid.len();
+    s.in_many_grids = report.in_many_grids.len();
+    s.straddling = report.straddling.len();
+    s.overlaps = report.overlaps.len();
+    s.overlap_area_m2 = report
+        .overlaps
+        .iter()
+        .map(|o| o.area_m2)
+        .fold(0.0, |a, b| a + b);
+    s.gaps = report.gaps.len();
+    s.gap_area_m2 = report
+        .gaps
+        .iter()
+        .map(|g| g.area_m2)
+        .fold(0.0, |a, b| a + b);
+    s.invalid_grids = report.invalid_grids.len();
+    s.outside_boundary = report.outside_boundary.len();
+    s.outside_area_m2 = report
+        .outside_boundary
+        .iter()
+        .map(|o| o.area_m2)
+        .fold(0.0, |a, b| a + b);
+    s.addresses = input.addresses.len();
+    s.addresses_not_in_building = report.addresses.not_in_building.len();
+    s.addresses_grid_mismatch = report.addresses.grid_mismatch.len();
+    Coverage {
+        report,
+        assignments,
+    }
+}
+
+/// Approximate square metres of a planar (degree²) area near `at`, for cheap pre-filtering
+/// before the exact geodesic area is computed.
+fn approx_m2(planar: f64, at: Coord) -> f64 {
+    planar * LocalMetres::at(at).m2_per_deg2()
+}
+
+fn overlaps(
+    index: &GridIndex,
+    options: &Options,
+    located: &HashMap<(u32, u32), Vec<String>>,
+) -> Vec<Overlap> {
+    let grids = index.grids();
+    let mut found: Vec<Overlap> = index
+        .candidate_pairs()
+        .par_iter()
+        .filter_map(|&(a, b)| {
+            let (pa, pb) = (index.prepared(a)?, index.prepared(b)?);
+            let planar = intersection_area(pa, pb);
+            let at = pa.bbox()?.center();
+            // Half the threshold as slack for the planar approximation.
+            if approx_m2(planar, at) <= options.min_area_m2 * 0.5 {
+                return None;
+            }
+            let geometry = grids[a as usize]
+                .geometry
+                .intersection(&grids[b as usize].geometry);
+            let area = area_m2(&geometry);
+            (area > options.min_area_m2).then(|| {
+                let mut buildings = located.get(&(a, b)).cloned().unwrap_or_default();
+                buildings.sort();
+                Overlap {
+                    grids: [
+                        grids[a as usize].code.clone(),
+                        grids[b as usize].code.clone(),
+                    ],
+                    area_m2: area,
+                    buildings,
+                    geometry,
+                }
+            })
+        })
+        .collect();
+    found.sort_by(|x, y| y.area_m2.total_cmp(&x.area_m2).then(x.grids.cmp(&y.grids)));
+    found
+}
+
+fn gaps(
+    index: &GridIndex,
+    input: &CoverageInput,
+    options: &Options,
+    in_no_grid: &[usize],
+) -> Vec<Gap> {
+    let valid: Vec<&Polygon> = input
+        .grids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| index.prepared(*i as u32).is_some())
+        .flat_map(|(_, g)| g.geometry.0.iter())
+        .collect();
+    let union = unary_union(valid);
+    let parts: Vec<Polygon> = match input.boundary {
+        Some(boundary) => boundary.difference(&union).0,
+        None => union
+            .0
+            .iter()
+            .flat_map(|p| p.interiors().iter())
+            .map(|ring| Polygon::new(ring.clone(), vec![]))
+            .collect(),
+    };
+    let mut found: Vec<Gap> = parts
+        .into_par_iter()
+        .filter_map(|geometry| {
+            let mp = MultiPolygon(vec![geometry]);
+            let area = area_m2(&mp);
+            if area <= options.min_area_m2 {
+                return None;
+            }
+            let point = point_on_surface(&mp)?;
+            let prepared = PreparedArea::new(&mp);
+            let mut buildings: Vec<String> = in_no_grid
+                .iter()
+                .filter(|&&i| {
+                    input.buildings[i]
+                        .location()
+                        .is_some_and(|p| prepared.locate(p) != Location::Outside)
+                })
+                .map(|&i| input.buildings[i].id.clone())
+                .collect();
+            buildings.sort();
+            let geometry = mp.0.into_iter().next()?;
+            Some(Gap {
+                area_m2: area,
+                point: [point.x, point.y],
+                buildings,
+                geometry,
+            })
+        })
+        .collect();
+    found.sort_by(|x, y| {
+        y.area_m2
+            .total_cmp(&x.area_m2)
+            .then(x.point[0].total_cmp(&y.point[0]))
+    });
+    found
+}
+
+fn outside_boundary(
+    index: &GridIndex,
+    boundary: &MultiPolygon,
+    options: &Options,
+) -> Vec<OutsideBoundary> {
+    let prepared_boundary = PreparedArea::new(boundary);
+    let grids = index.grids();
+    (0..grids.len() as u32)
+        .into_par_iter()
+        .filter_map(|i| {
+            let g = index.prepared(i)?;
+            let outside = g.planar_area() - intersection_area(g, &prepared_boundary);
+            if approx_m2(outside, g.bbox()?.center()) <= options.min_area_m2 * 0.5 {
+                return None;
+            }
+            let geometry = grids[i as usize].geometry.difference(boundary);
+            let area = area_m2(&geometry);
+            (area > options.min_area_m2).then(|| OutsideBoundary {
+                grid: grids[i as usize].code.clone(),
+                area_m2: area,
+                geometry,
+            })
+        })
+        .collect()
+}
+
+fn check_addresses(
+    index: &GridIndex,
+    buildings: &[Building],
+    addresses: &[Address],
+) -> AddressProblems {
+    let building_index = BuildingIndex::new(buildings);
+    let grids = index.grids();
+    let per_address: Vec<(Option<NotInBuilding>, Option<GridMismatch>)> = addresses
+        .par_iter()
+        .map(|a| {
+            let p = a.point.0;
+            let not_in_building = building_index.buildings_at(p).is_empty().then(|| {
+                let nearest = nearest_building(&building_index, p);
+                NotInBuilding {
+                    address: a.id.clone(),
+                    distance_m: nearest.map(|n| n.1),
+                    nearest_building: nearest.map(|n| buildings[n.0 as usize].id.clone()),
+                }
+            });
+            let mismatch = a.declared_grid.as_ref().and_then(|declared| {
+                let at = index.grids_at(p);
+                let codes: Vec<&str> = at
+                    .inside
+                    .iter()
+                    .chain(&at.on_edge)
+                    .map(|&g| grids[g as usize].code.as_str())
+                    .collect();
+                (!codes.contains(&declared.as_str())).then(|| GridMismatch {
+                    address: a.id.clone(),
+                    declared: declared.clone(),
+                    actual: codes.first().map(|c| c.to_string()),
+                })
+            });
+            (not_in_building, mismatch)
+        })
+        .collect();
+    let mut problems = AddressProblems::default();
+    for (n, m) in per_address {
+        problems.not_in_building.extend(n);
+        problems.grid_mismatch.extend(m);
+    }
+    problems
+        .not_in_building
+        .sort_by(|a, b| a.address.cmp(&b.address));
+    problems
+        .grid_mismatch
+        .sort_by(|a, b| a.address.cmp(&b.address));
+    problems
+}
+
+/// The nearest building to `p` and its distance in metres.
+fn nearest_building(index: &BuildingIndex, p: Coord) -> Option<(u32, f64)> {
+    let frame = LocalMetres::at(p);
+    // Metres per degree in the least stretched direction: envelope distances in degrees times
+    // this never exceed the true distance, so the search can stop once they pass the best.
+    let min_scale = frame
+        .project(Coord {
+            x: p.x + 1.0,
+            y: p.y,
+        })
+        .x
+        .min(
+            frame
+                .project(Coord {
+                    x: p.x,
+                    y: p.y + 1.0,
+                })
+                .y,
+        );
+    let mut best: Option<(u32, f64)> = None;
+    for (i, d2) in index.nearest_candidates(p) {
+        if let Some((_, d)) = best
+            && d2.sqrt() * min_scale > d
+        {
+            break;
+        }
+        let d = distance_to_footprint(&frame, p, &index.buildings()[i as usize].footprint);
+        if best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((i, d));
+        }
+    }
+    best
+}
+
+fn distance_to_footprint(frame: &LocalMetres, p: Coord, footprint: &Footprint) -> f64 {
+    match footprint {
+        Footprint::Point(q) => point_segment_distance_m(frame, p, q.0, q.0),
+        Footprint::Area(area) => {
+            if PreparedArea::new(area).locate(p) != Location::Outside {
+                return 0.0;
+            }
+            area.0
+                .iter()
+                .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
+                .flat_map(|ring| ring.0.windows(2))
+                .map(|w| point_segment_distance_m(frame, p, w[0], w[1]))
+                .fold(f64::INFINITY, f64::min)
+        }
+    }
+}

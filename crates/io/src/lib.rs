@@ -1,0 +1,15 @@
+//! Readers and writers for gridmap's layers.
+//!
+//! GeoJSON (`.geojson`, `.json`) and FlatGeobuf (`.fgb`) are read natively into the model of
+//! `gridmap-core`; the format is chosen by extension. Every error names the file and, for a bad
+//! feature, its 0-based index and id. Coordinates must be WGS84 longitude/latitude.
+
+mod error;
+pub mod read;
+pub mod write;
+
+pub use error::Error;
+pub use read::{
+    Fields, Format, GridLayer, read_addresses, read_boundary, read_buildings, read_grids,
+};
+pub use write::{write_buildings_fgb, write_geojson, write_grids_fgb};

@@ -1,0 +1,675 @@
+//! Reading layers (grids, buildings, addresses, boundaries) from GeoJSON and FlatGeobuf.
+//!
+//! Both formats are first read into [`RawFeature`]s: the wanted properties and the geometry as
+//! raw rings, so that defects the geometry model would silently repair (an unclosed ring) can be
+//! reported. Then each layer turns raw features into model records, checking ids and values.
+//! A file either reads whole or fails with an error naming the file and the feature.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use flatgeobuf::packed_r_tree::PackedRTree;
+use flatgeobuf::{ColumnType, GeometryType};
+use geo::{Coord, LineString, MultiPolygon, Point, Polygon, unary_union};
+use gridmap_core::model::{Address, Building, Footprint, Grid};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::Error;
+
+/// File formats read natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    GeoJson,
+    FlatGeobuf,
+}
+
+impl Format {
+    /// The format of `path`, by its extension.
+    pub fn of(path: &Path) -> Result<Format, Error> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("geojson" | "json") => Ok(Format::GeoJson),
+            Some("fgb") => Ok(Format::FlatGeobuf),
+            _ => Err(Error::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// A geometry as found in the file: points, or polygons as lists of raw rings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    Point(Coord),
+    Polygons(Vec<Vec<Vec<Coord>>>),
+    /// Any other geometry type, by name.
+    Other(String),
+}
+
+/// One feature as read: its position in the file, the wanted properties (in the order asked
+/// for; `None` when absent or null) and its geometry (`None` when null).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawFeature {
+    pub index: usize,
+    pub properties: Vec<Option<Value>>,
+    pub geometry: Option<Shape>,
+}
+
+/// Reads every feature of a GeoJSON or FlatGeobuf file and converts each with `convert`, in
+/// parallel, keeping file order. Only the `wanted` properties are kept. A GeoJSON file may hold a
+/// FeatureCollection, one Feature or one bare geometry. The first feature (in file order) that
+/// fails to convert gives the error.
+pub fn read_features<T: Send>(
+    path: &Path,
+    wanted: &[&str],
+    convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
+) -> Result<Vec<T>, Error> {
+    let results: Vec<Result<T, Error>> = match Format::of(path)? {
+        Format::GeoJson => read_geojson(path, wanted)?
+            .into_par_iter()
+            .map(&convert)
+            .collect(),
+        Format::FlatGeobuf => read_fgb(path, wanted, &convert)?,
+    };
+    results.into_iter().collect()
+}
+
+fn read_geojson(path: &Path, wanted: &[&str]) -> Result<Vec<RawFeature>, Error> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| Error::io(path, e))?;
+    if text.trim().is_empty() {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let parsed: geojson::GeoJson = serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let features = match parsed {
+        geojson::GeoJson::FeatureCollection(fc) => fc.features,
+        geojson::GeoJson::Feature(f) => vec![f],
+        geojson::GeoJson::Geometry(g) => vec![geojson::Feature {
+            geometry: Some(g),
+            ..Default::default()
+        }],
+    };
+    features
+        .into_iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let props = f.properties.unwrap_or_default();
+            let properties = wanted
+                .iter()
+                .map(|name| match props.get(*name) {
+                    Some(Value::Null) | None => {
+                        // The feature-level id stands in for a missing `id` property.
+                        match (*name, &f.id) {
+                            ("id", Some(geojson::feature::Id::String(s))) => {
+                                Some(Value::String(s.clone()))
+                            }
+                            ("id", Some(geojson::feature::Id::Number(n))) => {
+                                Some(Value::Number(n.clone()))
+                            }
+                            _ => None,
+                        }
+                    }
+                    Some(v) => Some(v.clone()),
+                })
+                .collect();
+            let geometry = f.geometry.map(|g| geojson_shape(&g.value));
+            Ok(RawFeature {
+                index,
+                properties,
+                geometry,
+            })
+        })
+        .collect()
+}
+
+fn geojson_shape(value: &geojson::GeometryValue) -> Shape {
+    use geojson::GeometryValue as G;
+    let coord = |p: &geojson::Position| Coord {
+        x: p.as_slice().first().copied().unwrap_or(f64::NAN),
+        y: p.as_slice().get(1).copied().unwrap_or(f64::NAN),
+    };
+    let polygon = |rings: &Vec<Vec<geojson::Position>>| -> Vec<Vec<Coord>> {
+        rings
+            .iter()
+            .map(|r| r.iter().map(coord).collect())
+            .collect()
+    };
+    match value {
+        G::Point { coordinates } => Shape::Point(coord(coordinates)),
+        G::Polygon { coordinates } => Shape::Polygons(vec![polygon(coordinates)]),
+        G::MultiPolygon { coordinates } => {
+            Shape::Polygons(coordinates.iter().map(polygon).collect())
+        }
+        other => Shape::Other(other.type_name().to_string()),
+    }
+}
+
+fn read_fgb<T: Send>(
+    path: &Path,
+    wanted: &[&str],
+    convert: &(dyn Fn(RawFeature) -> Result<T, Error> + Sync),
+) -> Result<Vec<Result<T, Error>>, Error> {
+    let bad = |message: String| Error::Fgb {
+        path: path.to_path_buf(),
+        message,
+    };
+    let buf = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if buf.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    if buf.len() < 12 || &buf[0..3] != b"fgb" || &buf[4..7] != b"fgb" {
+        return Err(bad("the magic bytes are missing".into()));
+    }
+    let header_len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+    let header_end = 12 + header_len;
+    if header_end > buf.len() {
+        return Err(bad("the header is truncated".into()));
+    }
+    let header = flatgeobuf::size_prefixed_root_as_header(&buf[8..header_end])
+        .map_err(|e| bad(format!("the header is damaged: {e}")))?;
+    let header_type = header.geometry_type();
+    let count = header.features_count() as usize;
+    let node_size = header.index_node_size();
+    // Each column: the slot it fills in `wanted`, if any, and its type.
+    let columns: Vec<(Option<usize>, ColumnType)> = header
+        .columns()
+        .map(|cols| {
+            cols.iter()
+                .map(|c| (wanted.iter().position(|w| *w == c.name()), c.type_()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut pos = header_end;
+    if node_size > 0 && count > 0 {
+        pos += PackedRTree::index_size(count, node_size);
+    }
+    let mut spans = Vec::with_capacity(count);
+    while pos < buf.len() {
+        let n = spans.len();
+        if pos + 4 > buf.len() {
+            return Err(bad(format!("truncated at feature {n}")));
+        }
+        let size =
+            u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+        let end = pos + 4 + size;
+        if end > buf.len() {
+            return Err(bad(format!(
+                "truncated: feature {n} runs past the end of the file"
+            )));
+        }
+        spans.push(pos..end);
+        pos = end;
+    }
+    if count > 0 && spans.len() != count {
+        return Err(bad(format!(
+            "the header announces {count} features but the file holds {} (truncated?)",
+            spans.len()
+        )));
+    }
+    Ok(spans
+        .into_par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .map(|(index, span)| {
+            let feature = flatgeobuf::size_prefixed_root_as_feature(&buf[span]).map_err(|e| {
+                Error::Feature {
+                    path: path.to_path_buf(),
+                    index,
+                    id: None,
+                    message: format!("damaged feature: {e}"),
+                }
+            })?;
+            let properties = feature
+                .properties()
+                .map(|p| decode_properties(p.bytes(), &columns, wanted.len()))
+                .unwrap_or_else(|| vec![None; wanted.len()]);
+            let geometry = feature.geometry().map(|g| fgb_shape(&g, header_type));
+            convert(RawFeature {
+                index,
+                properties,
+                geometry,
+            })
+        })
+        .collect())
+}
+
+/// Decodes the wanted columns of a FlatGeobuf property buffer: a sequence of (u16 column
+/// index, value), values little-endian, strings and blobs prefixed by a u32 length. Reading
+/// stops at a damaged tail, keeping the values read before it.
+fn decode_properties(
+    bytes: &[u8],
+    columns: &[(Option<usize>, ColumnType)],
+    n: usize,
+) -> Vec<Option<Value>> {
+    let mut out = vec![None; n];
+    let mut p = 0;
+    let take = |p: usize, k: usize| bytes.get(p..p + k);
+    while let Some(col) = take(p, 2) {
+        let col = u16::from_le_bytes([col[0], col[1]]) as usize;
+        p += 2;
+        let Some(&(slot, kind)) = columns.get(col) else {
+            break;
+        };
+        let size = match kind {
+            ColumnType::Byte | ColumnType::UByte | ColumnType::Bool => 1,
+            ColumnType::Short | ColumnType::UShort => 2,
+            ColumnType::Int | ColumnType::UInt | ColumnType::Float => 4,
+            ColumnType::Long | ColumnType::ULong | ColumnType::Double => 8,
+            _ => match take(p, 4) {
+                Some(l) => {
+                    p += 4;
+                    u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize
+                }
+                None => break,
+            },
+        };
+        let Some(v) = take(p, size) else { break };
+        p += size;
+        let Some(slot) = slot else { continue };
+        let le4 = |v: &[u8]| [v[0], v[1], v[2], v[3]];
+        let le8 = |v: &[u8]| [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]];
+        out[slot] = match kind {
+            ColumnType::Byte => Some((v[0] as i8).into()),
+            ColumnType::UByte => Some(v[0].into()),
+            ColumnType::Bool => Some((v[0] != 0).into()),
+            ColumnType::Short => Some(i16::from_le_bytes([v[0], v[1]]).into()),
+            ColumnType::UShort => Some(u16::from_le_bytes([v[0], v[1]]).into()),
+            ColumnType::Int => Some(i32::from_le_bytes(le4(v)).into()),
+            ColumnType::UInt => Some(u32::from_le_bytes(le4(v)).into()),
+            ColumnType::Long => Some(i64::from_le_bytes(le8(v)).into()),
+            ColumnType::ULong => Some(u64::from_le_bytes(le8(v)).into()),
+            ColumnType::Float => {
+                serde_json::Number::from_f64(f64::from(f32::from_le_bytes(le4(v))))
+                    .map(Value::Number)
+            }
+            ColumnType::Double => {
+                serde_json::Number::from_f64(f64::from_le_bytes(le8(v))).map(Value::Number)
+            }
+            ColumnType::String | ColumnType::Json | ColumnType::DateTime => {
+                Some(Value::String(String::from_utf8_lossy(v).into_owned()))
+            }
+            _ => None,
+        };
+    }
+    out
+}
+
+fn fgb_shape(g: &flatgeobuf::Geometry, header_type: GeometryType) -> Shape {
+    let kind = if header_type == GeometryType::Unknown {
+        g.type_()
+    } else {
+        header_type
+    };
+    let coords = |g: &flatgeobuf::Geometry| -> Vec<Coord> {
+        g.xy()
+            .map(|xy| {
+                (0..xy.len() / 2)
+                    .map(|i| Coord {
+                        x: xy.get(2 * i),
+                        y: xy.get(2 * i + 1),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rings = |g: &flatgeobuf::Geometry| -> Vec<Vec<Coord>> {
+        let all = coords(g);
+        match g.ends() {
+            Some(ends) if ends.len() > 1 => {
+                let mut start = 0usize;
+                ends.iter()
+                    .map(|end| {
+                        let end = (end as usize).min(all.len());
+                        let ring = all[start.min(end)..end].to_vec();
+                        start = end;
+                        ring
+                    })
+                    .collect()
+            }
+            _ => vec![all],
+        }
+    };
+    match kind {
+        GeometryType::Point => Shape::Point(coords(g).first().copied().unwrap_or(Coord {
+            x: f64::NAN,
+            y: f64::NAN,
+        })),
+        GeometryType::Polygon => Shape::Polygons(vec![rings(g)]),
+        GeometryType::MultiPolygon => Shape::Polygons(
+            g.parts()
+                .map(|parts| parts.iter().map(|p| rings(&p)).collect())
+                .unwrap_or_default(),
+        ),
+        other => Shape::Other(format!("{other:?}")),
+    }
+}
+
+/// Property names of the layers; each is overridable from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields {
+    pub grid_id: String,
+    pub building_id: String,
+    pub address_id: String,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            grid_id: "code".into(),
+            building_id: "id".into(),
+            address_id: "id".into(),
+        }
+    }
+}
+
+/// Grids as read, with the defects that make some of them invalid (by index, with the reason).
+#[derive(Debug, Clone, Default)]
+pub struct GridLayer {
+    pub grids: Vec<Grid>,
+    pub defects: Vec<(usize, String)>,
+}
+
+struct Context<'a> {
+    path: &'a Path,
+}
+
+impl Context<'_> {
+    fn err(&self, f: &RawFeature, id: Option<&str>, message: impl Into<String>) -> Error {
+        Error::Feature {
+            path: self.path.to_path_buf(),
+            index: f.index,
+            id: id.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    /// The feature's id from property `field`: a non-empty string or an integer.
+    fn id(&self, f: &RawFeature, slot: usize, field: &str) -> Result<String, Error> {
+        match &f.properties[slot] {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(other) => Err(self.err(
+                f,
+                None,
+                format!("id property `{field}` must be a string or number, found {other}"),
+            )),
+            None => Err(self.err(f, None, format!("missing id property `{field}`"))),
+        }
+    }
+
+    fn text(&self, f: &RawFeature, slot: usize) -> Option<String> {
+        match &f.properties[slot] {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn count(
+        &self,
+        f: &RawFeature,
+        id: &str,
+        slot: usize,
+        field: &str,
+    ) -> Result<Option<u32>, Error> {
+        let bad = |v: &Value| {
+            self.err(
+                f,
+                Some(id),
+                format!("property `{field}` must be a whole number ≥ 0, found {v}"),
+            )
+        };
+        match &f.properties[slot] {
+            None => Ok(None),
+            Some(v @ Value::Number(n)) => {
+                let x = n.as_f64().ok_or_else(|| bad(v))?;
+                if x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX) {
+                    Ok(Some(x as u32))
+                } else {
+                    Err(bad(v))
+                }
+            }
+            Some(v @ Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad(v)),
+            Some(v) => Err(bad(v)),
+        }
+    }
+
+    fn check_coord(&self, f: &RawFeature, id: &str, c: Coord) -> Result<(), Error> {
+        if !c.x.is_finite() || !c.y.is_finite() {
+            return Err(self.err(f, Some(id), "a coordinate is not a finite number"));
+        }
+        if c.x.abs() > 180.0 || c.y.abs() > 90.0 {
+            return Err(self.err(
+                f,
+                Some(id),
+                format!(
+                    "coordinate ({}, {}) is out of range for longitude/latitude (|lon| ≤ 180, |lat| ≤ 90); is the file in a projected CRS?",
+                    c.x, c.y
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Turns raw polygons into a multipolygon, noting rings that were not closed or too short.
+    fn polygons(
+        &self,
+        f: &RawFeature,
+        id: &str,
+        polygons: Vec<Vec<Vec<Coord>>>,
+    ) -> Result<(MultiPolygon, Vec<String>), Error> {
+        let many = polygons.len() > 1;
+        let mut defects = Vec::new();
+        let mut out = Vec::with_capacity(polygons.len());
+        for (pi, rings) in polygons.into_iter().enumerate() {
+            let mut lines = Vec::with_capacity(rings.len());
+            for (ri, ring) in rings.into_iter().enumerate() {
+                for &c in &ring {
+                    self.check_coord(f, id, c)?;
+                }
+                let which = if ri == 0 {
+                    "exterior ring".to_string()
+                } else {
+                    format!("interior ring {}", ri - 1)
+                };
+                let which = if many {
+                    format!("{which} of polygon {pi}")
+                } else {
+                    which
+                };
+                if ring.len() >= 2 && ring.first() != ring.last() {
+                    defects.push(format!("{which} is not closed"));
+                }
+                if ring.len() < 4 {
+                    defects.push(format!(
+                        "{which} has {} positions, fewer than 4",
+                        ring.len()
+                    ));
+                }
+                lines.push(LineString(ring));
+            }
+            let mut lines = lines.into_iter();
+            let Some(exterior) = lines.next() else {
+                defects.push(format!("polygon {pi} has no rings"));
+                continue;
+            };
+            out.push(Polygon::new(exterior, lines.collect()));
+        }
+        Ok((MultiPolygon(out), defects))
+    }
+}
+
+fn expect_polygons(
+    ctx: &Context,
+    f: &mut RawFeature,
+    id: &str,
+) -> Result<Vec<Vec<Vec<Coord>>>, Error> {
+    match f.geometry.take() {
+        Some(Shape::Polygons(p)) => Ok(p),
+        Some(Shape::Point(_)) => Err(ctx.err(
+            f,
+            Some(id),
+            "geometry is a Point, expected a Polygon or MultiPolygon",
+        )),
+        Some(Shape::Other(t)) => Err(ctx.err(
+            f,
+            Some(id),
+            format!("geometry is a {t}, expected a Polygon or MultiPolygon"),
+        )),
+        None => Err(ctx.err(f, Some(id), "geometry is null")),
+    }
+}
+
+/// Fails on the first repeated id, naming both features.
+fn check_unique<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(), Error> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (index, id) in ids.enumerate() {
+        if let Some(first) = seen.insert(id, index) {
+            return Err(Error::Feature {
+                path: path.to_path_buf(),
+                index,
+                id: Some(id.to_string()),
+                message: format!("duplicate id: feature {first} has the same id"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads grids: id from `fields.grid_id` (default `code`), optional `name` and `village`.
+/// Invalid rings are kept and listed in [`GridLayer::defects`] so validation can report them.
+pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
+    let ctx = Context { path };
+    let read = read_features(path, &[&fields.grid_id, "name", "village"], |mut f| {
+        let code = ctx.id(&f, 0, &fields.grid_id)?;
+        let polygons = expect_polygons(&ctx, &mut f, &code)?;
+        let (geometry, defects) = ctx.polygons(&f, &code, polygons)?;
+        let grid = Grid {
+            name: ctx.text(&f, 1),
+            village: ctx.text(&f, 2),
+            code,
+            geometry,
+        };
+        Ok((grid, defects))
+    })?;
+    check_unique(path, read.iter().map(|(g, _)| g.code.as_str()))?;
+    let mut layer = GridLayer::default();
+    for (i, (grid, defects)) in read.into_iter().enumerate() {
+        if !defects.is_empty() {
+            layer.defects.push((i, defects.join("; ")));
+        }
+        layer.grids.push(grid);
+    }
+    Ok(layer)
+}
+
+/// Reads buildings: id from `fields.building_id` (default `id`), optional `households`
+/// (default 0), `floors`, `kind`. Footprints are polygons or multipolygons; points are accepted
+/// for buildings surveyed as points.
+pub fn read_buildings(path: &Path, fields: &Fields) -> Result<Vec<Building>, Error> {
+    let ctx = Context { path };
+    let wanted = [fields.building_id.as_str(), "households", "floors", "kind"];
+    let buildings = read_features(path, &wanted, |mut f| {
+        let id = ctx.id(&f, 0, &fields.building_id)?;
+        let footprint = match f.geometry {
+            Some(Shape::Point(c)) => {
+                ctx.check_coord(&f, &id, c)?;
+                Footprint::Point(Point(c))
+            }
+            _ => {
+                let polygons = expect_polygons(&ctx, &mut f, &id)?;
+                let (area, defects) = ctx.polygons(&f, &id, polygons)?;
+                if area.0.iter().all(|p| p.exterior().0.len() < 3) {
+                    return Err(ctx.err(
+                        &f,
+                        Some(&id),
+                        format!("footprint has no area: {}", defects.join("; ")),
+                    ));
+                }
+                Footprint::Area(area)
+            }
+        };
+        Ok(Building {
+            households: ctx.count(&f, &id, 1, "households")?.unwrap_or(0),
+            floors: ctx.count(&f, &id, 2, "floors")?,
+            kind: ctx.text(&f, 3),
+            footprint,
+            id,
+        })
+    })?;
+    check_unique(path, buildings.iter().map(|b| b.id.as_str()))?;
+    Ok(buildings)
+}
+
+/// Reads standard addresses: id from `fields.address_id` (default `id`), point geometry,
+/// optional `text` (or `address`), declared `grid` and `building`.
+pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Error> {
+    let ctx = Context { path };
+    let wanted = [
+        fields.address_id.as_str(),
+        "text",
+        "address",
+        "grid",
+        "building",
+    ];
+    let addresses = read_features(path, &wanted, |f| {
+        let id = ctx.id(&f, 0, &fields.address_id)?;
+        let point = match &f.geometry {
+            Some(Shape::Point(c)) => {
+                ctx.check_coord(&f, &id, *c)?;
+                Point(*c)
+            }
+            None => return Err(ctx.err(&f, Some(&id), "geometry is null")),
+            Some(_) => return Err(ctx.err(&f, Some(&id), "geometry must be a Point")),
+        };
+        Ok(Address {
+            text: ctx.text(&f, 1).or_else(|| ctx.text(&f, 2)),
+            declared_grid: ctx.text(&f, 3),
+            declared_building: ctx.text(&f, 4),
+            point,
+            id,
+        })
+    })?;
+    check_unique(path, addresses.iter().map(|a| a.id.as_str()))?;
+    Ok(addresses)
+}
+
+/// Reads a boundary: the union of every polygon in the file (a town outline, or its villages).
+pub fn read_boundary(path: &Path) -> Result<MultiPolygon, Error> {
+    let ctx = Context { path };
+    let mut parts = read_features(path, &[], |mut f| {
+        let label = format!("#{}", f.index);
+        let polygons = expect_polygons(&ctx, &mut f, &label)?;
+        let (mp, defects) = ctx.polygons(&f, &label, polygons)?;
+        if !defects.is_empty() {
+            return Err(ctx.err(
+                &f,
+                None,
+                format!("invalid boundary: {}", defects.join("; ")),
+            ));
+        }
+        Ok(mp)
+    })?;
+    match parts.len() {
+        0 => Err(Error::Empty {
+            path: path.to_path_buf(),
+        }),
+        1 => Ok(parts.remove(0)),
+        _ => Ok(unary_union(parts.iter().flat_map(|p| p.0.iter()))),
+    }
+}

@@ -1,0 +1,213 @@
+//! Writing layers: FlatGeobuf (with its spatial index) and GeoJSON (one feature per line).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use flatgeobuf::{ColumnType, FgbCrs, FgbWriter, FgbWriterOptions, GeometryType};
+use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon};
+use geozero::{ColumnValue, PropertyProcessor};
+use gridmap_core::model::{Building, Footprint, Grid};
+use serde_json::{Map, Value, json};
+
+use crate::Error;
+
+/// A property value to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+fn fgb_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Fgb {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Writes features with the given columns to a FlatGeobuf file in EPSG:4326.
+pub fn write_fgb(
+    path: &Path,
+    layer: &str,
+    geometry_type: GeometryType,
+    columns: &[(&str, ColumnType)],
+    features: impl Iterator<Item = (Geometry, Vec<Prop>)>,
+) -> Result<(), Error> {
+    let options = FgbWriterOptions {
+        crs: FgbCrs {
+            code: 4326,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut fgb = FgbWriter::create_with_options(layer, geometry_type, options)
+        .map_err(|e| fgb_error(path, e))?;
+    for (name, kind) in columns {
+        fgb.add_column(name, *kind, |_, col| col.nullable = true);
+    }
+    for (geometry, props) in features {
+        fgb.add_feature_geom(geometry, |w| {
+            for (i, ((name, _), prop)) in columns.iter().zip(&props).enumerate() {
+                // A feature writer into memory cannot fail but for a full disk, caught below.
+                let _ = match prop {
+                    Prop::Text(Some(s)) => w.property(i, name, &ColumnValue::String(s)),
+                    Prop::Int(Some(n)) => w.property(i, name, &ColumnValue::Long(*n)),
+                    Prop::Text(None) | Prop::Int(None) => Ok(false),
+                };
+            }
+        })
+        .map_err(|e| fgb_error(path, e))?;
+    }
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    fgb.write(BufWriter::new(file))
+        .map_err(|e| fgb_error(path, e))
+}
+
+/// Writes grids (`code`, `name`, `village`) to FlatGeobuf.
+pub fn write_grids_fgb(path: &Path, grids: &[Grid]) -> Result<(), Error> {
+    write_fgb(
+        path,
+        "grids",
+        GeometryType::MultiPolygon,
+        &[
+            ("code", ColumnType::String),
+            ("name", ColumnType::String),
+            ("village", ColumnType::String),
+        ],
+        grids.iter().map(|g| {
+            (
+                Geometry::MultiPolygon(g.geometry.clone()),
+                vec![
+                    Prop::Text(Some(g.code.clone())),
+                    Prop::Text(g.name.clone()),
+                    Prop::Text(g.village.clone()),
+                ],
+            )
+        }),
+    )
+}
+
+/// Writes buildings (`id`, `households`, `floors`, `kind`) to FlatGeobuf. Footprints must all
+/// be areas or all points.
+pub fn write_buildings_fgb(path: &Path, buildings: &[Building]) -> Result<(), Error> {
+    let points = buildings
+        .first()
+        .is_some_and(|b| matches!(b.footprint, Footprint::Point(_)));
+    write_fgb(
+        path,
+        "buildings",
+        if points {
+            GeometryType::Point
+        } else {
+            GeometryType::Polygon
+        },
+        &[
+            ("id", ColumnType::String),
+            ("households", ColumnType::Long),
+            ("floors", ColumnType::Long),
+            ("kind", ColumnType::String),
+        ],
+        buildings.iter().map(|b| {
+            let geometry = match &b.footprint {
+                Footprint::Area(a) if a.0.len() == 1 => Geometry::Polygon(a.0[0].clone()),
+                Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
+                Footprint::Point(p) => Geometry::Point(*p),
+            };
+            (
+                geometry,
+                vec![
+                    Prop::Text(Some(b.id.clone())),
+                    Prop::Int(Some(i64::from(b.households))),
+                    Prop::Int(b.floors.map(i64::from)),
+                    Prop::Text(b.kind.clone()),
+                ],
+            )
+        }),
+    )
+}
+
+/// Writes one area (a boundary) to FlatGeobuf with a `name` column.
+pub fn write_area_fgb(path: &Path, name: &str, area: &MultiPolygon) -> Result<(), Error> {
+    write_fgb(
+        path,
+        "boundary",
+        GeometryType::MultiPolygon,
+        &[("name", ColumnType::String)],
+        std::iter::once((
+            Geometry::MultiPolygon(area.clone()),
+            vec![Prop::Text(Some(name.to_string()))],
+        )),
+    )
+}
+
+fn ring_json(ring: &LineString) -> Value {
+    Value::Array(ring.0.iter().map(coord_json).collect())
+}
+
+fn coord_json(c: &Coord) -> Value {
+    json!([c.x, c.y])
+}
+
+fn polygon_json(p: &Polygon) -> Value {
+    Value::Array(
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(ring_json)
+            .collect(),
+    )
+}
+
+/// The GeoJSON geometry object of a geometry (points, lines, polygons and their multis).
+pub fn geometry_json(g: &Geometry) -> Value {
+    match g {
+        Geometry::Point(p) => json!({"type": "Point", "coordinates": coord_json(&p.0)}),
+        Geometry::LineString(l) => json!({"type": "LineString", "coordinates": ring_json(l)}),
+        Geometry::Polygon(p) => json!({"type": "Polygon", "coordinates": polygon_json(p)}),
+        Geometry::MultiPolygon(m) => json!({
+            "type": "MultiPolygon",
+            "coordinates": m.0.iter().map(polygon_json).collect::<Vec<_>>(),
+        }),
+        Geometry::MultiPoint(m) => json!({
+            "type": "MultiPoint",
+            "coordinates": m.0.iter().map(|p| coord_json(&p.0)).collect::<Vec<_>>(),
+        }),
+        Geometry::MultiLineString(m) => json!({
+            "type": "MultiLineString",
+            "coordinates": m.0.iter().map(ring_json).collect::<Vec<_>>(),
+        }),
+        Geometry::Line(l) => {
+            json!({"type": "LineString", "coordinates": [coord_json(&l.start), coord_json(&l.end)]})
+        }
+        Geometry::Rect(r) => geometry_json(&Geometry::Polygon(r.to_polygon())),
+        Geometry::Triangle(t) => geometry_json(&Geometry::Polygon(t.to_polygon())),
+        Geometry::GeometryCollection(c) => json!({
+            "type": "GeometryCollection",
+            "geometries": c.0.iter().map(geometry_json).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Writes a GeoJSON FeatureCollection, one feature per line, streaming.
+pub fn write_geojson(
+    path: &Path,
+    features: impl IntoIterator<Item = (Option<Geometry>, Map<String, Value>)>,
+) -> Result<(), Error> {
+    let io = |e| Error::io(path, e);
+    let mut out = BufWriter::new(File::create(path).map_err(io)?);
+    out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")
+        .map_err(io)?;
+    for (n, (geometry, properties)) in features.into_iter().enumerate() {
+        if n > 0 {
+            out.write_all(b",\n").map_err(io)?;
+        }
+        let feature = json!({
+            "type": "Feature",
+            "properties": properties,
+            "geometry": geometry.as_ref().map(geometry_json),
+        });
+        serde_json::to_writer(&mut out, &feature).map_err(|e| io(e.into()))?;
+    }
+    out.write_all(b"\n]}\n").map_err(io)?;
+    out.flush().map_err(io)
+}
