@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use geo::Geometry;
-use gridmap_core::assign::{Status, assign_buildings};
+use gridmap_core::assign::{Assignment, Status, assign_building};
 use gridmap_core::index::GridIndex;
 use gridmap_core::model::{Building, Footprint};
 use gridmap_core::validate::{CoverageInput, Options, Report, grid_defects, validate};
 use gridmap_io::Fields;
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::progress::Phases;
@@ -201,11 +202,15 @@ fn run_validate(args: ValidateArgs, verbose: bool) -> Result<ExitCode> {
     }
     let took = phases.finish();
     print_summary(&args, report, took.as_secs_f64());
-    Ok(if report.has_problems() {
+    let code = if report.has_problems() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // Freeing a million footprints one by one only delays the exit.
+    std::mem::forget(coverage);
+    std::mem::forget(buildings);
+    Ok(code)
 }
 
 fn print_summary(args: &ValidateArgs, r: &Report, seconds: f64) {
@@ -448,59 +453,83 @@ fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> 
 fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
     check_share(args.layers.straddle_share)?;
     let mut phases = Phases::new(verbose);
-    let (layer, buildings) = read_layers(&args.layers, &mut phases)?;
+    phases.phase("reading grids");
+    let fields = Fields {
+        grid_id: args.layers.grid_id.clone(),
+        building_id: args.layers.building_id.clone(),
+        ..Fields::default()
+    };
+    let layer = gridmap_io::read_grids(&args.layers.grids, &fields)?;
     phases.phase("checking grid geometries");
     let defects = grid_defects(&layer.grids, &layer.defects);
     let invalid = defects.iter().filter(|d| d.is_some()).count();
-    phases.phase("indexing grids");
     let index = GridIndex::new(&layer.grids, |i| defects[i].is_some());
-    phases.phase("assigning buildings");
-    let assignments = assign_buildings(&index, &buildings);
+    // Buildings are assigned as they are decoded; only the id and the answer are kept.
+    phases.phase("reading and assigning buildings");
+    let assigned = gridmap_io::read::read_buildings_with(&args.layers.buildings, &fields, |b| {
+        let a = assign_building(&index, &b);
+        (b.id, a)
+    })?;
+    gridmap_io::read::check_unique_ids(
+        &args.layers.buildings,
+        assigned.iter().map(|(id, _)| id.as_str()),
+    )?;
     phases.phase("writing CSV");
+    let share = args.layers.straddle_share;
+    let code = |g: u32| layer.grids[g as usize].code.as_str();
+    // Rows are formatted in parallel chunks and written in order.
+    let chunks: Vec<Vec<u8>> = assigned
+        .par_chunks(16 * 1024)
+        .map(|chunk| {
+            let mut csv = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 40));
+            let mut share_text = String::new();
+            for (id, a) in chunk {
+                let grids = match a {
+                    Assignment::One { grid, .. } => code(*grid).to_string(),
+                    Assignment::Many(g) => g.iter().map(|&g| code(g)).collect::<Vec<_>>().join(";"),
+                    Assignment::NoGrid => String::new(),
+                };
+                share_text.clear();
+                if let Assignment::One {
+                    outside_share: Some(s),
+                    ..
+                } = a
+                {
+                    use std::fmt::Write as _;
+                    let _ = write!(share_text, "{s:.6}");
+                }
+                // Writing into a Vec cannot fail.
+                let _ =
+                    csv.write_record([id.as_str(), &grids, a.status(share).as_str(), &share_text]);
+            }
+            csv.into_inner().unwrap_or_default()
+        })
+        .collect();
     let file =
         File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut csv = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
-    csv.write_record(["building", "grid", "status", "outside_share"])?;
-    let code = |g: u32| layer.grids[g as usize].code.as_str();
-    let mut share = String::new();
-    for (b, a) in buildings.iter().zip(&assignments) {
-        let status = a.status(args.layers.straddle_share);
-        let grids = match a {
-            gridmap_core::Assignment::One { grid, .. } => code(*grid).to_string(),
-            gridmap_core::Assignment::Many(g) => {
-                g.iter().map(|&g| code(g)).collect::<Vec<_>>().join(";")
-            }
-            gridmap_core::Assignment::NoGrid => String::new(),
-        };
-        share.clear();
-        if let gridmap_core::Assignment::One {
-            outside_share: Some(s),
-            ..
-        } = a
-        {
-            use std::fmt::Write as _;
-            let _ = write!(share, "{s:.6}");
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let written: std::io::Result<()> = (|| {
+        out.write_all(b"building,grid,status,outside_share\n")?;
+        for chunk in &chunks {
+            out.write_all(chunk)?;
         }
-        csv.write_record([b.id.as_str(), &grids, status.as_str(), &share])?;
-    }
-    csv.flush()
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        out.flush()
+    })();
+    written.with_context(|| format!("cannot write {}", args.out.display()))?;
     let took = phases.finish();
-    let count = |s: Status| {
-        assignments
-            .iter()
-            .filter(|a| a.status(args.layers.straddle_share) == s)
-            .count()
-    };
+    let mut counts = [0usize; 4];
+    for (_, a) in &assigned {
+        counts[a.status(share) as usize] += 1;
+    }
     eprintln!(
         "assigned {} buildings to {} grids in {:.2} s: {} in one grid, {} straddling, {} in no grid, {} in many grids{}",
-        thousands(buildings.len()),
+        thousands(assigned.len()),
         thousands(layer.grids.len()),
         took.as_secs_f64(),
-        thousands(count(Status::InOneGrid)),
-        thousands(count(Status::Straddling)),
-        thousands(count(Status::InNoGrid)),
-        thousands(count(Status::InManyGrids)),
+        thousands(counts[Status::InOneGrid as usize]),
+        thousands(counts[Status::Straddling as usize]),
+        thousands(counts[Status::InNoGrid as usize]),
+        thousands(counts[Status::InManyGrids as usize]),
         if invalid > 0 {
             format!(
                 "; {invalid} invalid grids were left out (run `gridmap validate` for the reasons)"
@@ -509,6 +538,8 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
             String::new()
         }
     );
+    // Freeing a million records one by one only delays the exit.
+    std::mem::forget(assigned);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -249,18 +249,28 @@ impl PreparedArea {
                 let e = &self.edges[i as usize];
                 // Report an edge from the first band both it and the query reach, so that
                 // edges spanning several bands are reported once.
-                if self.band_of(e.min_y()).max(first) == b && e.intersects_rect(rect) {
+                if e.intersects_rect(rect) && self.band_of(e.min_y()).max(first) == b {
                     f(e);
                 }
             }
         }
     }
 
-    /// Whether any edge's bounding box intersects `rect`.
+    /// Whether any edge's bounding box intersects `rect`; stops at the first.
     pub fn has_edge_in(&self, rect: &Rect) -> bool {
-        let mut found = false;
-        self.for_each_edge_in(rect, |_| found = true);
-        found
+        let Some(bbox) = self.bbox else { return false };
+        if rect.max().y < bbox.min().y
+            || rect.min().y > bbox.max().y
+            || rect.max().x < bbox.min().x
+            || rect.min().x > bbox.max().x
+        {
+            return false;
+        }
+        (self.band_of(rect.min().y)..=self.band_of(rect.max().y)).any(|b| {
+            self.band(b)
+                .iter()
+                .any(|&i| self.edges[i as usize].intersects_rect(rect))
+        })
     }
 }
 

@@ -5,7 +5,6 @@
 //! reported. Then each layer turns raw features into model records, checking ids and values.
 //! A file either reads whole or fails with an error naming the file and the feature.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -15,6 +14,7 @@ use flatgeobuf::{ColumnType, GeometryType};
 use geo::{Coord, LineString, MultiPolygon, Point, Polygon, unary_union};
 use gridmap_core::model::{Address, Building, Footprint, Grid};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::Error;
@@ -157,6 +157,9 @@ fn geojson_shape(value: &geojson::GeometryValue) -> Shape {
     }
 }
 
+/// Bytes read from a FlatGeobuf file at a time; features in each block decode in parallel.
+const FGB_BLOCK: usize = 16 << 20;
+
 fn read_fgb<T: Send>(
     path: &Path,
     wanted: &[&str],
@@ -166,7 +169,10 @@ fn read_fgb<T: Send>(
         path: path.to_path_buf(),
         message,
     };
-    let buf = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let io = |e| Error::io(path, e);
+    let mut file = File::open(path).map_err(io)?;
+    let mut buf = Vec::with_capacity(FGB_BLOCK);
+    (&mut file).take(12).read_to_end(&mut buf).map_err(io)?;
     if buf.is_empty() {
         return Err(Error::Empty {
             path: path.to_path_buf(),
@@ -175,12 +181,15 @@ fn read_fgb<T: Send>(
     if buf.len() < 12 || &buf[0..3] != b"fgb" || &buf[4..7] != b"fgb" {
         return Err(bad("the magic bytes are missing".into()));
     }
-    let header_len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
-    let header_end = 12 + header_len;
-    if header_end > buf.len() {
+    let header_len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as u64;
+    (&mut file)
+        .take(header_len)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 != 12 + header_len {
         return Err(bad("the header is truncated".into()));
     }
-    let header = flatgeobuf::size_prefixed_root_as_header(&buf[8..header_end])
+    let header = flatgeobuf::size_prefixed_root_as_header(&buf[8..])
         .map_err(|e| bad(format!("the header is damaged: {e}")))?;
     let header_type = header.geometry_type();
     let count = header.features_count() as usize;
@@ -194,58 +203,79 @@ fn read_fgb<T: Send>(
                 .collect()
         })
         .unwrap_or_default();
-    let mut pos = header_end;
     if node_size > 0 && count > 0 {
-        pos += PackedRTree::index_size(count, node_size);
-    }
-    let mut spans = Vec::with_capacity(count);
-    while pos < buf.len() {
-        let n = spans.len();
-        if pos + 4 > buf.len() {
-            return Err(bad(format!("truncated at feature {n}")));
+        let index = PackedRTree::index_size(count, node_size) as u64;
+        let skipped =
+            std::io::copy(&mut (&mut file).take(index), &mut std::io::sink()).map_err(io)?;
+        if skipped != index {
+            return Err(bad("truncated in the spatial index".into()));
         }
-        let size =
-            u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let end = pos + 4 + size;
-        if end > buf.len() {
+    }
+    buf.clear();
+
+    let mut out: Vec<Result<T, Error>> = Vec::with_capacity(count);
+    let mut eof = false;
+    while !eof {
+        let want = FGB_BLOCK.saturating_sub(buf.len()).max(FGB_BLOCK / 4) as u64;
+        let got = (&mut file).take(want).read_to_end(&mut buf).map_err(io)?;
+        eof = got == 0;
+        // The complete features at the front of the buffer.
+        let mut spans = Vec::new();
+        let mut pos = 0;
+        while pos + 4 <= buf.len() {
+            let size =
+                u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+            if pos + 4 + size > buf.len() {
+                break;
+            }
+            spans.push(pos..pos + 4 + size);
+            pos += 4 + size;
+        }
+        if eof && pos < buf.len() {
+            let n = out.len() + spans.len();
             return Err(bad(format!(
                 "truncated: feature {n} runs past the end of the file"
             )));
         }
-        spans.push(pos..end);
-        pos = end;
+        let first = out.len();
+        let block = &buf;
+        out.par_extend(
+            spans
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(1024)
+                .map(|(k, span)| {
+                    let index = first + k;
+                    let feature =
+                        flatgeobuf::size_prefixed_root_as_feature(&block[span]).map_err(|e| {
+                            Error::Feature {
+                                path: path.to_path_buf(),
+                                index,
+                                id: None,
+                                message: format!("damaged feature: {e}"),
+                            }
+                        })?;
+                    let properties = feature
+                        .properties()
+                        .map(|p| decode_properties(p.bytes(), &columns, wanted.len()))
+                        .unwrap_or_else(|| vec![None; wanted.len()]);
+                    let geometry = feature.geometry().map(|g| fgb_shape(&g, header_type));
+                    convert(RawFeature {
+                        index,
+                        properties,
+                        geometry,
+                    })
+                }),
+        );
+        buf.drain(..pos);
     }
-    if count > 0 && spans.len() != count {
+    if count > 0 && out.len() != count {
         return Err(bad(format!(
             "the header announces {count} features but the file holds {} (truncated?)",
-            spans.len()
+            out.len()
         )));
     }
-    Ok(spans
-        .into_par_iter()
-        .enumerate()
-        .with_min_len(4096)
-        .map(|(index, span)| {
-            let feature = flatgeobuf::size_prefixed_root_as_feature(&buf[span]).map_err(|e| {
-                Error::Feature {
-                    path: path.to_path_buf(),
-                    index,
-                    id: None,
-                    message: format!("damaged feature: {e}"),
-                }
-            })?;
-            let properties = feature
-                .properties()
-                .map(|p| decode_properties(p.bytes(), &columns, wanted.len()))
-                .unwrap_or_else(|| vec![None; wanted.len()]);
-            let geometry = feature.geometry().map(|g| fgb_shape(&g, header_type));
-            convert(RawFeature {
-                index,
-                properties,
-                geometry,
-            })
-        })
-        .collect())
+    Ok(out)
 }
 
 /// Decodes the wanted columns of a FlatGeobuf property buffer: a sequence of (u16 column
@@ -399,10 +429,13 @@ impl Context<'_> {
     }
 
     /// The feature's id from property `field`: a non-empty string or an integer.
-    fn id(&self, f: &RawFeature, slot: usize, field: &str) -> Result<String, Error> {
-        match &f.properties[slot] {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+    fn id(&self, f: &mut RawFeature, slot: usize, field: &str) -> Result<String, Error> {
+        match f.properties[slot].take() {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
             Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::String(_)) => {
+                Err(self.err(f, None, format!("id property `{field}` is empty")))
+            }
             Some(other) => Err(self.err(
                 f,
                 None,
@@ -537,7 +570,8 @@ fn expect_polygons(
 
 /// Fails on the first repeated id, naming both features.
 fn check_unique<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(), Error> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
     for (index, id) in ids.enumerate() {
         if let Some(first) = seen.insert(id, index) {
             return Err(Error::Feature {
@@ -556,7 +590,7 @@ fn check_unique<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(
 pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
     let ctx = Context { path };
     let read = read_features(path, &[&fields.grid_id, "name", "village"], |mut f| {
-        let code = ctx.id(&f, 0, &fields.grid_id)?;
+        let code = ctx.id(&mut f, 0, &fields.grid_id)?;
         let polygons = expect_polygons(&ctx, &mut f, &code)?;
         let (geometry, defects) = ctx.polygons(&f, &code, polygons)?;
         let grid = Grid {
@@ -582,10 +616,23 @@ pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
 /// (default 0), `floors`, `kind`. Footprints are polygons or multipolygons; points are accepted
 /// for buildings surveyed as points.
 pub fn read_buildings(path: &Path, fields: &Fields) -> Result<Vec<Building>, Error> {
+    let buildings = read_buildings_with(path, fields, |b| b)?;
+    check_unique(path, buildings.iter().map(|b| b.id.as_str()))?;
+    Ok(buildings)
+}
+
+/// Streams buildings through `each` as they are decoded, in parallel, keeping only what it
+/// returns: for jobs that need one answer per building, not every footprint in memory.
+/// Ids are not checked for uniqueness here; see [`check_unique_ids`].
+pub fn read_buildings_with<T: Send>(
+    path: &Path,
+    fields: &Fields,
+    each: impl Fn(Building) -> T + Sync,
+) -> Result<Vec<T>, Error> {
     let ctx = Context { path };
     let wanted = [fields.building_id.as_str(), "households", "floors", "kind"];
-    let buildings = read_features(path, &wanted, |mut f| {
-        let id = ctx.id(&f, 0, &fields.building_id)?;
+    read_features(path, &wanted, |mut f| {
+        let id = ctx.id(&mut f, 0, &fields.building_id)?;
         let footprint = match f.geometry {
             Some(Shape::Point(c)) => {
                 ctx.check_coord(&f, &id, c)?;
@@ -604,16 +651,19 @@ pub fn read_buildings(path: &Path, fields: &Fields) -> Result<Vec<Building>, Err
                 Footprint::Area(area)
             }
         };
-        Ok(Building {
+        Ok(each(Building {
             households: ctx.count(&f, &id, 1, "households")?.unwrap_or(0),
             floors: ctx.count(&f, &id, 2, "floors")?,
             kind: ctx.text(&f, 3),
             footprint,
             id,
-        })
-    })?;
-    check_unique(path, buildings.iter().map(|b| b.id.as_str()))?;
-    Ok(buildings)
+        }))
+    })
+}
+
+/// Fails on the first id (in file order) that repeats an earlier one, naming both features.
+pub fn check_unique_ids<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(), Error> {
+    check_unique(path, ids)
 }
 
 /// Reads standard addresses: id from `fields.address_id` (default `id`), point geometry,
@@ -627,8 +677,8 @@ pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Erro
         "grid",
         "building",
     ];
-    let addresses = read_features(path, &wanted, |f| {
-        let id = ctx.id(&f, 0, &fields.address_id)?;
+    let addresses = read_features(path, &wanted, |mut f| {
+        let id = ctx.id(&mut f, 0, &fields.address_id)?;
         let point = match &f.geometry {
             Some(Shape::Point(c)) => {
                 ctx.check_coord(&f, &id, *c)?;
