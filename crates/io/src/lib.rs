@@ -4,6 +4,7 @@
 //! `gridmap-core`; the format is chosen by extension. Every error names the file and, for a bad
 //! feature, its 0-based index and id. Coordinates must be WGS84 longitude/latitude.
 
+pub mod chinese;
 mod error;
 pub mod read;
 pub mod write;
