@@ -76,3 +76,65 @@ pub struct Address {
     /// The building the register says the address belongs to.
     pub declared_building: Option<String>,
 }
+
+/// An actual organisation (实有单位): a company, shop, school or social organisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    pub category: Option<String>,
+    pub address: Option<String>,
+    pub contact: Option<String>,
+    pub point: Point,
+}
+
+/// What a household visit (入户走访) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitOutcome {
+    Visited,
+    NobodyHome,
+    Refused,
+    Demolished,
+    NewlyFound,
+}
+
+impl VisitOutcome {
+    pub const ALL: [VisitOutcome; 5] = [
+        VisitOutcome::Visited,
+        VisitOutcome::NobodyHome,
+        VisitOutcome::Refused,
+        VisitOutcome::Demolished,
+        VisitOutcome::NewlyFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitOutcome::Visited => "visited",
+            VisitOutcome::NobodyHome => "nobody_home",
+            VisitOutcome::Refused => "refused",
+            VisitOutcome::Demolished => "demolished",
+            VisitOutcome::NewlyFound => "newly_found",
+        }
+    }
+
+    /// Parses the snake_case name (`visited`, `nobody_home`, …).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// A visit by a grid worker to a building or a house (户/室).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub id: String,
+    pub building: Option<String>,
+    pub house: Option<String>,
+    pub worker: String,
+    /// When, as RFC 3339 text.
+    pub time: String,
+    pub outcome: VisitOutcome,
+    /// Where the worker's phone said they were.
+    pub point: Option<Point>,
+    pub note: Option<String>,
+}

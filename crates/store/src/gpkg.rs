@@ -1,0 +1,982 @@
+//! [`Store`] over a GeoPackage file (SQLite).
+//!
+//! Layout: one feature table per layer (see [`crate::LAYERS`]), each with an integer `fid`, its
+//! attributes, a unique text key and a `geom` column in GeoPackage binary format, registered in
+//! `gpkg_contents` and `gpkg_geometry_columns` with SRS 4326 and indexed by the GeoPackage R-tree
+//! extension (`rtree_<table>_geom` kept current by the standard triggers; the `ST_*` functions
+//! those triggers call are registered on every connection, as GDAL does). `gridmap_meta` holds
+//! the schema version. Grid history rows carry the new boundary in `geom` and the old one in
+//! `old_geom` (a GeoPackage blob too).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use geo::{Geometry, MultiPolygon, Point};
+use gridmap_core::model::{
+    Address, Building, Footprint, Grid, Town, Unit, Village, Visit, VisitOutcome,
+};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+
+use crate::wkb::{blob_envelope, blob_is_empty, decode, encode};
+use crate::{Change, GridVersion, ImportCounts, Mode, Result, Store, StoreError, StoredGrid};
+
+const SCHEMA_VERSION: &str = "1";
+const SRS: i32 = 4326;
+
+const WGS84_WKT: &str = r#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]"#;
+
+/// A feature table: name, geometry type, key column and the other columns with their SQL types.
+struct Table {
+    name: &'static str,
+    geometry_type: &'static str,
+    key: &'static str,
+    columns: &'static [(&'static str, &'static str)],
+    description: &'static str,
+}
+
+const TOWN: Table = Table {
+    name: "town",
+    geometry_type: "MULTIPOLYGON",
+    key: "code",
+    columns: &[("name", "TEXT NOT NULL")],
+    description: "the town (镇/街道) and its boundary",
+};
+const VILLAGES: Table = Table {
+    name: "villages",
+    geometry_type: "MULTIPOLYGON",
+    key: "code",
+    columns: &[("name", "TEXT"), ("town", "TEXT")],
+    description: "villages and communities (村/社区)",
+};
+const GRIDS: Table = Table {
+    name: "grids",
+    geometry_type: "MULTIPOLYGON",
+    key: "code",
+    columns: &[
+        ("name", "TEXT"),
+        ("village", "TEXT"),
+        ("version", "INTEGER NOT NULL"),
+        ("updated_at", "TEXT"),
+        ("updated_by", "TEXT"),
+    ],
+    description: "grids (网格)",
+};
+const GRID_HISTORY: Table = Table {
+    name: "grid_history",
+    geometry_type: "MULTIPOLYGON",
+    key: "change_key",
+    columns: &[
+        ("grid", "TEXT NOT NULL"),
+        ("version", "INTEGER NOT NULL"),
+        ("action", "TEXT NOT NULL"),
+        ("changed_at", "TEXT NOT NULL"),
+        ("changed_by", "TEXT NOT NULL"),
+        ("reason", "TEXT NOT NULL"),
+        ("name", "TEXT"),
+        ("village", "TEXT"),
+        ("old_geom", "BLOB"),
+    ],
+    description: "every version of every grid: who, when, why, old and new boundary",
+};
+const BUILDINGS: Table = Table {
+    name: "buildings",
+    geometry_type: "GEOMETRY",
+    key: "id",
+    columns: &[
+        ("households", "INTEGER NOT NULL"),
+        ("floors", "INTEGER"),
+        ("kind", "TEXT"),
+    ],
+    description: "buildings (实有房屋): footprints or points",
+};
+const ADDRESSES: Table = Table {
+    name: "addresses",
+    geometry_type: "POINT",
+    key: "id",
+    columns: &[("text", "TEXT"), ("grid", "TEXT"), ("building", "TEXT")],
+    description: "standard addresses (标准地址)",
+};
+const UNITS: Table = Table {
+    name: "units",
+    geometry_type: "POINT",
+    key: "id",
+    columns: &[
+        ("name", "TEXT NOT NULL"),
+        ("category", "TEXT"),
+        ("address", "TEXT"),
+        ("contact", "TEXT"),
+    ],
+    description: "actual organisations (实有单位)",
+};
+const VISITS: Table = Table {
+    name: "visits",
+    geometry_type: "POINT",
+    key: "id",
+    columns: &[
+        ("building", "TEXT"),
+        ("house", "TEXT"),
+        ("worker", "TEXT NOT NULL"),
+        ("visited_at", "TEXT NOT NULL"),
+        ("outcome", "TEXT NOT NULL"),
+        ("note", "TEXT"),
+    ],
+    description: "household visits (入户走访)",
+};
+
+const TABLES: [&Table; 8] = [
+    &TOWN,
+    &VILLAGES,
+    &GRIDS,
+    &GRID_HISTORY,
+    &BUILDINGS,
+    &ADDRESSES,
+    &UNITS,
+    &VISITS,
+];
+
+/// A gridmap project in a GeoPackage file.
+#[derive(Debug)]
+pub struct GpkgStore {
+    conn: Connection,
+}
+
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    for (name, i) in [
+        ("ST_MinX", 0),
+        ("ST_MaxX", 1),
+        ("ST_MinY", 2),
+        ("ST_MaxY", 3),
+    ] {
+        conn.create_scalar_function(name, 1, flags, move |ctx| {
+            let blob: Option<Vec<u8>> = ctx.get(0)?;
+            Ok(blob.as_deref().and_then(blob_envelope).map(|e| e[i]))
+        })?;
+    }
+    conn.create_scalar_function("ST_IsEmpty", 1, flags, |ctx| {
+        let blob: Option<Vec<u8>> = ctx.get(0)?;
+        Ok(blob.as_deref().is_none_or(blob_is_empty))
+    })?;
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    register_functions(conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn create_table(tx: &Transaction, t: &Table) -> rusqlite::Result<()> {
+    let cols: String = t
+        .columns
+        .iter()
+        .map(|(n, ty)| format!(", \"{n}\" {ty}"))
+        .collect();
+    let name = t.name;
+    let key = t.key;
+    tx.execute_batch(&format!(
+        "CREATE TABLE \"{name}\" (fid INTEGER PRIMARY KEY AUTOINCREMENT, \"{key}\" TEXT NOT NULL UNIQUE{cols}, geom {});
+         INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id)
+           VALUES ('{name}', 'features', '{name}', '{}', strftime('%Y-%m-%dT%H:%M:%fZ','now'), {SRS});
+         INSERT INTO gpkg_geometry_columns VALUES ('{name}', 'geom', '{}', {SRS}, 0, 0);
+         CREATE VIRTUAL TABLE \"rtree_{name}_geom\" USING rtree(id, minx, maxx, miny, maxy);
+         INSERT INTO gpkg_extensions VALUES ('{name}', 'geom', 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only');",
+        t.geometry_type,
+        t.description.replace('\'', "''"),
+        t.geometry_type,
+    ))?;
+    create_rtree_triggers(tx, name)
+}
+
+/// The R-tree triggers of the GeoPackage 1.4 spec (F.3), with update6/update7 in place of
+/// update1: an UPSERT's conflict clause overrides a trigger's `INSERT OR REPLACE`.
+fn create_rtree_triggers(tx: &Transaction, t: &str) -> rusqlite::Result<()> {
+    let r = format!("rtree_{t}_geom");
+    let vals =
+        "NEW.fid, ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)";
+    tx.execute_batch(&format!(
+        "CREATE TRIGGER \"{r}_insert\" AFTER INSERT ON \"{t}\" WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom))
+           BEGIN INSERT OR REPLACE INTO \"{r}\" VALUES ({vals}); END;
+         CREATE TRIGGER \"{r}_update6\" AFTER UPDATE OF geom ON \"{t}\" WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) AND (OLD.geom NOTNULL AND NOT ST_IsEmpty(OLD.geom))
+           BEGIN UPDATE \"{r}\" SET minx = ST_MinX(NEW.geom), maxx = ST_MaxX(NEW.geom), miny = ST_MinY(NEW.geom), maxy = ST_MaxY(NEW.geom) WHERE id = NEW.fid; END;
+         CREATE TRIGGER \"{r}_update7\" AFTER UPDATE OF geom ON \"{t}\" WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) AND (OLD.geom ISNULL OR ST_IsEmpty(OLD.geom))
+           BEGIN INSERT INTO \"{r}\" VALUES ({vals}); END;
+         CREATE TRIGGER \"{r}_update2\" AFTER UPDATE OF geom ON \"{t}\" WHEN OLD.fid = NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom))
+           BEGIN DELETE FROM \"{r}\" WHERE id = OLD.fid; END;
+         CREATE TRIGGER \"{r}_update3\" AFTER UPDATE ON \"{t}\" WHEN OLD.fid != NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom))
+           BEGIN DELETE FROM \"{r}\" WHERE id = OLD.fid; INSERT OR REPLACE INTO \"{r}\" VALUES ({vals}); END;
+         CREATE TRIGGER \"{r}_update4\" AFTER UPDATE ON \"{t}\" WHEN OLD.fid != NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom))
+           BEGIN DELETE FROM \"{r}\" WHERE id IN (OLD.fid, NEW.fid); END;
+         CREATE TRIGGER \"{r}_delete\" AFTER DELETE ON \"{t}\" WHEN old.geom NOT NULL
+           BEGIN DELETE FROM \"{r}\" WHERE id = OLD.fid; END;"
+    ))
+}
+
+fn blob(g: Geometry) -> Vec<u8> {
+    encode(&g, SRS)
+}
+
+fn text(v: &Option<String>) -> Value {
+    v.clone().map_or(Value::Null, Value::Text)
+}
+
+/// One record for a simple (history-less) layer: key, other columns in table order, geometry.
+struct Row {
+    key: String,
+    values: Vec<Value>,
+    geom: Option<Vec<u8>>,
+}
+
+impl GpkgStore {
+    /// Creates a new project file for a town. Fails if the file exists.
+    pub fn create(path: &Path, town_code: &str, town_name: &str) -> Result<Self> {
+        if path.exists() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                message: "already exists; choose another name or remove it".into(),
+            });
+        }
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "application_id", 0x4750_4B47)?; // "GPKG"
+        conn.pragma_update(None, "user_version", 10300)?;
+        configure(&conn)?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
+               organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
+               definition TEXT NOT NULL, description TEXT);
+             CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+               identifier TEXT UNIQUE, description TEXT DEFAULT '',
+               last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+               min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+               CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+             CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+               geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+               CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+               CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+               CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+             CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
+               definition TEXT NOT NULL, scope TEXT NOT NULL,
+               CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+             INSERT INTO gpkg_spatial_ref_sys VALUES
+               ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', 'undefined cartesian coordinate reference system'),
+               ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', 'undefined geographic coordinate reference system');",
+        )?;
+        tx.execute(
+            "INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84 geodetic', 4326, 'EPSG', 4326, ?1, 'longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid')",
+            [WGS84_WKT],
+        )?;
+        for t in TABLES {
+            create_table(&tx, t)?;
+        }
+        tx.execute_batch(
+            "CREATE TABLE gridmap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO gpkg_contents (table_name, data_type, identifier, description)
+               VALUES ('gridmap_meta', 'attributes', 'gridmap_meta', 'gridmap project settings');
+             CREATE INDEX grid_history_by_grid ON grid_history (grid, version);",
+        )?;
+        tx.execute(
+            "INSERT INTO gridmap_meta VALUES ('schema_version', ?1)",
+            [SCHEMA_VERSION],
+        )?;
+        tx.execute(
+            "INSERT INTO town (code, name, geom) VALUES (?1, ?2, NULL)",
+            [town_code, town_name],
+        )?;
+        tx.commit()?;
+        Ok(GpkgStore { conn })
+    }
+
+    /// Opens an existing project file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let fail = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        if !path.exists() {
+            return Err(fail(
+                "no such project file (create one with `gridmap init`)".into(),
+            ));
+        }
+        let conn = Connection::open(path).map_err(|e| fail(e.to_string()))?;
+        configure(&conn).map_err(|e| fail(format!("not a readable SQLite file: {e}")))?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM gridmap_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|_| fail("not a gridmap project (no gridmap_meta table)".into()))?;
+        match version.as_deref() {
+            Some(SCHEMA_VERSION) => Ok(GpkgStore { conn }),
+            Some(v) => Err(fail(format!(
+                "schema version {v}, this gridmap reads {SCHEMA_VERSION}"
+            ))),
+            None => Err(fail("not a gridmap project (no schema version)".into())),
+        }
+    }
+
+    /// The underlying connection, for read-only inspection in tests and tools.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn read<T>(
+        &self,
+        t: &'static Table,
+        mut f: impl FnMut(&rusqlite::Row, Option<Geometry>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let cols: String = t
+            .columns
+            .iter()
+            .map(|(n, _)| format!(", \"{n}\""))
+            .collect();
+        let sql = format!(
+            "SELECT fid, \"{}\"{cols}, geom FROM \"{}\" ORDER BY fid",
+            t.key, t.name
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let geom_col = 2 + t.columns.len();
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let blob: Option<Vec<u8>> = row.get(geom_col)?;
+            let geometry = match blob {
+                Some(b) => Some(decode(&b).map_err(|e| StoreError::Geometry {
+                    table: t.name,
+                    fid: row.get(0).unwrap_or(-1),
+                    message: e.0,
+                })?),
+                None => None,
+            };
+            out.push(f(row, geometry)?);
+        }
+        Ok(out)
+    }
+
+    /// Imports simple rows into `t` in one transaction.
+    fn import_rows(
+        &mut self,
+        t: &'static Table,
+        rows: Vec<Row>,
+        mode: Mode,
+    ) -> Result<ImportCounts> {
+        let mut seen = HashSet::with_capacity(rows.len());
+        for r in &rows {
+            if !seen.insert(r.key.as_str()) {
+                return Err(StoreError::Import {
+                    layer: t.name,
+                    message: format!("id {} appears twice in the input", r.key),
+                });
+            }
+        }
+        let tx = self.conn.transaction()?;
+        let counts = import_rows_tx(&tx, t, &rows, mode)?;
+        touch(&tx, t.name)?;
+        tx.commit()?;
+        Ok(counts)
+    }
+}
+
+fn touch(tx: &Transaction, table: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+           min_x = (SELECT min(minx) FROM \"rtree_{t}_geom\"), max_x = (SELECT max(maxx) FROM \"rtree_{t}_geom\"),
+           min_y = (SELECT min(miny) FROM \"rtree_{t}_geom\"), max_y = (SELECT max(maxy) FROM \"rtree_{t}_geom\")
+         WHERE table_name = ?1"
+            .replace("{t}", table)
+            .as_str(),
+        [table],
+    )?;
+    Ok(())
+}
+
+fn import_rows_tx(tx: &Transaction, t: &Table, rows: &[Row], mode: Mode) -> Result<ImportCounts> {
+    let mut counts = ImportCounts::default();
+    if mode == Mode::Replace {
+        counts.deleted = tx.execute(&format!("DELETE FROM \"{}\"", t.name), [])?;
+    }
+    let existing: HashSet<String> = if mode == Mode::Upsert {
+        let mut stmt = tx.prepare(&format!("SELECT \"{}\" FROM \"{}\"", t.key, t.name))?;
+        let keys = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        keys
+    } else {
+        HashSet::new()
+    };
+    let names: Vec<&str> = std::iter::once(t.key)
+        .chain(t.columns.iter().map(|(n, _)| *n))
+        .chain(std::iter::once("geom"))
+        .collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let mut sql = format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        t.name,
+        quoted.join(", "),
+        marks.join(", ")
+    );
+    if mode == Mode::Upsert {
+        let rest = &quoted[1..];
+        let set: Vec<String> = rest.iter().map(|n| format!("{n} = excluded.{n}")).collect();
+        let changed: Vec<String> = rest
+            .iter()
+            .map(|n| format!("{n} IS NOT excluded.{n}"))
+            .collect();
+        sql += &format!(
+            " ON CONFLICT(\"{}\") DO UPDATE SET {} WHERE {}",
+            t.key,
+            set.join(", "),
+            changed.join(" OR ")
+        );
+    }
+    let mut stmt = tx.prepare(&sql)?;
+    for r in rows {
+        let mut values: Vec<Value> = Vec::with_capacity(names.len());
+        values.push(Value::Text(r.key.clone()));
+        values.extend(r.values.iter().cloned());
+        values.push(r.geom.clone().map_or(Value::Null, Value::Blob));
+        let n = stmt
+            .execute(params_from_iter(values))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                {
+                    StoreError::Import {
+                        layer: t.name,
+                        message: format!(
+                            "id {} already exists (import with --mode upsert or replace)",
+                            r.key
+                        ),
+                    }
+                }
+                other => StoreError::Sqlite(other),
+            })?;
+        match (existing.contains(&r.key), n) {
+            (false, _) => counts.inserted += 1,
+            (true, 0) => counts.unchanged += 1,
+            (true, _) => counts.updated += 1,
+        }
+    }
+    Ok(counts)
+}
+
+fn multipolygon(g: Option<Geometry>) -> Option<MultiPolygon> {
+    match g? {
+        Geometry::MultiPolygon(m) => Some(m),
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p])),
+        _ => None,
+    }
+}
+
+fn point(g: Option<Geometry>) -> Option<Point> {
+    match g? {
+        Geometry::Point(p) => Some(p),
+        _ => None,
+    }
+}
+
+/// The current state of a grid inside a transaction: version and stored blobs.
+struct Current {
+    version: u32,
+    name: Option<String>,
+    village: Option<String>,
+    geom: Option<Vec<u8>>,
+}
+
+fn current(tx: &Transaction, code: &str) -> rusqlite::Result<Option<Current>> {
+    tx.query_row(
+        "SELECT version, name, village, geom FROM grids WHERE code = ?1",
+        [code],
+        |r| {
+            Ok(Current {
+                version: r.get(0)?,
+                name: r.get(1)?,
+                village: r.get(2)?,
+                geom: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn last_version(tx: &Transaction, code: &str) -> rusqlite::Result<u32> {
+    tx.query_row(
+        "SELECT coalesce(max(version), 0) FROM grid_history WHERE grid = ?1",
+        [code],
+        |r| r.get(0),
+    )
+}
+
+enum Saved {
+    Inserted(u32),
+    Updated(u32),
+    Unchanged(u32),
+}
+
+fn save_grid_tx(
+    tx: &Transaction,
+    grid: &Grid,
+    expected: Option<u32>,
+    change: &Change,
+    action: Option<&str>,
+) -> Result<Saved> {
+    let geom = blob(Geometry::MultiPolygon(grid.geometry.clone()));
+    let cur = current(tx, &grid.code)?;
+    let actual = cur.as_ref().map_or(0, |c| c.version);
+    if let Some(e) = expected
+        && e != actual
+    {
+        return Err(StoreError::VersionConflict {
+            code: grid.code.clone(),
+            expected: e,
+            actual,
+        });
+    }
+    if let Some(c) = &cur
+        && c.name == grid.name
+        && c.village == grid.village
+        && c.geom.as_deref() == Some(&geom)
+    {
+        return Ok(Saved::Unchanged(c.version));
+    }
+    let version = last_version(tx, &grid.code)? + 1;
+    let action = action.unwrap_or(if cur.is_some() { "updated" } else { "created" });
+    tx.execute(
+        "INSERT INTO grid_history (change_key, grid, version, action, changed_at, changed_by, reason, name, village, old_geom, geom)
+         VALUES (?1 || '@' || ?2, ?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            grid.code,
+            version,
+            action,
+            change.who,
+            change.why,
+            grid.name,
+            grid.village,
+            cur.as_ref().and_then(|c| c.geom.clone()),
+            geom
+        ],
+    )?;
+    if cur.is_some() {
+        tx.execute(
+            "UPDATE grids SET name = ?2, village = ?3, version = ?4, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+               updated_by = ?5, geom = ?6 WHERE code = ?1",
+            params![grid.code, grid.name, grid.village, version, change.who, geom],
+        )?;
+        Ok(Saved::Updated(version))
+    } else {
+        tx.execute(
+            "INSERT INTO grids (code, name, village, version, updated_at, updated_by, geom)
+             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?5, ?6)",
+            params![
+                grid.code,
+                grid.name,
+                grid.village,
+                version,
+                change.who,
+                geom
+            ],
+        )?;
+        Ok(Saved::Inserted(version))
+    }
+}
+
+fn delete_grid_tx(
+    tx: &Transaction,
+    code: &str,
+    expected: Option<u32>,
+    change: &Change,
+) -> Result<()> {
+    let Some(cur) = current(tx, code)? else {
+        return Err(StoreError::NoSuchGrid { code: code.into() });
+    };
+    if let Some(e) = expected
+        && e != cur.version
+    {
+        return Err(StoreError::VersionConflict {
+            code: code.into(),
+            expected: e,
+            actual: cur.version,
+        });
+    }
+    let version = last_version(tx, code)? + 1;
+    tx.execute(
+        "INSERT INTO grid_history (change_key, grid, version, action, changed_at, changed_by, reason, name, village, old_geom, geom)
+         VALUES (?1 || '@' || ?2, ?1, ?2, 'deleted', strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?3, ?4, ?5, ?6, ?7, NULL)",
+        params![code, version, change.who, change.why, cur.name, cur.village, cur.geom],
+    )?;
+    tx.execute("DELETE FROM grids WHERE code = ?1", [code])?;
+    Ok(())
+}
+
+impl Store for GpkgStore {
+    fn town(&self) -> Result<Town> {
+        let mut towns = self.read(&TOWN, |r, g| {
+            Ok(Town {
+                code: r.get(1)?,
+                name: r.get(2)?,
+                boundary: multipolygon(g),
+            })
+        })?;
+        towns.pop().ok_or_else(|| StoreError::Import {
+            layer: "town",
+            message: "the project has no town row".into(),
+        })
+    }
+
+    fn set_town_boundary(&mut self, boundary: &MultiPolygon) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE town SET geom = ?1",
+            [blob(Geometry::MultiPolygon(boundary.clone()))],
+        )?;
+        touch(&tx, "town")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn villages(&self) -> Result<Vec<Village>> {
+        self.read(&VILLAGES, |r, g| {
+            Ok(Village {
+                code: r.get(1)?,
+                name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                town: r.get(3)?,
+                boundary: multipolygon(g),
+            })
+        })
+    }
+
+    fn import_villages(&mut self, villages: &[Village], mode: Mode) -> Result<ImportCounts> {
+        let rows = villages
+            .iter()
+            .map(|v| Row {
+                key: v.code.clone(),
+                values: vec![Value::Text(v.name.clone()), text(&v.town)],
+                geom: v
+                    .boundary
+                    .as_ref()
+                    .map(|b| blob(Geometry::MultiPolygon(b.clone()))),
+            })
+            .collect();
+        self.import_rows(&VILLAGES, rows, mode)
+    }
+
+    fn grids(&self) -> Result<Vec<StoredGrid>> {
+        self.read(&GRIDS, |r, g| {
+            Ok(StoredGrid {
+                grid: Grid {
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    village: r.get(3)?,
+                    geometry: multipolygon(g).unwrap_or(MultiPolygon(vec![])),
+                },
+                version: r.get(4)?,
+            })
+        })
+    }
+
+    fn grid(&self, code: &str) -> Result<Option<StoredGrid>> {
+        Ok(self.grids()?.into_iter().find(|g| g.grid.code == code))
+    }
+
+    fn save_grid(
+        &mut self,
+        grid: &Grid,
+        expected_version: Option<u32>,
+        change: &Change,
+    ) -> Result<u32> {
+        let tx = self.conn.transaction()?;
+        let saved = save_grid_tx(&tx, grid, expected_version, change, None)?;
+        touch(&tx, "grids")?;
+        tx.commit()?;
+        Ok(match saved {
+            Saved::Inserted(v) | Saved::Updated(v) | Saved::Unchanged(v) => v,
+        })
+    }
+
+    fn delete_grid(
+        &mut self,
+        code: &str,
+        expected_version: Option<u32>,
+        change: &Change,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        delete_grid_tx(&tx, code, expected_version, change)?;
+        touch(&tx, "grids")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn grid_history(&self, code: &str) -> Result<Vec<GridVersion>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT fid, version, action, changed_at, changed_by, reason, name, village, old_geom, geom
+             FROM grid_history WHERE grid = ?1 ORDER BY version",
+        )?;
+        let mut rows = stmt.query([code])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let fid: i64 = r.get(0)?;
+            let geo = |i: usize| -> Result<Option<MultiPolygon>> {
+                let b: Option<Vec<u8>> = r.get(i)?;
+                match b {
+                    None => Ok(None),
+                    Some(b) => decode(&b).map(|g| multipolygon(Some(g))).map_err(|e| {
+                        StoreError::Geometry {
+                            table: "grid_history",
+                            fid,
+                            message: e.0,
+                        }
+                    }),
+                }
+            };
+            out.push(GridVersion {
+                version: r.get(1)?,
+                action: r.get(2)?,
+                at: r.get(3)?,
+                who: r.get(4)?,
+                why: r.get(5)?,
+                name: r.get(6)?,
+                village: r.get(7)?,
+                previous: geo(8)?,
+                geometry: geo(9)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn restore_grid(&mut self, code: &str, version: u32, change: &Change) -> Result<u32> {
+        let history = self.grid_history(code)?;
+        let Some(old) = history.iter().find(|v| v.version == version) else {
+            return Err(StoreError::NoSuchVersion {
+                code: code.into(),
+                version,
+            });
+        };
+        let Some(geometry) = old.geometry.clone() else {
+            return Err(StoreError::NoSuchVersion {
+                code: code.into(),
+                version,
+            });
+        };
+        let grid = Grid {
+            code: code.into(),
+            name: old.name.clone(),
+            village: old.village.clone(),
+            geometry,
+        };
+        let change = Change {
+            who: change.who.clone(),
+            why: format!("{} (restores version {version})", change.why),
+        };
+        let tx = self.conn.transaction()?;
+        let saved = save_grid_tx(&tx, &grid, None, &change, Some("restored"))?;
+        touch(&tx, "grids")?;
+        tx.commit()?;
+        Ok(match saved {
+            Saved::Inserted(v) | Saved::Updated(v) | Saved::Unchanged(v) => v,
+        })
+    }
+
+    fn import_grids(
+        &mut self,
+        grids: &[Grid],
+        mode: Mode,
+        change: &Change,
+    ) -> Result<ImportCounts> {
+        let mut seen = HashSet::with_capacity(grids.len());
+        for g in grids {
+            if !seen.insert(g.code.as_str()) {
+                return Err(StoreError::Import {
+                    layer: "grids",
+                    message: format!("grid {} appears twice in the input", g.code),
+                });
+            }
+        }
+        let tx = self.conn.transaction()?;
+        let mut counts = ImportCounts::default();
+        if mode == Mode::Replace {
+            let codes: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT code FROM grids")?;
+                let codes = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                codes
+            };
+            for code in codes.iter().filter(|c| !seen.contains(c.as_str())) {
+                delete_grid_tx(&tx, code, None, change)?;
+                counts.deleted += 1;
+            }
+        }
+        for g in grids {
+            if mode == Mode::Append && current(&tx, &g.code)?.is_some() {
+                return Err(StoreError::Import {
+                    layer: "grids",
+                    message: format!(
+                        "grid {} already exists (import with --mode upsert or replace)",
+                        g.code
+                    ),
+                });
+            }
+            match save_grid_tx(&tx, g, None, change, None)? {
+                Saved::Inserted(_) => counts.inserted += 1,
+                Saved::Updated(_) => counts.updated += 1,
+                Saved::Unchanged(_) => counts.unchanged += 1,
+            }
+        }
+        touch(&tx, "grids")?;
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    fn buildings(&self) -> Result<Vec<Building>> {
+        self.read(&BUILDINGS, |r, g| {
+            let footprint = match g {
+                Some(Geometry::Point(p)) => Footprint::Point(p),
+                other => Footprint::Area(multipolygon(other).unwrap_or(MultiPolygon(vec![]))),
+            };
+            Ok(Building {
+                id: r.get(1)?,
+                households: r.get(2)?,
+                floors: r.get(3)?,
+                kind: r.get(4)?,
+                footprint,
+            })
+        })
+    }
+
+    fn import_buildings(&mut self, buildings: &[Building], mode: Mode) -> Result<ImportCounts> {
+        let rows = buildings
+            .iter()
+            .map(|b| Row {
+                key: b.id.clone(),
+                values: vec![
+                    Value::Integer(i64::from(b.households)),
+                    b.floors
+                        .map_or(Value::Null, |f| Value::Integer(i64::from(f))),
+                    text(&b.kind),
+                ],
+                geom: Some(blob(match &b.footprint {
+                    Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
+                    Footprint::Point(p) => Geometry::Point(*p),
+                })),
+            })
+            .collect();
+        self.import_rows(&BUILDINGS, rows, mode)
+    }
+
+    fn addresses(&self) -> Result<Vec<Address>> {
+        self.read(&ADDRESSES, |r, g| {
+            Ok(Address {
+                id: r.get(1)?,
+                text: r.get(2)?,
+                declared_grid: r.get(3)?,
+                declared_building: r.get(4)?,
+                point: point(g).unwrap_or(Point::new(f64::NAN, f64::NAN)),
+            })
+        })
+    }
+
+    fn import_addresses(&mut self, addresses: &[Address], mode: Mode) -> Result<ImportCounts> {
+        let rows = addresses
+            .iter()
+            .map(|a| Row {
+                key: a.id.clone(),
+                values: vec![
+                    text(&a.text),
+                    text(&a.declared_grid),
+                    text(&a.declared_building),
+                ],
+                geom: Some(blob(Geometry::Point(a.point))),
+            })
+            .collect();
+        self.import_rows(&ADDRESSES, rows, mode)
+    }
+
+    fn units(&self) -> Result<Vec<Unit>> {
+        self.read(&UNITS, |r, g| {
+            Ok(Unit {
+                id: r.get(1)?,
+                name: r.get(2)?,
+                category: r.get(3)?,
+                address: r.get(4)?,
+                contact: r.get(5)?,
+                point: point(g).unwrap_or(Point::new(f64::NAN, f64::NAN)),
+            })
+        })
+    }
+
+    fn import_units(&mut self, units: &[Unit], mode: Mode) -> Result<ImportCounts> {
+        let rows = units
+            .iter()
+            .map(|u| Row {
+                key: u.id.clone(),
+                values: vec![
+                    Value::Text(u.name.clone()),
+                    text(&u.category),
+                    text(&u.address),
+                    text(&u.contact),
+                ],
+                geom: Some(blob(Geometry::Point(u.point))),
+            })
+            .collect();
+        self.import_rows(&UNITS, rows, mode)
+    }
+
+    fn visits(&self) -> Result<Vec<Visit>> {
+        self.read(&VISITS, |r, g| {
+            let outcome: String = r.get(6)?;
+            Ok(Visit {
+                id: r.get(1)?,
+                building: r.get(2)?,
+                house: r.get(3)?,
+                worker: r.get(4)?,
+                time: r.get(5)?,
+                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
+                note: r.get(7)?,
+                point: point(g),
+            })
+        })
+    }
+
+    fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts> {
+        let rows = visits
+            .iter()
+            .map(|v| Row {
+                key: v.id.clone(),
+                values: vec![
+                    text(&v.building),
+                    text(&v.house),
+                    Value::Text(v.worker.clone()),
+                    Value::Text(v.time.clone()),
+                    Value::Text(v.outcome.as_str().into()),
+                    text(&v.note),
+                ],
+                geom: v.point.map(|p| blob(Geometry::Point(p))),
+            })
+            .collect();
+        self.import_rows(&VISITS, rows, mode)
+    }
+
+    fn count(&self, layer: &str) -> Result<usize> {
+        let t = TABLES
+            .iter()
+            .find(|t| t.name == layer)
+            .ok_or_else(|| StoreError::Import {
+                layer: "count",
+                message: format!("no layer named {layer}"),
+            })?;
+        let n: i64 =
+            self.conn
+                .query_row(&format!("SELECT count(*) FROM \"{}\"", t.name), [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n as usize)
+    }
+}
