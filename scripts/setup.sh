@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing gridmap needs on a fresh Debian 12 machine that has the
-# Rust toolchain: a C toolchain and pkg-config for crates that build C code. Idempotent and
+# Rust toolchain: a C toolchain, pkg-config and libclang for crates that build C code, GDAL and
+# PROJ (libraries and their command-line tools, which tests use as references). Idempotent and
 # quick when everything is already there. Later crates add their Debian packages here.
 set -euo pipefail
 
-packages=(build-essential pkg-config)
+packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

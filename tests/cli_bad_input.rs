@@ -124,13 +124,17 @@ fn wrong_geometry_type_for_grids() {
 }
 
 #[test]
-fn unknown_extension_and_missing_file() {
+fn unreadable_format_and_missing_file() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let grids = write(dir.path(), "grids.shp", "x");
+    // Not GeoJSON or FlatGeobuf, so GDAL tries it, and says it cannot read it.
+    let grids = write(dir.path(), "grids.xyz", "x");
     let buildings = write(dir.path(), "b.geojson", &collection(&[GOOD_BUILDING]));
     let (code, err) = validate(&grids, &buildings);
     assert_eq!(code, Some(2));
-    assert!(err.contains("unknown format"), "{err}");
+    assert!(
+        err.contains("grids.xyz") && err.contains("not recognized"),
+        "{err}"
+    );
     let (code, err) = validate(&dir.path().join("nope.geojson"), &buildings);
     assert_eq!(code, Some(2));
     assert!(

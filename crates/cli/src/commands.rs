@@ -37,16 +37,26 @@ enum Command {
     Assign(AssignArgs),
     /// Generate a synthetic town (grids, buildings, boundary) for tests and benchmarks.
     Synth(SynthArgs),
+    /// Create a project file (a GeoPackage) for a town.
+    Init(crate::project::InitArgs),
+    /// Import a layer into a project, all or nothing.
+    Import(crate::project::ImportArgs),
+    /// Export a layer of a project to GeoJSON, FlatGeobuf, Shapefile, GeoPackage, KML, GML or CSV.
+    Export(crate::project::ExportArgs),
+    /// Show every version of a grid: who changed it, when, why.
+    History(crate::project::HistoryArgs),
+    /// Make an earlier version of a grid current again.
+    Restore(crate::project::RestoreArgs),
 }
 
 #[derive(Debug, Args)]
 struct LayerArgs {
-    /// Grid polygons (.geojson, .json or .fgb), WGS84 lon/lat.
+    /// Grid polygons (.geojson, .fgb, or any format GDAL reads), WGS84 lon/lat.
     #[arg(long, value_name = "FILE")]
-    grids: PathBuf,
-    /// Building footprints (polygons) or points (.geojson, .json or .fgb).
+    grids: Option<PathBuf>,
+    /// Building footprints (polygons) or points.
     #[arg(long, value_name = "FILE")]
-    buildings: PathBuf,
+    buildings: Option<PathBuf>,
     /// Property holding each grid's unique code.
     #[arg(long, value_name = "FIELD", default_value = "code")]
     grid_id: String,
@@ -60,6 +70,9 @@ struct LayerArgs {
 
 #[derive(Debug, Args)]
 struct ValidateArgs {
+    /// A project file (.gpkg) to validate instead of --grids and --buildings; its town boundary
+    /// and addresses are used unless --boundary or --addresses say otherwise.
+    project: Option<PathBuf>,
     #[command(flatten)]
     layers: LayerArgs,
     /// The outline the grids must cover (village or town); several polygons are merged.
@@ -122,6 +135,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(args) => run_validate(args, cli.verbose),
         Command::Assign(args) => run_assign(args, cli.verbose),
         Command::Synth(args) => run_synth(args),
+        Command::Init(args) => crate::project::run_init(args),
+        Command::Import(args) => crate::project::run_import(args, cli.verbose),
+        Command::Export(args) => crate::project::run_export(args),
+        Command::History(args) => crate::project::run_history(args),
+        Command::Restore(args) => crate::project::run_restore(args),
     }
 }
 
@@ -132,19 +150,28 @@ fn check_share(share: f64) -> Result<()> {
     Ok(())
 }
 
+/// The --grids and --buildings files, which are required without a project.
+fn layer_files(args: &LayerArgs) -> Result<(&Path, &Path)> {
+    match (&args.grids, &args.buildings) {
+        (Some(g), Some(b)) => Ok((g, b)),
+        _ => bail!("give --grids FILE and --buildings FILE (or a project file)"),
+    }
+}
+
 fn read_layers(
     args: &LayerArgs,
     phases: &mut Phases,
 ) -> Result<(gridmap_io::GridLayer, Vec<Building>)> {
+    let (grid_file, building_file) = layer_files(args)?;
     let fields = Fields {
         grid_id: args.grid_id.clone(),
         building_id: args.building_id.clone(),
         ..Fields::default()
     };
     phases.phase("reading grids");
-    let grids = gridmap_io::read_grids(&args.grids, &fields)?;
+    let grids = gridmap_io::read_grids(grid_file, &fields)?;
     phases.phase("reading buildings");
-    let buildings = gridmap_io::read_buildings(&args.buildings, &fields)?;
+    let buildings = gridmap_io::read_buildings(building_file, &fields)?;
     Ok((grids, buildings))
 }
 
@@ -154,25 +181,43 @@ fn run_validate(args: ValidateArgs, verbose: bool) -> Result<ExitCode> {
         bail!("--min-area-m2 must be 0 or more, got {}", args.min_area_m2);
     }
     let mut phases = Phases::new(verbose);
-    let (layer, buildings) = read_layers(&args.layers, &mut phases)?;
-    let boundary = match &args.boundary {
-        Some(path) => {
-            phases.phase("reading boundary");
-            Some(gridmap_io::read_boundary(path)?)
-        }
-        None => None,
-    };
-    let addresses = match &args.addresses {
-        Some(path) => {
-            phases.phase("reading addresses");
-            let fields = Fields {
-                address_id: args.address_id.clone(),
-                ..Fields::default()
+    let (layer, buildings, mut boundary, mut addresses) = match &args.project {
+        Some(project) => {
+            if args.layers.grids.is_some() || args.layers.buildings.is_some() {
+                bail!("give either a project file or --grids and --buildings, not both");
+            }
+            phases.phase("reading the project");
+            let store = gridmap_store::GpkgStore::open(project)?;
+            use gridmap_store::Store;
+            let grids = store.grids()?.into_iter().map(|g| g.grid).collect();
+            let layer = gridmap_io::GridLayer {
+                grids,
+                defects: Vec::new(),
             };
-            gridmap_io::read_addresses(path, &fields)?
+            (
+                layer,
+                store.buildings()?,
+                store.town()?.boundary,
+                store.addresses()?,
+            )
         }
-        None => Vec::new(),
+        None => {
+            let (layer, buildings) = read_layers(&args.layers, &mut phases)?;
+            (layer, buildings, None, Vec::new())
+        }
     };
+    if let Some(path) = &args.boundary {
+        phases.phase("reading boundary");
+        boundary = Some(gridmap_io::read_boundary(path)?);
+    }
+    if let Some(path) = &args.addresses {
+        phases.phase("reading addresses");
+        let fields = Fields {
+            address_id: args.address_id.clone(),
+            ..Fields::default()
+        };
+        addresses = gridmap_io::read_addresses(path, &fields)?;
+    }
     let input = CoverageInput {
         grids: &layer.grids,
         buildings: &buildings,
@@ -215,12 +260,14 @@ fn run_validate(args: ValidateArgs, verbose: bool) -> Result<ExitCode> {
 
 fn print_summary(args: &ValidateArgs, r: &Report, seconds: f64) {
     let s = &r.summary;
+    let name = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let project = name(&args.project).unwrap_or_default();
     println!(
         "gridmap validate: {} grids ({}), {} buildings ({}) in {seconds:.2} s",
         thousands(s.grids),
-        args.layers.grids.display(),
+        name(&args.layers.grids).unwrap_or_else(|| project.clone()),
         thousands(s.buildings),
-        args.layers.buildings.display()
+        name(&args.layers.buildings).unwrap_or_else(|| project.clone())
     );
     println!(
         "  buildings: {} in one grid ({} straddling, {} on an edge), {} in no grid, {} in many grids",
@@ -237,7 +284,7 @@ fn print_summary(args: &ValidateArgs, r: &Report, seconds: f64) {
         s.overlap_area_m2,
         s.gaps,
         s.gap_area_m2,
-        if args.boundary.is_some() {
+        if s.outside_boundary > 0 || args.boundary.is_some() || args.project.is_some() {
             format!(
                 ", {} outside the boundary ({:.1} m²)",
                 s.outside_boundary, s.outside_area_m2
@@ -459,21 +506,19 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
         building_id: args.layers.building_id.clone(),
         ..Fields::default()
     };
-    let layer = gridmap_io::read_grids(&args.layers.grids, &fields)?;
+    let (grid_file, building_file) = layer_files(&args.layers)?;
+    let layer = gridmap_io::read_grids(grid_file, &fields)?;
     phases.phase("checking grid geometries");
     let defects = grid_defects(&layer.grids, &layer.defects);
     let invalid = defects.iter().filter(|d| d.is_some()).count();
     let index = GridIndex::new(&layer.grids, |i| defects[i].is_some());
     // Buildings are assigned as they are decoded; only the id and the answer are kept.
     phases.phase("reading and assigning buildings");
-    let assigned = gridmap_io::read::read_buildings_with(&args.layers.buildings, &fields, |b| {
+    let assigned = gridmap_io::read::read_buildings_with(building_file, &fields, |b| {
         let a = assign_building(&index, &b);
         (b.id, a)
     })?;
-    gridmap_io::read::check_unique_ids(
-        &args.layers.buildings,
-        assigned.iter().map(|(id, _)| id.as_str()),
-    )?;
+    gridmap_io::read::check_unique_ids(building_file, assigned.iter().map(|(id, _)| id.as_str()))?;
     phases.phase("writing CSV");
     let share = args.layers.straddle_share;
     let code = |g: u32| layer.grids[g as usize].code.as_str();

@@ -2,6 +2,7 @@
 
 mod commands;
 mod progress;
+mod project;
 
 use std::process::ExitCode;
 

@@ -19,6 +19,8 @@ pub enum Error {
     Json { path: PathBuf, message: String },
     #[error("{path}: not a readable FlatGeobuf file: {message}")]
     Fgb { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Gdal { path: PathBuf, message: String },
     #[error("{path}: feature {index}{}: {message}", id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
     Feature {
         path: PathBuf,

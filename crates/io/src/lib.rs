@@ -5,12 +5,17 @@
 //! feature, its 0-based index and id. Coordinates must be WGS84 longitude/latitude.
 
 pub mod chinese;
+#[cfg(feature = "gdal")]
+pub mod crs;
 mod error;
+#[cfg(feature = "gdal")]
+pub mod gdal_io;
 pub mod read;
 pub mod write;
 
 pub use error::Error;
 pub use read::{
     Fields, Format, GridLayer, read_addresses, read_boundary, read_buildings, read_grids,
+    read_units, read_visits,
 };
 pub use write::{write_buildings_fgb, write_geojson, write_grids_fgb};

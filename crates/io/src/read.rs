@@ -12,7 +12,7 @@ use std::path::Path;
 use flatgeobuf::packed_r_tree::PackedRTree;
 use flatgeobuf::{ColumnType, GeometryType};
 use geo::{Coord, LineString, MultiPolygon, Point, Polygon, unary_union};
-use gridmap_core::model::{Address, Building, Footprint, Grid};
+use gridmap_core::model::{Address, Building, Footprint, Grid, Unit, Visit, VisitOutcome};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -24,6 +24,9 @@ use crate::Error;
 pub enum Format {
     GeoJson,
     FlatGeobuf,
+    /// Anything else GDAL reads (Shapefile, GeoPackage, KML, GML, DXF, CSV, …).
+    #[cfg(feature = "gdal")]
+    Gdal,
 }
 
 impl Format {
@@ -36,6 +39,8 @@ impl Format {
         match ext.as_deref() {
             Some("geojson" | "json") => Ok(Format::GeoJson),
             Some("fgb") => Ok(Format::FlatGeobuf),
+            #[cfg(feature = "gdal")]
+            Some(_) => Ok(Format::Gdal),
             _ => Err(Error::UnknownFormat {
                 path: path.to_path_buf(),
             }),
@@ -48,6 +53,8 @@ impl Format {
 pub enum Shape {
     Point(Coord),
     Polygons(Vec<Vec<Vec<Coord>>>),
+    /// Lines (LineString or MultiLineString parts).
+    Lines(Vec<Vec<Coord>>),
     /// Any other geometry type, by name.
     Other(String),
 }
@@ -70,12 +77,28 @@ pub fn read_features<T: Send>(
     wanted: &[&str],
     convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
 ) -> Result<Vec<T>, Error> {
+    read_features_encoded(path, wanted, None, convert)
+}
+
+/// [`read_features`], with the text encoding of formats that do not declare it (Shapefile).
+pub fn read_features_encoded<T: Send>(
+    path: &Path,
+    wanted: &[&str],
+    encoding: Option<&str>,
+    convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
+) -> Result<Vec<T>, Error> {
+    let _ = encoding;
     let results: Vec<Result<T, Error>> = match Format::of(path)? {
         Format::GeoJson => read_geojson(path, wanted)?
             .into_par_iter()
             .map(&convert)
             .collect(),
         Format::FlatGeobuf => read_fgb(path, wanted, &convert)?,
+        #[cfg(feature = "gdal")]
+        Format::Gdal => crate::gdal_io::read(path, wanted, encoding)?
+            .into_par_iter()
+            .map(&convert)
+            .collect(),
     };
     results.into_iter().collect()
 }
@@ -153,6 +176,15 @@ fn geojson_shape(value: &geojson::GeometryValue) -> Shape {
         G::MultiPolygon { coordinates } => {
             Shape::Polygons(coordinates.iter().map(polygon).collect())
         }
+        G::LineString { coordinates } => {
+            Shape::Lines(vec![coordinates.iter().map(coord).collect()])
+        }
+        G::MultiLineString { coordinates } => Shape::Lines(
+            coordinates
+                .iter()
+                .map(|l| l.iter().map(coord).collect())
+                .collect(),
+        ),
         other => Shape::Other(other.type_name().to_string()),
     }
 }
@@ -385,16 +417,41 @@ fn fgb_shape(g: &flatgeobuf::Geometry, header_type: GeometryType) -> Shape {
                 .map(|parts| parts.iter().map(|p| rings(&p)).collect())
                 .unwrap_or_default(),
         ),
+        GeometryType::LineString => Shape::Lines(vec![coords(g)]),
+        GeometryType::MultiLineString => Shape::Lines(rings(g)),
         other => Shape::Other(format!("{other:?}")),
     }
 }
 
-/// Property names of the layers; each is overridable from the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A coordinate transform applied to every coordinate read, before the lon/lat range check
+/// (a reprojection, GCJ-02 to WGS84, …). Must be callable from many threads.
+pub type Transform = dyn Fn(Coord) -> Result<Coord, String> + Send + Sync;
+
+/// How to read a layer: property names (each overridable from the command line), renames of
+/// model fields to the file's property names, the text encoding for formats that do not
+/// declare one, and a coordinate transform.
+#[derive(Clone)]
 pub struct Fields {
     pub grid_id: String,
     pub building_id: String,
     pub address_id: String,
+    /// `(model field, property in the file)`, e.g. `("households", "HU_SHU")`.
+    pub rename: Vec<(String, String)>,
+    pub encoding: Option<String>,
+    pub transform: Option<std::sync::Arc<Transform>>,
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("grid_id", &self.grid_id)
+            .field("building_id", &self.building_id)
+            .field("address_id", &self.address_id)
+            .field("rename", &self.rename)
+            .field("encoding", &self.encoding)
+            .field("transform", &self.transform.is_some())
+            .finish()
+    }
 }
 
 impl Default for Fields {
@@ -403,7 +460,20 @@ impl Default for Fields {
             grid_id: "code".into(),
             building_id: "id".into(),
             address_id: "id".into(),
+            rename: Vec::new(),
+            encoding: None,
+            transform: None,
         }
+    }
+}
+
+impl Fields {
+    /// The property in the file that holds model field `name`.
+    pub fn source<'a>(&'a self, name: &'a str) -> &'a str {
+        self.rename
+            .iter()
+            .find(|(field, _)| field == name)
+            .map_or(name, |(_, prop)| prop.as_str())
     }
 }
 
@@ -416,6 +486,7 @@ pub struct GridLayer {
 
 struct Context<'a> {
     path: &'a Path,
+    transform: Option<&'a Transform>,
 }
 
 impl Context<'_> {
@@ -482,6 +553,26 @@ impl Context<'_> {
         }
     }
 
+    /// The feature's point geometry, transformed and checked.
+    fn point(&self, f: &RawFeature, id: &str) -> Result<Point, Error> {
+        match &f.geometry {
+            Some(Shape::Point(c)) => Ok(Point(self.coord(f, id, *c)?)),
+            None => Err(self.err(f, Some(id), "geometry is null")),
+            Some(_) => Err(self.err(f, Some(id), "geometry must be a Point")),
+        }
+    }
+
+    /// Transforms a coordinate, then checks it is longitude/latitude.
+    fn coord(&self, f: &RawFeature, id: &str, c: Coord) -> Result<Coord, Error> {
+        let c = match self.transform {
+            Some(t) if c.x.is_finite() && c.y.is_finite() => t(c)
+                .map_err(|e| self.err(f, Some(id), format!("cannot convert a coordinate: {e}")))?,
+            _ => c,
+        };
+        self.check_coord(f, id, c)?;
+        Ok(c)
+    }
+
     fn check_coord(&self, f: &RawFeature, id: &str, c: Coord) -> Result<(), Error> {
         if !c.x.is_finite() || !c.y.is_finite() {
             return Err(self.err(f, Some(id), "a coordinate is not a finite number"));
@@ -511,9 +602,9 @@ impl Context<'_> {
         let mut out = Vec::with_capacity(polygons.len());
         for (pi, rings) in polygons.into_iter().enumerate() {
             let mut lines = Vec::with_capacity(rings.len());
-            for (ri, ring) in rings.into_iter().enumerate() {
-                for &c in &ring {
-                    self.check_coord(f, id, c)?;
+            for (ri, mut ring) in rings.into_iter().enumerate() {
+                for c in ring.iter_mut() {
+                    *c = self.coord(f, id, *c)?;
                 }
                 let which = if ri == 0 {
                     "exterior ring".to_string()
@@ -564,6 +655,11 @@ fn expect_polygons(
             Some(id),
             format!("geometry is a {t}, expected a Polygon or MultiPolygon"),
         )),
+        Some(Shape::Lines(_)) => Err(ctx.err(
+            f,
+            Some(id),
+            "geometry is a LineString, expected a Polygon or MultiPolygon",
+        )),
         None => Err(ctx.err(f, Some(id), "geometry is null")),
     }
 }
@@ -588,19 +684,31 @@ fn check_unique<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(
 /// Reads grids: id from `fields.grid_id` (default `code`), optional `name` and `village`.
 /// Invalid rings are kept and listed in [`GridLayer::defects`] so validation can report them.
 pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
-    let ctx = Context { path };
-    let read = read_features(path, &[&fields.grid_id, "name", "village"], |mut f| {
-        let code = ctx.id(&mut f, 0, &fields.grid_id)?;
-        let polygons = expect_polygons(&ctx, &mut f, &code)?;
-        let (geometry, defects) = ctx.polygons(&f, &code, polygons)?;
-        let grid = Grid {
-            name: ctx.text(&f, 1),
-            village: ctx.text(&f, 2),
-            code,
-            geometry,
-        };
-        Ok((grid, defects))
-    })?;
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let read = read_features_encoded(
+        path,
+        &[
+            &fields.grid_id,
+            fields.source("name"),
+            fields.source("village"),
+        ],
+        fields.encoding.as_deref(),
+        |mut f| {
+            let code = ctx.id(&mut f, 0, &fields.grid_id)?;
+            let polygons = expect_polygons(&ctx, &mut f, &code)?;
+            let (geometry, defects) = ctx.polygons(&f, &code, polygons)?;
+            let grid = Grid {
+                name: ctx.text(&f, 1),
+                village: ctx.text(&f, 2),
+                code,
+                geometry,
+            };
+            Ok((grid, defects))
+        },
+    )?;
     check_unique(path, read.iter().map(|(g, _)| g.code.as_str()))?;
     let mut layer = GridLayer::default();
     for (i, (grid, defects)) in read.into_iter().enumerate() {
@@ -629,15 +737,20 @@ pub fn read_buildings_with<T: Send>(
     fields: &Fields,
     each: impl Fn(Building) -> T + Sync,
 ) -> Result<Vec<T>, Error> {
-    let ctx = Context { path };
-    let wanted = [fields.building_id.as_str(), "households", "floors", "kind"];
-    read_features(path, &wanted, |mut f| {
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let wanted = [
+        fields.building_id.as_str(),
+        fields.source("households"),
+        fields.source("floors"),
+        fields.source("kind"),
+    ];
+    read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
         let id = ctx.id(&mut f, 0, &fields.building_id)?;
         let footprint = match f.geometry {
-            Some(Shape::Point(c)) => {
-                ctx.check_coord(&f, &id, c)?;
-                Footprint::Point(Point(c))
-            }
+            Some(Shape::Point(c)) => Footprint::Point(Point(ctx.coord(&f, &id, c)?)),
             _ => {
                 let polygons = expect_polygons(&ctx, &mut f, &id)?;
                 let (area, defects) = ctx.polygons(&f, &id, polygons)?;
@@ -669,21 +782,21 @@ pub fn check_unique_ids<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> 
 /// Reads standard addresses: id from `fields.address_id` (default `id`), point geometry,
 /// optional `text` (or `address`), declared `grid` and `building`.
 pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Error> {
-    let ctx = Context { path };
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
     let wanted = [
         fields.address_id.as_str(),
-        "text",
-        "address",
-        "grid",
-        "building",
+        fields.source("text"),
+        fields.source("address"),
+        fields.source("grid"),
+        fields.source("building"),
     ];
-    let addresses = read_features(path, &wanted, |mut f| {
+    let addresses = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
         let id = ctx.id(&mut f, 0, &fields.address_id)?;
         let point = match &f.geometry {
-            Some(Shape::Point(c)) => {
-                ctx.check_coord(&f, &id, *c)?;
-                Point(*c)
-            }
+            Some(Shape::Point(c)) => Point(ctx.coord(&f, &id, *c)?),
             None => return Err(ctx.err(&f, Some(&id), "geometry is null")),
             Some(_) => return Err(ctx.err(&f, Some(&id), "geometry must be a Point")),
         };
@@ -701,8 +814,16 @@ pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Erro
 
 /// Reads a boundary: the union of every polygon in the file (a town outline, or its villages).
 pub fn read_boundary(path: &Path) -> Result<MultiPolygon, Error> {
-    let ctx = Context { path };
-    let mut parts = read_features(path, &[], |mut f| {
+    read_boundary_with(path, &Fields::default())
+}
+
+/// [`read_boundary`] with a transform and encoding.
+pub fn read_boundary_with(path: &Path, fields: &Fields) -> Result<MultiPolygon, Error> {
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let mut parts = read_features_encoded(path, &[], fields.encoding.as_deref(), |mut f| {
         let label = format!("#{}", f.index);
         let polygons = expect_polygons(&ctx, &mut f, &label)?;
         let (mp, defects) = ctx.polygons(&f, &label, polygons)?;
@@ -722,4 +843,128 @@ pub fn read_boundary(path: &Path) -> Result<MultiPolygon, Error> {
         1 => Ok(parts.remove(0)),
         _ => Ok(unary_union(parts.iter().flat_map(|p| p.0.iter()))),
     }
+}
+
+/// Reads actual organisations (实有单位): id from `fields.address_id`'s sibling `id`, `name`
+/// (required), optional `category`, `address`, `contact`; point geometry.
+pub fn read_units(path: &Path, fields: &Fields) -> Result<Vec<Unit>, Error> {
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let wanted = [
+        fields.source("id"),
+        fields.source("name"),
+        fields.source("category"),
+        fields.source("address"),
+        fields.source("contact"),
+    ];
+    let units = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+        let id = ctx.id(&mut f, 0, fields.source("id"))?;
+        let point = ctx.point(&f, &id)?;
+        let name = ctx.text(&f, 1).ok_or_else(|| {
+            ctx.err(
+                &f,
+                Some(&id),
+                format!("missing `{}`", fields.source("name")),
+            )
+        })?;
+        Ok(Unit {
+            name,
+            category: ctx.text(&f, 2),
+            address: ctx.text(&f, 3),
+            contact: ctx.text(&f, 4),
+            point,
+            id,
+        })
+    })?;
+    check_unique(path, units.iter().map(|u| u.id.as_str()))?;
+    Ok(units)
+}
+
+/// Reads visits: `id`, `worker` and `time` (RFC 3339) required, `outcome` one of visited,
+/// nobody_home, refused, demolished, newly_found; optional `building`, `house`, `note`, and
+/// the GPS point as geometry (may be null).
+pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let wanted = [
+        fields.source("id"),
+        fields.source("building"),
+        fields.source("house"),
+        fields.source("worker"),
+        fields.source("time"),
+        fields.source("outcome"),
+        fields.source("note"),
+    ];
+    let visits = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+        let id = ctx.id(&mut f, 0, fields.source("id"))?;
+        let point = match f.geometry {
+            None => None,
+            Some(_) => Some(ctx.point(&f, &id)?),
+        };
+        let need = |slot: usize, name: &str| {
+            ctx.text(&f, slot)
+                .ok_or_else(|| ctx.err(&f, Some(&id), format!("missing `{}`", fields.source(name))))
+        };
+        let outcome_text = need(5, "outcome")?;
+        let outcome = VisitOutcome::parse(&outcome_text).ok_or_else(|| {
+            ctx.err(
+                &f,
+                Some(&id),
+                format!(
+                    "outcome `{outcome_text}` is not one of visited, nobody_home, refused, demolished, newly_found"
+                ),
+            )
+        })?;
+        Ok(Visit {
+            building: ctx.text(&f, 1),
+            house: ctx.text(&f, 2),
+            worker: need(3, "worker")?,
+            time: need(4, "time")?,
+            outcome,
+            note: ctx.text(&f, 6),
+            point,
+            id,
+        })
+    })?;
+    check_unique(path, visits.iter().map(|v| v.id.as_str()))?;
+    Ok(visits)
+}
+
+/// Reads a line layer (barriers: roads, rivers, railways): every LineString and
+/// MultiLineString part as a line; polygons give their rings as lines. Points, empty lines and
+/// coordinates that are not longitude/latitude are errors naming the feature.
+pub fn read_lines(path: &Path) -> Result<Vec<LineString>, Error> {
+    let ctx = Context {
+        path,
+        transform: None,
+    };
+    let parts = read_features(path, &[], |f| {
+        let lines: Vec<Vec<Coord>> = match &f.geometry {
+            Some(Shape::Lines(lines)) => lines.clone(),
+            Some(Shape::Polygons(polygons)) => polygons.iter().flatten().cloned().collect(),
+            Some(Shape::Point(_)) => {
+                return Err(ctx.err(&f, None, "geometry must be a line, not a Point"));
+            }
+            Some(Shape::Other(t)) => {
+                return Err(ctx.err(&f, None, format!("geometry must be a line, not {t}")));
+            }
+            None => return Err(ctx.err(&f, None, "geometry is null")),
+        };
+        let mut out = Vec::with_capacity(lines.len());
+        for line in lines {
+            if line.len() < 2 {
+                return Err(ctx.err(&f, None, "a line has fewer than two points"));
+            }
+            for &c in &line {
+                ctx.check_coord(&f, &format!("#{}", f.index), c)?;
+            }
+            out.push(LineString(line));
+        }
+        Ok(out)
+    })?;
+    Ok(parts.into_iter().flatten().collect())
 }

@@ -404,10 +404,8 @@ fn import_rows_tx(tx: &Transaction, t: &Table, rows: &[Row], mode: Mode) -> Resu
     }
     let existing: HashSet<String> = if mode == Mode::Upsert {
         let mut stmt = tx.prepare(&format!("SELECT \"{}\" FROM \"{}\"", t.key, t.name))?;
-        let keys = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        keys
+        stmt.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?
     } else {
         HashSet::new()
     };
@@ -804,10 +802,8 @@ impl Store for GpkgStore {
         if mode == Mode::Replace {
             let codes: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT code FROM grids")?;
-                let codes = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                codes
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
             };
             for code in codes.iter().filter(|c| !seen.contains(c.as_str())) {
                 delete_grid_tx(&tx, code, None, change)?;

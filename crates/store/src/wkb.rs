@@ -238,7 +238,7 @@ impl Reader<'_> {
             }
             2 => Geometry::LineString(LineString(self.coords(dims)?)),
             3 => Geometry::Polygon(self.polygon(dims)?),
-            4 | 5 | 6 | 7 => {
+            4..=7 => {
                 let n = self.count(5)?;
                 let mut parts = Vec::with_capacity(n);
                 for _ in 0..n {

@@ -1,6 +1,8 @@
 //! The GeoPackage store: layers round-trip, grid history and optimistic concurrency, imports
 //! are all-or-nothing and upserts idempotent.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
+
 use geo::{MultiPolygon, Point, polygon};
 use gridmap_core::model::{Address, Building, Footprint, Grid, Unit, Visit, VisitOutcome};
 use gridmap_store::{Change, GpkgStore, Mode, Store, StoreError};
