@@ -47,6 +47,9 @@ enum Command {
     History(crate::project::HistoryArgs),
     /// Make an earlier version of a grid current again.
     Restore(crate::project::RestoreArgs),
+    /// Re-partition a boundary into balanced, contiguous, compact grids (work in progress:
+    /// balance on real data is not yet within tolerance; see the report).
+    Partition(crate::partition_cmd::PartitionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => crate::project::run_export(args),
         Command::History(args) => crate::project::run_history(args),
         Command::Restore(args) => crate::project::run_restore(args),
+        Command::Partition(args) => crate::partition_cmd::run_partition(args, cli.verbose),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `gridmap` command-line tool: glue between the readers, the core and the writers.
 
 mod commands;
+mod partition_cmd;
 mod progress;
 mod project;
 

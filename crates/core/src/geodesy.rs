@@ -11,11 +11,29 @@ use geo::{Coord, GeodesicArea, MultiPolygon};
 const A: f64 = 6_378_137.0;
 const F: f64 = 1.0 / 298.257_223_563;
 
+/// Surface area of the WGS84 ellipsoid, m².
+const EARTH_M2: f64 = 510_065_621_724_088.5;
+
+/// Geodesic area of one ring, whatever its winding. Karney's polygon area follows the ring
+/// direction, and a clockwise ring measures the rest of the globe; so does a sliver whose
+/// winding floating point cannot tell. No ring gridmap handles covers half the Earth, so the
+/// smaller of the two answers is the area.
+fn ring_m2(ring: &geo::LineString) -> f64 {
+    let a = geo::Polygon::new(ring.clone(), vec![])
+        .orient(Direction::Default)
+        .geodesic_area_unsigned();
+    if a > EARTH_M2 / 2.0 { EARTH_M2 - a } else { a }
+}
+
 /// True area in square metres, whatever the winding of the rings.
 pub fn area_m2(area: &MultiPolygon) -> f64 {
-    // Karney's polygon area follows the ring direction: a clockwise exterior would measure
-    // the rest of the globe.
-    area.orient(Direction::Default).geodesic_area_unsigned()
+    area.0
+        .iter()
+        .map(|p| {
+            let holes: f64 = p.interiors().iter().map(ring_m2).sum();
+            (ring_m2(p.exterior()) - holes).max(0.0)
+        })
+        .sum()
 }
 
 /// A local planar frame in metres around a reference point.
@@ -98,6 +116,27 @@ mod tests {
         assert!(
             (a - b).abs() < 1e-6 && a > 10_000.0 && a < 11_000.0,
             "{a} {b}"
+        );
+    }
+
+    #[test]
+    fn a_sliver_is_tiny_not_the_rest_of_the_globe() {
+        let sliver = polygon![(x: 121.0, y: 31.0), (x: 121.001, y: 31.0), (x: 121.0005, y: 31.000_000_000_1)];
+        let a = area_m2(&MultiPolygon(vec![sliver]));
+        // The geodesic sum has an absolute error of a few hundredths of a m².
+        assert!(a < 1.0, "{a}");
+        let with_hole = geo::polygon!(
+            exterior: [(x: 121.0, y: 31.0), (x: 121.01, y: 31.0), (x: 121.01, y: 31.01), (x: 121.0, y: 31.01)],
+            interiors: [[(x: 121.002, y: 31.002), (x: 121.004, y: 31.002), (x: 121.004, y: 31.004), (x: 121.002, y: 31.004)]],
+        );
+        let outer = area_m2(&MultiPolygon(vec![geo::Polygon::new(
+            with_hole.exterior().clone(),
+            vec![],
+        )]));
+        let holed = area_m2(&MultiPolygon(vec![with_hole]));
+        assert!(
+            (outer - holed - outer * 0.04).abs() < 0.01 * outer * 0.04,
+            "{outer} {holed}"
         );
     }
 

@@ -1,0 +1,184 @@
+//! Drawing regions: each region's outline is chained from the Voronoi edges between its sites
+//! and the other sites, so neighbouring regions share exactly the same vertices (the
+//! circumcentres, computed once). Solids the outline crosses are then added to their own
+//! region and cut out of the others, and the result is clipped to the boundary.
+
+use geo::orient::{Direction, Orient};
+use geo::{BooleanOps, BoundingRect, Coord, LineString, MultiPolygon, Polygon};
+use gridmap_core::locate::{Location, PreparedArea, ring_signed_area};
+use rayon::prelude::*;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree, RTreeObject};
+use rustc_hash::FxHashMap;
+use spade::Triangulation;
+
+use crate::atoms::{NONE, World};
+
+/// The geometry of every region, clipped to `boundary`.
+///
+/// # Performance
+/// One pass over the Delaunay edges, then per region (in parallel) one overlay of the outline
+/// with the solids along it and the boundary.
+pub(crate) fn draw(
+    world: &World,
+    labels: &[u32],
+    k: usize,
+    boundary: &MultiPolygon,
+) -> Vec<MultiPolygon> {
+    let dt = &world.dt;
+    let mut centre = vec![Coord::zero(); dt.num_all_faces()];
+    for f in dt.inner_faces() {
+        let c = f.circumcenter();
+        centre[f.fix().index()] = world.unproject(Coord { x: c.x, y: c.y });
+    }
+    let region_of = |atom: u32| {
+        if atom == NONE {
+            NONE
+        } else {
+            labels[atom as usize]
+        }
+    };
+    let mut segments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); k];
+    for e in dt.directed_edges() {
+        let r = region_of(e.from().data().atom);
+        if r == NONE || r == region_of(e.to().data().atom) {
+            continue;
+        }
+        // The region lies left of its outline: from the right face's centre to the left's.
+        let start = e.rev().face().fix().index();
+        let end = e.face().fix().index();
+        if start != end {
+            segments[r as usize].push((start, end));
+        }
+    }
+
+    let solids: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
+        world
+            .atoms
+            .iter()
+            .enumerate()
+            .filter_map(|(a, atom)| {
+                let r = atom.solid.as_ref()?.bounding_rect()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners(r.min().into(), r.max().into()),
+                    a,
+                ))
+            })
+            .collect(),
+    );
+    let boundary = boundary.orient(Direction::Default);
+
+    segments
+        .into_par_iter()
+        .enumerate()
+        .map(|(r, mut segs)| {
+            segs.sort_unstable();
+            let outline = chain(&segs, &centre);
+            if outline.0.is_empty() {
+                return outline;
+            }
+            // Solids crossed by the outline.
+            let lines: Vec<Rectangle<[f64; 2]>> = outline
+                .0
+                .iter()
+                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+                .flat_map(|ring| ring.lines())
+                .map(|l| Rectangle::from_corners(l.start.into(), l.end.into()))
+                .collect();
+            let line_tree = RTree::bulk_load(lines);
+            let mut own: Vec<Polygon> = Vec::new();
+            let mut others: Vec<Polygon> = Vec::new();
+            if let Some(bb) = outline.bounding_rect() {
+                let env = AABB::from_corners(bb.min().into(), bb.max().into());
+                for s in solids.locate_in_envelope_intersecting(&env) {
+                    let e = s.geom().envelope();
+                    if line_tree
+                        .locate_in_envelope_intersecting(&e)
+                        .next()
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    let a = s.data;
+                    let Some(solid) = world.atoms[a].solid.as_ref() else {
+                        continue;
+                    };
+                    if labels[a] as usize == r {
+                        own.extend(solid.0.iter().cloned());
+                    } else {
+                        others.extend(solid.0.iter().cloned());
+                    }
+                }
+            }
+            let mut grid = outline;
+            if !own.is_empty() {
+                grid = grid.union(&MultiPolygon(own));
+            }
+            if !others.is_empty() {
+                grid = grid.difference(&MultiPolygon(others));
+            }
+            grid.intersection(&boundary)
+        })
+        .collect()
+}
+
+/// Chains directed segments (face → face) into rings; counter-clockwise rings are exteriors,
+/// clockwise ones holes, put in the smallest exterior that holds them.
+fn chain(segs: &[(usize, usize)], centre: &[Coord]) -> MultiPolygon {
+    let next: FxHashMap<usize, usize> = segs.iter().copied().collect();
+    let mut used: FxHashMap<usize, bool> = FxHashMap::default();
+    let mut exteriors: Vec<(f64, LineString)> = Vec::new();
+    let mut holes: Vec<LineString> = Vec::new();
+    for &(start, _) in segs {
+        if used.contains_key(&start) {
+            continue;
+        }
+        let mut ring: Vec<Coord> = Vec::new();
+        let mut at = start;
+        loop {
+            if used.insert(at, true).is_some() {
+                break;
+            }
+            let c = centre[at];
+            if ring.last() != Some(&c) {
+                ring.push(c);
+            }
+            match next.get(&at) {
+                Some(&n) => at = n,
+                None => break,
+            }
+        }
+        if ring.len() > 1 && ring.first() == ring.last() {
+            ring.pop();
+        }
+        if ring.len() < 3 {
+            continue;
+        }
+        ring.push(ring[0]);
+        let area = ring_signed_area(&ring);
+        if area > 0.0 {
+            exteriors.push((area, LineString(ring)));
+        } else if area < 0.0 {
+            holes.push(LineString(ring));
+        }
+    }
+    let mut polygons: Vec<(f64, Polygon)> = exteriors
+        .into_iter()
+        .map(|(a, r)| (a, Polygon::new(r, vec![])))
+        .collect();
+    polygons.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for hole in holes {
+        // Hole vertices may touch the exterior, never leave it.
+        let holds = |poly: &Polygon| {
+            let ext = PreparedArea::new(&MultiPolygon(vec![Polygon::new(
+                poly.exterior().clone(),
+                vec![],
+            )]));
+            hole.0.iter().all(|&c| ext.locate(c) != Location::Outside)
+        };
+        if let Some((_, poly)) = polygons.iter_mut().find(|(_, poly)| holds(poly)) {
+            poly.interiors_push(hole);
+        }
+    }
+    MultiPolygon(polygons.into_iter().map(|(_, p)| p).collect())
+}
