@@ -298,3 +298,61 @@ fn the_file_is_a_geopackage_with_spatial_indexes() {
         "never overwrites"
     );
 }
+
+#[test]
+fn a_bulk_import_builds_a_correct_spatial_index() {
+    let (_dir, mut s) = project();
+    let b: Vec<Building> = (0..25_000)
+        .map(|i| {
+            let x = 121.0 + (i % 250) as f64 * 1e-3;
+            let y = 31.0 + (i / 250) as f64 * 1e-3;
+            Building { id: format!("b{i}"), footprint: Footprint::Area(MultiPolygon(vec![polygon![(x: x, y: y), (x: x + 3e-4, y: y), (x: x + 3e-4, y: y + 2e-4), (x: x, y: y + 2e-4)]])), households: 1, floors: None, kind: None }
+        })
+        .collect();
+    s.import_buildings(&b[..1000], Mode::Append).unwrap(); // row by row, through the triggers
+    s.import_buildings(&b[1000..], Mode::Append).unwrap(); // bulk: packs old and new boxes
+    let c = s.connection();
+    let check: String = c
+        .query_row("SELECT rtreecheck('rtree_buildings_geom')", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM rtree_buildings_geom", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 25_000);
+    // A window query through the index finds exactly the buildings a scan finds.
+    let hits: i64 = c
+        .query_row(
+            "SELECT count(*) FROM buildings b JOIN rtree_buildings_geom r ON r.id = b.fid
+             WHERE r.maxx >= 121.1005 AND r.minx <= 121.1205 AND r.maxy >= 31.0305 AND r.miny <= 31.0505",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hits, 20 * 20);
+    // And the triggers are back: a later single insert is indexed.
+    s.import_buildings(
+        &[Building {
+            id: "late".into(),
+            footprint: Footprint::Point(Point::new(122.0, 32.0)),
+            households: 0,
+            floors: None,
+            kind: None,
+        }],
+        Mode::Append,
+    )
+    .unwrap();
+    let n: i64 = s
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM rtree_buildings_geom WHERE minx > 121.9",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
