@@ -511,3 +511,124 @@ fn sigkill_during_an_import_leaves_before_or_after_never_half() {
         assert_eq!(n, indexed, "the spatial index matches the table");
     }
 }
+
+#[test]
+fn skip_invalid_imports_the_good_rows_and_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.gpkg");
+    ok(&["init", s(&p), "--town", "t", "--code", "1"]);
+    let csv = dir.path().join("a.csv");
+    let mut text = String::from("id,WKT\n");
+    for i in 0..6000 {
+        let wkt = match i {
+            5000 => "POINT (121.5 oops)".to_string(),
+            5001 => "POINT (221.5 31.2)".to_string(),
+            _ => format!("POINT (121.{i:04} 31.2)"),
+        };
+        let id = if i == 5002 {
+            "c7".to_string()
+        } else {
+            format!("c{i}")
+        };
+        text += &format!("{id},\"{wkt}\"\n");
+    }
+    std::fs::write(&csv, text).unwrap();
+    let side = dir.path().join("rejected.csv");
+    let out = ok(&[
+        "import",
+        s(&p),
+        "--layer",
+        "addresses",
+        s(&csv),
+        "--skip-invalid",
+        "--rejected",
+        s(&side),
+    ]);
+    assert!(
+        out.contains("read 6000, inserted 5997") && out.contains("skipped 3"),
+        "{out}"
+    );
+    let rejected = std::fs::read_to_string(&side).unwrap();
+    let lines: Vec<&str> = rejected.lines().collect();
+    assert_eq!(lines[0], "feature,id,reason");
+    assert_eq!(lines.len(), 4, "{rejected}");
+    assert!(
+        lines[1].starts_with("5000,c5000,") && lines[1].contains("geometry is null"),
+        "{rejected}"
+    );
+    assert!(
+        lines[2].starts_with("5001,c5001,") && lines[2].contains("out of range"),
+        "{rejected}"
+    );
+    assert!(
+        lines[3].starts_with("5002,c7,") && lines[3].contains("duplicate id"),
+        "{rejected}"
+    );
+}
+
+#[test]
+fn a_truncated_shapefile_is_refused_and_the_project_untouched() {
+    if Command::new("ogr2ogr").arg("--version").output().is_err() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shp = dir.path().join("b.shp");
+    assert!(
+        Command::new("ogr2ogr")
+            .arg(&shp)
+            .arg(demo("buildings.geojson"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let bytes = std::fs::read(&shp).unwrap();
+    std::fs::write(&shp, &bytes[..bytes.len() / 2]).unwrap();
+    let p = dir.path().join("p.gpkg");
+    ok(&["init", s(&p), "--town", "t", "--code", "1"]);
+    let err = fails(&["import", s(&p), "--layer", "buildings", s(&shp)]);
+    assert!(err.contains("b.shp"), "{err}");
+    let conn = rusqlite::Connection::open(&p).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM buildings", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn readers_see_before_or_after_while_a_writer_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = demo_project(dir.path());
+    ok(&[
+        "synth",
+        "--buildings",
+        "200000",
+        "--grids",
+        "50",
+        "--out-dir",
+        s(dir.path()),
+    ]);
+    let big = dir.path().join("buildings.fgb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridmap"))
+        .args(["import", s(&p), "--layer", "buildings", s(&big)])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let conn = rusqlite::Connection::open(&p).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let (n, indexed): (i64, i64) = conn
+            .query_row("SELECT (SELECT count(*) FROM buildings), (SELECT count(*) FROM rtree_buildings_geom)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert!(n == 1321 || n == 201_321, "a reader saw {n} buildings");
+        assert_eq!(n, indexed, "table and index agree in every snapshot");
+        seen.insert(n);
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen.contains(&1321), "read while the import ran: {seen:?}");
+}

@@ -81,6 +81,14 @@ pub struct ImportArgs {
     /// Text encoding of a Shapefile without .cpg, e.g. GBK.
     #[arg(long)]
     encoding: Option<String>,
+    /// Import the good features and write the rejected ones, with their reasons, to a side
+    /// file instead of rolling the whole import back.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Where --skip-invalid writes rejected features (default: FILE.rejected.csv beside the
+    /// input).
+    #[arg(long, value_name = "FILE.csv", requires = "skip_invalid")]
+    rejected: Option<PathBuf>,
     /// Who imports (kept in grid history).
     #[arg(long, default_value = "gridmap import")]
     who: String,
@@ -239,7 +247,12 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         rename,
         encoding: args.encoding.clone(),
         transform,
+        rejected: args
+            .skip_invalid
+            .then(|| Arc::new(std::sync::Mutex::new(Vec::new()))),
     };
+    // Rejected features as (feature index, id, reason).
+    let mut rejected: Vec<(Option<usize>, Option<String>, String)> = Vec::new();
     let mode = match args.mode {
         ImportMode::Append => Mode::Append,
         ImportMode::Replace => Mode::Replace,
@@ -252,13 +265,19 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
     let path = &args.file;
     let (read, counts): (usize, ImportCounts) = match args.layer {
         Layer::Grids => {
-            let layer = gridmap_io::read_grids(path, &fields)?;
-            if let Some((i, why)) = layer.defects.first() {
+            let mut layer = gridmap_io::read_grids(path, &fields)?;
+            if let Some((i, why)) = layer.defects.first()
+                && !args.skip_invalid
+            {
                 bail!(
                     "{}: feature {i} (id {}): {why}",
                     path.display(),
                     layer.grids[*i].code
                 );
+            }
+            for (i, why) in layer.defects.iter().rev() {
+                let g = layer.grids.remove(*i);
+                rejected.push((None, Some(g.code), why.clone()));
             }
             phases.phase("writing grids");
             (
@@ -313,13 +332,52 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
             )
         }
     };
+    if let Some(sink) = &fields.rejected {
+        let errors = std::mem::take(
+            &mut *sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for e in errors {
+            match e {
+                gridmap_io::Error::Feature {
+                    index, id, message, ..
+                } => rejected.push((Some(index), id, message)),
+                other => rejected.push((None, None, other.to_string())),
+            }
+        }
+    }
+    let skipped = if args.skip_invalid {
+        let side = args.rejected.clone().unwrap_or_else(|| {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(".rejected.csv");
+            path.with_file_name(name)
+        });
+        rejected.sort_by_key(|r| r.0);
+        let mut w = csv::Writer::from_path(&side)
+            .with_context(|| format!("cannot create {}", side.display()))?;
+        w.write_record(["feature", "id", "reason"])?;
+        for (index, id, why) in &rejected {
+            let index = index.map(|i| i.to_string()).unwrap_or_default();
+            w.write_record([index.as_str(), id.as_deref().unwrap_or(""), why.as_str()])?;
+        }
+        w.flush()?;
+        format!(
+            ", skipped {} (reasons in {})",
+            rejected.len(),
+            side.display()
+        )
+    } else {
+        String::new()
+    };
     let took = phases.finish();
     println!(
-        "imported {} into {} ({:?}, {}): read {read}, inserted {}, updated {}, unchanged {}, deleted {} in {:.2} s",
+        "imported {} into {} ({:?}, {}): read {}, inserted {}, updated {}, unchanged {}, deleted {}{skipped} in {:.2} s",
         path.display(),
         args.project.display(),
         args.layer,
         what,
+        read + rejected.len(),
         counts.inserted,
         counts.updated,
         counts.unchanged,

@@ -95,7 +95,19 @@ fn check_shapefile_encoding(path: &Path, encoding: Option<&str>) -> Result<(), E
     })
 }
 
+/// GDAL prints its errors and warnings on stderr by default; route them to the log instead,
+/// so that the messages users see are ours, naming the file and feature.
+fn quiet_gdal() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gdal::config::set_error_handler(|class, number, message| {
+            tracing::debug!(?class, number, message, "GDAL");
+        });
+    });
+}
+
 fn open(path: &Path, encoding: Option<&str>) -> Result<Dataset, Error> {
+    quiet_gdal();
     std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     check_shapefile_encoding(path, encoding)?;
     let opts = open_options(path, encoding);
@@ -192,15 +204,9 @@ pub fn read(
                 field_json(f.field(i).ok()??)
             })
             .collect();
-        let geometry = match f.geometry() {
-            None => None,
-            Some(g) => Some(shape(g.to_geo().map_err(|e| Error::Feature {
-                path: path.to_path_buf(),
-                index,
-                id: None,
-                message: format!("unreadable geometry: {e}"),
-            })?)),
-        };
+        // A geometry GDAL could not build (a bad WKT in a CSV, say) comes as an empty handle:
+        // that is a null geometry, reported by the layer reader for this feature.
+        let geometry = f.geometry().and_then(|g| g.to_geo().ok()).map(shape);
         out.push(RawFeature {
             index,
             properties,

@@ -87,6 +87,18 @@ pub fn read_features_encoded<T: Send>(
     encoding: Option<&str>,
     convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
 ) -> Result<Vec<T>, Error> {
+    read_results(path, wanted, encoding, convert)?
+        .into_iter()
+        .collect()
+}
+
+/// Every feature's conversion result, in file order; only file-level problems fail here.
+fn read_results<T: Send>(
+    path: &Path,
+    wanted: &[&str],
+    encoding: Option<&str>,
+    convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
+) -> Result<Vec<Result<T, Error>>, Error> {
     let _ = encoding;
     let results: Vec<Result<T, Error>> = match Format::of(path)? {
         Format::GeoJson => read_geojson(path, wanted)?
@@ -100,7 +112,74 @@ pub fn read_features_encoded<T: Send>(
             .map(&convert)
             .collect(),
     };
-    results.into_iter().collect()
+    Ok(results)
+}
+
+/// Reads a layer: all or nothing, or, when `fields.rejected` is set, the good features, with
+/// each bad one's error put in the sink.
+fn read_layer<T: Send>(
+    path: &Path,
+    wanted: &[&str],
+    fields: &Fields,
+    convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
+) -> Result<Vec<(usize, T)>, Error> {
+    let results = read_results(path, wanted, fields.encoding.as_deref(), |f| {
+        let index = f.index;
+        convert(f).map(|t| (index, t))
+    })?;
+    let Some(sink) = &fields.rejected else {
+        return results.into_iter().collect();
+    };
+    let mut good = Vec::with_capacity(results.len());
+    let mut bad = sink
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for r in results {
+        match r {
+            Ok(v) => good.push(v),
+            Err(e @ Error::Feature { .. }) => bad.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(good)
+}
+
+fn strip<T>(indexed: Vec<(usize, T)>) -> Vec<T> {
+    indexed.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Fails on a repeated id, or with `fields.rejected` set, drops the repeats (keeping the
+/// first) and rejects them.
+fn unique<T>(
+    path: &Path,
+    fields: &Fields,
+    items: Vec<(usize, T)>,
+    id: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, Error> {
+    let Some(sink) = &fields.rejected else {
+        check_unique(path, items.iter().map(|(_, t)| id(t)))?;
+        return Ok(strip(items));
+    };
+    let mut seen: FxHashMap<String, usize> = FxHashMap::default();
+    let mut keep = Vec::with_capacity(items.len());
+    let mut bad = sink
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (index, item) in items {
+        let key = id(&item).to_string();
+        if let Some(first) = seen.get(&key) {
+            bad.push(Error::Feature {
+                path: path.to_path_buf(),
+                index,
+                id: Some(key),
+                message: format!("duplicate id: feature {first} has the same id"),
+            });
+        } else {
+            seen.insert(key, index);
+            keep.push(item);
+        }
+    }
+    Ok(keep)
 }
 
 fn read_geojson(path: &Path, wanted: &[&str]) -> Result<Vec<RawFeature>, Error> {
@@ -439,6 +518,9 @@ pub struct Fields {
     pub rename: Vec<(String, String)>,
     pub encoding: Option<String>,
     pub transform: Option<std::sync::Arc<Transform>>,
+    /// When set, bad features are skipped and their errors collected here, instead of failing
+    /// the whole read (`--skip-invalid`).
+    pub rejected: Option<std::sync::Arc<std::sync::Mutex<Vec<Error>>>>,
 }
 
 impl std::fmt::Debug for Fields {
@@ -450,6 +532,7 @@ impl std::fmt::Debug for Fields {
             .field("rename", &self.rename)
             .field("encoding", &self.encoding)
             .field("transform", &self.transform.is_some())
+            .field("skip_invalid", &self.rejected.is_some())
             .finish()
     }
 }
@@ -463,6 +546,7 @@ impl Default for Fields {
             rename: Vec::new(),
             encoding: None,
             transform: None,
+            rejected: None,
         }
     }
 }
@@ -688,14 +772,14 @@ pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
         path,
         transform: fields.transform.as_deref(),
     };
-    let read = read_features_encoded(
+    let read = read_layer(
         path,
         &[
             &fields.grid_id,
             fields.source("name"),
             fields.source("village"),
         ],
-        fields.encoding.as_deref(),
+        fields,
         |mut f| {
             let code = ctx.id(&mut f, 0, &fields.grid_id)?;
             let polygons = expect_polygons(&ctx, &mut f, &code)?;
@@ -709,7 +793,7 @@ pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
             Ok((grid, defects))
         },
     )?;
-    check_unique(path, read.iter().map(|(g, _)| g.code.as_str()))?;
+    let read = unique(path, fields, read, |(g, _)| g.code.as_str())?;
     let mut layer = GridLayer::default();
     for (i, (grid, defects)) in read.into_iter().enumerate() {
         if !defects.is_empty() {
@@ -724,9 +808,8 @@ pub fn read_grids(path: &Path, fields: &Fields) -> Result<GridLayer, Error> {
 /// (default 0), `floors`, `kind`. Footprints are polygons or multipolygons; points are accepted
 /// for buildings surveyed as points.
 pub fn read_buildings(path: &Path, fields: &Fields) -> Result<Vec<Building>, Error> {
-    let buildings = read_buildings_with(path, fields, |b| b)?;
-    check_unique(path, buildings.iter().map(|b| b.id.as_str()))?;
-    Ok(buildings)
+    let buildings = read_buildings_indexed(path, fields, |b| b)?;
+    unique(path, fields, buildings, |b| b.id.as_str())
 }
 
 /// Streams buildings through `each` as they are decoded, in parallel, keeping only what it
@@ -737,6 +820,14 @@ pub fn read_buildings_with<T: Send>(
     fields: &Fields,
     each: impl Fn(Building) -> T + Sync,
 ) -> Result<Vec<T>, Error> {
+    read_buildings_indexed(path, fields, each).map(strip)
+}
+
+fn read_buildings_indexed<T: Send>(
+    path: &Path,
+    fields: &Fields,
+    each: impl Fn(Building) -> T + Sync,
+) -> Result<Vec<(usize, T)>, Error> {
     let ctx = Context {
         path,
         transform: fields.transform.as_deref(),
@@ -747,7 +838,7 @@ pub fn read_buildings_with<T: Send>(
         fields.source("floors"),
         fields.source("kind"),
     ];
-    read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+    read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, &fields.building_id)?;
         let footprint = match f.geometry {
             Some(Shape::Point(c)) => Footprint::Point(Point(ctx.coord(&f, &id, c)?)),
@@ -793,7 +884,7 @@ pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Erro
         fields.source("grid"),
         fields.source("building"),
     ];
-    let addresses = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+    let addresses = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, &fields.address_id)?;
         let point = match &f.geometry {
             Some(Shape::Point(c)) => Point(ctx.coord(&f, &id, *c)?),
@@ -808,8 +899,7 @@ pub fn read_addresses(path: &Path, fields: &Fields) -> Result<Vec<Address>, Erro
             id,
         })
     })?;
-    check_unique(path, addresses.iter().map(|a| a.id.as_str()))?;
-    Ok(addresses)
+    unique(path, fields, addresses, |a| a.id.as_str())
 }
 
 /// Reads a boundary: the union of every polygon in the file (a town outline, or its villages).
@@ -823,7 +913,7 @@ pub fn read_boundary_with(path: &Path, fields: &Fields) -> Result<MultiPolygon, 
         path,
         transform: fields.transform.as_deref(),
     };
-    let mut parts = read_features_encoded(path, &[], fields.encoding.as_deref(), |mut f| {
+    let mut parts = strip(read_layer(path, &[], fields, |mut f| {
         let label = format!("#{}", f.index);
         let polygons = expect_polygons(&ctx, &mut f, &label)?;
         let (mp, defects) = ctx.polygons(&f, &label, polygons)?;
@@ -835,7 +925,7 @@ pub fn read_boundary_with(path: &Path, fields: &Fields) -> Result<MultiPolygon, 
             ));
         }
         Ok(mp)
-    })?;
+    })?);
     match parts.len() {
         0 => Err(Error::Empty {
             path: path.to_path_buf(),
@@ -859,7 +949,7 @@ pub fn read_units(path: &Path, fields: &Fields) -> Result<Vec<Unit>, Error> {
         fields.source("address"),
         fields.source("contact"),
     ];
-    let units = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+    let units = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, fields.source("id"))?;
         let point = ctx.point(&f, &id)?;
         let name = ctx.text(&f, 1).ok_or_else(|| {
@@ -878,8 +968,7 @@ pub fn read_units(path: &Path, fields: &Fields) -> Result<Vec<Unit>, Error> {
             id,
         })
     })?;
-    check_unique(path, units.iter().map(|u| u.id.as_str()))?;
-    Ok(units)
+    unique(path, fields, units, |u| u.id.as_str())
 }
 
 /// Reads visits: `id`, `worker` and `time` (RFC 3339) required, `outcome` one of visited,
@@ -899,7 +988,7 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
         fields.source("outcome"),
         fields.source("note"),
     ];
-    let visits = read_features_encoded(path, &wanted, fields.encoding.as_deref(), |mut f| {
+    let visits = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, fields.source("id"))?;
         let point = match f.geometry {
             None => None,
@@ -930,8 +1019,7 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
             id,
         })
     })?;
-    check_unique(path, visits.iter().map(|v| v.id.as_str()))?;
-    Ok(visits)
+    unique(path, fields, visits, |v| v.id.as_str())
 }
 
 /// Reads a line layer (barriers: roads, rivers, railways): every LineString and
