@@ -329,11 +329,11 @@ fn worst_problems(r: &Report, n: usize) -> Vec<String> {
         by_area.push((
             o.area_m2,
             format!(
-                "overlap {} × {}: {:.1} m², {} buildings",
+                "overlap {} × {}: {:.1} m², {}",
                 o.grids[0],
                 o.grids[1],
                 o.area_m2,
-                o.buildings.len()
+                buildings(o.buildings.len())
             ),
         ));
     }
@@ -341,11 +341,11 @@ fn worst_problems(r: &Report, n: usize) -> Vec<String> {
         by_area.push((
             g.area_m2,
             format!(
-                "gap at {:.6},{:.6}: {:.1} m², {} buildings",
+                "gap at {:.6},{:.6}: {:.1} m², {}",
                 g.point[0],
                 g.point[1],
                 g.area_m2,
-                g.buildings.len()
+                buildings(g.buildings.len())
             ),
         ));
     }
@@ -382,6 +382,10 @@ fn worst_problems(r: &Report, n: usize) -> Vec<String> {
     }));
     out.truncate(n);
     out
+}
+
+fn buildings(n: usize) -> String {
+    format!("{n} building{}", if n == 1 { "" } else { "s" })
 }
 
 fn thousands(n: usize) -> String {
