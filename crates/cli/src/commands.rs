@@ -50,6 +50,21 @@ enum Command {
     /// Re-partition a boundary into balanced, contiguous, compact grids (work in progress:
     /// balance on real data is not yet within tolerance; see the report).
     Partition(crate::partition_cmd::PartitionArgs),
+    /// Serve the project over HTTP: the API for the web app and other clients.
+    Serve(crate::serve_cmd::ServeArgs),
+    /// Manage the users who may sign in.
+    #[command(subcommand)]
+    User(crate::serve_cmd::UserCommand),
+    /// Standard addresses: parse and normalise.
+    #[command(subcommand)]
+    Address(AddressCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AddressCommand {
+    /// Read one address a line on standard input; write one JSON object a line:
+    /// {"input","normalized","levels","error","warnings"}. Exit 0 even when some lines fail.
+    Parse,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +159,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(args) => crate::project::run_history(args),
         Command::Restore(args) => crate::project::run_restore(args),
         Command::Partition(args) => crate::partition_cmd::run_partition(args, cli.verbose),
+        Command::Serve(args) => crate::serve_cmd::run_serve(args),
+        Command::User(command) => crate::serve_cmd::run_user(command),
+        Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
     }
 }
 
@@ -392,7 +410,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

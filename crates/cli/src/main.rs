@@ -1,9 +1,11 @@
 //! The `gridmap` command-line tool: glue between the readers, the core and the writers.
 
+mod address_cmd;
 mod commands;
 mod partition_cmd;
 mod progress;
 mod project;
+mod serve_cmd;
 
 use std::process::ExitCode;
 

@@ -23,6 +23,11 @@ use crate::wkb::{blob_envelope, blob_is_empty, decode, encode};
 use crate::{Change, GridVersion, ImportCounts, Mode, Result, Store, StoreError, StoredGrid};
 
 const SCHEMA_VERSION: &str = "1";
+
+/// Users of the web app and API: not a GeoPackage layer, so not in `gpkg_contents`.
+const USERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS gridmap_users (
+    username TEXT PRIMARY KEY, role TEXT NOT NULL, scope TEXT NOT NULL,
+    password_hash TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));";
 const SRS: i32 = 4326;
 
 const WGS84_WKT: &str = r#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]"#;
@@ -290,8 +295,39 @@ impl GpkgStore {
             "INSERT INTO town (code, name, geom) VALUES (?1, ?2, NULL)",
             [town_code, town_name],
         )?;
+        tx.execute_batch(USERS_TABLE)?;
         tx.commit()?;
         Ok(GpkgStore { conn })
+    }
+
+    /// Adds a user, or replaces the role, scope and password of an existing one. The password
+    /// arrives hashed (argon2, PHC string); the store never sees it in clear.
+    pub fn put_user(&mut self, user: &crate::User) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO gridmap_users (username, role, scope, password_hash) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(username) DO UPDATE SET role = excluded.role, scope = excluded.scope,
+               password_hash = excluded.password_hash",
+            params![user.username, user.role, user.scope, user.password_hash],
+        )?;
+        Ok(())
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<crate::User>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT username, role, scope, password_hash FROM gridmap_users ORDER BY username",
+        )?;
+        let users = stmt
+            .query_map([], |r| {
+                Ok(crate::User {
+                    username: r.get(0)?,
+                    role: r.get(1)?,
+                    scope: r.get(2)?,
+                    password_hash: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(users)
     }
 
     /// Opens an existing project file.
@@ -316,7 +352,11 @@ impl GpkgStore {
             .optional()
             .map_err(|_| fail("not a gridmap project (no gridmap_meta table)".into()))?;
         match version.as_deref() {
-            Some(SCHEMA_VERSION) => Ok(GpkgStore { conn }),
+            Some(SCHEMA_VERSION) => {
+                conn.execute_batch(USERS_TABLE)
+                    .map_err(|e| fail(format!("cannot add the users table: {e}")))?;
+                Ok(GpkgStore { conn })
+            }
             Some(v) => Err(fail(format!(
                 "schema version {v}, this gridmap reads {SCHEMA_VERSION}"
             ))),

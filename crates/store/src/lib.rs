@@ -87,6 +87,17 @@ pub struct GridVersion {
     pub previous: Option<MultiPolygon>,
 }
 
+/// A user of the web app and API: a role and a node of the org tree (town, village or grid
+/// code) whose subtree they may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    pub role: String,
+    pub scope: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+}
+
 /// How an import meets what is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

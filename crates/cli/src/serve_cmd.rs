@@ -1,0 +1,115 @@
+//! `gridmap serve` and `gridmap user add`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use gridmap_server::{AppState, Settings};
+use gridmap_store::{GpkgStore, User};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The project file.
+    project: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Flag visits whose GPS point is farther than this from the building (metres).
+    #[arg(long, default_value_t = 50.0)]
+    gps_flag_m: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (or change an existing one's role, scope and password).
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The project file.
+    project: PathBuf,
+    #[arg(long)]
+    username: String,
+    /// admin, town_supervisor, village_manager, grid_leader, grid_worker or planner.
+    #[arg(long)]
+    role: String,
+    /// The node of the org tree the user sees: the town, a village or a grid code.
+    #[arg(long)]
+    scope: String,
+    /// Read the password from standard input (one line), so it stays out of shell history.
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    let store = GpkgStore::open(&args.project)?;
+    let settings = Settings {
+        gps_flag_m: args.gps_flag_m,
+        ..Settings::default()
+    };
+    let state = AppState::new(store, settings)
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.project.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime
+        .block_on(gridmap_server::serve(state, args.bind))
+        .with_context(|| format!("cannot serve on {}", args.bind))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_user(command: UserCommand) -> Result<ExitCode> {
+    match command {
+        UserCommand::Add(args) => {
+            if !gridmap_server::auth::ROLES.contains(&args.role.as_str()) {
+                bail!(
+                    "unknown role {}: use one of {}",
+                    args.role,
+                    gridmap_server::auth::ROLES.join(", ")
+                );
+            }
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.lines().next().unwrap_or_default();
+            if password.chars().count() < 8 {
+                bail!("the password must have at least 8 characters");
+            }
+            let mut store = GpkgStore::open(&args.project)?;
+            let known = {
+                use gridmap_store::Store;
+                let town = store.town()?;
+                town.code == args.scope
+                    || store.villages()?.iter().any(|v| v.code == args.scope)
+                    || store.grids()?.iter().any(|g| {
+                        g.grid.code == args.scope || g.grid.village.as_deref() == Some(&args.scope)
+                    })
+            };
+            if !known {
+                bail!(
+                    "scope {} is not the town, a village or a grid of this project",
+                    args.scope
+                );
+            }
+            let hash = gridmap_server::auth::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.put_user(&User {
+                username: args.username.clone(),
+                role: args.role.clone(),
+                scope: args.scope.clone(),
+                password_hash: hash,
+            })?;
+            println!(
+                "user {} ({}, scope {}) saved in {}",
+                args.username,
+                args.role,
+                args.scope,
+                args.project.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

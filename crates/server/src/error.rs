@@ -1,0 +1,68 @@
+//! One error type for every handler: 4xx with a useful JSON message, 5xx generic and logged.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// What went wrong in a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first: send Authorization: Bearer TOKEN (POST /api/login gives one)")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    BadLogin,
+    #[error("too many failed sign-ins; wait a few minutes")]
+    TooManyAttempts,
+    #[error("outside your part of the organisation")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("store error")]
+    Store(#[from] gridmap_store::StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized | AppError::BadLogin => StatusCode::UNAUTHORIZED,
+            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            AppError::Store(gridmap_store::StoreError::VersionConflict { .. }) => {
+                StatusCode::PRECONDITION_FAILED
+            }
+            AppError::Store(gridmap_store::StoreError::NoSuchGrid { .. }) => StatusCode::NOT_FOUND,
+            AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            // Logged once here, inside the request's span; the client gets no internals.
+            tracing::error!(error = ?self, "request failed");
+            "internal error; see the server log".to_string()
+        } else {
+            match &self {
+                AppError::Store(e) => e.to_string(),
+                other => other.to_string(),
+            }
+        };
+        (status, Json(json!({"error": message}))).into_response()
+    }
+}

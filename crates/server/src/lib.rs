@@ -1,0 +1,66 @@
+//! gridmap's HTTP server: the project held in memory, answering the web app and other clients.
+//!
+//! [`app`] builds the router (tests call it with `tower::ServiceExt::oneshot`, no socket);
+//! [`serve`] binds it with request tracing, timeouts, compression and graceful shutdown.
+//! Every endpoint but `/health` and `/api/login` needs a bearer token, and answers only with
+//! what lies in the caller's part of the org tree (see [`auth`]).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::AppError;
+pub use state::{AppState, Settings};
+
+/// The router with every endpoint.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(api::health))
+        .route("/api/login", post(auth::login))
+        .route("/api/me", get(auth::me))
+        .route("/api/grids", get(api::grids))
+        .route("/api/grids/{code}", get(api::grid).put(api::put_grid))
+        .route("/api/stats", get(api::stats))
+        .route("/api/visits", post(api::post_visit))
+        .route("/api/validate", post(api::validate_candidate))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `state` on `addr` until Ctrl-C or SIGTERM, then finishes in-flight requests.
+pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    println!("gridmap serving on http://{local}/");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let term = async {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
+                    s.recv().await;
+                }
+            };
+            tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+            tracing::info!("shutting down");
+        })
+        .await
+}

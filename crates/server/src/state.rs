@@ -1,0 +1,203 @@
+//! The server's state: the project held in memory (grids, buildings and where each building
+//! lies, addresses, visits), the store for writes, sessions.
+//!
+//! The in-memory [`Project`] is immutable and shared through an `Arc`; a write to the store
+//! builds the next one and swaps it in, so readers never wait for a writer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use geo::{BoundingRect, Coord};
+use gridmap_core::assign::{Assignment, assign_buildings};
+use gridmap_core::index::GridIndex;
+use gridmap_core::model::{Address, Building, Town, Village, Visit, VisitOutcome};
+use gridmap_core::validate::grid_defects;
+use gridmap_store::{GpkgStore, Store, StoredGrid, User};
+use rstar::RTree;
+use rstar::primitives::{GeomWithData, Rectangle};
+
+use crate::error::AppError;
+
+/// The project as the server reads it.
+pub struct Project {
+    pub town: Town,
+    pub villages: Vec<Village>,
+    pub grids: Vec<StoredGrid>,
+    pub buildings: Vec<Building>,
+    /// Where each building lies (same order as `buildings`).
+    pub assignment: Vec<Assignment>,
+    pub addresses: Vec<Address>,
+    pub visits: Vec<Visit>,
+    /// Building envelopes, for tiles and lookups.
+    pub building_tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    pub building_by_id: HashMap<String, u32>,
+    /// The latest visit outcome of each building.
+    pub last_visit: HashMap<String, VisitOutcome>,
+}
+
+impl Project {
+    /// Reads everything from the store and assigns buildings to grids.
+    pub fn load(store: &GpkgStore) -> Result<Project, AppError> {
+        let town = store.town()?;
+        let villages = store.villages()?;
+        let grids = store.grids()?;
+        let buildings = store.buildings()?;
+        let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
+        let defects = grid_defects(&model, &[]);
+        let index = GridIndex::new(&model, |i| defects[i].is_some());
+        let assignment = assign_buildings(&index, &buildings);
+        let building_tree = RTree::bulk_load(
+            buildings
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    let r = match &b.footprint {
+                        gridmap_core::Footprint::Area(a) => a.bounding_rect()?,
+                        gridmap_core::Footprint::Point(p) => geo::Rect::new(p.0, p.0),
+                    };
+                    Some(GeomWithData::new(
+                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        i as u32,
+                    ))
+                })
+                .collect(),
+        );
+        let building_by_id = buildings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.clone(), i as u32))
+            .collect();
+        let visits = store.visits()?;
+        let mut sorted: Vec<&Visit> = visits.iter().collect();
+        sorted.sort_by(|a, b| a.time.cmp(&b.time));
+        let mut last_visit = HashMap::new();
+        for v in sorted {
+            if let Some(b) = &v.building {
+                last_visit.insert(b.clone(), v.outcome);
+            }
+        }
+        Ok(Project {
+            town,
+            villages,
+            grids,
+            addresses: store.addresses()?,
+            visits,
+            buildings,
+            assignment,
+            building_tree,
+            building_by_id,
+            last_visit,
+        })
+    }
+
+    /// The code of the grid a building counts towards.
+    pub fn grid_of(&self, building: usize) -> Option<&str> {
+        self.assignment
+            .get(building)?
+            .grid()
+            .map(|g| self.grids[g as usize].grid.code.as_str())
+    }
+
+    /// The grid record with `code`.
+    pub fn grid(&self, code: &str) -> Option<&StoredGrid> {
+        self.grids.iter().find(|g| g.grid.code == code)
+    }
+
+    /// A building's location.
+    pub fn location(&self, building: usize) -> Option<Coord> {
+        self.buildings.get(building)?.location()
+    }
+}
+
+/// A signed-in user's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub username: String,
+    pub role: String,
+    pub scope: String,
+    pub expires: Instant,
+}
+
+/// Campaign settings the statistics are measured against.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A visit whose GPS point is farther than this from its building is flagged (metres).
+    pub gps_flag_m: f64,
+    /// Session lifetime.
+    pub session_secs: u64,
+    /// Campaign start and end (YYYY-MM-DD) for expected-by-today progress.
+    pub campaign_start: Option<String>,
+    pub campaign_end: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            gps_flag_m: 50.0,
+            session_secs: 12 * 3600,
+            campaign_start: None,
+            campaign_end: None,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct Shared {
+    pub store: Mutex<GpkgStore>,
+    pub project: RwLock<Arc<Project>>,
+    pub users: RwLock<Vec<User>>,
+    pub sessions: Mutex<HashMap<String, Session>>,
+    /// Failed logins per username: (window start, count).
+    pub failures: Mutex<HashMap<String, (Instant, u32)>>,
+    pub settings: Settings,
+}
+
+/// The state handed to every handler.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+impl AppState {
+    /// Opens the state over a project store.
+    pub fn new(store: GpkgStore, settings: Settings) -> Result<AppState, AppError> {
+        let project = Project::load(&store)?;
+        let users = store.users()?;
+        Ok(AppState(Arc::new(Shared {
+            store: Mutex::new(store),
+            project: RwLock::new(Arc::new(project)),
+            users: RwLock::new(users),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            settings,
+        })))
+    }
+
+    /// The current project snapshot.
+    pub fn project(&self) -> Arc<Project> {
+        self.0
+            .project
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs `write` on the store, then reloads the in-memory project.
+    pub fn write<T>(
+        &self,
+        write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let mut store = self
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = write(&mut store)?;
+        let next = Project::load(&store)?;
+        *self
+            .0
+            .project
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        Ok(out)
+    }
+}
