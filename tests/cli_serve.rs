@@ -10,10 +10,18 @@ use std::process::{Command, Stdio};
 use support::*;
 
 /// One HTTP/1.1 request; returns (status, body).
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -22,8 +30,15 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&
     .expect("send");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -36,14 +51,41 @@ fn serves_the_demo_project_over_http() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     };
     run(&["init", s(&p), "--town", "演示镇", "--code", "310101001"]);
-    run(&["import", s(&p), "--layer", "grids", s(&demo("grids.geojson"))]);
-    run(&["import", s(&p), "--layer", "buildings", s(&demo("buildings.geojson"))]);
+    run(&[
+        "import",
+        s(&p),
+        "--layer",
+        "grids",
+        s(&demo("grids.geojson")),
+    ]);
+    run(&[
+        "import",
+        s(&p),
+        "--layer",
+        "buildings",
+        s(&demo("buildings.geojson")),
+    ]);
     let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args(["user", "add", s(&p), "--username", "sup", "--role", "town_supervisor", "--scope", "310101001", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            s(&p),
+            "--username",
+            "sup",
+            "--role",
+            "town_supervisor",
+            "--scope",
+            "310101001",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .expect("user add");
-    add.stdin.take().expect("stdin").write_all(b"demo-password\n").expect("password");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"demo-password\n")
+        .expect("password");
     assert!(add.wait().expect("user add ran").success());
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_gridmap"))
@@ -52,7 +94,9 @@ fn serves_the_demo_project_over_http() {
         .spawn()
         .expect("serve");
     let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
     let port: u16 = line
         .trim()
         .trim_end_matches('/')
@@ -66,7 +110,13 @@ fn serves_the_demo_project_over_http() {
     assert!(body.contains("\"grids\":31"), "{body}");
     let (status, _) = http(port, "GET", "/api/stats", None, None);
     assert_eq!(status, 401);
-    let (status, body) = http(port, "POST", "/api/login", None, Some(r#"{"username":"sup","password":"demo-password"}"#));
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/login",
+        None,
+        Some(r#"{"username":"sup","password":"demo-password"}"#),
+    );
     assert_eq!(status, 200, "{body}");
     let token: serde_json::Value = serde_json::from_str(&body).expect("json");
     let token = token["token"].as_str().expect("token").to_string();
@@ -76,7 +126,9 @@ fn serves_the_demo_project_over_http() {
     assert_eq!(stats["rows"].as_array().expect("rows").len(), 6);
 
     // SIGTERM: the server finishes and exits cleanly.
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let status = server.wait().expect("server exits");
     assert!(status.success(), "{status:?}");
 }

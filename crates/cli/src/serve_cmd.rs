@@ -20,6 +20,13 @@ pub struct ServeArgs {
     /// Flag visits whose GPS point is farther than this from the building (metres).
     #[arg(long, default_value_t = 50.0)]
     gps_flag_m: f64,
+    /// Campaign start (YYYY-MM-DD): with --campaign-end, statistics show the visit rate
+    /// expected by today.
+    #[arg(long, requires = "campaign_end")]
+    campaign_start: Option<String>,
+    /// Campaign end (YYYY-MM-DD).
+    #[arg(long, requires = "campaign_start")]
+    campaign_end: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,8 +54,26 @@ pub struct UserAddArgs {
 
 pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let store = GpkgStore::open(&args.project)?;
+    for d in [&args.campaign_start, &args.campaign_end]
+        .into_iter()
+        .flatten()
+    {
+        let ok = d.len() == 10
+            && d.chars().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if !ok {
+            bail!("campaign dates are YYYY-MM-DD, not {d}");
+        }
+    }
     let settings = Settings {
         gps_flag_m: args.gps_flag_m,
+        campaign_start: args.campaign_start.clone(),
+        campaign_end: args.campaign_end.clone(),
         ..Settings::default()
     };
     let state = AppState::new(store, settings)

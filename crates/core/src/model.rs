@@ -54,6 +54,11 @@ pub struct Building {
 }
 
 impl Building {
+    /// The envelope of the footprint, `None` when it is empty.
+    pub fn footprint_rect(&self) -> Option<geo::Rect> {
+        crate::index::footprint_bbox(&self.footprint)
+    }
+
     /// The building's location: a point inside its footprint (see
     /// [`point_on_surface`](crate::surface::point_on_surface)), or the point itself.
     /// `None` only for an empty footprint.

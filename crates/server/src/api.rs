@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use geo::{Coord, Geometry, MultiPolygon};
+use geo::{BoundingRect, Coord, Geometry, MultiPolygon, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use gridmap_core::validate::{CoverageInput, Options, validate};
@@ -170,6 +170,7 @@ pub async fn stats(
             0.0
         }
     };
+    let expected = expected_rate(&state.0.settings);
     let mut ranked: Vec<(&String, &Row)> = rows.iter().collect();
     ranked.sort_by(|a, b| rate(b.1).total_cmp(&rate(a.1)).then(a.0.cmp(b.0)));
     let out: Vec<Value> = ranked
@@ -179,11 +180,15 @@ pub async fn stats(
             json!({
                 by: key, "rank": rank + 1, "buildings": r.buildings, "households": r.households,
                 "visited_buildings": r.visited_buildings, "visited_households": r.visited_households,
-                "visit_rate": rate(r), "flagged_visits": r.flagged,
+                "visit_rate": rate(r), "expected_rate": expected, "flagged_visits": r.flagged,
+                "behind_schedule": expected.is_some_and(|e| rate(r) + 1e-9 < e),
             })
         })
         .collect();
-    Ok(Json(json!({"by": by, "rows": out})))
+    Ok(Json(json!({
+        "by": by, "rows": out, "expected_rate": expected,
+        "campaign": {"start": state.0.settings.campaign_start, "end": state.0.settings.campaign_end, "target_visit_rate": 1.0},
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,7 +278,8 @@ pub async fn post_visit(
         point,
         note,
     };
-    state.write(|s| {
+    let touched = p.buildings[i as usize].footprint_rect();
+    state.write(touched, |s| {
         use gridmap_store::Store;
         s.import_visits(std::slice::from_ref(&visit), gridmap_store::Mode::Append)?;
         Ok(())
@@ -509,11 +515,227 @@ pub async fn put_grid(
         who: user.0.username.clone(),
         why: reason,
     };
-    let version = state.write(|s| {
+    let touched = union_rect(
+        existing.and_then(|g| g.grid.geometry.bounding_rect()),
+        candidate.geometry.bounding_rect(),
+    );
+    let version = state.write(touched, |s| {
         use gridmap_store::Store;
         Ok(s.save_grid(&candidate, expected, &change)?)
     })?;
+    state.0.tiles.clear_layer("problems");
     Ok(Json(
         json!({"grid": code, "version": version, "validation": verdict}),
     ))
+}
+
+/// `POST /api/grids` `{"feature", "reason", "force"}`: creates a grid after validating it
+/// (409 if the code exists or, without `force`, if it would create overlaps).
+pub async fn post_grid(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, AppError> {
+    let feature = body.get("feature").ok_or_else(|| {
+        AppError::BadRequest("send {\"feature\": GeoJSON Feature, \"reason\": text}".into())
+    })?;
+    let candidate = parse_grid(feature)?;
+    let p = state.project();
+    if p.grid(&candidate.code).is_some() {
+        return Err(AppError::Conflict(format!(
+            "grid {} exists; change it with PUT /api/grids/{}",
+            candidate.code, candidate.code
+        )));
+    }
+    if !user.edits_grids()
+        || !user.sees_grid(&p.town.code, &candidate.code, candidate.village.as_deref())
+    {
+        return Err(AppError::Forbidden);
+    }
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))?
+        .to_string();
+    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let verdict = impact(&p, &candidate);
+    if verdict["valid"] == Value::Bool(false) {
+        return Err(AppError::BadRequest(format!(
+            "invalid geometry: {}",
+            verdict["invalid_reasons"]
+        )));
+    }
+    if verdict["ok"] == Value::Bool(false) && !force {
+        return Err(AppError::Conflict(format!(
+            "saving would create overlaps: {}; send \"force\": true to save anyway",
+            verdict["overlaps"]
+        )));
+    }
+    let change = gridmap_store::Change {
+        who: user.0.username.clone(),
+        why: reason,
+    };
+    let version = state.write(candidate.geometry.bounding_rect(), |s| {
+        use gridmap_store::Store;
+        Ok(s.save_grid(&candidate, Some(0), &change)?)
+    })?;
+    state.0.tiles.clear_layer("problems");
+    Ok(Json(
+        json!({"grid": candidate.code, "version": version, "validation": verdict}),
+    ))
+}
+
+/// `DELETE /api/grids/{code}` with `If-Match: "VERSION"` and `?reason=`: deletes a grid,
+/// keeping its history.
+pub async fn delete_grid(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, AppError> {
+    let p = state.project();
+    let g = p
+        .grid(&code)
+        .ok_or_else(|| AppError::NotFound(format!("grid {code}")))?;
+    if !user.edits_grids() || !visible(&user, &p, &g.grid) {
+        return Err(AppError::Forbidden);
+    }
+    let expected = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim_matches('"').parse::<u32>().ok())
+        .ok_or_else(|| {
+            AppError::PreconditionFailed("send If-Match with the version you saw".into())
+        })?;
+    let reason = q
+        .get("reason")
+        .filter(|r| !r.trim().is_empty())
+        .cloned()
+        .ok_or_else(|| AppError::BadRequest("say why: ?reason=…".into()))?;
+    let change = gridmap_store::Change {
+        who: user.0.username.clone(),
+        why: reason,
+    };
+    let touched = g.grid.geometry.bounding_rect();
+    state.write(touched, |s| {
+        use gridmap_store::Store;
+        Ok(s.delete_grid(&code, Some(expected), &change)?)
+    })?;
+    state.0.tiles.clear_layer("problems");
+    Ok(Json(json!({"grid": code, "deleted": true})))
+}
+
+/// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.
+pub async fn stats_csv(
+    state: State<AppState>,
+    user: AuthUser,
+    query: Query<StatsQuery>,
+) -> Result<Response, AppError> {
+    let Json(table) = stats(state, user, query).await?;
+    let by = table["by"].as_str().unwrap_or("grid").to_string();
+    let cols = [
+        by.as_str(),
+        "rank",
+        "buildings",
+        "households",
+        "visited_buildings",
+        "visited_households",
+        "visit_rate",
+        "expected_rate",
+        "flagged_visits",
+    ];
+    let mut out = cols.join(",") + "\n";
+    for row in table["rows"].as_array().into_iter().flatten() {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match &row[*c] {
+                Value::String(s) if s.contains([',', '"', '\n']) => {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                }
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                v => v.to_string(),
+            })
+            .collect();
+        out += &(cells.join(",") + "\n");
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"gridmap-stats.csv\""),
+    );
+    Ok((headers, out).into_response())
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn day_number(date: &str) -> Option<i64> {
+    let mut it = date.get(..10)?.split('-');
+    let (y, m, d): (i64, i64, i64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The visit rate expected by today when visits progress linearly over the campaign (target
+/// 100%), `None` without a campaign.
+pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
+    let start = day_number(settings.campaign_start.as_deref()?)?;
+    let end = day_number(settings.campaign_end.as_deref()?)?;
+    let today = day_number(&now_rfc3339())?;
+    if end <= start {
+        return Some(1.0);
+    }
+    Some(((today - start) as f64 / (end - start) as f64).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_count_days() {
+        assert_eq!(day_number("1970-01-01"), Some(0));
+        assert_eq!(day_number("2026-11-21"), Some(20_778));
+        assert_eq!(
+            day_number("2024-03-01")
+                .zip(day_number("2024-02-28"))
+                .map(|(a, b)| a - b),
+            Some(2)
+        );
+        assert_eq!(day_number("2026-13-01"), None);
+        assert!(now_rfc3339().starts_with("20"));
+    }
+}
+
+fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Rect::new(
+            Coord {
+                x: a.min().x.min(b.min().x),
+                y: a.min().y.min(b.min().y),
+            },
+            Coord {
+                x: a.max().x.max(b.max().x),
+                y: a.max().y.max(b.max().y),
+            },
+        )),
+        (a, b) => a.or(b),
+    }
 }

@@ -8,7 +8,9 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod features;
 pub mod state;
+pub mod tiles;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,11 +30,22 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(api::health))
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
-        .route("/api/grids", get(api::grids))
-        .route("/api/grids/{code}", get(api::grid).put(api::put_grid))
+        .route("/api/grids", get(api::grids).post(api::post_grid))
+        .route(
+            "/api/grids/{code}",
+            get(api::grid).put(api::put_grid).delete(api::delete_grid),
+        )
         .route("/api/stats", get(api::stats))
+        .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/visits", post(api::post_visit))
         .route("/api/validate", post(api::validate_candidate))
+        .route("/tiles/{layer}", get(tiles::tilejson))
+        .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))
+        .route("/heatmap/{kind}/legend.json", get(tiles::legend))
+        .route("/heatmap/{kind}/{z}/{x}/{y}", get(tiles::heatmap))
+        .route("/collections", get(features::collections))
+        .route("/collections/{id}", get(features::one_collection))
+        .route("/collections/{id}/items", get(features::items))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

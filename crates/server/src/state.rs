@@ -9,10 +9,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use geo::{BoundingRect, Coord};
-use gridmap_core::assign::{Assignment, assign_buildings};
-use gridmap_core::index::GridIndex;
+use gridmap_core::assign::Assignment;
 use gridmap_core::model::{Address, Building, Town, Village, Visit, VisitOutcome};
-use gridmap_core::validate::grid_defects;
 use gridmap_store::{GpkgStore, Store, StoredGrid, User};
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -34,6 +32,12 @@ pub struct Project {
     pub building_by_id: HashMap<String, u32>,
     /// The latest visit outcome of each building.
     pub last_visit: HashMap<String, VisitOutcome>,
+    /// Geometries as tiles take them, built once per snapshot.
+    pub grid_geometry: Vec<geo::Geometry>,
+    pub building_geometry: Vec<geo::Geometry>,
+    pub address_geometry: Vec<geo::Geometry>,
+    /// The coverage validation of this snapshot (for the problems layer).
+    pub report: gridmap_core::validate::Report,
 }
 
 impl Project {
@@ -44,9 +48,21 @@ impl Project {
         let grids = store.grids()?;
         let buildings = store.buildings()?;
         let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
-        let defects = grid_defects(&model, &[]);
-        let index = GridIndex::new(&model, |i| defects[i].is_some());
-        let assignment = assign_buildings(&index, &buildings);
+        let addresses = store.addresses()?;
+        let input = gridmap_core::validate::CoverageInput {
+            grids: &model,
+            buildings: &buildings,
+            boundary: town.boundary.as_ref(),
+            addresses: &addresses,
+            input_defects: &[],
+        };
+        let coverage = gridmap_core::validate::validate(
+            &input,
+            &gridmap_core::validate::Options::default(),
+            &mut |_| {},
+        );
+        let assignment = coverage.assignments;
+        let report = coverage.report;
         let building_tree = RTree::bulk_load(
             buildings
                 .iter()
@@ -77,11 +93,27 @@ impl Project {
                 last_visit.insert(b.clone(), v.outcome);
             }
         }
+        let grid_geometry = grids
+            .iter()
+            .map(|g| geo::Geometry::MultiPolygon(g.grid.geometry.clone()))
+            .collect();
+        let building_geometry = buildings
+            .iter()
+            .map(crate::tiles::building_geometry)
+            .collect();
+        let address_geometry = addresses
+            .iter()
+            .map(|a| geo::Geometry::Point(a.point))
+            .collect();
         Ok(Project {
             town,
             villages,
             grids,
-            addresses: store.addresses()?,
+            addresses,
+            grid_geometry,
+            building_geometry,
+            address_geometry,
+            report,
             visits,
             buildings,
             assignment,
@@ -151,6 +183,7 @@ pub struct Shared {
     /// Failed logins per username: (window start, count).
     pub failures: Mutex<HashMap<String, (Instant, u32)>>,
     pub settings: Settings,
+    pub tiles: crate::tiles::TileCache,
 }
 
 /// The state handed to every handler.
@@ -169,6 +202,7 @@ impl AppState {
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             settings,
+            tiles: crate::tiles::TileCache::default(),
         })))
     }
 
@@ -181,9 +215,11 @@ impl AppState {
             .clone()
     }
 
-    /// Runs `write` on the store, then reloads the in-memory project.
+    /// Runs `write` on the store, reloads the in-memory project, and drops the cached tiles
+    /// that meet `touched` (lon/lat bounds of what changed; `None`: every tile).
     pub fn write<T>(
         &self,
+        touched: Option<geo::Rect>,
         write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let mut store = self
@@ -198,6 +234,10 @@ impl AppState {
             .project
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        match touched {
+            Some(bbox) => self.0.tiles.invalidate(bbox),
+            None => self.0.tiles.clear(),
+        }
         Ok(out)
     }
 }

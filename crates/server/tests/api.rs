@@ -421,3 +421,296 @@ async fn grid_edits_are_validated_and_never_lost() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+async fn raw(
+    state: &AppState,
+    uri: &str,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"));
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = app(state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes().to_vec(),
+    )
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn vector_tiles_are_scoped_cached_and_invalidated_by_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let worker = login(&st, "worker").await;
+    let admin = login(&st, "admin").await;
+    let p = st.project();
+    let mine = (0..p.buildings.len())
+        .find(|&i| p.grid_of(i) == Some(WORKER_GRID))
+        .unwrap();
+    let at = p.location(mine).unwrap();
+    let tile = gridmap_tiles::TileId::containing(at, 16).unwrap();
+    // Buildings of other grids in the same tile, which the worker must not receive.
+    let area = tile.bounds_lonlat();
+    let others: Vec<String> = (0..p.buildings.len())
+        .filter(|&i| {
+            p.grid_of(i).is_some_and(|g| g != WORKER_GRID)
+                && p.location(i)
+                    .is_some_and(|c| geo::Intersects::intersects(&area, &c))
+        })
+        .map(|i| p.buildings[i].id.clone())
+        .collect();
+    let mine_id = p.buildings[mine].id.clone();
+    drop(p);
+    let uri = format!("/tiles/buildings/{}/{}/{}.mvt", tile.z, tile.x, tile.y);
+    let (status, headers, body) = raw(&st, &uri, &worker, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.mapbox-vector-tile"
+    );
+    assert!(
+        contains(&body, &mine_id),
+        "the worker's own building is in the tile"
+    );
+    assert!(
+        others.iter().all(|o| !contains(&body, o)),
+        "no building of another grid leaks into the worker's tile"
+    );
+    let (_, _, admin_body) = raw(&st, &uri, &admin, &[]).await;
+    assert!(
+        others.iter().all(|o| contains(&admin_body, o)),
+        "the admin sees them all"
+    );
+    // ETag / If-None-Match.
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let (status, _, _) = raw(&st, &uri, &worker, &[("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    // A visit to the building changes its tile: the cached one is dropped.
+    call(
+        &st,
+        "POST",
+        "/api/visits",
+        Some(&worker),
+        Some(json!({"building": mine_id, "outcome": "visited"})),
+        &[],
+    )
+    .await;
+    let (status, headers, body) = raw(&st, &uri, &worker, &[("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::OK, "the edit invalidated the tile");
+    assert_ne!(headers["etag"].to_str().unwrap(), etag);
+    assert!(contains(&body, "visited"));
+    // Empty, bad and unknown tiles.
+    let (status, _, _) = raw(&st, "/tiles/buildings/16/0/0.mvt", &admin, &[]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = raw(&st, "/tiles/buildings/25/0/0.mvt", &admin, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = raw(&st, "/tiles/buildings/3/8/0.mvt", &admin, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "x out of range at z3");
+    let (status, _, _) = raw(&st, "/tiles/roads/3/1/1.mvt", &admin, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = raw(&st, "/tiles/grids.json", &admin, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let tj: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(tj["tilejson"], "3.0.0");
+    // Problems: the planted overlap is a feature for the admin.
+    let o = st.project().report.overlaps[0].geometry.0[0].exterior().0[0];
+    let t = gridmap_tiles::TileId::containing(o, 15).unwrap();
+    let (status, _, body) = raw(
+        &st,
+        &format!("/tiles/problems/15/{}/{}.mvt", t.x, t.y),
+        &admin,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(contains(&body, "overlap"));
+}
+
+#[tokio::test]
+async fn heatmaps_and_legends() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let at = st.project().location(0).unwrap();
+    let t = gridmap_tiles::TileId::containing(at, 15).unwrap();
+    for kind in ["visited", "unvisited", "coverage"] {
+        let (status, headers, body) = raw(
+            &st,
+            &format!("/heatmap/{kind}/15/{}/{}.png", t.x, t.y),
+            &admin,
+            &[],
+        )
+        .await;
+        if kind == "visited" {
+            // Nothing visited yet: an empty tile.
+            assert_eq!(status, StatusCode::NO_CONTENT, "{kind}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{kind}");
+        assert_eq!(headers["content-type"], "image/png");
+        assert_eq!(&body[1..4], b"PNG");
+        let (status, _, legend) =
+            raw(&st, &format!("/heatmap/{kind}/legend.json"), &admin, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(serde_json::from_slice::<Value>(&legend).unwrap()["stops"].is_array());
+    }
+    let (status, _, _) = raw(&st, "/heatmap/rainbow/legend.json", &admin, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn ogc_api_features_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let worker = login(&st, "worker").await;
+    let admin = login(&st, "admin").await;
+    let (_, c) = call(&st, "GET", "/collections", Some(&admin), None, &[]).await;
+    assert_eq!(c["collections"].as_array().unwrap().len(), 3);
+    let (_, page) = call(
+        &st,
+        "GET",
+        "/collections/buildings/items?limit=5",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(page["numberReturned"], 5);
+    assert!(page["numberMatched"].as_u64().unwrap() > 1000);
+    assert!(
+        page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["rel"] == "next")
+    );
+    let (_, mine) = call(
+        &st,
+        "GET",
+        "/collections/buildings/items?limit=10000",
+        Some(&worker),
+        None,
+        &[],
+    )
+    .await;
+    let features = mine["features"].as_array().unwrap();
+    assert!(!features.is_empty());
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["grid"] == WORKER_GRID),
+        "only the worker's grid"
+    );
+    let (status, _) = call(
+        &st,
+        "GET",
+        "/collections/buildings/items?bbox=1,2,3",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, boxed) = call(
+        &st,
+        "GET",
+        "/collections/grids/items?bbox=121.48,31.24,121.49,31.25",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    let n = boxed["numberMatched"].as_u64().unwrap();
+    assert!(n > 0 && n < 31, "{n}");
+    let (status, headers, csv) = raw(&st, "/api/stats.csv?by=village", &admin, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = String::from_utf8(csv).unwrap();
+    assert!(
+        text.starts_with("village,rank,buildings,households"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1 + 6);
+}
+
+#[tokio::test]
+async fn grids_are_created_and_deleted_with_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let far = json!({"type": "Feature", "properties": {"code": "NEW-1", "village": VILLAGE}, "geometry": {"type": "Polygon", "coordinates": [[[121.6, 31.3], [121.61, 31.3], [121.61, 31.31], [121.6, 31.31], [121.6, 31.3]]]}});
+    let (status, body) = call(
+        &st,
+        "POST",
+        "/api/grids",
+        Some(&admin),
+        Some(json!({"feature": far, "reason": "new estate"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 1);
+    let (status, _) = call(
+        &st,
+        "POST",
+        "/api/grids",
+        Some(&admin),
+        Some(json!({"feature": far, "reason": "again"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(
+        &st,
+        "DELETE",
+        "/api/grids/NEW-1?reason=merged",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::PRECONDITION_FAILED,
+        "If-Match is required"
+    );
+    let (status, _) = call(
+        &st,
+        "DELETE",
+        "/api/grids/NEW-1?reason=merged",
+        Some(&admin),
+        None,
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&st, "GET", "/api/grids/NEW-1", Some(&admin), None, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let store = st.0.store.lock().unwrap();
+    let h = store.grid_history("NEW-1").unwrap();
+    assert_eq!(
+        h.iter().map(|v| v.action.as_str()).collect::<Vec<_>>(),
+        ["created", "deleted"]
+    );
+    assert_eq!(h[1].who, "admin");
+}

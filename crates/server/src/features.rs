@@ -1,0 +1,205 @@
+//! OGC API – Features (Part 1, core) for the layers, so QGIS and other clients can add them as
+//! layers: `/collections`, `/collections/{id}` and `/collections/{id}/items` with `bbox`,
+//! `limit` and `offset` paging. Only what lies in the caller's scope is listed.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use geo::{BoundingRect, Geometry, Intersects, Rect};
+use gridmap_core::model::Footprint;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::{AppState, Project};
+
+const LAYERS: [(&str, &str); 3] = [
+    ("grids", "Grids (网格)"),
+    ("buildings", "Buildings (实有房屋)"),
+    ("addresses", "Standard addresses (标准地址)"),
+];
+
+fn base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn collection(base: &str, id: &str, title: &str) -> Value {
+    json!({
+        "id": id, "title": title,
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "links": [
+            {"href": format!("{base}/collections/{id}"), "rel": "self", "type": "application/json"},
+            {"href": format!("{base}/collections/{id}/items"), "rel": "items", "type": "application/geo+json"},
+        ],
+    })
+}
+
+/// `GET /collections`.
+pub async fn collections(headers: HeaderMap, _user: AuthUser) -> Json<Value> {
+    let b = base(&headers);
+    Json(json!({
+        "links": [{"href": format!("{b}/collections"), "rel": "self", "type": "application/json"}],
+        "collections": LAYERS.iter().map(|(id, t)| collection(&b, id, t)).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /collections/{id}`.
+pub async fn one_collection(
+    headers: HeaderMap,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (id, title) = LAYERS
+        .iter()
+        .find(|(l, _)| *l == id)
+        .ok_or_else(|| AppError::NotFound(format!("collection {id}")))?;
+    Ok(Json(collection(&base(&headers), id, title)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ItemsQuery {
+    bbox: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+fn parse_bbox(s: &str) -> Result<Rect, AppError> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            AppError::BadRequest(format!("bbox must be minlon,minlat,maxlon,maxlat, not {s}"))
+        })?;
+    match v[..] {
+        [a, b, c, d] if a <= c && b <= d => Ok(Rect::new((a, b), (c, d))),
+        _ => Err(AppError::BadRequest(format!(
+            "bbox must be minlon,minlat,maxlon,maxlat with min ≤ max, not {s}"
+        ))),
+    }
+}
+
+fn polygon_json(g: &Geometry) -> Value {
+    let ring = |l: &geo::LineString| -> Value {
+        Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
+    };
+    let poly = |p: &geo::Polygon| -> Value {
+        Value::Array(
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .map(ring)
+                .collect(),
+        )
+    };
+    match g {
+        Geometry::Point(p) => json!({"type": "Point", "coordinates": [p.x(), p.y()]}),
+        Geometry::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
+        Geometry::MultiPolygon(m) => {
+            json!({"type": "MultiPolygon", "coordinates": m.0.iter().map(poly).collect::<Vec<_>>()})
+        }
+        _ => Value::Null,
+    }
+}
+
+/// The features of a layer in the user's scope, with geometry, as (id, geometry, properties).
+fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geometry, Value)> {
+    let sees = |code: &str| {
+        p.grid(code)
+            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
+    };
+    match layer {
+        "grids" => p
+            .grids
+            .iter()
+            .filter(|g| sees(&g.grid.code))
+            .map(|g| {
+                (
+                    g.grid.code.clone(),
+                    Geometry::MultiPolygon(g.grid.geometry.clone()),
+                    json!({"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version}),
+                )
+            })
+            .collect(),
+        "buildings" => p
+            .buildings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let grid = p.grid_of(i)?;
+                sees(grid).then(|| {
+                    let g = match &b.footprint {
+                        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
+                        Footprint::Point(pt) => Geometry::Point(*pt),
+                    };
+                    let visit = p.last_visit.get(&b.id).map(|o| o.as_str());
+                    (
+                        b.id.clone(),
+                        g,
+                        json!({"id": b.id, "grid": grid, "households": b.households, "floors": b.floors, "kind": b.kind, "visit": visit}),
+                    )
+                })
+            })
+            .collect(),
+        _ => p
+            .addresses
+            .iter()
+            .filter(|a| a.declared_grid.as_deref().is_some_and(sees))
+            .map(|a| {
+                (
+                    a.id.clone(),
+                    Geometry::Point(a.point),
+                    json!({"id": a.id, "text": a.text, "grid": a.declared_grid, "building": a.declared_building}),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// `GET /collections/{id}/items?bbox=&limit=&offset=`.
+pub async fn items(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(q): Query<ItemsQuery>,
+) -> Result<Json<Value>, AppError> {
+    if !LAYERS.iter().any(|(l, _)| *l == id) {
+        return Err(AppError::NotFound(format!("collection {id}")));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let offset = q.offset.unwrap_or(0);
+    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    let p = state.project();
+    let mut all = layer_items(&p, &user, &id);
+    if let Some(b) = bbox {
+        all.retain(|(_, g, _)| g.bounding_rect().is_some_and(|r| r.intersects(&b)));
+    }
+    let matched = all.len();
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(fid, g, props)| json!({"type": "Feature", "id": fid, "geometry": polygon_json(&g), "properties": props}))
+        .collect();
+    let b = base(&headers);
+    let mut links = vec![
+        json!({"href": format!("{b}/collections/{id}/items?limit={limit}&offset={offset}"), "rel": "self", "type": "application/geo+json"}),
+    ];
+    if offset + page.len() < matched {
+        let bbox = q
+            .bbox
+            .as_deref()
+            .map(|s| format!("&bbox={s}"))
+            .unwrap_or_default();
+        links.push(json!({"href": format!("{b}/collections/{id}/items?limit={limit}&offset={}{bbox}", offset + limit), "rel": "next", "type": "application/geo+json"}));
+    }
+    Ok(Json(json!({
+        "type": "FeatureCollection", "numberMatched": matched, "numberReturned": page.len(),
+        "features": page, "links": links,
+    })))
+}

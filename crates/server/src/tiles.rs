@@ -1,0 +1,519 @@
+//! Map tiles: Mapbox Vector Tiles of the layers and PNG heatmaps of visits, generated in
+//! process from the in-memory project, scoped to the caller, cached.
+//!
+//! - `/tiles/{layer}.json` — TileJSON 3.0 for `grids`, `buildings`, `addresses`, `problems`;
+//! - `/tiles/{layer}/{z}/{x}/{y}.mvt` — the tile; 204 when empty; `ETag` and `If-None-Match`
+//!   → 304;
+//! - `/heatmap/{visited|unvisited|coverage}/{z}/{x}/{y}.png` and
+//!   `/heatmap/{kind}/legend.json` — kernel density of visited / unvisited buildings weighted
+//!   by households, and the visited share red → green.
+//!
+//! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
+//! buffered bounds meet the edited geometry's bounds ([`AppState::invalidate`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use geo::{BoundingRect, Coord, Geometry, Intersects, Rect};
+use gridmap_core::model::{Footprint, VisitOutcome};
+use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
+use rstar::AABB;
+use serde_json::{Value as Json, json};
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::{AppState, Project};
+
+/// Lowest zoom at which buildings are drawn: below it a tile can hold tens of thousands of
+/// footprints, too many to read and too slow to encode.
+pub const BUILDINGS_MIN_ZOOM: u8 = 14;
+const LAYERS: [&str; 4] = ["grids", "buildings", "addresses", "problems"];
+
+/// Cached tiles: (layer, z, x, y, scope) → (ETag, bytes); empty bytes for an empty tile.
+#[derive(Default)]
+pub struct TileCache {
+    tiles: Mutex<HashMap<(String, u8, u32, u32, String), (String, Vec<u8>)>>,
+}
+
+impl TileCache {
+    /// Drops every cached tile whose buffered bounds meet `bbox` (lon/lat).
+    pub fn invalidate(&self, bbox: Rect) {
+        let opts = EncodeOptions::default();
+        let mut tiles = self
+            .tiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tiles.retain(|(_, z, x, y, _), _| {
+            TileId::new(*z, *x, *y).is_ok_and(|t| {
+                !t.buffered_bounds_lonlat(opts.buffer, opts.extent)
+                    .intersects(&bbox)
+            })
+        });
+    }
+
+    /// Drops every cached tile.
+    pub fn clear(&self) {
+        self.tiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Drops every cached tile of `layer`.
+    pub fn clear_layer(&self, layer: &str) {
+        self.tiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| k.0 != layer);
+    }
+
+    /// Number of cached tiles.
+    pub fn len(&self) -> usize {
+        self.tiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn tile_id(z: u8, x: u32, y_ext: &str, ext: &str) -> Result<TileId, AppError> {
+    let y = y_ext
+        .strip_suffix(ext)
+        .and_then(|y| y.parse::<u32>().ok())
+        .ok_or_else(|| {
+            AppError::BadRequest(format!("expected …/{{z}}/{{x}}/{{y}}{ext}, got {y_ext}"))
+        })?;
+    TileId::new(z, x, y).map_err(|e| AppError::BadRequest(e.to_string()))
+}
+
+fn scope_key(user: &AuthUser) -> String {
+    if user.0.role == "admin" {
+        "*".into()
+    } else {
+        user.0.scope.clone()
+    }
+}
+
+fn visit_status(p: &Project, id: &str) -> &'static str {
+    match p.last_visit.get(id) {
+        None => "unvisited",
+        Some(o) => o.as_str(),
+    }
+}
+
+/// The features of `layer` that may lie in `tile`, in the user's scope.
+fn features<'a>(
+    p: &'a Project,
+    user: &AuthUser,
+    layer: &str,
+    tile: TileId,
+    problems: &'a [(u64, Geometry, Vec<(&'static str, Value)>)],
+) -> Vec<Feature<'a>> {
+    let opts = EncodeOptions::default();
+    let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
+    let sees = |code: &str| {
+        p.grid(code)
+            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
+    };
+    match layer {
+        "grids" => p
+            .grids
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                sees(&g.grid.code)
+                    && g.grid
+                        .geometry
+                        .bounding_rect()
+                        .is_some_and(|r| r.intersects(&area))
+            })
+            .map(|(i, g)| Feature {
+                id: i as u64 + 1,
+                geometry: geometry_of_grid(p, i),
+                properties: vec![
+                    ("code", Value::from(g.grid.code.as_str())),
+                    ("name", Value::from(g.grid.name.clone().unwrap_or_default())),
+                    (
+                        "village",
+                        Value::from(g.grid.village.clone().unwrap_or_default()),
+                    ),
+                    ("version", Value::from(i64::from(g.version))),
+                ],
+            })
+            .collect(),
+        "buildings" => {
+            if tile.z < BUILDINGS_MIN_ZOOM {
+                return Vec::new();
+            }
+            let env =
+                AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+            let mut out: Vec<Feature> = p
+                .building_tree
+                .locate_in_envelope_intersecting(&env)
+                .filter_map(|e| {
+                    let i = e.data as usize;
+                    let grid = p.grid_of(i);
+                    // Buildings in no grid are shown to those who see the whole town.
+                    let visible = match grid {
+                        Some(code) => sees(code),
+                        None => user.0.role == "admin" || user.0.scope == p.town.code,
+                    };
+                    visible.then(|| {
+                        let b = &p.buildings[i];
+                        Feature {
+                            id: i as u64 + 1,
+                            geometry: &p.building_geometry[i],
+                            properties: vec![
+                                ("id", Value::from(b.id.as_str())),
+                                ("grid", Value::from(grid.unwrap_or(""))),
+                                ("visit", Value::from(visit_status(p, &b.id))),
+                                ("households", Value::from(i64::from(b.households))),
+                            ],
+                        }
+                    })
+                })
+                .collect();
+            out.sort_by_key(|f| f.id);
+            out
+        }
+        "addresses" => p
+            .addresses
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                a.declared_grid.as_deref().is_some_and(sees) && area.intersects(&a.point)
+            })
+            .map(|(i, a)| Feature {
+                id: i as u64 + 1,
+                geometry: &p.address_geometry[i],
+                properties: vec![
+                    ("id", Value::from(a.id.as_str())),
+                    ("text", Value::from(a.text.clone().unwrap_or_default())),
+                    (
+                        "grid",
+                        Value::from(a.declared_grid.clone().unwrap_or_default()),
+                    ),
+                ],
+            })
+            .collect(),
+        _ => problems
+            .iter()
+            .filter(|(_, g, _)| g.bounding_rect().is_some_and(|r| r.intersects(&area)))
+            .map(|(id, g, props)| Feature {
+                id: *id,
+                geometry: g,
+                properties: props.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
+    &p.grid_geometry[i]
+}
+
+/// Validation problems as tile features (overlaps, gaps, buildings in no grid or in several),
+/// in the user's scope: only town-wide users see gaps.
+fn problems(p: &Project, user: &AuthUser) -> Vec<(u64, Geometry, Vec<(&'static str, Value)>)> {
+    let report = &p.report;
+    let sees = |code: &str| {
+        p.grid(code)
+            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
+    };
+    let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
+    let mut out = Vec::new();
+    for o in &report.overlaps {
+        if o.grids.iter().any(|g| sees(g)) {
+            out.push((
+                out.len() as u64 + 1,
+                Geometry::MultiPolygon(o.geometry.clone()),
+                vec![
+                    ("kind", Value::from("overlap")),
+                    ("grids", Value::from(o.grids.join(","))),
+                    ("area_m2", Value::from(o.area_m2)),
+                    ("buildings", Value::from(o.buildings.len() as i64)),
+                ],
+            ));
+        }
+    }
+    if town_wide {
+        for g in &report.gaps {
+            out.push((
+                out.len() as u64 + 1,
+                Geometry::Polygon(g.geometry.clone()),
+                vec![
+                    ("kind", Value::from("gap")),
+                    ("area_m2", Value::from(g.area_m2)),
+                    ("buildings", Value::from(g.buildings.len() as i64)),
+                ],
+            ));
+        }
+        for id in &report.in_no_grid {
+            if let Some(&i) = p.building_by_id.get(id) {
+                out.push((
+                    out.len() as u64 + 1,
+                    p.building_geometry[i as usize].clone(),
+                    vec![
+                        ("kind", Value::from("in_no_grid")),
+                        ("building", Value::from(id.as_str())),
+                    ],
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn etag_of(bytes: &[u8]) -> String {
+    // FNV-1a: a fast, stable content hash; collisions only cost a needless re-download.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{h:016x}-{}\"", bytes.len())
+}
+
+fn respond(
+    bytes: Vec<u8>,
+    etag: String,
+    headers: &HeaderMap,
+    content_type: &'static str,
+) -> Response {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    if bytes.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let mut resp = Response::new(Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    resp
+}
+
+/// `GET /tiles/{layer}/{z}/{x}/{y}.mvt`.
+pub async fn vector_tile(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Path((layer, z, x, y)): Path<(String, u8, u32, String)>,
+) -> Result<Response, AppError> {
+    if !LAYERS.contains(&layer.as_str()) {
+        return Err(AppError::NotFound(format!(
+            "tile layer {layer} (layers: {})",
+            LAYERS.join(", ")
+        )));
+    }
+    let tile = tile_id(z, x, &y, ".mvt")?;
+    let key = (layer.clone(), tile.z, tile.x, tile.y, scope_key(&user));
+    let cached = state
+        .0
+        .tiles
+        .tiles
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .cloned();
+    let (etag, bytes) = match cached {
+        Some(hit) => hit,
+        None => {
+            let p = state.project();
+            let problem_features = if layer == "problems" {
+                problems(&p, &user)
+            } else {
+                Vec::new()
+            };
+            let feats = features(&p, &user, &layer, tile, &problem_features);
+            let bytes = encode(
+                tile,
+                &[Layer {
+                    name: &layer,
+                    features: feats,
+                }],
+                &EncodeOptions::default(),
+            );
+            let etag = etag_of(&bytes);
+            state
+                .0
+                .tiles
+                .tiles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, (etag.clone(), bytes.clone()));
+            (etag, bytes)
+        }
+    };
+    Ok(respond(
+        bytes,
+        etag,
+        &headers,
+        "application/vnd.mapbox-vector-tile",
+    ))
+}
+
+/// `GET /tiles/{layer}.json`: TileJSON 3.0.
+pub async fn tilejson(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    _user: AuthUser,
+    Path(layer_json): Path<String>,
+) -> Result<axum::Json<Json>, AppError> {
+    let layer = layer_json
+        .strip_suffix(".json")
+        .filter(|l| LAYERS.contains(l))
+        .ok_or_else(|| AppError::NotFound(format!("tile layer {layer_json}")))?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let p = state.project();
+    let bounds = p
+        .town
+        .boundary
+        .as_ref()
+        .and_then(|b| b.bounding_rect())
+        .or_else(|| {
+            p.grids
+                .iter()
+                .filter_map(|g| g.grid.geometry.bounding_rect())
+                .reduce(|a, b| {
+                    Rect::new(
+                        Coord {
+                            x: a.min().x.min(b.min().x),
+                            y: a.min().y.min(b.min().y),
+                        },
+                        Coord {
+                            x: a.max().x.max(b.max().x),
+                            y: a.max().y.max(b.max().y),
+                        },
+                    )
+                })
+        });
+    let b = bounds.map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
+    let centre = bounds.map(|r| vec![r.center().x, r.center().y, 15.0]);
+    let minzoom = if layer == "buildings" {
+        BUILDINGS_MIN_ZOOM
+    } else {
+        0
+    };
+    Ok(axum::Json(json!({
+        "tilejson": "3.0.0", "name": layer, "scheme": "xyz",
+        "tiles": [format!("http://{host}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
+        "minzoom": minzoom, "maxzoom": 22, "bounds": b, "center": centre,
+        "vector_layers": [{"id": layer, "minzoom": minzoom, "maxzoom": 22, "fields": fields_of(layer)}],
+        "attribution": "© OpenStreetMap contributors",
+    })))
+}
+
+fn fields_of(layer: &str) -> Json {
+    match layer {
+        "grids" => {
+            json!({"code": "String", "name": "String", "village": "String", "version": "Number"})
+        }
+        "buildings" => {
+            json!({"id": "String", "grid": "String", "visit": "String", "households": "Number"})
+        }
+        "addresses" => json!({"id": "String", "text": "String", "grid": "String"}),
+        _ => {
+            json!({"kind": "String", "grids": "String", "area_m2": "Number", "buildings": "Number", "building": "String"})
+        }
+    }
+}
+
+fn scale_of(kind: &str) -> Result<ColorScale, AppError> {
+    match kind {
+        "visited" => Ok(ColorScale::visited()),
+        "unvisited" => Ok(ColorScale::unvisited()),
+        "coverage" => Ok(ColorScale::coverage()),
+        other => Err(AppError::NotFound(format!(
+            "heatmap {other} (visited, unvisited or coverage)"
+        ))),
+    }
+}
+
+/// `GET /heatmap/{kind}/legend.json`: the colour scale.
+pub async fn legend(
+    _user: AuthUser,
+    Path(kind): Path<String>,
+) -> Result<axum::Json<Json>, AppError> {
+    Ok(axum::Json(scale_of(&kind)?.legend()))
+}
+
+/// `GET /heatmap/{kind}/{z}/{x}/{y}.png`.
+pub async fn heatmap(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Path((kind, z, x, y)): Path<(String, u8, u32, String)>,
+) -> Result<Response, AppError> {
+    let scale = scale_of(&kind)?;
+    let tile = tile_id(z, x, &y, ".png")?;
+    const RADIUS_PX: f32 = 24.0;
+    // Points within the kernel radius of the tile count too.
+    let margin = (RADIUS_PX as u32) * 16; // radius in extent-4096 units of a 256-px tile
+    let area = tile.buffered_bounds_lonlat(margin, 4096);
+    let p = state.project();
+    let env = AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+    let (mut visited, mut unvisited) = (Vec::new(), Vec::new());
+    for e in p.building_tree.locate_in_envelope_intersecting(&env) {
+        let i = e.data as usize;
+        let Some(code) = p.grid_of(i) else { continue };
+        let in_scope = p
+            .grid(code)
+            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()));
+        let Some(at) = p.location(i).filter(|_| in_scope) else {
+            continue;
+        };
+        let b = &p.buildings[i];
+        let weight = f64::from(b.households.max(1));
+        if p.last_visit.get(&b.id) == Some(&VisitOutcome::Visited) {
+            visited.push((at, weight));
+        } else {
+            unvisited.push((at, weight));
+        }
+    }
+    let nothing = match kind.as_str() {
+        "visited" => visited.is_empty(),
+        "unvisited" => unvisited.is_empty(),
+        _ => visited.is_empty() && unvisited.is_empty(),
+    };
+    if nothing {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let png = match kind.as_str() {
+        "visited" => gridmap_tiles::heatmap_png(tile, &visited, RADIUS_PX, &scale),
+        "unvisited" => gridmap_tiles::heatmap_png(tile, &unvisited, RADIUS_PX, &scale),
+        _ => gridmap_tiles::coverage_png(tile, &visited, &unvisited, RADIUS_PX, &scale),
+    };
+    let etag = etag_of(&png);
+    Ok(respond(png, etag, &headers, "image/png"))
+}
+
+/// The building footprints as tile geometry, built once per project.
+pub fn building_geometry(b: &gridmap_core::Building) -> Geometry {
+    match &b.footprint {
+        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
+        Footprint::Point(pt) => Geometry::Point(*pt),
+    }
+}

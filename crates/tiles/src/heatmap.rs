@@ -1,0 +1,436 @@
+//! Raster heatmap tiles: weighted kernel density of points, coloured by a [`ColorScale`], as
+//! 256×256 RGBA PNGs.
+//!
+//! Density at a pixel is `Σ wᵢ · K(dᵢ / r)` with the quartic (biweight) kernel
+//! `K(u) = (1 − u²)²` for `u < 1`, 0 beyond; `dᵢ` is the distance in pixels from the pixel
+//! centre to point `i` and `r` the radius in pixels. The kernel peaks at 1, so a lone point of
+//! weight 1 has density 1 at its centre: densities read as "weighted points within about one
+//! radius", whatever the zoom. Points are first summed into a pixel grid (each point moves by at
+//! most half a pixel), then each non-empty cell is spread with a precomputed kernel table.
+
+use geo::Coord;
+use serde_json::json;
+
+use crate::tile::{TileError, TileId, world_fraction};
+
+/// Side of a heatmap tile in pixels.
+pub const HEATMAP_SIZE: u32 = 256;
+
+/// A piecewise-linear colour ramp from values to RGBA.
+///
+/// Values below the first stop take the first stop's colour, values above the last the last
+/// one's; between stops each channel is interpolated linearly. Heatmaps paint a pixel whose
+/// density is exactly zero fully transparent whatever the scale says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColorScale {
+    stops: Vec<(f64, [u8; 4])>,
+    label: String,
+}
+
+impl ColorScale {
+    /// Builds a scale from stops in strictly increasing, finite value order.
+    pub fn new(stops: Vec<(f64, [u8; 4])>, label: impl Into<String>) -> Result<Self, TileError> {
+        if stops.is_empty() {
+            return Err(TileError::InvalidColorScale {
+                message: "no stops".into(),
+            });
+        }
+        if stops.iter().any(|(v, _)| !v.is_finite()) {
+            return Err(TileError::InvalidColorScale {
+                message: "a stop value is not finite".into(),
+            });
+        }
+        if stops.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(TileError::InvalidColorScale {
+                message: "stop values must increase strictly".into(),
+            });
+        }
+        Ok(ColorScale {
+            stops,
+            label: label.into(),
+        })
+    }
+
+    /// Density of visited buildings (weighted by households): transparent to deep green.
+    pub fn visited() -> Self {
+        ColorScale {
+            stops: vec![
+                (0.0, [26, 152, 80, 0]),
+                (0.5, [166, 217, 106, 120]),
+                (2.0, [102, 189, 99, 170]),
+                (5.0, [26, 152, 80, 210]),
+                (20.0, [0, 104, 55, 240]),
+            ],
+            label: "visited households per kernel (radius)".into(),
+        }
+    }
+
+    /// Density of unvisited buildings (weighted by households): transparent to deep red.
+    pub fn unvisited() -> Self {
+        ColorScale {
+            stops: vec![
+                (0.0, [215, 48, 39, 0]),
+                (0.5, [254, 224, 139, 120]),
+                (2.0, [253, 174, 97, 170]),
+                (5.0, [244, 109, 67, 210]),
+                (20.0, [165, 0, 38, 240]),
+            ],
+            label: "unvisited households per kernel (radius)".into(),
+        }
+    }
+
+    /// Visited share of households, 0 (red) through 0.5 (yellow) to 1 (green).
+    pub fn coverage() -> Self {
+        ColorScale {
+            stops: vec![
+                (0.0, [215, 48, 39, 200]),
+                (0.5, [254, 224, 139, 200]),
+                (0.8, [166, 217, 106, 200]),
+                (1.0, [26, 152, 80, 200]),
+            ],
+            label: "visited share of households".into(),
+        }
+    }
+
+    /// The stops, in increasing value order.
+    pub fn stops(&self) -> &[(f64, [u8; 4])] {
+        &self.stops
+    }
+
+    /// What the values measure.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The colour of `v` (NaN takes the first stop's colour).
+    pub fn color(&self, v: f64) -> [u8; 4] {
+        let s = &self.stops;
+        let Some(&(v0, c0)) = s.first() else {
+            return [0; 4];
+        };
+        if v.is_nan() || v <= v0 {
+            return c0;
+        }
+        for w in s.windows(2) {
+            let ((a, ca), (b, cb)) = (w[0], w[1]);
+            if v <= b {
+                let t = (v - a) / (b - a);
+                let mut c = [0u8; 4];
+                for i in 0..4 {
+                    let x = f64::from(ca[i]) + t * (f64::from(cb[i]) - f64::from(ca[i]));
+                    c[i] = x.round().clamp(0.0, 255.0) as u8;
+                }
+                return c;
+            }
+        }
+        s[s.len() - 1].1
+    }
+
+    /// A JSON description for a map legend:
+    /// `{"label", "interpolation": "linear", "stops": [{"value", "color": "#rrggbbaa",
+    /// "rgba": [r, g, b, a]}]}`; `rgba` alpha is 0–255.
+    pub fn legend(&self) -> serde_json::Value {
+        let stops: Vec<_> = self
+            .stops
+            .iter()
+            .map(|(v, c)| {
+                json!({
+                    "value": v,
+                    "color": format!("#{:02x}{:02x}{:02x}{:02x}", c[0], c[1], c[2], c[3]),
+                    "rgba": c,
+                })
+            })
+            .collect();
+        json!({ "label": self.label, "interpolation": "linear", "stops": stops })
+    }
+}
+
+/// Kernel-density heatmap of weighted lon/lat `points` for `tile`, as a 256×256 RGBA PNG.
+///
+/// The caller passes the points in the tile and within `radius_px` of it (pixels of this tile
+/// at this zoom); points further out are ignored, as are non-finite weights. Pixels with zero
+/// density are transparent; others take `scale.color(density)`.
+///
+/// # Performance
+/// O(points + occupied pixels × radius²): points are binned to pixels first, so a zoomed-out
+/// tile over a million points costs the same as one over the few thousand pixels they occupy.
+/// Around 1–10 ms at radius 16 on one core, plus PNG compression (about 1 ms).
+pub fn heatmap_png(
+    tile: TileId,
+    points: &[(Coord, f64)],
+    radius_px: f32,
+    scale: &ColorScale,
+) -> Vec<u8> {
+    let k = Kernel::new(radius_px);
+    let density = k.density(tile, points);
+    let mut rgba = vec![0u8; (HEATMAP_SIZE * HEATMAP_SIZE * 4) as usize];
+    for (px, &d) in rgba.chunks_exact_mut(4).zip(&density) {
+        if d > 0.0 {
+            px.copy_from_slice(&scale.color(f64::from(d)));
+        }
+    }
+    encode_png(&rgba)
+}
+
+/// Coverage ratio heatmap for `tile`: the visited share `D_visited / (D_visited + D_unvisited)`
+/// of the two kernel densities, coloured by `scale` (see [`ColorScale::coverage`]) where the
+/// total density is non-zero and transparent elsewhere.
+///
+/// # Performance
+/// Two density passes of [`heatmap_png`].
+pub fn coverage_png(
+    tile: TileId,
+    visited: &[(Coord, f64)],
+    unvisited: &[(Coord, f64)],
+    radius_px: f32,
+    scale: &ColorScale,
+) -> Vec<u8> {
+    let k = Kernel::new(radius_px);
+    let dv = k.density(tile, visited);
+    let du = k.density(tile, unvisited);
+    let mut rgba = vec![0u8; (HEATMAP_SIZE * HEATMAP_SIZE * 4) as usize];
+    for ((px, &v), &u) in rgba.chunks_exact_mut(4).zip(&dv).zip(&du) {
+        let total = v + u;
+        // Ignore float dust left by cancellation-free sums of tiny kernel tails.
+        if total > 1e-6 {
+            px.copy_from_slice(&scale.color(f64::from(v / total)));
+        }
+    }
+    encode_png(&rgba)
+}
+
+/// A quartic kernel tabulated on integer pixel offsets.
+struct Kernel {
+    r: usize,
+    /// `(2r + 1)²` weights, row-major, centre at `(r, r)`.
+    table: Vec<f32>,
+}
+
+impl Kernel {
+    fn new(radius_px: f32) -> Self {
+        let radius = if radius_px.is_finite() {
+            radius_px.clamp(0.5, 128.0)
+        } else {
+            16.0
+        };
+        let r = radius.ceil() as usize;
+        let side = 2 * r + 1;
+        let mut table = vec![0f32; side * side];
+        for dy in 0..side {
+            for dx in 0..side {
+                let (x, y) = (dx as f32 - r as f32, dy as f32 - r as f32);
+                let u2 = (x * x + y * y) / (radius * radius);
+                if u2 < 1.0 {
+                    table[dy * side + dx] = (1.0 - u2) * (1.0 - u2);
+                }
+            }
+        }
+        Kernel { r, table }
+    }
+
+    /// Density on the 256×256 pixel grid, row-major.
+    fn density(&self, tile: TileId, points: &[(Coord, f64)]) -> Vec<f32> {
+        let size = HEATMAP_SIZE as usize;
+        let r = self.r;
+        // Bins cover the tile plus a margin of r pixels on each side.
+        let bside = size + 2 * r;
+        let mut bins = vec![0f64; bside * bside];
+        let n = tile.scale();
+        let (tx, ty) = (f64::from(tile.x), f64::from(tile.y));
+        let s = f64::from(HEATMAP_SIZE);
+        let mut any = false;
+        for &(c, w) in points {
+            if !w.is_finite() || w == 0.0 {
+                continue;
+            }
+            let (fx, fy) = world_fraction(c);
+            // Pixel index whose centre is nearest the point, shifted by the margin.
+            let bx = ((fx * n - tx) * s).floor() + r as f64;
+            let by = ((fy * n - ty) * s).floor() + r as f64;
+            if bx < 0.0 || by < 0.0 || bx >= bside as f64 || by >= bside as f64 {
+                continue;
+            }
+            bins[by as usize * bside + bx as usize] += w;
+            any = true;
+        }
+        let mut out = vec![0f32; size * size];
+        if !any {
+            return out;
+        }
+        let kside = 2 * r + 1;
+        for by in 0..bside {
+            for bx in 0..bside {
+                let w = bins[by * bside + bx];
+                if w == 0.0 {
+                    continue;
+                }
+                let w = w as f32;
+                // Bin (bx, by) is pixel (bx - r, by - r); its kernel covers pixels
+                // (bx - 2r ..= bx) × (by - 2r ..= by), clipped to the tile.
+                let (x0, x1) = (bx.saturating_sub(2 * r), bx.min(size - 1));
+                let (y0, y1) = (by.saturating_sub(2 * r), by.min(size - 1));
+                if x0 > x1 || y0 > y1 {
+                    continue;
+                }
+                for py in y0..=y1 {
+                    let krow = py + 2 * r - by;
+                    let kstart = krow * kside + (x0 + 2 * r - bx);
+                    let len = x1 - x0 + 1;
+                    let dst = &mut out[py * size + x0..py * size + x0 + len];
+                    let src = &self.table[kstart..kstart + len];
+                    for (d, k) in dst.iter_mut().zip(src) {
+                        *d += w * k;
+                    }
+                }
+            }
+        }
+        // Negative weights may cancel to tiny negatives; clamp to keep "zero means empty".
+        for d in &mut out {
+            if *d < 0.0 {
+                *d = 0.0;
+            }
+        }
+        out
+    }
+}
+
+fn encode_png(rgba: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    {
+        let mut enc = png::Encoder::new(&mut buf, HEATMAP_SIZE, HEATMAP_SIZE);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let mut w = enc
+            .write_header()
+            .expect("writing a PNG header to a Vec cannot fail");
+        w.write_image_data(rgba)
+            .expect("the buffer holds exactly 256×256 RGBA pixels");
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let mut reader = dec.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgba);
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    fn alpha(rgba: &[u8], x: usize, y: usize) -> u8 {
+        rgba[(y * 256 + x) * 4 + 3]
+    }
+
+    /// The lon/lat of pixel (px, py) of `tile`.
+    fn lonlat_of_pixel(tile: TileId, px: f64, py: f64) -> Coord {
+        let n = 2f64.powi(i32::from(tile.z));
+        let fx = (f64::from(tile.x) + px / 256.0) / n;
+        let fy = (f64::from(tile.y) + py / 256.0) / n;
+        Coord {
+            x: fx * 360.0 - 180.0,
+            y: (std::f64::consts::PI * (1.0 - 2.0 * fy))
+                .sinh()
+                .atan()
+                .to_degrees(),
+        }
+    }
+
+    #[test]
+    fn heatmap_is_opaque_near_a_point_and_transparent_far_away() {
+        let tile = TileId::new(16, 53957, 24832).unwrap();
+        let p = lonlat_of_pixel(tile, 100.5, 60.5);
+        let png = heatmap_png(tile, &[(p, 3.0)], 16.0, &ColorScale::visited());
+        let (w, h, rgba) = decode(&png);
+        assert_eq!((w, h), (256, 256));
+        assert!(alpha(&rgba, 100, 60) > 150);
+        assert!(alpha(&rgba, 110, 60) > 0);
+        assert_eq!(alpha(&rgba, 100, 80), 0);
+        assert_eq!(alpha(&rgba, 200, 200), 0);
+        assert_eq!(alpha(&rgba, 0, 255), 0);
+    }
+
+    #[test]
+    fn a_point_just_outside_the_tile_still_warms_the_edge() {
+        let tile = TileId::new(16, 53957, 24832).unwrap();
+        let p = lonlat_of_pixel(tile, -5.5, 128.5);
+        let (_, _, rgba) = decode(&heatmap_png(
+            tile,
+            &[(p, 1.0)],
+            16.0,
+            &ColorScale::unvisited(),
+        ));
+        assert!(alpha(&rgba, 0, 128) > 0);
+        assert_eq!(alpha(&rgba, 20, 128), 0);
+    }
+
+    #[test]
+    fn coverage_is_red_where_unvisited_and_green_where_visited() {
+        let tile = TileId::new(17, 107915, 49665).unwrap();
+        let v = lonlat_of_pixel(tile, 50.5, 50.5);
+        let u = lonlat_of_pixel(tile, 200.5, 200.5);
+        let png = coverage_png(
+            tile,
+            &[(v, 2.0)],
+            &[(u, 1.0)],
+            20.0,
+            &ColorScale::coverage(),
+        );
+        let (_, _, rgba) = decode(&png);
+        let px = |x: usize, y: usize| &rgba[(y * 256 + x) * 4..(y * 256 + x) * 4 + 4];
+        assert_eq!(px(50, 50), ColorScale::coverage().color(1.0));
+        assert_eq!(px(200, 200), ColorScale::coverage().color(0.0));
+        assert_eq!(px(128, 10)[3], 0);
+    }
+
+    #[test]
+    fn heatmaps_are_deterministic_and_empty_input_is_transparent() {
+        let tile = TileId::new(15, 26978, 12416).unwrap();
+        let pts: Vec<_> = (0..500)
+            .map(|i| {
+                let f = f64::from(i);
+                (
+                    lonlat_of_pixel(tile, (f * 37.0) % 300.0 - 20.0, (f * 91.0) % 290.0 - 10.0),
+                    1.0 + f % 3.0,
+                )
+            })
+            .collect();
+        let a = heatmap_png(tile, &pts, 12.0, &ColorScale::visited());
+        let b = heatmap_png(tile, &pts, 12.0, &ColorScale::visited());
+        assert_eq!(a, b);
+        let (_, _, rgba) = decode(&heatmap_png(tile, &[], 12.0, &ColorScale::visited()));
+        assert!(rgba.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn colour_scale_interpolates_and_describes_itself() {
+        let s =
+            ColorScale::new(vec![(0.0, [0, 0, 0, 0]), (10.0, [200, 100, 50, 250])], "x").unwrap();
+        assert_eq!(s.color(-1.0), [0, 0, 0, 0]);
+        assert_eq!(s.color(5.0), [100, 50, 25, 125]);
+        assert_eq!(s.color(99.0), [200, 100, 50, 250]);
+        let l = s.legend();
+        assert_eq!(l["stops"][1]["color"], "#c86432fa");
+        assert_eq!(l["stops"][1]["value"], 10.0);
+        assert_eq!(l["label"], "x");
+        assert!(ColorScale::new(vec![], "x").is_err());
+        assert!(ColorScale::new(vec![(1.0, [0; 4]), (1.0, [0; 4])], "x").is_err());
+        for d in [
+            ColorScale::visited(),
+            ColorScale::unvisited(),
+            ColorScale::coverage(),
+        ] {
+            assert!(ColorScale::new(d.stops().to_vec(), d.label()).is_ok());
+            assert_eq!(
+                d.legend()["stops"].as_array().unwrap().len(),
+                d.stops().len()
+            );
+        }
+    }
+}
