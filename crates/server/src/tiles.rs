@@ -33,10 +33,16 @@ use crate::state::{AppState, Project};
 pub const BUILDINGS_MIN_ZOOM: u8 = 14;
 const LAYERS: [&str; 4] = ["grids", "buildings", "addresses", "problems"];
 
-/// Cached tiles: (layer, z, x, y, scope) → (ETag, bytes); empty bytes for an empty tile.
+/// A cached tile's key: layer, z, x, y and the scope it was cut for.
+type TileKey = (String, u8, u32, u32, String);
+
+/// A problem as a tile feature: id, geometry, properties.
+type ProblemFeature = (u64, Geometry, Vec<(&'static str, Value)>);
+
+/// Cached tiles: key → (ETag, bytes); empty bytes for an empty tile.
 #[derive(Default)]
 pub struct TileCache {
-    tiles: Mutex<HashMap<(String, u8, u32, u32, String), (String, Vec<u8>)>>,
+    tiles: Mutex<HashMap<TileKey, (String, Vec<u8>)>>,
 }
 
 impl TileCache {
@@ -116,7 +122,7 @@ fn features<'a>(
     user: &AuthUser,
     layer: &str,
     tile: TileId,
-    problems: &'a [(u64, Geometry, Vec<(&'static str, Value)>)],
+    problems: &'a [ProblemFeature],
 ) -> Vec<Feature<'a>> {
     let opts = EncodeOptions::default();
     let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
@@ -223,7 +229,7 @@ fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
 
 /// Validation problems as tile features (overlaps, gaps, buildings in no grid or in several),
 /// in the user's scope: only town-wide users see gaps.
-fn problems(p: &Project, user: &AuthUser) -> Vec<(u64, Geometry, Vec<(&'static str, Value)>)> {
+fn problems(p: &Project, user: &AuthUser) -> Vec<ProblemFeature> {
     let report = &p.report;
     let sees = |code: &str| {
         p.grid(code)
