@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds gridmap, builds the demo project (demo-out/demo.gpkg) from data/demo if it is missing,
-# and validates it: real OSM buildings of the Bund and Lujiazui, synthetic grids with planted
-# defects. Writes the report and a problems layer to demo-out/.
+# validates it (real OSM buildings of the Bund and Lujiazui, synthetic grids with planted
+# defects; report and problems layer in demo-out/), then serves it on http://127.0.0.1:8080/
+# (GRIDMAP_BIND to change) with one demo user per role, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,6 +19,13 @@ if [ ! -f "$project" ]; then
   $gridmap import "$project" --layer grids data/demo/grids.geojson --who demo --why "demo data"
   $gridmap import "$project" --layer buildings data/demo/buildings.geojson
   $gridmap import "$project" --layer addresses data/demo/addresses.geojson
+  # Demo users, one per role (synthetic; change or remove them for real use).
+  for u in "admin admin 310101001" "supervisor town_supervisor 310101001" \
+           "manager village_manager 310101001002" "leader grid_leader 310101001002-03" \
+           "worker grid_worker 310101001002-03" "planner planner 310101001"; do
+    set -- $u
+    echo "demo-$1-2026" | $gridmap user add "$project" --username "$1" --role "$2" --scope "$3" --password-stdin
+  done
   echo
 fi
 set +e
@@ -28,3 +36,17 @@ echo
 echo "project: $project (open it in QGIS); report: demo-out/report.json; problems: demo-out/problems.geojson"
 # Exit code 1 means "problems found", which is the point of the demo.
 [ "$code" -le 1 ] || exit "$code"
+bind="${GRIDMAP_BIND:-127.0.0.1:8080}"
+cat <<USERS
+
+Demo users (password = demo-<user>-2026):
+  admin       admin            whole town
+  supervisor  town_supervisor  whole town
+  manager     village_manager  village 310101001002
+  leader      grid_leader      grid 310101001002-03
+  worker      grid_worker      grid 310101001002-03
+  planner     planner          whole town
+Try: curl -s http://$bind/health
+     curl -s -X POST http://$bind/api/login -d '{"username":"admin","password":"demo-admin-2026"}' -H 'content-type: application/json'
+USERS
+exec $gridmap serve "$project" --bind "$bind"
