@@ -13,13 +13,22 @@
 //!    graph** joins atoms whose cells share an edge inside the boundary, weighted by the length
 //!    of that edge, and flags edges whose Delaunay segment crosses a barrier line: cutting there
 //!    puts the grid edge along the barrier, so it is cheap.
-//! 3. **Solve** ([`solve`]): atoms heavier than the target get a grid of their own; the rest
-//!    are split by recursive weighted bisection along the principal axis, over "blocks" (groups
-//!    of atoms not separated by a barrier) when those are small enough; every region is then
-//!    made contiguous (orphan pieces regrow into neighbours) and a seeded local search moves
-//!    boundary atoms between neighbouring regions to minimise squared deviation from the target,
-//!    with a steep penalty outside the tolerance and a cut-length (compactness) term, never
-//!    disconnecting a region (BFS articulation check).
+//! 3. **Solve** ([`solve`]): atoms heavier than the target get a grid of their own. A grid is
+//!    one polygon, so separate parts of the boundary (components of the atom graph: a town on
+//!    both banks of a river) get whole numbers of grids, apportioned to bring each part's
+//!    workload per grid closest to the target, and are balanced to their own share. The rest
+//!    is split by recursive bisection: each cut puts `k/2` grids' worth of workload on one
+//!    side, and is chosen among eight directions, first by balance, then, within a slack, by
+//!    cut cost, with the atoms of a barrier-bounded block sorted together so cuts along
+//!    barriers are among the candidates. Unlabelled weightless atoms are grown into regions one
+//!    breadth-first layer at a time and every region is made contiguous. A seeded local search
+//!    then moves boundary atoms between neighbouring regions (squared deviation from the
+//!    target, a steep penalty outside the tolerance, and a cut-length term, never disconnecting
+//!    a region: BFS articulation check); when no single move helps, *chain moves* pass weight
+//!    from an over-full region to an under-full one along the shortest chain of neighbouring
+//!    regions, one boundary atom (with any weightless atoms in front of it) per step, so weight
+//!    flows through regions already at target. A last polish evens the balance out with a
+//!    lighter cut term.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
@@ -110,7 +119,7 @@ impl Default for PartitionOptions {
             seed: 1,
             sample_spacing_m: 8.0,
             barrier_factor: 0.2,
-            compactness: 0.01,
+            compactness: 0.3,
             max_passes: 60,
             code_prefix: "G".into(),
             validate: true,
@@ -532,11 +541,31 @@ fn measure(
                 .filter(|(a, _)| solution.labels[*a] as usize == r)
                 .map(|(_, atom)| atom.weight)
                 .fold(0.0, f64::max);
-            let reason = if g.workload < solution.targets[r] {
-                "too light: its neighbours could not give more without leaving the tolerance or breaking contiguity".to_string()
+            let target = solution.targets[r];
+            let slack = options.tolerance * target;
+            let reason = if let Some(note) = &solution.part_note[r] {
+                note.clone()
+            } else if biggest > 2.0 * slack {
+                format!(
+                    "{}: it holds an indivisible atom (building or compound) of workload {biggest}, \
+                     more than the whole ±{:.0}% window ({:.0}), so moving it overshoots",
+                    if g.workload < target {
+                        "too light"
+                    } else {
+                        "too heavy"
+                    },
+                    100.0 * options.tolerance,
+                    2.0 * slack
+                )
+            } else if g.workload < target {
+                format!(
+                    "too light by {:.0}: its neighbours could not give more without leaving the tolerance or breaking contiguity",
+                    target - g.workload
+                )
             } else {
                 format!(
-                    "too heavy: its atoms (largest {biggest}) could not be moved to a neighbour without leaving the tolerance or breaking contiguity"
+                    "too heavy by {:.0}: its atoms (largest {biggest}) could not be moved to a neighbour without leaving the tolerance or breaking contiguity",
+                    g.workload - target
                 )
             };
             report.notes.push(Note {

@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
+use rustc_hash::FxHashMap;
 
 use crate::PartitionOptions;
 use crate::atoms::{Graph, NONE, World};
@@ -26,6 +27,9 @@ pub(crate) struct Solution {
     pub passes: usize,
     /// With current grids: the current region of every building.
     pub current_region: Option<Vec<Option<usize>>>,
+    /// Why a region's workload cannot reach the target: the separate part of the boundary it
+    /// lies in holds too much or too little for a whole number of grids.
+    pub part_note: Vec<Option<String>>,
 }
 
 pub(crate) fn solve(
@@ -44,6 +48,9 @@ pub(crate) fn solve(
     let mut targets = vec![total / k as f64; k];
     let mut normal_target = total / k as f64;
     let mut current_region = None;
+    let mut part_note: Vec<Option<String>> = vec![None; k];
+    // Targets the search balances to: the target, or the part's when the boundary has parts.
+    let mut search_targets = targets.clone();
 
     if let Some(current) = current {
         let index = GridIndex::new(current, |_| false);
@@ -95,7 +102,53 @@ pub(crate) fn solve(
         for t in &mut targets[h..] {
             *t = normal_target;
         }
-        initial_bisection(world, &weight, &mut labels, h, k, normal_target, tol);
+        search_targets.clone_from(&targets);
+        // A grid is one polygon, so separate parts of the boundary (components of the atom
+        // graph) get whole numbers of grids, balanced within each part.
+        let (part_of, parts) = components(&world.graph);
+        let mut part_weight = vec![0.0; parts];
+        for a in 0..n {
+            if !fixed[a] {
+                part_weight[part_of[a] as usize] += weight[a];
+            }
+        }
+        match apportion(&part_weight, k - h, normal_target) {
+            Some(grids) if parts > 1 => {
+                let mut first = h;
+                let loaded = part_weight.iter().filter(|w| **w > 0.0).count();
+                for (p, &kp) in grids.iter().enumerate() {
+                    if kp == 0 {
+                        continue;
+                    }
+                    let t = part_weight[p] / kp as f64;
+                    for r in first..first + kp {
+                        search_targets[r] = t;
+                        let dev = 100.0 * (t - normal_target) / normal_target;
+                        if dev.abs() > 100.0 * tol {
+                            part_note[r] = Some(format!(
+                                "the boundary is in {loaded} separate parts and a grid cannot span two: \
+                                 this part holds {:.0} of the workload ({:.1}% of the total) for {kp} \
+                                 grid(s) of about {t:.0} each ({dev:+.1}% of the target {normal_target:.1})",
+                                part_weight[p],
+                                100.0 * part_weight[p] / rest.max(f64::MIN_POSITIVE),
+                            ));
+                        }
+                    }
+                    initial_bisection(
+                        world,
+                        &weight,
+                        &mut labels,
+                        Some((&part_of, p as u32)),
+                        first,
+                        first + kp,
+                        t,
+                        tol,
+                    );
+                    first += kp;
+                }
+            }
+            _ => initial_bisection(world, &weight, &mut labels, None, h, k, normal_target, tol),
+        }
     }
     repair(world, &mut labels, k);
     let passes = local_search(
@@ -103,7 +156,7 @@ pub(crate) fn solve(
         &weight,
         &mut labels,
         &fixed,
-        &targets,
+        &search_targets,
         current.is_some(),
         options,
         k,
@@ -115,15 +168,117 @@ pub(crate) fn solve(
         heavy,
         passes,
         current_region,
+        part_note,
     }
 }
 
-/// Recursive bisection over units (atoms, or whole barrier-bounded blocks when light enough)
-/// of the atoms still unlabelled, into regions `first..k`.
+/// Connected components of the atom graph: the component of every atom, and their number.
+fn components(g: &Graph) -> (Vec<u32>, usize) {
+    let n = g.offsets.len().saturating_sub(1);
+    let mut part = vec![NONE; n];
+    let mut count = 0u32;
+    let mut stack = Vec::new();
+    for s in 0..n {
+        if part[s] != NONE {
+            continue;
+        }
+        part[s] = count;
+        stack.push(s);
+        while let Some(a) = stack.pop() {
+            for e in g.range(a) {
+                let b = g.neighbours[e] as usize;
+                if part[b] == NONE {
+                    part[b] = count;
+                    stack.push(b);
+                }
+            }
+        }
+        count += 1;
+    }
+    (part, count as usize)
+}
+
+/// Grids per part: every part with workload gets one, the rest go where they bring the
+/// per-grid workload of its part closest to `target` (smallest worst deviation, then smallest
+/// sum of squared deviations). `None` when there are more loaded parts than grids.
+fn apportion(weights: &[f64], k: usize, target: f64) -> Option<Vec<usize>> {
+    let loaded: Vec<usize> = (0..weights.len()).filter(|&p| weights[p] > 0.0).collect();
+    if loaded.len() > k || target <= 0.0 {
+        return None;
+    }
+    let mut grids = vec![0usize; weights.len()];
+    for &p in &loaded {
+        grids[p] = 1;
+    }
+    // Largest workload per grid first (Jefferson), then single transfers while they help.
+    for _ in loaded.len()..k {
+        let p = loaded
+            .iter()
+            .copied()
+            .max_by(|&a, &b| {
+                (weights[a] / grids[a] as f64)
+                    .total_cmp(&(weights[b] / grids[b] as f64))
+                    .then(b.cmp(&a))
+            })
+            .expect("at least one loaded part, as k ≥ 1");
+        grids[p] += 1;
+    }
+    let score = |grids: &[usize]| -> (f64, f64) {
+        let devs = loaded
+            .iter()
+            .map(|&p| (weights[p] / grids[p] as f64 - target).abs() / target);
+        devs.fold((0.0, 0.0), |(m, s), d| (f64::max(m, d), s + d * d))
+    };
+    let mut best = score(&grids);
+    for _ in 0..k {
+        let mut improved = None;
+        for &i in &loaded {
+            for &j in &loaded {
+                if i == j || grids[i] <= 1 {
+                    continue;
+                }
+                grids[i] -= 1;
+                grids[j] += 1;
+                let s = score(&grids);
+                if s.0 < best.0 - 1e-12 || (s.0 <= best.0 + 1e-12 && s.1 < best.1 - 1e-12) {
+                    best = s;
+                    improved = Some((i, j));
+                }
+                grids[i] += 1;
+                grids[j] -= 1;
+            }
+        }
+        match improved {
+            Some((i, j)) => {
+                grids[i] -= 1;
+                grids[j] += 1;
+            }
+            None => break,
+        }
+    }
+    Some(grids)
+}
+
+/// A unit of the initial bisection: a weighted atom and the centre of its block.
+struct Unit {
+    atoms: Vec<usize>,
+    weight: f64,
+    pos: Coord,
+    /// Centre of its block, which sorts before `pos`.
+    group: Coord,
+}
+
+/// Directions tried for each cut of the bisection (over half a turn).
+const DIRECTIONS: usize = 8;
+
+#[allow(clippy::too_many_arguments)]
+/// Recursive bisection of the weighted atoms still unlabelled (of one part of the boundary,
+/// with `part`) into regions `first..k`.
 fn initial_bisection(
     world: &World,
     weight: &[f64],
     labels: &mut [u32],
+    part: Option<(&[u32], u32)>,
     first: usize,
     k: usize,
     target: f64,
@@ -137,7 +292,11 @@ fn initial_bisection(
     // Weightless atoms (boundary sites, empty buildings) are left to `repair`, which grows
     // them into the region they share most edge with; they would bridge barriers here.
     for s in 0..n {
-        if labels[s] != NONE || block[s] != NONE || weight[s] <= 0.0 {
+        if labels[s] != NONE
+            || block[s] != NONE
+            || weight[s] <= 0.0
+            || part.is_some_and(|(of, p)| of[s] != p)
+        {
             continue;
         }
         let id = blocks.len() as u32;
@@ -161,39 +320,83 @@ fn initial_bisection(
         }
         blocks.push(members);
     }
-    // Units: (atoms, weight, position).
-    let mut units: Vec<(Vec<usize>, f64, Coord)> = Vec::new();
+    // Every weighted atom is a unit; the atoms of a block light enough to be one grid sort
+    // together (by the block's centre first), so a cut between blocks, along the barriers,
+    // is always among the candidates, and a cut through a block only when balance needs it.
+    let mut units: Vec<Unit> = Vec::new();
     for members in blocks {
         let w: f64 = members.iter().map(|&a| weight[a]).sum();
-        if w <= (1.0 + tol) * target && members.len() > 1 {
-            let pos = members
+        let group = (w <= (1.0 + tol) * target && members.len() > 1).then(|| {
+            members
                 .iter()
                 .fold(Coord::zero(), |s, &a| s + world.atoms[a].pos)
-                / members.len() as f64;
-            units.push((members, w, pos));
-        } else {
-            for a in members {
-                units.push((vec![a], weight[a], world.atoms[a].pos));
+                / members.len() as f64
+        });
+        for a in members {
+            units.push(Unit {
+                atoms: vec![a],
+                weight: weight[a],
+                pos: world.atoms[a].pos,
+                group: group.unwrap_or(world.atoms[a].pos),
+            });
+        }
+    }
+    // Cut cost between units (atom-graph edges; barrier edges are cheap).
+    let mut unit_of = vec![NONE; n];
+    for (u, unit) in units.iter().enumerate() {
+        for &a in &unit.atoms {
+            unit_of[a] = u as u32;
+        }
+    }
+    let mut between: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    for a in 0..n {
+        for e in g.range(a) {
+            let (ua, ub) = (unit_of[a], unit_of[g.neighbours[e] as usize]);
+            if ua != NONE && ub != NONE && ua < ub {
+                *between.entry((ua, ub)).or_default() += g.cost[e];
             }
         }
     }
+    let mut edges: Vec<(u32, u32, f64)> =
+        between.into_iter().map(|((a, b), c)| (a, b, c)).collect();
+    edges.sort_unstable_by_key(|e| (e.0, e.1));
     let mut ids: Vec<usize> = (0..units.len()).collect();
     let mut unit_label = vec![0u32; units.len()];
-    bisect(&units, &mut ids, k - first, first as u32, &mut unit_label);
-    for (u, (members, _, _)) in units.iter().enumerate() {
-        for &a in members {
+    let mut rank = vec![0usize; units.len()];
+    // A cut may miss the balance by a quarter of the tolerance per region on its smaller side
+    // to follow a barrier or be shorter: the local search evens it out.
+    let slack = 0.25 * tol * target;
+    bisect(
+        &units,
+        &mut ids,
+        &edges,
+        k - first,
+        first as u32,
+        &mut unit_label,
+        &mut rank,
+        slack,
+    );
+    for (u, unit) in units.iter().enumerate() {
+        for &a in &unit.atoms {
             labels[a] = unit_label[u];
         }
     }
 }
 
-#[allow(clippy::type_complexity)]
+/// Splits `ids` into `k` regions: `k / 2` on one side of a straight cut, the rest on the
+/// other, recursively. Each cut is chosen among [`DIRECTIONS`] directions around the principal
+/// axis: first by how well it splits the weight in proportion to the regions on each side,
+/// then, among cuts within `slack` × (regions on the smaller side) of the best, by cut cost.
+#[allow(clippy::too_many_arguments)]
 fn bisect(
-    units: &[(Vec<usize>, f64, Coord)],
+    units: &[Unit],
     ids: &mut [usize],
+    edges: &[(u32, u32, f64)],
     k: usize,
     first: u32,
     out: &mut [u32],
+    rank: &mut [usize],
+    slack: f64,
 ) {
     if k <= 1 || ids.len() <= 1 {
         for &u in ids.iter() {
@@ -201,51 +404,102 @@ fn bisect(
         }
         return;
     }
-    let total: f64 = ids.iter().map(|&u| units[u].1).sum();
+    let total: f64 = ids.iter().map(|&u| units[u].weight).sum();
     let eps = total / ids.len() as f64 * 1e-3 + 1e-12;
     let (mut sw, mut mean) = (0.0, Coord::zero());
     for &u in ids.iter() {
-        let w = units[u].1 + eps;
+        let w = units[u].weight + eps;
         sw += w;
-        mean = mean + units[u].2 * w;
+        mean = mean + units[u].pos * w;
     }
     mean = mean / sw;
     let (mut cxx, mut cyy, mut cxy) = (0.0, 0.0, 0.0);
     for &u in ids.iter() {
-        let w = units[u].1 + eps;
-        let d = units[u].2 - mean;
+        let w = units[u].weight + eps;
+        let d = units[u].pos - mean;
         cxx += w * d.x * d.x;
         cyy += w * d.y * d.y;
         cxy += w * d.x * d.y;
     }
-    let theta = 0.5 * (2.0 * cxy).atan2(cxx - cyy);
-    let axis = Coord {
-        x: theta.cos(),
-        y: theta.sin(),
-    };
-    let proj = |u: usize| units[u].2.x * axis.x + units[u].2.y * axis.y;
-    ids.sort_by(|&a, &b| proj(a).total_cmp(&proj(b)).then(a.cmp(&b)));
+    let theta0 = 0.5 * (2.0 * cxy).atan2(cxx - cyy);
     let kl = k / 2;
     let want = total * kl as f64 / k as f64;
-    // Split after `cut` units: the prefix weight closest to `want`, each side big enough.
-    let (lo, hi) = (kl, ids.len().saturating_sub(k - kl));
-    let mut best = (f64::INFINITY, lo.max(1));
-    let mut cum = 0.0;
-    for (i, &u) in ids.iter().enumerate() {
-        cum += units[u].1;
-        let cut = i + 1;
-        if cut < lo.max(1) || cut > hi.max(lo.max(1)) {
-            continue;
+    // Split after `cut` units, each side keeping at least one unit per region.
+    let lo = kl.max(1);
+    let hi = ids.len().saturating_sub(k - kl).max(lo).min(ids.len());
+    let allowed = slack * kl.min(k - kl) as f64;
+    let mut orders: Vec<Vec<usize>> = Vec::with_capacity(DIRECTIONS);
+    // (balance error, cut cost, direction, cut)
+    let mut candidates: Vec<(f64, f64, usize, usize)> = Vec::new();
+    let mut diff = vec![0.0; ids.len() + 2];
+    for j in 0..DIRECTIONS {
+        let theta = theta0 + std::f64::consts::PI * j as f64 / DIRECTIONS as f64;
+        let axis = Coord {
+            x: theta.cos(),
+            y: theta.sin(),
+        };
+        let proj = |p: Coord| p.x * axis.x + p.y * axis.y;
+        let mut order = ids.to_vec();
+        order.sort_by(|&a, &b| {
+            let (ua, ub) = (&units[a], &units[b]);
+            proj(ua.group)
+                .total_cmp(&proj(ub.group))
+                .then(proj(ua.pos).total_cmp(&proj(ub.pos)))
+                .then(a.cmp(&b))
+        });
+        for (i, &u) in order.iter().enumerate() {
+            rank[u] = i;
         }
-        let d = (cum - want).abs();
-        if d < best.0 {
-            best = (d, cut);
+        // An edge is cut by every cut between its two ends' ranks.
+        diff.iter_mut().for_each(|d| *d = 0.0);
+        for &(a, b, c) in edges {
+            let (ra, rb) = (rank[a as usize], rank[b as usize]);
+            diff[ra.min(rb) + 1] += c;
+            diff[ra.max(rb) + 1] -= c;
         }
+        let (mut cum, mut cut_cost) = (0.0, 0.0);
+        for cut in 1..=hi {
+            cum += units[order[cut - 1]].weight;
+            cut_cost += diff[cut];
+            if cut >= lo {
+                candidates.push(((cum - want).abs(), cut_cost, j, cut));
+            }
+        }
+        orders.push(order);
     }
-    let cut = best.1.min(ids.len());
+    let best_error = candidates.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+    let chosen = candidates
+        .iter()
+        .filter(|c| c.0 <= best_error + allowed + 1e-9)
+        .min_by(|x, y| {
+            x.1.total_cmp(&y.1)
+                .then(x.0.total_cmp(&y.0))
+                .then((x.2, x.3).cmp(&(y.2, y.3)))
+        })
+        .map_or((0, lo.min(ids.len())), |c| (c.2, c.3));
+    let (j, cut) = chosen;
+    ids.copy_from_slice(&orders[j]);
+    drop(orders);
+    for (i, &u) in ids.iter().enumerate() {
+        rank[u] = i;
+    }
+    let (left_edges, right_edges): (Vec<_>, Vec<_>) = edges
+        .iter()
+        .copied()
+        .filter(|&(a, b, _)| (rank[a as usize] < cut) == (rank[b as usize] < cut))
+        .partition(|&(a, _, _)| rank[a as usize] < cut);
     let (left, right) = ids.split_at_mut(cut);
-    bisect(units, left, kl, first, out);
-    bisect(units, right, k - kl, first + kl as u32, out);
+    bisect(units, left, &left_edges, kl, first, out, rank, slack);
+    bisect(
+        units,
+        right,
+        &right_edges,
+        k - kl,
+        first + kl as u32,
+        out,
+        rank,
+        slack,
+    );
 }
 
 /// Makes every region connected: each keeps its heaviest component, the other pieces regrow
@@ -312,15 +566,26 @@ fn repair(world: &World, labels: &mut [u32], k: usize) {
     }
 }
 
-/// Labels unlabelled atoms from their labelled neighbours, longest shared edge first.
+/// Labels unlabelled atoms from their labelled neighbours, longest shared edge first, one
+/// breadth-first layer at a time: every region grows at the same pace, so a chain of
+/// weightless atoms (the boundary's sites) is shared out instead of swept up by one region.
 fn grow(g: &Graph, labels: &mut [u32]) {
-    loop {
-        let mut changed = false;
-        for a in 0..labels.len() {
-            if labels[a] != NONE {
-                continue;
-            }
-            let mut by_region: Vec<(u32, f64)> = Vec::new();
+    let n = labels.len();
+    let mut mark = vec![false; n];
+    let mut frontier: Vec<usize> = (0..n)
+        .filter(|&a| {
+            labels[a] == NONE && g.range(a).any(|e| labels[g.neighbours[e] as usize] != NONE)
+        })
+        .collect();
+    for &a in &frontier {
+        mark[a] = true;
+    }
+    let mut by_region: Vec<(u32, f64)> = Vec::new();
+    let mut decided: Vec<(usize, u32)> = Vec::new();
+    while !frontier.is_empty() {
+        decided.clear();
+        for &a in &frontier {
+            by_region.clear();
             for e in g.range(a) {
                 let r = labels[g.neighbours[e] as usize];
                 if r == NONE {
@@ -335,17 +600,137 @@ fn grow(g: &Graph, labels: &mut [u32]) {
                 .iter()
                 .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
             {
-                labels[a] = r;
-                changed = true;
+                decided.push((a, r));
             }
         }
-        if !changed {
-            return;
+        frontier.clear();
+        for &(a, r) in &decided {
+            labels[a] = r;
+        }
+        for &(a, _) in &decided {
+            for e in g.range(a) {
+                let b = g.neighbours[e] as usize;
+                if labels[b] == NONE && !mark[b] {
+                    mark[b] = true;
+                    frontier.push(b);
+                }
+            }
         }
     }
 }
 
-/// Moves boundary atoms between neighbouring regions while that lowers the cost; returns the
+/// The state of the local search: loads, sizes and the cost terms.
+struct Search<'a> {
+    g: &'a Graph,
+    weight: &'a [f64],
+    fixed: &'a [bool],
+    targets: &'a [f64],
+    /// Regions of a heavy atom: they take no weight.
+    closed: Vec<bool>,
+    load: Vec<f64>,
+    size: Vec<usize>,
+    balance: f64,
+    tol: f64,
+    /// Weight of one metre of cut.
+    alpha: f64,
+    /// Cost of moving one building away from its current grid (`--from-current`).
+    move_cost: f64,
+    original: Vec<u32>,
+    buildings: Vec<f64>,
+    stamp: Vec<u32>,
+    generation: u32,
+    queue: Vec<usize>,
+    /// Marks of the chain search, apart from `stamp` (used by the connectivity check).
+    visit: Vec<u32>,
+    visit_generation: u32,
+    /// Polishing: the cut term weighs [`POLISH_CUT`] as much, and compactness may not cost
+    /// any balance.
+    polish: bool,
+}
+
+impl Search<'_> {
+    fn cost(&self, r: usize, w: f64) -> f64 {
+        let t = self.targets[r];
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let d = (w - t) / t;
+        let e = (d.abs() - 0.9 * self.tol).max(0.0);
+        self.balance * d * d + 50.0 * (e + 10.0 * e * e)
+    }
+
+    /// The change of cost of a move from its balance and cut (and move) parts.
+    fn combine(&self, balance: f64, cut: f64) -> f64 {
+        if self.polish {
+            balance + POLISH_CUT * cut
+        } else {
+            balance + cut
+        }
+    }
+
+    fn deviation(&self, r: usize, w: f64) -> f64 {
+        if self.targets[r] > 0.0 {
+            ((w - self.targets[r]) / self.targets[r]).abs()
+        } else {
+            0.0
+        }
+    }
+
+    /// Cut cost of `a`'s edges into its own region and into region `s`.
+    fn shared(&self, labels: &[u32], a: usize, s: u32) -> (f64, f64) {
+        let (mut own, mut shared) = (0.0, 0.0);
+        for e in self.g.range(a) {
+            let q = labels[self.g.neighbours[e] as usize];
+            if q == labels[a] {
+                own += self.g.cost[e];
+            } else if q == s {
+                shared += self.g.cost[e];
+            }
+        }
+        (own, shared)
+    }
+
+    /// Change of the move cost when `a` goes from region `r` to `s`.
+    fn moved(&self, a: usize, r: u32, s: u32) -> f64 {
+        if self.original[a] == r {
+            self.move_cost * self.buildings[a]
+        } else if self.original[a] == s {
+            -self.move_cost * self.buildings[a]
+        } else {
+            0.0
+        }
+    }
+
+    fn can_leave(&mut self, labels: &[u32], a: usize) -> bool {
+        let r = labels[a] as usize;
+        let w = self.weight[a];
+        if self.size[r] <= 1 || (w > 0.0 && self.load[r] - w <= 0.0) {
+            return false;
+        }
+        self.generation += 1;
+        stays_connected(
+            self.g,
+            labels,
+            a,
+            &mut self.stamp,
+            self.generation,
+            &mut self.queue,
+        )
+    }
+
+    fn apply(&mut self, labels: &mut [u32], a: usize, s: u32) {
+        let r = labels[a] as usize;
+        let w = self.weight[a];
+        labels[a] = s;
+        self.load[r] -= w;
+        self.load[s as usize] += w;
+        self.size[r] -= 1;
+        self.size[s as usize] += 1;
+    }
+}
+
+/// Moves boundary atoms between neighbouring regions while that lowers the cost, and, when
+/// no single move helps, passes weight along chains of regions ([`path_moves`]); returns the
 /// number of passes made.
 #[allow(clippy::too_many_arguments)]
 fn local_search(
@@ -360,7 +745,6 @@ fn local_search(
 ) -> usize {
     let g = &world.graph;
     let n = labels.len();
-    let original: Vec<u32> = labels.to_vec();
     let mut load = vec![0.0; k];
     let mut size = vec![0usize; k];
     for a in 0..n {
@@ -369,112 +753,340 @@ fn local_search(
             size[labels[a] as usize] += 1;
         }
     }
-    let tol = options.tolerance;
-    let balance = if minimal_moves { 0.0 } else { 10.0 };
-    let cost = |r: usize, w: f64| -> f64 {
-        let t = targets[r];
-        if t <= 0.0 {
-            return 0.0;
-        }
-        let d = (w - t) / t;
-        let e = (d.abs() - 0.9 * tol).max(0.0);
-        balance * d * d + 50.0 * (e + 10.0 * e * e)
-    };
-    // Typical grid perimeter, so that the cut term does not depend on scale.
-    let perimeter = 4.0 * (world.area_m2 / k as f64).sqrt();
-    let alpha = options.compactness / perimeter.max(1.0);
-    let move_cost = if minimal_moves { 1e-3 } else { 0.0 };
-
     let mut closed = vec![false; k];
     for a in 0..n {
         if fixed[a] && labels[a] != NONE {
             closed[labels[a] as usize] = true;
         }
     }
+    // Typical grid perimeter, so that the cut term does not depend on scale.
+    let perimeter = 4.0 * (world.area_m2 / k as f64).sqrt();
+    let mut search = Search {
+        g,
+        weight,
+        fixed,
+        targets,
+        closed,
+        load,
+        size,
+        balance: if minimal_moves { 0.0 } else { 10.0 },
+        tol: options.tolerance,
+        alpha: options.compactness / perimeter.max(1.0),
+        move_cost: if minimal_moves { 1e-3 } else { 0.0 },
+        original: labels.to_vec(),
+        buildings: world
+            .atoms
+            .iter()
+            .map(|a| a.buildings.len() as f64)
+            .collect(),
+        stamp: vec![0u32; n],
+        generation: 0,
+        queue: Vec::new(),
+        visit: vec![0u32; n],
+        visit_generation: 0,
+        polish: false,
+    };
+    let tol = options.tolerance;
+
     let mut order: Vec<usize> = (0..n).filter(|&a| !fixed[a]).collect();
     let mut rng = Pcg64::seed_from_u64(options.seed);
     order.shuffle(&mut rng);
-    let mut stamp = vec![0u32; n];
-    let mut generation = 0u32;
-    let mut queue: Vec<usize> = Vec::new();
     let mut passes = 0;
     let mut by_region: Vec<(u32, f64)> = Vec::new();
-    for _ in 0..options.max_passes {
-        passes += 1;
-        let mut moves = 0usize;
-        for &a in &order {
-            let r = labels[a];
-            if r == NONE || size[r as usize] <= 1 {
-                continue;
-            }
-            by_region.clear();
-            for e in g.range(a) {
-                let q = labels[g.neighbours[e] as usize];
-                match by_region.iter_mut().find(|(x, _)| *x == q) {
-                    Some(x) => x.1 += g.cost[e],
-                    None => by_region.push((q, g.cost[e])),
-                }
-            }
-            let own = by_region.iter().find(|(x, _)| *x == r).map_or(0.0, |x| x.1);
-            let ru = r as usize;
-            let w = weight[a];
-            let buildings = world.atoms[a].buildings.len() as f64;
-            let mut best: Option<(f64, u32)> = None;
-            for &(s, shared) in &by_region {
-                if s == r || s == NONE {
+    // First balance and compactness together (compactness may cost balance within a fifth of
+    // the tolerance), then a polish that evens the balance out with a lighter cut term.
+    for polish in [false, true] {
+        search.polish = polish;
+        let band = if polish { 0.0 } else { tol / 5.0 };
+        for _ in 0..options.max_passes {
+            passes += 1;
+            let mut moves = 0usize;
+            for &a in &order {
+                let r = labels[a];
+                if r == NONE || search.size[r as usize] <= 1 {
                     continue;
                 }
-                let su = s as usize;
-                if closed[su] && w > 0.0 {
-                    continue;
-                }
-                // Compactness may not cost balance beyond a fifth of the tolerance.
-                let dev = |r: usize, w: f64| {
-                    if targets[r] > 0.0 {
-                        ((w - targets[r]) / targets[r]).abs()
-                    } else {
-                        0.0
+                by_region.clear();
+                for e in g.range(a) {
+                    let q = labels[g.neighbours[e] as usize];
+                    match by_region.iter_mut().find(|(x, _)| *x == q) {
+                        Some(x) => x.1 += g.cost[e],
+                        None => by_region.push((q, g.cost[e])),
                     }
-                };
-                let before = dev(ru, load[ru]).max(dev(su, load[su]));
-                let after = dev(ru, load[ru] - w).max(dev(su, load[su] + w));
-                if !minimal_moves && after > before.max(tol / 5.0) + 1e-12 {
+                }
+                let own = by_region.iter().find(|(x, _)| *x == r).map_or(0.0, |x| x.1);
+                let ru = r as usize;
+                let w = weight[a];
+                let (load_r, load) = (search.load[ru], &search.load);
+                let mut best: Option<(f64, u32)> = None;
+                for &(s, shared) in &by_region {
+                    if s == r || s == NONE {
+                        continue;
+                    }
+                    let su = s as usize;
+                    if search.closed[su] && w > 0.0 {
+                        continue;
+                    }
+                    // Compactness may not cost balance beyond a fifth of the tolerance, and none
+                    // at all when polishing.
+                    let before = search
+                        .deviation(ru, load_r)
+                        .max(search.deviation(su, load[su]));
+                    let after = search
+                        .deviation(ru, load_r - w)
+                        .max(search.deviation(su, load[su] + w));
+                    if !minimal_moves && after > before.max(band) + 1e-12 {
+                        continue;
+                    }
+                    let balance = search.cost(ru, load_r - w) + search.cost(su, load[su] + w)
+                        - search.cost(ru, load_r)
+                        - search.cost(su, load[su]);
+                    let delta = search.combine(
+                        balance,
+                        search.alpha * (own - shared) + search.moved(a, r, s),
+                    );
+                    if delta < -1e-12 && best.is_none_or(|(d, q)| (delta, s) < (d, q)) {
+                        best = Some((delta, s));
+                    }
+                }
+                let Some((_, s)) = best else { continue };
+                // A region must keep a building if it has one, and stay connected.
+                if !search.can_leave(labels, a) {
                     continue;
                 }
-                let mut delta = cost(ru, load[ru] - w) + cost(su, load[su] + w)
-                    - cost(ru, load[ru])
-                    - cost(su, load[su])
-                    + alpha * (own - shared);
-                if original[a] == r {
-                    delta += move_cost * buildings;
-                } else if original[a] == s {
-                    delta -= move_cost * buildings;
+                search.apply(labels, a, s);
+                moves += 1;
+            }
+            if moves == 0 {
+                let mut chains = 0;
+                for _ in 0..PATH_ROUNDS {
+                    match path_moves(&mut search, labels, k) {
+                        0 => break,
+                        c => chains += c,
+                    }
                 }
-                if delta < -1e-12 && best.is_none_or(|(d, q)| (delta, s) < (d, q)) {
-                    best = Some((delta, s));
+                if chains == 0 {
+                    break;
                 }
             }
-            let Some((_, s)) = best else { continue };
-            // A region must keep a building if it has one, and stay connected.
-            if w > 0.0 && load[ru] - w <= 0.0 {
-                continue;
-            }
-            generation += 1;
-            if !stays_connected(g, labels, a, &mut stamp, generation, &mut queue) {
-                continue;
-            }
-            labels[a] = s;
-            load[ru] -= w;
-            load[s as usize] += w;
-            size[ru] -= 1;
-            size[s as usize] += 1;
-            moves += 1;
-        }
-        if moves == 0 {
-            break;
         }
     }
     passes
+}
+
+/// Weight of the cut term while polishing, relative to the first stage.
+const POLISH_CUT: f64 = 0.1;
+
+/// Weightless atoms a chain step may carry along with the weighted atom behind them.
+const CHUNK_DEPTH: usize = 8;
+
+/// Under-full regions tried, nearest first, for each over-full one.
+const CHAIN_TRIES: usize = 6;
+
+/// Rounds of chain moves between two passes of single moves.
+const PATH_ROUNDS: usize = 50;
+
+/// Passes weight from over-full regions to under-full ones through the regions between them:
+/// along the shortest chain of neighbouring regions, one boundary atom moves from each region
+/// to the next (each as heavy as the one it received, so the regions between keep their
+/// load), every region staying connected. A chain is kept only when it lowers the cost.
+/// Returns the number of chains moved.
+///
+/// # Performance
+/// One scan of the atom graph, then per over-full region a breadth-first search of the region
+/// graph and a scan of the boundary atoms along the chain.
+fn path_moves(search: &mut Search, labels: &mut [u32], k: usize) -> usize {
+    let g = search.g;
+    let n = labels.len();
+    let mut adjacent: Vec<Vec<u32>> = vec![Vec::new(); k];
+    let mut border: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for a in 0..n {
+        let r = labels[a];
+        if r == NONE {
+            continue;
+        }
+        let mut on_border = false;
+        for e in g.range(a) {
+            let q = labels[g.neighbours[e] as usize];
+            if q != r && q != NONE {
+                adjacent[r as usize].push(q);
+                on_border = true;
+            }
+        }
+        if on_border && !search.fixed[a] {
+            border[r as usize].push(a);
+        }
+    }
+    for list in &mut adjacent {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let excess = |s: &Search, r: usize| s.load[r] - s.targets[r];
+    let mut over: Vec<usize> = (0..k)
+        .filter(|&r| !search.closed[r] && search.targets[r] > 0.0 && excess(search, r) > 0.0)
+        .collect();
+    over.sort_by(|&a, &b| {
+        (excess(search, b) / search.targets[b])
+            .total_cmp(&(excess(search, a) / search.targets[a]))
+            .then(a.cmp(&b))
+    });
+    let mut parent = vec![u32::MAX; k];
+    let mut seen = vec![usize::MAX; k];
+    let mut bfs: Vec<usize> = Vec::new();
+    let mut chains = 0;
+    for (round, &o) in over.iter().enumerate() {
+        if excess(search, o) <= 0.0 {
+            continue;
+        }
+        // Breadth-first over the region graph; the first few under-full regions found are
+        // tried, nearest first.
+        bfs.clear();
+        bfs.push(o);
+        seen[o] = round;
+        let (mut tried, mut moved) = (0, false);
+        let mut i = 0;
+        while i < bfs.len() && tried < CHAIN_TRIES && !moved {
+            let r = bfs[i];
+            i += 1;
+            for &q in &adjacent[r] {
+                let q = q as usize;
+                if seen[q] == round || search.closed[q] {
+                    continue;
+                }
+                seen[q] = round;
+                parent[q] = r as u32;
+                bfs.push(q);
+                if search.targets[q] > 0.0 && excess(search, q) < 0.0 {
+                    let mut chain = vec![q];
+                    let mut x = q;
+                    while x != o {
+                        x = parent[x] as usize;
+                        chain.push(x);
+                    }
+                    chain.reverse();
+                    tried += 1;
+                    if move_chain(search, labels, &border, &chain) {
+                        chains += 1;
+                        moved = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    chains
+}
+
+/// Moves one atom from each region of `chain` to the next; keeps the moves if they lower the
+/// cost, else undoes them.
+fn move_chain(
+    search: &mut Search,
+    labels: &mut [u32],
+    border: &[Vec<usize>],
+    chain: &[usize],
+) -> bool {
+    let (o, u) = (chain[0], chain[chain.len() - 1]);
+    let mut regions: Vec<usize> = chain.to_vec();
+    regions.sort_unstable();
+    regions.dedup();
+    let total = |s: &Search| regions.iter().map(|&r| s.cost(r, s.load[r])).sum::<f64>();
+    let before = total(search);
+    let mut want = (search.load[o] - search.targets[o]).min(search.targets[u] - search.load[u]);
+    let mut done: Vec<(usize, u32)> = Vec::new();
+    let mut extra = 0.0;
+    let mut ok = true;
+    // Search tree of one step: (atom, parent node or usize::MAX, weightless atoms before it).
+    let mut nodes: Vec<(usize, usize, usize)> = Vec::new();
+    // Candidates: (|weight − want|, weightless atoms moved with it, cut change, node).
+    let mut candidates: Vec<(f64, usize, f64, usize)> = Vec::new();
+    let mut bunch: Vec<usize> = Vec::new();
+    for step in chain.windows(2) {
+        let (from, to) = (step[0] as u32, step[1] as u32);
+        // Atoms of `from` along `to`, and the weighted atoms behind a few weightless ones
+        // (empty buildings, boundary sites), which then move together.
+        nodes.clear();
+        candidates.clear();
+        search.visit_generation += 1;
+        let visit = search.visit_generation;
+        for &a in &border[from as usize] {
+            if labels[a] == from
+                && search.visit[a] != visit
+                && search
+                    .g
+                    .range(a)
+                    .any(|e| labels[search.g.neighbours[e] as usize] == to)
+            {
+                search.visit[a] = visit;
+                nodes.push((a, usize::MAX, 0));
+            }
+        }
+        let mut i = 0;
+        while i < nodes.len() {
+            let (x, _, depth) = nodes[i];
+            if search.weight[x] > 0.0 {
+                let (own, shared) = search.shared(labels, x, to);
+                candidates.push(((search.weight[x] - want).abs(), depth, own - shared, i));
+            } else if depth < CHUNK_DEPTH {
+                for e in search.g.range(x) {
+                    let y = search.g.neighbours[e] as usize;
+                    if labels[y] == from && !search.fixed[y] && search.visit[y] != visit {
+                        search.visit[y] = visit;
+                        nodes.push((y, i, depth + 1));
+                    }
+                }
+            }
+            i += 1;
+        }
+        candidates.sort_by(|x, y| {
+            x.0.total_cmp(&y.0)
+                .then(x.1.cmp(&y.1))
+                .then(x.2.total_cmp(&y.2))
+                .then(x.3.cmp(&y.3))
+        });
+        let mut moved = None;
+        for &(_, _, cut, node) in candidates.iter().take(24) {
+            bunch.clear();
+            let mut x = node;
+            while x != usize::MAX {
+                bunch.push(nodes[x].0);
+                x = nodes[x].1;
+            }
+            // From the edge with `to` inwards, so `to` stays connected.
+            bunch.reverse();
+            let mut applied = 0;
+            for &a in &bunch {
+                if !search.can_leave(labels, a) {
+                    break;
+                }
+                search.apply(labels, a, to);
+                applied += 1;
+            }
+            if applied == bunch.len() {
+                moved = Some((nodes[node].0, cut));
+                break;
+            }
+            for &a in bunch[..applied].iter().rev() {
+                search.apply(labels, a, from);
+            }
+        }
+        let Some((a, cut)) = moved else {
+            ok = false;
+            break;
+        };
+        for &b in &bunch {
+            extra += search.moved(b, from, to);
+            done.push((b, from));
+        }
+        extra += search.alpha * cut;
+        want = search.weight[a];
+    }
+    if ok && search.combine(total(search) - before, extra) < -1e-12 {
+        return true;
+    }
+    for &(a, from) in done.iter().rev() {
+        search.apply(labels, a, from);
+    }
+    false
 }
 
 /// Would `a`'s region stay connected without `a`? BFS from one of its neighbours in the
@@ -521,4 +1133,25 @@ fn stays_connected(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apportion;
+
+    #[test]
+    fn separate_parts_get_the_whole_grids_closest_to_the_target() {
+        // The demo's three pieces of land (workload 17994, 8460, 6509) into 8 grids of 4120.4.
+        assert_eq!(
+            apportion(&[17994.0, 8460.0, 6509.0], 8, 4120.4),
+            Some(vec![4, 2, 2])
+        );
+        // A part without workload gets no grid.
+        assert_eq!(
+            apportion(&[100.0, 0.0, 300.0], 4, 100.0),
+            Some(vec![1, 0, 3])
+        );
+        // More loaded parts than grids: no whole split.
+        assert_eq!(apportion(&[1.0, 1.0, 1.0], 2, 1.5), None);
+    }
 }
