@@ -705,6 +705,22 @@ pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
     Some(((today - start) as f64 / (end - start) as f64).clamp(0.0, 1.0))
 }
 
+fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Rect::new(
+            Coord {
+                x: a.min().x.min(b.min().x),
+                y: a.min().y.min(b.min().y),
+            },
+            Coord {
+                x: a.max().x.max(b.max().x),
+                y: a.max().y.max(b.max().y),
+            },
+        )),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,21 +737,5 @@ mod tests {
         );
         assert_eq!(day_number("2026-13-01"), None);
         assert!(now_rfc3339().starts_with("20"));
-    }
-}
-
-fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        )),
-        (a, b) => a.or(b),
     }
 }
