@@ -58,6 +58,20 @@ enum Command {
     /// Standard addresses: parse and normalise.
     #[command(subcommand)]
     Address(AddressCommand),
+    /// Registers per grid or village: houses, people, person–house linkage, addresses matched,
+    /// duplicate, in conflict, missing, malformed.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// The project file.
+    project: PathBuf,
+    #[arg(long, default_value = "grid", value_parser = ["grid", "village"])]
+    by: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +176,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::User(command) => crate::serve_cmd::run_user(command),
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
+        Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod address_cmd;
 mod commands;
+mod households_cmd;
 mod partition_cmd;
 mod progress;
 mod project;

@@ -27,6 +27,8 @@ pub enum Layer {
     Visits,
     Boundary,
     Villages,
+    /// The household form (城乡社区网格住户基础信息登记表), .xlsx or .csv: houses and people.
+    Households,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,6 +223,17 @@ fn short(crs: &str) -> String {
 }
 
 pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
+    if args.layer == Layer::Households {
+        if args.crs.is_some() || args.from_gcj02 || args.from_bd09 || !args.map.is_empty() {
+            bail!("--crs, --from-gcj02/--from-bd09 and --map do not apply to household forms");
+        }
+        return crate::households_cmd::run_import_households(
+            &args.project,
+            &args.file,
+            args.skip_invalid,
+            args.rejected.as_deref(),
+        );
+    }
     let mut store = GpkgStore::open(&args.project)?;
     let mut phases = Phases::new(verbose);
     phases.phase("reading");
@@ -320,6 +333,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
             phases.phase("writing villages");
             (villages.len(), store.import_villages(&villages, mode)?)
         }
+        Layer::Households => bail!("household forms are imported above"),
         Layer::Boundary => {
             let b = gridmap_io::read::read_boundary_with(path, &fields)?;
             store.set_town_boundary(&b)?;
@@ -403,6 +417,9 @@ fn layer_features(
 ) -> Result<(Vec<(&'static str, Column)>, Features)> {
     use Column::{Integer, Text};
     Ok(match layer {
+        Layer::Households => bail!(
+            "households hold personal data and are not exported as a map layer; see gridmap stats"
+        ),
         Layer::Grids => (
             vec![("code", Text), ("name", Text), ("village", Text), ("version", Integer)],
             store
@@ -538,6 +555,7 @@ fn layer_name(layer: Layer) -> &'static str {
         Layer::Visits => "visits",
         Layer::Boundary => "boundary",
         Layer::Villages => "villages",
+        Layer::Households => "households",
     }
 }
 

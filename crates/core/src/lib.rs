@@ -15,6 +15,7 @@ pub mod index;
 pub mod locate;
 pub mod model;
 pub mod overlay;
+pub mod register;
 pub mod surface;
 pub mod validate;
 

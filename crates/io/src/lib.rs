@@ -10,6 +10,7 @@ pub mod crs;
 mod error;
 #[cfg(feature = "gdal")]
 pub mod gdal_io;
+pub mod households;
 pub mod read;
 pub mod write;
 

@@ -11,6 +11,7 @@
 //! Geometry is WGS84 longitude/latitude (EPSG:4326), as everywhere in gridmap.
 
 pub mod gpkg;
+pub mod registers;
 mod rtree_bulk;
 pub mod wkb;
 

@@ -1,0 +1,147 @@
+//! `gridmap import --layer households` and `gridmap stats` end to end: a CSV household form is
+//! imported into the demo project, linked to its buildings, encrypted, and counted; the key is
+//! required and personal data never appears in messages.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn gm(args: &[&str], key: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gridmap"));
+    c.args(args)
+        .env_remove("GRIDMAP_KEY")
+        .env_remove("GRIDMAP_KEY_FILE");
+    if let Some(k) = key {
+        c.env("GRIDMAP_KEY", k);
+    }
+    c.output().expect("gridmap runs")
+}
+
+/// A fake ID number (birth date 1990-01-0n) with a valid GB 11643 check digit.
+fn fake_id(n: u32) -> String {
+    let body = format!("1101051990010{n}00{n}");
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(weights)
+        .map(|(c, w)| c.to_digit(10).expect("digits") * w)
+        .sum();
+    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+    format!("{body}{check}")
+}
+
+#[test]
+fn a_household_form_is_imported_linked_encrypted_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("demo.gpkg");
+    for args in [
+        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "grids",
+            s(&demo("grids.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "buildings",
+            s(&demo("buildings.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "addresses",
+            s(&demo("addresses.geojson")),
+        ],
+    ] {
+        let out = gm(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let (good, bad) = (fake_id(1), {
+        let id = fake_id(2);
+        let last = if id.ends_with('0') { '1' } else { '0' };
+        format!("{}{last}", &id[..17])
+    });
+    let form = dir.path().join("form.csv");
+    std::fs::write(
+        &form,
+        format!(
+            "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n\
+             上海市黄浦区中山东一路18号301室,测试甲,{good},13800001111,户主,租住\n\
+             上海市黄浦区中山东一路18号302室,测试乙,{bad},13800002222,户主,自购\n"
+        ),
+    )
+    .expect("form written");
+    // Without a key: refused, naming the variable.
+    let out = gm(&["import", s(&p), "--layer", "households", s(&form)], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("GRIDMAP_KEY"), "{}", stderr(&out));
+    // All or nothing: the bad check digit refuses the whole form, without printing the number.
+    let out = gm(
+        &["import", s(&p), "--layer", "households", s(&form)],
+        Some(KEY),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("row 3") || err.contains("row"), "{err}");
+    assert!(
+        !err.contains(&bad) && !err.contains(&good),
+        "no ID number in messages: {err}"
+    );
+    // With --skip-invalid the good row goes in and the bad one is listed.
+    let side = dir.path().join("rejected.csv");
+    let out = gm(
+        &[
+            "import",
+            s(&p),
+            "--layer",
+            "households",
+            s(&form),
+            "--skip-invalid",
+            "--rejected",
+            s(&side),
+        ],
+        Some(KEY),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = std::fs::read_to_string(&side).expect("side file");
+    assert!(
+        listed.contains("check digit") && !listed.contains(&bad),
+        "{listed}"
+    );
+    // The file does not give the people away.
+    let bytes = std::fs::read(&p).expect("project");
+    let wal = std::fs::read(p.with_extension("gpkg-wal")).unwrap_or_default();
+    for secret in [good.as_str(), "13800001111", "测试甲"] {
+        let needle = secret.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{secret} in clear in the file"
+        );
+        assert!(
+            !wal.windows(needle.len()).any(|w| w == needle),
+            "{secret} in clear in the WAL"
+        );
+    }
+    let out = gm(&["stats", s(&p), "--by", "grid", "--json"], Some(KEY));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(&good), "stats carry no ID numbers");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let total = |field: &str| -> u64 {
+        v["groups"]
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r[field].as_u64()).sum())
+            .unwrap_or(0)
+    };
+    assert_eq!(total("people"), 1, "{text}");
+    assert_eq!(total("people_linked"), 1, "{text}");
+}
