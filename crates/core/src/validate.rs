@@ -531,8 +531,12 @@ fn check_addresses(
     problems
 }
 
-/// The nearest building to `p` and its distance in metres.
-fn nearest_building(index: &BuildingIndex, p: Coord) -> Option<(u32, f64)> {
+/// The nearest building to `p` and its distance in metres (0 when `p` lies in a footprint).
+///
+/// # Performance
+/// An R-tree nearest-neighbour walk that stops once envelope distances exceed the best exact
+/// distance found: a handful of footprints for a typical address.
+pub fn nearest_building(index: &BuildingIndex, p: Coord) -> Option<(u32, f64)> {
     let frame = LocalMetres::at(p);
     // Metres per degree in the least stretched direction: envelope distances in degrees times
     // this never exceed the true distance, so the search can stop once they pass the best.

@@ -341,9 +341,14 @@ enum Link {
     None(String),
 }
 
+/// An address point outside every footprint belongs to the nearest building within this
+/// distance (metres).
+pub const NEAREST_BUILDING_M: f64 = 10.0;
+
 impl StandardAddresses {
     /// Parses and indexes `addresses`; each belongs to its declared building when that exists,
-    /// else to the building whose footprint holds its point.
+    /// else to the building whose footprint holds its point, else to the nearest building
+    /// within [`NEAREST_BUILDING_M`].
     pub fn new(addresses: &[Address], buildings: &[Building]) -> Self {
         let known: FxHashSet<&str> = buildings.iter().map(|b| b.id.as_str()).collect();
         let index = BuildingIndex::new(buildings);
@@ -364,7 +369,14 @@ impl StandardAddresses {
                         return None;
                     }
                     let at = index.buildings_at(a.point.0);
-                    (at.len() == 1).then(|| buildings[at[0] as usize].id.clone())
+                    match at.len() {
+                        1 => Some(buildings[at[0] as usize].id.clone()),
+                        // A point set just beside its building (doorway, street side).
+                        0 => gridmap_core::validate::nearest_building(&index, a.point.0)
+                            .filter(|(_, d)| *d <= NEAREST_BUILDING_M)
+                            .map(|(i, _)| buildings[i as usize].id.clone()),
+                        _ => None,
+                    }
                 });
             let parsed = a
                 .text
@@ -999,6 +1011,35 @@ mod tests {
     use super::*;
 
     const HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn an_address_point_beside_its_building_links_to_it_within_ten_metres() {
+        use geo::{MultiPolygon, Point, polygon};
+        use gridmap_core::model::Footprint;
+        // A 20 m × 20 m building at 31.2° N; 1e-5° of latitude is about 1.1 m.
+        let house = Building {
+            id: "b1".into(),
+            footprint: Footprint::Area(MultiPolygon(vec![polygon![
+                (x: 121.5, y: 31.2), (x: 121.50021, y: 31.2), (x: 121.50021, y: 31.20018), (x: 121.5, y: 31.20018)]])),
+            households: 1,
+            floors: None,
+            kind: None,
+        };
+        let at = |id: &str, dy: f64| Address {
+            id: id.into(),
+            point: Point::new(121.5001, 31.2 - dy),
+            text: Some("中山东一路1号".into()),
+            declared_grid: None,
+            declared_building: None,
+        };
+        let s = StandardAddresses::new(&[at("near", 5e-5), at("far", 3e-4)], &[house]);
+        assert_eq!(
+            s.entries[0].building.as_deref(),
+            Some("b1"),
+            "about 5.5 m away"
+        );
+        assert_eq!(s.entries[1].building, None, "about 33 m away");
+    }
 
     #[test]
     fn sealing_is_random_bound_to_the_column_and_reversible() {
