@@ -76,7 +76,19 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         campaign_end: args.campaign_end.clone(),
         ..Settings::default()
     };
-    let state = AppState::new(store, settings)
+    // People are served only with the registers' key; without it the rest still works.
+    let key = if std::env::var_os("GRIDMAP_KEY").is_some()
+        || std::env::var_os("GRIDMAP_KEY_FILE").is_some()
+    {
+        Some(
+            gridmap_store::registers::RegisterKey::from_env()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+    } else {
+        eprintln!("note: GRIDMAP_KEY is not set: people (personal data) will not be served");
+        None
+    };
+    let state = AppState::with_register_key(store, settings, key)
         .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.project.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod features;
+pub mod people;
 pub mod state;
 pub mod tiles;
 
@@ -38,6 +39,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats", get(api::stats))
         .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/visits", post(api::post_visit))
+        .route("/api/buildings/{id}", get(people::building))
+        .route("/api/audit", get(people::audit))
         .route("/api/validate", post(api::validate_candidate))
         .route("/tiles/{layer}", get(tiles::tilejson))
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))

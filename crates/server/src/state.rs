@@ -184,6 +184,8 @@ pub struct Shared {
     pub failures: Mutex<HashMap<String, (Instant, u32)>>,
     pub settings: Settings,
     pub tiles: crate::tiles::TileCache,
+    /// The key of the household registers (personal data); `None`: people are not served.
+    pub register_key: Option<gridmap_store::registers::RegisterKey>,
 }
 
 /// The state handed to every handler.
@@ -191,8 +193,18 @@ pub struct Shared {
 pub struct AppState(pub Arc<Shared>);
 
 impl AppState {
-    /// Opens the state over a project store.
+    /// Opens the state over a project store, without access to personal data.
     pub fn new(store: GpkgStore, settings: Settings) -> Result<AppState, AppError> {
+        Self::with_register_key(store, settings, None)
+    }
+
+    /// Opens the state with the registers' key, so that people can be served (masked or clear
+    /// by role, audited).
+    pub fn with_register_key(
+        store: GpkgStore,
+        settings: Settings,
+        register_key: Option<gridmap_store::registers::RegisterKey>,
+    ) -> Result<AppState, AppError> {
         let project = Project::load(&store)?;
         let users = store.users()?;
         Ok(AppState(Arc::new(Shared {
@@ -203,6 +215,7 @@ impl AppState {
             failures: Mutex::new(HashMap::new()),
             settings,
             tiles: crate::tiles::TileCache::default(),
+            register_key,
         })))
     }
 

@@ -27,7 +27,10 @@ const SCHEMA_VERSION: &str = "1";
 /// Users of the web app and API: not a GeoPackage layer, so not in `gpkg_contents`.
 const USERS_TABLE: &str = "CREATE TABLE IF NOT EXISTS gridmap_users (
     username TEXT PRIMARY KEY, role TEXT NOT NULL, scope TEXT NOT NULL,
-    password_hash TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));";
+    password_hash TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));
+  CREATE TABLE IF NOT EXISTS gridmap_audit (
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), username TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, count INTEGER NOT NULL);";
 const SRS: i32 = 4326;
 
 const WGS84_WKT: &str = r#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]"#;
@@ -310,6 +313,35 @@ impl GpkgStore {
             params![user.username, user.role, user.scope, user.password_hash],
         )?;
         Ok(())
+    }
+
+    /// Records that `username` read personal data in clear: what (`action`), about what
+    /// (`target`, e.g. a building id), how many records. Never the data itself.
+    pub fn audit(&self, username: &str, action: &str, target: &str, count: usize) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO gridmap_audit (username, action, target, count) VALUES (?1, ?2, ?3, ?4)",
+            params![username, action, target, count as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<crate::AuditEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, username, action, target, count FROM gridmap_audit ORDER BY rowid",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(crate::AuditEntry {
+                    at: r.get(0)?,
+                    user: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    count: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// Every user, by name.

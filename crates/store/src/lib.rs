@@ -99,6 +99,16 @@ pub struct User {
     pub password_hash: String,
 }
 
+/// One read of clear personal data: when, who, what, about what, how many records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub user: String,
+    pub action: String,
+    pub target: String,
+    pub count: i64,
+}
+
 /// How an import meets what is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

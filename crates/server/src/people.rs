@@ -1,0 +1,130 @@
+//! The building panel: a building's grid, visits, houses and the people living there.
+//!
+//! People are personal data. Grid workers and leaders (who visit and manage their own grid's
+//! households) and admins see them in clear, within their scope; supervisors, village managers
+//! and planners see them masked (`张*`, `3206**********1234`, `138****5678`). Every response
+//! with clear personal data is written to the audit log (who, when, which building, how many
+//! people), never the data itself. Out of scope: 403 and nothing else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use gridmap_store::registers::View;
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Roles that see people in clear (within their scope).
+pub const CLEAR_ROLES: [&str; 3] = ["admin", "grid_leader", "grid_worker"];
+
+/// `GET /api/buildings/{id}`.
+pub async fn building(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let p = state.project();
+    let &i = p
+        .building_by_id
+        .get(&id)
+        .ok_or_else(|| AppError::NotFound(format!("building {id}")))?;
+    let grid = p.grid_of(i as usize).map(str::to_string);
+    let in_scope = match grid.as_deref().and_then(|c| p.grid(c)) {
+        Some(g) => user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref()),
+        None => user.0.role == "admin" || user.0.scope == p.town.code,
+    };
+    if !in_scope {
+        return Err(AppError::Forbidden);
+    }
+    let b = &p.buildings[i as usize];
+    let visits: Vec<Value> = p
+        .visits
+        .iter()
+        .filter(|v| v.building.as_deref() == Some(id.as_str()))
+        .map(|v| {
+            json!({
+                "time": v.time, "worker": v.worker, "outcome": v.outcome.as_str(),
+                "flagged": v.note.as_deref().is_some_and(|n| n.starts_with("[flagged]")),
+            })
+        })
+        .collect();
+    let clear = CLEAR_ROLES.contains(&user.0.role.as_str());
+    let store = state
+        .0
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let houses: Vec<_> = store
+        .houses()
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .into_iter()
+        .filter(|h| h.building.as_deref() == Some(id.as_str()))
+        .collect();
+    let (people, note) = match &state.0.register_key {
+        None => (
+            Vec::new(),
+            Some("people are not served: the server has no register key (GRIDMAP_KEY)"),
+        ),
+        Some(key) => {
+            let view = if clear { View::Clear } else { View::Masked };
+            let all = store
+                .people(key, view)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let ids: Vec<&str> = houses.iter().map(|h| h.id.as_str()).collect();
+            (
+                all.into_iter()
+                    .filter(|p| ids.contains(&p.house.as_str()))
+                    .collect::<Vec<_>>(),
+                None,
+            )
+        }
+    };
+    if clear && !people.is_empty() {
+        store.audit(
+            &user.0.username,
+            "read people in clear",
+            &format!("building {id}"),
+            people.len(),
+        )?;
+        tracing::info!(user = %user.0.username, building = %id, people = people.len(), "clear personal data read");
+    }
+    let houses_json: Vec<Value> = houses
+        .iter()
+        .map(|h| {
+            let residents: Vec<Value> = people
+                .iter()
+                .filter(|p| p.house == h.id)
+                .map(|p| {
+                    json!({
+                        "name": p.name, "id_number": p.id_number, "phone": p.phone,
+                        "relation": p.relation, "occupation": p.occupation, "hukou_match": p.hukou_match,
+                    })
+                })
+                .collect();
+            json!({
+                "id": h.id, "address": h.address, "nature": h.nature.map(|n| n.as_str()),
+                "people": residents,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": b.id, "grid": grid, "households": b.households, "floors": b.floors, "kind": b.kind,
+        "visit": p.last_visit.get(&b.id).map(|o| o.as_str()),
+        "visits": visits, "houses": houses_json,
+        "people_view": if clear { "clear" } else { "masked" }, "note": note,
+    })))
+}
+
+/// `GET /api/audit`: the audit log of clear personal-data reads (admins only).
+pub async fn audit(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    if user.0.role != "admin" {
+        return Err(AppError::Forbidden);
+    }
+    let store = state
+        .0
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(Json(json!({"entries": store.audit_log()?})))
+}

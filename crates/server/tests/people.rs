@@ -1,0 +1,214 @@
+//! The scope matrix for personal data: who sees the people of a building, masked or in clear,
+//! and the audit log of clear reads.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use gridmap_server::{AppState, Settings, app, auth::hash_password};
+use gridmap_store::registers::{HouseholdOptions, RegisterKey};
+use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn demo(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/demo")
+        .join(name)
+}
+
+fn fake_id(n: u32) -> String {
+    let body = format!("1101051990010{n}00{n}");
+    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(w)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    format!(
+        "{body}{}",
+        ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize]
+    )
+}
+
+/// The demo project with one household of two people, and users around it; returns the state
+/// (with or without the key), the building id and its grid.
+fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
+    let mut s = GpkgStore::create(&dir.join("p.gpkg"), "310101001", "演示镇").unwrap();
+    let f = gridmap_io::Fields::default();
+    let grids = gridmap_io::read_grids(&demo("grids.geojson"), &f)
+        .unwrap()
+        .grids;
+    s.import_grids(
+        &grids,
+        Mode::Append,
+        &Change {
+            who: "t".into(),
+            why: "t".into(),
+        },
+    )
+    .unwrap();
+    s.import_buildings(
+        &gridmap_io::read_buildings(&demo("buildings.geojson"), &f).unwrap(),
+        Mode::Append,
+    )
+    .unwrap();
+    s.import_addresses(
+        &gridmap_io::read_addresses(&demo("addresses.geojson"), &f).unwrap(),
+        Mode::Append,
+    )
+    .unwrap();
+    let form = dir.join("form.csv");
+    std::fs::write(&form, format!(
+        "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n,测试乙,{},13800002222,配偶,租住\n",
+        fake_id(1), fake_id(2)
+    )).unwrap();
+    let rows = gridmap_io::households::read_households(&form).unwrap().rows;
+    let key = RegisterKey::from_hex(KEY).unwrap();
+    s.import_households(
+        &rows,
+        &key,
+        HouseholdOptions {
+            skip_invalid: false,
+        },
+    )
+    .unwrap();
+    let building = s.houses().unwrap()[0]
+        .building
+        .clone()
+        .expect("the house is linked");
+    let state = AppState::new(
+        GpkgStore::open(&dir.join("p.gpkg")).unwrap(),
+        Settings::default(),
+    )
+    .unwrap();
+    let i = state.project().building_by_id[&building] as usize;
+    let grid = state.project().grid_of(i).unwrap().to_string();
+    let other = state
+        .project()
+        .grids
+        .iter()
+        .find(|g| g.grid.code != grid)
+        .unwrap()
+        .grid
+        .code
+        .clone();
+    drop(state);
+    for (name, role, scope) in [
+        ("admin", "admin", "310101001".to_string()),
+        ("supervisor", "town_supervisor", "310101001".to_string()),
+        ("worker", "grid_worker", grid.clone()),
+        ("stranger", "grid_worker", other),
+    ] {
+        s.put_user(&User {
+            username: name.into(),
+            role: role.into(),
+            scope,
+            password_hash: hash_password("secret-pass").unwrap(),
+        })
+        .unwrap();
+    }
+    let key = with_key.then(|| RegisterKey::from_hex(KEY).unwrap());
+    (
+        AppState::with_register_key(s, Settings::default(), key).unwrap(),
+        building,
+        grid,
+    )
+}
+
+async fn get(state: &AppState, uri: &str, user: &str) -> (StatusCode, Value) {
+    let login = Request::builder()
+        .method("POST")
+        .uri("/api/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"username": user, "password": "secret-pass"}).to_string(),
+        ))
+        .unwrap();
+    let resp = app(state.clone()).oneshot(login).await.unwrap();
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let token = body["token"].as_str().unwrap();
+    let req = Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v["houses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| {
+            h["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn who_sees_whose_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, building, grid) = setup(dir.path(), true);
+    let uri = format!("/api/buildings/{building}");
+    // The grid's worker: in clear, and audited.
+    let (status, v) = get(&st, &uri, "worker").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["grid"], grid.as_str());
+    assert_eq!(v["people_view"], "clear");
+    assert_eq!(names(&v), ["测试甲", "测试乙"]);
+    // A supervisor of the whole town: masked.
+    let (_, v) = get(&st, &uri, "supervisor").await;
+    assert_eq!(v["people_view"], "masked");
+    assert_eq!(names(&v), ["测**", "测**"]);
+    assert!(!v.to_string().contains(&fake_id(1)) && !v.to_string().contains("13800001111"));
+    // A worker of another grid: refused, and nothing of the building leaks.
+    let (status, v) = get(&st, &uri, "stranger").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        !v.to_string().contains("测试") && !v.to_string().contains(&building),
+        "{v}"
+    );
+    // The audit log has the clear read, and only admins read it.
+    let (status, log) = get(&st, "/api/audit", "admin").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["user"], "worker");
+    assert_eq!(entries[0]["count"], 2);
+    assert!(
+        !log.to_string().contains("测试"),
+        "the log holds no personal data"
+    );
+    let (status, _) = get(&st, "/api/audit", "worker").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn without_the_key_people_are_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, building, _) = setup(dir.path(), false);
+    let (status, v) = get(&st, &format!("/api/buildings/{building}"), "worker").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(names(&v).is_empty());
+    assert!(v["note"].as_str().unwrap().contains("GRIDMAP_KEY"));
+    let (_, log) = get(&st, "/api/audit", "admin").await;
+    assert!(log["entries"].as_array().unwrap().is_empty());
+}
