@@ -627,6 +627,63 @@ pub async fn delete_grid(
     Ok(Json(json!({"grid": code, "deleted": true})))
 }
 
+/// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook.
+pub async fn stats_xlsx(
+    state: State<AppState>,
+    user: AuthUser,
+    query: Query<StatsQuery>,
+) -> Result<Response, AppError> {
+    let Json(table) = stats(state, user, query).await?;
+    let by = table["by"].as_str().unwrap_or("grid").to_string();
+    let cols = [
+        by.as_str(),
+        "rank",
+        "buildings",
+        "households",
+        "visited_buildings",
+        "visited_households",
+        "visit_rate",
+        "expected_rate",
+        "flagged_visits",
+    ];
+    let xlsx = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("stats").map_err(xlsx)?;
+    for (c, name) in cols.iter().enumerate() {
+        sheet.write_string(0, c as u16, *name).map_err(xlsx)?;
+    }
+    for (r, row) in table["rows"].as_array().into_iter().flatten().enumerate() {
+        for (c, name) in cols.iter().enumerate() {
+            let (r, c) = (r as u32 + 1, c as u16);
+            match &row[*name] {
+                Value::Number(n) => {
+                    sheet
+                        .write_number(r, c, n.as_f64().unwrap_or_default())
+                        .map_err(xlsx)?;
+                }
+                Value::String(t) => {
+                    sheet.write_string(r, c, t.as_str()).map_err(xlsx)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    let bytes = book.save_to_buffer().map_err(xlsx)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"gridmap-stats.xlsx\""),
+    );
+    Ok((headers, bytes).into_response())
+}
+
 /// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.
 pub async fn stats_csv(
     state: State<AppState>,

@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/stats", get(api::stats))
         .route("/api/stats.csv", get(api::stats_csv))
+        .route("/api/stats.xlsx", get(api::stats_xlsx))
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))

@@ -651,6 +651,15 @@ async fn ogc_api_features_and_exports() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 1 + 6);
+    // The monthly report as XLSX, read back with an independent reader.
+    let (status, _, xlsx) = raw(&st, "/api/stats.xlsx?by=grid", &admin, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let range = book.worksheet_range("stats").unwrap();
+    assert_eq!(range.height(), 1 + 31, "a header and one row per grid");
+    assert_eq!(range.get((0, 0)).unwrap().to_string(), "grid");
 }
 
 #[tokio::test]
