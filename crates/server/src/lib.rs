@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod features;
+pub mod openapi;
 pub mod people;
 pub mod state;
 pub mod tiles;
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(api::health))
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/grids", get(api::grids).post(api::post_grid))
         .route(
             "/api/grids/{code}",

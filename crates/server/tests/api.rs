@@ -723,3 +723,25 @@ async fn grids_are_created_and_deleted_with_history() {
     );
     assert_eq!(h[1].who, "admin");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let (status, doc) = call(&st, "GET", "/api/openapi.json", None, None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    // Every `.route("…"` in the router has an entry.
+    for path in lib
+        .split(".route(\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+    {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} is not in the OpenAPI document"
+        );
+    }
+}

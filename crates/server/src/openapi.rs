@@ -1,0 +1,142 @@
+//! `GET /api/openapi.json`: an OpenAPI 3.1 description of the whole API, kept beside the
+//! router (a test checks that every route is described).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// Every route as (method, path, summary, needs a token).
+pub const ROUTES: [(&str, &str, &str, bool); 23] = [
+    ("get", "/health", "Liveness and what is loaded", false),
+    (
+        "post",
+        "/api/login",
+        "Sign in: {username, password} → {token}",
+        false,
+    ),
+    ("get", "/api/me", "Who the token belongs to", true),
+    ("get", "/api/openapi.json", "This document", false),
+    ("get", "/api/grids", "Grids in scope (GeoJSON)", true),
+    (
+        "post",
+        "/api/grids",
+        "Create a grid {feature, reason, force}",
+        true,
+    ),
+    ("get", "/api/grids/{code}", "One grid; ETag = version", true),
+    (
+        "put",
+        "/api/grids/{code}",
+        "Change a grid; If-Match required; 409 on overlaps unless force",
+        true,
+    ),
+    (
+        "delete",
+        "/api/grids/{code}",
+        "Delete a grid; If-Match and ?reason= required",
+        true,
+    ),
+    (
+        "post",
+        "/api/validate",
+        "What saving {feature} would do, without saving",
+        true,
+    ),
+    (
+        "post",
+        "/api/visits",
+        "Record a visit; far GPS points are flagged",
+        true,
+    ),
+    (
+        "get",
+        "/api/buildings/{id}",
+        "Building panel: visits, houses, people (masked or clear by role)",
+        true,
+    ),
+    (
+        "get",
+        "/api/audit",
+        "Audit log of clear personal-data reads (admins)",
+        true,
+    ),
+    (
+        "get",
+        "/api/stats",
+        "Per grid or village: visits, rates, ranking (?by=grid|village)",
+        true,
+    ),
+    ("get", "/api/stats.csv", "The statistics as CSV", true),
+    ("get", "/api/stats.xlsx", "The statistics as XLSX", true),
+    (
+        "get",
+        "/tiles/{layer}",
+        "TileJSON of grids, buildings, addresses or problems ({layer}.json)",
+        true,
+    ),
+    (
+        "get",
+        "/tiles/{layer}/{z}/{x}/{y}",
+        "Mapbox Vector Tile ({y}.mvt); 204 empty; ETag/304",
+        true,
+    ),
+    (
+        "get",
+        "/heatmap/{kind}/legend.json",
+        "Colour scale of a heatmap",
+        true,
+    ),
+    (
+        "get",
+        "/heatmap/{kind}/{z}/{x}/{y}",
+        "Heatmap PNG ({y}.png): visited, unvisited, coverage",
+        true,
+    ),
+    ("get", "/collections", "OGC API Features: collections", true),
+    (
+        "get",
+        "/collections/{id}",
+        "OGC API Features: one collection",
+        true,
+    ),
+    (
+        "get",
+        "/collections/{id}/items",
+        "OGC API Features: items (?bbox, limit, offset)",
+        true,
+    ),
+];
+
+/// The OpenAPI document.
+pub async fn document() -> Json<Value> {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary, auth) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK"},
+                "400": {"description": "Bad request: {\"error\": message}"},
+                "401": {"description": "No or expired token"},
+                "403": {"description": "Outside the caller's part of the org tree"},
+            },
+        });
+        if !auth {
+            op["security"] = json!([]);
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "gridmap", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Grids, buildings, visits and registers for grid-based community governance (网格化管理)."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }))
+}
