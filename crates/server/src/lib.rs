@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod people;
 pub mod state;
 pub mod tiles;
+pub mod uncovered;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))
+        .route("/api/uncovered", get(uncovered::uncovered))
         .route("/api/validate", post(api::validate_candidate))
         .route("/tiles/{layer}", get(tiles::tilejson))
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))

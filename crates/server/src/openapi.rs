@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 23] = [
+pub const ROUTES: [(&str, &str, &str, bool); 24] = [
     ("get", "/health", "Liveness and what is loaded", false),
     (
         "post",
@@ -57,6 +57,12 @@ pub const ROUTES: [(&str, &str, &str, bool); 23] = [
         "get",
         "/api/audit",
         "Audit log of clear personal-data reads (admins)",
+        true,
+    ),
+    (
+        "get",
+        "/api/uncovered",
+        "Blocks of unvisited buildings and buildings in no grid (?eps, limit)",
         true,
     ),
     (

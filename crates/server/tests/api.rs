@@ -745,3 +745,70 @@ async fn the_openapi_document_describes_every_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn uncovered_blocks_for_the_supervisors_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let worker = login(&st, "worker").await;
+    let (status, all) = call(
+        &st,
+        "GET",
+        "/api/uncovered?eps=50&limit=10000",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let features = all["features"].as_array().unwrap();
+    let count = |kind: &str| -> u64 {
+        features
+            .iter()
+            .filter(|f| f["properties"]["kind"] == kind)
+            .map(|f| f["properties"]["buildings"].as_u64().unwrap())
+            .sum()
+    };
+    let p = st.project();
+    let assigned = (0..p.buildings.len())
+        .filter(|&i| p.grid_of(i).is_some())
+        .count() as u64;
+    assert_eq!(
+        count("unvisited"),
+        assigned,
+        "nothing visited yet: every assigned building is in a block"
+    );
+    assert_eq!(count("in_no_grid"), p.report.in_no_grid.len() as u64);
+    assert_eq!(count("in_many_grids"), p.report.in_many_grids.len() as u64);
+    // Blocks are listed largest first.
+    let hh: Vec<u64> = features
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "unvisited")
+        .map(|f| f["properties"]["households"].as_u64().unwrap())
+        .collect();
+    assert!(hh.windows(2).all(|w| w[0] >= w[1]));
+    // A worker sees only their grid's unvisited buildings and no town-wide gaps.
+    let (_, mine) = call(
+        &st,
+        "GET",
+        "/api/uncovered?limit=10000",
+        Some(&worker),
+        None,
+        &[],
+    )
+    .await;
+    let mine = mine["features"].as_array().unwrap();
+    assert!(mine.iter().all(|f| f["properties"]["kind"] == "unvisited"));
+    let in_grid = (0..p.buildings.len())
+        .filter(|&i| p.grid_of(i) == Some(WORKER_GRID))
+        .count() as u64;
+    assert_eq!(
+        mine.iter()
+            .map(|f| f["properties"]["buildings"].as_u64().unwrap())
+            .sum::<u64>(),
+        in_grid
+    );
+    let (status, _) = call(&st, "GET", "/api/uncovered?eps=0", Some(&admin), None, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

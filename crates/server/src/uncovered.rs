@@ -1,0 +1,163 @@
+//! Uncovered blocks for the supervisor's list: clusters of unvisited buildings, and of
+//! buildings in no grid, as polygons with counts.
+//!
+//! Buildings are clustered by single linkage: two buildings whose locations are within
+//! `eps` metres (default 50 m) join one block. Each block's polygon is the convex hull of its
+//! buildings' footprints. Blocks are listed largest first (households, then buildings).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use geo::{ConvexHull, Coord, CoordsIter, MultiPoint, Point};
+use gridmap_core::assign::Assignment;
+use gridmap_core::geodesy::LocalMetres;
+use gridmap_core::model::VisitOutcome;
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::{AppState, Project};
+
+#[derive(Debug, Deserialize)]
+pub struct UncoveredQuery {
+    /// Linkage distance in metres (5–500).
+    eps: Option<f64>,
+    /// At most this many blocks of each kind.
+    limit: Option<usize>,
+}
+
+/// Clusters `members` (building indices) by single linkage within `eps` metres.
+fn clusters(p: &Project, members: &[usize], eps: f64) -> Vec<Vec<usize>> {
+    let Some(origin) = members.first().and_then(|&i| p.location(i)) else {
+        return Vec::new();
+    };
+    let frame = LocalMetres::at(origin);
+    let pts: Vec<GeomWithData<[f64; 2], usize>> = members
+        .iter()
+        .filter_map(|&i| {
+            let c = frame.project(p.location(i)?);
+            Some(GeomWithData::new([c.x, c.y], i))
+        })
+        .collect();
+    let tree = RTree::bulk_load(pts.clone());
+    let mut label: HashMap<usize, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for start in &pts {
+        if label.contains_key(&start.data) {
+            continue;
+        }
+        let id = out.len();
+        let mut block = vec![start.data];
+        label.insert(start.data, id);
+        let mut stack = vec![*start.geom()];
+        while let Some(at) = stack.pop() {
+            for n in tree.locate_within_distance(at, eps * eps) {
+                if let std::collections::hash_map::Entry::Vacant(e) = label.entry(n.data) {
+                    e.insert(id);
+                    block.push(n.data);
+                    stack.push(*n.geom());
+                }
+            }
+        }
+        out.push(block);
+    }
+    out
+}
+
+fn block_json(p: &Project, kind: &str, block: &[usize]) -> Value {
+    let coords: Vec<Point> = block
+        .iter()
+        .flat_map(|&i| p.building_geometry[i].coords_iter().collect::<Vec<Coord>>())
+        .map(Point)
+        .collect();
+    let hull = MultiPoint(coords).convex_hull();
+    let ring: Vec<Value> = hull
+        .exterior()
+        .0
+        .iter()
+        .map(|c| json!([c.x, c.y]))
+        .collect();
+    let households: u64 = block
+        .iter()
+        .map(|&i| u64::from(p.buildings[i].households))
+        .sum();
+    let mut ids: Vec<&str> = block.iter().map(|&i| p.buildings[i].id.as_str()).collect();
+    ids.sort_unstable();
+    let centre = hull
+        .exterior()
+        .0
+        .first()
+        .copied()
+        .unwrap_or(Coord { x: 0.0, y: 0.0 });
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {
+            "kind": kind, "buildings": block.len(), "households": households,
+            "building_ids": ids, "zoom_to": [centre.x, centre.y],
+        },
+    })
+}
+
+/// `GET /api/uncovered?eps=50&limit=100`: blocks of unvisited buildings in the caller's scope
+/// and, for town-wide callers, blocks of buildings in no grid, as a GeoJSON FeatureCollection.
+pub async fn uncovered(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<UncoveredQuery>,
+) -> Result<Json<Value>, AppError> {
+    let eps = q.eps.unwrap_or(50.0);
+    if !(5.0..=500.0).contains(&eps) {
+        return Err(AppError::BadRequest(format!(
+            "eps is a distance in metres between 5 and 500, not {eps}"
+        )));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let p = state.project();
+    let mut unvisited = Vec::new();
+    let mut no_grid = Vec::new();
+    let mut many = Vec::new();
+    for i in 0..p.buildings.len() {
+        match (&p.assignment[i], p.grid_of(i).and_then(|c| p.grid(c))) {
+            (_, Some(g)) => {
+                if user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref())
+                    && p.last_visit.get(&p.buildings[i].id) != Some(&VisitOutcome::Visited)
+                {
+                    unvisited.push(i);
+                }
+            }
+            (Assignment::Many(_), None) => many.push(i),
+            _ => no_grid.push(i),
+        }
+    }
+    // Coverage problems of the whole town are for town-wide users only.
+    if !(user.0.role == "admin" || user.0.scope == p.town.code) {
+        no_grid.clear();
+        many.clear();
+    }
+    let mut features = Vec::new();
+    for (kind, members) in [
+        ("unvisited", unvisited),
+        ("in_no_grid", no_grid),
+        ("in_many_grids", many),
+    ] {
+        let mut blocks = clusters(&p, &members, eps);
+        let weight = |b: &Vec<usize>| -> (u64, usize) {
+            (
+                b.iter()
+                    .map(|&i| u64::from(p.buildings[i].households))
+                    .sum(),
+                b.len(),
+            )
+        };
+        blocks.sort_by_key(|b| std::cmp::Reverse(weight(b)));
+        features.extend(blocks.iter().take(limit).map(|b| block_json(&p, kind, b)));
+    }
+    Ok(Json(
+        json!({"type": "FeatureCollection", "features": features, "eps_m": eps}),
+    ))
+}
