@@ -632,3 +632,70 @@ fn readers_see_before_or_after_while_a_writer_imports() {
     assert!(child.wait().unwrap().success());
     assert!(seen.contains(&1321), "read while the import ran: {seen:?}");
 }
+
+#[test]
+fn a_village_of_a_project_is_partitioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = demo_project(dir.path());
+    ok(&[
+        "import",
+        s(&p),
+        "--layer",
+        "villages",
+        s(&demo("villages.geojson")),
+    ]);
+    let plan = dir.path().join("plan.geojson");
+    let report = dir.path().join("plan.json");
+    let out = gridmap(&[
+        "partition",
+        s(&p),
+        "--village",
+        "310101001002",
+        "--grids",
+        "4",
+        "--out",
+        s(&plan),
+        "--report",
+        s(&report),
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    let r = read_json(&report);
+    assert_eq!(r["summary"]["grids"], 4);
+    assert_eq!(geojson_features(&plan).len(), 4);
+    assert!(
+        r["summary"]["max_deviation_pct"].as_f64().unwrap() <= 5.0,
+        "{}",
+        r["summary"]
+    );
+    // From the village's current grids: some buildings move, the count of grids stays.
+    let out = gridmap(&[
+        "partition",
+        s(&p),
+        "--village",
+        "310101001002",
+        "--from-current",
+        "--out",
+        s(&plan),
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("moved"), "{}", stdout(&out));
+    let err = fails(&[
+        "partition",
+        s(&p),
+        "--village",
+        "NOPE",
+        "--grids",
+        "3",
+        "--out",
+        s(&plan),
+    ]);
+    assert!(err.contains("no village NOPE"), "{err}");
+}

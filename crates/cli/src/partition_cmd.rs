@@ -15,12 +15,17 @@ use crate::progress::Phases;
 /// Arguments of `gridmap partition`.
 #[derive(Debug, Args)]
 pub struct PartitionArgs {
+    /// A project file: partition one of its villages (with --village) instead of files.
+    pub project: Option<PathBuf>,
+    /// The village (code) of the project to partition.
+    #[arg(long, requires = "project")]
+    pub village: Option<String>,
     /// The area to partition (a village); several polygons are merged.
-    #[arg(long, value_name = "FILE")]
-    pub boundary: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "project")]
+    pub boundary: Option<PathBuf>,
     /// Building footprints or points, with `id` and `households`.
-    #[arg(long, value_name = "FILE")]
-    pub buildings: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "project")]
+    pub buildings: Option<PathBuf>,
     /// Workload per grid; the number of grids is total / N, rounded.
     #[arg(long, value_name = "N", conflicts_with = "grids", required_unless_present_any = ["grids", "from_current"])]
     pub target_households: Option<f64>,
@@ -43,8 +48,9 @@ pub struct PartitionArgs {
     /// Polygons no grid edge may cut (residential compounds).
     #[arg(long, value_name = "FILE")]
     pub keep_whole: Option<PathBuf>,
-    /// Today's grids: rebalance them moving as few buildings as possible.
-    #[arg(long, value_name = "GRIDS_FILE")]
+    /// Today's grids: rebalance them moving as few buildings as possible. With a project,
+    /// `--from-current` alone takes the village's grids from it.
+    #[arg(long, value_name = "GRIDS_FILE", num_args = 0..=1, default_missing_value = "-")]
     pub from_current: Option<PathBuf>,
     /// Seed of the search; the same inputs and seed give the same plan.
     #[arg(long, value_name = "S", default_value_t = 1)]
@@ -63,8 +69,23 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
     let mut phases = Phases::new(verbose);
     phases.phase("reading layers");
     let fields = Fields::default();
-    let boundary = gridmap_io::read_boundary(&args.boundary)?;
-    let buildings = gridmap_io::read_buildings(&args.buildings, &fields)?;
+    let (boundary, buildings, project_grids) =
+        match (&args.project, &args.boundary, &args.buildings) {
+            (Some(project), None, None) => {
+                let Some(code) = &args.village else {
+                    bail!("with a project file, say which village: --village CODE");
+                };
+                crate::partition_cmd::village_layers(project, code)?
+            }
+            (None, Some(b), Some(f)) => (
+                gridmap_io::read_boundary(b)?,
+                gridmap_io::read_buildings(f, &fields)?,
+                Vec::new(),
+            ),
+            _ => {
+                bail!("give either PROJECT.gpkg --village CODE or --boundary FILE --buildings FILE")
+            }
+        };
     let mut barriers = Vec::new();
     for path in &args.barriers {
         barriers.extend(gridmap_io::read::read_lines(path)?);
@@ -74,6 +95,12 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let current = match &args.from_current {
+        Some(path) if path.as_os_str() == "-" => {
+            if args.project.is_none() {
+                bail!("--from-current needs a grids file, or a project file");
+            }
+            Some(project_grids)
+        }
         Some(path) => Some(gridmap_io::read_grids(path, &fields)?.grids),
         None => None,
     };
@@ -81,7 +108,10 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
         "households" => Weight::Households,
         "buildings" => Weight::Buildings,
         field => {
-            let values = gridmap_io::read::read_features(&args.buildings, &[field], |f| {
+            let Some(file) = &args.buildings else {
+                bail!("--weight {field} reads the buildings file: give --buildings FILE");
+            };
+            let values = gridmap_io::read::read_features(file, &[field], |f| {
                 Ok(f.properties[0].as_ref().and_then(Value::as_f64))
             })?;
             let mut out = Vec::with_capacity(values.len());
@@ -90,7 +120,7 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
                     Some(v) => out.push(v),
                     None => bail!(
                         "{}: feature {i} (id {}) has no numeric `{field}`",
-                        args.buildings.display(),
+                        file.display(),
                         buildings.get(i).map_or("?", |b| b.id.as_str())
                     ),
                 }
@@ -192,4 +222,50 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A village of a project: its boundary, the buildings located in it, and its grids.
+pub fn village_layers(
+    project: &std::path::Path,
+    code: &str,
+) -> Result<(
+    geo::MultiPolygon,
+    Vec<gridmap_core::Building>,
+    Vec<gridmap_core::Grid>,
+)> {
+    use gridmap_core::locate::{Location, PreparedArea};
+    use gridmap_store::Store;
+    let store = gridmap_store::GpkgStore::open(project)?;
+    let villages = store.villages()?;
+    let Some(village) = villages.iter().find(|v| v.code == code) else {
+        let known: Vec<&str> = villages.iter().map(|v| v.code.as_str()).collect();
+        bail!(
+            "{}: no village {code} (villages: {})",
+            project.display(),
+            if known.is_empty() {
+                "none imported".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let Some(boundary) = village.boundary.clone() else {
+        bail!("village {code} has no boundary: import the villages layer with geometries");
+    };
+    let area = PreparedArea::new(&boundary);
+    let buildings = store
+        .buildings()?
+        .into_iter()
+        .filter(|b| {
+            b.location()
+                .is_some_and(|p| area.locate(p) != Location::Outside)
+        })
+        .collect();
+    let grids = store
+        .grids()?
+        .into_iter()
+        .map(|g| g.grid)
+        .filter(|g| g.village.as_deref() == Some(code))
+        .collect();
+    Ok((boundary, buildings, grids))
 }

@@ -25,7 +25,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-fn geometry_json(g: &MultiPolygon) -> Value {
+/// A multipolygon as a GeoJSON geometry object.
+pub fn geometry_json(g: &MultiPolygon) -> Value {
     let ring = |l: &geo::LineString| -> Value {
         Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
     };

@@ -11,6 +11,7 @@ pub mod error;
 pub mod features;
 pub mod openapi;
 pub mod people;
+pub mod plans;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
@@ -46,6 +47,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))
         .route("/api/uncovered", get(uncovered::uncovered))
+        .route("/api/partition", post(plans::start))
+        .route("/api/partition/{job}", get(plans::status))
         .route("/api/validate", post(api::validate_candidate))
         .route("/tiles/{layer}", get(tiles::tilejson))
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))

@@ -5,8 +5,20 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 24] = [
+pub const ROUTES: [(&str, &str, &str, bool); 26] = [
     ("get", "/health", "Liveness and what is loaded", false),
+    (
+        "post",
+        "/api/partition",
+        "Start re-partitioning a village (background job)",
+        true,
+    ),
+    (
+        "get",
+        "/api/partition/{job}",
+        "Progress of a partition job; the plan and report when done",
+        true,
+    ),
     (
         "post",
         "/api/login",

@@ -186,6 +186,8 @@ pub struct Shared {
     pub tiles: crate::tiles::TileCache,
     /// The key of the household registers (personal data); `None`: people are not served.
     pub register_key: Option<gridmap_store::registers::RegisterKey>,
+    /// Re-partitioning jobs.
+    pub plans: crate::plans::Jobs,
 }
 
 /// The state handed to every handler.
@@ -216,6 +218,7 @@ impl AppState {
             settings,
             tiles: crate::tiles::TileCache::default(),
             register_key,
+            plans: crate::plans::Jobs::default(),
         })))
     }
 

@@ -45,6 +45,19 @@ fn state(dir: &Path) -> AppState {
         Mode::Append,
     )
     .unwrap();
+    let villages: Vec<gridmap_core::Village> =
+        gridmap_io::read_grids(&demo("villages.geojson"), &fields)
+            .unwrap()
+            .grids
+            .into_iter()
+            .map(|g| gridmap_core::Village {
+                code: g.code,
+                name: g.name.unwrap_or_default(),
+                town: None,
+                boundary: Some(g.geometry),
+            })
+            .collect();
+    s.import_villages(&villages, Mode::Append).unwrap();
     for (name, role, scope) in [
         ("admin", "admin", "310101001"),
         ("worker", "grid_worker", WORKER_GRID),
@@ -811,4 +824,78 @@ async fn uncovered_blocks_for_the_supervisors_list() {
     );
     let (status, _) = call(&st, "GET", "/api/uncovered?eps=0", Some(&admin), None, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_plan_is_computed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let worker = login(&st, "worker").await;
+    let (status, _) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&worker),
+        Some(json!({"village": VILLAGE, "grids": 4})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "workers do not re-partition");
+    let (status, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&admin),
+        Some(json!({"village": VILLAGE, "grids": 4, "seed": 3})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let job = started["job"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        let (_, s) = call(
+            &st,
+            "GET",
+            &format!("/api/partition/{job}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+        if s["status"] != "running" {
+            done = s;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["plan"]["features"].as_array().unwrap().len(), 4);
+    assert_eq!(done["report"]["grids"], 4);
+    assert!(
+        done["report"]["max_deviation_pct"].as_f64().unwrap() <= 5.0,
+        "{}",
+        done["report"]
+    );
+    let (status, _) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&admin),
+        Some(json!({"village": "NOPE", "grids": 4})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &st,
+        "GET",
+        "/api/partition/plan-999",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
