@@ -38,6 +38,14 @@ pub struct Project {
     pub address_geometry: Vec<geo::Geometry>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
+    /// Register statistics (houses, people, linkage) by grid and by village, computed on
+    /// first use: they read the registers again.
+    pub registers: std::sync::OnceLock<
+        Option<(
+            gridmap_store::registers::RegisterStats,
+            gridmap_store::registers::RegisterStats,
+        )>,
+    >,
 }
 
 impl Project {
@@ -114,6 +122,7 @@ impl Project {
             building_geometry,
             address_geometry,
             report,
+            registers: std::sync::OnceLock::new(),
             visits,
             buildings,
             assignment,

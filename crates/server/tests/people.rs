@@ -199,6 +199,16 @@ async fn who_sees_whose_people() {
     );
     let (status, _) = get(&st, "/api/audit", "worker").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The grid's statistics carry the person-house linkage.
+    let (_, stats) = get(&st, "/api/stats?by=grid", "worker").await;
+    let row = &stats["rows"][0];
+    assert_eq!(row["grid"], grid.as_str());
+    assert_eq!(
+        (row["people"].as_u64(), row["people_linked"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(row["linkage_rate"], 1.0);
+    assert_eq!(stats["campaign"]["target_linkage_rate"], 0.95);
 }
 
 #[tokio::test]
