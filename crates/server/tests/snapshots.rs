@@ -1,0 +1,163 @@
+//! Snapshot tests: a decoded vector tile (decoded by GDAL's MVT driver, independent of our
+//! encoder) and a heatmap PNG (decoded pixels) of the demo project must match the golden files
+//! in `tests/golden/`. After a deliberate change, rerun with `UPDATE_GOLDEN=1` and review the
+//! diff.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use gridmap_server::{AppState, Settings, app, auth::hash_password};
+use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn demo(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/demo")
+        .join(name)
+}
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn state(dir: &Path) -> AppState {
+    let mut s = GpkgStore::create(&dir.join("p.gpkg"), "310101001", "演示镇").unwrap();
+    let f = gridmap_io::Fields::default();
+    s.set_town_boundary(&gridmap_io::read_boundary(&demo("town.geojson")).unwrap())
+        .unwrap();
+    let grids = gridmap_io::read_grids(&demo("grids.geojson"), &f)
+        .unwrap()
+        .grids;
+    s.import_grids(
+        &grids,
+        Mode::Append,
+        &Change {
+            who: "t".into(),
+            why: "t".into(),
+        },
+    )
+    .unwrap();
+    s.import_buildings(
+        &gridmap_io::read_buildings(&demo("buildings.geojson"), &f).unwrap(),
+        Mode::Append,
+    )
+    .unwrap();
+    s.put_user(&User {
+        username: "admin".into(),
+        role: "admin".into(),
+        scope: "310101001".into(),
+        password_hash: hash_password("secret-pass").unwrap(),
+    })
+    .unwrap();
+    AppState::new(s, Settings::default()).unwrap()
+}
+
+async fn fetch(st: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
+    let login = Request::builder()
+        .method("POST")
+        .uri("/api/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"username": "admin", "password": "secret-pass"}).to_string(),
+        ))
+        .unwrap();
+    let resp = app(st.clone()).oneshot(login).await.unwrap();
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let req = Request::builder()
+        .uri(uri)
+        .header(
+            "authorization",
+            format!("Bearer {}", body["token"].as_str().unwrap()),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(st.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    (
+        status,
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+/// Compares with the golden file, or rewrites it under UPDATE_GOLDEN=1.
+fn check(name: &str, got: &[u8]) {
+    let path = golden(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    assert!(
+        want == got,
+        "{name} differs from {}; if intended, rerun with UPDATE_GOLDEN=1",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn a_grids_tile_decodes_to_the_snapshot() {
+    if Command::new("ogrinfo").arg("--version").output().is_err() {
+        eprintln!("ogrinfo not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    // z15 tile over the Bund: several grids, the planted overlap.
+    let (status, bytes) = fetch(&st, "/tiles/grids/15/27441/13387.mvt").await;
+    assert_eq!(status, StatusCode::OK);
+    let file = dir.path().join("t.mvt");
+    std::fs::write(&file, &bytes).unwrap();
+    // GDAL decodes the tile in tile coordinates (no georeferencing): ids, attributes, geometry.
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-al", "-q", "-oo", "CLIP=NO"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let features: String = text
+        .lines()
+        .filter(|l| !l.starts_with("Layer name") && !l.starts_with("INFO") && !l.trim().is_empty())
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    assert!(
+        features.contains("code (String) = 310101001001-01"),
+        "{features}"
+    );
+    check("tile-grids-15-27441-13387.txt", features.as_bytes());
+}
+
+#[tokio::test]
+async fn a_heatmap_renders_to_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let (status, png) = fetch(&st, "/heatmap/unvisited/15/27441/13387.png").await;
+    assert_eq!(status, StatusCode::OK);
+    let decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (256, 256));
+    assert!(pixels.chunks(4).any(|p| p[3] > 0), "some density is drawn");
+    // Pixels, not bytes: PNG compression may differ between library versions.
+    check("heatmap-unvisited-15-27441-13387.rgba", &pixels);
+}
