@@ -30,6 +30,8 @@ pub struct Project {
     /// Building envelopes, for tiles and lookups.
     pub building_tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     pub building_by_id: HashMap<String, u32>,
+    /// Grid position by code: tiles and statistics look grids up once per building.
+    pub grid_by_code: HashMap<String, usize>,
     /// The latest visit outcome of each building.
     pub last_visit: HashMap<String, VisitOutcome>,
     /// Geometries as tiles take them, built once per snapshot.
@@ -113,7 +115,13 @@ impl Project {
             .iter()
             .map(|a| geo::Geometry::Point(a.point))
             .collect();
+        let grid_by_code = grids
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.grid.code.clone(), i))
+            .collect();
         Ok(Project {
+            grid_by_code,
             town,
             villages,
             grids,
@@ -142,7 +150,7 @@ impl Project {
 
     /// The grid record with `code`.
     pub fn grid(&self, code: &str) -> Option<&StoredGrid> {
-        self.grids.iter().find(|g| g.grid.code == code)
+        self.grids.get(*self.grid_by_code.get(code)?)
     }
 
     /// A building's location.
