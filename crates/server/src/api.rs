@@ -418,7 +418,9 @@ pub async fn validate_candidate(
     Ok(Json(impact(&p, &candidate)))
 }
 
-/// The validator's verdict on the grid layer with `candidate` in place of its namesake.
+/// The validator's verdict on the grid layer with `candidate` in place of its namesake, within
+/// its parent (its village's boundary when known, else the town's): overlaps with neighbours,
+/// gaps, the area reaching outside the parent, buildings that change grid.
 pub fn impact(p: &Project, candidate: &Grid) -> Value {
     let mut grids: Vec<Grid> = p
         .grids
@@ -427,10 +429,17 @@ pub fn impact(p: &Project, candidate: &Grid) -> Value {
         .map(|g| g.grid.clone())
         .collect();
     grids.push(candidate.clone());
+    // The parent: the grid's village when its boundary is known, else the town.
+    let parent = candidate
+        .village
+        .as_deref()
+        .and_then(|code| p.villages.iter().find(|v| v.code == code))
+        .and_then(|v| v.boundary.as_ref())
+        .or(p.town.boundary.as_ref());
     let input = CoverageInput {
         grids: &grids,
         buildings: &p.buildings,
-        boundary: p.town.boundary.as_ref(),
+        boundary: parent,
         ..CoverageInput::default()
     };
     let coverage = validate(&input, &Options::default(), &mut |_| {});
@@ -467,6 +476,7 @@ pub fn impact(p: &Project, candidate: &Grid) -> Value {
         "overlaps": overlaps,
         "gaps": gaps,
         "buildings_changing_grid": moved,
+        "outside_parent": r.outside_boundary.iter().filter(|o| o.grid == candidate.code).map(|o| o.area_m2).next(),
         "ok": invalid.is_empty() && overlaps.is_empty(),
     })
 }

@@ -899,3 +899,102 @@ async fn a_plan_is_computed_in_the_background() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// What each role sees, endpoint by endpoint: grids, statistics (JSON and CSV exports),
+/// features, and the buildings in a tile.
+#[tokio::test]
+async fn scope_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    {
+        let mut store = st.0.store.lock().unwrap();
+        for (name, role, scope) in [
+            ("supervisor", "town_supervisor", "310101001"),
+            ("planner", "planner", "310101001"),
+        ] {
+            store
+                .put_user(&User {
+                    username: name.into(),
+                    role: role.into(),
+                    scope: scope.into(),
+                    password_hash: hash_password("secret-pass").unwrap(),
+                })
+                .unwrap();
+        }
+    }
+    *st.0.users.write().unwrap() = st.0.store.lock().unwrap().users().unwrap();
+    let p = st.project();
+    let village_grids = p
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(VILLAGE))
+        .count();
+    // (user, grids visible)
+    for (user, grids) in [
+        ("admin", 31),
+        ("supervisor", 31),
+        ("planner", 31),
+        ("manager", village_grids),
+        ("leader", 1),
+        ("worker", 1),
+    ] {
+        let token = login(&st, user).await;
+        let (_, g) = call(&st, "GET", "/api/grids", Some(&token), None, &[]).await;
+        let codes: Vec<String> = g["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["code"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(codes.len(), grids, "{user}: grids");
+        let (_, stats) = call(&st, "GET", "/api/stats?by=grid", Some(&token), None, &[]).await;
+        assert_eq!(
+            stats["rows"].as_array().unwrap().len(),
+            grids,
+            "{user}: stats rows"
+        );
+        let (_, _, csv) = raw(&st, "/api/stats.csv?by=grid", &token, &[]).await;
+        assert_eq!(
+            String::from_utf8(csv).unwrap().lines().count(),
+            1 + grids,
+            "{user}: CSV export rows"
+        );
+        let (_, items) = call(
+            &st,
+            "GET",
+            "/collections/buildings/items?limit=10000",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+        for f in items["features"].as_array().unwrap() {
+            let grid = f["properties"]["grid"].as_str().unwrap().to_string();
+            assert!(
+                codes.contains(&grid),
+                "{user} received a building of grid {grid}"
+            );
+        }
+        // Every building of a tile over the Bund that the user receives lies in their grids.
+        let tile = gridmap_tiles::TileId::new(15, 27441, 13387).unwrap();
+        let (status, _, body) = raw(
+            &st,
+            &format!("/tiles/buildings/15/{}/{}.mvt", tile.x, tile.y),
+            &token,
+            &[],
+        )
+        .await;
+        assert!(status == StatusCode::OK || status == StatusCode::NO_CONTENT);
+        for (i, b) in p.buildings.iter().enumerate() {
+            if let Some(g) = p.grid_of(i)
+                && !codes.iter().any(|c| c == g)
+            {
+                assert!(
+                    !contains(&body, &b.id),
+                    "{user} received building {} of grid {g} in a tile",
+                    b.id
+                );
+            }
+        }
+    }
+}
