@@ -666,16 +666,10 @@ pub async fn delete_grid(
     Ok(Json(json!({"grid": code, "deleted": true})))
 }
 
-/// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook.
-pub async fn stats_xlsx(
-    state: State<AppState>,
-    user: AuthUser,
-    query: Query<StatsQuery>,
-) -> Result<Response, AppError> {
-    let Json(table) = stats(state, user, query).await?;
-    let by = table["by"].as_str().unwrap_or("grid").to_string();
-    let cols = [
-        by.as_str(),
+/// The columns of the exported statistics, the first named after the grouping.
+fn stats_columns(by: &str) -> [&str; 12] {
+    [
+        by,
         "rank",
         "buildings",
         "households",
@@ -687,7 +681,18 @@ pub async fn stats_xlsx(
         "people",
         "people_linked",
         "linkage_rate",
-    ];
+    ]
+}
+
+/// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook.
+pub async fn stats_xlsx(
+    state: State<AppState>,
+    user: AuthUser,
+    query: Query<StatsQuery>,
+) -> Result<Response, AppError> {
+    let Json(table) = stats(state, user, query).await?;
+    let by = table["by"].as_str().unwrap_or("grid").to_string();
+    let cols = stats_columns(&by);
     let xlsx = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
@@ -734,20 +739,7 @@ pub async fn stats_csv(
 ) -> Result<Response, AppError> {
     let Json(table) = stats(state, user, query).await?;
     let by = table["by"].as_str().unwrap_or("grid").to_string();
-    let cols = [
-        by.as_str(),
-        "rank",
-        "buildings",
-        "households",
-        "visited_buildings",
-        "visited_households",
-        "visit_rate",
-        "expected_rate",
-        "flagged_visits",
-        "people",
-        "people_linked",
-        "linkage_rate",
-    ];
+    let cols = stats_columns(&by);
     let mut out = cols.join(",") + "\n";
     for row in table["rows"].as_array().into_iter().flatten() {
         let cells: Vec<String> = cols
@@ -807,7 +799,8 @@ pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
     Some(((today - start) as f64 / (end - start) as f64).clamp(0.0, 1.0))
 }
 
-fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
+/// The smallest rectangle holding both (either may be missing).
+pub(crate) fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
     match (a, b) {
         (Some(a), Some(b)) => Some(Rect::new(
             Coord {

@@ -63,6 +63,13 @@ impl AuthUser {
         s.role == "admin" || s.scope == town || s.scope == code || village == Some(&s.scope)
     }
 
+    /// Whether the grid with `code` of project `p` is in the user's scope (false for an
+    /// unknown code).
+    pub fn sees_code(&self, p: &crate::state::Project, code: &str) -> bool {
+        p.grid(code)
+            .is_some_and(|g| self.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
+    }
+
     /// Whether the user may change grid boundaries.
     pub fn edits_grids(&self) -> bool {
         matches!(

@@ -108,10 +108,7 @@ fn polygon_json(g: &Geometry) -> Value {
 
 /// The features of a layer in the user's scope, with geometry, as (id, geometry, properties).
 fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geometry, Value)> {
-    let sees = |code: &str| {
-        p.grid(code)
-            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
-    };
+    let sees = |code: &str| user.sees_code(p, code);
     match layer {
         "grids" => p
             .grids

@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use geo::{BoundingRect, Coord, Geometry, Intersects, Rect};
+use geo::{BoundingRect, Geometry, Intersects, Rect};
 use gridmap_core::model::{Footprint, VisitOutcome};
 use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
 use rstar::AABB;
@@ -126,10 +126,7 @@ fn features<'a>(
 ) -> Vec<Feature<'a>> {
     let opts = EncodeOptions::default();
     let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
-    let sees = |code: &str| {
-        p.grid(code)
-            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
-    };
+    let sees = |code: &str| user.sees_code(p, code);
     match layer {
         "grids" => p
             .grids
@@ -231,10 +228,7 @@ fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
 /// in the user's scope: only town-wide users see gaps.
 fn problems(p: &Project, user: &AuthUser) -> Vec<ProblemFeature> {
     let report = &p.report;
-    let sees = |code: &str| {
-        p.grid(code)
-            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
-    };
+    let sees = |code: &str| user.sees_code(p, code);
     let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
     let mut out = Vec::new();
     for o in &report.overlaps {
@@ -403,18 +397,9 @@ pub async fn tilejson(
             p.grids
                 .iter()
                 .filter_map(|g| g.grid.geometry.bounding_rect())
-                .reduce(|a, b| {
-                    Rect::new(
-                        Coord {
-                            x: a.min().x.min(b.min().x),
-                            y: a.min().y.min(b.min().y),
-                        },
-                        Coord {
-                            x: a.max().x.max(b.max().x),
-                            y: a.max().y.max(b.max().y),
-                        },
-                    )
-                })
+                .map(Some)
+                .reduce(crate::api::union_rect)
+                .flatten()
         });
     let b = bounds.map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
     let centre = bounds.map(|r| vec![r.center().x, r.center().y, 15.0]);
