@@ -9,6 +9,12 @@ scripts/setup.sh
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 cargo build --release --quiet -p gridmap-cli
 gridmap=target/release/gridmap
+# The demo's household form is synthetic; a fixed key encrypts it. Never use this key, or any
+# key kept in a repository, for real people: set GRIDMAP_KEY yourself (openssl rand -hex 32).
+if [ -z "${GRIDMAP_KEY:-}" ] && [ -z "${GRIDMAP_KEY_FILE:-}" ]; then
+  export GRIDMAP_KEY=64656d6f2d6f6e6c792d6b65792d6e657665722d666f722d7265616c2d646174
+  echo "demo: using the demo-only register key (synthetic people only)"
+fi
 mkdir -p demo-out
 project=demo-out/demo.gpkg
 if [ ! -f "$project" ]; then
@@ -19,6 +25,11 @@ if [ ! -f "$project" ]; then
   $gridmap import "$project" --layer grids data/demo/grids.geojson --who demo --why "demo data"
   $gridmap import "$project" --layer buildings data/demo/buildings.geojson
   $gridmap import "$project" --layer addresses data/demo/addresses.geojson
+  # Synthetic households (fictional people); rows whose address matches two buildings are
+  # skipped and listed in demo-out/households.rejected.csv.
+  $gridmap import "$project" --layer households data/demo/households.csv \
+    --skip-invalid --rejected demo-out/households.rejected.csv
+  $gridmap stats "$project" --by village
   # Demo users, one per role (synthetic; change or remove them for real use).
   for u in "admin admin 310101001" "supervisor town_supervisor 310101001" \
            "manager village_manager 310101001002" "leader grid_leader 310101001002-03" \

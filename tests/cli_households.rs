@@ -145,3 +145,54 @@ fn a_household_form_is_imported_linked_encrypted_and_counted() {
     assert_eq!(total("people"), 1, "{text}");
     assert_eq!(total("people_linked"), 1, "{text}");
 }
+
+#[test]
+fn the_demo_household_form_links_to_the_demo_buildings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("demo.gpkg");
+    for args in [
+        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "grids",
+            s(&demo("grids.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "buildings",
+            s(&demo("buildings.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "addresses",
+            s(&demo("addresses.geojson")),
+        ],
+    ] {
+        assert!(gm(&args, None).status.success());
+    }
+    let side = dir.path().join("rejected.csv");
+    let out = gm(
+        &[
+            "import",
+            s(&p),
+            "--layer",
+            "households",
+            s(&demo("households.csv")),
+            "--skip-invalid",
+            "--rejected",
+            s(&side),
+        ],
+        Some(KEY),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = gm(&["stats", s(&p), "--by", "village", "--json"], Some(KEY));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["town"]["people"], 542);
+    assert_eq!(v["town"]["people_linked"], 514);
+}
