@@ -34,10 +34,9 @@ fn fake_id(n: u32) -> String {
     format!("{body}{check}")
 }
 
-#[test]
-fn a_household_form_is_imported_linked_encrypted_and_counted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("demo.gpkg");
+/// A project with the demo grids, buildings and standard addresses.
+fn demo_project(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("demo.gpkg");
     for args in [
         vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
         vec![
@@ -65,6 +64,13 @@ fn a_household_form_is_imported_linked_encrypted_and_counted() {
         let out = gm(&args, None);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
+    p
+}
+
+#[test]
+fn a_household_form_is_imported_linked_encrypted_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = demo_project(dir.path());
     let (good, bad) = (fake_id(1), {
         let id = fake_id(2);
         let last = if id.ends_with('0') { '1' } else { '0' };
@@ -149,33 +155,7 @@ fn a_household_form_is_imported_linked_encrypted_and_counted() {
 #[test]
 fn the_demo_household_form_links_to_the_demo_buildings() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("demo.gpkg");
-    for args in [
-        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "grids",
-            s(&demo("grids.geojson")),
-        ],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "buildings",
-            s(&demo("buildings.geojson")),
-        ],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "addresses",
-            s(&demo("addresses.geojson")),
-        ],
-    ] {
-        assert!(gm(&args, None).status.success());
-    }
+    let p = demo_project(dir.path());
     let side = dir.path().join("rejected.csv");
     let out = gm(
         &[

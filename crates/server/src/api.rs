@@ -481,6 +481,34 @@ pub fn impact(p: &Project, candidate: &Grid) -> Value {
     })
 }
 
+/// The `reason` of an edit, required and non-blank: it goes into the grid's history.
+fn reason_of(body: &Value) -> Result<String, AppError> {
+    body.get("reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.trim().is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))
+}
+
+/// The validator's verdict on saving `candidate`: 400 for an invalid geometry, 409 when it would
+/// create overlaps unless `force`.
+fn save_verdict(p: &Project, candidate: &Grid, force: bool) -> Result<Value, AppError> {
+    let verdict = impact(p, candidate);
+    if verdict["valid"] == Value::Bool(false) {
+        return Err(AppError::BadRequest(format!(
+            "invalid geometry: {}",
+            verdict["invalid_reasons"]
+        )));
+    }
+    if verdict["ok"] == Value::Bool(false) && !force {
+        return Err(AppError::Conflict(format!(
+            "saving would create overlaps: {}; send \"force\": true to save anyway",
+            verdict["overlaps"]
+        )));
+    }
+    Ok(verdict)
+}
+
 /// `PUT /api/grids/{code}` with `If-Match: "VERSION"` and `{"feature", "reason", "force"}`:
 /// saves a grid after validating it. Refused with 409 when it would create overlaps, unless
 /// `force`; with 412 when someone saved a newer version since.
@@ -501,12 +529,7 @@ pub async fn put_grid(
             candidate.code
         )));
     }
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))?
-        .to_string();
+    let reason = reason_of(&body)?;
     let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
     let expected = match headers.get(header::IF_MATCH) {
         None => None,
@@ -537,19 +560,7 @@ pub async fn put_grid(
                 .into(),
         ));
     }
-    let verdict = impact(&p, &candidate);
-    if verdict["valid"] == Value::Bool(false) {
-        return Err(AppError::BadRequest(format!(
-            "invalid geometry: {}",
-            verdict["invalid_reasons"]
-        )));
-    }
-    if verdict["ok"] == Value::Bool(false) && !force {
-        return Err(AppError::Conflict(format!(
-            "saving would create overlaps: {}; send \"force\": true to save anyway",
-            verdict["overlaps"]
-        )));
-    }
+    let verdict = save_verdict(&p, &candidate, force)?;
     let change = gridmap_store::Change {
         who: user.0.username.clone(),
         why: reason,
@@ -591,26 +602,9 @@ pub async fn post_grid(
     {
         return Err(AppError::Forbidden);
     }
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))?
-        .to_string();
+    let reason = reason_of(&body)?;
     let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let verdict = impact(&p, &candidate);
-    if verdict["valid"] == Value::Bool(false) {
-        return Err(AppError::BadRequest(format!(
-            "invalid geometry: {}",
-            verdict["invalid_reasons"]
-        )));
-    }
-    if verdict["ok"] == Value::Bool(false) && !force {
-        return Err(AppError::Conflict(format!(
-            "saving would create overlaps: {}; send \"force\": true to save anyway",
-            verdict["overlaps"]
-        )));
-    }
+    let verdict = save_verdict(&p, &candidate, force)?;
     let change = gridmap_store::Change {
         who: user.0.username.clone(),
         why: reason,
