@@ -31,8 +31,27 @@ impl Phases {
     /// Ends the current phase and starts `name`.
     pub fn phase(&mut self, name: &str) {
         self.end_current();
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("the template is valid"),
+        );
         self.bar.set_message(name.to_string());
         self.current = Some((name.to_string(), Instant::now()));
+    }
+
+    /// Starts `name` as a phase with a count: the returned handle takes (done, total) and
+    /// draws a bar.
+    pub fn counted(&mut self, name: &str) -> impl Fn(u64, u64) + Send + 'static {
+        self.phase(name);
+        self.bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .expect("the template is valid"),
+        );
+        let bar = self.bar.clone();
+        move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
     }
 
     fn end_current(&mut self) {

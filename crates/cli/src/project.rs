@@ -292,7 +292,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
                 let g = layer.grids.remove(*i);
                 rejected.push((None, Some(g.code), why.clone()));
             }
-            phases.phase("writing grids");
+            store.on_progress(phases.counted("writing grids"));
             (
                 layer.grids.len(),
                 store.import_grids(&layer.grids, mode, &change)?,
@@ -300,22 +300,22 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         }
         Layer::Buildings => {
             let b = gridmap_io::read_buildings(path, &fields)?;
-            phases.phase("writing buildings");
+            store.on_progress(phases.counted("writing buildings"));
             (b.len(), store.import_buildings(&b, mode)?)
         }
         Layer::Addresses => {
             let a = gridmap_io::read_addresses(path, &fields)?;
-            phases.phase("writing addresses");
+            store.on_progress(phases.counted("writing addresses"));
             (a.len(), store.import_addresses(&a, mode)?)
         }
         Layer::Units => {
             let u = gridmap_io::read_units(path, &fields)?;
-            phases.phase("writing units");
+            store.on_progress(phases.counted("writing units"));
             (u.len(), store.import_units(&u, mode)?)
         }
         Layer::Visits => {
             let v = gridmap_io::read_visits(path, &fields)?;
-            phases.phase("writing visits");
+            store.on_progress(phases.counted("writing visits"));
             (v.len(), store.import_visits(&v, mode)?)
         }
         Layer::Villages => {
@@ -330,7 +330,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
                     boundary: Some(g.geometry),
                 })
                 .collect();
-            phases.phase("writing villages");
+            store.on_progress(phases.counted("writing villages"));
             (villages.len(), store.import_villages(&villages, mode)?)
         }
         Layer::Households => bail!("household forms are imported above"),

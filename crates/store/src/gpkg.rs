@@ -148,6 +148,21 @@ const TABLES: [&Table; 8] = [
 #[derive(Debug)]
 pub struct GpkgStore {
     conn: Connection,
+    progress: Progress,
+}
+
+/// Told (rows written, rows in all) while an import writes, every few thousand rows.
+#[derive(Default)]
+struct Progress(Option<Box<dyn Fn(u64, u64) + Send>>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(set)"
+        } else {
+            "Progress(none)"
+        })
+    }
 }
 
 fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
@@ -300,7 +315,10 @@ impl GpkgStore {
         )?;
         tx.execute_batch(USERS_TABLE)?;
         tx.commit()?;
-        Ok(GpkgStore { conn })
+        Ok(GpkgStore {
+            conn,
+            progress: Progress::default(),
+        })
     }
 
     /// Adds a user, or replaces the role, scope and password of an existing one. The password
@@ -387,13 +405,21 @@ impl GpkgStore {
             Some(SCHEMA_VERSION) => {
                 conn.execute_batch(USERS_TABLE)
                     .map_err(|e| fail(format!("cannot add the users table: {e}")))?;
-                Ok(GpkgStore { conn })
+                Ok(GpkgStore {
+                    conn,
+                    progress: Progress::default(),
+                })
             }
             Some(v) => Err(fail(format!(
                 "schema version {v}, this gridmap reads {SCHEMA_VERSION}"
             ))),
             None => Err(fail("not a gridmap project (no schema version)".into())),
         }
+    }
+
+    /// Calls `f(rows written, rows in all)` while imports write (a progress bar).
+    pub fn on_progress(&mut self, f: impl Fn(u64, u64) + Send + 'static) {
+        self.progress = Progress(Some(Box::new(f)));
     }
 
     /// The underlying connection, for read-only inspection in tests and tools.
@@ -451,7 +477,7 @@ impl GpkgStore {
             }
         }
         let tx = self.conn.transaction()?;
-        let counts = import_rows_tx(&tx, t, &rows, mode)?;
+        let counts = import_rows_tx(&tx, t, &rows, mode, &self.progress)?;
         touch(&tx, t.name)?;
         tx.commit()?;
         Ok(counts)
@@ -486,7 +512,13 @@ fn drop_rtree_triggers(tx: &Transaction, t: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn import_rows_tx(tx: &Transaction, t: &Table, rows: &[Row], mode: Mode) -> Result<ImportCounts> {
+fn import_rows_tx(
+    tx: &Transaction,
+    t: &Table,
+    rows: &[Row],
+    mode: Mode,
+    progress: &Progress,
+) -> Result<ImportCounts> {
     let mut counts = ImportCounts::default();
     let bulk = mode != Mode::Upsert && rows.len() >= BULK_ROWS;
     if bulk {
@@ -533,7 +565,12 @@ fn import_rows_tx(tx: &Transaction, t: &Table, rows: &[Row], mode: Mode) -> Resu
     }
     let mut stmt = tx.prepare(&sql)?;
     let mut boxes: Vec<(i64, [f64; 4])> = Vec::with_capacity(if bulk { rows.len() } else { 0 });
-    for r in rows {
+    for (n, r) in rows.iter().enumerate() {
+        if n % 8192 == 0
+            && let Some(f) = &progress.0
+        {
+            f(n as u64, rows.len() as u64);
+        }
         let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(names.len());
         params.push(&r.key);
         params.extend(r.values.iter().map(|v| v as &dyn rusqlite::ToSql));
