@@ -33,6 +33,93 @@ pub struct GridIndex<'a> {
     /// not depend on the order of features in the file.
     rank: Vec<u32>,
     tree: RTree<Boxed>,
+    buckets: Buckets,
+}
+
+/// A uniform grid of cells over the grids' extent, each listing the grids whose envelope meets
+/// it: locating a point is one cell lookup and a few envelope tests, cheaper than walking the
+/// R-tree for the million point lookups of an assignment.
+struct Buckets {
+    origin: Coord,
+    cell: Coord,
+    nx: usize,
+    ny: usize,
+    start: Vec<u32>,
+    items: Vec<(u32, [f64; 4])>,
+}
+
+impl Buckets {
+    fn new(boxes: &[(u32, Rect)]) -> Buckets {
+        let mut b = Buckets {
+            origin: Coord { x: 0.0, y: 0.0 },
+            cell: Coord { x: 1.0, y: 1.0 },
+            nx: 1,
+            ny: 1,
+            start: vec![0, 0],
+            items: Vec::new(),
+        };
+        let Some(ext) = crate::locate::bbox_of(boxes.iter().flat_map(|(_, r)| [r.min(), r.max()]))
+        else {
+            return b;
+        };
+        // About one cell per grid, shaped like the extent.
+        let n = boxes.len().max(1) as f64;
+        let (w, h) = (ext.width().max(1e-12), ext.height().max(1e-12));
+        let nx = ((n * w / h).sqrt().ceil() as usize).clamp(1, 4096);
+        let ny = ((n * h / w).sqrt().ceil() as usize).clamp(1, 4096);
+        b.origin = ext.min();
+        b.cell = Coord {
+            x: w / nx as f64,
+            y: h / ny as f64,
+        };
+        b.nx = nx;
+        b.ny = ny;
+        b.start = vec![0; nx * ny + 1];
+        // Each grid with its envelope and the first and last cell it covers.
+        type Span = (u32, Rect, (usize, usize), (usize, usize));
+        let spans: Vec<Span> = boxes
+            .iter()
+            .map(|(i, r)| (*i, *r, b.cell_of(r.min()), b.cell_of(r.max())))
+            .collect();
+        for (_, _, (x0, y0), (x1, y1)) in &spans {
+            for y in *y0..=*y1 {
+                for x in *x0..=*x1 {
+                    b.start[y * nx + x + 1] += 1;
+                }
+            }
+        }
+        for i in 1..b.start.len() {
+            b.start[i] += b.start[i - 1];
+        }
+        let mut fill = b.start.clone();
+        b.items = vec![(0, [0.0; 4]); b.start[nx * ny] as usize];
+        for (i, r, (x0, y0), (x1, y1)) in spans {
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let c = y * nx + x;
+                    b.items[fill[c] as usize] = (i, [r.min().x, r.min().y, r.max().x, r.max().y]);
+                    fill[c] += 1;
+                }
+            }
+        }
+        b
+    }
+
+    fn cell_of(&self, p: Coord) -> (usize, usize) {
+        let x = ((p.x - self.origin.x) / self.cell.x).max(0.0) as usize;
+        let y = ((p.y - self.origin.y) / self.cell.y).max(0.0) as usize;
+        (x.min(self.nx - 1), y.min(self.ny - 1))
+    }
+
+    /// Grids whose envelope holds `p`.
+    fn at(&self, p: Coord) -> impl Iterator<Item = u32> + '_ {
+        let (x, y) = self.cell_of(p);
+        let c = y * self.nx + x;
+        self.items[self.start[c] as usize..self.start[c + 1] as usize]
+            .iter()
+            .filter(move |(_, b)| p.x >= b[0] && p.y >= b[1] && p.x <= b[2] && p.y <= b[3])
+            .map(|(i, _)| *i)
+    }
 }
 
 /// The grids at a point: those holding it in their interior, and those with it on their edge,
@@ -65,11 +152,17 @@ impl<'a> GridIndex<'a> {
         for (r, &i) in by_code.iter().enumerate() {
             rank[i as usize] = r as u32;
         }
+        let boxes: Vec<(u32, Rect)> = prepared
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i as u32, p.as_ref()?.bbox()?)))
+            .collect();
         GridIndex {
             grids,
             prepared,
             rank,
             tree: RTree::bulk_load(entries),
+            buckets: Buckets::new(&boxes),
         }
     }
 
@@ -85,8 +178,7 @@ impl<'a> GridIndex<'a> {
     /// The grids whose interior or edge holds `p`, each list in code order.
     pub fn grids_at(&self, p: Coord) -> GridsAt {
         let mut at = GridsAt::default();
-        for entry in self.tree.locate_all_at_point(&[p.x, p.y]) {
-            let i = entry.data;
+        for i in self.buckets.at(p) {
             match self.prepared[i as usize].as_ref().map(|g| g.locate(p)) {
                 Some(Location::Inside) => at.inside.push(i),
                 Some(Location::Boundary) => at.on_edge.push(i),
