@@ -7,70 +7,28 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app, auth::hash_password};
-use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use gridmap_server::{AppState, Settings, app};
+use gridmap_store::Store;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-fn demo(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/demo")
-        .join(name)
-}
+mod common;
+use common::{add_user, demo_store};
 
 const WORKER_GRID: &str = "310101001002-03";
 const OTHER_GRID: &str = "310101001004-01";
 const VILLAGE: &str = "310101001002";
 
 fn state(dir: &Path) -> AppState {
-    let mut s = GpkgStore::create(&dir.join("p.gpkg"), "310101001", "演示镇").unwrap();
-    let fields = gridmap_io::Fields::default();
-    s.set_town_boundary(&gridmap_io::read_boundary(&demo("town.geojson")).unwrap())
-        .unwrap();
-    let grids = gridmap_io::read_grids(&demo("grids.geojson"), &fields)
-        .unwrap()
-        .grids;
-    s.import_grids(
-        &grids,
-        Mode::Append,
-        &Change {
-            who: "t".into(),
-            why: "t".into(),
-        },
-    )
-    .unwrap();
-    s.import_buildings(
-        &gridmap_io::read_buildings(&demo("buildings.geojson"), &fields).unwrap(),
-        Mode::Append,
-    )
-    .unwrap();
-    let villages: Vec<gridmap_core::Village> =
-        gridmap_io::read_grids(&demo("villages.geojson"), &fields)
-            .unwrap()
-            .grids
-            .into_iter()
-            .map(|g| gridmap_core::Village {
-                code: g.code,
-                name: g.name.unwrap_or_default(),
-                town: None,
-                boundary: Some(g.geometry),
-            })
-            .collect();
-    s.import_villages(&villages, Mode::Append).unwrap();
+    let mut s = demo_store(&dir.join("p.gpkg"));
     for (name, role, scope) in [
         ("admin", "admin", "310101001"),
         ("worker", "grid_worker", WORKER_GRID),
         ("leader", "grid_leader", WORKER_GRID),
         ("manager", "village_manager", VILLAGE),
     ] {
-        s.put_user(&User {
-            username: name.into(),
-            role: role.into(),
-            scope: scope.into(),
-            password_hash: hash_password("secret-pass").unwrap(),
-        })
-        .unwrap();
+        add_user(&mut s, name, role, scope);
     }
     AppState::new(s, Settings::default()).unwrap()
 }
@@ -912,14 +870,7 @@ async fn scope_matrix() {
             ("supervisor", "town_supervisor", "310101001"),
             ("planner", "planner", "310101001"),
         ] {
-            store
-                .put_user(&User {
-                    username: name.into(),
-                    role: role.into(),
-                    scope: scope.into(),
-                    password_hash: hash_password("secret-pass").unwrap(),
-                })
-                .unwrap();
+            add_user(&mut store, name, role, scope);
         }
     }
     *st.0.users.write().unwrap() = st.0.store.lock().unwrap().users().unwrap();

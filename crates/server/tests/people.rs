@@ -7,20 +7,17 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app, auth::hash_password};
+use gridmap_server::{AppState, Settings, app};
+use gridmap_store::GpkgStore;
 use gridmap_store::registers::{HouseholdOptions, RegisterKey};
-use gridmap_store::{Change, GpkgStore, Mode, Store, User};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+mod common;
+use common::{add_user, demo_store};
 
-fn demo(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/demo")
-        .join(name)
-}
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 fn fake_id(n: u32) -> String {
     let body = format!("1101051990010{n}00{n}");
@@ -39,30 +36,7 @@ fn fake_id(n: u32) -> String {
 /// The demo project with one household of two people, and users around it; returns the state
 /// (with or without the key), the building id and its grid.
 fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
-    let mut s = GpkgStore::create(&dir.join("p.gpkg"), "310101001", "演示镇").unwrap();
-    let f = gridmap_io::Fields::default();
-    let grids = gridmap_io::read_grids(&demo("grids.geojson"), &f)
-        .unwrap()
-        .grids;
-    s.import_grids(
-        &grids,
-        Mode::Append,
-        &Change {
-            who: "t".into(),
-            why: "t".into(),
-        },
-    )
-    .unwrap();
-    s.import_buildings(
-        &gridmap_io::read_buildings(&demo("buildings.geojson"), &f).unwrap(),
-        Mode::Append,
-    )
-    .unwrap();
-    s.import_addresses(
-        &gridmap_io::read_addresses(&demo("addresses.geojson"), &f).unwrap(),
-        Mode::Append,
-    )
-    .unwrap();
+    let mut s = demo_store(&dir.join("p.gpkg"));
     let form = dir.join("form.csv");
     std::fs::write(&form, format!(
         "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n,测试乙,{},13800002222,配偶,租住\n",
@@ -105,13 +79,7 @@ fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
         ("worker", "grid_worker", grid.clone()),
         ("stranger", "grid_worker", other),
     ] {
-        s.put_user(&User {
-            username: name.into(),
-            role: role.into(),
-            scope,
-            password_hash: hash_password("secret-pass").unwrap(),
-        })
-        .unwrap();
+        add_user(&mut s, name, role, &scope);
     }
     let key = with_key.then(|| RegisterKey::from_hex(KEY).unwrap());
     (

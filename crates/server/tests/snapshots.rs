@@ -10,17 +10,13 @@ use std::process::Command;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app, auth::hash_password};
-use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use gridmap_server::{AppState, Settings, app};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-fn demo(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/demo")
-        .join(name)
-}
+mod common;
+use common::{add_user, demo_store};
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,34 +25,8 @@ fn golden(name: &str) -> PathBuf {
 }
 
 fn state(dir: &Path) -> AppState {
-    let mut s = GpkgStore::create(&dir.join("p.gpkg"), "310101001", "演示镇").unwrap();
-    let f = gridmap_io::Fields::default();
-    s.set_town_boundary(&gridmap_io::read_boundary(&demo("town.geojson")).unwrap())
-        .unwrap();
-    let grids = gridmap_io::read_grids(&demo("grids.geojson"), &f)
-        .unwrap()
-        .grids;
-    s.import_grids(
-        &grids,
-        Mode::Append,
-        &Change {
-            who: "t".into(),
-            why: "t".into(),
-        },
-    )
-    .unwrap();
-    s.import_buildings(
-        &gridmap_io::read_buildings(&demo("buildings.geojson"), &f).unwrap(),
-        Mode::Append,
-    )
-    .unwrap();
-    s.put_user(&User {
-        username: "admin".into(),
-        role: "admin".into(),
-        scope: "310101001".into(),
-        password_hash: hash_password("secret-pass").unwrap(),
-    })
-    .unwrap();
+    let mut s = demo_store(&dir.join("p.gpkg"));
+    add_user(&mut s, "admin", "admin", "310101001");
     AppState::new(s, Settings::default()).unwrap()
 }
 
