@@ -19,24 +19,8 @@ mkdir -p demo-out
 project=demo-out/demo.gpkg
 if [ ! -f "$project" ]; then
   echo "building the demo project $project from data/demo ..."
-  $gridmap init "$project" --town 外滩陆家嘴演示镇 --code 310101001
-  $gridmap import "$project" --layer boundary data/demo/town.geojson
-  $gridmap import "$project" --layer villages data/demo/villages.geojson
-  $gridmap import "$project" --layer grids data/demo/grids.geojson --who demo --why "demo data"
-  $gridmap import "$project" --layer buildings data/demo/buildings.geojson
-  $gridmap import "$project" --layer addresses data/demo/addresses.geojson
-  # Synthetic households (fictional people); rows whose address matches two buildings are
-  # skipped and listed in demo-out/households.rejected.csv.
-  $gridmap import "$project" --layer households data/demo/households.csv \
-    --skip-invalid --rejected demo-out/households.rejected.csv
+  scripts/demo-project.sh "$project"
   $gridmap stats "$project" --by village
-  # Demo users, one per role (synthetic; change or remove them for real use).
-  for u in "admin admin 310101001" "supervisor town_supervisor 310101001" \
-           "manager village_manager 310101001002" "leader grid_leader 310101001002-03" \
-           "worker grid_worker 310101001002-03" "planner planner 310101001"; do
-    set -- $u
-    echo "demo-$1-2026" | $gridmap user add "$project" --username "$1" --role "$2" --scope "$3" --password-stdin
-  done
   echo
 fi
 set +e

@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Installs what building and testing gridmap needs on a fresh Debian 12 machine that has the
 # Rust toolchain: a C toolchain, pkg-config and libclang for crates that build C code, GDAL and
-# PROJ (libraries and their command-line tools, which tests use as references). Idempotent and
-# quick when everything is already there. Later crates add their Debian packages here.
+# PROJ (libraries and their command-line tools, which tests use as references), Node.js and
+# Debian's Chromium for the web app and its browser tests, and the web app's npm packages
+# (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time).
+# Idempotent and quick when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3)
+packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3
+          nodejs chromium chromium-driver)
 missing=()
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
+  # Without --no-install-recommends Chromium pulls upgrades and can fail half-way.
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+command -v npm >/dev/null || {
+  echo "setup: installing npm" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+}
+# The web app's ES modules and the browser-test driver, exactly as locked.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "setup: installing the web app's npm packages" >&2
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi

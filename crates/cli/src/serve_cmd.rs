@@ -27,6 +27,27 @@ pub struct ServeArgs {
     /// Campaign end (YYYY-MM-DD).
     #[arg(long, requires = "campaign_start")]
     campaign_end: Option<String>,
+    /// The web app's folder (with `app/` and `node_modules/`). Default: `web/` in the current
+    /// folder or beside the gridmap source tree the binary was built from.
+    #[arg(long)]
+    web: Option<PathBuf>,
+}
+
+/// The web app's folder: `--web`, else the first `web/` that holds `app/index.html`.
+fn web_dir(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    if let Some(dir) = given {
+        if !dir.join("app").join("index.html").is_file() {
+            bail!(
+                "{} is not the web app's folder (no app/index.html)",
+                dir.display()
+            );
+        }
+        return Ok(Some(dir));
+    }
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    Ok([PathBuf::from("web"), built_from]
+        .into_iter()
+        .find(|d| d.join("app").join("index.html").is_file()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,8 +95,19 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         gps_flag_m: args.gps_flag_m,
         campaign_start: args.campaign_start.clone(),
         campaign_end: args.campaign_end.clone(),
+        web_dir: web_dir(args.web.clone())?,
         ..Settings::default()
     };
+    match &settings.web_dir {
+        Some(dir) if dir.join("node_modules").join("maplibre-gl").is_dir() => {
+            eprintln!("web app: {}", dir.display())
+        }
+        Some(dir) => eprintln!(
+            "note: {} has no node_modules: run scripts/setup.sh (npm ci) for the web app",
+            dir.display()
+        ),
+        None => eprintln!("note: no web app found (web/app/index.html): serving the API only"),
+    }
     // People are served only with the registers' key; without it the rest still works.
     let key = if std::env::var_os("GRIDMAP_KEY").is_some()
         || std::env::var_os("GRIDMAP_KEY_FILE").is_some()

@@ -17,11 +17,13 @@ pub mod tiles;
 pub mod uncovered;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -30,7 +32,8 @@ pub use state::{AppState, Settings};
 
 /// The router with every endpoint.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let web = state.0.settings.web_dir.clone();
+    let router = Router::new()
         .route("/health", get(api::health))
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
@@ -56,7 +59,12 @@ pub fn app(state: AppState) -> Router {
         .route("/heatmap/{kind}/{z}/{x}/{y}", get(tiles::heatmap))
         .route("/collections", get(features::collections))
         .route("/collections/{id}", get(features::one_collection))
-        .route("/collections/{id}/items", get(features::items))
+        .route("/collections/{id}/items", get(features::items));
+    let router = match web {
+        Some(dir) => web_app(router, &dir),
+        None => router,
+    };
+    router
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -64,6 +72,26 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The ES module packages the web app imports, served from `node_modules/NAME/dist` at
+/// `/vendor/NAME/`. Nothing else under `node_modules` is served.
+pub const VENDOR: [&str; 3] = [
+    "maplibre-gl",
+    "terra-draw",
+    "terra-draw-maplibre-gl-adapter",
+];
+
+/// Adds the web app's files: `dir/app` at `/`, the [`VENDOR`] modules at `/vendor/`.
+fn web_app(router: Router<AppState>, dir: &Path) -> Router<AppState> {
+    let mut router = router;
+    for name in VENDOR {
+        router = router.nest_service(
+            &format!("/vendor/{name}"),
+            ServeDir::new(dir.join("node_modules").join(name).join("dist")),
+        );
+    }
+    router.fallback_service(ServeDir::new(dir.join("app")))
 }
 
 /// Serves `state` on `addr` until Ctrl-C or SIGTERM, then finishes in-flight requests.

@@ -178,6 +178,9 @@ pub struct Settings {
     /// Campaign start and end (YYYY-MM-DD) for expected-by-today progress.
     pub campaign_start: Option<String>,
     pub campaign_end: Option<String>,
+    /// The web app's folder (`web/`): its `app/` is served at `/` and the ES modules it
+    /// imports from `node_modules/` at `/vendor/`. `None` serves the API only.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -187,6 +190,7 @@ impl Default for Settings {
             session_secs: 12 * 3600,
             campaign_start: None,
             campaign_end: None,
+            web_dir: None,
         }
     }
 }
