@@ -1,0 +1,94 @@
+// The building panel: address, grid, houses, visit history and the people living there,
+// masked or in clear as the user's role allows (the server decides and audits), and the
+// "record a visit" form for grid workers.
+
+import { get, post } from './api.js';
+import { num, t } from './i18n.js';
+import { el } from './dom.js';
+import { reloadTiles } from './mapview.js';
+
+const OUTCOMES = ['visited', 'nobody_home', 'refused', 'demolished', 'newly_found'];
+const RECORDERS = ['grid_worker', 'grid_leader', 'admin'];
+
+/** Where the device is, if it will say within 5 s; visits are flagged by distance. */
+function position() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) { resolve(null); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve([p.coords.longitude, p.coords.latitude]),
+      () => resolve(null),
+      { enableHighAccuracy: true, timeout: 5000, maximumAge: 60_000 },
+    );
+  });
+}
+
+export async function openBuilding(app, panel, id) {
+  panel.replaceChildren(el('p', {}, t('loading')));
+  let b;
+  try {
+    b = await get(`/api/buildings/${encodeURIComponent(id)}`);
+  } catch (e) {
+    panel.replaceChildren(el('p', { class: 'error' }, e.status === 403 ? t('forbidden') : t('error', { msg: e.message })));
+    return;
+  }
+  const houses = b.houses ?? [];
+  const address = b.address ?? houses.find((h) => h.address)?.address ?? '–';
+  const back = () => app.views[app.view]?.enter();
+  panel.replaceChildren(
+    el('div', { class: 'row' }, el('button', { class: 'link', onclick: back }, '←'), el('h2', {}, `${t('building')} ${b.id}`)),
+    el('table', { id: 'building-facts' },
+      el('tr', {}, el('th', {}, t('address')), el('td', {}, address)),
+      el('tr', {}, el('th', {}, t('grid')), el('td', {}, b.grid ?? t('none'))),
+      el('tr', {}, el('th', {}, t('households')), el('td', {}, num(b.households))),
+      el('tr', {}, el('th', {}, t('floors')), el('td', {}, b.floors == null ? '–' : num(b.floors))),
+      el('tr', {}, el('th', {}, t('outcome')), el('td', {}, t(`visit_${b.visit ?? 'unvisited'}`)))),
+    el('h3', {}, `${t('houses')} (${houses.length})`),
+    el('p', { id: 'people-view', class: 'muted', 'data-view': b.people_view ?? '' },
+      b.people_view === 'clear' ? t('people_clear') : t('people_masked')),
+    ...houses.map((h) => el('div', { class: 'house' },
+      el('div', {}, el('b', {}, h.address ?? h.id)),
+      h.people?.length
+        ? el('table', { class: 'people' },
+          el('tr', {}, el('th', {}, t('name')), el('th', {}, t('id_number')), el('th', {}, t('phone')), el('th', {}, t('relation'))),
+          ...h.people.map((p) => el('tr', {}, el('td', {}, p.name ?? ''), el('td', {}, p.id_number ?? ''), el('td', {}, p.phone ?? ''), el('td', {}, p.relation ?? ''))))
+        : el('p', { class: 'muted' }, t('no_people')))),
+    b.note ? el('p', { class: 'muted' }, b.note) : '',
+    el('h3', {}, t('visits')),
+    el('table', { id: 'visits' },
+      el('tr', {}, el('th', {}, t('at')), el('th', {}, t('who')), el('th', {}, t('outcome'))),
+      ...(b.visits ?? []).map((v) => el('tr', {}, el('td', {}, v.time ?? ''), el('td', {}, v.worker ?? ''),
+        el('td', {}, `${t(`visit_${v.outcome}`)}${v.flagged ? ` ⚠ ${t('flagged')}` : ''}`)))),
+    RECORDERS.includes(app.me.role) ? visitForm(app, panel, b, houses) : '',
+  );
+}
+
+function visitForm(app, panel, b, houses) {
+  const outcome = el('select', { id: 'visit-outcome' }, ...OUTCOMES.map((o) => el('option', { value: o }, t(`visit_${o}`))));
+  const house = houses.length ? el('select', { id: 'visit-house' }, el('option', { value: '' }, '–'),
+    ...houses.map((h) => el('option', { value: h.id }, h.address ?? h.id))) : null;
+  const note = el('input', { id: 'visit-note', size: 24 });
+  const result = el('div', { id: 'visit-result', role: 'status' });
+  const submit = async (ev) => {
+    ev.preventDefault();
+    const at = await position();
+    try {
+      await post('/api/visits', {
+        building: b.id, house: house?.value || undefined, outcome: outcome.value,
+        note: note.value.trim() || undefined, lon: at?.[0], lat: at?.[1],
+      });
+      reloadTiles(app.map, 'buildings');
+      await openBuilding(app, panel, b.id);
+      panel.append(el('p', { class: 'ok', id: 'visit-recorded' }, t('recorded')));
+    } catch (e) {
+      result.className = 'error';
+      result.textContent = t('error', { msg: e.message });
+    }
+  };
+  return el('form', { id: 'visit-form', onsubmit: submit },
+    el('h3', {}, t('record_visit')),
+    el('label', { class: 'row' }, t('outcome'), outcome),
+    house ? el('label', { class: 'row' }, t('houses'), house) : '',
+    el('label', { class: 'row' }, t('note'), note),
+    el('button', { class: 'primary', type: 'submit' }, t('record')),
+    result);
+}

@@ -1,0 +1,128 @@
+// The supervisor's coverage view: buildings coloured by their last visit, the heatmaps of
+// visited and unvisited households and of coverage, the uncovered blocks and buildings in no
+// grid as a list that zooms to each, and the validation problems as a layer and a table
+// (type, grids, area, buildings, zoom-to), like the QGIS topology checker's error table.
+
+import { get } from './api.js';
+import { num, t } from './i18n.js';
+import { el } from './dom.js';
+import {
+  HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, isVisible, setOverlay, setVisible,
+} from './mapview.js';
+
+const BASEMAP_LAYERS = ['water', 'waterways', 'roads-minor', 'roads-major', 'railways'];
+
+export class Coverage {
+  constructor(app, panel) {
+    this.app = app;
+    this.panel = panel;
+    this.map = app.map;
+    this.legends = {};
+  }
+
+  enter() {
+    colourBuildingsByVisit(this.map, true);
+    setVisible(this.map, 'problems', true);
+    this.render();
+  }
+
+  leave() {
+    for (const k of HEATMAPS) setVisible(this.map, `heat-${k}`, false);
+    setVisible(this.map, 'problems', false);
+    for (const l of BASEMAP_LAYERS) setVisible(this.map, l, true);
+    setVisible(this.map, 'buildings', true);
+    colourBuildingsByVisit(this.map, false);
+    setOverlay(this.map, 'focus', []);
+    document.querySelector('#legend').hidden = true;
+  }
+
+  toggle(id, label, layers, after) {
+    const input = el('input', {
+      type: 'checkbox', id: `toggle-${id}`, checked: layers.every((l) => isVisible(this.map, l)),
+      onchange: (e) => { for (const l of layers) setVisible(this.map, l, e.target.checked); after?.(); },
+    });
+    return el('label', {}, input, ' ', label);
+  }
+
+  render() {
+    this.panel.replaceChildren(
+      el('h2', {}, t('layers')),
+      el('div', { class: 'toggles' },
+        this.toggle('basemap', t('basemap'), BASEMAP_LAYERS),
+        this.toggle('buildings', t('buildings_by_visit'), ['buildings'], () => this.showLegend()),
+        ...HEATMAPS.map((k) => this.toggle(`heat-${k}`, t(`heat_${k}`), [`heat-${k}`], () => this.showLegend())),
+        this.toggle('problems', t('problems_layer'), ['problems'])),
+      el('h3', {}, t('uncovered')),
+      el('div', { id: 'uncovered' }, t('loading')),
+      el('h3', {}, t('problems')),
+      el('div', { id: 'problems' }, t('loading')),
+    );
+    this.showLegend();
+    this.loadUncovered();
+    this.loadProblems();
+  }
+
+  /** The legend of the buildings' colours and of each heatmap shown. */
+  async showLegend() {
+    const box = document.querySelector('#legend');
+    const parts = [];
+    if (isVisible(this.map, 'buildings')) {
+      parts.push(el('div', {}, ...Object.entries(VISIT_COLOURS).map(([k, c]) => el('span', { style: 'margin-right:8px' },
+        el('span', { class: 'swatch', style: `background:${c}` }), t(`visit_${k}`)))));
+    }
+    for (const k of HEATMAPS) {
+      if (!isVisible(this.map, `heat-${k}`)) continue;
+      this.legends[k] ??= await get(`/heatmap/${k}/legend.json`).catch(() => null);
+      const l = this.legends[k];
+      if (!l) continue;
+      const stops = l.stops.map((s) => s.color).join(', ');
+      parts.push(el('div', { class: `legend-${k}` }, t(`heat_${k}`), el('div', { class: 'bar', style: `background:linear-gradient(to right, ${stops})` }),
+        el('div', { class: 'muted' }, l.label ?? '')));
+    }
+    box.replaceChildren(...parts);
+    box.hidden = parts.length === 0;
+  }
+
+  zoomTo(geometry, bbox, point) {
+    if (bbox) this.map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 60, maxZoom: 18, duration: 0 });
+    else if (point) this.map.jumpTo({ center: point, zoom: 18 });
+    setOverlay(this.map, 'focus', geometry ? [{ type: 'Feature', geometry, properties: {} }] : []);
+  }
+
+  async loadUncovered() {
+    const box = this.panel.querySelector('#uncovered');
+    try {
+      const fc = await get('/api/uncovered');
+      const rows = fc.features.map((f, i) => {
+        const p = f.properties;
+        const ring = f.geometry.coordinates[0];
+        const xs = ring.map((c) => c[0]); const ys = ring.map((c) => c[1]);
+        const bbox = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+        return el('tr', { class: 'clickable', 'data-i': i, onclick: () => this.zoomTo(f.geometry, bbox) },
+          el('td', {}, t(`kind_${p.kind}`)), el('td', { class: 'num' }, num(p.buildings)),
+          el('td', { class: 'num' }, num(p.households)), el('td', {}, el('button', { class: 'link' }, t('zoom_to'))));
+      });
+      box.replaceChildren(rows.length ? el('table', { id: 'uncovered-table' },
+        el('tr', {}, el('th', {}, t('type')), el('th', { class: 'num' }, t('buildings')), el('th', { class: 'num' }, t('households')), el('th', {})),
+        ...rows) : el('p', { class: 'muted' }, t('none')));
+    } catch (e) {
+      box.textContent = t('error', { msg: e.message });
+    }
+  }
+
+  async loadProblems() {
+    const box = this.panel.querySelector('#problems');
+    try {
+      const { problems } = await get('/api/problems');
+      const rows = problems.map((p) => el('tr', { class: 'clickable', 'data-id': p.id, onclick: () => this.zoomTo(null, p.bbox, p.point) },
+        el('td', {}, t(`type_${p.type}`)), el('td', {}, (p.grids ?? []).join('、')),
+        el('td', { class: 'num' }, p.area_m2 == null ? '–' : num(p.area_m2, 1)), el('td', { class: 'num' }, num(p.buildings)),
+        el('td', {}, el('button', { class: 'link' }, t('zoom_to')))));
+      box.replaceChildren(rows.length ? el('table', { id: 'problems-table' },
+        el('tr', {}, el('th', {}, t('type')), el('th', {}, t('grids')), el('th', { class: 'num' }, t('area_m2')), el('th', { class: 'num' }, t('buildings')), el('th', {})),
+        ...rows) : el('p', { class: 'muted' }, t('no_problems')));
+    } catch (e) {
+      box.textContent = t('error', { msg: e.message });
+    }
+  }
+}

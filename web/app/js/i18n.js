@@ -1,0 +1,153 @@
+// Chinese by default, English on request; the choice is remembered in localStorage.
+// `t(key, vars)` fills `{name}` placeholders; a missing key shows itself, so it is noticed.
+
+const zh = {
+  app_title: 'gridmap 网格化管理',
+  username: '用户名', password: '密码', sign_in: '登录', sign_out: '退出',
+  lang_other: 'English',
+  login_failed: '登录失败：{msg}',
+  tab_map: '网格编辑', tab_coverage: '走访覆盖', tab_dashboard: '进度统计', tab_plans: '网格方案',
+  role_admin: '管理员', role_town_supervisor: '镇督导', role_village_manager: '村（社区）管理员',
+  role_grid_leader: '网格长', role_grid_worker: '网格员', role_planner: '规划员',
+  loading: '加载中…',
+  // editor
+  grids_in_scope: '我的网格', grid: '网格', village: '村（社区）', version: '版本',
+  edit_shape: '编辑边界', draw_new: '绘制新网格', new_code: '新网格编码', cancel: '取消',
+  undo: '撤销', save: '保存', reason: '修改原因', reason_required: '请填写修改原因',
+  drawing_hint: '在地图上逐点单击绘制，单击第一个点闭合。顶点会吸附到相邻网格的边和顶点。',
+  editing_hint: '拖动顶点修改边界，拖动边中点添加顶点。顶点会吸附到相邻网格。',
+  checking: '正在校验…', check_ok: '校验通过：没有重叠。',
+  check_overlap: '将与 {grids} 重叠 {area} ㎡（{n} 栋建筑）',
+  check_gap: '将产生空隙 {area} ㎡（{n} 栋建筑）',
+  check_invalid: '边界无效：{why}', outside_parent: '超出上级边界 {area} ㎡',
+  moving: '将改变所属网格的建筑：{n} 栋', from_to: '{b}：{from} → {to}', none: '无',
+  saved: '已保存，版本 {v}。', save_failed: '保存失败：{msg}',
+  conflict_stale: '{who} 在 {at} 已保存了更新的版本 {v}（原因：{why}）。你的修改没有丢失：可以在最新版本上重新应用后再保存。',
+  reapply: '在最新版本上重新应用我的修改', discard: '放弃我的修改',
+  conflict_overlap: '保存会产生重叠：{msg}',
+  save_anyway: '仍然保存（记录为有问题的网格）',
+  history: '历史版本', diff: '对比', diff_legend: '红色：版本 {a}；蓝色：版本 {b}',
+  at: '时间', who: '修改人', why: '原因', deleted: '已删除',
+  no_edit_right: '你的角色不能修改网格边界。',
+  // coverage
+  layers: '图层', basemap: '底图', buildings_by_visit: '建筑走访状态', heat_visited: '热力图：已走访',
+  heat_unvisited: '热力图：未走访', heat_coverage: '热力图：覆盖率', problems_layer: '校验问题',
+  visit_visited: '已走访', visit_unvisited: '未走访', visit_nobody_home: '无人在家', visit_refused: '拒绝',
+  visit_demolished: '已拆除', visit_newly_found: '新发现',
+  uncovered: '未覆盖区块', kind_unvisited: '未走访', kind_in_no_grid: '不在任何网格',
+  buildings: '建筑', households: '户数', zoom_to: '定位',
+  problems: '校验问题', type: '类型', grids: '网格', area_m2: '面积（㎡）',
+  type_overlap: '重叠', type_gap: '空隙', type_in_no_grid: '不在网格内', type_invalid: '无效边界',
+  type_in_several: '跨多个网格', type_outside: '超出边界',
+  no_problems: '没有校验问题。',
+  // building panel
+  building: '建筑', address: '地址', floors: '层数', houses: '房屋', visits: '走访记录',
+  people: '人员', name: '姓名', id_number: '身份证号', phone: '电话', relation: '与户主关系',
+  people_masked: '按你的权限，个人信息已脱敏。', people_clear: '你可以查看完整个人信息，此次查看已记录。',
+  record_visit: '登记走访', outcome: '结果', note: '备注', record: '提交', recorded: '已登记走访。',
+  flagged: '位置异常', no_people: '无人员信息',
+  // dashboard
+  by_grid: '按网格', by_village: '按村（社区）', rank: '排名', visit_rate: '走访率',
+  expected_rate: '应达进度', linkage_rate: '人房关联率', visited_households: '已走访户数',
+  behind: '落后', export_xlsx: '导出 Excel', progress_chart: '走访进度', actual: '实际', expected: '应达',
+  total: '合计', flagged_visits: '异常走访',
+  // plans
+  plan_new: '生成网格方案', plan_village: '村（社区）', plan_grids: '网格数', plan_target: '目标户数',
+  plan_tolerance: '允许偏差', plan_from_current: '在现有网格基础上调整', plan_start: '开始计算',
+  plan_running: '计算中：{phase} {pct}%', plan_failed: '方案计算失败：{msg}',
+  plan_report: '方案评估', plan_before: '调整前户数', plan_after: '调整后户数', plan_moves: '变动建筑',
+  plan_deviation: '最大偏差', plan_pp: '紧凑度（PP 均值/最小）', plan_contiguous: '全部连通',
+  plan_show: '显示', plan_current: '现有网格', plan_proposed: '方案网格', yes: '是', no: '否',
+  side_by_side: '并排对比', overlay: '叠加对比',
+  error: '出错：{msg}', forbidden: '无权访问。', session_expired: '登录已过期，请重新登录。',
+};
+
+const en = {
+  app_title: 'gridmap grid management',
+  username: 'Username', password: 'Password', sign_in: 'Sign in', sign_out: 'Sign out',
+  lang_other: '中文',
+  login_failed: 'Sign-in failed: {msg}',
+  tab_map: 'Grid editing', tab_coverage: 'Coverage', tab_dashboard: 'Progress', tab_plans: 'Plans',
+  role_admin: 'Administrator', role_town_supervisor: 'Town supervisor', role_village_manager: 'Village manager',
+  role_grid_leader: 'Grid leader', role_grid_worker: 'Grid worker', role_planner: 'Planner',
+  loading: 'Loading…',
+  grids_in_scope: 'My grids', grid: 'Grid', village: 'Village', version: 'Version',
+  edit_shape: 'Edit boundary', draw_new: 'Draw a new grid', new_code: 'New grid code', cancel: 'Cancel',
+  undo: 'Undo', save: 'Save', reason: 'Reason for the change', reason_required: 'Say why you changed it',
+  drawing_hint: 'Click on the map point by point; click the first point to close. Vertices snap to neighbouring grids’ edges and vertices.',
+  editing_hint: 'Drag a vertex to move it, drag an edge’s midpoint to add one. Vertices snap to neighbouring grids.',
+  checking: 'Checking…', check_ok: 'Check passed: no overlap.',
+  check_overlap: 'Would overlap {grids} by {area} m² ({n} buildings)',
+  check_gap: 'Would leave a gap of {area} m² ({n} buildings)',
+  check_invalid: 'Invalid boundary: {why}', outside_parent: 'Reaches {area} m² outside its parent',
+  moving: 'Buildings that would change grid: {n}', from_to: '{b}: {from} → {to}', none: 'none',
+  saved: 'Saved as version {v}.', save_failed: 'Saving failed: {msg}',
+  conflict_stale: '{who} saved a newer version {v} at {at} (reason: {why}). Your edit is kept: re-apply it on the newest version, then save.',
+  reapply: 'Re-apply my edit on the newest version', discard: 'Discard my edit',
+  conflict_overlap: 'Saving would create overlaps: {msg}',
+  save_anyway: 'Save anyway (recorded as a grid with problems)',
+  history: 'History', diff: 'Compare', diff_legend: 'Red: version {a}; blue: version {b}',
+  at: 'When', who: 'Who', why: 'Why', deleted: 'deleted',
+  no_edit_right: 'Your role cannot change grid boundaries.',
+  layers: 'Layers', basemap: 'Basemap', buildings_by_visit: 'Buildings by visit status', heat_visited: 'Heatmap: visited',
+  heat_unvisited: 'Heatmap: unvisited', heat_coverage: 'Heatmap: coverage', problems_layer: 'Validation problems',
+  visit_visited: 'Visited', visit_unvisited: 'Not visited', visit_nobody_home: 'Nobody home', visit_refused: 'Refused',
+  visit_demolished: 'Demolished', visit_newly_found: 'Newly found',
+  uncovered: 'Uncovered blocks', kind_unvisited: 'Not visited', kind_in_no_grid: 'In no grid',
+  buildings: 'Buildings', households: 'Households', zoom_to: 'Zoom',
+  problems: 'Validation problems', type: 'Type', grids: 'Grids', area_m2: 'Area (m²)',
+  type_overlap: 'Overlap', type_gap: 'Gap', type_in_no_grid: 'In no grid', type_invalid: 'Invalid boundary',
+  type_in_several: 'In several grids', type_outside: 'Outside boundary',
+  no_problems: 'No validation problems.',
+  building: 'Building', address: 'Address', floors: 'Floors', houses: 'Houses', visits: 'Visits',
+  people: 'People', name: 'Name', id_number: 'ID number', phone: 'Phone', relation: 'Relation',
+  people_masked: 'Personal data is masked for your role.', people_clear: 'You see personal data in clear; this view is audited.',
+  record_visit: 'Record a visit', outcome: 'Outcome', note: 'Note', record: 'Record', recorded: 'Visit recorded.',
+  flagged: 'location flagged', no_people: 'No people recorded',
+  by_grid: 'By grid', by_village: 'By village', rank: 'Rank', visit_rate: 'Visit rate',
+  expected_rate: 'Expected by today', linkage_rate: 'Linkage rate', visited_households: 'Visited households',
+  behind: 'behind', export_xlsx: 'Export to Excel', progress_chart: 'Visits over time', actual: 'Actual', expected: 'Expected',
+  total: 'Total', flagged_visits: 'Flagged visits',
+  plan_new: 'Propose a plan', plan_village: 'Village', plan_grids: 'Grids', plan_target: 'Target households',
+  plan_tolerance: 'Tolerance', plan_from_current: 'Start from today’s grids', plan_start: 'Compute',
+  plan_running: 'Computing: {phase} {pct}%', plan_failed: 'The plan failed: {msg}',
+  plan_report: 'Plan report', plan_before: 'Households before', plan_after: 'Households after', plan_moves: 'Buildings that move',
+  plan_deviation: 'Max deviation', plan_pp: 'Compactness (PP mean/min)', plan_contiguous: 'All contiguous',
+  plan_show: 'Show', plan_current: 'Today’s grids', plan_proposed: 'Proposed grids', yes: 'yes', no: 'no',
+  side_by_side: 'Side by side', overlay: 'Overlay',
+  error: 'Error: {msg}', forbidden: 'Not allowed.', session_expired: 'Your session expired; sign in again.',
+};
+
+const dictionaries = { zh, en };
+let lang = localStorage.getItem('gridmap.lang') === 'en' ? 'en' : 'zh';
+
+export function currentLang() { return lang; }
+
+export function t(key, vars = {}) {
+  const s = dictionaries[lang][key] ?? dictionaries.zh[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] ?? `{${k}}`));
+}
+
+/** Fills every `[data-t]` element under `root` with its text. */
+export function translate(root = document) {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  for (const el of root.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+  for (const el of root.querySelectorAll('[data-lang-toggle]')) el.textContent = t('lang_other');
+}
+
+export function setLang(next) {
+  lang = next === 'en' ? 'en' : 'zh';
+  localStorage.setItem('gridmap.lang', lang);
+  translate();
+}
+
+/** Formats a number for the current language: 12,345 / 12,345.6. */
+export function num(x, digits = 0) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  return Number(x).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+export function pct(x, digits = 1) {
+  if (x === null || x === undefined) return '–';
+  return `${num(x * 100, digits)}%`;
+}

@@ -1,0 +1,127 @@
+// The app's shell: sign-in, the tabs, the watermark, and the map shared by every view.
+// `window.gridmap` exposes the live objects to the browser tests and to curious users.
+
+import { call, get, setToken, token, whenUnauthorized } from './api.js';
+import { setLang, currentLang, t, translate } from './i18n.js';
+import { createMap, fitTo, idle } from './mapview.js';
+import { Editor } from './editor.js';
+import { Coverage } from './coverage.js';
+import { Dashboard } from './dashboard.js';
+import { Plans } from './plans.js';
+import { openBuilding } from './building.js';
+
+const $ = (sel) => document.querySelector(sel);
+const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null };
+window.gridmap = app;
+
+function showLogin(message = '') {
+  $('#shell').hidden = true;
+  $('#login').hidden = false;
+  $('#login-error').textContent = message;
+  $('#login [name=username]').focus();
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const form = new FormData(ev.target);
+  try {
+    const { body } = await call('POST', '/api/login', {
+      json: { username: form.get('username'), password: form.get('password') },
+    });
+    setToken(body.token);
+    ev.target.reset();
+    await start();
+  } catch (e) {
+    $('#login-error').textContent = t('login_failed', { msg: e.message });
+  }
+}
+
+function signOut() {
+  setToken(null);
+  location.reload();
+}
+
+/** The watermark: who is looking, and when, over everything that may show personal data. */
+function drawWatermark() {
+  const now = new Date();
+  const stamp = `${app.me.username} · ${now.toLocaleString(currentLang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false })}`;
+  const wm = $('#watermark');
+  wm.replaceChildren(...Array.from({ length: 60 }, () => {
+    const s = document.createElement('span');
+    s.textContent = stamp;
+    return s;
+  }));
+  wm.dataset.text = stamp;
+}
+
+function switchView(name) {
+  if (app.view === name) return;
+  app.views[app.view]?.leave?.();
+  app.view = name;
+  for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.view === name);
+  $('#dashboard').hidden = name !== 'dashboard';
+  $('#panel').hidden = name === 'dashboard';
+  app.views[name].enter();
+}
+
+async function start() {
+  app.me = await get('/api/me');
+  $('#login').hidden = true;
+  $('#shell').hidden = false;
+  translate();
+  $('#who').textContent = `${app.me.username}（${t(`role_${app.me.role}`)} · ${app.me.scope}）`;
+  drawWatermark();
+  setInterval(drawWatermark, 60_000);
+  app.grids = await get('/api/grids');
+  if (!app.map) {
+    app.map = createMap('map');
+    await new Promise((resolve) => app.map.once('load', resolve));
+  }
+  // The user's own part of the org tree: a grid leader opens on their grid.
+  fitTo(app.map, app.grids.features.map((f) => f.geometry));
+  const panel = $('#panel');
+  app.views = {
+    map: new Editor(app, panel),
+    coverage: new Coverage(app, panel),
+    dashboard: new Dashboard(app, $('#dashboard')),
+    plans: new Plans(app, panel),
+  };
+  // Planning is for planners and the town; a grid worker has no use for it.
+  const plansTab = document.querySelector('#tabs [data-view=plans]');
+  plansTab.hidden = !['admin', 'planner', 'town_supervisor', 'village_manager'].includes(app.me.role);
+  app.view = null;
+  switchView(app.me.role === 'town_supervisor' ? 'coverage' : 'map');
+  app.map.on('click', 'buildings', (e) => {
+    if (app.views[app.view]?.busy?.()) return; // drawing: clicks belong to the editor
+    const id = e.features?.[0]?.properties?.id;
+    if (id) openBuilding(app, panel, id);
+  });
+  app.map.on('mouseenter', 'buildings', () => { app.map.getCanvas().style.cursor = 'pointer'; });
+  app.map.on('mouseleave', 'buildings', () => { app.map.getCanvas().style.cursor = ''; });
+  await idle(app.map);
+}
+
+/** Re-renders the current view in the other language. */
+function toggleLang() {
+  setLang(currentLang() === 'zh' ? 'en' : 'zh');
+  if (app.me) {
+    $('#who').textContent = `${app.me.username}（${t(`role_${app.me.role}`)} · ${app.me.scope}）`;
+    drawWatermark();
+    const v = app.view;
+    app.view = null;
+    app.views[v]?.leave?.();
+    switchView(v);
+  }
+}
+
+function boot() {
+  translate();
+  $('#login').addEventListener('submit', signIn);
+  $('#sign-out').addEventListener('click', signOut);
+  for (const b of document.querySelectorAll('[data-lang-toggle]')) b.addEventListener('click', toggleLang);
+  for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => switchView(b.dataset.view));
+  whenUnauthorized(() => showLogin(t('session_expired')));
+  app.ready = token() ? start().catch(() => showLogin()) : Promise.resolve(showLogin());
+}
+
+boot();

@@ -1,0 +1,162 @@
+// The map: MapLibre with this server's own vector tiles as the only basemap (roads, water),
+// the grids, buildings coloured by visit status, validation problems, the visit heatmaps, and
+// GeoJSON overlays that the editor, the coverage list and the plan comparison fill in.
+
+import * as maplibregl from 'maplibre-gl';
+import { authorize } from './api.js';
+
+const origin = location.origin;
+const vector = (layer, minzoom = 0) => ({
+  type: 'vector', tiles: [`${origin}/tiles/${layer}/{z}/{x}/{y}.mvt`], minzoom, maxzoom: 22,
+});
+const raster = (kind) => ({
+  type: 'raster', tiles: [`${origin}/heatmap/${kind}/{z}/{x}/{y}.png`], tileSize: 256, maxzoom: 22,
+});
+const empty = () => ({ type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+
+/** Colours of a building's last visit outcome. */
+export const VISIT_COLOURS = {
+  visited: '#2e9d5b', unvisited: '#d64545', nobody_home: '#e8a33d', refused: '#8e44ad',
+  demolished: '#7f8c8d', newly_found: '#3b82f6',
+};
+const visitColour = ['match', ['get', 'visit'],
+  ...Object.entries(VISIT_COLOURS).flat(), '#999999'];
+
+export const HEATMAPS = ['visited', 'unvisited', 'coverage'];
+
+function style() {
+  return {
+    version: 8,
+    sources: {
+      basemap: vector('basemap', 10),
+      grids: vector('grids'),
+      buildings: vector('buildings', 14),
+      problems: vector('problems'),
+      ...Object.fromEntries(HEATMAPS.map((k) => [`heat-${k}`, raster(k)])),
+      check: empty(), diff: empty(), plan: empty(), focus: empty(),
+    },
+    layers: [
+      { id: 'background', type: 'background', paint: { 'background-color': '#f2efe9' } },
+      { id: 'water', type: 'fill', source: 'basemap', 'source-layer': 'water',
+        filter: ['==', ['geometry-type'], 'Polygon'], paint: { 'fill-color': '#aacbe6' } },
+      { id: 'waterways', type: 'line', source: 'basemap', 'source-layer': 'water',
+        filter: ['==', ['geometry-type'], 'LineString'], paint: { 'line-color': '#aacbe6', 'line-width': 2 } },
+      { id: 'roads-minor', type: 'line', source: 'basemap', 'source-layer': 'roads',
+        filter: ['in', ['get', 'kind'], ['literal', ['path', 'minor_road', 'service']]],
+        paint: { 'line-color': '#ffffff', 'line-width': ['interpolate', ['linear'], ['zoom'], 14, 0.5, 18, 4] } },
+      { id: 'roads-major', type: 'line', source: 'basemap', 'source-layer': 'roads',
+        filter: ['!', ['in', ['get', 'kind'], ['literal', ['path', 'minor_road', 'service', 'rail']]]],
+        paint: { 'line-color': '#fdfcf8', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 1, 18, 10] } },
+      { id: 'railways', type: 'line', source: 'basemap', 'source-layer': 'roads',
+        filter: ['all', ['==', ['get', 'kind'], 'rail'], ['!=', ['get', 'detail'], 'subway']],
+        paint: { 'line-color': '#9a9a9a', 'line-width': 1.5, 'line-dasharray': [3, 2] } },
+      ...HEATMAPS.map((k) => ({ id: `heat-${k}`, type: 'raster', source: `heat-${k}`,
+        layout: { visibility: 'none' }, paint: { 'raster-opacity': 0.75 } })),
+      { id: 'grids-fill', type: 'fill', source: 'grids', 'source-layer': 'grids',
+        paint: { 'fill-color': '#1a5fb4', 'fill-opacity': 0.06 } },
+      { id: 'buildings', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
+        paint: { 'fill-color': '#b9b2a6', 'fill-outline-color': '#8c857a' } },
+      { id: 'buildings-moving', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
+        filter: ['in', ['get', 'id'], ['literal', []]],
+        paint: { 'fill-color': '#ff8c00', 'fill-outline-color': '#7a3e00' } },
+      { id: 'problems', type: 'fill', source: 'problems', 'source-layer': 'problems',
+        layout: { visibility: 'none' },
+        paint: { 'fill-color': ['match', ['get', 'kind'], 'overlap', '#e01b24', 'gap', '#ff9900', '#9141ac'],
+                 'fill-opacity': 0.45 } },
+      { id: 'grids-line', type: 'line', source: 'grids', 'source-layer': 'grids',
+        paint: { 'line-color': '#1f3b5a', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 1, 17, 3] } },
+      { id: 'grids-selected', type: 'line', source: 'grids', 'source-layer': 'grids',
+        filter: ['==', ['get', 'code'], ''], paint: { 'line-color': '#1a5fb4', 'line-width': 5 } },
+      { id: 'plan-fill', type: 'fill', source: 'plan',
+        paint: { 'fill-color': ['coalesce', ['get', 'colour'], '#6a5acd'], 'fill-opacity': 0.25 } },
+      { id: 'plan-line', type: 'line', source: 'plan',
+        paint: { 'line-color': '#4b0082', 'line-width': 2.5, 'line-dasharray': [2, 1] } },
+      { id: 'diff-fill', type: 'fill', source: 'diff',
+        paint: { 'fill-color': ['match', ['get', 'side'], 'a', '#e01b24', '#1a5fb4'], 'fill-opacity': 0.15 } },
+      { id: 'diff-line', type: 'line', source: 'diff',
+        paint: { 'line-color': ['match', ['get', 'side'], 'a', '#e01b24', '#1a5fb4'], 'line-width': 3 } },
+      { id: 'check-fill', type: 'fill', source: 'check',
+        paint: { 'fill-color': ['match', ['get', 'kind'], 'overlap', '#e01b24', '#ff9900'], 'fill-opacity': 0.55 } },
+      { id: 'check-line', type: 'line', source: 'check',
+        paint: { 'line-color': ['match', ['get', 'kind'], 'overlap', '#a50f15', '#b35900'], 'line-width': 2 } },
+      { id: 'focus', type: 'line', source: 'focus', paint: { 'line-color': '#000', 'line-width': 3, 'line-dasharray': [1, 1] } },
+    ],
+  };
+}
+
+/** Creates the map in `container`. */
+export function createMap(container) {
+  const map = new maplibregl.Map({
+    container,
+    style: style(),
+    center: [121.49, 31.235],
+    zoom: 14,
+    maxZoom: 20,
+    attributionControl: { compact: true, customAttribution: '© OpenStreetMap contributors' },
+    transformRequest: (url) => authorize(url),
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
+  // Empty tiles (204) and tiles outside the town are normal; anything else is worth a line.
+  map.on('error', (e) => {
+    if (!String(e.error?.message ?? '').includes('204')) console.warn('map:', e.error?.message ?? e);
+  });
+  return map;
+}
+
+export function setVisible(map, layer, on) {
+  if (map.getLayer(layer)) map.setLayoutProperty(layer, 'visibility', on ? 'visible' : 'none');
+}
+
+export function isVisible(map, layer) {
+  return map.getLayoutProperty(layer, 'visibility') !== 'none';
+}
+
+/** Colours buildings by their last visit (coverage) or plainly (editing). */
+export function colourBuildingsByVisit(map, on) {
+  map.setPaintProperty('buildings', 'fill-color', on ? visitColour : '#b9b2a6');
+}
+
+export function setOverlay(map, source, features) {
+  map.getSource(source)?.setData({ type: 'FeatureCollection', features: features ?? [] });
+}
+
+export function highlightBuildings(map, ids) {
+  map.setFilter('buildings-moving', ['in', ['get', 'id'], ['literal', ids ?? []]]);
+}
+
+export function selectGrid(map, code) {
+  map.setFilter('grids-selected', ['==', ['get', 'code'], code ?? '']);
+}
+
+/** The bounds [[w, s], [e, n]] of GeoJSON geometries (Polygon, MultiPolygon, Point, …). */
+export function boundsOf(geometries) {
+  let w = Infinity; let s = Infinity; let e = -Infinity; let n = -Infinity;
+  const visit = (c) => {
+    if (typeof c[0] === 'number') {
+      w = Math.min(w, c[0]); e = Math.max(e, c[0]); s = Math.min(s, c[1]); n = Math.max(n, c[1]);
+    } else c.forEach(visit);
+  };
+  for (const g of geometries) if (g) visit(g.coordinates);
+  return Number.isFinite(w) ? [[w, s], [e, n]] : null;
+}
+
+export function fitTo(map, geometries, maxZoom = 18) {
+  const b = boundsOf(geometries);
+  if (b) map.fitBounds(b, { padding: 40, maxZoom, duration: 0 });
+}
+
+/** Waits for the map to finish loading and drawing. */
+export function idle(map) {
+  return new Promise((resolve) => {
+    if (map.loaded() && !map.isMoving() && map.areTilesLoaded()) resolve();
+    else map.once('idle', resolve);
+  });
+}
+
+/** Reloads the vector tiles of `source` (after an edit). */
+export function reloadTiles(map, source) {
+  const s = map.getSource(source);
+  if (s?.setTiles) s.setTiles([...s.tiles]);
+}

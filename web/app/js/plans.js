@@ -1,0 +1,171 @@
+// Plan comparison for planners: a re-partition of a village computed by the server in the
+// background (POST /api/partition, polled), shown over today's grids or side by side with
+// them, with each grid's workload before and after and the buildings that move.
+
+import { get, post } from './api.js';
+import { num, t } from './i18n.js';
+import { el } from './dom.js';
+import { createMap, fitTo, highlightBuildings, setOverlay, setVisible } from './mapview.js';
+
+const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#46f0f0', '#f032e6',
+  '#bcf60c', '#fabebe', '#008080', '#e6beff', '#9a6324', '#800000', '#aaffc3', '#808000'];
+
+export class Plans {
+  constructor(app, panel) {
+    this.app = app;
+    this.panel = panel;
+    this.map = app.map;
+    this.job = null;
+    this.result = null;
+    this.mode = 'overlay';
+    this.twin = null;
+  }
+
+  enter() { this.render(); if (this.result) this.show(); }
+
+  leave() {
+    setOverlay(this.map, 'plan', []);
+    highlightBuildings(this.map, []);
+    this.closeTwin();
+  }
+
+  villages() {
+    return [...new Set(this.app.grids.features.map((f) => f.properties.village).filter(Boolean))].sort();
+  }
+
+  render() {
+    const villages = this.villages();
+    const count = (v) => this.app.grids.features.filter((f) => f.properties.village === v).length;
+    const village = el('select', { id: 'plan-village' }, ...villages.map((v) => el('option', { value: v }, v)));
+    const grids = el('input', { id: 'plan-grids', type: 'number', min: 1, value: String(count(villages[0]) || 4), style: 'width:6em' });
+    village.addEventListener('change', () => { grids.value = String(count(village.value) || 4); });
+    const tolerance = el('input', { id: 'plan-tolerance', type: 'number', min: 0.01, max: 0.5, step: 0.01, value: '0.05', style: 'width:6em' });
+    const fromCurrent = el('input', { id: 'plan-from-current', type: 'checkbox' });
+    this.panel.replaceChildren(
+      el('h2', {}, t('plan_new')),
+      el('label', { class: 'row' }, t('plan_village'), village),
+      el('label', { class: 'row' }, t('plan_grids'), grids),
+      el('label', { class: 'row' }, t('plan_tolerance'), tolerance),
+      el('label', { class: 'row' }, fromCurrent, t('plan_from_current')),
+      el('div', { class: 'row' }, el('button', {
+        id: 'plan-start', class: 'primary',
+        onclick: () => this.start({
+          village: village.value, grids: Number(grids.value), tolerance: Number(tolerance.value), from_current: fromCurrent.checked,
+        }),
+      }, t('plan_start'))),
+      el('div', { id: 'plan-status', role: 'status' }),
+      el('div', { id: 'plan-result' }),
+    );
+    if (!villages.length) this.panel.querySelector('#plan-start').disabled = true;
+  }
+
+  async start(req) {
+    const status = this.panel.querySelector('#plan-status');
+    this.result = null;
+    this.panel.querySelector('#plan-result').replaceChildren();
+    try {
+      const { job } = await post('/api/partition', req);
+      this.job = job;
+      for (;;) {
+        const s = await get(`/api/partition/${job}`);
+        if (this.job !== job) return; // another plan was started
+        if (s.status === 'done') { this.result = s; break; }
+        if (s.status === 'failed') throw new Error(s.error);
+        status.textContent = t('plan_running', { phase: s.phase ?? '', pct: Math.round((s.progress ?? 0) * 100) });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      status.textContent = '';
+      this.show();
+    } catch (e) {
+      status.className = 'error';
+      status.textContent = t('plan_failed', { msg: e.message });
+    }
+  }
+
+  /** The plan's grids with a colour each, for the map. */
+  planFeatures() {
+    return this.result.plan.features.map((f, i) => ({ ...f, properties: { ...f.properties, colour: PALETTE[i % PALETTE.length] } }));
+  }
+
+  show() {
+    const r = this.result;
+    const rep = r.report ?? {};
+    const moves = r.moves ?? [];
+    const plan = this.planFeatures();
+    const modeButton = (m, label) => el('button', { id: `plan-${m}`, class: this.mode === m ? 'primary' : '', onclick: () => { this.mode = m; this.show(); } }, label);
+    this.panel.querySelector('#plan-result').replaceChildren(
+      el('h3', {}, t('plan_report')),
+      el('table', { id: 'plan-report' },
+        el('tr', {}, el('th', {}, t('plan_grids')), el('td', {}, num(rep.grids))),
+        el('tr', {}, el('th', {}, t('plan_deviation')), el('td', {}, `${num(rep.max_deviation_pct, 1)}%`)),
+        el('tr', {}, el('th', {}, t('plan_pp')), el('td', {}, `${num(rep.polsby_popper_mean, 3)} / ${num(rep.polsby_popper_min, 3)}`)),
+        el('tr', {}, el('th', {}, t('plan_contiguous')), el('td', {}, rep.all_contiguous ? t('yes') : t('no'))),
+        el('tr', {}, el('th', {}, t('plan_moves')), el('td', { id: 'plan-moves-count' }, `${num(moves.length)} (${num(moves.reduce((a, m) => a + (m.households ?? 0), 0))} ${t('households')})`))),
+      el('div', { class: 'row' }, modeButton('overlay', t('overlay')), modeButton('side', t('side_by_side'))),
+      el('table', { id: 'plan-grids-table' },
+        el('tr', {}, el('th', {}, t('plan_proposed')), el('th', {}, t('plan_current')),
+          el('th', { class: 'num' }, t('plan_before')), el('th', { class: 'num' }, t('plan_after')), el('th', { class: 'num' }, '±')),
+        ...plan.map((f) => {
+          const p = f.properties;
+          return el('tr', { class: 'clickable', onclick: () => fitTo(this.map, [f.geometry]) },
+            el('td', {}, el('span', { class: 'swatch', style: `background:${p.colour}` }), p.code),
+            el('td', {}, p.matched_current ?? '–'),
+            el('td', { class: 'num' }, p.households_before == null ? '–' : num(p.households_before)),
+            el('td', { class: 'num' }, num(p.households)),
+            el('td', { class: 'num' }, p.deviation_pct == null ? '–' : `${num(p.deviation_pct, 1)}%`));
+        })),
+      el('h3', {}, `${t('plan_moves')} (${num(moves.length)})`),
+      el('ul', { id: 'plan-moves' }, ...moves.slice(0, 300).map((m) => el('li', {}, t('from_to', { b: m.building, from: m.from ?? t('none'), to: m.to ?? t('none') })))),
+    );
+    highlightBuildings(this.map, moves.map((m) => m.building));
+    if (this.mode === 'overlay') {
+      this.closeTwin();
+      setOverlay(this.map, 'plan', plan);
+    } else {
+      setOverlay(this.map, 'plan', []);
+      this.openTwin(plan);
+    }
+    fitTo(this.map, plan.map((f) => f.geometry));
+  }
+
+  /** A second map beside the first, showing the plan; the two move together. */
+  openTwin(plan) {
+    const wrap = document.querySelector('#map-wrap');
+    if (!this.twin) {
+      const div = el('div', { id: 'twin-map', style: 'position:absolute;top:0;bottom:0;right:0;width:50%;border-left:2px solid #1f3b5a' });
+      wrap.append(div);
+      document.querySelector('#map').style.right = '50%';
+      this.map.resize();
+      const twin = createMap(div);
+      this.twin = twin;
+      const sync = (from, to) => () => {
+        if (this.syncing) return;
+        this.syncing = true;
+        to.jumpTo({ center: from.getCenter(), zoom: from.getZoom(), bearing: from.getBearing(), pitch: from.getPitch() });
+        this.syncing = false;
+      };
+      this.syncA = sync(this.map, twin);
+      this.syncB = sync(twin, this.map);
+      this.map.on('move', this.syncA);
+      twin.on('move', this.syncB);
+      twin.once('load', () => {
+        for (const l of ['grids-fill', 'grids-line', 'grids-selected', 'problems']) setVisible(twin, l, false);
+        setOverlay(twin, 'plan', plan);
+        twin.jumpTo({ center: this.map.getCenter(), zoom: this.map.getZoom() });
+      });
+      this.app.twin = twin;
+    } else if (this.twin.loaded()) setOverlay(this.twin, 'plan', plan);
+  }
+
+  closeTwin() {
+    if (!this.twin) return;
+    this.map.off('move', this.syncA);
+    this.twin.remove();
+    document.querySelector('#twin-map')?.remove();
+    document.querySelector('#map').style.right = '0';
+    this.map.resize();
+    this.twin = null;
+    this.app.twin = null;
+  }
+}
+
