@@ -1,0 +1,285 @@
+// The web map in a real browser: headless Debian Chromium (WebGL2 on SwiftShader) against the
+// real `gridmap serve` with the demo project. Screenshots of each main screen are written to
+// web/test-output/ as artefacts.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { api, launch, mapIdle, rendered, screenshot, signIn, startServer } from './support.mjs';
+
+const LEADER_GRID = '310101001002-03';
+const VILLAGE = '310101001002';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The pixel position of lon/lat on the page. */
+async function pagePoint(page, lonlat) {
+  const box = await page.locator('canvas.maplibregl-canvas').first().boundingBox();
+  const p = await page.evaluate((c) => window.gridmap.map.project(c), lonlat);
+  return [box.x + p.x, box.y + p.y];
+}
+
+/** A grid's outer ring as fetched by the app. */
+async function ringOf(page, code) {
+  return page.evaluate((c) => {
+    const f = window.gridmap.grids.features.find((g) => g.properties.code === c);
+    return f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+  }, code);
+}
+
+/** Clicks a polygon on the map, vertex by vertex (page pixels), closing it on the first. */
+async function clickPolygon(page, points) {
+  for (const [x, y] of [...points, points[0]]) {
+    await page.mouse.move(x, y, { steps: 3 });
+    await page.mouse.click(x, y);
+    await page.waitForTimeout(150);
+  }
+}
+
+describe('web map', () => {
+  test('a grid leader signs in and the map opens on their grid, with its buildings', async () => {
+    const page = await signIn(browser, server.url, 'leader');
+    assert.deepEqual(await rendered(page, ['grids-line'], 'code'), [LEADER_GRID]);
+    const buildings = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['buildings'] }).map((f) => f.properties.grid));
+    assert.ok(buildings.length > 10, `only ${buildings.length} buildings drawn`);
+    assert.ok(buildings.every((g) => g === LEADER_GRID), 'a building of another grid is drawn');
+    // The basemap is this server's own tiles: roads are drawn around the grid.
+    await page.evaluate(() => window.gridmap.map.zoomTo(15, { duration: 0 }));
+    await mapIdle(page);
+    const roads = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['roads-major', 'roads-minor', 'water'] }).length);
+    assert.ok(roads > 0, 'no basemap roads or water drawn');
+    assert.match(await page.textContent('#watermark'), /leader · \d{4}/);
+    await screenshot(page, '01-map-grid-leader');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test('an administrator sees every grid of the town', async () => {
+    const page = await signIn(browser, server.url, 'admin');
+    const { body } = await api(server.url, 'admin', '/api/grids');
+    const drawn = await rendered(page, ['grids-line'], 'code');
+    assert.ok(drawn.length > 5, `only ${drawn.length} grids drawn`);
+    for (const code of drawn) assert.ok(body.features.some((f) => f.properties.code === code));
+    await page.context().close();
+  });
+
+  test('drawing a grid over a neighbour shows the overlap before saving', async () => {
+    const page = await signIn(browser, server.url, 'manager');
+    const ring = await ringOf(page, LEADER_GRID);
+    await page.evaluate((r) => window.gridmap.map.jumpTo({ center: r[0], zoom: 17 }), ring);
+    await mapIdle(page);
+    await page.click('#draw-new');
+    const [cx, cy] = await pagePoint(page, ring[0]);
+    await clickPolygon(page, [[cx - 60, cy - 60], [cx + 60, cy - 60], [cx + 60, cy + 60], [cx - 60, cy + 60]]);
+    await page.waitForSelector('#verdict[data-ok="false"]');
+    const text = await page.textContent('#verdict');
+    assert.match(text, /重叠/);
+    assert.match(text, new RegExp(LEADER_GRID));
+    // The overlap is drawn on the map, from the geometry /api/validate returned.
+    await mapIdle(page);
+    const drawn = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['check-fill'] }).length);
+    assert.ok(drawn > 0, 'the overlap is not drawn');
+    await screenshot(page, '02-draw-overlap-warning');
+    // Saving without force is refused and explained; nothing is saved.
+    await page.fill('#reason', '测试');
+    await page.click('#save');
+    await page.waitForSelector('#save-result:not(:empty)');
+    const { body } = await api(server.url, 'admin', '/api/grids');
+    assert.equal(body.features.filter((f) => f.properties.village === VILLAGE).length,
+      (await page.evaluate(() => window.gridmap.grids.features.length)));
+    await page.context().close();
+  });
+
+  test('a grid leader reshapes their grid, saves it, and sees it in the tiles after reload', async () => {
+    let page = await signIn(browser, server.url, 'leader');
+    await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
+    await page.click('#edit-shape');
+    await page.waitForSelector('#verdict[data-ok]');
+    const ring = await ringOf(page, LEADER_GRID);
+    // Pull one vertex a little towards the inside: a gap, no overlap.
+    const cx = ring.reduce((a, c) => a + c[0], 0) / ring.length;
+    const cy = ring.reduce((a, c) => a + c[1], 0) / ring.length;
+    const [x0, y0] = await pagePoint(page, ring[1]);
+    const [xc, yc] = await pagePoint(page, [cx, cy]);
+    const len = Math.hypot(xc - x0, yc - y0);
+    const [x1, y1] = [x0 + ((xc - x0) / len) * 25, y0 + ((yc - y0) / len) * 25];
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    await page.mouse.move(x1, y1, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForFunction(() => document.querySelector('#undo') && !document.querySelector('#undo').disabled);
+    await page.waitForFunction(() => document.querySelector('#verdict')?.dataset.ok === 'true');
+    await screenshot(page, '03-edit-grid');
+    await page.fill('#reason', '按实际路网调整边界');
+    await page.click('#save');
+    await page.waitForSelector('#saved');
+    assert.match(await page.textContent('#saved'), /2/);
+    await page.context().close();
+
+    // A new session: the grid tile carries version 2, and the history lists both versions.
+    page = await signIn(browser, server.url, 'leader');
+    const versions = await page.evaluate(() => [...new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['grids-line'] }).map((f) => f.properties.version))]);
+    assert.deepEqual(versions, [2]);
+    await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
+    await page.waitForSelector('#history tr:nth-child(3)');
+    await page.click('#diff');
+    await page.waitForFunction(() => document.querySelector('#diff-legend')?.textContent !== '');
+    await mapIdle(page);
+    const sides = await page.evaluate(() => [...new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['diff-line'] }).map((f) => f.properties.side))].sort());
+    assert.deepEqual(sides, ['a', 'b']);
+    await screenshot(page, '04-history-diff');
+    await page.context().close();
+  });
+
+  test('a newer edit by someone else is explained, and the edit is kept to re-apply', async () => {
+    const page = await signIn(browser, server.url, 'leader');
+    await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
+    await page.click('#edit-shape');
+    await page.waitForSelector('#verdict[data-ok]');
+    // Meanwhile the village manager saves the grid unchanged, with a reason.
+    const grid = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`);
+    const version = grid.body.properties.version;
+    const put = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`, {
+      method: 'PUT', headers: { 'content-type': 'application/json', 'if-match': `"${version}"` },
+      body: JSON.stringify({ feature: grid.body, reason: '村里统一核对', force: true }),
+    });
+    assert.equal(put.status, 200);
+    await page.fill('#reason', '我的修改');
+    await page.click('#save');
+    await page.waitForSelector('#stale');
+    const text = await page.textContent('#stale');
+    assert.match(text, /manager/);
+    assert.match(text, /村里统一核对/);
+    await page.click('#reapply');
+    await page.click('#save');
+    await page.waitForSelector('#saved');
+    await page.context().close();
+  });
+
+  test('a grid worker sees their own grid’s people masked and cannot see another grid’s', async () => {
+    const page = await signIn(browser, server.url, 'worker');
+    const { body } = await api(server.url, 'admin', '/collections/buildings/items?limit=10000');
+    const other = body.features.find((f) => f.properties.grid && f.properties.grid !== LEADER_GRID);
+    const own = body.features.find((f) => f.properties.grid === LEADER_GRID && f.properties.households > 0);
+    assert.ok(other && own);
+    const status = await page.evaluate(async (id) => (await fetch(`/api/buildings/${id}`, {
+      headers: { Authorization: `Bearer ${sessionStorage.getItem('gridmap.token')}` },
+    })).status, other.properties.id);
+    assert.equal(status, 403);
+    const drawn = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['buildings'] }).map((f) => f.properties.grid));
+    assert.ok(drawn.length > 0 && drawn.every((g) => g === LEADER_GRID));
+    // The panel of a building in their grid: people masked, and the visit form.
+    await page.evaluate(async (id) => {
+      const { openBuilding } = await import('/js/building.js');
+      await openBuilding(window.gridmap, document.querySelector('#panel'), id);
+    }, own.properties.id);
+    await page.waitForSelector('#building-facts');
+    // Grid workers collect the register: they see their own grid's people in clear, audited.
+    assert.equal(await page.getAttribute('#people-view', 'data-view'), 'clear');
+    await page.selectOption('#visit-outcome', 'visited');
+    await page.click('#visit-form button[type=submit]');
+    await page.waitForSelector('#visit-recorded');
+    assert.ok(await page.$$eval('#visits tr', (rows) => rows.length) >= 2);
+    await screenshot(page, '05-building-panel-worker');
+    await page.context().close();
+    // A town supervisor sees the same people masked.
+    const sup = await signIn(browser, server.url, 'supervisor');
+    await sup.evaluate(async (id) => {
+      const { openBuilding } = await import('/js/building.js');
+      await openBuilding(window.gridmap, document.querySelector('#panel'), id);
+    }, own.properties.id);
+    await sup.waitForSelector('#building-facts');
+    assert.equal(await sup.getAttribute('#people-view', 'data-view'), 'masked');
+    const ids = await sup.$$eval('.people td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    for (const id of ids) assert.match(id, /\*/, 'an ID number is shown in clear');
+    await sup.context().close();
+  });
+
+  test('a supervisor toggles each heatmap and sees the problems and uncovered blocks', async () => {
+    const page = await signIn(browser, server.url, 'supervisor');
+    await page.waitForSelector('#problems-table, #problems p');
+    await page.waitForSelector('#uncovered-table, #uncovered p');
+    const problems = await api(server.url, 'supervisor', '/api/problems');
+    assert.equal(await page.$$eval('#problems-table tr', (r) => r.length - 1), problems.body.problems.length);
+    await page.evaluate(() => window.gridmap.map.zoomTo(14, { duration: 0 }));
+    await mapIdle(page);
+    const pixels = () => page.evaluate(() => window.gridmap.map.getCanvas().toDataURL());
+    for (const kind of ['visited', 'unvisited', 'coverage']) {
+      const beforeToggle = await pixels();
+      await page.check(`#toggle-heat-${kind}`);
+      await mapIdle(page);
+      assert.equal(await page.evaluate((k) => window.gridmap.map.getLayoutProperty(`heat-${k}`, 'visibility'), kind), 'visible');
+      await page.waitForSelector(`#legend .legend-${kind}`);
+      assert.notEqual(await pixels(), beforeToggle, `the ${kind} heatmap draws nothing`);
+      await screenshot(page, `06-heatmap-${kind}`);
+      await page.uncheck(`#toggle-heat-${kind}`);
+      await mapIdle(page);
+    }
+    // A row of the problems table zooms to its problem.
+    if (problems.body.problems.length) {
+      const zoom = await page.evaluate(() => window.gridmap.map.getZoom());
+      await page.click('#problems-table tr.clickable >> nth=0');
+      assert.notEqual(await page.evaluate(() => window.gridmap.map.getZoom()), zoom);
+    }
+    await screenshot(page, '07-coverage');
+    await page.context().close();
+  });
+
+  test('the dashboard shows the same figures as /api/stats, in Chinese and in English', async () => {
+    const page = await signIn(browser, server.url, 'supervisor');
+    await page.click('#tabs [data-view=dashboard]');
+    await page.waitForSelector('#stats-table tr:nth-child(2)');
+    const stats = (await api(server.url, 'supervisor', '/api/stats?by=grid')).body;
+    const rows = await page.$$eval('#stats-table tr.clickable', (trs) => trs.map((tr) => ({
+      code: tr.dataset.code, cells: [...tr.children].map((td) => td.textContent),
+    })));
+    assert.equal(rows.length, stats.rows.length);
+    rows.forEach((r, i) => {
+      const s = stats.rows[i];
+      assert.equal(r.code, s.grid);
+      assert.equal(r.cells[0], String(s.rank));
+      assert.equal(Number(r.cells[3].replaceAll(',', '')), s.households);
+      assert.equal(Number(r.cells[4].replaceAll(',', '')), s.visited_households);
+      assert.equal(r.cells[5], `${(s.visit_rate * 100).toFixed(1)}%`);
+    });
+    const total = stats.rows.reduce((a, r) => a + r.households, 0);
+    assert.equal(Number((await page.textContent('#card-households')).replaceAll(',', '')), total);
+    await page.waitForSelector('#chart svg, #chart p');
+    await screenshot(page, '08-dashboard');
+    await page.click('#shell [data-lang-toggle]');
+    assert.equal(await page.textContent('#tabs [data-view=dashboard]'), 'Progress');
+    await page.waitForSelector('#stats-table tr:nth-child(2)');
+    await screenshot(page, '09-dashboard-english');
+    await page.context().close();
+  });
+
+  test('a planner computes a plan and compares it with today’s grids', async () => {
+    const page = await signIn(browser, server.url, 'planner');
+    await page.click('#tabs [data-view=plans]');
+    await page.selectOption('#plan-village', VILLAGE);
+    await page.check('#plan-from-current');
+    await page.click('#plan-start');
+    await page.waitForSelector('#plan-report', { timeout: 120_000 });
+    const planRows = await page.$$eval('#plan-grids-table tr', (r) => r.length - 1);
+    assert.ok(planRows > 1);
+    await mapIdle(page);
+    const drawn = await page.evaluate(() => new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['plan-line'] }).map((f) => f.properties.code)).size);
+    assert.equal(drawn, planRows);
+    await screenshot(page, '10-plan-overlay');
+    await page.click('#plan-side');
+    await page.waitForFunction(() => window.gridmap.twin?.loaded());
+    await mapIdle(page, 'twin');
+    await screenshot(page, '11-plan-side-by-side');
+    await page.context().close();
+  });
+});
