@@ -8,6 +8,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use geo::Contains;
+use gridmap_core::model::Footprint;
 use gridmap_store::registers::View;
 use serde_json::{Value, json};
 
@@ -108,8 +110,19 @@ pub async fn building(
             })
         })
         .collect();
+    // The standard addresses (标准地址) of the building: declared for it, or lying on it.
+    let addresses: Vec<&str> = p
+        .addresses
+        .iter()
+        .filter(|a| {
+            a.declared_building.as_deref() == Some(id.as_str())
+                || matches!(&b.footprint, Footprint::Area(area) if area.contains(&a.point))
+        })
+        .filter_map(|a| a.text.as_deref())
+        .collect();
     Ok(Json(json!({
         "id": b.id, "grid": grid, "households": b.households, "floors": b.floors, "kind": b.kind,
+        "address": addresses.first(), "addresses": addresses,
         "visit": p.last_visit.get(&b.id).map(|o| o.as_str()),
         "visits": visits, "houses": houses_json,
         "people_view": if clear { "clear" } else { "masked" }, "note": note,

@@ -190,3 +190,27 @@ async fn without_the_key_people_are_not_served() {
     let (_, log) = get(&st, "/api/audit", "admin").await;
     assert!(log["entries"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_panel_names_the_standard_addresses_of_the_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let (st, _, _) = setup(dir.path(), true);
+    let fields = gridmap_io::Fields::default();
+    let addresses =
+        gridmap_io::read_addresses(&common::demo("addresses.geojson"), &fields).unwrap();
+    let a = addresses
+        .iter()
+        .find(|a| a.declared_building.is_some() && a.text.is_some())
+        .unwrap();
+    let uri = format!("/api/buildings/{}", a.declared_building.as_ref().unwrap());
+    let (status, v) = get(&st, &uri, "supervisor").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let listed: Vec<&str> = v["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&a.text.as_deref().unwrap()), "{v}");
+    assert_eq!(v["address"], listed[0]);
+}
