@@ -16,7 +16,7 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
     (
         "get",
         "/api/partition/{job}",
-        "Progress of a partition job; the plan and report when done",
+        "Progress of a partition job; when done the plan, report, current grids, matching, moves",
         true,
     ),
     (

@@ -1,10 +1,10 @@
-//! The endpoints the web app's editor, problem table and dashboard chart read: grid history,
-//! validation with geometries, the problems table and progress over time — each with its scope
-//! checks.
+//! The endpoints the web app's editor, problem table, dashboard chart and plan view read:
+//! grid history, validation with geometries, the problems table, progress over time, and the
+//! comparison of a plan with today's grids — each with its scope checks.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use axum::body::Body;
@@ -554,4 +554,114 @@ async fn progress_counts_first_visits_day_by_day() {
         (empty["days"].clone(), empty["expected"].clone()),
         (json!([]), json!([]))
     );
+}
+
+async fn finished(st: &AppState, token: &str, job: &str) -> Value {
+    for _ in 0..600 {
+        let (_, s) = get(st, &format!("/api/partition/{job}"), token).await;
+        if s["status"] != "running" {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("partition job {job} did not finish");
+}
+
+#[tokio::test]
+async fn a_plan_from_current_grids_lists_its_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let (status, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        &admin,
+        Some(json!({"village": VILLAGE, "from_current": true, "seed": 3})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let job = started["job"].as_str().unwrap().to_string();
+    // Those who may not plan the village may not read its plan either.
+    let worker = login(&st, "worker").await;
+    let (status, _) = get(&st, &format!("/api/partition/{job}"), &worker).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let done = finished(&st, &admin, &job).await;
+    assert_eq!(done["status"], "done", "{done}");
+    // Today's grids with their workload, as /api/stats counts it.
+    let (_, stats) = get(&st, "/api/stats?by=grid", &admin).await;
+    let stats: HashMap<String, u64> = stats["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["grid"].as_str().unwrap().to_string(),
+                r["households"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let current = done["current"]["features"].as_array().unwrap();
+    let p = st.project();
+    let village_grids: BTreeSet<&str> = p
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(VILLAGE))
+        .map(|g| g.grid.code.as_str())
+        .collect();
+    assert_eq!(current.len(), village_grids.len());
+    for f in current {
+        let code = f["properties"]["code"].as_str().unwrap();
+        assert!(village_grids.contains(code));
+        assert_eq!(
+            f["properties"]["households"].as_u64(),
+            stats.get(code).copied(),
+            "{code}"
+        );
+        assert!(f["geometry"]["coordinates"].is_array());
+    }
+    // From current grids the plan keeps their codes, and each matches its namesake.
+    let matching = done["matching"].as_object().unwrap();
+    let plan = done["plan"]["features"].as_array().unwrap();
+    for f in plan {
+        let props = &f["properties"];
+        let code = props["code"].as_str().unwrap();
+        assert!(village_grids.contains(code), "{code}");
+        assert_eq!(props["matched_current"], matching[code]);
+        assert_eq!(props["matched_current"], code, "a kept grid matches itself");
+        assert_eq!(
+            props["households_before"].as_u64(),
+            stats.get(code).copied()
+        );
+    }
+    // The moves are the buildings whose grid changes: with codes kept, the same buildings and
+    // households the partitioner's report counts.
+    let moves = done["moves"].as_array().unwrap();
+    assert!(!moves.is_empty(), "rebalancing moves some buildings");
+    assert_eq!(
+        Some(moves.len() as u64),
+        done["report"]["moved_buildings"].as_u64()
+    );
+    let moved_households: u64 = moves
+        .iter()
+        .map(|m| m["households"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        Some(moved_households),
+        done["report"]["moved_households"].as_u64()
+    );
+    let mut seen = BTreeSet::new();
+    for m in moves {
+        let b = m["building"].as_str().unwrap();
+        assert!(seen.insert(b), "{b} listed twice");
+        let i = p.building_by_id[b] as usize;
+        assert_eq!(m["from"].as_str(), p.grid_of(i));
+        assert_ne!(m["from"], m["to"]);
+        assert!(village_grids.contains(m["to"].as_str().unwrap()));
+        assert_eq!(
+            m["households"].as_u64(),
+            Some(u64::from(p.buildings[i].households))
+        );
+    }
 }
