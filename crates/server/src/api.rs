@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use geo::{BoundingRect, Coord, Geometry, MultiPolygon, Rect};
+use geo::{BoundingRect, Coord, Geometry, MultiPolygon, Polygon, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use gridmap_core::validate::{CoverageInput, Options, validate};
@@ -25,17 +25,30 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// A ring's coordinates as GeoJSON positions.
+fn ring_json(l: &geo::LineString) -> Value {
+    Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
+}
+
+/// A polygon's rings, exterior first, as GeoJSON coordinates.
+fn rings_json(p: &Polygon) -> Vec<Value> {
+    std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .map(ring_json)
+        .collect()
+}
+
 /// A multipolygon as a GeoJSON geometry object.
 pub fn geometry_json(g: &MultiPolygon) -> Value {
-    let ring = |l: &geo::LineString| -> Value {
-        Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
-    };
     json!({
         "type": "MultiPolygon",
-        "coordinates": g.0.iter().map(|p| {
-            std::iter::once(p.exterior()).chain(p.interiors()).map(ring).collect::<Vec<_>>()
-        }).collect::<Vec<_>>(),
+        "coordinates": g.0.iter().map(rings_json).collect::<Vec<_>>(),
     })
+}
+
+/// A polygon as a GeoJSON geometry object.
+pub fn polygon_json(p: &Polygon) -> Value {
+    json!({"type": "Polygon", "coordinates": rings_json(p)})
 }
 
 fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
@@ -420,7 +433,9 @@ pub async fn validate_candidate(
 
 /// The validator's verdict on the grid layer with `candidate` in place of its namesake, within
 /// its parent (its village's boundary when known, else the town's): overlaps with neighbours,
-/// gaps, the area reaching outside the parent, buildings that change grid.
+/// gaps, the area reaching outside the parent, buildings that change grid. Each overlap and gap
+/// carries its `geometry` (GeoJSON) for the editor to draw; `summary` totals the overlap and
+/// gap areas (m²) and counts the buildings changing grid.
 pub fn impact(p: &Project, candidate: &Grid) -> Value {
     let mut grids: Vec<Grid> = p
         .grids
@@ -454,13 +469,26 @@ pub fn impact(p: &Project, candidate: &Grid) -> Value {
         .overlaps
         .iter()
         .filter(|o| o.grids.contains(&candidate.code))
-        .map(|o| json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings}))
+        .map(|o| {
+            json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings,
+                   "geometry": geometry_json(&o.geometry)})
+        })
         .collect();
     let gaps: Vec<Value> = r
         .gaps
         .iter()
-        .map(|g| json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings}))
+        .map(|g| {
+            json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings,
+                   "geometry": polygon_json(&g.geometry)})
+        })
         .collect();
+    let overlap_area_m2: f64 = r
+        .overlaps
+        .iter()
+        .filter(|o| o.grids.contains(&candidate.code))
+        .map(|o| o.area_m2)
+        .sum();
+    let gap_area_m2: f64 = r.gaps.iter().map(|g| g.area_m2).sum();
     let mut moved = Vec::new();
     for (i, a) in coverage.assignments.iter().enumerate() {
         let before = p.grid_of(i);
@@ -478,6 +506,8 @@ pub fn impact(p: &Project, candidate: &Grid) -> Value {
         "buildings_changing_grid": moved,
         "outside_parent": r.outside_boundary.iter().filter(|o| o.grid == candidate.code).map(|o| o.area_m2).next(),
         "ok": invalid.is_empty() && overlaps.is_empty(),
+        "summary": {"overlap_area_m2": overlap_area_m2, "gap_area_m2": gap_area_m2,
+                    "buildings_changing_grid": moved.len()},
     })
 }
 
@@ -501,9 +531,29 @@ fn save_verdict(p: &Project, candidate: &Grid, force: bool) -> Result<Value, App
         )));
     }
     if verdict["ok"] == Value::Bool(false) && !force {
+        // Grids and areas only: the geometries would drown the message.
+        let overlaps: Vec<String> = verdict["overlaps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                format!(
+                    "{} ({:.1} m², {} buildings)",
+                    o["grids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" × "),
+                    o["area_m2"].as_f64().unwrap_or_default(),
+                    o["buildings"].as_array().map_or(0, Vec::len)
+                )
+            })
+            .collect();
         return Err(AppError::Conflict(format!(
             "saving would create overlaps: {}; send \"force\": true to save anyway",
-            verdict["overlaps"]
+            overlaps.join(", ")
         )));
     }
     Ok(verdict)
@@ -761,8 +811,8 @@ pub async fn stats_csv(
     Ok((headers, out).into_response())
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
-fn day_number(date: &str) -> Option<i64> {
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (or the date part of an RFC 3339 time).
+pub(crate) fn day_number(date: &str) -> Option<i64> {
     let mut it = date.get(..10)?.split('-');
     let (y, m, d): (i64, i64, i64) = (
         it.next()?.parse().ok()?,

@@ -9,9 +9,12 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod features;
+pub mod history;
 pub mod openapi;
 pub mod people;
 pub mod plans;
+pub mod problems;
+pub mod progress;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
@@ -43,6 +46,13 @@ pub fn app(state: AppState) -> Router {
             "/api/grids/{code}",
             get(api::grid).put(api::put_grid).delete(api::delete_grid),
         )
+        .route("/api/grids/{code}/history", get(history::history))
+        .route(
+            "/api/grids/{code}/versions/{version}",
+            get(history::version),
+        )
+        .route("/api/problems", get(problems::problems))
+        .route("/api/progress", get(progress::progress))
         .route("/api/stats", get(api::stats))
         .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/stats.xlsx", get(api::stats_xlsx))

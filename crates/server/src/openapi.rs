@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 26] = [
+pub const ROUTES: [(&str, &str, &str, bool); 30] = [
     ("get", "/health", "Liveness and what is loaded", false),
     (
         "post",
@@ -16,7 +16,7 @@ pub const ROUTES: [(&str, &str, &str, bool); 26] = [
     (
         "get",
         "/api/partition/{job}",
-        "Progress of a partition job; the plan and report when done",
+        "Progress of a partition job; when done the plan, report, current grids, matching, moves",
         true,
     ),
     (
@@ -42,6 +42,30 @@ pub const ROUTES: [(&str, &str, &str, bool); 26] = [
         true,
     ),
     (
+        "get",
+        "/api/grids/{code}/history",
+        "A grid's versions, newest first: version, action, at, who, why, deleted",
+        true,
+    ),
+    (
+        "get",
+        "/api/grids/{code}/versions/{version}",
+        "One version of a grid as a GeoJSON Feature (null geometry for a deletion)",
+        true,
+    ),
+    (
+        "get",
+        "/api/problems",
+        "Validation problems in scope as a table: id, type, grids, area, bbox, point; counts",
+        true,
+    ),
+    (
+        "get",
+        "/api/progress",
+        "Cumulative visits by day and the campaign's expected line (?by=town|village|grid&code=)",
+        true,
+    ),
+    (
         "delete",
         "/api/grids/{code}",
         "Delete a grid; If-Match and ?reason= required",
@@ -50,7 +74,7 @@ pub const ROUTES: [(&str, &str, &str, bool); 26] = [
     (
         "post",
         "/api/validate",
-        "What saving {feature} would do, without saving",
+        "What saving {feature} would do, without saving; overlaps and gaps with geometry, summary",
         true,
     ),
     (

@@ -2,8 +2,13 @@
 //! background and answers its job id at once; `GET /api/partition/{job}` reports progress and,
 //! when done, the plan (GeoJSON grids with workloads) and its report, so the web app can show
 //! today's grids and a proposal side by side.
+//!
+//! A finished job also compares the plan with today: `current` holds the village's grids as
+//! they were when the job started, with their workload; `matching` pairs each plan grid with the
+//! current grid it shares most households with (one to one, greedily, largest share first);
+//! `moves` lists the buildings whose plan grid is not the match of their current grid.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -36,20 +41,23 @@ pub struct PlanRequest {
     from_current: bool,
 }
 
+/// Whether `user` may re-partition `village` (and read its plans): planners, supervisors and
+/// village managers whose scope holds the village.
+fn may_plan(user: &AuthUser, town: &str, village: &str) -> bool {
+    matches!(
+        user.0.role.as_str(),
+        "admin" | "planner" | "town_supervisor" | "village_manager"
+    ) && (user.0.role == "admin" || user.0.scope == town || user.0.scope == village)
+}
+
 /// `POST /api/partition`.
 pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<PlanRequest>,
 ) -> Result<Json<Value>, AppError> {
-    if !matches!(
-        user.0.role.as_str(),
-        "admin" | "planner" | "town_supervisor" | "village_manager"
-    ) {
-        return Err(AppError::Forbidden);
-    }
     let p = state.project();
-    if !(user.0.role == "admin" || user.0.scope == p.town.code || user.0.scope == req.village) {
+    if !may_plan(&user, &p.town.code, &req.village) {
         return Err(AppError::Forbidden);
     }
     let village = p
@@ -78,15 +86,20 @@ pub async fn start(
         }
     };
     let area = PreparedArea::new(&boundary);
-    let buildings: Vec<_> = p
-        .buildings
-        .iter()
-        .filter(|b| {
-            b.location()
+    // The buildings the plan divides, and each one's grid today (by the project's assignment).
+    let inside: Vec<usize> = (0..p.buildings.len())
+        .filter(|&i| {
+            p.buildings[i]
+                .location()
                 .is_some_and(|c| area.locate(c) != Location::Outside)
         })
-        .cloned()
         .collect();
+    let buildings: Vec<_> = inside.iter().map(|&i| p.buildings[i].clone()).collect();
+    let today: Vec<Option<String>> = inside
+        .iter()
+        .map(|&i| p.grid_of(i).map(str::to_string))
+        .collect();
+    let current_grids = current_collection(&p, &req.village);
     let current: Option<Vec<_>> = req.from_current.then(|| {
         p.grids
             .iter()
@@ -141,7 +154,7 @@ pub async fn start(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
             Ok(plan) => {
-                let features: Vec<Value> = plan
+                let mut features: Vec<Value> = plan
                     .grids
                     .iter()
                     .map(|g| {
@@ -153,9 +166,19 @@ pub async fn start(
                         })
                     })
                     .collect();
+                let compared = compare(&plan, &buildings, &today);
+                for (f, g) in features.iter_mut().zip(&plan.grids) {
+                    let matched = compared.matching.get(&g.code);
+                    f["properties"]["matched_current"] = json!(matched);
+                    f["properties"]["households_before"] =
+                        json!(matched.and_then(|c| households_of(&current_grids, c)));
+                }
                 s["status"] = json!("done");
                 s["progress"] = json!(1.0);
                 s["plan"] = json!({"type": "FeatureCollection", "features": features});
+                s["current"] = current_grids;
+                s["matching"] = json!(compared.matching);
+                s["moves"] = json!(compared.moves);
                 s["report"] = serde_json::to_value(&plan.report).unwrap_or(Value::Null);
             }
             Err(e) => {
@@ -167,10 +190,122 @@ pub async fn start(
     Ok(Json(json!({"job": id, "status": "running"})))
 }
 
-/// `GET /api/partition/{job}`.
+/// Today's grids of `village` as a GeoJSON FeatureCollection with their workload (properties
+/// `code`, `name`, `households`, `buildings`), counted by the project's assignment as
+/// `/api/stats` counts them.
+fn current_collection(p: &crate::state::Project, village: &str) -> Value {
+    let mut load: HashMap<&str, (u64, u64)> = HashMap::new();
+    for (i, b) in p.buildings.iter().enumerate() {
+        if let Some(code) = p.grid_of(i) {
+            let e = load.entry(code).or_default();
+            e.0 += u64::from(b.households);
+            e.1 += 1;
+        }
+    }
+    let features: Vec<Value> = p
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(village))
+        .map(|g| {
+            let (households, buildings) =
+                load.get(g.grid.code.as_str()).copied().unwrap_or_default();
+            json!({
+                "type": "Feature", "id": g.grid.code,
+                "properties": {"code": g.grid.code, "name": g.grid.name,
+                               "households": households, "buildings": buildings},
+                "geometry": crate::api::geometry_json(&g.grid.geometry),
+            })
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+/// The households of grid `code` in a collection made by [`current_collection`].
+fn households_of(current: &Value, code: &str) -> Option<u64> {
+    current["features"]
+        .as_array()?
+        .iter()
+        .find(|f| f["properties"]["code"] == code)?["properties"]["households"]
+        .as_u64()
+}
+
+/// A building whose grid would change under a plan.
+#[derive(Debug, serde::Serialize)]
+pub struct Move {
+    pub building: String,
+    /// Its grid today (`None`: in no grid, or in several).
+    pub from: Option<String>,
+    /// Its plan grid.
+    pub to: String,
+    pub households: u32,
+}
+
+/// A plan compared with today's grids.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    /// Plan grid code → the current grid it matches.
+    pub matching: BTreeMap<String, String>,
+    pub moves: Vec<Move>,
+}
+
+/// Matches plan grids to today's grids and lists the buildings that would move.
+///
+/// Each (plan grid, current grid) pair is weighed by the households, then the buildings, they
+/// share; pairs are taken heaviest first while both sides are free, so the matching is one to
+/// one and a plan grid sharing nothing with today stays unmatched. A building moves when its
+/// plan grid's match is not its grid today (buildings outside the plan are left out).
+pub fn compare(
+    plan: &gridmap_partition::Plan,
+    buildings: &[gridmap_core::Building],
+    today: &[Option<String>],
+) -> Comparison {
+    let mut shared: HashMap<(usize, &str), (u64, u64)> = HashMap::new();
+    for (b, to) in plan.assignment.iter().enumerate() {
+        if let (Some(to), Some(Some(from))) = (to, today.get(b)) {
+            let e = shared.entry((*to, from.as_str())).or_default();
+            e.0 += u64::from(buildings[b].households);
+            e.1 += 1;
+        }
+    }
+    let mut pairs: Vec<_> = shared.into_iter().collect();
+    // Heaviest first; ties by plan grid, then current code, so the result is deterministic.
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut taken_plan = vec![false; plan.grids.len()];
+    let mut taken_current: std::collections::HashSet<&str> = Default::default();
+    let mut matched: Vec<Option<&str>> = vec![None; plan.grids.len()];
+    for ((g, code), _) in pairs {
+        if !taken_plan[g] && !taken_current.contains(code) {
+            taken_plan[g] = true;
+            taken_current.insert(code);
+            matched[g] = Some(code);
+        }
+    }
+    let mut out = Comparison::default();
+    for (g, m) in matched.iter().enumerate() {
+        if let Some(code) = m {
+            out.matching
+                .insert(plan.grids[g].code.clone(), (*code).to_string());
+        }
+    }
+    for (b, to) in plan.assignment.iter().enumerate() {
+        let Some(to) = *to else { continue };
+        let from = today.get(b).cloned().flatten();
+        if matched[to] != from.as_deref() {
+            out.moves.push(Move {
+                building: buildings[b].id.clone(),
+                from,
+                to: plan.grids[to].code.clone(),
+                households: buildings[b].households,
+            });
+        }
+    }
+    out
+}
+
+/// `GET /api/partition/{job}`: the job's status; only for those who may plan its village.
 pub async fn status(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(job): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let jobs = state
@@ -186,5 +321,9 @@ pub async fn status(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let village = v["village"].as_str().unwrap_or_default();
+    if !may_plan(&user, &state.project().town.code, village) {
+        return Err(AppError::Forbidden);
+    }
     Ok(Json(v))
 }

@@ -1,0 +1,96 @@
+//! A grid's history for the boundary editor: every saved version with who changed it, when and
+//! why, and the boundary of any one version, so a leader can compare or copy an older outline.
+//!
+//! - `GET /api/grids/{code}/history` — the versions, newest first;
+//! - `GET /api/grids/{code}/versions/{v}` — one version as a GeoJSON Feature.
+//!
+//! Both are scoped like `GET /api/grids/{code}`. A deleted grid keeps its history; it is scoped
+//! by the village its last version recorded.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use gridmap_store::{GridVersion, Store};
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The stored versions of grid `code`, oldest first, after checking that the caller may see it:
+/// 404 when the grid never existed, 403 when it lies outside the caller's scope.
+fn versions_in_scope(
+    state: &AppState,
+    user: &AuthUser,
+    code: &str,
+) -> Result<Vec<GridVersion>, AppError> {
+    let p = state.project();
+    let history = state
+        .0
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .grid_history(code)?;
+    // Today's village when the grid exists, else the one its last version recorded.
+    let village = match p.grid(code) {
+        Some(g) => g.grid.village.clone(),
+        None => match history.last() {
+            Some(v) => v.village.clone(),
+            None => return Err(AppError::NotFound(format!("grid {code}"))),
+        },
+    };
+    if !user.sees_grid(&p.town.code, code, village.as_deref()) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(history)
+}
+
+/// `GET /api/grids/{code}/history` → `{"grid", "versions": [{"version", "action", "at", "who",
+/// "why", "deleted"}]}`, newest first. `action` is `created`, `updated`, `deleted` or `restored`.
+pub async fn history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let history = versions_in_scope(&state, &user, &code)?;
+    let versions: Vec<Value> = history
+        .iter()
+        .rev()
+        .map(|v| {
+            json!({
+                "version": v.version, "action": v.action, "at": v.at, "who": v.who, "why": v.why,
+                "deleted": v.action == "deleted",
+            })
+        })
+        .collect();
+    Ok(Json(json!({"grid": code, "versions": versions})))
+}
+
+/// `GET /api/grids/{code}/versions/{v}` → the grid as it was after change `v`, a GeoJSON Feature
+/// with properties `code`, `name`, `village`, `version`, `action`, `at`, `who`, `why`,
+/// `deleted`. A deletion has no boundary: its geometry is `null` (the version before it holds
+/// the last one).
+pub async fn version(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((code, v)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let n: u32 = v.parse().map_err(|_| {
+        AppError::BadRequest(format!(
+            "the version in /api/grids/{code}/versions/{{v}} is a whole number like 2, not {v}"
+        ))
+    })?;
+    let history = versions_in_scope(&state, &user, &code)?;
+    let found = history
+        .iter()
+        .find(|h| h.version == n)
+        .ok_or_else(|| AppError::NotFound(format!("version {n} of grid {code}")))?;
+    Ok(Json(json!({
+        "type": "Feature", "id": format!("{code}@{n}"),
+        "properties": {
+            "code": code, "name": found.name, "village": found.village, "version": found.version,
+            "action": found.action, "at": found.at, "who": found.who, "why": found.why,
+            "deleted": found.action == "deleted",
+        },
+        "geometry": found.geometry.as_ref().map(crate::api::geometry_json),
+    })))
+}

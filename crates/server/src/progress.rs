@@ -1,0 +1,161 @@
+//! Visit progress over time for the dashboard chart: `GET /api/progress`.
+//!
+//! A building counts as visited from the day of its first visit with outcome `visited` (a later
+//! `nobody_home` does not take it back: the chart shows work done). Only buildings assigned to a
+//! grid in the caller's scope count, as in `/api/stats`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use gridmap_core::model::VisitOutcome;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::day_number;
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct ProgressQuery {
+    /// `town` (default), `village` or `grid`.
+    by: Option<String>,
+    /// The town, village or grid code; for `town`, the project's town by default.
+    code: Option<String>,
+}
+
+/// `GET /api/progress?by=town|village|grid&code=X` → `{"by", "code", "households",
+/// "buildings", "days": [{"date", "visited_households", "visited_buildings", "visit_rate"}],
+/// "expected": [{"date", "rate"}]}`.
+///
+/// `households` and `buildings` are the totals of the selection in the caller's scope; each day
+/// on which a building was first visited has a row of cumulative counts, oldest first;
+/// `visit_rate` is visited households over households (over buildings when no building has
+/// households). `expected` is the campaign's straight line from 0 at its start to 1 at its end,
+/// empty without a campaign.
+pub async fn progress(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ProgressQuery>,
+) -> Result<Json<Value>, AppError> {
+    let p = state.project();
+    let by = q.by.as_deref().unwrap_or("town");
+    let code = match (by, q.code) {
+        ("town", None) => p.town.code.clone(),
+        ("town" | "village" | "grid", Some(c)) => c,
+        ("village" | "grid", None) => {
+            return Err(AppError::BadRequest(format!(
+                "by={by} needs code=… (the {by}'s code)"
+            )));
+        }
+        (other, _) => {
+            return Err(AppError::BadRequest(format!(
+                "by must be town, village or grid, not {other}"
+            )));
+        }
+    };
+    let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
+    match by {
+        "town" if code != p.town.code => return Err(AppError::NotFound(format!("town {code}"))),
+        "village" => {
+            let known = p.villages.iter().any(|v| v.code == code)
+                || p.grids
+                    .iter()
+                    .any(|g| g.grid.village.as_deref() == Some(code.as_str()));
+            if !known {
+                return Err(AppError::NotFound(format!("village {code}")));
+            }
+            if !(town_wide || user.0.scope == code) {
+                return Err(AppError::Forbidden);
+            }
+        }
+        "grid" => {
+            if p.grid(&code).is_none() {
+                return Err(AppError::NotFound(format!("grid {code}")));
+            }
+            if !user.sees_code(&p, &code) {
+                return Err(AppError::Forbidden);
+            }
+        }
+        _ => {}
+    }
+    // The buildings of the selection that the caller sees, by index.
+    let selected = |i: usize| -> bool {
+        let Some(g) = p.grid_of(i).and_then(|c| p.grid(c)) else {
+            return false;
+        };
+        let in_selection = match by {
+            "village" => g.grid.village.as_deref() == Some(code.as_str()),
+            "grid" => g.grid.code == code,
+            _ => true,
+        };
+        in_selection && user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref())
+    };
+    let (mut households, mut buildings) = (0u64, 0u64);
+    for (i, b) in p.buildings.iter().enumerate() {
+        if selected(i) {
+            households += u64::from(b.households);
+            buildings += 1;
+        }
+    }
+    // The first day each selected building was visited.
+    let mut first: HashMap<u32, (i64, &str)> = HashMap::new();
+    for v in &p.visits {
+        if v.outcome != VisitOutcome::Visited {
+            continue;
+        }
+        let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) else {
+            continue;
+        };
+        let Some(day) = day_number(&v.time) else {
+            continue;
+        };
+        if !selected(i as usize) {
+            continue;
+        }
+        let date = &v.time[..10];
+        first
+            .entry(i)
+            .and_modify(|d| {
+                if day < d.0 {
+                    *d = (day, date);
+                }
+            })
+            .or_insert((day, date));
+    }
+    // Per day: (date, households, buildings) first visited that day.
+    let mut per_day: BTreeMap<i64, (&str, u64, u64)> = BTreeMap::new();
+    for (i, (day, date)) in first {
+        let row = per_day.entry(day).or_insert((date, 0, 0));
+        row.1 += u64::from(p.buildings[i as usize].households);
+        row.2 += 1;
+    }
+    let (mut hh, mut bl) = (0u64, 0u64);
+    let days: Vec<Value> = per_day
+        .values()
+        .map(|(date, h, b)| {
+            hh += h;
+            bl += b;
+            let rate = if households > 0 {
+                hh as f64 / households as f64
+            } else if buildings > 0 {
+                bl as f64 / buildings as f64
+            } else {
+                0.0
+            };
+            json!({"date": date, "visited_households": hh, "visited_buildings": bl, "visit_rate": rate})
+        })
+        .collect();
+    let settings = &state.0.settings;
+    let expected = match (&settings.campaign_start, &settings.campaign_end) {
+        (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => {
+            json!([{"date": &s[..10], "rate": 0.0}, {"date": &e[..10], "rate": 1.0}])
+        }
+        _ => json!([]),
+    };
+    Ok(Json(json!({
+        "by": by, "code": code, "households": households, "buildings": buildings,
+        "days": days, "expected": expected,
+    })))
+}
