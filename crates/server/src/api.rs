@@ -55,21 +55,63 @@ fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
     user.sees_grid(&p.town.code, &grid.code, grid.village.as_deref())
 }
 
-/// `GET /api/grids`: the grids in the user's scope as GeoJSON.
-pub async fn grids(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
+#[derive(Debug, Deserialize)]
+pub struct GridsQuery {
+    /// `1`: add, for users who edit grids, the outlines of the grids next to theirs.
+    context: Option<u8>,
+}
+
+/// `GET /api/grids[?context=1]`: the grids in the user's scope as GeoJSON. With `context=1`, a
+/// user who may edit grids also gets the grids outside their scope whose bounds meet (within
+/// ~10 m) one of theirs, with `"context": true` and only code and geometry, so an edit can snap
+/// to its neighbours' boundaries. Grid boundaries are not personal data.
+pub async fn grids(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<GridsQuery>,
+) -> Json<Value> {
     let p = state.project();
-    let features: Vec<Value> = p
-        .grids
-        .iter()
-        .filter(|g| visible(&user, &p, &g.grid))
-        .map(|g| {
-            json!({
-                "type": "Feature", "id": g.grid.code,
-                "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
-                "geometry": geometry_json(&g.grid.geometry),
-            })
+    let feature = |g: &gridmap_store::StoredGrid| {
+        json!({
+            "type": "Feature", "id": g.grid.code,
+            "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
+            "geometry": geometry_json(&g.grid.geometry),
         })
-        .collect();
+    };
+    let (mine, others): (Vec<_>, Vec<_>) =
+        p.grids.iter().partition(|g| visible(&user, &p, &g.grid));
+    let mut features: Vec<Value> = mine.iter().map(|g| feature(g)).collect();
+    if q.context == Some(1) && user.edits_grids() {
+        const MARGIN_DEG: f64 = 1e-4;
+        let near: Vec<Rect> = mine
+            .iter()
+            .filter_map(|g| g.grid.geometry.bounding_rect())
+            .map(|r| {
+                Rect::new(
+                    Coord {
+                        x: r.min().x - MARGIN_DEG,
+                        y: r.min().y - MARGIN_DEG,
+                    },
+                    Coord {
+                        x: r.max().x + MARGIN_DEG,
+                        y: r.max().y + MARGIN_DEG,
+                    },
+                )
+            })
+            .collect();
+        for g in others {
+            let Some(r) = g.grid.geometry.bounding_rect() else {
+                continue;
+            };
+            if near.iter().any(|n| geo::Intersects::intersects(n, &r)) {
+                features.push(json!({
+                    "type": "Feature", "id": g.grid.code,
+                    "properties": {"code": g.grid.code, "context": true},
+                    "geometry": geometry_json(&g.grid.geometry),
+                }));
+            }
+        }
+    }
     Json(json!({"type": "FeatureCollection", "features": features}))
 }
 

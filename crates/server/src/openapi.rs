@@ -27,7 +27,12 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
     ),
     ("get", "/api/me", "Who the token belongs to", true),
     ("get", "/api/openapi.json", "This document", false),
-    ("get", "/api/grids", "Grids in scope (GeoJSON)", true),
+    (
+        "get",
+        "/api/grids",
+        "Grids in scope (GeoJSON); `context=1` adds the outlines of neighbouring grids for editors",
+        true,
+    ),
     (
         "post",
         "/api/grids",

@@ -665,3 +665,41 @@ async fn a_plan_from_current_grids_lists_its_moves() {
         );
     }
 }
+
+#[tokio::test]
+async fn editors_get_their_neighbours_outlines_for_snapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let codes = |v: &Value, context: bool| -> BTreeSet<String> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["properties"]["context"].as_bool().unwrap_or(false) == context)
+            .map(|f| f["properties"]["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let leader = login(&st, "leader").await;
+    let (status, plain) = get(&st, "/api/grids", &leader).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        codes(&plain, false),
+        BTreeSet::from([WORKER_GRID.to_string()])
+    );
+    assert!(codes(&plain, true).is_empty());
+    let (_, with) = get(&st, "/api/grids?context=1", &leader).await;
+    assert_eq!(codes(&with, false), codes(&plain, false));
+    let neighbours = codes(&with, true);
+    assert!(!neighbours.is_empty() && !neighbours.contains(WORKER_GRID));
+    // Only outlines: no names, versions or villages of grids outside the scope.
+    for f in with["features"].as_array().unwrap() {
+        if f["properties"]["context"] == true {
+            assert!(f["properties"].get("name").is_none(), "{f}");
+            assert!(f["properties"].get("version").is_none(), "{f}");
+        }
+    }
+    // A grid worker does not edit grids: no context.
+    let worker = login(&st, "worker").await;
+    let (_, w) = get(&st, "/api/grids?context=1", &worker).await;
+    assert!(codes(&w, true).is_empty());
+}
