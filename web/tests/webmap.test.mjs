@@ -146,9 +146,11 @@ describe('web map', () => {
     await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
     await page.click('#edit-shape');
     await page.waitForSelector('#verdict[data-ok]');
-    // Meanwhile the village manager saves the grid unchanged, with a reason.
+    // Meanwhile the village manager moves one vertex a metre, with a reason.
     const grid = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`);
     const version = grid.body.properties.version;
+    const ring = grid.body.geometry.type === 'Polygon' ? grid.body.geometry.coordinates[0] : grid.body.geometry.coordinates[0][0];
+    ring[2][0] += 0.00001;
     const put = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`, {
       method: 'PUT', headers: { 'content-type': 'application/json', 'if-match': `"${version}"` },
       body: JSON.stringify({ feature: grid.body, reason: '村里统一核对', force: true }),

@@ -87,7 +87,7 @@ export class Editor {
           el('td', {}, el('input', { type: 'radio', name: 'va', value: v.version, checked: i === 1 || (versions.length === 1 && i === 0) })),
           el('td', {}, el('input', { type: 'radio', name: 'vb', value: v.version, checked: i === 0 })),
           el('td', { class: 'num' }, String(v.version)), el('td', {}, v.at ?? ''), el('td', {}, v.who ?? ''),
-          el('td', {}, `${v.why ?? ''}${v.deleted ? ` (${t('deleted')})` : ''}`)))),
+          el('td', {}, `${v.action ? `${t(`action_${v.action}`)}: ` : ''}${v.why ?? ''}`)))),
       versions.length > 1 ? el('div', { class: 'row' }, el('button', { id: 'diff', onclick: () => this.diff(code) }, t('diff')), el('span', { id: 'diff-legend', class: 'muted' })) : '',
     );
   }
@@ -98,10 +98,11 @@ export class Editor {
     const b = this.panel.querySelector('input[name=vb]:checked')?.value;
     if (!a || !b) return;
     const [fa, fb] = await Promise.all([a, b].map((v) => get(`/api/grids/${encodeURIComponent(code)}/versions/${v}`)));
+    // A deletion has no geometry: only the other side is drawn.
     setOverlay(this.map, 'diff', [
       { ...fa, properties: { ...fa.properties, side: 'a' } },
       { ...fb, properties: { ...fb.properties, side: 'b' } },
-    ]);
+    ].filter((f) => f.geometry));
     fitTo(this.map, [fa.geometry, fb.geometry]);
     this.panel.querySelector('#diff-legend').textContent = t('diff_legend', { a, b });
   }
