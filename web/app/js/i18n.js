@@ -34,7 +34,7 @@ const zh = {
   heat_unvisited: '热力图：未走访', heat_coverage: '热力图：覆盖率', problems_layer: '校验问题',
   visit_visited: '已走访', visit_unvisited: '未走访', visit_nobody_home: '无人在家', visit_refused: '拒绝',
   visit_demolished: '已拆除', visit_newly_found: '新发现',
-  uncovered: '未覆盖区块', kind_unvisited: '未走访', kind_in_no_grid: '不在任何网格',
+  uncovered: '未覆盖区块', kind_unvisited: '未走访', kind_in_no_grid: '不在任何网格', kind_in_many_grids: '属于多个网格',
   buildings: '建筑', households: '户数', zoom_to: '定位',
   problems: '校验问题', type: '类型', grids: '网格', area_m2: '面积（㎡）',
   type_overlap: '重叠', type_gap: '空隙', type_in_no_grid: '不在网格内', type_invalid_grid: '无效边界',
@@ -95,7 +95,7 @@ const en = {
   heat_unvisited: 'Heatmap: unvisited', heat_coverage: 'Heatmap: coverage', problems_layer: 'Validation problems',
   visit_visited: 'Visited', visit_unvisited: 'Not visited', visit_nobody_home: 'Nobody home', visit_refused: 'Refused',
   visit_demolished: 'Demolished', visit_newly_found: 'Newly found',
-  uncovered: 'Uncovered blocks', kind_unvisited: 'Not visited', kind_in_no_grid: 'In no grid',
+  uncovered: 'Uncovered blocks', kind_unvisited: 'Not visited', kind_in_no_grid: 'In no grid', kind_in_many_grids: 'In several grids',
   buildings: 'Buildings', households: 'Households', zoom_to: 'Zoom',
   problems: 'Validation problems', type: 'Type', grids: 'Grids', area_m2: 'Area (m²)',
   type_overlap: 'Overlap', type_gap: 'Gap', type_in_no_grid: 'In no grid', type_invalid_grid: 'Invalid boundary',
@@ -122,8 +122,8 @@ const en = {
   error: 'Error: {msg}', forbidden: 'Not allowed.', session_expired: 'Your session expired; sign in again.',
 };
 
-const dictionaries = { zh, en };
-let lang = localStorage.getItem('gridmap.lang') === 'en' ? 'en' : 'zh';
+export const dictionaries = { zh, en };
+let lang = globalThis.localStorage?.getItem('gridmap.lang') === 'en' ? 'en' : 'zh';
 
 export function currentLang() { return lang; }
 

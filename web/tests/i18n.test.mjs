@@ -1,0 +1,39 @@
+// Every text the app shows exists in Chinese and in English: the two dictionaries have the
+// same keys, every literal key the code asks for is there, and so is every value the server
+// sends that the app translates (roles, visit outcomes, problem types, …).
+
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { dictionaries } from '../app/js/i18n.js';
+
+const { zh, en } = dictionaries;
+const dir = new URL('../app/js/', import.meta.url).pathname;
+const code = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n')
+  + readFileSync(new URL('../app/index.html', import.meta.url), 'utf8');
+
+test('Chinese and English have the same keys', () => {
+  assert.deepEqual(Object.keys(en).sort(), Object.keys(zh).sort());
+});
+
+test('every literal key the app uses is translated', () => {
+  const used = new Set([...code.matchAll(/\bt\('([a-z_]+)'/g), ...code.matchAll(/data-t="([a-z_]+)"/g)].map((m) => m[1]));
+  assert.ok(used.size > 50);
+  for (const k of used) assert.ok(k in zh, `${k} is not translated`);
+});
+
+test('every value the server sends that the app translates has a text', () => {
+  const values = {
+    role: ['admin', 'town_supervisor', 'village_manager', 'grid_leader', 'grid_worker', 'planner'],
+    visit: ['visited', 'unvisited', 'nobody_home', 'refused', 'demolished', 'newly_found'],
+    type: ['invalid_grid', 'overlap', 'gap', 'outside_boundary', 'in_no_grid', 'in_many_grids', 'straddling',
+      'address_not_in_building', 'address_grid_mismatch'],
+    kind: ['unvisited', 'in_no_grid', 'in_many_grids'],
+    action: ['created', 'updated', 'deleted', 'restored'],
+    heat: ['visited', 'unvisited', 'coverage'],
+  };
+  for (const [prefix, vs] of Object.entries(values)) {
+    for (const v of vs) assert.ok(`${prefix}_${v}` in zh, `${prefix}_${v} is not translated`);
+  }
+});
