@@ -10,7 +10,7 @@ import { ApiError, call, get, post } from './api.js';
 import { num, t } from './i18n.js';
 import { el } from './dom.js';
 import {
-  colourBuildingsByVisit, fitTo, highlightBuildings, reloadTiles, selectGrid, setOverlay, setVisible,
+  colourBuildingsByVisit, fitTo, highlightBuildings, reloadTiles, selectGrid, setOverlay, setVisible, showGridLabels,
 } from './mapview.js';
 
 const EDIT_ROLES = ['admin', 'town_supervisor', 'village_manager', 'grid_leader'];
@@ -422,6 +422,7 @@ export class Editor {
   /** Reloads the grids and redraws the tiles an edit changes. */
   async refresh() {
     this.app.grids = await get('/api/grids');
+    showGridLabels(this.map, this.app.grids.features);
     for (const s of ['grids', 'buildings', 'problems']) reloadTiles(this.map, s);
   }
 }

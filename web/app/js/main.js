@@ -3,7 +3,7 @@
 
 import { call, get, setToken, token, whenUnauthorized } from './api.js';
 import { setLang, currentLang, t, translate } from './i18n.js';
-import { createMap, fitTo, idle } from './mapview.js';
+import { createMap, fitTo, idle, showGridLabels } from './mapview.js';
 import { Editor } from './editor.js';
 import { Coverage } from './coverage.js';
 import { Dashboard } from './dashboard.js';
@@ -30,7 +30,10 @@ async function signIn(ev) {
     });
     setToken(body.token);
     ev.target.reset();
-    await start();
+    // Signing in again after a session expired: start clean, with no tile of the last
+    // session's scope left in the map's cache.
+    if (app.me) location.reload();
+    else await start();
   } catch (e) {
     $('#login-error').textContent = t('login_failed', { msg: e.message });
   }
@@ -71,7 +74,6 @@ async function start() {
   translate();
   $('#who').textContent = `${app.me.username}（${t(`role_${app.me.role}`)} · ${app.me.scope}）`;
   drawWatermark();
-  setInterval(drawWatermark, 60_000);
   app.grids = await get('/api/grids');
   if (!app.map) {
     app.map = createMap('map');
@@ -79,6 +81,7 @@ async function start() {
   }
   // The user's own part of the org tree: a grid leader opens on their grid.
   fitTo(app.map, app.grids.features.map((f) => f.geometry));
+  showGridLabels(app.map, app.grids.features);
   const panel = $('#panel');
   app.views = {
     map: new Editor(app, panel),
@@ -91,6 +94,7 @@ async function start() {
   plansTab.hidden = !['admin', 'planner', 'town_supervisor', 'village_manager'].includes(app.me.role);
   app.view = null;
   switchView(app.me.role === 'town_supervisor' ? 'coverage' : 'map');
+  setInterval(drawWatermark, 60_000);
   app.map.on('click', 'buildings', (e) => {
     if (app.views[app.view]?.busy?.()) return; // drawing: clicks belong to the editor
     const id = e.features?.[0]?.properties?.id;

@@ -160,3 +160,53 @@ export function reloadTiles(map, source) {
   const s = map.getSource(source);
   if (s?.setTiles) s.setTiles([...s.tiles]);
 }
+
+/** A point inside a polygon's outer ring for its label: the area centroid when it lies inside,
+ * else the middle of the widest stretch of the ring's interior on the centroid's latitude. */
+export function labelPoint(geometry) {
+  const polys = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.coordinates;
+  const area = (r) => r.reduce((a, c, i) => (i ? a + (r[i - 1][0] * c[1] - c[0] * r[i - 1][1]) : 0), 0) / 2;
+  const ring = polys.map((p) => p[0]).sort((a, b) => Math.abs(area(b)) - Math.abs(area(a)))[0];
+  if (!ring || ring.length < 4) return null;
+  const a = area(ring);
+  let cx = 0; let cy = 0;
+  for (let i = 1; i < ring.length; i++) {
+    const [x0, y0] = ring[i - 1]; const [x1, y1] = ring[i];
+    const k = x0 * y1 - x1 * y0;
+    cx += (x0 + x1) * k; cy += (y0 + y1) * k;
+  }
+  cx /= 6 * a; cy /= 6 * a;
+  // Crossings of the ring with the line y = cy, in order: inside between pairs.
+  const xs = [];
+  for (let i = 1; i < ring.length; i++) {
+    const [x0, y0] = ring[i - 1]; const [x1, y1] = ring[i];
+    if ((y0 <= cy) !== (y1 <= cy)) xs.push(x0 + ((cy - y0) / (y1 - y0)) * (x1 - x0));
+  }
+  xs.sort((p, q) => p - q);
+  let best = null;
+  for (let i = 0; i + 1 < xs.length; i += 2) {
+    if (xs[i] <= cx && cx <= xs[i + 1]) return [cx, cy];
+    if (!best || xs[i + 1] - xs[i] > best[1] - best[0]) best = [xs[i], xs[i + 1]];
+  }
+  return best ? [(best[0] + best[1]) / 2, cy] : [cx, cy];
+}
+
+let labels = [];
+/** Grid codes as HTML labels (the map has no glyph server: nothing is fetched). */
+export function showGridLabels(map, features) {
+  for (const m of labels) m.remove();
+  labels = [];
+  for (const f of features) {
+    const at = labelPoint(f.geometry);
+    if (!at) continue;
+    const div = document.createElement('div');
+    div.className = 'grid-label';
+    div.textContent = f.properties.name ? `${f.properties.code}\n${f.properties.name}` : f.properties.code;
+    labels.push(new maplibregl.Marker({ element: div }).setLngLat(at).addTo(map));
+  }
+  const toggle = () => { for (const m of labels) m.getElement().hidden = map.getZoom() < 13; };
+  map.off('zoomend', showGridLabels.toggle ?? (() => {}));
+  showGridLabels.toggle = toggle;
+  map.on('zoomend', toggle);
+  toggle();
+}
