@@ -100,6 +100,35 @@ describe('web map', () => {
     await page.context().close();
   });
 
+  test('vertices clicked near a neighbour snap to its vertices exactly', async () => {
+    const page = await signIn(browser, server.url, 'manager');
+    const ring = await ringOf(page, LEADER_GRID);
+    await page.evaluate((r) => window.gridmap.map.jumpTo({ center: r[1], zoom: 16.5 }), ring);
+    await mapIdle(page);
+    // Three vertices of the grid that lie on screen, at least 60 px apart.
+    const picks = [];
+    for (const c of ring) {
+      const p = await pagePoint(page, c);
+      const onScreen = p[0] > 20 && p[0] < 880 && p[1] > 60 && p[1] < 780;
+      if (onScreen && picks.every((q) => Math.hypot(q[1][0] - p[0], q[1][1] - p[1]) > 60)) picks.push([c, p]);
+      if (picks.length === 3) break;
+    }
+    assert.equal(picks.length, 3);
+    await page.click('#draw-new');
+    await page.waitForFunction(() => window.gridmap.views.map.targets.length > 0);
+    const offsets = [[4, 3], [-3, 4], [3, -4]];
+    await clickPolygon(page, picks.map(([, p], i) => [p[0] + offsets[i][0], p[1] + offsets[i][1]]));
+    await page.waitForSelector('#verdict[data-ok]');
+    const { drawn, targets } = await page.evaluate(() => ({
+      drawn: window.gridmap.views.map.candidate().geometry.coordinates[0],
+      targets: window.gridmap.views.map.targets.flat(),
+    }));
+    const isTarget = (c) => targets.some((v) => v[0] === c[0] && v[1] === c[1]);
+    assert.equal(drawn.length, 4, JSON.stringify(drawn));
+    for (const c of drawn) assert.ok(isTarget(c), `${c} is not exactly a neighbour's vertex`);
+    await page.context().close();
+  });
+
   test('a grid leader reshapes their grid, saves it, and sees it in the tiles after reload', async () => {
     let page = await signIn(browser, server.url, 'leader');
     await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
