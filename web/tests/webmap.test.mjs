@@ -142,11 +142,21 @@ describe('web map', () => {
     const [xc, yc] = await pagePoint(page, [cx, cy]);
     const len = Math.hypot(xc - x0, yc - y0);
     const [x1, y1] = [x0 + ((xc - x0) / len) * 25, y0 + ((yc - y0) / len) * 25];
-    await page.mouse.move(x0, y0);
-    await page.mouse.down();
-    await page.mouse.move(x1, y1, { steps: 8 });
-    await page.mouse.up();
-    await page.waitForFunction(() => document.querySelector('#undo') && !document.querySelector('#undo').disabled);
+    const shape = () => page.evaluate(() => JSON.stringify(window.gridmap.views.map.candidate().geometry));
+    const original = await shape();
+    const drag = async () => {
+      await page.mouse.move(x0, y0);
+      await page.mouse.down();
+      await page.mouse.move(x1, y1, { steps: 8 });
+      await page.mouse.up();
+      await page.waitForFunction(() => document.querySelector('#undo') && !document.querySelector('#undo').disabled);
+    };
+    await drag();
+    assert.notEqual(await shape(), original);
+    // Undo puts the vertex back; then drag it again.
+    await page.click('#undo');
+    assert.equal(await shape(), original);
+    await drag();
     await page.waitForFunction(() => document.querySelector('#verdict')?.dataset.ok === 'true');
     await screenshot(page, '03-edit-grid');
     await page.fill('#reason', '按实际路网调整边界');
