@@ -297,6 +297,13 @@ describe('web map', () => {
     assert.equal(Number((await page.textContent('#card-households')).replaceAll(',', '')), total);
     await page.waitForSelector('#chart svg, #chart p');
     await screenshot(page, '08-dashboard');
+    // Export: the same table as an XLSX workbook (a zip file).
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-xlsx')]);
+    assert.equal(download.suggestedFilename(), 'gridmap-stats-grid.xlsx');
+    const chunks = [];
+    for await (const c of await download.createReadStream()) chunks.push(c);
+    const bytes = Buffer.concat(chunks);
+    assert.equal(bytes.subarray(0, 2).toString(), 'PK');
     await page.click('#shell [data-lang-toggle]');
     assert.equal(await page.textContent('#tabs [data-view=dashboard]'), 'Progress');
     await page.waitForSelector('#stats-table tr:nth-child(2)');
