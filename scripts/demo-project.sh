@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the demo project PROJECT.gpkg from data/demo with the gridmap binary GRIDMAP
 # (default target/release/gridmap): the town, villages, grids with planted defects, OSM
-# buildings, addresses, the synthetic household form, and one demo user per role
+# buildings, addresses, OSM roads and water (the basemap), the synthetic household form,
+# synthetic visits (data/build_visits.py), and one demo user per role
 # (password demo-<user>-2026). Used by scripts/demo.sh and by the browser tests.
 # Needs GRIDMAP_KEY (or GRIDMAP_KEY_FILE) for the household form.
 set -euo pipefail
@@ -16,10 +17,15 @@ $gridmap import "$project" --layer villages data/demo/villages.geojson
 $gridmap import "$project" --layer grids data/demo/grids.geojson --who demo --why "demo data"
 $gridmap import "$project" --layer buildings data/demo/buildings.geojson
 $gridmap import "$project" --layer addresses data/demo/addresses.geojson
+# The basemap the web map draws under the grids (no external basemap on an intranet).
+$gridmap import "$project" --layer roads data/demo/raw/roads.geojson
+$gridmap import "$project" --layer water data/demo/raw/water.geojson
 # Synthetic households (fictional people); rows whose address matches two buildings are
 # skipped and listed in households.rejected.csv beside the project.
 $gridmap import "$project" --layer households data/demo/households.csv \
   --skip-invalid --rejected "$out_dir/households.rejected.csv"
+# Synthetic visits of a campaign 2026-11-01 … 2026-11-20 (no real people).
+$gridmap import "$project" --layer visits data/demo/visits.geojson
 # Demo users, one per role (synthetic; change or remove them for real use).
 for u in "admin admin 310101001" "supervisor town_supervisor 310101001" \
          "manager village_manager 310101001002" "leader grid_leader 310101001002-03" \

@@ -44,4 +44,5 @@ Demo users (password = demo-<user>-2026):
 Try: curl -s http://$bind/health
      curl -s -X POST http://$bind/api/login -d '{"username":"admin","password":"demo-admin-2026"}' -H 'content-type: application/json'
 USERS
-exec $gridmap serve "$project" --bind "$bind"
+# The synthetic visits run from 2026-11-01: statistics show the rate expected by today.
+exec $gridmap serve "$project" --bind "$bind" --campaign-start 2026-11-01 --campaign-end 2026-12-31

@@ -699,3 +699,77 @@ fn a_village_of_a_project_is_partitioned() {
     ]);
     assert!(err.contains("no village NOPE"), "{err}");
 }
+
+#[test]
+fn roads_and_water_import_as_the_basemap_and_export_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = demo_project(dir.path());
+    let roads = demo("raw/roads.geojson");
+    let water = demo("raw/water.geojson");
+    let out = ok(&["import", s(&p), "--layer", "roads", s(&roads)]);
+    assert!(
+        out.contains("(Roads, WGS84): read 1094, inserted 1094"),
+        "{out}"
+    );
+    let out = ok(&["import", s(&p), "--layer", "water", s(&water)]);
+    assert!(out.contains("read 8, inserted 8"), "{out}");
+    // Replace swaps the roads only; upsert has no ids to match.
+    let out = ok(&[
+        "import",
+        s(&p),
+        "--layer",
+        "roads",
+        s(&roads),
+        "--mode",
+        "replace",
+    ]);
+    assert!(
+        out.contains("inserted 1094") && out.contains("deleted 1094"),
+        "{out}"
+    );
+    let err = fails(&[
+        "import",
+        s(&p),
+        "--layer",
+        "water",
+        s(&water),
+        "--mode",
+        "upsert",
+    ]);
+    assert!(err.contains("no ids to match"), "{err}");
+    // A point among the roads: named, and nothing lands.
+    let mut features = geojson_features(&roads);
+    features[3]["geometry"] = serde_json::json!({"type": "Point", "coordinates": [121.49, 31.24]});
+    let bad = dir.path().join("bad-roads.geojson");
+    std::fs::write(
+        &bad,
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    let err = fails(&["import", s(&p), "--layer", "roads", s(&bad)]);
+    assert!(
+        err.contains("bad-roads.geojson: feature 3") && err.contains("geometry is a Point"),
+        "{err}"
+    );
+    let exported = dir.path().join("roads.geojson");
+    let out = ok(&["export", s(&p), "--layer", "roads", s(&exported)]);
+    assert!(out.contains("exported 1094 roads features"), "{out}");
+    let back = geojson_features(&exported);
+    assert_eq!(back.len(), 1094);
+    let bund = back
+        .iter()
+        .find(|f| f["properties"]["name"] == "中山东一路")
+        .unwrap();
+    assert_eq!(bund["properties"]["kind"], "major_road");
+    let exported = dir.path().join("water.geojson");
+    ok(&["export", s(&p), "--layer", "water", s(&exported)]);
+    assert_eq!(geojson_features(&exported).len(), 8);
+    // GDAL sees one basemap layer of lines and polygons.
+    if let Ok(o) = Command::new("ogrinfo")
+        .args(["-ro", "-so", s(&p), "basemap"])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("Feature Count: 1102"), "{text}");
+    }
+}

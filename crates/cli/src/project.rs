@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use geo::{Coord, Geometry, MapCoords};
-use gridmap_core::model::Footprint;
+use gridmap_core::model::{BasemapLayer, Footprint};
 use gridmap_io::Fields;
 use gridmap_io::gdal_io::Column;
 use gridmap_store::{Change, GpkgStore, ImportCounts, Mode, Store};
@@ -29,6 +29,21 @@ pub enum Layer {
     Villages,
     /// The household form (城乡社区网格住户基础信息登记表), .xlsx or .csv: houses and people.
     Households,
+    /// Basemap roads (lines with `kind`, `kind_detail`, `name`, or raw OSM `highway` tags).
+    Roads,
+    /// Basemap water (polygons or lines with `kind`, `name`, or raw OSM `waterway`/`natural`).
+    Water,
+}
+
+impl Layer {
+    /// The basemap layer this is, if it is one.
+    fn basemap(self) -> Option<BasemapLayer> {
+        match self {
+            Layer::Roads => Some(BasemapLayer::Roads),
+            Layer::Water => Some(BasemapLayer::Water),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -334,6 +349,15 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
             (villages.len(), store.import_villages(&villages, mode)?)
         }
         Layer::Households => bail!("household forms are imported above"),
+        Layer::Roads | Layer::Water => {
+            let layer = args
+                .layer
+                .basemap()
+                .expect("roads and water are basemap layers");
+            let f = gridmap_io::read_basemap(path, layer, &fields)?;
+            store.on_progress(phases.counted(&format!("writing {}", layer.as_str())));
+            (f.len(), store.import_basemap(layer, &f, mode)?)
+        }
         Layer::Boundary => {
             let b = gridmap_io::read::read_boundary_with(path, &fields)?;
             store.set_town_boundary(&b)?;
@@ -499,6 +523,23 @@ fn layer_features(
                 })
                 .collect(),
         ),
+        Layer::Roads | Layer::Water => {
+            let layer = layer.basemap().expect("roads and water are basemap layers");
+            (
+                vec![("kind", Text), ("detail", Text), ("name", Text)],
+                store
+                    .basemap()?
+                    .into_iter()
+                    .filter(|f| f.layer == layer)
+                    .map(|f| {
+                        (
+                            Some(f.geometry),
+                            obj(json!({"kind": f.kind, "detail": f.detail, "name": f.name})),
+                        )
+                    })
+                    .collect(),
+            )
+        }
         Layer::Boundary => {
             let t = store.town()?;
             (
@@ -556,6 +597,8 @@ fn layer_name(layer: Layer) -> &'static str {
         Layer::Boundary => "boundary",
         Layer::Villages => "villages",
         Layer::Households => "households",
+        Layer::Roads => "roads",
+        Layer::Water => "water",
     }
 }
 

@@ -21,5 +21,8 @@ pub mod validate;
 
 pub use assign::{Assignment, Status, assign_buildings};
 pub use index::{AddressIndex, BuildingIndex, GridIndex};
-pub use model::{Address, Building, Footprint, Grid, Town, Unit, Village, Visit, VisitOutcome};
+pub use model::{
+    Address, BasemapFeature, BasemapLayer, Building, Footprint, Grid, Town, Unit, Village, Visit,
+    VisitOutcome,
+};
 pub use validate::{CoverageInput, Options, Report, validate};

@@ -93,6 +93,48 @@ pub struct Unit {
     pub point: Point,
 }
 
+/// Which basemap layer a feature belongs to: the town's own streets and water, drawn under
+/// the grids on an intranet with no external basemap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BasemapLayer {
+    /// Roads, paths, railways and ferries (lines).
+    Roads,
+    /// Rivers, lakes and pools (polygons, or lines for narrow waterways).
+    Water,
+}
+
+impl BasemapLayer {
+    pub const ALL: [BasemapLayer; 2] = [BasemapLayer::Roads, BasemapLayer::Water];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasemapLayer::Roads => "roads",
+            BasemapLayer::Water => "water",
+        }
+    }
+
+    /// Parses `roads` or `water`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// A basemap feature: a road or a water body with its classification, for drawing only (no
+/// grid logic reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BasemapFeature {
+    pub layer: BasemapLayer,
+    /// The class: `major_road`, `minor_road`, `path`, `rail`, `ferry`, `highway` for roads;
+    /// `water`, `river`, `riverbank`, `swimming_pool`… for water.
+    pub kind: Option<String>,
+    /// The finer class, e.g. `primary`, `footway`, `subway`.
+    pub detail: Option<String>,
+    pub name: Option<String>,
+    /// WGS84 lines or polygons.
+    pub geometry: geo::Geometry,
+}
+
 /// What a household visit (入户走访) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,7 +16,7 @@ pub mod write;
 
 pub use error::Error;
 pub use read::{
-    Fields, Format, GridLayer, read_addresses, read_boundary, read_buildings, read_grids,
-    read_units, read_visits,
+    Fields, Format, GridLayer, read_addresses, read_basemap, read_boundary, read_buildings,
+    read_grids, read_units, read_visits,
 };
 pub use write::{write_buildings_fgb, write_geojson, write_grids_fgb};

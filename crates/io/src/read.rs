@@ -1,4 +1,5 @@
-//! Reading layers (grids, buildings, addresses, boundaries) from GeoJSON and FlatGeobuf.
+//! Reading layers (grids, buildings, addresses, boundaries, basemap) from GeoJSON and
+//! FlatGeobuf.
 //!
 //! Both formats are first read into [`RawFeature`]s: the wanted properties and the geometry as
 //! raw rings, so that defects the geometry model would silently repair (an unclosed ring) can be
@@ -11,8 +12,12 @@ use std::path::Path;
 
 use flatgeobuf::packed_r_tree::PackedRTree;
 use flatgeobuf::{ColumnType, GeometryType};
-use geo::{Coord, LineString, MultiPolygon, Point, Polygon, unary_union};
-use gridmap_core::model::{Address, Building, Footprint, Grid, Unit, Visit, VisitOutcome};
+use geo::{
+    Coord, Geometry, LineString, MultiLineString, MultiPolygon, Point, Polygon, unary_union,
+};
+use gridmap_core::model::{
+    Address, BasemapFeature, BasemapLayer, Building, Footprint, Grid, Unit, Visit, VisitOutcome,
+};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -674,6 +679,17 @@ impl Context<'_> {
         Ok(())
     }
 
+    /// A line of at least two positions, transformed and checked.
+    fn line(&self, f: &RawFeature, id: &str, mut line: Vec<Coord>) -> Result<LineString, Error> {
+        if line.len() < 2 {
+            return Err(self.err(f, Some(id), "a line has fewer than two points"));
+        }
+        for c in line.iter_mut() {
+            *c = self.coord(f, id, *c)?;
+        }
+        Ok(LineString(line))
+    }
+
     /// Turns raw polygons into a multipolygon, noting rings that were not closed or too short.
     fn polygons(
         &self,
@@ -1042,17 +1058,140 @@ pub fn read_lines(path: &Path) -> Result<Vec<LineString>, Error> {
             }
             None => return Err(ctx.err(&f, None, "geometry is null")),
         };
-        let mut out = Vec::with_capacity(lines.len());
-        for line in lines {
-            if line.len() < 2 {
-                return Err(ctx.err(&f, None, "a line has fewer than two points"));
-            }
-            for &c in &line {
-                ctx.check_coord(&f, &format!("#{}", f.index), c)?;
-            }
-            out.push(LineString(line));
-        }
-        Ok(out)
+        let label = format!("#{}", f.index);
+        lines
+            .into_iter()
+            .map(|line| ctx.line(&f, &label, line))
+            .collect::<Result<Vec<_>, Error>>()
     })?;
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// Reads a basemap layer (roads or water): LineString/MultiLineString or Polygon/MultiPolygon
+/// features with optional `kind`, `detail` (or `kind_detail`) and `name`, as in the Tilezen
+/// schema of OSM extracts. Raw OSM exports without `kind` are classified from their tags:
+/// `highway` (motorway/trunk → `highway`, primary…tertiary → `major_road`, residential,
+/// service… → `minor_road`, footway, path, steps… → `path`), `railway` (→ `rail`), `route=ferry`
+/// (→ `ferry`), `waterway` (→ its value, e.g. `river`, `canal`) and `natural=water` (→ `water`,
+/// detail from `water`); the tag's value becomes `detail`. Points, null geometries, lines of one
+/// point and unclosed rings are errors naming the feature (by `osm_id` or `id` when it has one).
+pub fn read_basemap(
+    path: &Path,
+    layer: BasemapLayer,
+    fields: &Fields,
+) -> Result<Vec<BasemapFeature>, Error> {
+    let ctx = Context {
+        path,
+        transform: fields.transform.as_deref(),
+    };
+    let wanted = [
+        fields.source("kind"),
+        fields.source("detail"),
+        "kind_detail",
+        fields.source("name"),
+        "osm_id",
+        "id",
+        "highway",
+        "railway",
+        "route",
+        "waterway",
+        "natural",
+        "water",
+    ];
+    let read = read_layer(path, &wanted, fields, |mut f| {
+        let label = ctx
+            .text(&f, 4)
+            .or_else(|| ctx.text(&f, 5))
+            .unwrap_or_else(|| format!("#{}", f.index));
+        let geometry = match f.geometry.take() {
+            Some(Shape::Lines(parts)) => {
+                let mut lines = parts
+                    .into_iter()
+                    .map(|l| ctx.line(&f, &label, l))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                if lines.len() == 1 {
+                    Geometry::LineString(lines.remove(0))
+                } else {
+                    Geometry::MultiLineString(MultiLineString(lines))
+                }
+            }
+            Some(Shape::Polygons(polygons)) => {
+                let (mut area, defects) = ctx.polygons(&f, &label, polygons)?;
+                if !defects.is_empty() {
+                    return Err(ctx.err(&f, Some(&label), defects.join("; ")));
+                }
+                if area.0.len() == 1 {
+                    Geometry::Polygon(area.0.remove(0))
+                } else {
+                    Geometry::MultiPolygon(area)
+                }
+            }
+            Some(Shape::Point(_)) => {
+                return Err(ctx.err(
+                    &f,
+                    Some(&label),
+                    "geometry is a Point, expected lines or polygons",
+                ));
+            }
+            Some(Shape::Other(t)) => {
+                return Err(ctx.err(
+                    &f,
+                    Some(&label),
+                    format!("geometry is a {t}, expected lines or polygons"),
+                ));
+            }
+            None => return Err(ctx.err(&f, Some(&label), "geometry is null")),
+        };
+        let tag = |slot: usize| ctx.text(&f, slot);
+        let (kind, detail) = match tag(0) {
+            Some(kind) => (Some(kind), tag(1).or_else(|| tag(2))),
+            None => osm_class(layer, &tag),
+        };
+        Ok(BasemapFeature {
+            layer,
+            kind,
+            detail,
+            name: tag(3),
+            geometry,
+        })
+    })?;
+    Ok(strip(read))
+}
+
+/// The (kind, detail) of a raw OSM feature from its tags, in the Tilezen vocabulary; `tag(n)`
+/// reads slot `n` of [`read_basemap`]'s properties.
+fn osm_class(
+    layer: BasemapLayer,
+    tag: &dyn Fn(usize) -> Option<String>,
+) -> (Option<String>, Option<String>) {
+    let class = |kind: &str, detail: Option<String>| (Some(kind.to_string()), detail);
+    match layer {
+        BasemapLayer::Roads => {
+            if let Some(h) = tag(6) {
+                let kind = match h.trim_end_matches("_link") {
+                    "motorway" | "trunk" => "highway",
+                    "primary" | "secondary" | "tertiary" => "major_road",
+                    "footway" | "path" | "pedestrian" | "cycleway" | "steps" | "bridleway"
+                    | "track" | "corridor" => "path",
+                    _ => "minor_road",
+                };
+                class(kind, Some(h))
+            } else if let Some(r) = tag(7) {
+                class("rail", Some(r))
+            } else if tag(8).as_deref() == Some("ferry") {
+                class("ferry", None)
+            } else {
+                (None, None)
+            }
+        }
+        BasemapLayer::Water => {
+            if let Some(w) = tag(9) {
+                (Some(w), None)
+            } else if tag(10).as_deref() == Some("water") {
+                class("water", tag(11))
+            } else {
+                (tag(10), tag(11))
+            }
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! OGC API – Features (Part 1, core) for the layers, so QGIS and other clients can add them as
 //! layers: `/collections`, `/collections/{id}` and `/collections/{id}/items` with `bbox`,
-//! `limit` and `offset` paging. Only what lies in the caller's scope is listed.
+//! `limit` and `offset` paging. Only what lies in the caller's scope is listed; the basemap
+//! layers (`roads`, `water`) hold no personal data and are listed whole to every user.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::Footprint;
+use gridmap_core::model::{BasemapLayer, Footprint};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,10 +15,12 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::{AppState, Project};
 
-const LAYERS: [(&str, &str); 3] = [
+const LAYERS: [(&str, &str); 5] = [
     ("grids", "Grids (网格)"),
     ("buildings", "Buildings (实有房屋)"),
     ("addresses", "Standard addresses (标准地址)"),
+    ("roads", "Basemap roads (道路)"),
+    ("water", "Basemap water (水系)"),
 ];
 
 fn base(headers: &HeaderMap) -> String {
@@ -84,7 +87,7 @@ fn parse_bbox(s: &str) -> Result<Rect, AppError> {
     }
 }
 
-fn polygon_json(g: &Geometry) -> Value {
+fn geometry_json(g: &Geometry) -> Value {
     let ring = |l: &geo::LineString| -> Value {
         Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
     };
@@ -98,6 +101,10 @@ fn polygon_json(g: &Geometry) -> Value {
     };
     match g {
         Geometry::Point(p) => json!({"type": "Point", "coordinates": [p.x(), p.y()]}),
+        Geometry::LineString(l) => json!({"type": "LineString", "coordinates": ring(l)}),
+        Geometry::MultiLineString(m) => {
+            json!({"type": "MultiLineString", "coordinates": m.0.iter().map(ring).collect::<Vec<_>>()})
+        }
         Geometry::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
         Geometry::MultiPolygon(m) => {
             json!({"type": "MultiPolygon", "coordinates": m.0.iter().map(poly).collect::<Vec<_>>()})
@@ -106,7 +113,7 @@ fn polygon_json(g: &Geometry) -> Value {
     }
 }
 
-/// The features of a layer in the user's scope, with geometry, as (id, geometry, properties).
+/// The features of a layer in the user's scope (the basemap: all of it), with geometry, as (id, geometry, properties).
 fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geometry, Value)> {
     let sees = |code: &str| user.sees_code(p, code);
     match layer {
@@ -142,6 +149,26 @@ fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geomet
                 })
             })
             .collect(),
+        "roads" | "water" => {
+            let layer = if layer == "roads" {
+                BasemapLayer::Roads
+            } else {
+                BasemapLayer::Water
+            };
+            p.basemap
+                .features
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.layer == layer)
+                .map(|(i, f)| {
+                    (
+                        format!("{}/{}", layer.as_str(), i + 1),
+                        f.geometry.clone(),
+                        json!({"kind": f.kind, "detail": f.detail, "name": f.name}),
+                    )
+                })
+                .collect()
+        }
         _ => p
             .addresses
             .iter()
@@ -181,7 +208,7 @@ pub async fn items(
         .into_iter()
         .skip(offset)
         .take(limit)
-        .map(|(fid, g, props)| json!({"type": "Feature", "id": fid, "geometry": polygon_json(&g), "properties": props}))
+        .map(|(fid, g, props)| json!({"type": "Feature", "id": fid, "geometry": geometry_json(&g), "properties": props}))
         .collect();
     let b = base(&headers);
     let mut links = vec![

@@ -1,5 +1,5 @@
 //! The server's state: the project held in memory (grids, buildings and where each building
-//! lies, addresses, visits), the store for writes, sessions.
+//! lies, addresses, visits, the basemap), the store for writes, sessions.
 //!
 //! The in-memory [`Project`] is immutable and shared through an `Arc`; a write to the store
 //! builds the next one and swaps it in, so readers never wait for a writer.
@@ -10,12 +10,57 @@ use std::time::Instant;
 
 use geo::{BoundingRect, Coord};
 use gridmap_core::assign::Assignment;
-use gridmap_core::model::{Address, Building, Town, Village, Visit, VisitOutcome};
+use gridmap_core::model::{
+    Address, BasemapFeature, BasemapLayer, Building, Town, Village, Visit, VisitOutcome,
+};
 use gridmap_store::{GpkgStore, Store, StoredGrid, User};
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
 
 use crate::error::AppError;
+
+/// The basemap (roads and water) with an R-tree of feature envelopes. Only `gridmap import`
+/// changes it, so a write through the server keeps the one it has.
+pub struct Basemap {
+    pub features: Vec<BasemapFeature>,
+    /// Envelopes of `features`, by position.
+    pub tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+}
+
+impl Basemap {
+    /// Indexes `features`; those without an envelope (empty geometries) are left out.
+    pub fn new(features: Vec<BasemapFeature>) -> Basemap {
+        let tree = RTree::bulk_load(
+            features
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| {
+                    let r = f.geometry.bounding_rect()?;
+                    Some(GeomWithData::new(
+                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        i as u32,
+                    ))
+                })
+                .collect(),
+        );
+        Basemap { features, tree }
+    }
+
+    /// The features of `layer` whose envelope meets `area`, in import order.
+    pub fn in_area(&self, layer: BasemapLayer, area: geo::Rect) -> Vec<(usize, &BasemapFeature)> {
+        let env =
+            rstar::AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+        let mut out: Vec<(usize, &BasemapFeature)> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
+            .map(|i| (i, &self.features[i]))
+            .filter(|(_, f)| f.layer == layer)
+            .collect();
+        out.sort_by_key(|(i, _)| *i);
+        out
+    }
+}
 
 /// The project as the server reads it.
 pub struct Project {
@@ -27,6 +72,8 @@ pub struct Project {
     pub assignment: Vec<Assignment>,
     pub addresses: Vec<Address>,
     pub visits: Vec<Visit>,
+    /// Roads and water, drawn under everything (shared between snapshots).
+    pub basemap: Arc<Basemap>,
     /// Building envelopes, for tiles and lookups.
     pub building_tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     pub building_by_id: HashMap<String, u32>,
@@ -53,6 +100,12 @@ pub struct Project {
 impl Project {
     /// Reads everything from the store and assigns buildings to grids.
     pub fn load(store: &GpkgStore) -> Result<Project, AppError> {
+        let basemap = Arc::new(Basemap::new(store.basemap()?));
+        Self::load_with(store, basemap)
+    }
+
+    /// [`Project::load`], keeping `basemap` instead of reading it again.
+    pub fn load_with(store: &GpkgStore, basemap: Arc<Basemap>) -> Result<Project, AppError> {
         let town = store.town()?;
         let villages = store.villages()?;
         let grids = store.grids()?;
@@ -132,6 +185,7 @@ impl Project {
             report,
             registers: std::sync::OnceLock::new(),
             visits,
+            basemap,
             buildings,
             assignment,
             building_tree,
@@ -265,7 +319,7 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = write(&mut store)?;
-        let next = Project::load(&store)?;
+        let next = Project::load_with(&store, self.project().basemap.clone())?;
         *self
             .0
             .project

@@ -1,9 +1,12 @@
 //! Map tiles: Mapbox Vector Tiles of the layers and PNG heatmaps of visits, generated in
 //! process from the in-memory project, scoped to the caller, cached.
 //!
-//! - `/tiles/{layer}.json` — TileJSON 3.0 for `grids`, `buildings`, `addresses`, `problems`;
+//! - `/tiles/{layer}.json` — TileJSON 3.0 for `grids`, `buildings`, `addresses`, `problems`
+//!   and `basemap`;
 //! - `/tiles/{layer}/{z}/{x}/{y}.mvt` — the tile; 204 when empty; `ETag` and `If-None-Match`
-//!   → 304;
+//!   → 304. A `basemap` tile holds two MVT layers, `roads` (kind, detail, name) and `water`
+//!   (kind, name), from zoom [`BASEMAP_MIN_ZOOM`]; it holds no personal data, so every
+//!   signed-in user gets the same tile, whatever their scope;
 //! - `/heatmap/{visited|unvisited|coverage}/{z}/{x}/{y}.png` and
 //!   `/heatmap/{kind}/legend.json` — kernel density of visited / unvisited buildings weighted
 //!   by households, and the visited share red → green.
@@ -19,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::{Footprint, VisitOutcome};
+use gridmap_core::model::{BasemapFeature, BasemapLayer, Footprint, VisitOutcome};
 use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
 use rstar::AABB;
 use serde_json::{Value as Json, json};
@@ -31,7 +34,12 @@ use crate::state::{AppState, Project};
 /// Lowest zoom at which buildings are drawn: below it a tile can hold tens of thousands of
 /// footprints, too many to read and too slow to encode.
 pub const BUILDINGS_MIN_ZOOM: u8 = 14;
-const LAYERS: [&str; 4] = ["grids", "buildings", "addresses", "problems"];
+/// Lowest zoom at which the basemap is served: below it the town is a few pixels wide.
+pub const BASEMAP_MIN_ZOOM: u8 = 10;
+/// Below this zoom the basemap leaves out paths (footways, steps, cycleways, piers…), which
+/// would be most of a tile's bytes and too small to see.
+pub const BASEMAP_PATHS_MIN_ZOOM: u8 = 14;
+const LAYERS: [&str; 5] = ["grids", "buildings", "addresses", "problems", "basemap"];
 
 /// A cached tile's key: layer, z, x, y and the scope it was cut for.
 type TileKey = (String, u8, u32, u32, String);
@@ -53,11 +61,13 @@ impl TileCache {
             .tiles
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tiles.retain(|(_, z, x, y, _), _| {
-            TileId::new(*z, *x, *y).is_ok_and(|t| {
-                !t.buffered_bounds_lonlat(opts.buffer, opts.extent)
-                    .intersects(&bbox)
-            })
+        // Edits never touch the basemap: its tiles stay.
+        tiles.retain(|(layer, z, x, y, _), _| {
+            layer == "basemap"
+                || TileId::new(*z, *x, *y).is_ok_and(|t| {
+                    !t.buffered_bounds_lonlat(opts.buffer, opts.extent)
+                        .intersects(&bbox)
+                })
         });
     }
 
@@ -101,8 +111,8 @@ fn tile_id(z: u8, x: u32, y_ext: &str, ext: &str) -> Result<TileId, AppError> {
     TileId::new(z, x, y).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
-fn scope_key(user: &AuthUser) -> String {
-    if user.0.role == "admin" {
+fn scope_key(user: &AuthUser, layer: &str) -> String {
+    if user.0.role == "admin" || layer == "basemap" {
         "*".into()
     } else {
         user.0.scope.clone()
@@ -220,6 +230,85 @@ fn features<'a>(
     }
 }
 
+/// Whether a road is a path (footway, steps, cycleway, pier…), left out at low zoom.
+fn is_path(f: &BasemapFeature) -> bool {
+    f.kind.as_deref() == Some("path")
+        || f.detail.as_deref().is_some_and(|d| {
+            matches!(
+                d,
+                "footway"
+                    | "path"
+                    | "pedestrian"
+                    | "cycleway"
+                    | "steps"
+                    | "bridleway"
+                    | "track"
+                    | "corridor"
+                    | "pier"
+            )
+        })
+}
+
+/// A basemap feature for the tile: kind, detail (roads only) and name when present.
+fn basemap_feature(i: usize, f: &BasemapFeature, detail: bool) -> Feature<'_> {
+    let mut properties = Vec::with_capacity(3);
+    if let Some(k) = &f.kind {
+        properties.push(("kind", Value::from(k.as_str())));
+    }
+    if detail && let Some(d) = &f.detail {
+        properties.push(("detail", Value::from(d.as_str())));
+    }
+    if let Some(n) = &f.name {
+        properties.push(("name", Value::from(n.as_str())));
+    }
+    Feature {
+        id: i as u64 + 1,
+        geometry: &f.geometry,
+        properties,
+    }
+}
+
+/// The basemap tile: `water` then `roads` (drawn in that order), paths only from
+/// [`BASEMAP_PATHS_MIN_ZOOM`], absent properties left out. Below that zoom geometry is
+/// simplified at 1 px instead of 0.5: the basemap is background.
+fn basemap_tile(p: &Project, tile: TileId) -> Vec<u8> {
+    if tile.z < BASEMAP_MIN_ZOOM {
+        return Vec::new();
+    }
+    let mut opts = EncodeOptions::default();
+    if tile.z < BASEMAP_PATHS_MIN_ZOOM {
+        opts.simplify_tolerance_px = 1.0;
+    }
+    let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
+    let water = p
+        .basemap
+        .in_area(BasemapLayer::Water, area)
+        .into_iter()
+        .map(|(i, f)| basemap_feature(i, f, false))
+        .collect();
+    let roads = p
+        .basemap
+        .in_area(BasemapLayer::Roads, area)
+        .into_iter()
+        .filter(|(_, f)| tile.z >= BASEMAP_PATHS_MIN_ZOOM || !is_path(f))
+        .map(|(i, f)| basemap_feature(i, f, true))
+        .collect();
+    encode(
+        tile,
+        &[
+            Layer {
+                name: "water",
+                features: water,
+            },
+            Layer {
+                name: "roads",
+                features: roads,
+            },
+        ],
+        &opts,
+    )
+}
+
 fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
     &p.grid_geometry[i]
 }
@@ -326,7 +415,13 @@ pub async fn vector_tile(
         )));
     }
     let tile = tile_id(z, x, &y, ".mvt")?;
-    let key = (layer.clone(), tile.z, tile.x, tile.y, scope_key(&user));
+    let key = (
+        layer.clone(),
+        tile.z,
+        tile.x,
+        tile.y,
+        scope_key(&user, &layer),
+    );
     let cached = state
         .0
         .tiles
@@ -344,15 +439,19 @@ pub async fn vector_tile(
             } else {
                 Vec::new()
             };
-            let feats = features(&p, &user, &layer, tile, &problem_features);
-            let bytes = encode(
-                tile,
-                &[Layer {
-                    name: &layer,
-                    features: feats,
-                }],
-                &EncodeOptions::default(),
-            );
+            let bytes = if layer == "basemap" {
+                basemap_tile(&p, tile)
+            } else {
+                let feats = features(&p, &user, &layer, tile, &problem_features);
+                encode(
+                    tile,
+                    &[Layer {
+                        name: &layer,
+                        features: feats,
+                    }],
+                    &EncodeOptions::default(),
+                )
+            };
             let etag = etag_of(&bytes);
             state
                 .0
@@ -403,16 +502,24 @@ pub async fn tilejson(
         });
     let b = bounds.map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
     let centre = bounds.map(|r| vec![r.center().x, r.center().y, 15.0]);
-    let minzoom = if layer == "buildings" {
-        BUILDINGS_MIN_ZOOM
+    let minzoom = match layer {
+        "buildings" => BUILDINGS_MIN_ZOOM,
+        "basemap" => BASEMAP_MIN_ZOOM,
+        _ => 0,
+    };
+    let vector_layers = if layer == "basemap" {
+        json!([
+            {"id": "water", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "name": "String"}},
+            {"id": "roads", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "detail": "String", "name": "String"}},
+        ])
     } else {
-        0
+        json!([{"id": layer, "minzoom": minzoom, "maxzoom": 22, "fields": fields_of(layer)}])
     };
     Ok(axum::Json(json!({
         "tilejson": "3.0.0", "name": layer, "scheme": "xyz",
         "tiles": [format!("http://{host}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
         "minzoom": minzoom, "maxzoom": 22, "bounds": b, "center": centre,
-        "vector_layers": [{"id": layer, "minzoom": minzoom, "maxzoom": 22, "fields": fields_of(layer)}],
+        "vector_layers": vector_layers,
         "attribution": "© OpenStreetMap contributors",
     })))
 }

@@ -6,14 +6,17 @@
 //! extension (`rtree_<table>_geom` kept current by the standard triggers; the `ST_*` functions
 //! those triggers call are registered on every connection, as GDAL does). `gridmap_meta` holds
 //! the schema version. Grid history rows carry the new boundary in `geom` and the old one in
-//! `old_geom` (a GeoPackage blob too).
+//! `old_geom` (a GeoPackage blob too). The `basemap` table holds the roads and water of every
+//! basemap layer (column `layer`); its key is `{layer}/{fid}`, as basemap features have no ids
+//! of their own. Projects made before it existed get it when opened.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use geo::{Geometry, MultiPolygon, Point};
 use gridmap_core::model::{
-    Address, Building, Footprint, Grid, Town, Unit, Village, Visit, VisitOutcome,
+    Address, BasemapFeature, BasemapLayer, Building, Footprint, Grid, Town, Unit, Village, Visit,
+    VisitOutcome,
 };
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
@@ -133,7 +136,20 @@ const VISITS: Table = Table {
     description: "household visits (入户走访)",
 };
 
-const TABLES: [&Table; 8] = [
+const BASEMAP: Table = Table {
+    name: "basemap",
+    geometry_type: "GEOMETRY",
+    key: "id",
+    columns: &[
+        ("layer", "TEXT NOT NULL"),
+        ("kind", "TEXT"),
+        ("detail", "TEXT"),
+        ("name", "TEXT"),
+    ],
+    description: "the basemap: roads and water (lines and polygons), for drawing only",
+};
+
+const TABLES: [&Table; 9] = [
     &TOWN,
     &VILLAGES,
     &GRIDS,
@@ -142,6 +158,7 @@ const TABLES: [&Table; 8] = [
     &ADDRESSES,
     &UNITS,
     &VISITS,
+    &BASEMAP,
 ];
 
 /// A gridmap project in a GeoPackage file.
@@ -405,16 +422,35 @@ impl GpkgStore {
             Some(SCHEMA_VERSION) => {
                 conn.execute_batch(USERS_TABLE)
                     .map_err(|e| fail(format!("cannot add the users table: {e}")))?;
-                Ok(GpkgStore {
+                let mut store = GpkgStore {
                     conn,
                     progress: Progress::default(),
-                })
+                };
+                store
+                    .ensure_table(&BASEMAP)
+                    .map_err(|e| fail(format!("cannot add the basemap table: {e}")))?;
+                Ok(store)
             }
             Some(v) => Err(fail(format!(
                 "schema version {v}, this gridmap reads {SCHEMA_VERSION}"
             ))),
             None => Err(fail("not a gridmap project (no schema version)".into())),
         }
+    }
+
+    /// Creates feature table `t` if the file predates it (layers added in later versions).
+    fn ensure_table(&mut self, t: &Table) -> rusqlite::Result<()> {
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [t.name],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            let tx = self.conn.transaction()?;
+            create_table(&tx, t)?;
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// Calls `f(rows written, rows in all)` while imports write (a progress bar).
@@ -1109,6 +1145,82 @@ impl Store for GpkgStore {
             })
             .collect();
         self.import_rows(&VISITS, rows, mode)
+    }
+
+    fn basemap(&self) -> Result<Vec<BasemapFeature>> {
+        let rows = self.read(&BASEMAP, |r, g| {
+            let layer: String = r.get(2)?;
+            Ok(g.zip(BasemapLayer::parse(&layer)).map(|(geometry, layer)| {
+                Ok::<_, rusqlite::Error>(BasemapFeature {
+                    layer,
+                    kind: r.get(3)?,
+                    detail: r.get(4)?,
+                    name: r.get(5)?,
+                    geometry,
+                })
+            }))
+        })?;
+        Ok(rows
+            .into_iter()
+            .flatten()
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn import_basemap(
+        &mut self,
+        layer: BasemapLayer,
+        features: &[BasemapFeature],
+        mode: Mode,
+    ) -> Result<ImportCounts> {
+        let fail = |message: String| StoreError::Import {
+            layer: "basemap",
+            message,
+        };
+        if mode == Mode::Upsert {
+            return Err(fail(format!(
+                "{}: basemap features have no ids to match (import with --mode append or replace)",
+                layer.as_str()
+            )));
+        }
+        if let Some((i, f)) = features.iter().enumerate().find(|(_, f)| f.layer != layer) {
+            return Err(fail(format!(
+                "feature {i} belongs to layer {}, not {}",
+                f.layer.as_str(),
+                layer.as_str()
+            )));
+        }
+        let tx = self.conn.transaction()?;
+        let deleted = if mode == Mode::Replace {
+            tx.execute("DELETE FROM basemap WHERE layer = ?1", [layer.as_str()])?
+        } else {
+            0
+        };
+        // Rows get fids after the last one ever used (AUTOINCREMENT), in order: the key is
+        // the fid to be, unique for good.
+        let last: i64 = tx.query_row(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'basemap'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        let rows: Vec<Row> = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Row {
+                key: format!("{}/{}", layer.as_str(), last + 1 + i as i64),
+                values: vec![
+                    Value::Text(layer.as_str().into()),
+                    text(&f.kind),
+                    text(&f.detail),
+                    text(&f.name),
+                ],
+                geom: Some(blob(f.geometry.clone())),
+            })
+            .collect();
+        let mut counts = import_rows_tx(&tx, &BASEMAP, &rows, Mode::Append, &self.progress)?;
+        counts.deleted = deleted;
+        touch(&tx, BASEMAP.name)?;
+        tx.commit()?;
+        Ok(counts)
     }
 
     fn count(&self, layer: &str) -> Result<usize> {

@@ -18,7 +18,9 @@ pub mod wkb;
 pub use gpkg::GpkgStore;
 
 use geo::MultiPolygon;
-use gridmap_core::model::{Address, Building, Grid, Town, Unit, Village, Visit};
+use gridmap_core::model::{
+    Address, BasemapFeature, BasemapLayer, Building, Grid, Town, Unit, Village, Visit,
+};
 use serde::Serialize;
 
 /// Why a store operation failed.
@@ -130,7 +132,7 @@ pub struct ImportCounts {
 }
 
 /// The layers of a project, by table name.
-pub const LAYERS: [&str; 8] = [
+pub const LAYERS: [&str; 9] = [
     "town",
     "villages",
     "grids",
@@ -139,6 +141,7 @@ pub const LAYERS: [&str; 8] = [
     "addresses",
     "units",
     "visits",
+    "basemap",
 ];
 
 /// The operations gridmap needs from a project store.
@@ -183,6 +186,18 @@ pub trait Store {
     fn import_units(&mut self, units: &[Unit], mode: Mode) -> Result<ImportCounts>;
     fn visits(&self) -> Result<Vec<Visit>>;
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts>;
+
+    /// Every basemap feature (roads and water), in import order.
+    fn basemap(&self) -> Result<Vec<BasemapFeature>>;
+    /// Imports the features of one basemap layer (each must belong to `layer`).
+    /// [`Mode::Replace`] removes that layer's features only; [`Mode::Upsert`] is an error, as
+    /// basemap features have no ids to match.
+    fn import_basemap(
+        &mut self,
+        layer: BasemapLayer,
+        features: &[BasemapFeature],
+        mode: Mode,
+    ) -> Result<ImportCounts>;
 
     /// Number of records in a layer (see [`LAYERS`]).
     fn count(&self, layer: &str) -> Result<usize>;

@@ -356,3 +356,98 @@ fn a_bulk_import_builds_a_correct_spatial_index() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn basemap_layers_round_trip_and_replace_only_their_own_rows() {
+    use geo::{Geometry, LineString};
+    use gridmap_core::model::{BasemapFeature, BasemapLayer};
+    let (dir, mut s) = project();
+    let road = |name: &str, x: f64| BasemapFeature {
+        layer: BasemapLayer::Roads,
+        kind: Some("major_road".into()),
+        detail: Some("primary".into()),
+        name: Some(name.into()),
+        geometry: Geometry::LineString(LineString::from(vec![(x, 31.0), (x + 0.01, 31.01)])),
+    };
+    let roads = vec![road("中山东一路", 121.49), road("延安东路", 121.48)];
+    let water = vec![BasemapFeature {
+        layer: BasemapLayer::Water,
+        kind: Some("water".into()),
+        detail: None,
+        name: Some("黄浦江".into()),
+        geometry: Geometry::MultiPolygon(square(121.5, 0.01)),
+    }];
+    assert_eq!(
+        s.import_basemap(BasemapLayer::Roads, &roads, Mode::Append)
+            .unwrap()
+            .inserted,
+        2
+    );
+    s.import_basemap(BasemapLayer::Water, &water, Mode::Append)
+        .unwrap();
+    assert_eq!(s.count("basemap").unwrap(), 3);
+    let stored = s.basemap().unwrap();
+    assert_eq!(stored[..2], roads[..]);
+    assert_eq!(stored[2], water[0]);
+    // Replace swaps the roads and leaves the water alone; append adds.
+    let counts = s
+        .import_basemap(BasemapLayer::Roads, &roads[..1], Mode::Replace)
+        .unwrap();
+    assert_eq!((counts.deleted, counts.inserted), (2, 1));
+    s.import_basemap(BasemapLayer::Roads, &roads[1..], Mode::Append)
+        .unwrap();
+    let stored = s.basemap().unwrap();
+    assert_eq!(
+        stored,
+        vec![water[0].clone(), roads[0].clone(), roads[1].clone()]
+    );
+    // The spatial index holds every row.
+    let indexed: i64 = s
+        .connection()
+        .query_row("SELECT count(*) FROM rtree_basemap_geom", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(indexed, 3);
+    // Upsert has nothing to match on; a feature of the other layer is refused.
+    assert!(
+        s.import_basemap(BasemapLayer::Roads, &roads, Mode::Upsert)
+            .is_err()
+    );
+    let err = s
+        .import_basemap(BasemapLayer::Roads, &water, Mode::Append)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("feature 0 belongs to layer water"),
+        "{err}"
+    );
+    drop(s);
+    // Reopened, it is all still there.
+    let s = GpkgStore::open(&dir.path().join("p.gpkg")).unwrap();
+    assert_eq!(s.basemap().unwrap().len(), 3);
+}
+
+#[test]
+fn a_project_made_before_the_basemap_opens_and_gets_the_table() {
+    let (dir, s) = project();
+    let path = dir.path().join("p.gpkg");
+    s.connection()
+        .execute_batch(
+            "DROP TABLE basemap; DROP TABLE rtree_basemap_geom;
+             DELETE FROM gpkg_geometry_columns WHERE table_name = 'basemap';
+             DELETE FROM gpkg_extensions WHERE table_name = 'basemap';
+             DELETE FROM gpkg_contents WHERE table_name = 'basemap';",
+        )
+        .unwrap();
+    drop(s);
+    let s = GpkgStore::open(&path).unwrap();
+    assert_eq!(s.count("basemap").unwrap(), 0);
+    assert!(s.basemap().unwrap().is_empty());
+    let registered: i64 = s
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM gpkg_geometry_columns WHERE table_name = 'basemap'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(registered, 1);
+}

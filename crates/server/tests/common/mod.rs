@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gridmap_core::model::BasemapLayer;
 use gridmap_server::auth::hash_password;
 use gridmap_store::{Change, GpkgStore, Mode, Store, User};
 
@@ -14,7 +15,8 @@ pub fn demo(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A project at `path` holding the demo town: boundary, villages, grids, buildings, addresses.
+/// A project at `path` holding the demo town: boundary, villages, grids, buildings, addresses,
+/// and the basemap (OSM roads and water). No visits: the goldens count on none.
 pub fn demo_store(path: &Path) -> GpkgStore {
     let mut s = GpkgStore::create(path, "310101001", "演示镇").unwrap();
     let fields = gridmap_io::Fields::default();
@@ -51,6 +53,13 @@ pub fn demo_store(path: &Path) -> GpkgStore {
             })
             .collect();
     s.import_villages(&villages, Mode::Append).unwrap();
+    for (layer, file) in [
+        (BasemapLayer::Roads, "raw/roads.geojson"),
+        (BasemapLayer::Water, "raw/water.geojson"),
+    ] {
+        let features = gridmap_io::read_basemap(&demo(file), layer, &fields).unwrap();
+        s.import_basemap(layer, &features, Mode::Append).unwrap();
+    }
     s
 }
 
