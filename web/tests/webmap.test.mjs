@@ -252,6 +252,12 @@ describe('web map', () => {
     await page.waitForSelector('#uncovered-table, #uncovered p');
     const problems = await api(server.url, 'supervisor', '/api/problems');
     assert.equal(await page.$$eval('#problems-table tr', (r) => r.length - 1), problems.body.problems.length);
+    // The problems layer and the table are the same list: every drawn problem is a row.
+    await mapIdle(page);
+    const drawnProblems = await rendered(page, ['problems', 'problems-points'], 'problem');
+    const ids = new Set(problems.body.problems.map((p) => p.id));
+    assert.ok(drawnProblems.length > 0, 'no problem drawn');
+    for (const id of drawnProblems) assert.ok(ids.has(id), `${id} is drawn but not in the table`);
     await page.evaluate(() => window.gridmap.map.zoomTo(14, { duration: 0 }));
     await mapIdle(page);
     const pixels = () => page.evaluate(() => window.gridmap.map.getCanvas().toDataURL());

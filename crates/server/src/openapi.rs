@@ -117,7 +117,7 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
     (
         "get",
         "/tiles/{layer}",
-        "TileJSON of grids, buildings, addresses or problems ({layer}.json)",
+        "TileJSON of grids, buildings, addresses, problems or basemap (roads and water) ({layer}.json)",
         true,
     ),
     (
@@ -138,7 +138,12 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
         "Heatmap PNG ({y}.png): visited, unvisited, coverage",
         true,
     ),
-    ("get", "/collections", "OGC API Features: collections", true),
+    (
+        "get",
+        "/collections",
+        "OGC API Features: collections (grids, buildings, addresses, roads, water)",
+        true,
+    ),
     (
         "get",
         "/collections/{id}",

@@ -313,53 +313,29 @@ fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
     &p.grid_geometry[i]
 }
 
-/// Validation problems as tile features (overlaps, gaps, buildings in no grid or in several),
-/// in the user's scope: only town-wide users see gaps.
+/// Validation problems as tile features, from the same list and with the same visibility as
+/// `GET /api/problems` ([`crate::problems::visible`]): `kind` is the table's `type` and
+/// `problem` its `id`, so a feature on the map and a row of the table name each other.
 fn problems(p: &Project, user: &AuthUser) -> Vec<ProblemFeature> {
-    let report = &p.report;
-    let sees = |code: &str| user.sees_code(p, code);
-    let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
-    let mut out = Vec::new();
-    for o in &report.overlaps {
-        if o.grids.iter().any(|g| sees(g)) {
-            out.push((
-                out.len() as u64 + 1,
-                Geometry::MultiPolygon(o.geometry.clone()),
-                vec![
-                    ("kind", Value::from("overlap")),
-                    ("grids", Value::from(o.grids.join(","))),
-                    ("area_m2", Value::from(o.area_m2)),
-                    ("buildings", Value::from(o.buildings.len() as i64)),
-                ],
-            ));
-        }
-    }
-    if town_wide {
-        for g in &report.gaps {
-            out.push((
-                out.len() as u64 + 1,
-                Geometry::Polygon(g.geometry.clone()),
-                vec![
-                    ("kind", Value::from("gap")),
-                    ("area_m2", Value::from(g.area_m2)),
-                    ("buildings", Value::from(g.buildings.len() as i64)),
-                ],
-            ));
-        }
-        for id in &report.in_no_grid {
-            if let Some(&i) = p.building_by_id.get(id) {
-                out.push((
-                    out.len() as u64 + 1,
-                    p.building_geometry[i as usize].clone(),
-                    vec![
-                        ("kind", Value::from("in_no_grid")),
-                        ("building", Value::from(id.as_str())),
-                    ],
-                ));
+    crate::problems::visible(p, user)
+        .into_iter()
+        .enumerate()
+        .map(|(i, pr)| {
+            let mut props = vec![
+                ("kind", Value::from(pr.kind)),
+                ("problem", Value::from(pr.id.as_str())),
+                ("grids", Value::from(pr.grids.join(","))),
+                ("buildings", Value::from(pr.buildings as i64)),
+            ];
+            if let Some(a) = pr.area_m2 {
+                props.push(("area_m2", Value::from(a)));
             }
-        }
-    }
-    out
+            if let Some(b) = &pr.building {
+                props.push(("building", Value::from(b.as_str())));
+            }
+            (i as u64 + 1, pr.geometry, props)
+        })
+        .collect()
 }
 
 fn etag_of(bytes: &[u8]) -> String {
@@ -534,7 +510,7 @@ fn fields_of(layer: &str) -> Json {
         }
         "addresses" => json!({"id": "String", "text": "String", "grid": "String"}),
         _ => {
-            json!({"kind": "String", "grids": "String", "area_m2": "Number", "buildings": "Number", "building": "String"})
+            json!({"kind": "String", "problem": "String", "grids": "String", "area_m2": "Number", "buildings": "Number", "building": "String"})
         }
     }
 }

@@ -23,12 +23,14 @@ export class Coverage {
   enter() {
     colourBuildingsByVisit(this.map, true);
     setVisible(this.map, 'problems', true);
+    setVisible(this.map, 'problems-points', true);
     this.render();
   }
 
   leave() {
     for (const k of HEATMAPS) setVisible(this.map, `heat-${k}`, false);
     setVisible(this.map, 'problems', false);
+    setVisible(this.map, 'problems-points', false);
     for (const l of BASEMAP_LAYERS) setVisible(this.map, l, true);
     setVisible(this.map, 'buildings', true);
     colourBuildingsByVisit(this.map, false);
@@ -51,7 +53,7 @@ export class Coverage {
         this.toggle('basemap', t('basemap'), BASEMAP_LAYERS),
         this.toggle('buildings', t('buildings_by_visit'), ['buildings'], () => this.showLegend()),
         ...HEATMAPS.map((k) => this.toggle(`heat-${k}`, t(`heat_${k}`), [`heat-${k}`], () => this.showLegend())),
-        this.toggle('problems', t('problems_layer'), ['problems'])),
+        this.toggle('problems', t('problems_layer'), ['problems', 'problems-points'])),
       el('h3', {}, t('uncovered')),
       el('div', { id: 'uncovered' }, t('loading')),
       el('h3', {}, t('problems')),

@@ -39,6 +39,7 @@ export class Editor {
   enter() {
     colourBuildingsByVisit(this.map, false);
     setVisible(this.map, 'problems', false);
+    setVisible(this.map, 'problems-points', false);
     this.renderList();
   }
 
