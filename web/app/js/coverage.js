@@ -4,7 +4,7 @@
 // (type, grids, area, buildings, zoom-to), like the QGIS topology checker's error table.
 
 import { get } from './api.js';
-import { num, t } from './i18n.js';
+import { currentLang, num, t } from './i18n.js';
 import { el } from './dom.js';
 import {
   HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, isVisible, setOverlay, setVisible,
@@ -79,7 +79,8 @@ export class Coverage {
       if (!l) continue;
       const stops = l.stops.map((s) => s.color).join(', ');
       parts.push(el('div', { class: `legend-${k}` }, t(`heat_${k}`), el('div', { class: 'bar', style: `background:linear-gradient(to right, ${stops})` }),
-        el('div', { class: 'muted' }, l.label ?? '')));
+        // The server's label is English; the title above already says it in Chinese.
+        currentLang() === 'en' ? el('div', { class: 'muted' }, l.label ?? '') : ''));
     }
     box.replaceChildren(...parts);
     box.hidden = parts.length === 0;
