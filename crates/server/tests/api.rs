@@ -9,12 +9,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use gridmap_server::{AppState, Settings, app};
 use gridmap_store::Store;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod common;
-use common::{add_user, demo_store};
+use common::{add_user, call, demo_store, login, send};
 
 const WORKER_GRID: &str = "310101001002-03";
 const OTHER_GRID: &str = "310101001004-01";
@@ -31,49 +30,6 @@ fn state(dir: &Path) -> AppState {
         add_user(&mut s, name, role, scope);
     }
     AppState::new(s, Settings::default()).unwrap()
-}
-
-async fn call(
-    state: &AppState,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    extra: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json)
-}
-
-async fn login(state: &AppState, user: &str) -> String {
-    let (status, body) = call(
-        state,
-        "POST",
-        "/api/login",
-        None,
-        Some(json!({"username": user, "password": "secret-pass"})),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -399,22 +355,7 @@ async fn raw(
     token: &str,
     extra: &[(&str, &str)],
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let mut req = Request::builder()
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"));
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let resp = app(state.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes().to_vec(),
-    )
+    send(state, "GET", uri, Some(token), None, extra).await
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

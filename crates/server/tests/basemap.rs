@@ -7,17 +7,14 @@
 use std::path::Path;
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use gridmap_core::model::BasemapLayer;
-use gridmap_server::{AppState, Settings, app};
+use gridmap_server::{AppState, Settings};
 use gridmap_tiles::TileId;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::Value;
 
 mod common;
-use common::{add_user, demo, demo_store};
+use common::{add_user, demo, demo_store, login, send};
 
 fn state(dir: &Path) -> AppState {
     let mut s = demo_store(&dir.join("p.gpkg"));
@@ -27,39 +24,8 @@ fn state(dir: &Path) -> AppState {
 }
 
 async fn get(st: &AppState, uri: &str, token: Option<&str>) -> (StatusCode, Vec<u8>) {
-    let mut req = Request::builder().uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = app(st.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    (
-        status,
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-}
-
-async fn login(st: &AppState, user: &str) -> String {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/api/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"username": user, "password": "secret-pass"}).to_string(),
-        ))
-        .unwrap();
-    let resp = app(st.clone()).oneshot(req).await.unwrap();
-    let body: Value =
-        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    body["token"].as_str().unwrap().to_string()
+    let (status, _, bytes) = send(st, "GET", uri, token, None, &[]).await;
+    (status, bytes)
 }
 
 /// A tile at zoom `z` holding the first point of the demo's 中山东一路 (the Bund).

@@ -5,14 +5,11 @@
 
 use std::path::Path;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app};
+use axum::http::StatusCode;
+use gridmap_server::{AppState, Settings};
 use gridmap_store::GpkgStore;
 use gridmap_store::registers::{HouseholdOptions, RegisterKey};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::Value;
 
 mod common;
 use common::{add_user, demo_store};
@@ -90,30 +87,8 @@ fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
 }
 
 async fn get(state: &AppState, uri: &str, user: &str) -> (StatusCode, Value) {
-    let login = Request::builder()
-        .method("POST")
-        .uri("/api/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"username": user, "password": "secret-pass"}).to_string(),
-        ))
-        .unwrap();
-    let resp = app(state.clone()).oneshot(login).await.unwrap();
-    let body: Value =
-        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let token = body["token"].as_str().unwrap();
-    let req = Request::builder()
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let token = common::login(state, user).await;
+    common::call(state, "GET", uri, Some(&token), None, &[]).await
 }
 
 fn names(v: &Value) -> Vec<String> {

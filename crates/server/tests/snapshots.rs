@@ -8,12 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use axum::http::StatusCode;
+use gridmap_server::{AppState, Settings};
 
 mod common;
 use common::{add_user, demo_store};
@@ -31,36 +27,9 @@ fn state(dir: &Path) -> AppState {
 }
 
 async fn fetch(st: &AppState, uri: &str) -> (StatusCode, Vec<u8>) {
-    let login = Request::builder()
-        .method("POST")
-        .uri("/api/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"username": "admin", "password": "secret-pass"}).to_string(),
-        ))
-        .unwrap();
-    let resp = app(st.clone()).oneshot(login).await.unwrap();
-    let body: Value =
-        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let req = Request::builder()
-        .uri(uri)
-        .header(
-            "authorization",
-            format!("Bearer {}", body["token"].as_str().unwrap()),
-        )
-        .body(Body::empty())
-        .unwrap();
-    let resp = app(st.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    (
-        status,
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
+    let token = common::login(st, "admin").await;
+    let (status, _, bytes) = common::send(st, "GET", uri, Some(&token), None, &[]).await;
+    (status, bytes)
 }
 
 /// Compares with the golden file, or rewrites it under UPDATE_GOLDEN=1.

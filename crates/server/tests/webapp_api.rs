@@ -7,15 +7,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use gridmap_server::{AppState, Settings, app};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
+use gridmap_server::{AppState, Settings};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 mod common;
-use common::{add_user, demo_store};
+use common::{add_user, demo_store, login};
 
 const WORKER_GRID: &str = "310101001002-03";
 const OTHER_GRID: &str = "310101001004-01";
@@ -47,46 +44,11 @@ async fn call(
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {token}"));
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let req = match body {
-        Some(b) => req
-            .header("content-type", "application/json")
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::call(state, method, uri, Some(token), body, extra).await
 }
 
 async fn get(state: &AppState, uri: &str, token: &str) -> (StatusCode, Value) {
     call(state, "GET", uri, token, None, &[]).await
-}
-
-async fn login(state: &AppState, user: &str) -> String {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/api/login")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"username": user, "password": "secret-pass"}).to_string(),
-        ))
-        .unwrap();
-    let resp = app(state.clone()).oneshot(req).await.unwrap();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 /// The exterior ring of a GeoJSON (Multi)Polygon feature's first polygon.

@@ -4,6 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use gridmap_server::{AppState, app};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
 use gridmap_core::model::BasemapLayer;
 use gridmap_server::auth::hash_password;
 use gridmap_store::{Change, GpkgStore, Mode, Store, User};
@@ -72,4 +79,57 @@ pub fn add_user(s: &mut GpkgStore, name: &str, role: &str, scope: &str) {
         password_hash: hash_password("secret-pass").unwrap(),
     })
     .unwrap();
+}
+
+/// Sends one request to the app in process (no socket): `token` as a bearer token, `body` as
+/// JSON, `extra` headers. Returns the status, headers and body bytes.
+pub async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let (parts, body) = app(state.clone()).oneshot(req).await.unwrap().into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+/// [`send`] with the answer read as JSON (`Null` when it is not JSON).
+pub async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (status, _, bytes) = send(state, method, uri, token, body, extra).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Signs `user` in (password `secret-pass`, see [`add_user`]) and returns the token.
+pub async fn login(state: &AppState, user: &str) -> String {
+    let body = json!({"username": user, "password": "secret-pass"});
+    let (status, body) = call(state, "POST", "/api/login", None, Some(body), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().unwrap().to_string()
 }
