@@ -27,8 +27,12 @@
 //!    a region: BFS articulation check); when no single move helps, *chain moves* pass weight
 //!    from an over-full region to an under-full one along the shortest chain of neighbouring
 //!    regions, one boundary atom (with any weightless atoms in front of it) per step, so weight
-//!    flows through regions already at target. A last polish evens the balance out with a
-//!    lighter cut term.
+//!    flows through regions already at target. Two shape terms join the cut: each region's
+//!    moment of inertia relative to a disc's of the same area (it sees the overall shape, so
+//!    elongated strips left by the bisection round off one boundary atom at a time) and its
+//!    Polsby-Popper score computed on the atom graph (cell areas, edge lengths, barrier edges
+//!    at their cut cost so grids still follow roads). Shape moves may use most of the
+//!    tolerance; a last polish evens the balance out with lighter shape terms.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
@@ -101,6 +105,11 @@ pub struct PartitionOptions {
     pub barrier_factor: f64,
     /// Weight of the cut-length (compactness) term against the balance term.
     pub compactness: f64,
+    /// Weight of the roundness term (each region's moment of inertia relative to a disc's)
+    /// against the balance term; 0 turns it off.
+    pub roundness: f64,
+    /// Weight of the Polsby-Popper term (−Σ PP over regions) against the balance term.
+    pub shape: f64,
     /// Upper bound on local-search passes.
     pub max_passes: usize,
     /// Prefix of the codes of new grids (`G` gives `G001`, `G002`, …).
@@ -120,6 +129,8 @@ impl Default for PartitionOptions {
             sample_spacing_m: 8.0,
             barrier_factor: 0.2,
             compactness: 0.3,
+            roundness: 1.0,
+            shape: 3.0,
             max_passes: 60,
             code_prefix: "G".into(),
             validate: true,
