@@ -312,6 +312,7 @@ pub(crate) fn build(
                     y: q.y,
                     atom,
                 });
+                pieces.push(0.0);
             }
             Shape::Area(a) => {
                 for p in &a.0 {

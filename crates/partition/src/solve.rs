@@ -30,6 +30,8 @@ pub(crate) struct Solution {
     /// Why a region's workload cannot reach the target: the separate part of the boundary it
     /// lies in holds too much or too little for a whole number of grids.
     pub part_note: Vec<Option<String>>,
+    /// Tentacles moved whole to a neighbour after the search.
+    pub tentacles_removed: usize,
 }
 
 pub(crate) fn solve(
@@ -161,6 +163,20 @@ pub(crate) fn solve(
         options,
         k,
     );
+    // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
+    let tentacles_removed = if current.is_none() {
+        crate::shape::remove_tentacles(
+            world,
+            &mut labels,
+            &weight,
+            &search_targets,
+            &fixed,
+            options.tolerance,
+            k,
+        )
+    } else {
+        0
+    };
     Solution {
         labels,
         targets,
@@ -169,6 +185,7 @@ pub(crate) fn solve(
         passes,
         current_region,
         part_note,
+        tentacles_removed,
     }
 }
 

@@ -144,6 +144,42 @@ proptest! {
         assert_exact(&plan, &boundary, &buildings);
         prop_assert!(plan.report.all_contiguous, "{:?}", plan.report);
         prop_assert_eq!(plan.grids.iter().map(|g| g.buildings).sum::<usize>(), n);
+        // The shape refinement keeps every grid within the tolerance, or says why not.
+        prop_assert_eq!(
+            plan.report.within_tolerance + plan.report.notes.len(),
+            k,
+            "{:?}",
+            plan.report
+        );
+        prop_assert_eq!(
+            plan.report.tentacles,
+            plan.grids.iter().map(|g| g.tentacles).sum::<usize>()
+        );
+    }
+
+    /// The shape terms and the tentacle removal move atoms after balancing: with them and
+    /// without them, the plan covers exactly, stays contiguous and keeps the tolerance.
+    #[test]
+    fn shape_refinement_keeps_coverage_contiguity_and_tolerance(
+        n in 200usize..500, k in 2usize..7, town_seed in 0u64..1000, seed in 0u64..1000,
+    ) {
+        let (boundary, buildings) = synth(n, town_seed);
+        for (roundness, shape) in [(0.0, 0.0), (1.0, 3.0), (5.0, 10.0)] {
+            let plan = partition(
+                &input(&boundary, &buildings),
+                &PartitionOptions {
+                    roundness,
+                    shape,
+                    weight: Weight::Buildings,
+                    ..options(k, seed)
+                },
+                &mut |_, _| {},
+            )
+            .expect("partitions");
+            assert_exact(&plan, &boundary, &buildings);
+            prop_assert!(plan.report.all_contiguous, "{:?}", plan.report);
+            prop_assert_eq!(plan.report.within_tolerance, k, "{:?}", plan.report);
+        }
     }
 }
 
@@ -359,6 +395,19 @@ fn the_same_seed_gives_the_same_plan() {
     let (a, b) = (run(7), run(7));
     assert_eq!(a.assignment, b.assignment);
     assert_eq!(a.grids, b.grids);
+    assert_eq!(
+        (
+            a.report.tentacles,
+            a.report.enclaves,
+            a.report.tentacles_removed
+        ),
+        (
+            b.report.tentacles,
+            b.report.enclaves,
+            b.report.tentacles_removed
+        )
+    );
+    assert_eq!(a.report.polsby_popper_mean, b.report.polsby_popper_mean);
 }
 
 #[test]
