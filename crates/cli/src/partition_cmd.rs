@@ -162,6 +162,8 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
             props.insert("deviation_pct".into(), json!(g.deviation_pct));
             props.insert("polsby_popper".into(), json!(g.polsby_popper));
             props.insert("area_m2".into(), json!(g.area_m2));
+            props.insert("enclave_in".into(), json!(g.enclave_in));
+            props.insert("tentacles".into(), json!(g.tentacles));
             (Some(Geometry::MultiPolygon(g.geometry.clone())), props)
         }),
     )?;
@@ -196,6 +198,18 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
         r.gap_area_m2.unwrap_or(0.0),
         r.overlap_area_m2.unwrap_or(0.0)
     );
+    println!(
+        "shape: {} enclaves, {} tentacles ({} removed); holes {}",
+        r.enclaves, r.tentacles, r.tentacles_removed, r.holes
+    );
+    for g in &plan.grids {
+        if let Some(around) = &g.enclave_in {
+            println!("grid {}: an enclave in grid {around}", g.code);
+        }
+        if g.tentacles > 0 {
+            println!("grid {}: {} tentacle(s)", g.code, g.tentacles);
+        }
+    }
     println!(
         "edges on barriers {:.0} m, off {:.0} m; runtime {:.2} s",
         r.boundary_on_barrier_m, r.boundary_off_barrier_m, r.runtime_s

@@ -48,6 +48,13 @@ pub(crate) struct Atom {
     pub solid: Option<MultiPolygon>,
     /// Mean of its sites, metres.
     pub pos: Coord,
+    /// Area of its Voronoi cells inside the boundary, m² (each Delaunay triangle inside the
+    /// boundary gives a third of its area to each corner: the barycentric dual of the cells).
+    pub area: f64,
+    /// Centroid of that area, metres.
+    pub centre: Coord,
+    /// Length of the boundary its cells hold (boundary sites only), metres.
+    pub outer: f64,
 }
 
 /// The atom graph in compressed rows; costs and lengths are per neighbour entry.
@@ -238,6 +245,9 @@ pub(crate) fn build(
                 buildings: Vec::new(),
                 solid: None,
                 pos: Coord::zero(),
+                area: 0.0,
+                centre: Coord::zero(),
+                outer: 0.0,
             });
             members.push(Vec::new());
             (atoms.len() - 1) as u32
@@ -273,7 +283,8 @@ pub(crate) fn build(
     // Sites, in metres.
     let spacing = options.sample_spacing_m.max(0.5);
     let mut sites: Vec<Site> = Vec::new();
-    let sample_ring = |ring: &[Coord], atom: u32, sites: &mut Vec<Site>| {
+    // Every site is followed by a piece of its ring `len / n` long.
+    let sample_ring = |ring: &[Coord], atom: u32, sites: &mut Vec<Site>, pieces: &mut Vec<f64>| {
         for w in ring.windows(2) {
             let (a, b) = (frame.project(w[0]), frame.project(w[1]));
             let len = (b.x - a.x).hypot(b.y - a.y);
@@ -286,9 +297,11 @@ pub(crate) fn build(
                     y: p.y,
                     atom,
                 });
+                pieces.push(len / n as f64);
             }
         }
     };
+    let mut pieces: Vec<f64> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let atom = atom_of_item[i];
         match item {
@@ -299,24 +312,30 @@ pub(crate) fn build(
                     y: q.y,
                     atom,
                 });
+                pieces.push(0.0);
             }
             Shape::Area(a) => {
                 for p in &a.0 {
-                    sample_ring(&p.exterior().0, atom, &mut sites);
+                    sample_ring(&p.exterior().0, atom, &mut sites, &mut pieces);
                 }
             }
         }
     }
+    let first_boundary_atom = atoms.len();
     for p in &boundary.0 {
         for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
             let first = sites.len();
-            sample_ring(&ring.0, NONE, &mut sites);
-            for s in &mut sites[first..] {
+            pieces.truncate(first);
+            sample_ring(&ring.0, NONE, &mut sites, &mut pieces);
+            for (s, &piece) in sites[first..].iter_mut().zip(&pieces[first..]) {
                 atoms.push(Atom {
                     weight: 0.0,
                     buildings: Vec::new(),
                     solid: None,
                     pos: Coord { x: s.x, y: s.y },
+                    area: 0.0,
+                    centre: Coord { x: s.x, y: s.y },
+                    outer: piece,
                 });
                 s.atom = (atoms.len() - 1) as u32;
             }
@@ -424,6 +443,44 @@ pub(crate) fn build(
     }
     let dt = DelaunayTriangulation::<Site>::bulk_load_stable(kept)
         .map_err(|e| PartitionError::Triangulation(format!("{e:?}")))?;
+    let unproject = |p: Coord| Coord {
+        x: origin.x + p.x / per_deg.x,
+        y: origin.y + p.y / per_deg.y,
+    };
+
+    // Cell areas and centroids: a third of every triangle inside the boundary to each corner.
+    // Triangles between building sites are inside; those touching a boundary site are tested.
+    let mut moment = vec![Coord::zero(); atoms.len()];
+    for f in dt.inner_faces() {
+        let vs = f.vertices();
+        let ids = vs.map(|v| v.data().atom);
+        if ids.contains(&NONE) {
+            continue;
+        }
+        let ps = vs.map(|v| Coord {
+            x: v.data().x,
+            y: v.data().y,
+        });
+        let centroid = (ps[0] + ps[1] + ps[2]) / 3.0;
+        if ids.iter().any(|&a| a as usize >= first_boundary_atom)
+            && prepared_boundary.locate(unproject(centroid)) == Location::Outside
+        {
+            continue;
+        }
+        let (u, v) = (ps[1] - ps[0], ps[2] - ps[0]);
+        let third = 0.5 * (u.x * v.y - u.y * v.x).abs() / 3.0;
+        for a in ids {
+            atoms[a as usize].area += third;
+            moment[a as usize] = moment[a as usize] + centroid * third;
+        }
+    }
+    for (atom, m) in atoms.iter_mut().zip(&moment) {
+        atom.centre = if atom.area > 0.0 {
+            *m / atom.area
+        } else {
+            atom.pos
+        };
+    }
 
     // The atom graph.
     let barrier_lines: Vec<Line> = input
@@ -446,10 +503,6 @@ pub(crate) fn build(
             })
             .collect(),
     );
-    let unproject = |p: Coord| Coord {
-        x: origin.x + p.x / per_deg.x,
-        y: origin.y + p.y / per_deg.y,
-    };
     let mut pair_len: FxHashMap<(u32, u32), (f64, f64)> = FxHashMap::default();
     for e in dt.undirected_edges() {
         let [u, v] = e.vertices();

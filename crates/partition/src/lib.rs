@@ -27,19 +27,27 @@
 //!    a region: BFS articulation check); when no single move helps, *chain moves* pass weight
 //!    from an over-full region to an under-full one along the shortest chain of neighbouring
 //!    regions, one boundary atom (with any weightless atoms in front of it) per step, so weight
-//!    flows through regions already at target. A last polish evens the balance out with a
-//!    lighter cut term.
+//!    flows through regions already at target. Two shape terms join the cut: each region's
+//!    moment of inertia relative to a disc's of the same area (it sees the overall shape, so
+//!    elongated strips left by the bisection round off one boundary atom at a time) and its
+//!    Polsby-Popper score computed on the atom graph (cell areas, edge lengths, barrier edges
+//!    at their cut cost so grids still follow roads). Shape moves may use most of the
+//!    tolerance; a last polish evens the balance out with lighter shape terms. Then the shape
+//!    check ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most
+//!    edge with, where balance and contiguity allow it.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
 //!    result is clipped to the boundary.
-//! 5. The plan is measured ([`Report`]): workload spread, Polsby-Popper, contiguity, barrier
-//!    length, moved buildings, and the gap and overlap area found by `gridmap_core::validate`.
+//! 5. The plan is measured ([`Report`]): workload spread, Polsby-Popper, contiguity, enclaves
+//!    and tentacles, barrier length, moved buildings, and the gap and overlap area found by
+//!    `gridmap_core::validate`.
 //!
 //! The same input, options and seed always give the same plan.
 
 mod atoms;
 mod outline;
+mod shape;
 mod solve;
 
 use std::time::Instant;
@@ -101,6 +109,11 @@ pub struct PartitionOptions {
     pub barrier_factor: f64,
     /// Weight of the cut-length (compactness) term against the balance term.
     pub compactness: f64,
+    /// Weight of the roundness term (each region's moment of inertia relative to a disc's)
+    /// against the balance term; 0 turns it off.
+    pub roundness: f64,
+    /// Weight of the Polsby-Popper term (−Σ PP over regions) against the balance term.
+    pub shape: f64,
     /// Upper bound on local-search passes.
     pub max_passes: usize,
     /// Prefix of the codes of new grids (`G` gives `G001`, `G002`, …).
@@ -120,6 +133,8 @@ impl Default for PartitionOptions {
             sample_spacing_m: 8.0,
             barrier_factor: 0.2,
             compactness: 0.3,
+            roundness: 1.0,
+            shape: 3.0,
             max_passes: 60,
             code_prefix: "G".into(),
             validate: true,
@@ -173,6 +188,11 @@ pub struct PlanGrid {
     pub holes: usize,
     /// Deviation of its workload from its target, in % of the target.
     pub deviation_pct: f64,
+    /// For an enclave (off the area's boundary, ≥ 90% of its perimeter along one grid): the
+    /// code of the grid around it.
+    pub enclave_in: Option<String>,
+    /// Narrow arms (see [`Report::tentacles`]).
+    pub tentacles: usize,
 }
 
 /// A grid whose workload is outside the tolerance, and why.
@@ -202,6 +222,14 @@ pub struct Report {
     pub polsby_popper_min: f64,
     pub contiguous_grids: usize,
     pub all_contiguous: bool,
+    /// Grids that do not reach the area's boundary and share at least 90% of their perimeter
+    /// with one other grid.
+    pub enclaves: usize,
+    /// Narrow arms left: parts of a grid that an opening by a disc of radius 0.15 × √(grid
+    /// area) removes, holding at least 10% of the grid's area (measured on the atom graph).
+    pub tentacles: usize,
+    /// Tentacles moved whole to a neighbouring grid by the shape check.
+    pub tentacles_removed: usize,
     pub holes: usize,
     /// Measured on the validator's gap, overlap and outside pieces (planar, local frame).
     pub gap_area_m2: Option<f64>,
@@ -455,6 +483,7 @@ fn measure(
             None => format!("{}{:03}", options.code_prefix, index_of[r] + 1),
         }
     };
+    let shapes = shape::check(world, &solution.labels, k);
     let mut grids: Vec<PlanGrid> = Vec::with_capacity(k);
     let mut geometries: Vec<Option<MultiPolygon>> = geometries.into_iter().map(Some).collect();
     for &r in &order {
@@ -483,6 +512,8 @@ fn measure(
             } else {
                 0.0
             },
+            enclave_in: shapes.enclave_in[r].map(|q| code(q as usize)),
+            tentacles: shapes.tentacles[r].len(),
         });
     }
     let assignment: Vec<Option<usize>> = region_of_building
@@ -580,6 +611,9 @@ fn measure(
     report.contiguous_grids = grids.iter().filter(|g| g.contiguous).count();
     report.all_contiguous = report.contiguous_grids == k;
     report.holes = grids.iter().map(|g| g.holes).sum();
+    report.enclaves = grids.iter().filter(|g| g.enclave_in.is_some()).count();
+    report.tentacles = grids.iter().map(|g| g.tentacles).sum();
+    report.tentacles_removed = solution.tentacles_removed;
     let (on, off) = world.graph.cut_lengths(&solution.labels);
     report.boundary_on_barrier_m = on;
     report.boundary_off_barrier_m = off;

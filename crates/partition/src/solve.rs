@@ -30,6 +30,8 @@ pub(crate) struct Solution {
     /// Why a region's workload cannot reach the target: the separate part of the boundary it
     /// lies in holds too much or too little for a whole number of grids.
     pub part_note: Vec<Option<String>>,
+    /// Tentacles moved whole to a neighbour after the search.
+    pub tentacles_removed: usize,
 }
 
 pub(crate) fn solve(
@@ -161,6 +163,20 @@ pub(crate) fn solve(
         options,
         k,
     );
+    // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
+    let tentacles_removed = if current.is_none() {
+        crate::shape::remove_tentacles(
+            world,
+            &mut labels,
+            &weight,
+            &search_targets,
+            &fixed,
+            options.tolerance,
+            k,
+        )
+    } else {
+        0
+    };
     Solution {
         labels,
         targets,
@@ -169,6 +185,7 @@ pub(crate) fn solve(
         passes,
         current_region,
         part_note,
+        tentacles_removed,
     }
 }
 
@@ -646,6 +663,50 @@ struct Search<'a> {
     /// Polishing: the cut term weighs [`POLISH_CUT`] as much, and compactness may not cost
     /// any balance.
     polish: bool,
+    /// Weight of the roundness term ([`Moments::roundness`] summed over regions).
+    roundness: f64,
+    /// Cell area and centroid of every atom, and the area moments of every region.
+    mass: Vec<f64>,
+    centre: Vec<Coord>,
+    moments: Vec<Moments>,
+    /// Weight of the Polsby-Popper term, −Σ PP over regions.
+    pp_weight: f64,
+    /// Perimeter of every region along the atom graph (plus the boundary it holds), metres;
+    /// total edge length and boundary length of every atom.
+    perimeter: Vec<f64>,
+    length: Vec<f64>,
+    outer: Vec<f64>,
+}
+
+/// Area moments of a region: area, first and second moments (metres), so that its moment of
+/// inertia about its centroid, and how it changes when an atom comes or goes, cost O(1).
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    m: f64,
+    s: Coord,
+    q: f64,
+}
+
+impl Moments {
+    fn add(self, m: f64, p: Coord) -> Moments {
+        Moments {
+            m: self.m + m,
+            s: self.s + p * m,
+            q: self.q + m * (p.x * p.x + p.y * p.y),
+        }
+    }
+
+    /// 2π I / A²: the polar moment of inertia about the centroid relative to a disc's of the
+    /// same area; 1 for a disc, 1.05 for a square, 1.4 for a 1:3 rectangle, growing with
+    /// elongation and arms. Unlike the perimeter it sees a region's overall shape, so a move of
+    /// one boundary atom towards the region whose centre is nearer already lowers it.
+    fn roundness(&self) -> f64 {
+        if self.m <= 0.0 {
+            return 0.0;
+        }
+        let i = self.q - (self.s.x * self.s.x + self.s.y * self.s.y) / self.m;
+        std::f64::consts::TAU * i.max(0.0) / (self.m * self.m)
+    }
 }
 
 impl Search<'_> {
@@ -718,9 +779,56 @@ impl Search<'_> {
         )
     }
 
+    /// Change of the shape terms when `a` goes from region `r` to `s`, given the length of
+    /// its edges into `r` and into `s`.
+    fn reshape(&self, a: usize, r: usize, s: usize, own_len: f64, shared_len: f64) -> f64 {
+        let (m, p) = (self.mass[a], self.centre[a]);
+        let (mr, ms) = (self.moments[r], self.moments[s]);
+        let (mr2, ms2) = (mr.add(-m, p), ms.add(m, p));
+        let mut d = 0.0;
+        if self.roundness != 0.0 && m > 0.0 {
+            d += self.roundness
+                * (mr2.roundness() + ms2.roundness() - mr.roundness() - ms.roundness());
+        }
+        if self.pp_weight != 0.0 {
+            let (pr, ps) = (self.perimeter[r], self.perimeter[s]);
+            let (la, out) = (self.length[a], self.outer[a]);
+            let pr2 = pr + 2.0 * own_len - la - out;
+            let ps2 = ps + la - 2.0 * shared_len + out;
+            d += self.pp_weight
+                * (self.pp_cost(pr2, mr2.m) + self.pp_cost(ps2, ms2.m)
+                    - self.pp_cost(pr, mr.m)
+                    - self.pp_cost(ps, ms.m));
+        }
+        d
+    }
+
+    fn pp_cost(&self, p: f64, area: f64) -> f64 {
+        if area <= 0.0 || p <= 0.0 {
+            return 0.0;
+        }
+        -4.0 * std::f64::consts::PI * area / (p * p)
+    }
+
     fn apply(&mut self, labels: &mut [u32], a: usize, s: u32) {
         let r = labels[a] as usize;
         let w = self.weight[a];
+        let (mut own_len, mut shared_len) = (0.0, 0.0);
+        for e in self.g.range(a) {
+            let q = labels[self.g.neighbours[e] as usize];
+            let len = self.g.cost[e];
+            if q == r as u32 {
+                own_len += len;
+            } else if q == s {
+                shared_len += len;
+            }
+        }
+        let (la, out) = (self.length[a], self.outer[a]);
+        self.perimeter[r] += 2.0 * own_len - la - out;
+        self.perimeter[s as usize] += la - 2.0 * shared_len + out;
+        let (m, p) = (self.mass[a], self.centre[a]);
+        self.moments[r] = self.moments[r].add(-m, p);
+        self.moments[s as usize] = self.moments[s as usize].add(m, p);
         labels[a] = s;
         self.load[r] -= w;
         self.load[s as usize] += w;
@@ -769,7 +877,7 @@ fn local_search(
         closed,
         load,
         size,
-        balance: if minimal_moves { 0.0 } else { 10.0 },
+        balance: if minimal_moves { 0.0 } else { 20.0 },
         tol: options.tolerance,
         alpha: options.compactness / perimeter.max(1.0),
         move_cost: if minimal_moves { 1e-3 } else { 0.0 },
@@ -785,19 +893,45 @@ fn local_search(
         visit: vec![0u32; n],
         visit_generation: 0,
         polish: false,
+        roundness: if minimal_moves {
+            0.0
+        } else {
+            options.roundness
+        },
+        mass: world.atoms.iter().map(|a| a.area).collect(),
+        centre: world.atoms.iter().map(|a| a.centre).collect(),
+        moments: vec![Moments::default(); k],
+        pp_weight: if minimal_moves { 0.0 } else { options.shape },
+        perimeter: vec![0.0; k],
+        length: (0..n)
+            .map(|a| g.range(a).map(|e| g.cost[e]).sum())
+            .collect(),
+        outer: world.atoms.iter().map(|a| a.outer).collect(),
     };
+    for a in 0..n {
+        if labels[a] != NONE {
+            let r = labels[a] as usize;
+            search.moments[r] = search.moments[r].add(search.mass[a], search.centre[a]);
+            search.perimeter[r] += search.outer[a];
+            for e in g.range(a) {
+                if labels[g.neighbours[e] as usize] != labels[a] {
+                    search.perimeter[r] += g.cost[e];
+                }
+            }
+        }
+    }
     let tol = options.tolerance;
 
     let mut order: Vec<usize> = (0..n).filter(|&a| !fixed[a]).collect();
     let mut rng = Pcg64::seed_from_u64(options.seed);
     order.shuffle(&mut rng);
     let mut passes = 0;
-    let mut by_region: Vec<(u32, f64)> = Vec::new();
-    // First balance and compactness together (compactness may cost balance within a fifth of
-    // the tolerance), then a polish that evens the balance out with a lighter cut term.
+    let mut by_region: Vec<(u32, f64, f64)> = Vec::new();
+    // First balance and shape together (shape moves may use most of the tolerance, see
+    // [`SHAPE_BAND`]), then a polish that evens the balance out with lighter shape terms.
     for polish in [false, true] {
         search.polish = polish;
-        let band = if polish { 0.0 } else { tol / 5.0 };
+        let band = if polish { 0.0 } else { SHAPE_BAND * tol };
         for _ in 0..options.max_passes {
             passes += 1;
             let mut moves = 0usize;
@@ -809,17 +943,24 @@ fn local_search(
                 by_region.clear();
                 for e in g.range(a) {
                     let q = labels[g.neighbours[e] as usize];
-                    match by_region.iter_mut().find(|(x, _)| *x == q) {
-                        Some(x) => x.1 += g.cost[e],
-                        None => by_region.push((q, g.cost[e])),
+                    let len = g.cost[e];
+                    match by_region.iter_mut().find(|(x, _, _)| *x == q) {
+                        Some(x) => {
+                            x.1 += g.cost[e];
+                            x.2 += len;
+                        }
+                        None => by_region.push((q, g.cost[e], len)),
                     }
                 }
-                let own = by_region.iter().find(|(x, _)| *x == r).map_or(0.0, |x| x.1);
+                let (own, own_len) = by_region
+                    .iter()
+                    .find(|(x, _, _)| *x == r)
+                    .map_or((0.0, 0.0), |x| (x.1, x.2));
                 let ru = r as usize;
                 let w = weight[a];
                 let (load_r, load) = (search.load[ru], &search.load);
                 let mut best: Option<(f64, u32)> = None;
-                for &(s, shared) in &by_region {
+                for &(s, shared, shared_len) in &by_region {
                     if s == r || s == NONE {
                         continue;
                     }
@@ -827,7 +968,7 @@ fn local_search(
                     if search.closed[su] && w > 0.0 {
                         continue;
                     }
-                    // Compactness may not cost balance beyond a fifth of the tolerance, and none
+                    // Shape may not cost balance beyond [`SHAPE_BAND`] of the tolerance, and none
                     // at all when polishing.
                     let before = search
                         .deviation(ru, load_r)
@@ -843,7 +984,9 @@ fn local_search(
                         - search.cost(su, load[su]);
                     let delta = search.combine(
                         balance,
-                        search.alpha * (own - shared) + search.moved(a, r, s),
+                        search.alpha * (own - shared)
+                            + search.moved(a, r, s)
+                            + search.reshape(a, ru, su, own_len, shared_len),
                     );
                     if delta < -1e-12 && best.is_none_or(|(d, q)| (delta, s) < (d, q)) {
                         best = Some((delta, s));
@@ -873,6 +1016,11 @@ fn local_search(
     }
     passes
 }
+
+/// Share of the tolerance that shape moves may use in the first stage: the region's shape
+/// needs room to change (a move of one building changes a grid's workload by a fraction of a
+/// percent), and the polish then evens the balance out again.
+const SHAPE_BAND: f64 = 0.8;
 
 /// Weight of the cut term while polishing, relative to the first stage.
 const POLISH_CUT: f64 = 0.1;
@@ -978,7 +1126,7 @@ fn path_moves(search: &mut Search, labels: &mut [u32], k: usize) -> usize {
 }
 
 /// Moves one atom from each region of `chain` to the next; keeps the moves if they lower the
-/// cost, else undoes them.
+/// cost, shape terms included, else undoes them.
 fn move_chain(
     search: &mut Search,
     labels: &mut [u32],
@@ -990,7 +1138,17 @@ fn move_chain(
     regions.sort_unstable();
     regions.dedup();
     let total = |s: &Search| regions.iter().map(|&r| s.cost(r, s.load[r])).sum::<f64>();
+    let shape = |s: &Search| {
+        regions
+            .iter()
+            .map(|&r| {
+                s.roundness * s.moments[r].roundness()
+                    + s.pp_weight * s.pp_cost(s.perimeter[r], s.moments[r].m)
+            })
+            .sum::<f64>()
+    };
     let before = total(search);
+    let shape_before = shape(search);
     let mut want = (search.load[o] - search.targets[o]).min(search.targets[u] - search.load[u]);
     let mut done: Vec<(usize, u32)> = Vec::new();
     let mut extra = 0.0;
@@ -1080,7 +1238,9 @@ fn move_chain(
         extra += search.alpha * cut;
         want = search.weight[a];
     }
-    if ok && search.combine(total(search) - before, extra) < -1e-12 {
+    let better =
+        search.combine(total(search) - before, extra + shape(search) - shape_before) < -1e-12;
+    if ok && better {
         return true;
     }
     for &(a, from) in done.iter().rev() {

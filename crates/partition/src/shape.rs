@@ -1,0 +1,497 @@
+//! Shape checks on the atom graph: enclaves and tentacles, and the removal of tentacles.
+//!
+//! - An **enclave** is a grid that does not reach the boundary of the area and shares at least
+//!   [`ENCLAVE_SHARE`] of its perimeter with one other grid: it lies inside that grid, and its
+//!   workers cross it to get anywhere.
+//! - A **tentacle** is a narrow arm: the part of a grid that a morphological opening removes.
+//!   The opening erodes the grid by a disc of radius ρ = [`NARROW_RADIUS`] × √(grid area)
+//!   (atoms closer than ρ to the grid's edge go), then dilates what is left by ρ; atoms not
+//!   reached again lie in parts narrower than 2ρ. A connected set of them holding at least
+//!   [`TENTACLE_SHARE`] of the grid's area is a tentacle. Relative to the grid's size so that a
+//!   dense quarter's small grids and a village's large ones are judged alike: for a 400 m
+//!   square grid, an arm under 120 m wide holding a tenth of it. The corners of a square lose
+//!   about 0.5% each and a 1:3 rectangle nothing; a grid narrower than 2ρ everywhere (a strip
+//!   more than 11 times as long as wide) is one tentacle.
+//!
+//! Distances are along the atom graph between cell centroids (metres), so they follow the grid
+//! and never cut across another one.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::atoms::{NONE, World};
+
+/// Share of the perimeter along one neighbour above which a grid off the boundary is an enclave.
+pub(crate) const ENCLAVE_SHARE: f64 = 0.9;
+/// Radius of the opening relative to √(grid area).
+pub(crate) const NARROW_RADIUS: f64 = 0.15;
+/// Share of a grid's area a narrow part must hold to be a tentacle.
+pub(crate) const TENTACLE_SHARE: f64 = 0.1;
+
+/// The shape of every region.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shapes {
+    /// For an enclave, the region around it.
+    pub enclave_in: Vec<Option<u32>>,
+    /// Tentacles of every region: their atoms.
+    pub tentacles: Vec<Vec<Vec<usize>>>,
+}
+
+/// Finds the enclaves and tentacles of `labels`.
+///
+/// # Performance
+/// Two Dijkstra runs over the atom graph and one scan of its edges: linear-logarithmic in atoms.
+pub(crate) fn check(world: &World, labels: &[u32], k: usize) -> Shapes {
+    let g = &world.graph;
+    let n = labels.len();
+    let mut area = vec![0.0; k];
+    let mut outer = vec![0.0; k];
+    let mut perimeter = vec![0.0; k];
+    // Perimeter shared with each neighbour: (region, neighbour) → length.
+    let mut along: Vec<Vec<(u32, f64)>> = vec![Vec::new(); k];
+    let mut on_edge = vec![false; n];
+    for a in 0..n {
+        let r = labels[a];
+        if r == NONE {
+            continue;
+        }
+        let ru = r as usize;
+        area[ru] += world.atoms[a].area;
+        outer[ru] += world.atoms[a].outer;
+        if world.atoms[a].outer > 0.0 {
+            on_edge[a] = true;
+        }
+        for e in g.range(a) {
+            let q = labels[g.neighbours[e] as usize];
+            if q == r {
+                continue;
+            }
+            on_edge[a] = true;
+            let len = g.on_barrier[e] + g.off_barrier[e];
+            perimeter[ru] += len;
+            match along[ru].iter_mut().find(|(x, _)| *x == q) {
+                Some(x) => x.1 += len,
+                None => along[ru].push((q, len)),
+            }
+        }
+    }
+    let enclave_in = (0..k)
+        .map(|r| {
+            if outer[r] > 0.0 || perimeter[r] <= 0.0 {
+                return None;
+            }
+            along[r]
+                .iter()
+                .filter(|(q, _)| *q != NONE)
+                .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
+                .filter(|(_, len)| *len >= ENCLAVE_SHARE * perimeter[r])
+                .map(|(q, _)| *q)
+        })
+        .collect();
+
+    let radius: Vec<f64> = area.iter().map(|a| NARROW_RADIUS * a.sqrt()).collect();
+    let step = |a: usize, b: usize| {
+        let (p, q) = (world.atoms[a].centre, world.atoms[b].centre);
+        (p.x - q.x).hypot(p.y - q.y)
+    };
+    // Erosion: distance of every atom to its region's edge (the largest disc around it that
+    // fits in the grid).
+    let sources: Vec<(usize, f64)> = (0..n)
+        .filter(|&a| labels[a] != NONE && on_edge[a])
+        .map(|a| (a, 0.0))
+        .collect();
+    let depth = within_region(world, labels, &sources, f64::INFINITY, &step);
+    // The opening is the union of the discs of radius ≥ ρ that fit: from every atom at least ρ
+    // deep, reach as far as its own depth (its disc), so the graph's zigzag does not leave a
+    // rim unrecovered.
+    let core: Vec<(usize, f64)> = (0..n)
+        .filter(|&a| labels[a] != NONE && depth[a] >= radius[labels[a] as usize])
+        .map(|a| (a, -depth[a]))
+        .collect();
+    let reach = within_region(world, labels, &core, 0.0, &step);
+    let narrow: Vec<bool> = (0..n)
+        .map(|a| labels[a] != NONE && world.atoms[a].area > 0.0 && reach[a].is_infinite())
+        .collect();
+    // Components of narrow atoms within their region.
+    let mut tentacles: Vec<Vec<Vec<usize>>> = vec![Vec::new(); k];
+    let mut seen = vec![false; n];
+    for s in 0..n {
+        if !narrow[s] || seen[s] {
+            continue;
+        }
+        let r = labels[s];
+        let mut members = vec![s];
+        seen[s] = true;
+        let mut i = 0;
+        while i < members.len() {
+            let a = members[i];
+            i += 1;
+            for e in g.range(a) {
+                let b = g.neighbours[e] as usize;
+                if narrow[b] && !seen[b] && labels[b] == r {
+                    seen[b] = true;
+                    members.push(b);
+                }
+            }
+        }
+        let share: f64 = members.iter().map(|&a| world.atoms[a].area).sum::<f64>();
+        if share >= TENTACLE_SHARE * area[r as usize] {
+            members.sort_unstable();
+            tentacles[r as usize].push(members);
+        }
+    }
+    Shapes {
+        enclave_in,
+        tentacles,
+    }
+}
+
+/// Multi-source Dijkstra from `(atom, starting distance)` that stays within each source's
+/// region and never goes beyond `limit`; unreached atoms are at infinity.
+fn within_region(
+    world: &World,
+    labels: &[u32],
+    sources: &[(usize, f64)],
+    limit: f64,
+    step: &dyn Fn(usize, usize) -> f64,
+) -> Vec<f64> {
+    let g = &world.graph;
+    let mut dist = vec![f64::INFINITY; labels.len()];
+    let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::new();
+    for &(s, d) in sources {
+        if d < dist[s] {
+            dist[s] = d;
+            heap.push(Reverse((Key(d), s)));
+        }
+    }
+    while let Some(Reverse((Key(d), a))) = heap.pop() {
+        if d > dist[a] {
+            continue;
+        }
+        for e in g.range(a) {
+            let b = g.neighbours[e] as usize;
+            if labels[b] != labels[a] {
+                continue;
+            }
+            let nd = d + step(a, b);
+            if nd < dist[b] && nd <= limit {
+                dist[b] = nd;
+                heap.push(Reverse((Key(nd), b)));
+            }
+        }
+    }
+    dist
+}
+
+/// A distance ordered by `total_cmp`, for the heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key(f64);
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Moves every tentacle whole to the neighbouring region it shares most edge with, when both
+/// regions stay within the tolerance (or the move brings them closer to their targets), the
+/// region it leaves stays connected, and the pair's Polsby-Popper on the atom graph improves;
+/// returns the number of tentacles moved.
+pub(crate) fn remove_tentacles(
+    world: &World,
+    labels: &mut [u32],
+    weight: &[f64],
+    targets: &[f64],
+    fixed: &[bool],
+    tol: f64,
+    k: usize,
+) -> usize {
+    let g = &world.graph;
+    let n = labels.len();
+    let shapes = check(world, labels, k);
+    let mut load = vec![0.0; k];
+    for a in 0..n {
+        if labels[a] != NONE {
+            load[labels[a] as usize] += weight[a];
+        }
+    }
+    let mut removed = 0;
+    let mut mark = vec![false; n];
+    for (r, list) in shapes.tentacles.iter().enumerate() {
+        for arm in list {
+            if arm.iter().any(|&a| fixed[a] || labels[a] != r as u32) {
+                continue;
+            }
+            let w: f64 = arm.iter().map(|&a| weight[a]).sum();
+            // The neighbour sharing most edge with the arm.
+            let mut shared: Vec<(u32, f64)> = Vec::new();
+            for &a in arm {
+                for e in g.range(a) {
+                    let q = labels[g.neighbours[e] as usize];
+                    if q == r as u32 || q == NONE {
+                        continue;
+                    }
+                    let len = g.on_barrier[e] + g.off_barrier[e];
+                    match shared.iter_mut().find(|(x, _)| *x == q) {
+                        Some(x) => x.1 += len,
+                        None => shared.push((q, len)),
+                    }
+                }
+            }
+            let Some(&(s, _)) = shared
+                .iter()
+                .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
+            else {
+                continue;
+            };
+            let su = s as usize;
+            let dev = |q: usize, l: f64| {
+                if targets[q] > 0.0 {
+                    ((l - targets[q]) / targets[q]).abs()
+                } else {
+                    0.0
+                }
+            };
+            let before = dev(r, load[r]).max(dev(su, load[su]));
+            let after = dev(r, load[r] - w).max(dev(su, load[su] + w));
+            if after > tol.max(before) + 1e-12 || load[r] - w <= 0.0 {
+                continue;
+            }
+            let pp_before = region_pp(world, labels, r as u32) + region_pp(world, labels, s);
+            for &a in arm {
+                labels[a] = s;
+            }
+            let connected = region_connected(g, labels, r as u32, &mut mark);
+            let pp_after = region_pp(world, labels, r as u32) + region_pp(world, labels, s);
+            if connected && pp_after > pp_before {
+                load[r] -= w;
+                load[su] += w;
+                removed += 1;
+            } else {
+                for &a in arm {
+                    labels[a] = r as u32;
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// Polsby-Popper of a region on the atom graph (cell areas, edge and boundary lengths).
+fn region_pp(world: &World, labels: &[u32], r: u32) -> f64 {
+    let g = &world.graph;
+    let (mut area, mut perimeter) = (0.0, 0.0);
+    for a in 0..labels.len() {
+        if labels[a] != r {
+            continue;
+        }
+        area += world.atoms[a].area;
+        perimeter += world.atoms[a].outer;
+        for e in g.range(a) {
+            if labels[g.neighbours[e] as usize] != r {
+                perimeter += g.on_barrier[e] + g.off_barrier[e];
+            }
+        }
+    }
+    if perimeter > 0.0 {
+        4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
+    } else {
+        0.0
+    }
+}
+
+/// Is region `r` one connected piece of the atom graph?
+fn region_connected(g: &crate::atoms::Graph, labels: &[u32], r: u32, mark: &mut [bool]) -> bool {
+    let members: Vec<usize> = (0..labels.len()).filter(|&a| labels[a] == r).collect();
+    let Some(&first) = members.first() else {
+        return false;
+    };
+    let mut stack = vec![first];
+    mark[first] = true;
+    let mut reached = 1;
+    while let Some(a) = stack.pop() {
+        for e in g.range(a) {
+            let b = g.neighbours[e] as usize;
+            if labels[b] == r && !mark[b] {
+                mark[b] = true;
+                reached += 1;
+                stack.push(b);
+            }
+        }
+    }
+    for &a in &members {
+        mark[a] = false;
+    }
+    reached == members.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::{MultiPolygon, Point, polygon};
+    use gridmap_core::model::{Building, Footprint};
+
+    use super::{check, remove_tentacles};
+    use crate::atoms::{NONE, World, build};
+    use crate::{PartitionInput, PartitionOptions};
+
+    const COLS: usize = 40;
+    const ROWS: usize = 30;
+
+    /// A 40 × 30 lattice of point buildings 10 m apart (workload 1 each) and a boundary
+    /// around them; returns the world and every atom's lattice column and row (a weightless
+    /// boundary atom takes the nearest building's).
+    fn lattice() -> (World, Vec<(usize, usize)>) {
+        let (lon0, lat0) = (121.0, 31.0);
+        let (dx, dy) = (10.0 / 95_400.0, 10.0 / 111_000.0);
+        let (w, h) = (COLS as f64 - 0.5, ROWS as f64 - 0.5);
+        let boundary = MultiPolygon(vec![polygon![
+            (x: lon0 - 0.5 * dx, y: lat0 - 0.5 * dy),
+            (x: lon0 + w * dx, y: lat0 - 0.5 * dy),
+            (x: lon0 + w * dx, y: lat0 + h * dy),
+            (x: lon0 - 0.5 * dx, y: lat0 + h * dy),
+        ]]);
+        let mut buildings = Vec::new();
+        for j in 0..ROWS {
+            for i in 0..COLS {
+                buildings.push(Building {
+                    id: format!("b{i}-{j}"),
+                    footprint: Footprint::Point(Point::new(
+                        lon0 + i as f64 * dx,
+                        lat0 + j as f64 * dy,
+                    )),
+                    households: 1,
+                    floors: None,
+                    kind: None,
+                });
+            }
+        }
+        let input = PartitionInput {
+            boundary: &boundary,
+            buildings: &buildings,
+            barriers: &[],
+            keep_whole: &[],
+            current: None,
+        };
+        let world = build(
+            &input,
+            &vec![1.0; buildings.len()],
+            &PartitionOptions::default(),
+        )
+        .expect("builds");
+        let cell = world
+            .atoms
+            .iter()
+            .map(|a| match a.buildings.first() {
+                Some(&b) => (b % COLS, b / COLS),
+                None => {
+                    let i = a.pos.x / 10.0 + (COLS as f64 - 1.0) / 2.0;
+                    let j = a.pos.y / 10.0 + (ROWS as f64 - 1.0) / 2.0;
+                    (
+                        i.round().clamp(0.0, COLS as f64 - 1.0) as usize,
+                        j.round().clamp(0.0, ROWS as f64 - 1.0) as usize,
+                    )
+                }
+            })
+            .collect();
+        (world, cell)
+    }
+
+    fn label(cell: &[(usize, usize)], rule: impl Fn(usize, usize) -> u32) -> Vec<u32> {
+        cell.iter().map(|&(i, j)| rule(i, j)).collect()
+    }
+
+    /// Grid 0 is columns 0–11 plus an arm two buildings wide along rows 14–15 out to column
+    /// 37 (52 of its 412 buildings); grid 1 is the rest, joined around the arm's tip.
+    fn with_arm(i: usize, j: usize) -> u32 {
+        u32::from(!(i < 12 || ((14..16).contains(&j) && i < 38)))
+    }
+
+    fn load(labels: &[u32], weight: &[f64], r: u32) -> f64 {
+        (0..labels.len())
+            .filter(|&a| labels[a] == r)
+            .map(|a| weight[a])
+            .sum()
+    }
+
+    #[test]
+    fn halves_have_neither_tentacles_nor_enclaves() {
+        let (world, cell) = lattice();
+        let labels = label(&cell, |i, _| u32::from(i >= COLS / 2));
+        let shapes = check(&world, &labels, 2);
+        assert_eq!(shapes.enclave_in, vec![None, None]);
+        assert!(shapes.tentacles.iter().all(Vec::is_empty), "{shapes:?}");
+    }
+
+    #[test]
+    fn a_block_inside_another_grid_is_an_enclave() {
+        let (world, cell) = lattice();
+        let labels = label(&cell, |i, j| {
+            u32::from((15..25).contains(&i) && (10..20).contains(&j))
+        });
+        let shapes = check(&world, &labels, 2);
+        assert_eq!(shapes.enclave_in, vec![None, Some(0)]);
+    }
+
+    /// The arm is found and handed whole to the grid around it, whose workload stays within
+    /// a 12% tolerance of its target (840 for 800; 360 for 400 left).
+    #[test]
+    fn an_arm_two_buildings_wide_is_a_tentacle_and_is_removed() {
+        let (world, cell) = lattice();
+        let mut labels = label(&cell, with_arm);
+        let shapes = check(&world, &labels, 2);
+        assert!(shapes.tentacles[1].is_empty(), "{shapes:?}");
+        assert_eq!(shapes.tentacles[0].len(), 1, "{shapes:?}");
+        assert!(
+            shapes.tentacles[0][0]
+                .iter()
+                .all(|&a| cell[a].0 >= 12 && (13..17).contains(&cell[a].1)),
+            "only the arm is narrow"
+        );
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        assert_eq!(load(&labels, &weight, 0), 412.0);
+        let fixed = vec![false; labels.len()];
+        let moved = remove_tentacles(
+            &world,
+            &mut labels,
+            &weight,
+            &[400.0, 800.0],
+            &fixed,
+            0.12,
+            2,
+        );
+        assert_eq!(moved, 1);
+        assert!(labels.iter().all(|&l| l != NONE));
+        let after = check(&world, &labels, 2);
+        assert!(after.tentacles.iter().all(Vec::is_empty), "{after:?}");
+        assert!(load(&labels, &weight, 0) <= 412.0 - 52.0);
+    }
+
+    /// With a 5% tolerance the arm cannot go (grid 0 would drop 10% below its target): it
+    /// stays, and the check still reports it.
+    #[test]
+    fn an_arm_that_balance_cannot_give_away_stays_and_is_reported() {
+        let (world, cell) = lattice();
+        let mut labels = label(&cell, with_arm);
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        let fixed = vec![false; labels.len()];
+        let moved = remove_tentacles(
+            &world,
+            &mut labels,
+            &weight,
+            &[400.0, 800.0],
+            &fixed,
+            0.05,
+            2,
+        );
+        assert_eq!(moved, 0);
+        assert_eq!(check(&world, &labels, 2).tentacles[0].len(), 1);
+    }
+}
