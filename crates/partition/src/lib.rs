@@ -225,8 +225,8 @@ pub struct Report {
     /// Grids that do not reach the area's boundary and share at least 90% of their perimeter
     /// with one other grid.
     pub enclaves: usize,
-    /// Narrow arms left: parts of a grid that an opening by a disc of radius 0.15 × √(grid
-    /// area) removes, holding at least 10% of the grid's area (measured on the atom graph).
+    /// Narrow arms left: parts of a grid's polygon that an opening by a disc of radius
+    /// 0.15 × √(grid area) removes, holding at least 10% of the grid's area.
     pub tentacles: usize,
     /// Tentacles moved whole to a neighbouring grid by the shape check.
     pub tentacles_removed: usize,
@@ -496,6 +496,7 @@ fn measure(
             0.0
         };
         let target = solution.targets[r];
+        let tentacles = shape::polygon_tentacles(&frame, &geometry);
         grids.push(PlanGrid {
             code: code(r),
             contiguous: geometry.0.len() == 1,
@@ -513,7 +514,7 @@ fn measure(
                 0.0
             },
             enclave_in: shapes.enclave_in[r].map(|q| code(q as usize)),
-            tentacles: shapes.tentacles[r].len(),
+            tentacles,
         });
     }
     let assignment: Vec<Option<usize>> = region_of_building

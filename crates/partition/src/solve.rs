@@ -165,15 +165,68 @@ pub(crate) fn solve(
     );
     // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
     let tentacles_removed = if current.is_none() {
-        crate::shape::remove_tentacles(
+        let mut removed = crate::shape::remove_tentacles(
             world,
             &mut labels,
             &weight,
             &search_targets,
             &fixed,
-            options.tolerance,
+            Some(options.tolerance),
             k,
-        )
+        );
+        // Arms that cannot go without unbalancing: hand them over anyway, let the search
+        // rebalance elsewhere, and keep the result when it has fewer arms and is no less
+        // balanced.
+        for _ in 0..TENTACLE_ROUNDS {
+            let arms = |labels: &[u32]| -> usize {
+                crate::shape::check(world, labels, k)
+                    .tentacles
+                    .iter()
+                    .map(Vec::len)
+                    .sum()
+            };
+            let arms_before = arms(&labels);
+            if arms_before == 0 {
+                break;
+            }
+            let deviation_before = max_deviation(&labels, &weight, &search_targets, &fixed, k);
+            let mut trial = labels.clone();
+            let moved = crate::shape::remove_tentacles(
+                world,
+                &mut trial,
+                &weight,
+                &search_targets,
+                &fixed,
+                None,
+                k,
+            );
+            if moved == 0 {
+                break;
+            }
+            local_search(
+                world,
+                &weight,
+                &mut trial,
+                &fixed,
+                &search_targets,
+                false,
+                options,
+                k,
+            );
+            let deviation_after = max_deviation(&trial, &weight, &search_targets, &fixed, k);
+            let balanced = deviation_after <= options.tolerance.max(deviation_before) + 1e-12;
+            let split = pieces(world, &trial, k)
+                .iter()
+                .zip(&pieces(world, &labels, k))
+                .any(|(after, before)| after > before);
+            if balanced && !split && arms(&trial) < arms_before {
+                labels = trial;
+                removed += moved;
+            } else {
+                break;
+            }
+        }
+        removed
     } else {
         0
     };
@@ -187,6 +240,53 @@ pub(crate) fn solve(
         part_note,
         tentacles_removed,
     }
+}
+
+/// Rounds of handing arms over regardless of balance and rebalancing after the plain removal.
+const TENTACLE_ROUNDS: usize = 3;
+
+/// Largest relative deviation of a region's workload from its target, over regions without a
+/// fixed (heavy) atom.
+fn max_deviation(labels: &[u32], weight: &[f64], targets: &[f64], fixed: &[bool], k: usize) -> f64 {
+    let mut load = vec![0.0; k];
+    let mut closed = vec![false; k];
+    for (a, &l) in labels.iter().enumerate() {
+        if l != NONE {
+            load[l as usize] += weight[a];
+            closed[l as usize] |= fixed[a];
+        }
+    }
+    (0..k)
+        .filter(|&r| !closed[r] && targets[r] > 0.0)
+        .map(|r| ((load[r] - targets[r]) / targets[r]).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Number of connected pieces of every region on the atom graph (more than one where a region
+/// holds a speck of land the graph does not reach).
+fn pieces(world: &World, labels: &[u32], k: usize) -> Vec<usize> {
+    let g = &world.graph;
+    let mut seen = vec![false; labels.len()];
+    let mut pieces = vec![0usize; k];
+    for s in 0..labels.len() {
+        if seen[s] || labels[s] == NONE {
+            continue;
+        }
+        let r = labels[s];
+        pieces[r as usize] += 1;
+        seen[s] = true;
+        let mut stack = vec![s];
+        while let Some(a) = stack.pop() {
+            for e in g.range(a) {
+                let b = g.neighbours[e] as usize;
+                if !seen[b] && labels[b] == r {
+                    seen[b] = true;
+                    stack.push(b);
+                }
+            }
+        }
+    }
+    pieces
 }
 
 /// Connected components of the atom graph: the component of every atom, and their number.
