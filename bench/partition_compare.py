@@ -10,8 +10,9 @@ along an edge (rook contiguity). Graph edges whose Delaunay segment crosses a ba
 METIS and spopt parts are drawn as the union of their buildings' cells; gridmap's grids are
 read from its plan. All tools are measured the same way here: workload per part (buildings
 located by their representative point), max |workload - target| / target with
-target = total / K, Polsby-Popper 4*pi*A/P^2 in a UTM projection, and the share of parts that
-are one polygon. Runtime is the tool's own wall time (gridmap: the whole CLI run, reading and
+target = total / K, Polsby-Popper 4*pi*A/P^2 in a UTM projection, the share of parts that
+are one polygon, and tentacles by gridmap's rule (an opening of each part by a disc of radius
+0.15 * sqrt(area) removes a piece holding at least 10% of it). Runtime is the tool's own wall time (gridmap: the whole CLI run, reading and
 writing included; METIS/spopt: the solver plus drawing the parts; building the shared graph is
 printed apart).
 
@@ -146,6 +147,7 @@ def measure(case, parts_geoms, labels=None):
     contiguous = 100.0 * (parts == 1).sum() / len(parts_geoms)
     unassigned = int((labels < 0).sum())
     return dict(
+        tentacles=sum(tentacles(g) for g in parts_geoms),
         grids=len(parts_geoms),
         max_dev=float(dev.max()),
         within=within,
@@ -154,6 +156,18 @@ def measure(case, parts_geoms, labels=None):
         contiguous=float(contiguous),
         unassigned=unassigned,
     )
+
+
+def tentacles(part):
+    """Narrow arms of one part, by gridmap's rule (crates/partition/src/shape.rs): the pieces an
+    opening by a disc of radius 0.15 * sqrt(area) removes that hold at least 10% of the area."""
+    area = part.area
+    if area <= 0:
+        return 0
+    rho = 0.15 * math.sqrt(area)
+    opened = part.simplify(0.05 * rho).buffer(-rho).buffer(rho + 1e-3)
+    rest = part.difference(opened)
+    return sum(1 for g in getattr(rest, "geoms", [rest]) if g.area >= 0.10 * area)
 
 
 def draw_parts(cells, labels, k):
@@ -282,16 +296,16 @@ def run_spopt(kind, case, graph, timeout):
 
 
 def table(rows):
-    head = f"| {'input':<26} | {'tool':<22} | {'grids':>5} | {'max dev %':>9} | {'≤5%':>7} | {'PP mean':>7} | {'PP min':>6} | {'contig %':>8} | {'runtime s':>9} |"
+    head = f"| {'input':<26} | {'tool':<22} | {'grids':>5} | {'max dev %':>9} | {'≤5%':>7} | {'PP mean':>7} | {'PP min':>6} | {'contig %':>8} | {'tentacles':>9} | {'runtime s':>9} |"
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for inp, tool, m in rows:
         if "skipped" in m:
-            print(f"| {inp:<26} | {tool:<22} | {m['grids']:>5} | {'—':>9} | {'—':>7} | {'—':>7} | {'—':>6} | {'—':>8} | {'—':>9} | {m['skipped']}")
+            print(f"| {inp:<26} | {tool:<22} | {m['grids']:>5} | {'—':>9} | {'—':>7} | {'—':>7} | {'—':>6} | {'—':>8} | {'—':>9} | {'—':>9} | {m['skipped']}")
             continue
         print(
             f"| {inp:<26} | {tool:<22} | {m['grids']:>5} | {m['max_dev']:>9.1f} | {m['within']:>3}/{m['grids']:<3} | "
-            f"{m['pp_mean']:>7.3f} | {m['pp_min']:>6.3f} | {m['contiguous']:>8.1f} | {m['seconds']:>9.2f} |"
+            f"{m['pp_mean']:>7.3f} | {m['pp_min']:>6.3f} | {m['contiguous']:>8.1f} | {m['tentacles']:>9} | {m['seconds']:>9.2f} |"
         )
 
 

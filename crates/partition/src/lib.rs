@@ -337,7 +337,14 @@ pub fn partition(
     }
 
     progress("solving", 0.3);
-    let solution = solve::solve(&world, input.buildings, k, input.current, options);
+    let solution = solve::solve(
+        &world,
+        input.buildings,
+        input.boundary,
+        k,
+        input.current,
+        options,
+    );
 
     progress("drawing grids", 0.7);
     let geometries = outline::draw(&world, &solution.labels, k, input.boundary);

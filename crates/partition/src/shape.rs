@@ -174,6 +174,22 @@ pub(crate) fn polygon_tentacles(frame: &LocalMetres, geometry: &MultiPolygon) ->
         .count()
 }
 
+/// Polsby-Popper (4πA/P²) of a grid's polygon in the local metric frame.
+pub(crate) fn polygon_pp(frame: &LocalMetres, geometry: &MultiPolygon) -> f64 {
+    let local = geometry.map_coords(|c| frame.project(c));
+    let perimeter: f64 = local
+        .0
+        .iter()
+        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+        .map(|ring| ring.lines().map(|l| l.dx().hypot(l.dy())).sum::<f64>())
+        .sum();
+    if perimeter > 0.0 {
+        4.0 * std::f64::consts::PI * local.unsigned_area() / (perimeter * perimeter)
+    } else {
+        0.0
+    }
+}
+
 /// Multi-source nearest-source search within each source's region: every atom gets
 /// `offset(s) + |centre(atom) − centre(s)|` for the source `s` that minimises it among those
 /// reached through the region (sources spread outward along the graph, as in a vector distance
@@ -243,9 +259,9 @@ impl Ord for Key {
 }
 
 /// Moves every tentacle whole to the neighbouring region it shares most edge with, when the
-/// region it leaves stays connected, the pair's Polsby-Popper on the atom graph improves and,
-/// with `tol`, both regions stay within the tolerance (or the move brings them closer to their
-/// targets); returns the number of tentacles moved.
+/// pair's Polsby-Popper on the atom graph improves and, with `tol`, both regions stay within
+/// the tolerance (or the move brings them closer to their targets); returns the number of
+/// tentacles moved.
 pub(crate) fn remove_tentacles(
     world: &World,
     labels: &mut [u32],
@@ -255,7 +271,6 @@ pub(crate) fn remove_tentacles(
     tol: Option<f64>,
     k: usize,
 ) -> usize {
-    let g = &world.graph;
     let n = labels.len();
     let shapes = check(world, labels, k);
     let mut load = vec![0.0; k];
@@ -266,43 +281,19 @@ pub(crate) fn remove_tentacles(
     }
     let mut removed = 0;
     for (r, list) in shapes.tentacles.iter().enumerate() {
+        let r = r as u32;
         for arm in list {
-            if arm.iter().any(|&a| fixed[a] || labels[a] != r as u32) {
+            if arm.iter().any(|&a| labels[a] != r) {
                 continue;
             }
-            // The neighbour sharing most edge with the arm.
-            let mut shared: Vec<(u32, f64)> = Vec::new();
-            for &a in arm {
-                for e in g.range(a) {
-                    let q = labels[g.neighbours[e] as usize];
-                    if q == r as u32 || q == NONE {
-                        continue;
-                    }
-                    let len = g.on_barrier[e] + g.off_barrier[e];
-                    match shared.iter_mut().find(|(x, _)| *x == q) {
-                        Some(x) => x.1 += len,
-                        None => shared.push((q, len)),
-                    }
-                }
-            }
-            let Some(&(s, _)) = shared
-                .iter()
-                .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)))
-            else {
+            let Some(&s) = neighbours_of(world, labels, arm, r).first() else {
                 continue;
             };
-            let su = s as usize;
-            let pp_before = region_pp(world, labels, r as u32) + region_pp(world, labels, s);
-            // The arm, and whatever of the region hung on it (a knob at its tip): the region
-            // keeps its largest piece.
-            let mut moved = arm.clone();
-            for &a in arm {
-                labels[a] = s;
-            }
-            moved.extend(cut_off(world, labels, r as u32, s));
-            for &a in &moved {
-                labels[a] = s;
-            }
+            let (ru, su) = (r as usize, s as usize);
+            let pp_before = region_pp(world, labels, r) + region_pp(world, labels, s);
+            let Some(moved) = hand_over(world, labels, arm, r, s, fixed) else {
+                continue;
+            };
             let w: f64 = moved.iter().map(|&a| weight[a]).sum();
             let dev = |q: usize, l: f64| {
                 if targets[q] > 0.0 {
@@ -311,23 +302,71 @@ pub(crate) fn remove_tentacles(
                     0.0
                 }
             };
-            let before = dev(r, load[r]).max(dev(su, load[su]));
-            let after = dev(r, load[r] - w).max(dev(su, load[su] + w));
+            let before = dev(ru, load[ru]).max(dev(su, load[su]));
+            let after = dev(ru, load[ru] - w).max(dev(su, load[su] + w));
             let unbalanced = tol.is_some_and(|tol| after > tol.max(before) + 1e-12);
-            let keeps_fixed = moved.iter().any(|&a| fixed[a]);
-            let pp_after = region_pp(world, labels, r as u32) + region_pp(world, labels, s);
-            if !unbalanced && !keeps_fixed && load[r] - w > 0.0 && pp_after > pp_before {
-                load[r] -= w;
+            let pp_after = region_pp(world, labels, r) + region_pp(world, labels, s);
+            if !unbalanced && pp_after > pp_before {
+                load[ru] -= w;
                 load[su] += w;
                 removed += 1;
             } else {
                 for &a in &moved {
-                    labels[a] = r as u32;
+                    labels[a] = r;
                 }
             }
         }
     }
     removed
+}
+
+/// The regions next to `arm` (atoms of region `r`), longest shared edge first.
+pub(crate) fn neighbours_of(world: &World, labels: &[u32], arm: &[usize], r: u32) -> Vec<u32> {
+    let g = &world.graph;
+    let mut shared: Vec<(u32, f64)> = Vec::new();
+    for &a in arm {
+        for e in g.range(a) {
+            let q = labels[g.neighbours[e] as usize];
+            if q == r || q == NONE {
+                continue;
+            }
+            let len = g.on_barrier[e] + g.off_barrier[e];
+            match shared.iter_mut().find(|(x, _)| *x == q) {
+                Some(x) => x.1 += len,
+                None => shared.push((q, len)),
+            }
+        }
+    }
+    shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    shared.into_iter().map(|(q, _)| q).collect()
+}
+
+/// Hands `arm` of region `r` over to region `s`, with whatever of `r` hung on it (a knob at
+/// its tip: `r` keeps its largest piece); returns the atoms moved, or `None` with `labels`
+/// unchanged when that would move a fixed atom or leave `r` empty.
+pub(crate) fn hand_over(
+    world: &World,
+    labels: &mut [u32],
+    arm: &[usize],
+    r: u32,
+    s: u32,
+    fixed: &[bool],
+) -> Option<Vec<usize>> {
+    let mut moved = arm.to_vec();
+    for &a in arm {
+        labels[a] = s;
+    }
+    moved.extend(cut_off(world, labels, r, s));
+    for &a in &moved {
+        labels[a] = s;
+    }
+    if moved.iter().any(|&a| fixed[a]) || !labels.contains(&r) {
+        for &a in &moved {
+            labels[a] = r;
+        }
+        return None;
+    }
+    Some(moved)
 }
 
 /// Polsby-Popper of a region on the atom graph (cell areas, edge and boundary lengths).
@@ -400,7 +439,7 @@ fn cut_off(world: &World, labels: &[u32], r: u32, s: u32) -> Vec<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use geo::{MultiPolygon, Point, polygon};
     use gridmap_core::model::{Building, Footprint};
 
@@ -416,7 +455,7 @@ mod tests {
     /// A 40 × 30 lattice of point buildings 10 m apart (workload 1 each) and a boundary
     /// around them; returns the world and every atom's lattice column and row (a weightless
     /// boundary atom takes the nearest building's).
-    fn lattice() -> (World, Vec<(usize, usize)>) {
+    pub(crate) fn lattice() -> (World, Vec<(usize, usize)>, MultiPolygon) {
         let (lon0, lat0) = (121.0, 31.0);
         let (dx, dy) = (10.0 / 95_400.0, 10.0 / 111_000.0);
         let (w, h) = (COLS as f64 - 0.5, ROWS as f64 - 0.5);
@@ -469,16 +508,16 @@ mod tests {
                 }
             })
             .collect();
-        (world, cell)
+        (world, cell, boundary)
     }
 
-    fn label(cell: &[(usize, usize)], rule: impl Fn(usize, usize) -> u32) -> Vec<u32> {
+    pub(crate) fn label(cell: &[(usize, usize)], rule: impl Fn(usize, usize) -> u32) -> Vec<u32> {
         cell.iter().map(|&(i, j)| rule(i, j)).collect()
     }
 
     /// Grid 0 is columns 0–11 plus an arm two buildings wide along rows 14–15 out to column
     /// 37 (52 of its 412 buildings); grid 1 is the rest, joined around the arm's tip.
-    fn with_arm(i: usize, j: usize) -> u32 {
+    pub(crate) fn with_arm(i: usize, j: usize) -> u32 {
         u32::from(!(i < 12 || ((14..16).contains(&j) && i < 38)))
     }
 
@@ -491,7 +530,7 @@ mod tests {
 
     #[test]
     fn halves_have_neither_tentacles_nor_enclaves() {
-        let (world, cell) = lattice();
+        let (world, cell, _) = lattice();
         let labels = label(&cell, |i, _| u32::from(i >= COLS / 2));
         let shapes = check(&world, &labels, 2);
         assert_eq!(shapes.enclave_in, vec![None, None]);
@@ -500,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_block_inside_another_grid_is_an_enclave() {
-        let (world, cell) = lattice();
+        let (world, cell, _) = lattice();
         let labels = label(&cell, |i, j| {
             u32::from((15..25).contains(&i) && (10..20).contains(&j))
         });
@@ -512,7 +551,7 @@ mod tests {
     /// a 12% tolerance of its target (840 for 800; 360 for 400 left).
     #[test]
     fn an_arm_two_buildings_wide_is_a_tentacle_and_is_removed() {
-        let (world, cell) = lattice();
+        let (world, cell, _) = lattice();
         let mut labels = label(&cell, with_arm);
         let shapes = check(&world, &labels, 2);
         assert!(shapes.tentacles[1].is_empty(), "{shapes:?}");
@@ -554,7 +593,7 @@ mod tests {
     /// stays, and the check still reports it.
     #[test]
     fn an_arm_that_balance_cannot_give_away_stays_and_is_reported() {
-        let (world, cell) = lattice();
+        let (world, cell, _) = lattice();
         let mut labels = label(&cell, with_arm);
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
         let fixed = vec![false; labels.len()];
@@ -627,7 +666,7 @@ mod tests {
     /// arm over would leave it cut off, so it goes with the arm and grid 0 stays one piece.
     #[test]
     fn an_arm_goes_with_the_knob_at_its_tip() {
-        let (world, cell) = lattice();
+        let (world, cell, _) = lattice();
         let mut labels = label(&cell, |i, j| {
             u32::from(
                 !(i < 12
