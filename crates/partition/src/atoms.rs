@@ -73,6 +73,31 @@ impl Graph {
         self.offsets[a]..self.offsets[a + 1]
     }
 
+    /// The atoms reached from `start` (itself included) over neighbours `b` for which
+    /// `follow(b)` holds and `seen[b]` is not set, breadth first; marks them all in `seen`.
+    pub fn flood(
+        &self,
+        start: usize,
+        seen: &mut [bool],
+        follow: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        seen[start] = true;
+        let mut members = vec![start];
+        let mut i = 0;
+        while i < members.len() {
+            let a = members[i];
+            i += 1;
+            for e in self.range(a) {
+                let b = self.neighbours[e] as usize;
+                if !seen[b] && follow(b) {
+                    seen[b] = true;
+                    members.push(b);
+                }
+            }
+        }
+        members
+    }
+
     /// Length of the edges between regions, on barriers and off them.
     pub fn cut_lengths(&self, labels: &[u32]) -> (f64, f64) {
         let (mut on, mut off) = (0.0, 0.0);

@@ -122,20 +122,7 @@ pub(crate) fn check(world: &World, labels: &[u32], k: usize) -> Shapes {
             continue;
         }
         let r = labels[s];
-        let mut members = vec![s];
-        seen[s] = true;
-        let mut i = 0;
-        while i < members.len() {
-            let a = members[i];
-            i += 1;
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if narrow[b] && !seen[b] && labels[b] == r {
-                    seen[b] = true;
-                    members.push(b);
-                }
-            }
-        }
+        let mut members = g.flood(s, &mut seen, |b| narrow[b] && labels[b] == r);
         let share: f64 = members.iter().map(|&a| world.atoms[a].area).sum::<f64>();
         if share >= TENTACLE_SHARE * area[r as usize] {
             members.sort_unstable();
@@ -396,27 +383,13 @@ fn region_pp(world: &World, labels: &[u32], r: u32) -> f64 {
 /// region `s` (specks of land that the graph does not reach stay where they are).
 fn cut_off(world: &World, labels: &[u32], r: u32, s: u32) -> Vec<usize> {
     let g = &world.graph;
-    let mut piece_of: Vec<usize> = vec![usize::MAX; labels.len()];
+    let mut seen = vec![false; labels.len()];
     let mut pieces: Vec<(Vec<usize>, f64)> = Vec::new();
-    for s in 0..labels.len() {
-        if labels[s] != r || piece_of[s] != usize::MAX {
+    for start in 0..labels.len() {
+        if labels[start] != r || seen[start] {
             continue;
         }
-        let p = pieces.len();
-        piece_of[s] = p;
-        let mut members = vec![s];
-        let mut i = 0;
-        while i < members.len() {
-            let a = members[i];
-            i += 1;
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if labels[b] == r && piece_of[b] == usize::MAX {
-                    piece_of[b] = p;
-                    members.push(b);
-                }
-            }
-        }
+        let members = g.flood(start, &mut seen, |b| labels[b] == r);
         let area = members.iter().map(|&a| world.atoms[a].area).sum();
         pieces.push((members, area));
     }

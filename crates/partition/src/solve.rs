@@ -370,17 +370,7 @@ fn pieces(world: &World, labels: &[u32], k: usize) -> Vec<usize> {
         }
         let r = labels[s];
         pieces[r as usize] += 1;
-        seen[s] = true;
-        let mut stack = vec![s];
-        while let Some(a) = stack.pop() {
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if !seen[b] && labels[b] == r {
-                    seen[b] = true;
-                    stack.push(b);
-                }
-            }
-        }
+        g.flood(s, &mut seen, |b| labels[b] == r);
     }
     pieces
 }
