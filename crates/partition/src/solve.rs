@@ -256,9 +256,10 @@ impl Drawn {
 /// Arms that the plain removal could not move without unbalancing their grids: hands each to
 /// one of its three longest-bordering neighbours anyway, lets the local search rebalance, and
 /// keeps the result when it is no less balanced (or within the tolerance), no region is in
-/// more pieces, and the drawn grids have fewer tentacles with a mean Polsby-Popper no more
-/// than [`PP_SLACK`] lower; returns the arms removed. Candidates are the atom check's arms in grids
-/// whose drawn polygon has a tentacle.
+/// more pieces, and the drawn grids either have fewer tentacles with a mean Polsby-Popper no
+/// more than [`PP_SLACK`] lower, or as many with a mean at least [`PP_GAIN`] higher (the
+/// search after a hand-over often straightens other grids too); returns the tentacles removed.
+/// Candidates are the atom check's arms in grids whose drawn polygon has a tentacle.
 #[allow(clippy::too_many_arguments)]
 fn rebalance_arms(
     world: &World,
@@ -319,12 +320,14 @@ fn rebalance_arms(
                         continue;
                     }
                     let trial_drawn = Drawn::new(world, boundary, &trial, k, Some(&drawn));
-                    if trial_drawn.tentacles() < drawn.tentacles()
-                        && trial_drawn.pp() >= drawn.pp() - PP_SLACK * k as f64
-                    {
+                    let fewer = trial_drawn.tentacles() < drawn.tentacles()
+                        && trial_drawn.pp() >= drawn.pp() - PP_SLACK * k as f64;
+                    let rounder = trial_drawn.tentacles() == drawn.tentacles()
+                        && trial_drawn.pp() > drawn.pp() + PP_GAIN * k as f64;
+                    if fewer || rounder {
+                        removed += drawn.tentacles() - trial_drawn.tentacles();
                         *labels = trial;
                         (drawn, deviation, parts) = (trial_drawn, trial_deviation, trial_parts);
-                        removed += 1;
                         changed = true;
                         break;
                     }
@@ -340,6 +343,10 @@ fn rebalance_arms(
 
 /// How much lower the grids' mean Polsby-Popper may be after removing a tentacle.
 const PP_SLACK: f64 = 0.005;
+
+/// How much higher the grids' mean Polsby-Popper must be to keep a hand-over that leaves as
+/// many tentacles.
+const PP_GAIN: f64 = 0.001;
 
 /// Largest relative deviation of a region's workload from its target, over regions without a
 /// fixed (heavy) atom.
