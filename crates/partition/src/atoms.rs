@@ -73,13 +73,14 @@ impl Graph {
         self.offsets[a]..self.offsets[a + 1]
     }
 
-    /// The atoms reached from `start` (itself included) over neighbours `b` for which
-    /// `follow(b)` holds and `seen[b]` is not set, breadth first; marks them all in `seen`.
+    /// The atoms reached from `start` (itself included) over edges `e` to neighbours `b` for
+    /// which `follow(e, b)` holds and `seen[b]` is not set, breadth first; marks them all in
+    /// `seen`.
     pub fn flood(
         &self,
         start: usize,
         seen: &mut [bool],
-        follow: impl Fn(usize) -> bool,
+        follow: impl Fn(usize, usize) -> bool,
     ) -> Vec<usize> {
         seen[start] = true;
         let mut members = vec![start];
@@ -89,7 +90,7 @@ impl Graph {
             i += 1;
             for e in self.range(a) {
                 let b = self.neighbours[e] as usize;
-                if !seen[b] && follow(b) {
+                if !seen[b] && follow(e, b) {
                     seen[b] = true;
                     members.push(b);
                 }

@@ -228,7 +228,8 @@ pub struct Report {
     /// Narrow arms left: parts of a grid's polygon that an opening by a disc of radius
     /// 0.15 × √(grid area) removes, holding at least 10% of the grid's area.
     pub tentacles: usize,
-    /// Tentacles moved whole to a neighbouring grid by the shape check.
+    /// Tentacles the shape check removed: arms handed whole to a neighbouring grid, alone or
+    /// with the grids around rebalanced.
     pub tentacles_removed: usize,
     pub holes: usize,
     /// Measured on the validator's gap, overlap and outside pieces (planar, local frame).
@@ -497,11 +498,7 @@ fn measure(
         let geometry = geometries[r].take().unwrap_or_else(|| MultiPolygon(vec![]));
         let area = area_m2(&geometry);
         let perimeter = perimeter_m(&frame, &geometry);
-        let pp = if perimeter > 0.0 {
-            4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
-        } else {
-            0.0
-        };
+        let pp = shape::polsby_popper(area, perimeter);
         let target = solution.targets[r];
         let tentacles = shape::polygon_tentacles(&frame, &geometry);
         grids.push(PlanGrid {
@@ -647,7 +644,7 @@ fn measure(
 }
 
 /// Perimeter in metres in the local frame (every ring, holes included).
-fn perimeter_m(frame: &LocalMetres, area: &MultiPolygon) -> f64 {
+pub(crate) fn perimeter_m(frame: &LocalMetres, area: &MultiPolygon) -> f64 {
     let ring = |r: &LineString| -> f64 {
         r.0.windows(2)
             .map(|w| {

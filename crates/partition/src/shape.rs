@@ -20,7 +20,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use geo::{Area, BooleanOps, Buffer, MapCoords, MultiPolygon, Simplify};
-use gridmap_core::geodesy::LocalMetres;
+use gridmap_core::geodesy::{LocalMetres, area_m2};
 
 use crate::atoms::{NONE, World};
 
@@ -122,7 +122,7 @@ pub(crate) fn check(world: &World, labels: &[u32], k: usize) -> Shapes {
             continue;
         }
         let r = labels[s];
-        let mut members = g.flood(s, &mut seen, |b| narrow[b] && labels[b] == r);
+        let mut members = g.flood(s, &mut seen, |_, b| narrow[b] && labels[b] == r);
         let share: f64 = members.iter().map(|&a| world.atoms[a].area).sum::<f64>();
         if share >= TENTACLE_SHARE * area[r as usize] {
             members.sort_unstable();
@@ -161,17 +161,15 @@ pub(crate) fn polygon_tentacles(frame: &LocalMetres, geometry: &MultiPolygon) ->
         .count()
 }
 
-/// Polsby-Popper (4πA/P²) of a grid's polygon in the local metric frame.
+/// Polsby-Popper of a grid's polygon, as the report measures it.
 pub(crate) fn polygon_pp(frame: &LocalMetres, geometry: &MultiPolygon) -> f64 {
-    let local = geometry.map_coords(|c| frame.project(c));
-    let perimeter: f64 = local
-        .0
-        .iter()
-        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-        .map(|ring| ring.lines().map(|l| l.dx().hypot(l.dy())).sum::<f64>())
-        .sum();
+    polsby_popper(area_m2(geometry), crate::perimeter_m(frame, geometry))
+}
+
+/// 4πA/P²: 1 for a disc, about 0.785 for a square; 0 without a perimeter.
+pub(crate) fn polsby_popper(area: f64, perimeter: f64) -> f64 {
     if perimeter > 0.0 {
-        4.0 * std::f64::consts::PI * local.unsigned_area() / (perimeter * perimeter)
+        4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
     } else {
         0.0
     }
@@ -246,16 +244,16 @@ impl Ord for Key {
 }
 
 /// Moves every tentacle whole to the neighbouring region it shares most edge with, when the
-/// pair's Polsby-Popper on the atom graph improves and, with `tol`, both regions stay within
-/// the tolerance (or the move brings them closer to their targets); returns the number of
-/// tentacles moved.
+/// pair's Polsby-Popper on the atom graph improves and both regions stay within the tolerance
+/// (or the move brings them closer to their targets); returns the number of tentacles moved.
+/// [`crate::solve`] hands over the arms this leaves and rebalances.
 pub(crate) fn remove_tentacles(
     world: &World,
     labels: &mut [u32],
     weight: &[f64],
     targets: &[f64],
     fixed: &[bool],
-    tol: Option<f64>,
+    tol: f64,
     k: usize,
 ) -> usize {
     let n = labels.len();
@@ -291,7 +289,7 @@ pub(crate) fn remove_tentacles(
             };
             let before = dev(ru, load[ru]).max(dev(su, load[su]));
             let after = dev(ru, load[ru] - w).max(dev(su, load[su] + w));
-            let unbalanced = tol.is_some_and(|tol| after > tol.max(before) + 1e-12);
+            let unbalanced = after > tol.max(before) + 1e-12;
             let pp_after = region_pp(world, labels, r) + region_pp(world, labels, s);
             if !unbalanced && pp_after > pp_before {
                 load[ru] -= w;
@@ -372,11 +370,7 @@ fn region_pp(world: &World, labels: &[u32], r: u32) -> f64 {
             }
         }
     }
-    if perimeter > 0.0 {
-        4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
-    } else {
-        0.0
-    }
+    polsby_popper(area, perimeter)
 }
 
 /// The atoms of region `r` outside its largest connected piece (by area) in pieces that touch
@@ -389,7 +383,7 @@ fn cut_off(world: &World, labels: &[u32], r: u32, s: u32) -> Vec<usize> {
         if labels[start] != r || seen[start] {
             continue;
         }
-        let members = g.flood(start, &mut seen, |b| labels[b] == r);
+        let members = g.flood(start, &mut seen, |_, b| labels[b] == r);
         let area = members.iter().map(|&a| world.atoms[a].area).sum();
         pieces.push((members, area));
     }
@@ -494,7 +488,14 @@ pub(crate) mod tests {
         u32::from(!(i < 12 || ((14..16).contains(&j) && i < 38)))
     }
 
-    fn load(labels: &[u32], weight: &[f64], r: u32) -> f64 {
+    /// [`remove_tentacles`] with every atom free and its weight as the workload.
+    pub(crate) fn remove_on(world: &World, labels: &mut [u32], targets: &[f64], tol: f64) -> usize {
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        let fixed = vec![false; labels.len()];
+        remove_tentacles(world, labels, &weight, targets, &fixed, tol, targets.len())
+    }
+
+    pub(crate) fn load(labels: &[u32], weight: &[f64], r: u32) -> f64 {
         (0..labels.len())
             .filter(|&a| labels[a] == r)
             .map(|a| weight[a])
@@ -537,16 +538,7 @@ pub(crate) mod tests {
         );
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
         assert_eq!(load(&labels, &weight, 0), 412.0);
-        let fixed = vec![false; labels.len()];
-        let moved = remove_tentacles(
-            &world,
-            &mut labels,
-            &weight,
-            &[400.0, 800.0],
-            &fixed,
-            Some(0.12),
-            2,
-        );
+        let moved = remove_on(&world, &mut labels, &[400.0, 800.0], 0.12);
         assert_eq!(moved, 1);
         assert!(labels.iter().all(|&l| l != NONE));
         let after = check(&world, &labels, 2);
@@ -568,17 +560,7 @@ pub(crate) mod tests {
     fn an_arm_that_balance_cannot_give_away_stays_and_is_reported() {
         let (world, cell, _) = lattice();
         let mut labels = label(&cell, with_arm);
-        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-        let fixed = vec![false; labels.len()];
-        let moved = remove_tentacles(
-            &world,
-            &mut labels,
-            &weight,
-            &[400.0, 800.0],
-            &fixed,
-            Some(0.05),
-            2,
-        );
+        let moved = remove_on(&world, &mut labels, &[400.0, 800.0], 0.05);
         assert_eq!(moved, 0);
         assert_eq!(check(&world, &labels, 2).tentacles[0].len(), 1);
     }
@@ -647,18 +629,8 @@ pub(crate) mod tests {
                     || ((34..38).contains(&i) && (13..17).contains(&j))),
             )
         });
-        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-        let fixed = vec![false; labels.len()];
         assert_eq!(check(&world, &labels, 2).tentacles[0].len(), 1);
-        let moved = remove_tentacles(
-            &world,
-            &mut labels,
-            &weight,
-            &[400.0, 800.0],
-            &fixed,
-            Some(0.15),
-            2,
-        );
+        let moved = remove_on(&world, &mut labels, &[400.0, 800.0], 0.15);
         assert_eq!(moved, 1);
         assert!(super::cut_off(&world, &labels, 0, 1).is_empty());
         assert!(

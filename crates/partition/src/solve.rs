@@ -172,7 +172,7 @@ pub(crate) fn solve(
             &weight,
             &search_targets,
             &fixed,
-            Some(options.tolerance),
+            options.tolerance,
             k,
         );
         removed
@@ -273,7 +273,8 @@ fn rebalance_arms(
 ) -> usize {
     use crate::shape::{check, hand_over, neighbours_of};
     // Candidates come from the atom check: without any, drawing is not needed.
-    if check(world, labels, k).tentacles.iter().all(Vec::is_empty) {
+    let mut shapes = check(world, labels, k);
+    if shapes.tentacles.iter().all(Vec::is_empty) {
         return 0;
     }
     let mut drawn = Drawn::new(world, boundary, labels, k, None);
@@ -286,7 +287,6 @@ fn rebalance_arms(
     let mut deviation = max_deviation(labels, weight, targets, fixed, k);
     let mut parts = pieces(world, labels, k);
     'rounds: for _ in 0..TENTACLE_ROUNDS {
-        let shapes = check(world, labels, k);
         let mut changed = false;
         for (r, list) in shapes.tentacles.iter().enumerate() {
             if drawn.tentacles[r] == 0 {
@@ -337,6 +337,7 @@ fn rebalance_arms(
         if !changed {
             break;
         }
+        shapes = check(world, labels, k);
     }
     removed
 }
@@ -377,7 +378,7 @@ fn pieces(world: &World, labels: &[u32], k: usize) -> Vec<usize> {
         }
         let r = labels[s];
         pieces[r as usize] += 1;
-        g.flood(s, &mut seen, |b| labels[b] == r);
+        g.flood(s, &mut seen, |_, b| labels[b] == r);
     }
     pieces
 }
@@ -386,22 +387,14 @@ fn pieces(world: &World, labels: &[u32], k: usize) -> Vec<usize> {
 fn components(g: &Graph) -> (Vec<u32>, usize) {
     let n = g.offsets.len().saturating_sub(1);
     let mut part = vec![NONE; n];
+    let mut seen = vec![false; n];
     let mut count = 0u32;
-    let mut stack = Vec::new();
     for s in 0..n {
-        if part[s] != NONE {
+        if seen[s] {
             continue;
         }
-        part[s] = count;
-        stack.push(s);
-        while let Some(a) = stack.pop() {
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if part[b] == NONE {
-                    part[b] = count;
-                    stack.push(b);
-                }
-            }
+        for a in g.flood(s, &mut seen, |_, _| true) {
+            part[a] = count;
         }
         count += 1;
     }
@@ -497,38 +490,21 @@ fn initial_bisection(
     let n = labels.len();
     let g = &world.graph;
     // Blocks: components joined by edges that do not cross a barrier.
-    let mut block = vec![NONE; n];
+    let mut in_block = vec![false; n];
     let mut blocks: Vec<Vec<usize>> = Vec::new();
     // Weightless atoms (boundary sites, empty buildings) are left to `repair`, which grows
     // them into the region they share most edge with; they would bridge barriers here.
     for s in 0..n {
         if labels[s] != NONE
-            || block[s] != NONE
+            || in_block[s]
             || weight[s] <= 0.0
             || part.is_some_and(|(of, p)| of[s] != p)
         {
             continue;
         }
-        let id = blocks.len() as u32;
-        let mut members = vec![s];
-        block[s] = id;
-        let mut i = 0;
-        while i < members.len() {
-            let a = members[i];
-            i += 1;
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if labels[b] == NONE
-                    && block[b] == NONE
-                    && weight[b] > 0.0
-                    && g.off_barrier[e] >= g.on_barrier[e]
-                {
-                    block[b] = id;
-                    members.push(b);
-                }
-            }
-        }
-        blocks.push(members);
+        blocks.push(g.flood(s, &mut in_block, |e, b| {
+            labels[b] == NONE && weight[b] > 0.0 && g.off_barrier[e] >= g.on_barrier[e]
+        }));
     }
     // Every weighted atom is a unit; the atoms of a block light enough to be one grid sort
     // together (by the block's centre first), so a cut between blocks, along the barriers,
@@ -717,29 +693,16 @@ fn bisect(
 fn repair(world: &World, labels: &mut [u32], k: usize) {
     let g = &world.graph;
     let n = labels.len();
-    let mut comp = vec![NONE; n];
+    let mut seen = vec![false; n];
     let mut best: Vec<Option<(f64, usize, u32)>> = vec![None; k];
     let mut comps: Vec<(u32, Vec<usize>)> = Vec::new();
     for s in 0..n {
-        if labels[s] == NONE || comp[s] != NONE {
+        if labels[s] == NONE || seen[s] {
             continue;
         }
         let r = labels[s];
         let id = comps.len() as u32;
-        let mut members = vec![s];
-        comp[s] = id;
-        let mut i = 0;
-        while i < members.len() {
-            let a = members[i];
-            i += 1;
-            for e in g.range(a) {
-                let b = g.neighbours[e] as usize;
-                if labels[b] == r && comp[b] == NONE {
-                    comp[b] = id;
-                    members.push(b);
-                }
-            }
-        }
+        let members = g.flood(s, &mut seen, |_, b| labels[b] == r);
         let w: f64 = members.iter().map(|&a| world.atoms[a].weight).sum();
         let key = (w, members.len(), id);
         let slot = &mut best[r as usize];
@@ -1492,7 +1455,7 @@ fn stays_connected(
 mod tests {
     use super::{apportion, rebalance_arms};
     use crate::PartitionOptions;
-    use crate::shape::tests::{label, lattice, with_arm};
+    use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
     use crate::shape::{check, polygon_tentacles};
 
     /// Grid 0 (412 buildings with its 52-building arm) and grid 1 (788) should hold 600 each:
@@ -1506,18 +1469,7 @@ mod tests {
         let fixed = vec![false; labels.len()];
         let targets = [600.0, 600.0];
         let options = PartitionOptions::default();
-        assert_eq!(
-            crate::shape::remove_tentacles(
-                &world,
-                &mut labels.clone(),
-                &weight,
-                &targets,
-                &fixed,
-                Some(0.05),
-                2
-            ),
-            0
-        );
+        assert_eq!(remove_on(&world, &mut labels.clone(), &targets, 0.05), 0);
         let removed = rebalance_arms(
             &world,
             &boundary,
@@ -1530,10 +1482,7 @@ mod tests {
         );
         assert_eq!(removed, 1);
         for r in 0..2u32 {
-            let load: f64 = (0..labels.len())
-                .filter(|&a| labels[a] == r)
-                .map(|a| weight[a])
-                .sum();
+            let load = load(&labels, &weight, r);
             assert!((load - 600.0).abs() <= 30.0, "grid {r}: {load}");
         }
         assert!(
