@@ -47,6 +47,7 @@
 
 mod atoms;
 mod outline;
+mod power;
 mod shape;
 mod solve;
 
@@ -337,8 +338,8 @@ pub fn partition(
         });
     }
 
-    progress("solving", 0.3);
-    let solution = solve::solve(
+    progress("solving and drawing", 0.3);
+    let mut solution = solve::solve(
         &world,
         input.buildings,
         input.boundary,
@@ -347,9 +348,7 @@ pub fn partition(
         options,
     );
 
-    progress("drawing grids", 0.7);
-    let geometries = outline::draw(&world, &solution.labels, k, input.boundary);
-
+    let geometries = std::mem::take(&mut solution.geometry);
     progress("measuring", 0.85);
     let mut plan = measure(input, options, &weights, &world, &solution, geometries, k);
     if options.validate {
