@@ -21,9 +21,7 @@
 //!    side, and is chosen among eight directions, first by balance, then, within a slack, by
 //!    cut cost, with the atoms of a barrier-bounded block sorted together so cuts along
 //!    barriers are among the candidates. Unlabelled weightless atoms are grown into regions one
-//!    breadth-first layer at a time and every region is made contiguous. A second start is a
-//!    balanced power diagram seeded by the first ([`power`]: convex cells, so round grids).
-//!    From each start a seeded local search
+//!    breadth-first layer at a time and every region is made contiguous. A seeded local search
 //!    then moves boundary atoms between neighbouring regions (squared deviation from the
 //!    target, a steep penalty outside the tolerance, and a cut-length term, never disconnecting
 //!    a region: BFS articulation check); when no single move helps, *chain moves* pass weight
@@ -36,16 +34,11 @@
 //!    at their cut cost so grids still follow roads). Shape moves may use most of the
 //!    tolerance; a last polish evens the balance out with lighter shape terms. Then the shape
 //!    check ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most
-//!    edge with, where balance and contiguity allow it. Of the two starts, the plan with the
-//!    lower search cost is kept: the bisection's where barriers shape the town, the power
-//!    diagram's where the buildings do.
+//!    edge with, where balance and contiguity allow it.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
-//!    result is clipped to the boundary. A sliver so cut off goes to the neighbour it touches;
-//!    a piece with buildings cut off (the atom graph joined it through a corridor another
-//!    region's footprint closes) moves to a neighbour and the search rebalances, so every grid
-//!    is one polygon.
+//!    result is clipped to the boundary.
 //! 5. The plan is measured ([`Report`]): workload spread, Polsby-Popper, contiguity, enclaves
 //!    and tentacles, barrier length, moved buildings, and the gap and overlap area found by
 //!    `gridmap_core::validate`.
@@ -293,10 +286,8 @@ impl Plan {
 ///
 /// # Performance
 /// Near-linear in buildings: one Delaunay triangulation of the sites (about 15 per building),
-/// a power diagram of the buildings against the k centres' nearest ten (a few hundred
-/// parallel passes), two local searches whose passes each visit every atom once, and one small
-/// boolean overlay per grid along its edges. 10⁵ buildings take about 6 s in release builds
-/// on two cores.
+/// a local search whose passes each visit every atom once, and one small boolean overlay per
+/// grid along its edges. 10⁵ buildings take a few seconds in release builds.
 pub fn partition(
     input: &PartitionInput,
     options: &PartitionOptions,
