@@ -47,7 +47,6 @@
 
 mod atoms;
 mod outline;
-mod power;
 mod shape;
 mod solve;
 
@@ -338,8 +337,8 @@ pub fn partition(
         });
     }
 
-    progress("solving and drawing", 0.3);
-    let mut solution = solve::solve(
+    progress("solving", 0.3);
+    let solution = solve::solve(
         &world,
         input.buildings,
         input.boundary,
@@ -348,7 +347,9 @@ pub fn partition(
         options,
     );
 
-    let geometries = std::mem::take(&mut solution.geometry);
+    progress("drawing grids", 0.7);
+    let geometries = outline::draw(&world, &solution.labels, k, input.boundary);
+
     progress("measuring", 0.85);
     let mut plan = measure(input, options, &weights, &world, &solution, geometries, k);
     if options.validate {
