@@ -5,7 +5,10 @@
 //! `point_on_surface`, PostGIS `ST_PointOnSurface`) find it: a horizontal scan line at a height
 //! between the two vertex heights that bracket the middle of the bounding box, so it meets no
 //! vertex; the widest stretch of that line inside the area; its midpoint. Among the polygons of a
-//! multipolygon, the widest stretch wins. Agreeing with GEOS matters: supervisors compare our
+//! multipolygon, the widest stretch wins. Where that line meets only a zero-width stretch (an
+//! invalid ring: a spike or a fold, as clamped or badly digitised footprints have), every band
+//! between vertex heights is tried instead, so the point is not on the spike. Agreeing with
+//! GEOS matters: supervisors compare our
 //! assignment with what their desktop GIS says.
 //!
 //! ```
@@ -60,6 +63,31 @@ fn widest_section(polygon: &Polygon) -> Option<(Coord, f64)> {
         }
     }
     let y = (lo + hi) / 2.0;
+    if let Some(section) = section_at(polygon, y).filter(|&(_, w)| w > 0.0) {
+        return Some(section);
+    }
+    // Only an invalid ring (a spike or a fold of zero width across the middle line) gets
+    // here: every band between two vertex heights is tried and the widest stretch wins.
+    let mut heights: Vec<f64> = std::iter::once(polygon.exterior())
+        .chain(polygon.interiors())
+        .flat_map(|ring| ring.0.iter().map(|c| c.y))
+        .collect();
+    heights.sort_by(f64::total_cmp);
+    heights.dedup();
+    let mut best: Option<(Coord, f64)> = None;
+    for band in heights.windows(2) {
+        if let Some((p, width)) = section_at(polygon, (band[0] + band[1]) / 2.0)
+            && best.is_none_or(|(_, w)| width > w)
+        {
+            best = Some((p, width));
+        }
+    }
+    Some(best.unwrap_or((first, 0.0)))
+}
+
+/// The widest stretch of the horizontal line at height `y` inside `polygon`: its midpoint
+/// and width.
+fn section_at(polygon: &Polygon, y: f64) -> Option<(Coord, f64)> {
     let mut xs: smallvec_like::SmallF64 = Default::default();
     for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
         for w in ring.0.windows(2) {
@@ -86,7 +114,7 @@ fn widest_section(polygon: &Polygon) -> Option<(Coord, f64)> {
             ));
         }
     }
-    Some(best.unwrap_or((first, 0.0)))
+    best
 }
 
 mod smallvec_like {
@@ -142,6 +170,18 @@ mod tests {
         );
         let p = point_on_surface(&MultiPolygon(vec![ring.clone()])).unwrap();
         assert!(ring.contains(&Point(p)), "{p:?}");
+    }
+
+    /// A footprint whose vertices were clamped onto a boundary line: a zero-width spike runs
+    /// along the line across the middle height. The point lands in the building's real part,
+    /// not on the spike, where a grid edge rounded a hair inside the boundary would miss it.
+    #[test]
+    fn a_spike_across_the_middle_is_passed_over() {
+        let spiked = polygon![(x: 10., y: 0.), (x: 10., y: 10.), (x: 10., y: 9.), (x: 10., y: 3.),
+                              (x: 0., y: 2.5), (x: 1., y: -1.)];
+        let p = point_on_surface(&MultiPolygon(vec![spiked.clone()])).unwrap();
+        assert!(spiked.contains(&Point(p)), "{p:?}");
+        assert!(p.x < 9.0 && p.y < 3.0, "{p:?}");
     }
 
     #[test]
