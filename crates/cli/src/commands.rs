@@ -47,8 +47,8 @@ enum Command {
     History(crate::project::HistoryArgs),
     /// Make an earlier version of a grid current again.
     Restore(crate::project::RestoreArgs),
-    /// Re-partition a boundary into balanced, contiguous, compact grids (work in progress:
-    /// balance on real data is not yet within tolerance; see the report).
+    /// Re-partition a boundary into balanced, contiguous, compact grids; the report names every
+    /// grid outside the tolerance and why.
     Partition(crate::partition_cmd::PartitionArgs),
     /// Serve the project over HTTP: the API for the web app and other clients.
     Serve(crate::serve_cmd::ServeArgs),

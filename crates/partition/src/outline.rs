@@ -4,7 +4,10 @@
 //! region and cut out of the others, and the result is clipped to the boundary.
 
 use geo::orient::{Direction, Orient};
-use geo::{BooleanOps, BoundingRect, Coord, LineString, MultiPolygon, Polygon};
+use geo::{
+    Area, BooleanOps, BoundingRect, Coord, Distance, Euclidean, Intersects, LineString,
+    MultiPolygon, Point, Polygon,
+};
 use gridmap_core::locate::{Location, PreparedArea, ring_signed_area};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -68,7 +71,7 @@ pub(crate) fn draw(
     );
     let boundary = boundary.orient(Direction::Default);
 
-    segments
+    let mut grids: Vec<MultiPolygon> = segments
         .into_par_iter()
         .enumerate()
         .map(|(r, mut segs)| {
@@ -119,7 +122,129 @@ pub(crate) fn draw(
             }
             grid.intersection(&boundary)
         })
-        .collect()
+        .collect();
+    absorb_strays(world, labels, &mut grids);
+    grids
+}
+
+/// Hands every stray piece of a region (a sliver cut off by another region's solid or by the
+/// boundary, holding none of the region's atoms) to the neighbouring region it shares most
+/// vertices with, so that every grid is one polygon and the coverage stays exact.
+fn absorb_strays(world: &World, labels: &[u32], grids: &mut [MultiPolygon]) {
+    let k = grids.len();
+    for r in 0..k {
+        if grids[r].0.len() <= 1 {
+            continue;
+        }
+        let (mut keep, mut strays): (Vec<Polygon>, Vec<Polygon>) = (Vec::new(), Vec::new());
+        for piece in std::mem::take(&mut grids[r].0) {
+            if holds_an_atom(world, labels, r as u32, &piece) {
+                keep.push(piece);
+            } else {
+                strays.push(piece);
+            }
+        }
+        if keep.is_empty() {
+            // Nothing of the region is recognisable: keep its largest piece.
+            strays.sort_by(|a, b| a.unsigned_area().total_cmp(&b.unsigned_area()));
+            keep.extend(strays.pop());
+        }
+        grids[r] = MultiPolygon(keep);
+        for piece in strays {
+            match neighbour_of_piece(grids, r, &piece) {
+                Some(q) => grids[q] = grids[q].union(&MultiPolygon(vec![piece])),
+                None => grids[r].0.push(piece),
+            }
+        }
+    }
+}
+
+/// The region other than `r` that shares most of the vertices of `piece` (within ~1 cm: the
+/// overlay that cut it off computes the shared vertices of both sides separately).
+fn neighbour_of_piece(grids: &[MultiPolygon], r: usize, piece: &Polygon) -> Option<usize> {
+    let near = 1e-7;
+    let shared = |q: usize| -> usize {
+        let g = &grids[q];
+        let Some(b) = g.bounding_rect() else {
+            return 0;
+        };
+        piece
+            .exterior()
+            .0
+            .iter()
+            .filter(|&&c| {
+                c.x >= b.min().x - near
+                    && c.x <= b.max().x + near
+                    && c.y >= b.min().y - near
+                    && c.y <= b.max().y + near
+                    && Euclidean.distance(&Point(c), g) < near
+            })
+            .count()
+    };
+    (0..grids.len())
+        .filter(|&q| q != r)
+        .map(|q| (shared(q), q))
+        .filter(|&(n, _)| n > 0)
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, q)| q)
+}
+
+/// Regions drawn in several pieces that each hold atoms (the atom graph joins them through a
+/// corridor that another region's solid or the boundary closes): the atoms whose cell centre
+/// lies in a piece other than the largest, each with the neighbouring region to go to.
+pub(crate) fn detached(world: &World, labels: &[u32], grids: &[MultiPolygon]) -> Vec<(usize, u32)> {
+    let mut moves = Vec::new();
+    for (r, grid) in grids.iter().enumerate() {
+        if grid.0.len() <= 1 {
+            continue;
+        }
+        let mut pieces: Vec<&Polygon> = grid.0.iter().collect();
+        pieces.sort_by(|a, b| b.unsigned_area().total_cmp(&a.unsigned_area()));
+        for piece in &pieces[1..] {
+            if !holds_an_atom(world, labels, r as u32, piece) {
+                continue;
+            }
+            let Some(q) = neighbour_of_piece(grids, r, piece) else {
+                continue;
+            };
+            let area = PreparedArea::new(&MultiPolygon(vec![(*piece).clone()]));
+            for (a, atom) in world.atoms.iter().enumerate() {
+                let c = if atom.area > 0.0 {
+                    atom.centre
+                } else {
+                    atom.pos
+                };
+                if labels[a] == r as u32 && area.locate(world.unproject(c)) == Location::Inside {
+                    moves.push((a, q as u32));
+                }
+            }
+        }
+    }
+    moves
+}
+
+/// Does `piece` hold an atom of region `r`: a point of its solid, or its sites' mean?
+fn holds_an_atom(world: &World, labels: &[u32], r: u32, piece: &Polygon) -> bool {
+    let Some(bb) = piece.bounding_rect() else {
+        return false;
+    };
+    let area = PreparedArea::new(&MultiPolygon(vec![piece.clone()]));
+    world.atoms.iter().enumerate().any(|(a, atom)| {
+        if labels[a] != r || atom.buildings.is_empty() {
+            return false;
+        }
+        match &atom.solid {
+            Some(solid) => {
+                solid.bounding_rect().is_some_and(|s| s.intersects(&bb))
+                    && solid
+                        .0
+                        .iter()
+                        .flat_map(|p| p.exterior().0.iter())
+                        .any(|&c| area.locate(c) == Location::Inside)
+            }
+            None => area.locate(world.unproject(atom.pos)) == Location::Inside,
+        }
+    })
 }
 
 /// Chains directed segments (face → face) into rings; counter-clockwise rings are exteriors,

@@ -18,6 +18,8 @@ use crate::atoms::{Graph, NONE, World};
 pub(crate) struct Solution {
     /// Region of every atom.
     pub labels: Vec<u32>,
+    /// The drawn regions.
+    pub geometry: Vec<MultiPolygon>,
     /// Target workload of every region.
     pub targets: Vec<f64>,
     /// Target of the regions without a heavy building.
@@ -154,16 +156,41 @@ pub(crate) fn solve(
         }
     }
     repair(world, &mut labels, k);
-    let passes = local_search(
-        world,
-        &weight,
-        &mut labels,
-        &fixed,
-        &search_targets,
-        current.is_some(),
-        options,
-        k,
-    );
+    let search = |labels: &mut [u32]| {
+        local_search(
+            world,
+            &weight,
+            labels,
+            &fixed,
+            &search_targets,
+            current.is_some(),
+            options,
+            k,
+        )
+    };
+    // A fresh plan is searched from two starts and the one the search's own cost prefers is
+    // kept: the bisection, whose cuts follow barriers, and a balanced power diagram seeded
+    // by it, whose grids are rounder (see [`crate::power`]).
+    let (mut passes, cost) = search(&mut labels);
+    if current.is_none() {
+        let (part_of, _) = components(&world.graph);
+        let mut round = labels.clone();
+        crate::power::refine(
+            world,
+            &weight,
+            &mut round,
+            &fixed,
+            &search_targets,
+            &part_of,
+            k,
+        );
+        repair(world, &mut round, k);
+        let (round_passes, round_cost) = search(&mut round);
+        passes += round_passes;
+        if round_cost < cost {
+            labels = round;
+        }
+    }
     // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
     let tentacles_removed = if current.is_none() {
         let removed = crate::shape::remove_tentacles(
@@ -189,7 +216,25 @@ pub(crate) fn solve(
     } else {
         0
     };
+    // A region the atom graph calls connected can be drawn in pieces where another region's
+    // footprint closes the corridor between them: the cut-off pieces join a neighbour, and
+    // the search rebalances (but for the last round, which must leave every grid whole).
+    let mut geometry = crate::outline::draw(world, &labels, k, boundary);
+    for round in 0..DETACHED_ROUNDS {
+        let moves = crate::outline::detached(world, &labels, &geometry);
+        if moves.is_empty() {
+            break;
+        }
+        for (a, r) in moves {
+            labels[a] = r;
+        }
+        if round + 1 < DETACHED_ROUNDS {
+            passes += search(&mut labels).0;
+        }
+        geometry = crate::outline::draw(world, &labels, k, boundary);
+    }
     Solution {
+        geometry,
         labels,
         targets,
         normal_target,
@@ -200,6 +245,9 @@ pub(crate) fn solve(
         tentacles_removed,
     }
 }
+
+/// Rounds of handing pieces of regions drawn apart to a neighbour.
+const DETACHED_ROUNDS: usize = 3;
 
 /// Rounds of handing arms over regardless of balance and rebalancing after the plain removal.
 const TENTACLE_ROUNDS: usize = 3;
@@ -866,6 +914,28 @@ impl Moments {
 }
 
 impl Search<'_> {
+    /// The whole cost of `labels` at the first stage's weights: balance, cut and shape.
+    fn total(&self, labels: &[u32]) -> f64 {
+        let k = self.load.len();
+        let balance: f64 = (0..k).map(|r| self.cost(r, self.load[r])).sum();
+        let mut cut = 0.0;
+        for (a, &r) in labels.iter().enumerate() {
+            for e in self.g.range(a) {
+                if labels[self.g.neighbours[e] as usize] != r {
+                    cut += self.g.cost[e];
+                }
+            }
+        }
+        let shape: f64 = (0..k)
+            .map(|r| {
+                self.roundness * self.moments[r].roundness()
+                    + self.pp_weight * self.pp_cost(self.perimeter[r], self.moments[r].m)
+            })
+            .sum();
+        // Every cut edge is seen from both sides.
+        balance + self.alpha * cut / 2.0 + shape
+    }
+
     fn cost(&self, r: usize, w: f64) -> f64 {
         let t = self.targets[r];
         if t <= 0.0 {
@@ -995,7 +1065,8 @@ impl Search<'_> {
 
 /// Moves boundary atoms between neighbouring regions while that lowers the cost, and, when
 /// no single move helps, passes weight along chains of regions ([`path_moves`]); returns the
-/// number of passes made.
+/// number of passes made and the cost reached (balance, cut and shape terms at their
+/// first-stage weights), by which plans from different starts compare.
 #[allow(clippy::too_many_arguments)]
 fn local_search(
     world: &World,
@@ -1006,7 +1077,7 @@ fn local_search(
     minimal_moves: bool,
     options: &PartitionOptions,
     k: usize,
-) -> usize {
+) -> (usize, f64) {
     let g = &world.graph;
     let n = labels.len();
     let mut load = vec![0.0; k];
@@ -1170,7 +1241,7 @@ fn local_search(
             }
         }
     }
-    passes
+    (passes, search.total(labels))
 }
 
 /// Share of the tolerance that shape moves may use in the first stage: the region's shape
