@@ -354,6 +354,98 @@ pub(crate) fn hand_over(
     Some(moved)
 }
 
+/// Shares `arm` of region `r` out among the regions around it: every atom of the arm goes to
+/// the neighbouring region nearest to it (straight distance from the arm's rim, spreading
+/// through the arm as in [`nearest_within_region`]), and whatever of `r` is cut off goes to a
+/// region it touches. Where one neighbour taking a long arm whole would grow an arm of its
+/// own, each neighbour takes the stretch along it. Returns the atoms moved, or `None` with
+/// `labels` unchanged when fewer than two regions would take a share, or that would move a
+/// fixed atom or leave `r` empty.
+pub(crate) fn share_out(
+    world: &World,
+    labels: &mut [u32],
+    arm: &[usize],
+    r: u32,
+    fixed: &[bool],
+) -> Option<Vec<usize>> {
+    let g = &world.graph;
+    let mut in_arm = vec![false; labels.len()];
+    for &a in arm {
+        in_arm[a] = true;
+    }
+    // Dijkstra from the arm's rim: each rim atom starts at its distance to the nearest atom
+    // of another region beside it, and carries that region.
+    let mut dist = vec![f64::INFINITY; labels.len()];
+    let mut owner = vec![NONE; labels.len()];
+    let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::new();
+    for &a in arm {
+        let c = world.atoms[a].centre;
+        for e in g.range(a) {
+            let b = g.neighbours[e] as usize;
+            let q = labels[b];
+            if q == r || q == NONE {
+                continue;
+            }
+            let p = world.atoms[b].centre;
+            let d = (p.x - c.x).hypot(p.y - c.y);
+            if d < dist[a] || (d == dist[a] && q < owner[a]) {
+                dist[a] = d;
+                owner[a] = q;
+            }
+        }
+        if owner[a] != NONE {
+            heap.push(Reverse((Key(dist[a]), a)));
+        }
+    }
+    while let Some(Reverse((Key(d), a))) = heap.pop() {
+        if d > dist[a] {
+            continue;
+        }
+        let c = world.atoms[a].centre;
+        for e in g.range(a) {
+            let b = g.neighbours[e] as usize;
+            if !in_arm[b] {
+                continue;
+            }
+            let p = world.atoms[b].centre;
+            let nd = d + (p.x - c.x).hypot(p.y - c.y);
+            if nd < dist[b] {
+                dist[b] = nd;
+                owner[b] = owner[a];
+                heap.push(Reverse((Key(nd), b)));
+            }
+        }
+    }
+    let mut takers: Vec<u32> = arm
+        .iter()
+        .map(|&a| owner[a])
+        .filter(|&q| q != NONE)
+        .collect();
+    takers.sort_unstable();
+    takers.dedup();
+    if takers.len() < 2 || arm.iter().any(|&a| owner[a] == NONE) {
+        return None;
+    }
+    let mut moved = arm.to_vec();
+    for &a in arm {
+        labels[a] = owner[a];
+    }
+    for &s in &takers {
+        let cut = cut_off(world, labels, r, s);
+        for &a in &cut {
+            labels[a] = s;
+        }
+        moved.extend(cut);
+    }
+    if moved.iter().any(|&a| fixed[a]) || !labels.contains(&r) {
+        for &a in &moved {
+            labels[a] = r;
+        }
+        return None;
+    }
+    Some(moved)
+}
+
 /// Polsby-Popper of a region on the atom graph (cell areas, edge and boundary lengths).
 fn region_pp(world: &World, labels: &[u32], r: u32) -> f64 {
     let g = &world.graph;
@@ -410,7 +502,7 @@ pub(crate) mod tests {
     use geo::{MultiPolygon, Point, polygon};
     use gridmap_core::model::{Building, Footprint};
 
-    use super::{check, polygon_tentacles, remove_tentacles};
+    use super::{check, polygon_tentacles, remove_tentacles, share_out};
     use crate::atoms::{NONE, World, build};
     use crate::{PartitionInput, PartitionOptions};
     use geo::Coord;
@@ -552,6 +644,55 @@ pub(crate) mod tests {
                 .filter(|&a| cell[a].0 >= 14 && world.atoms[a].weight > 0.0)
                 .all(|a| labels[a] == 1)
         );
+    }
+
+    /// With a grid on each side of the arm, sharing it out gives each side the row along it:
+    /// neither neighbour grows an arm of its own, and grid 0 keeps its block.
+    #[test]
+    fn an_arm_between_two_grids_is_shared_out_along_its_length() {
+        let (world, cell, _) = lattice();
+        let mut labels = label(&cell, |i, j| match with_arm(i, j) {
+            0 => 0,
+            _ if j >= 14 => 1,
+            _ => 2,
+        });
+        let arms = &check(&world, &labels, 3).tentacles[0];
+        assert_eq!(arms.len(), 1, "{arms:?}");
+        let arm = arms[0].clone();
+        let fixed = vec![false; labels.len()];
+        let moved = share_out(&world, &mut labels, &arm, 0, &fixed).expect("shared out");
+        assert!(moved.len() >= arm.len());
+        for &a in &arm {
+            let (i, j) = cell[a];
+            if world.atoms[a].weight == 0.0 || i >= 36 {
+                continue;
+            }
+            assert_eq!(labels[a], if j == 15 { 1 } else { 2 }, "atom at {i},{j}");
+        }
+        assert!((0..labels.len()).all(|a| cell[a].0 >= 10 || labels[a] == 0));
+        let shapes = check(&world, &labels, 3);
+        assert!(shapes.tentacles.iter().all(Vec::is_empty), "{shapes:?}");
+    }
+
+    /// A fixed atom in the arm, or an arm with a single region beside it, is not shared out.
+    #[test]
+    fn an_arm_with_a_fixed_atom_is_not_shared_out() {
+        let (world, cell, _) = lattice();
+        let mut labels = label(&cell, |i, j| match with_arm(i, j) {
+            0 => 0,
+            _ if j >= 14 => 1,
+            _ => 2,
+        });
+        let arm = check(&world, &labels, 3).tentacles[0][0].clone();
+        let mut fixed = vec![false; labels.len()];
+        fixed[arm[arm.len() / 2]] = true;
+        let before = labels.clone();
+        assert!(share_out(&world, &mut labels, &arm, 0, &fixed).is_none());
+        assert_eq!(labels, before);
+        let mut two = label(&cell, with_arm);
+        let arm = check(&world, &two, 2).tentacles[0][0].clone();
+        let free = vec![false; two.len()];
+        assert!(share_out(&world, &mut two, &arm, 0, &free).is_none());
     }
 
     /// With a 5% tolerance the arm cannot go (grid 0 would drop 10% below its target): it

@@ -36,7 +36,119 @@ pub(crate) struct Solution {
     pub tentacles_removed: usize,
 }
 
+/// Solves from several seeds and keeps the best plan.
+///
+/// The local search is greedy, and where buildings are few and heavy (a real village) the
+/// visiting order alone changes which grids end outside the tolerance or with an arm: on the
+/// demo town at 300–500 households a grid, four seeds gave 3–14 tentacles and 1–5 grids off
+/// balance. So a fresh plan is solved from [`starts`] seeds derived from `options.seed`, in
+/// parallel, and the one with the fewest grids in pieces, then the fewest defects (grids outside
+/// the tolerance, tentacles, enclaves), then the highest Polsby-Popper is kept; ties go to the
+/// earlier seed, so the result depends on the seed alone. `--from-current` solves once: its
+/// measure is the buildings moved, which each start already minimises.
 pub(crate) fn solve(
+    world: &World,
+    buildings: &[Building],
+    boundary: &MultiPolygon,
+    k: usize,
+    current: Option<&[Grid]>,
+    options: &PartitionOptions,
+) -> Solution {
+    use rayon::prelude::*;
+    let starts = if current.is_some() {
+        1
+    } else {
+        starts(world.atoms.len())
+    };
+    let solutions: Vec<Solution> = (0..starts as u64)
+        .into_par_iter()
+        .map(|i| {
+            let mut o = options.clone();
+            o.seed = options.seed.wrapping_add(i.wrapping_mul(SEED_STEP));
+            solve_once(world, buildings, boundary, k, current, &o)
+        })
+        .collect();
+    let keys: Vec<PlanKey> = solutions
+        .par_iter()
+        .map(|s| PlanKey::of(world, s, options.tolerance, k))
+        .collect();
+    let best = (0..solutions.len())
+        .min_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)))
+        .unwrap_or(0);
+    solutions.into_iter().nth(best).expect("at least one start")
+}
+
+/// Atom count × starts allowed for [`solve`]: [`MAX_STARTS`] up to about 16,000 atoms, one
+/// from 100,000 (the 100,000-building town keeps its single run within the time target).
+const START_BUDGET: usize = 100_000;
+
+/// Most starts [`solve`] makes, however small the input.
+const MAX_STARTS: usize = 6;
+
+/// Step between the seeds of successive starts (odd, so the seeds never repeat).
+const SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Number of starts for a graph of `atoms` atoms.
+fn starts(atoms: usize) -> usize {
+    (START_BUDGET / atoms.max(1)).clamp(1, MAX_STARTS)
+}
+
+/// How a plan ranks among the starts: lower is better.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PlanKey {
+    /// Grids drawn in more than one piece.
+    split: usize,
+    /// Grids outside the tolerance, tentacles and enclaves.
+    defects: usize,
+    /// Sum of the grids' Polsby-Popper.
+    pp: f64,
+}
+
+impl PlanKey {
+    fn of(world: &World, s: &Solution, tol: f64, k: usize) -> PlanKey {
+        let mut load = vec![0.0; k];
+        for (a, &l) in s.labels.iter().enumerate() {
+            if l != NONE {
+                load[l as usize] += world.atoms[a].weight;
+            }
+        }
+        let outside = (0..k)
+            .filter(|&r| {
+                s.heavy[r].is_none()
+                    && s.targets[r] > 0.0
+                    && ((load[r] - s.targets[r]) / s.targets[r]).abs() > tol + 1e-12
+            })
+            .count();
+        let tentacles: usize = s
+            .geometry
+            .iter()
+            .map(|g| crate::shape::polygon_tentacles(&world.frame, g))
+            .sum();
+        let enclaves = crate::shape::check(world, &s.labels, k)
+            .enclave_in
+            .iter()
+            .filter(|e| e.is_some())
+            .count();
+        PlanKey {
+            split: s.geometry.iter().filter(|g| g.0.len() > 1).count(),
+            defects: outside + tentacles + enclaves,
+            pp: s
+                .geometry
+                .iter()
+                .map(|g| crate::shape::polygon_pp(&world.frame, g))
+                .sum(),
+        }
+    }
+
+    fn cmp(&self, other: &PlanKey) -> std::cmp::Ordering {
+        (self.split, self.defects)
+            .cmp(&(other.split, other.defects))
+            .then(other.pp.total_cmp(&self.pp))
+    }
+}
+
+/// One run of the solver with `options.seed`.
+fn solve_once(
     world: &World,
     buildings: &[Building],
     boundary: &MultiPolygon,
@@ -216,23 +328,9 @@ pub(crate) fn solve(
     } else {
         0
     };
-    // A region the atom graph calls connected can be drawn in pieces where another region's
-    // footprint closes the corridor between them: the cut-off pieces join a neighbour, and
-    // the search rebalances (but for the last round, which must leave every grid whole).
-    let mut geometry = crate::outline::draw(world, &labels, k, boundary);
-    for round in 0..DETACHED_ROUNDS {
-        let moves = crate::outline::detached(world, &labels, &geometry);
-        if moves.is_empty() {
-            break;
-        }
-        for (a, r) in moves {
-            labels[a] = r;
-        }
-        if round + 1 < DETACHED_ROUNDS {
-            passes += search(&mut labels).0;
-        }
-        geometry = crate::outline::draw(world, &labels, k, boundary);
-    }
+    let (geometry, whole_passes) =
+        draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0);
+    passes += whole_passes;
     Solution {
         geometry,
         labels,
@@ -249,13 +347,45 @@ pub(crate) fn solve(
 /// Rounds of handing pieces of regions drawn apart to a neighbour.
 const DETACHED_ROUNDS: usize = 3;
 
+/// Draws the regions so that every one is a single polygon: a region the atom graph calls
+/// connected can be drawn in pieces where another region's footprint closes the corridor
+/// between them, so the cut-off pieces join a neighbour and `search` rebalances (but for the
+/// last round, which must leave every grid whole). Returns the grids and the search passes.
+fn draw_whole(
+    world: &World,
+    boundary: &MultiPolygon,
+    labels: &mut [u32],
+    k: usize,
+    search: &mut dyn FnMut(&mut [u32]) -> usize,
+) -> (Vec<MultiPolygon>, usize) {
+    let mut passes = 0;
+    let mut geometry = crate::outline::draw(world, labels, k, boundary);
+    for round in 0..DETACHED_ROUNDS {
+        let moves = crate::outline::detached(world, labels, &geometry);
+        if moves.is_empty() {
+            break;
+        }
+        for (a, r) in moves {
+            labels[a] = r;
+        }
+        if round + 1 < DETACHED_ROUNDS {
+            passes += search(labels);
+        }
+        geometry = crate::outline::draw(world, labels, k, boundary);
+    }
+    (geometry, passes)
+}
+
 /// Rounds of handing arms over regardless of balance and rebalancing after the plain removal.
 const TENTACLE_ROUNDS: usize = 3;
 
 /// Atom count × attempts allowed for [`rebalance_arms`] (each attempt is a local search over
-/// the whole graph and a drawing of the grids): 24 attempts up to about 20,000 atoms, 7 at
+/// the whole graph and a drawing of the grids): up to [`MAX_ARM_ATTEMPTS`] (32 up to about 15,000 atoms), 7 at
 /// 70,000.
 const ARM_BUDGET: usize = 500_000;
+
+/// Most attempts [`rebalance_arms`] makes, however small the input.
+const MAX_ARM_ATTEMPTS: usize = 32;
 
 /// Drawn grids with their shape as the report measures it.
 struct Drawn {
@@ -265,15 +395,9 @@ struct Drawn {
 }
 
 impl Drawn {
-    /// Draws the regions; measures those whose outline differs from `previous`.
-    fn new(
-        world: &World,
-        boundary: &MultiPolygon,
-        labels: &[u32],
-        k: usize,
-        previous: Option<&Drawn>,
-    ) -> Drawn {
-        let geometry = crate::outline::draw(world, labels, k, boundary);
+    /// Measures `geometry`, the drawn regions, reusing the figures of regions drawn the same
+    /// in `previous`.
+    fn new(world: &World, geometry: Vec<MultiPolygon>, previous: Option<&Drawn>) -> Drawn {
         let (tentacles, pp) = geometry
             .iter()
             .enumerate()
@@ -299,15 +423,72 @@ impl Drawn {
     fn pp(&self) -> f64 {
         self.pp.iter().sum()
     }
+
+    fn min_pp(&self) -> f64 {
+        self.pp.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// How far the regions without a fixed (heavy) atom are outside the tolerance: how many, and
+/// the sum of their relative deviations beyond it.
+#[derive(Debug, Clone, Copy)]
+struct Imbalance {
+    outside: usize,
+    excess: f64,
+}
+
+impl Imbalance {
+    fn of(
+        labels: &[u32],
+        weight: &[f64],
+        targets: &[f64],
+        fixed: &[bool],
+        k: usize,
+        tol: f64,
+    ) -> Self {
+        let mut load = vec![0.0; k];
+        let mut closed = vec![false; k];
+        for (a, &l) in labels.iter().enumerate() {
+            if l != NONE {
+                load[l as usize] += weight[a];
+                closed[l as usize] |= fixed[a];
+            }
+        }
+        let mut balance = Imbalance {
+            outside: 0,
+            excess: 0.0,
+        };
+        for r in (0..k).filter(|&r| !closed[r] && targets[r] > 0.0) {
+            let beyond = ((load[r] - targets[r]) / targets[r]).abs() - tol;
+            if beyond > 1e-12 {
+                balance.outside += 1;
+                balance.excess += beyond;
+            }
+        }
+        balance
+    }
+
+    /// Fewer regions outside the tolerance, or as many less far outside.
+    fn better_than(&self, before: &Imbalance) -> bool {
+        self.outside < before.outside
+            || (self.outside == before.outside && self.excess < before.excess - 1e-3)
+    }
+
+    /// No more regions outside the tolerance, and not further outside in all.
+    fn no_worse_than(&self, before: &Imbalance) -> bool {
+        self.outside <= before.outside && self.excess <= before.excess + 1e-9
+    }
 }
 
 /// Arms that the plain removal could not move without unbalancing their grids: hands each to
-/// one of its three longest-bordering neighbours anyway, lets the local search rebalance, and
-/// keeps the result when it is no less balanced (or within the tolerance), no region is in
-/// more pieces, and the drawn grids either have fewer tentacles with a mean Polsby-Popper no
-/// more than [`PP_SLACK`] lower, or as many with a mean at least [`PP_GAIN`] higher (the
-/// search after a hand-over often straightens other grids too); returns the tentacles removed.
-/// Candidates are the atom check's arms in grids whose drawn polygon has a tentacle.
+/// one of its three longest-bordering neighbours anyway, or shares it out among them
+/// ([`crate::shape::share_out`]), lets the local search rebalance and the drawing make every
+/// grid whole, and keeps the result when it is no less balanced (or within the tolerance), no
+/// region is in more pieces, and the drawn grids either have fewer tentacles with a mean
+/// Polsby-Popper no more than [`PP_SLACK`] lower, or as many with a mean at least [`PP_GAIN`]
+/// higher (the search after a hand-over often straightens other grids too); returns the
+/// tentacles removed. Candidates are the atom check's arms in grids whose drawn polygon has a
+/// tentacle; a hand-over that was tried and not kept is not tried again.
 #[allow(clippy::too_many_arguments)]
 fn rebalance_arms(
     world: &World,
@@ -319,21 +500,28 @@ fn rebalance_arms(
     options: &PartitionOptions,
     k: usize,
 ) -> usize {
-    use crate::shape::{check, hand_over, neighbours_of};
+    use crate::shape::{check, hand_over, neighbours_of, share_out};
     // Candidates come from the atom check: without any, drawing is not needed.
     let mut shapes = check(world, labels, k);
     if shapes.tentacles.iter().all(Vec::is_empty) {
         return 0;
     }
-    let mut drawn = Drawn::new(world, boundary, labels, k, None);
+    let mut search =
+        |l: &mut [u32]| local_search(world, weight, l, fixed, targets, false, options, k).0;
+    let mut whole = labels.clone();
+    let (geometry, _) = draw_whole(world, boundary, &mut whole, k, &mut search);
+    let mut drawn = Drawn::new(world, geometry, None);
     if drawn.tentacles() == 0 {
         return 0;
     }
-    let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, 24);
+    let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, MAX_ARM_ATTEMPTS);
     let mut attempts = 0;
     let mut removed = 0;
-    let mut deviation = max_deviation(labels, weight, targets, fixed, k);
+    let tol = options.tolerance;
+    let mut balance = Imbalance::of(labels, weight, targets, fixed, k, tol);
     let mut parts = pieces(world, labels, k);
+    // Hand-overs tried and not kept: (region, taker or NONE for sharing out, arm).
+    let mut tried: std::collections::HashSet<(u32, u32, Vec<usize>)> = Default::default();
     'rounds: for _ in 0..TENTACLE_ROUNDS {
         let mut changed = false;
         for (r, list) in shapes.tentacles.iter().enumerate() {
@@ -345,18 +533,32 @@ fn rebalance_arms(
                 if arm.iter().any(|&a| labels[a] != r) {
                     continue;
                 }
-                for s in neighbours_of(world, labels, arm, r).into_iter().take(3) {
+                let mut key_arm = arm.clone();
+                key_arm.sort_unstable();
+                let mut takers = neighbours_of(world, labels, arm, r);
+                takers.truncate(3);
+                takers.push(NONE);
+                for s in takers {
                     if attempts == budget || drawn.tentacles() == 0 {
                         break 'rounds;
                     }
+                    if !tried.insert((r, s, key_arm.clone())) {
+                        continue;
+                    }
                     let mut trial = labels.clone();
-                    if hand_over(world, &mut trial, arm, r, s, fixed).is_none() {
+                    let handed = if s == NONE {
+                        share_out(world, &mut trial, arm, r, fixed)
+                    } else {
+                        hand_over(world, &mut trial, arm, r, s, fixed)
+                    };
+                    if handed.is_none() {
                         continue;
                     }
                     attempts += 1;
-                    local_search(world, weight, &mut trial, fixed, targets, false, options, k);
-                    let trial_deviation = max_deviation(&trial, weight, targets, fixed, k);
-                    if trial_deviation > options.tolerance.max(deviation) + 1e-12 {
+                    search(&mut trial);
+                    let (geometry, _) = draw_whole(world, boundary, &mut trial, k, &mut search);
+                    let trial_balance = Imbalance::of(&trial, weight, targets, fixed, k, tol);
+                    if !trial_balance.no_worse_than(&balance) {
                         continue;
                     }
                     let trial_parts = pieces(world, &trial, k);
@@ -367,15 +569,21 @@ fn rebalance_arms(
                     {
                         continue;
                     }
-                    let trial_drawn = Drawn::new(world, boundary, &trial, k, Some(&drawn));
+                    let trial_drawn = Drawn::new(world, geometry, Some(&drawn));
+                    // No grid may come out thinner than the thinnest so far (or the floor).
+                    let thin = trial_drawn.min_pp() < drawn.min_pp().min(PP_FLOOR);
                     let fewer = trial_drawn.tentacles() < drawn.tentacles()
                         && trial_drawn.pp() >= drawn.pp() - PP_SLACK * k as f64;
                     let rounder = trial_drawn.tentacles() == drawn.tentacles()
                         && trial_drawn.pp() > drawn.pp() + PP_GAIN * k as f64;
+                    let steadier = trial_drawn.tentacles() <= drawn.tentacles()
+                        && trial_drawn.pp() >= drawn.pp() - PP_SLACK * k as f64
+                        && trial_balance.better_than(&balance);
+                    let (fewer, rounder) = (fewer && !thin, (rounder || steadier) && !thin);
                     if fewer || rounder {
                         removed += drawn.tentacles() - trial_drawn.tentacles();
                         *labels = trial;
-                        (drawn, deviation, parts) = (trial_drawn, trial_deviation, trial_parts);
+                        (drawn, balance, parts) = (trial_drawn, trial_balance, trial_parts);
                         changed = true;
                         break;
                     }
@@ -390,29 +598,16 @@ fn rebalance_arms(
     removed
 }
 
+/// Polsby-Popper below which [`rebalance_arms`] does not let a grid fall (unless one already is
+/// lower): about a 1:10 rectangle.
+const PP_FLOOR: f64 = 0.25;
+
 /// How much lower the grids' mean Polsby-Popper may be after removing a tentacle.
 const PP_SLACK: f64 = 0.005;
 
 /// How much higher the grids' mean Polsby-Popper must be to keep a hand-over that leaves as
 /// many tentacles.
 const PP_GAIN: f64 = 0.001;
-
-/// Largest relative deviation of a region's workload from its target, over regions without a
-/// fixed (heavy) atom.
-fn max_deviation(labels: &[u32], weight: &[f64], targets: &[f64], fixed: &[bool], k: usize) -> f64 {
-    let mut load = vec![0.0; k];
-    let mut closed = vec![false; k];
-    for (a, &l) in labels.iter().enumerate() {
-        if l != NONE {
-            load[l as usize] += weight[a];
-            closed[l as usize] |= fixed[a];
-        }
-    }
-    (0..k)
-        .filter(|&r| !closed[r] && targets[r] > 0.0)
-        .map(|r| ((load[r] - targets[r]) / targets[r]).abs())
-        .fold(0.0, f64::max)
-}
 
 /// Number of connected pieces of every region on the atom graph (more than one where a region
 /// holds a speck of land the graph does not reach).
@@ -1524,7 +1719,7 @@ fn stays_connected(
 
 #[cfg(test)]
 mod tests {
-    use super::{apportion, rebalance_arms};
+    use super::{PlanKey, apportion, rebalance_arms, starts};
     use crate::PartitionOptions;
     use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
     use crate::shape::{check, polygon_tentacles};
@@ -1584,5 +1779,37 @@ mod tests {
         );
         // More loaded parts than grids: no whole split.
         assert_eq!(apportion(&[1.0, 1.0, 1.0], 2, 1.5), None);
+    }
+
+    #[test]
+    fn small_inputs_get_more_starts_than_large_ones() {
+        assert_eq!(starts(0), super::MAX_STARTS);
+        assert_eq!(starts(4_000), super::MAX_STARTS);
+        assert_eq!(starts(30_000), 3);
+        assert_eq!(starts(53_000), 1);
+        assert_eq!(starts(1_000_000), 1);
+    }
+
+    /// A plan with a grid in pieces loses to any whole one; then fewer defects win, then the
+    /// rounder plan.
+    #[test]
+    fn starts_rank_by_whole_grids_then_defects_then_roundness() {
+        let key = |split, defects, pp| PlanKey { split, defects, pp };
+        let mut keys = [
+            key(1, 0, 9.0),
+            key(0, 3, 9.0),
+            key(0, 2, 5.0),
+            key(0, 2, 6.0),
+        ];
+        keys.sort_by(|a, b| a.cmp(b));
+        assert_eq!(
+            keys,
+            [
+                key(0, 2, 6.0),
+                key(0, 2, 5.0),
+                key(0, 3, 9.0),
+                key(1, 0, 9.0)
+            ]
+        );
     }
 }
