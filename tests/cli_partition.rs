@@ -38,6 +38,13 @@ fn the_demo_town_at_82_grids_is_covered_exactly_by_whole_grids() {
     assert_eq!(summary["contiguous_grids"], 82, "{summary}");
     assert_eq!(summary["enclaves"], 0, "{summary}");
     assert_eq!(summary["buildings_in_one_grid"], summary["buildings"]);
+    // No grid edge cuts a building; OSM footprints that cross the village boundary are
+    // counted apart (the boundary cuts them, not the plan).
+    assert_eq!(summary["buildings_straddling"], 0, "{summary}");
+    assert!(
+        summary["buildings_crossing_boundary"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
     assert!(summary["gap_area_m2"].as_f64().unwrap() < 0.01, "{summary}");
     assert!(
         summary["overlap_area_m2"].as_f64().unwrap() < 0.01,

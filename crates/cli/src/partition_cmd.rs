@@ -202,6 +202,16 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
         "shape: {} enclaves, {} tentacles ({} removed); holes {}",
         r.enclaves, r.tentacles, r.tentacles_removed, r.holes
     );
+    if let (Some(one), Some(cut), Some(crossing)) = (
+        r.buildings_in_one_grid,
+        r.buildings_straddling,
+        r.buildings_crossing_boundary,
+    ) {
+        println!(
+            "buildings: {one} in one grid, {cut} cut by a grid edge, {crossing} crossing the boundary \
+             (in one grid but for the part outside)"
+        );
+    }
     for g in &plan.grids {
         if let Some(around) = &g.enclave_in {
             println!("grid {}: an enclave in grid {around}", g.code);

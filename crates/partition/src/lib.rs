@@ -245,9 +245,13 @@ pub struct Report {
     pub gap_area_m2: Option<f64>,
     pub overlap_area_m2: Option<f64>,
     pub outside_area_m2: Option<f64>,
-    /// Buildings the validator finds in exactly one new grid, and straddling one.
+    /// Buildings the validator finds in exactly one new grid (straddlers included), and those
+    /// a grid edge cuts (0 but for a bug: atoms are never cut).
     pub buildings_in_one_grid: Option<usize>,
     pub buildings_straddling: Option<usize>,
+    /// Buildings inside the boundary whose footprint crosses it: in one grid but for the part
+    /// outside the boundary (see [`Straddlers`]).
+    pub buildings_crossing_boundary: Option<usize>,
     /// Length of the edges between grids, on barriers and off them, in metres.
     pub boundary_on_barrier_m: f64,
     pub boundary_off_barrier_m: f64,
@@ -410,9 +414,10 @@ pub fn partition(
                 .sum::<f64>()
                 * per,
         );
-        let false_alarms = r.straddling.len() - confirmed_straddlers(r, &inside_buildings, &grids);
+        let straddlers = confirmed_straddlers(r, &inside_buildings, &grids, input.boundary);
         plan.report.buildings_in_one_grid = Some(s.in_one_grid);
-        plan.report.buildings_straddling = Some(s.straddling - false_alarms);
+        plan.report.buildings_straddling = Some(straddlers.cut_by_grid_edge);
+        plan.report.buildings_crossing_boundary = Some(straddlers.crossing_boundary);
     }
     plan.report.runtime_s = started.elapsed().as_secs_f64();
     progress("done", 1.0);
@@ -422,39 +427,152 @@ pub fn partition(
 /// Share of a footprint outside its grid above which the plan calls it cut by a grid edge.
 const STRADDLE_SHARE: f64 = 1e-6;
 
-/// How many of the buildings the validator reports straddling are cut, by a general overlay.
-/// The validator's fast overlay is exact to about 1e-12 deg² (0.01 m²) and can be that much
-/// off where a drawn edge runs within 1e-13° of a footprint's edge, as the overlay that drew
-/// the grid leaves them: at a threshold of 1e-6 that is a false alarm, so each one is checked.
+/// Why region `r` ends outside the tolerance, from the buildings along its edge: the lightest
+/// one it could give a neighbour (too heavy) or take from one (too light) either overshoots
+/// the tolerance window, or would push every neighbour that could trade it outside its own;
+/// otherwise a move would fit but would split a grid, or the search found none.
+fn imbalance_reason(
+    world: &atoms::World,
+    labels: &[u32],
+    load: &[f64],
+    targets: &[f64],
+    tol: f64,
+    r: usize,
+    code: &dyn Fn(usize) -> String,
+) -> String {
+    let g = &world.graph;
+    let lo = |q: usize| targets[q] * (1.0 - tol);
+    let hi = |q: usize| targets[q] * (1.0 + tol);
+    let heavy = load[r] > targets[r];
+    let trades: Vec<(f64, usize)> = solve::trades(world, labels, r, heavy)
+        .into_iter()
+        .map(|(a, q)| (world.atoms[a].weight, q))
+        .collect();
+    let (direction, by) = if heavy {
+        ("too heavy", load[r] - hi(r))
+    } else {
+        ("too light", lo(r) - load[r])
+    };
+    // The most it can lose (or gain) and stay within the tolerance.
+    let room = if heavy {
+        load[r] - lo(r)
+    } else {
+        hi(r) - load[r]
+    };
+    let Some(&(lightest, _)) = trades.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
+        return format!("{direction} by {by:.0}: no building on its edge can change grid");
+    };
+    if lightest > room {
+        return format!(
+            "{direction} by {by:.0}: the lightest building it could {} a neighbour has workload \
+             {lightest}, more than the {room:.0} it can {} and stay within ±{:.0}%",
+            if heavy { "give" } else { "take from" },
+            if heavy { "lose" } else { "gain" },
+            100.0 * tol
+        );
+    }
+    let fits = |&(w, q): &(f64, usize)| {
+        w <= room
+            && if heavy {
+                load[q] + w <= hi(q) + 1e-9
+            } else {
+                load[q] - w >= lo(q) - 1e-9
+            }
+    };
+    if !trades.iter().any(fits) {
+        let mut around: Vec<usize> = trades.iter().map(|&(_, q)| q).collect();
+        around.sort_unstable();
+        around.dedup();
+        let names: Vec<String> = around.iter().map(|&q| code(q)).collect();
+        return format!(
+            "{direction} by {by:.0}: its neighbours ({}) would leave ±{:.0}% {} the buildings \
+             along its edge (lightest {lightest})",
+            names.join(", "),
+            100.0 * tol,
+            if heavy {
+                "taking any of"
+            } else {
+                "giving any of"
+            },
+        );
+    }
+    // A fitting building that can leave its grid without splitting it: the search's shape
+    // terms kept it where it is.
+    let movable = solve::trades(world, labels, r, heavy)
+        .into_iter()
+        .filter(|&(a, q)| fits(&(world.atoms[a].weight, q)))
+        .find(|&(a, _)| solve::leaves_whole(g, labels, a));
+    match movable {
+        Some((a, q)) => format!(
+            "{direction} by {by:.0}: moving a building of workload {} {} {} would fit; the \
+             search kept it for the grids' shape",
+            world.atoms[a].weight,
+            if heavy { "to" } else { "from" },
+            code(q)
+        ),
+        None => format!(
+            "{direction} by {by:.0}: every building that would fit (lightest {lightest}) would \
+             split its grid if it moved"
+        ),
+    }
+}
+
+/// What the validator's straddling buildings are, checked again by a general overlay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Straddlers {
+    /// Buildings with more than a hair of their footprint in another grid: cut by a grid edge.
+    pub cut_by_grid_edge: usize,
+    /// Buildings whose footprint crosses the boundary (their location is inside), and lie in
+    /// one grid but for the part outside: the boundary cuts them, no grid edge does.
+    pub crossing_boundary: usize,
+}
+
+/// Sorts the buildings the validator reports straddling into those a grid edge cuts and those
+/// the boundary cuts. The validator's fast overlay is exact to about 1e-12 deg² (0.01 m²) and
+/// can be that much off where a drawn edge runs within 1e-13° of a footprint's edge, as the
+/// overlay that drew the grid leaves them: at a threshold of 1e-6 that is a false alarm, so
+/// each one is measured again (geo's boolean operations), and counted in neither.
 pub fn confirmed_straddlers(
     report: &gridmap_core::validate::Report,
     buildings: &[Building],
     grids: &[Grid],
-) -> usize {
+    boundary: &MultiPolygon,
+) -> Straddlers {
+    let mut found = Straddlers::default();
     if report.straddling.is_empty() {
-        return 0;
+        return found;
     }
     let building: FxHashMap<&str, &Building> =
         buildings.iter().map(|b| (b.id.as_str(), b)).collect();
     let grid: FxHashMap<&str, &Grid> = grids.iter().map(|g| (g.code.as_str(), g)).collect();
-    report
-        .straddling
-        .iter()
-        .filter(|st| {
-            let (Some(b), Some(g)) = (
-                building.get(st.building.as_str()),
-                grid.get(st.grid.as_str()),
-            ) else {
-                return true;
-            };
-            let Footprint::Area(fp) = &b.footprint else {
-                return true;
-            };
-            let whole = fp.unsigned_area();
-            whole > 0.0
-                && 1.0 - fp.intersection(&g.geometry).unsigned_area() / whole > STRADDLE_SHARE
-        })
-        .count()
+    for st in &report.straddling {
+        let (Some(b), Some(g)) = (
+            building.get(st.building.as_str()),
+            grid.get(st.grid.as_str()),
+        ) else {
+            found.cut_by_grid_edge += 1;
+            continue;
+        };
+        let Footprint::Area(fp) = &b.footprint else {
+            found.cut_by_grid_edge += 1;
+            continue;
+        };
+        let whole = fp.unsigned_area();
+        if whole <= 0.0 {
+            continue;
+        }
+        let off_grid = 1.0 - fp.intersection(&g.geometry).unsigned_area() / whole;
+        if off_grid <= STRADDLE_SHARE {
+            continue;
+        }
+        let off_boundary = fp.difference(boundary).unsigned_area() / whole;
+        if off_grid - off_boundary > STRADDLE_SHARE {
+            found.cut_by_grid_edge += 1;
+        } else {
+            found.crossing_boundary += 1;
+        }
+    }
+    found
 }
 
 fn building_weights(buildings: &[Building], weight: &Weight) -> Result<Vec<f64>, PartitionError> {
@@ -605,11 +723,23 @@ fn measure(
         let within = g.deviation_pct.abs() <= 100.0 * options.tolerance + 1e-9;
         if let Some(heavy) = solution.heavy[r] {
             let b = &input.buildings[heavy];
+            // The heavy atom can be several buildings whose footprints overlap (or one
+            // keep-whole compound): its workload is theirs together.
+            let together = world.atom_of_building[heavy]
+                .map_or(1, |a| world.atoms[a as usize].buildings.len());
+            let what = if together > 1 {
+                format!(
+                    "{together} buildings that must stay together (overlapping footprints or one compound, with {})",
+                    b.id
+                )
+            } else {
+                format!("building {}", b.id)
+            };
             report.notes.push(Note {
                 grid: g.code.clone(),
                 reason: format!(
-                    "building {} alone has workload {} > target {:.1} × (1 + tolerance): it is a grid of its own",
-                    b.id, weights[heavy], solution.normal_target
+                    "{what} alone has workload {} > target {:.1} × (1 + tolerance): it is a grid of its own",
+                    solution.targets[r], solution.normal_target
                 ),
             });
             continue;
@@ -618,39 +748,17 @@ fn measure(
         if within {
             report.within_tolerance += 1;
         } else {
-            let biggest = world
-                .atoms
-                .iter()
-                .enumerate()
-                .filter(|(a, _)| solution.labels[*a] as usize == r)
-                .map(|(_, atom)| atom.weight)
-                .fold(0.0, f64::max);
-            let target = solution.targets[r];
-            let slack = options.tolerance * target;
-            let reason = if let Some(note) = &solution.part_note[r] {
-                note.clone()
-            } else if biggest > 2.0 * slack {
-                format!(
-                    "{}: it holds an indivisible atom (building or compound) of workload {biggest}, \
-                     more than the whole ±{:.0}% window ({:.0}), so moving it overshoots",
-                    if g.workload < target {
-                        "too light"
-                    } else {
-                        "too heavy"
-                    },
-                    100.0 * options.tolerance,
-                    2.0 * slack
-                )
-            } else if g.workload < target {
-                format!(
-                    "too light by {:.0}: its neighbours could not give more without leaving the tolerance or breaking contiguity",
-                    target - g.workload
-                )
-            } else {
-                format!(
-                    "too heavy by {:.0}: its atoms (largest {biggest}) could not be moved to a neighbour without leaving the tolerance or breaking contiguity",
-                    g.workload - target
-                )
+            let reason = match &solution.part_note[r] {
+                Some(note) => note.clone(),
+                None => imbalance_reason(
+                    world,
+                    &solution.labels,
+                    &workload,
+                    &solution.targets,
+                    options.tolerance,
+                    r,
+                    &code,
+                ),
             };
             report.notes.push(Note {
                 grid: g.code.clone(),
