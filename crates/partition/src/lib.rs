@@ -444,7 +444,10 @@ fn imbalance_reason(
     let lo = |q: usize| targets[q] * (1.0 - tol);
     let hi = |q: usize| targets[q] * (1.0 + tol);
     let heavy = load[r] > targets[r];
-    let trades: Vec<(f64, usize)> = solve::trades(world, labels, r, heavy)
+    let members: Vec<usize> = (0..labels.len())
+        .filter(|&a| labels[a] as usize == r)
+        .collect();
+    let trades: Vec<(f64, usize)> = solve::trades(world, labels, &members, heavy)
         .into_iter()
         .map(|(a, q)| (world.atoms[a].weight, q))
         .collect();
@@ -498,10 +501,11 @@ fn imbalance_reason(
     }
     // A fitting building that can leave its grid without splitting it: the search's shape
     // terms kept it where it is.
-    let movable = solve::trades(world, labels, r, heavy)
+    let mut whole = solve::Whole::new(labels.len());
+    let movable = solve::trades(world, labels, &members, heavy)
         .into_iter()
         .filter(|&(a, q)| fits(&(world.atoms[a].weight, q)))
-        .find(|&(a, _)| solve::leaves_whole(g, labels, a));
+        .find(|&(a, _)| whole.without(g, labels, a));
     match movable {
         Some((a, q)) => format!(
             "{direction} by {by:.0}: moving a building of workload {} {} {} would fit; the \

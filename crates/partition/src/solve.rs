@@ -328,13 +328,16 @@ fn solve_once(
     } else {
         0
     };
-    // Fresh plans only: with today's grids, every move is a building that changes grid.
+    // Fresh plans only: with today's grids, every move is a building that changes grid. To
+    // the target the report measures: where a part of the boundary is balanced to its own
+    // share, a move that brings one of its grids closer to the target without pushing
+    // another out is still a better plan.
     if current.is_none() {
         fix_balance(
             world,
             &mut labels,
             &weight,
-            &search_targets,
+            &targets,
             &fixed,
             options.tolerance,
             k,
@@ -1684,24 +1687,28 @@ fn move_chain(
 }
 
 /// Atoms with weight that could change sides with region `r`, each with the region it would
-/// go to (`heavy`: `r`'s own atoms beside another region) or come from (atoms beside `r`).
-pub(crate) fn trades(world: &World, labels: &[u32], r: usize, heavy: bool) -> Vec<(usize, usize)> {
+/// go to (`heavy`: `r`'s own atoms beside another region) or come from (atoms beside `r`);
+/// `members` are `r`'s atoms.
+pub(crate) fn trades(
+    world: &World,
+    labels: &[u32],
+    members: &[usize],
+    heavy: bool,
+) -> Vec<(usize, usize)> {
     let g = &world.graph;
     let mut out = Vec::new();
-    for (a, atom) in world.atoms.iter().enumerate() {
-        if atom.weight <= 0.0 || labels[a] == NONE {
-            continue;
-        }
-        let own = labels[a] as usize == r;
+    for &a in members {
+        let r = labels[a];
         for e in g.range(a) {
-            let q = labels[g.neighbours[e] as usize];
-            if q == NONE {
+            let b = g.neighbours[e] as usize;
+            let q = labels[b];
+            if q == NONE || q == r {
                 continue;
             }
-            if heavy && own && q as usize != r {
+            if heavy && world.atoms[a].weight > 0.0 {
                 out.push((a, q as usize));
-            } else if !heavy && !own && q as usize == r {
-                out.push((a, labels[a] as usize));
+            } else if !heavy && world.atoms[b].weight > 0.0 {
+                out.push((b, q as usize));
             }
         }
     }
@@ -1710,16 +1717,42 @@ pub(crate) fn trades(world: &World, labels: &[u32], r: usize, heavy: bool) -> Ve
     out
 }
 
-/// Would `a`'s region stay connected without `a`?
-pub(crate) fn leaves_whole(g: &Graph, labels: &[u32], a: usize) -> bool {
-    let mut stamp = vec![0u32; labels.len()];
-    stays_connected(g, labels, a, &mut stamp, 1, &mut Vec::new())
+/// Connectivity checks that share one stamp buffer.
+pub(crate) struct Whole {
+    stamp: Vec<u32>,
+    generation: u32,
+    queue: Vec<usize>,
 }
 
-/// Last balance repair: a region outside the tolerance gives its lightest building that fits
-/// to a neighbour with room for it (or takes one from a neighbour that can spare it) when the
-/// building leaves its grid whole. The search's shape terms can keep such a move undone, and
-/// so can the hand-over of arms after it. Returns the moves made.
+impl Whole {
+    pub(crate) fn new(n: usize) -> Whole {
+        Whole {
+            stamp: vec![0; n],
+            generation: 0,
+            queue: Vec::new(),
+        }
+    }
+
+    /// Would `a`'s region stay connected without `a`?
+    pub(crate) fn without(&mut self, g: &Graph, labels: &[u32], a: usize) -> bool {
+        self.generation += 1;
+        stays_connected(
+            g,
+            labels,
+            a,
+            &mut self.stamp,
+            self.generation,
+            &mut self.queue,
+        )
+    }
+}
+
+/// Last balance repair. A region outside the tolerance gives its lightest building that fits
+/// to a neighbour with room for it (or takes one from a neighbour that can spare it); where
+/// the neighbour has no room, the neighbour passes a building on to a third region in the
+/// same move (a chain of two). Every building that moves leaves its grid whole. The search's
+/// shape terms can keep such moves undone, and so can the hand-over of arms after it.
+/// Returns the buildings moved.
 fn fix_balance(
     world: &World,
     labels: &mut [u32],
@@ -1729,49 +1762,93 @@ fn fix_balance(
     tol: f64,
     k: usize,
 ) -> usize {
+    let g = &world.graph;
     let mut load = vec![0.0; k];
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
     for (a, &l) in labels.iter().enumerate() {
         if l != NONE {
             load[l as usize] += weight[a];
+            members[l as usize].push(a);
         }
     }
+    let lo = |q: usize| targets[q] * (1.0 - tol) - 1e-9;
+    let hi = |q: usize| targets[q] * (1.0 + tol) + 1e-9;
+    let mut whole = Whole::new(labels.len());
     let mut moves = 0;
-    // Every move brings a region closer to its window without pushing another out, so this
-    // ends; the bound is a guard.
+    // Each move brings a region closer to its window and leaves the others it touches within
+    // theirs, so this ends; the bound is a guard.
     for _ in 0..labels.len() {
         let mut changed = false;
         for r in 0..k {
             if targets[r] <= 0.0 {
                 continue;
             }
-            let (lo, hi) = (targets[r] * (1.0 - tol), targets[r] * (1.0 + tol));
-            let heavy = load[r] > hi + 1e-9;
-            if !heavy && load[r] >= lo - 1e-9 {
+            let heavy = load[r] > hi(r);
+            if !heavy && load[r] >= lo(r) {
                 continue;
             }
-            let mut best: Option<(f64, usize, usize)> = None;
-            for (a, q) in trades(world, labels, r, heavy) {
-                let w = weight[a];
-                let (lo_q, hi_q) = (targets[q] * (1.0 - tol), targets[q] * (1.0 + tol));
-                let fits = if heavy {
-                    load[r] - w >= lo - 1e-9 && load[q] + w <= hi_q + 1e-9
+            // Signed change of the load of the region that gives: heavy r gives, light r takes.
+            let step = |w: f64| if heavy { -w } else { w };
+            // Closer to the window without overshooting it.
+            let fits_r = |w: f64| {
+                if heavy {
+                    load[r] - w >= lo(r)
                 } else {
-                    load[r] + w <= hi + 1e-9 && load[q] - w >= lo_q - 1e-9
-                };
-                if fixed[a] || !fits || best.is_some_and(|(bw, _, _)| bw <= w) {
+                    load[r] + w <= hi(r)
+                }
+            };
+            let mut options = trades(world, labels, &members[r], heavy);
+            options.retain(|&(a, _)| !fixed[a] && fits_r(weight[a]));
+            options.sort_by(|x, y| weight[x.0].total_cmp(&weight[y.0]).then(x.cmp(y)));
+            let mut chosen: Vec<(usize, usize, usize)> = Vec::new(); // (atom, from, to)
+            for &(a, q) in &options {
+                let w = weight[a];
+                let (from, to) = if heavy { (r, q) } else { (q, r) };
+                let q_after = load[q] - step(w);
+                if !whole.without(g, labels, a) {
                     continue;
                 }
-                if leaves_whole(&world.graph, labels, a) {
-                    best = Some((w, a, q));
+                // The other side may have been outside its window too, but not beyond it
+                // the other way.
+                let no_overshoot = |q: usize, l: f64| if heavy { l <= hi(q) } else { l >= lo(q) };
+                if no_overshoot(q, q_after) {
+                    chosen = vec![(a, from, to)];
+                    break;
+                }
+                // A chain of two: q passes a building on (heavy) or takes one (light).
+                labels[a] = to as u32;
+                let mut q_members = members[q].clone();
+                if heavy {
+                    q_members.push(a);
+                } else {
+                    q_members.retain(|&x| x != a);
+                }
+                let second = trades(world, labels, &q_members, heavy)
+                    .into_iter()
+                    .filter(|&(b, p)| b != a && p != r && !fixed[b])
+                    .filter(|&(b, p)| {
+                        let wb = weight[b];
+                        (lo(q)..=hi(q)).contains(&(q_after + step(wb)))
+                            && no_overshoot(p, load[p] - step(wb))
+                    })
+                    .min_by(|x, y| weight[x.0].total_cmp(&weight[y.0]).then(x.cmp(y)))
+                    .filter(|&(b, _)| whole.without(g, labels, b));
+                labels[a] = from as u32;
+                if let Some((b, p)) = second {
+                    let (from_b, to_b) = if heavy { (q, p) } else { (p, q) };
+                    chosen = vec![(a, from, to), (b, from_b, to_b)];
+                    break;
                 }
             }
-            let Some((w, a, q)) = best else { continue };
-            let (from, to) = if heavy { (r, q) } else { (q, r) };
-            labels[a] = to as u32;
-            load[from] -= w;
-            load[to] += w;
-            moves += 1;
-            changed = true;
+            for &(a, from, to) in &chosen {
+                labels[a] = to as u32;
+                load[from] -= weight[a];
+                load[to] += weight[a];
+                members[from].retain(|&x| x != a);
+                members[to].push(a);
+                moves += 1;
+                changed = true;
+            }
         }
         if !changed {
             break;
@@ -1958,5 +2035,29 @@ mod tests {
             2,
         );
         assert_eq!(moves, 0);
+    }
+
+    /// 420 | 404 | 376 for targets of 400 ± 1%: the heavy grid's neighbour is full, so each
+    /// repair passes a building through it to the light grid beyond; all end within.
+    #[test]
+    fn the_repair_passes_buildings_through_a_full_neighbour() {
+        let (world, cell, _) = lattice();
+        let rule = |i: usize, j: usize| match i {
+            0..14 => 0,
+            14..27 => 1,
+            27 if j < 14 => 1,
+            _ => 2,
+        };
+        let mut labels = label(&cell, rule);
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        let loads = |l: &[u32]| [0, 1, 2].map(|r| load(l, &weight, r));
+        assert_eq!(loads(&labels), [420.0, 404.0, 376.0]);
+        let fixed = vec![false; labels.len()];
+        let moves = fix_balance(&world, &mut labels, &weight, &[400.0; 3], &fixed, 0.01, 3);
+        assert!(moves > 0);
+        for (r, l) in loads(&labels).into_iter().enumerate() {
+            assert!((396.0..=404.0).contains(&l), "grid {r}: {l}");
+        }
+        assert_eq!(pieces(&world, &labels, 3), vec![1, 1, 1]);
     }
 }
