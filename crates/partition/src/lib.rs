@@ -34,11 +34,15 @@
 //!    elongated strips left by the bisection round off one boundary atom at a time) and its
 //!    Polsby-Popper score computed on the atom graph (cell areas, edge lengths, barrier edges
 //!    at their cut cost so grids still follow roads). Shape moves may use most of the
-//!    tolerance; a last polish evens the balance out with lighter shape terms. Then the shape
-//!    check ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most
-//!    edge with, where balance and contiguity allow it. Of the two starts, the plan with the
-//!    lower search cost is kept: the bisection's where barriers shape the town, the power
-//!    diagram's where the buildings do.
+//!    tolerance; a last polish evens the balance out with lighter shape terms. Of the two
+//!    starts, the plan with the lower search cost is kept: the bisection's where barriers
+//!    shape the town, the power diagram's where the buildings do. Then the shape check
+//!    ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most edge
+//!    with, or shares them out among the neighbours beside them, and the search rebalances,
+//!    where balance and contiguity allow it; a last repair moves single buildings (or a chain
+//!    of two through a full neighbour) into the tolerance. On small inputs all of this runs
+//!    from several seeds derived from the seed, and the plan with whole grids, the fewest
+//!    defects and the highest Polsby-Popper is kept.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
