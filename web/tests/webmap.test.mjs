@@ -326,6 +326,12 @@ describe('web map', () => {
     await page.waitForSelector('#plan-report', { timeout: 120_000 });
     const planRows = await page.$$eval('#plan-grids-table tr', (r) => r.length - 1);
     assert.ok(planRows > 1);
+    // The report counts the grids within the tolerance, and every grid outside it is named
+    // with the reason.
+    const [within, grids] = (await page.textContent('#plan-within')).split('/').map((x) => Number(x.trim().replaceAll(',', '')));
+    assert.equal(grids, planRows);
+    const notes = await page.$$eval('#plan-notes li', (l) => l.length);
+    assert.ok(notes >= grids - within, `${notes} notes for ${grids - within} grids off target`);
     await mapIdle(page);
     const drawn = await page.evaluate(() => new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['plan-line'] }).map((f) => f.properties.code)).size);
     assert.equal(drawn, planRows);

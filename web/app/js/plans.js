@@ -100,7 +100,14 @@ export class Plans {
         el('tr', {}, el('th', {}, t('plan_deviation')), el('td', {}, `${num(rep.max_deviation_pct, 1)}%`)),
         el('tr', {}, el('th', {}, t('plan_pp')), el('td', {}, `${num(rep.polsby_popper_mean, 3)} / ${num(rep.polsby_popper_min, 3)}`)),
         el('tr', {}, el('th', {}, t('plan_contiguous')), el('td', {}, rep.all_contiguous ? t('yes') : t('no'))),
+        el('tr', {}, el('th', {}, t('plan_within', { pct: num(100 * (rep.tolerance ?? 0)) })), el('td', { id: 'plan-within' }, `${num(rep.within_tolerance)} / ${num(rep.grids)}`)),
+        el('tr', {}, el('th', {}, t('plan_shape')), el('td', { id: 'plan-shape' }, t('plan_shape_counts', { tentacles: num(rep.tentacles), enclaves: num(rep.enclaves) }))),
         el('tr', {}, el('th', {}, t('plan_moves')), el('td', { id: 'plan-moves-count' }, `${num(moves.length)} (${num(moves.reduce((a, m) => a + (m.households ?? 0), 0))} ${t('households')})`))),
+      // Why a grid misses the tolerance or stands alone (the server's reasons, in English).
+      ...((rep.notes ?? []).length ? [
+        el('h4', {}, t('plan_notes')),
+        el('ul', { id: 'plan-notes' }, ...rep.notes.map((n) => el('li', {}, el('b', {}, n.grid), ` ${n.reason}`))),
+      ] : []),
       el('div', { class: 'row' }, modeButton('overlay', t('overlay')), modeButton('side', t('side_by_side'))),
       el('table', { id: 'plan-grids-table' },
         el('tr', {}, el('th', {}, t('plan_proposed')), el('th', {}, t('plan_current')),
