@@ -37,3 +37,23 @@ test('every value the server sends that the app translates has a text', () => {
     for (const v of vs) assert.ok(`${prefix}_${v}` in zh, `${prefix}_${v} is not translated`);
   }
 });
+
+test('every kind of partition note is worded, with its figures', async () => {
+  const { noteText } = await import('../app/js/i18n.js');
+  const base = { grid: 'G001', reason: 'english', by: 20, room: 60, lightest: 78, target: 402 };
+  const notes = [
+    { ...base, kind: 'heavy_building', building: 'osm-1', buildings: 1, workload: 800 },
+    { ...base, kind: 'heavy_building', building: 'osm-1', buildings: 3, workload: 800 },
+    { ...base, kind: 'separate_parts', parts: 3, grids_in_part: 2, workload: 950, target: 475 },
+    ...['overshoots', 'neighbours_full', 'kept_for_shape', 'would_split', 'no_trade'].flatMap((kind) =>
+      [true, false].map((too_heavy) => ({ ...base, kind, too_heavy, workload: 18, neighbours: ['G002', 'G003'] }))),
+  ];
+  for (const n of notes) {
+    const text = noteText(n, 5);
+    assert.ok(!/[{}]|note_|english/.test(text), `${n.kind}: ${text}`);
+  }
+  assert.match(noteText(notes[0], 5), /osm-1.*800/);
+  assert.match(noteText({ ...base, kind: 'overshoots', too_heavy: true }, 5), /超出 20：.*78.*±5%.*60/);
+  assert.match(noteText({ ...base, kind: 'neighbours_full', too_heavy: false, neighbours: ['G002', 'G003'] }, 5), /不足 20：.*G002、G003/);
+  assert.equal(noteText({ ...base, kind: 'something_new' }, 5), 'english');
+});

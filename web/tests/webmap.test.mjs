@@ -330,8 +330,9 @@ describe('web map', () => {
     // with the reason.
     const [within, grids] = (await page.textContent('#plan-within')).split('/').map((x) => Number(x.trim().replaceAll(',', '')));
     assert.equal(grids, planRows);
-    const notes = await page.$$eval('#plan-notes li', (l) => l.length);
-    assert.ok(notes >= grids - within, `${notes} notes for ${grids - within} grids off target`);
+    const notes = await page.$$eval('#plan-notes li', (l) => l.map((x) => x.textContent));
+    assert.ok(notes.length >= grids - within, `${notes.length} notes for ${grids - within} grids off target`);
+    for (const n of notes) assert.ok(!/[{}]|note_/.test(n), n);
     await mapIdle(page);
     const drawn = await page.evaluate(() => new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['plan-line'] }).map((f) => f.properties.code)).size);
     assert.equal(drawn, planRows);

@@ -208,11 +208,65 @@ pub struct PlanGrid {
     pub tentacles: usize,
 }
 
-/// A grid whose workload is outside the tolerance, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A grid whose workload is outside the tolerance (or that is a building of its own), and why:
+/// `reason` in English, `kind` and the figures for a client to word it in its own language.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Note {
     pub grid: String,
+    pub kind: NoteKind,
     pub reason: String,
+    /// Above the target (true) or below it; absent for a grid of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_heavy: Option<bool>,
+    /// Workload beyond the tolerance window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<f64>,
+    /// Workload of the lightest building the grid could give or take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lightest: Option<f64>,
+    /// Most workload the grid can lose (too heavy) or gain and stay within the tolerance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<f64>,
+    /// The neighbouring grids concerned.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<String>,
+    /// The building (the first of several that must stay together) and how many they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub building: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buildings: Option<usize>,
+    /// Workload of that building (or buildings), or of the part of the boundary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<f64>,
+    /// The target, or for a part of the boundary what each of its grids gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Separate parts of the boundary, and the grids this one's part gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grids_in_part: Option<usize>,
+}
+
+/// Why a grid is noted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    /// A building (or buildings that must stay together) heavier than the window alone.
+    #[default]
+    HeavyBuilding,
+    /// Its part of the boundary holds too much or too little for whole grids.
+    SeparateParts,
+    /// The lightest building it could trade is more than the room left in its window.
+    Overshoots,
+    /// Every neighbour would leave its own window by the trade.
+    NeighboursFull,
+    /// A trade would fit; the search kept the grid's shape instead.
+    KeptForShape,
+    /// Every trade that would fit would split a grid.
+    WouldSplit,
+    /// No building on its edge can change grid.
+    NoTrade,
 }
 
 /// The numbers a planner judges a plan by.
@@ -435,7 +489,7 @@ const STRADDLE_SHARE: f64 = 1e-6;
 /// one it could give a neighbour (too heavy) or take from one (too light) either overshoots
 /// the tolerance window, or would push every neighbour that could trade it outside its own;
 /// otherwise a move would fit but would split a grid, or the search found none.
-fn imbalance_reason(
+fn imbalance_note(
     world: &atoms::World,
     labels: &[u32],
     load: &[f64],
@@ -443,7 +497,7 @@ fn imbalance_reason(
     tol: f64,
     r: usize,
     code: &dyn Fn(usize) -> String,
-) -> String {
+) -> Note {
     let g = &world.graph;
     let lo = |q: usize| targets[q] * (1.0 - tol);
     let hi = |q: usize| targets[q] * (1.0 + tol);
@@ -466,16 +520,35 @@ fn imbalance_reason(
     } else {
         hi(r) - load[r]
     };
+    let note = |kind: NoteKind, reason: String| Note {
+        kind,
+        reason,
+        too_heavy: Some(heavy),
+        by: Some(by),
+        room: Some(room),
+        target: Some(targets[r]),
+        ..Note::default()
+    };
     let Some(&(lightest, _)) = trades.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
-        return format!("{direction} by {by:.0}: no building on its edge can change grid");
+        return note(
+            NoteKind::NoTrade,
+            format!("{direction} by {by:.0}: no building on its edge can change grid"),
+        );
+    };
+    let note = |kind: NoteKind, reason: String| Note {
+        lightest: Some(lightest),
+        ..note(kind, reason)
     };
     if lightest > room {
-        return format!(
-            "{direction} by {by:.0}: the lightest building it could {} a neighbour has workload \
+        return note(
+            NoteKind::Overshoots,
+            format!(
+                "{direction} by {by:.0}: the lightest building it could {} a neighbour has workload \
              {lightest}, more than the {room:.0} it can {} and stay within ±{:.0}%",
-            if heavy { "give" } else { "take from" },
-            if heavy { "lose" } else { "gain" },
-            100.0 * tol
+                if heavy { "give" } else { "take from" },
+                if heavy { "lose" } else { "gain" },
+                100.0 * tol
+            ),
         );
     }
     let fits = |&(w, q): &(f64, usize)| {
@@ -491,17 +564,23 @@ fn imbalance_reason(
         around.sort_unstable();
         around.dedup();
         let names: Vec<String> = around.iter().map(|&q| code(q)).collect();
-        return format!(
-            "{direction} by {by:.0}: its neighbours ({}) would leave ±{:.0}% {} the buildings \
+        return Note {
+            neighbours: names.clone(),
+            ..note(
+                NoteKind::NeighboursFull,
+                format!(
+                    "{direction} by {by:.0}: its neighbours ({}) would leave ±{:.0}% {} the buildings \
              along its edge (lightest {lightest})",
-            names.join(", "),
-            100.0 * tol,
-            if heavy {
-                "taking any of"
-            } else {
-                "giving any of"
-            },
-        );
+                    names.join(", "),
+                    100.0 * tol,
+                    if heavy {
+                        "taking any of"
+                    } else {
+                        "giving any of"
+                    },
+                ),
+            )
+        };
     }
     // A fitting building that can leave its grid without splitting it: the search's shape
     // terms kept it where it is.
@@ -511,16 +590,26 @@ fn imbalance_reason(
         .filter(|&(a, q)| fits(&(world.atoms[a].weight, q)))
         .find(|&(a, _)| whole.without(g, labels, a));
     match movable {
-        Some((a, q)) => format!(
-            "{direction} by {by:.0}: moving a building of workload {} {} {} would fit; the \
-             search kept it for the grids' shape",
-            world.atoms[a].weight,
-            if heavy { "to" } else { "from" },
-            code(q)
-        ),
-        None => format!(
-            "{direction} by {by:.0}: every building that would fit (lightest {lightest}) would \
-             split its grid if it moved"
+        Some((a, q)) => Note {
+            neighbours: vec![code(q)],
+            workload: Some(world.atoms[a].weight),
+            ..note(
+                NoteKind::KeptForShape,
+                format!(
+                    "{direction} by {by:.0}: moving a building of workload {} {} {} would fit; \
+                     the search kept it for the grids' shape",
+                    world.atoms[a].weight,
+                    if heavy { "to" } else { "from" },
+                    code(q)
+                ),
+            )
+        },
+        None => note(
+            NoteKind::WouldSplit,
+            format!(
+                "{direction} by {by:.0}: every building that would fit (lightest {lightest}) \
+                 would split its grid if it moved"
+            ),
         ),
     }
 }
@@ -745,10 +834,16 @@ fn measure(
             };
             report.notes.push(Note {
                 grid: g.code.clone(),
+                kind: NoteKind::HeavyBuilding,
                 reason: format!(
                     "{what} alone has workload {} > target {:.1} × (1 + tolerance): it is a grid of its own",
                     solution.targets[r], solution.normal_target
                 ),
+                building: Some(b.id.clone()),
+                buildings: Some(together),
+                workload: Some(solution.targets[r]),
+                target: Some(solution.normal_target),
+                ..Note::default()
             });
             continue;
         }
@@ -756,9 +851,29 @@ fn measure(
         if within {
             report.within_tolerance += 1;
         } else {
-            let reason = match &solution.part_note[r] {
-                Some(note) => note.clone(),
-                None => imbalance_reason(
+            let mut note = match &solution.part_note[r] {
+                Some(part) => Note {
+                    kind: NoteKind::SeparateParts,
+                    reason: format!(
+                        "the boundary is in {} separate parts and a grid cannot span two: this \
+                         part holds {:.0} of the workload ({:.1}% of the total) for {} grid(s) \
+                         of about {:.0} each ({:+.1}% of the target {:.1})",
+                        part.parts,
+                        part.workload,
+                        part.share_pct,
+                        part.grids,
+                        part.each,
+                        part.deviation_pct,
+                        solution.normal_target
+                    ),
+                    too_heavy: Some(part.deviation_pct > 0.0),
+                    parts: Some(part.parts),
+                    grids_in_part: Some(part.grids),
+                    workload: Some(part.workload),
+                    target: Some(part.each),
+                    ..Note::default()
+                },
+                None => imbalance_note(
                     world,
                     &solution.labels,
                     &workload,
@@ -768,10 +883,8 @@ fn measure(
                     &code,
                 ),
             };
-            report.notes.push(Note {
-                grid: g.code.clone(),
-                reason,
-            });
+            note.grid = g.code.clone();
+            report.notes.push(note);
         }
     }
     let pps: Vec<f64> = grids.iter().map(|g| g.polsby_popper).collect();

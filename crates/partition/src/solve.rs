@@ -31,9 +31,24 @@ pub(crate) struct Solution {
     pub current_region: Option<Vec<Option<usize>>>,
     /// Why a region's workload cannot reach the target: the separate part of the boundary it
     /// lies in holds too much or too little for a whole number of grids.
-    pub part_note: Vec<Option<String>>,
+    pub part_note: Vec<Option<PartNote>>,
     /// Tentacles moved whole to a neighbour after the search.
     pub tentacles_removed: usize,
+}
+
+/// A grid's part of the boundary holds too much or too little workload for a whole number of
+/// grids near the target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PartNote {
+    /// Separate parts of the boundary that hold workload.
+    pub parts: usize,
+    /// Workload of this part, and its share of the total in %.
+    pub workload: f64,
+    pub share_pct: f64,
+    /// Grids the part gets, the workload of each, and its deviation from the target in %.
+    pub grids: usize,
+    pub each: f64,
+    pub deviation_pct: f64,
 }
 
 /// Solves from several seeds and keeps the best plan.
@@ -165,7 +180,7 @@ fn solve_once(
     let mut targets = vec![total / k as f64; k];
     let mut normal_target = total / k as f64;
     let mut current_region = None;
-    let mut part_note: Vec<Option<String>> = vec![None; k];
+    let mut part_note: Vec<Option<PartNote>> = vec![None; k];
     // Targets the search balances to: the target, or the part's when the boundary has parts.
     let mut search_targets = targets.clone();
 
@@ -242,13 +257,14 @@ fn solve_once(
                         search_targets[r] = t;
                         let dev = 100.0 * (t - normal_target) / normal_target;
                         if dev.abs() > 100.0 * tol {
-                            part_note[r] = Some(format!(
-                                "the boundary is in {loaded} separate parts and a grid cannot span two: \
-                                 this part holds {:.0} of the workload ({:.1}% of the total) for {kp} \
-                                 grid(s) of about {t:.0} each ({dev:+.1}% of the target {normal_target:.1})",
-                                part_weight[p],
-                                100.0 * part_weight[p] / rest.max(f64::MIN_POSITIVE),
-                            ));
+                            part_note[r] = Some(PartNote {
+                                parts: loaded,
+                                workload: part_weight[p],
+                                share_pct: 100.0 * part_weight[p] / rest.max(f64::MIN_POSITIVE),
+                                grids: kp,
+                                each: t,
+                                deviation_pct: dev,
+                            });
                         }
                     }
                     initial_bisection(

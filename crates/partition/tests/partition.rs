@@ -5,7 +5,7 @@ use gridmap_core::geodesy::LocalMetres;
 use gridmap_core::model::{Building, Footprint};
 use gridmap_core::validate::{CoverageInput, Options, validate};
 use gridmap_partition::{
-    PartitionError, PartitionInput, PartitionOptions, Plan, Target, Weight, partition,
+    NoteKind, PartitionError, PartitionInput, PartitionOptions, Plan, Target, Weight, partition,
 };
 use gridmap_synth::{TownSpec, town};
 use proptest::prelude::*;
@@ -241,7 +241,12 @@ fn a_heavy_building_is_a_grid_of_its_own_and_is_reported() {
         plan.report
             .notes
             .iter()
-            .any(|n| n.grid == plan.grids[grid].code && n.reason.contains(id.as_str())),
+            .any(|n| n.grid == plan.grids[grid].code
+                && n.reason.contains(id.as_str())
+                && n.kind == NoteKind::HeavyBuilding
+                && n.building.as_deref() == Some(id.as_str())
+                && n.buildings == Some(1)
+                && n.workload == Some(5_000.0)),
         "{:?}",
         plan.report.notes
     );
@@ -509,10 +514,10 @@ fn separate_parts_get_whole_grids_and_the_report_says_why() {
     for g in &plan.grids {
         if (g.workload - target).abs() > 0.05 * target {
             assert!(
-                plan.report
-                    .notes
-                    .iter()
-                    .any(|n| n.grid == g.code && n.reason.contains("separate parts")),
+                plan.report.notes.iter().any(|n| n.grid == g.code
+                    && n.reason.contains("separate parts")
+                    && n.kind == NoteKind::SeparateParts
+                    && n.parts.is_some_and(|p| p > 1)),
                 "{} {:?}",
                 g.code,
                 plan.report.notes

@@ -61,6 +61,18 @@ const zh = {
   plan_deviation: '最大偏差', plan_pp: '紧凑度（PP 均值/最小）', plan_contiguous: '全部连通',
   plan_within: '偏差在 ±{pct}% 内的网格', plan_shape: '形状', plan_shape_counts: '触手 {tentacles}，飞地 {enclaves}',
   plan_notes: '未达标网格及原因',
+  note_heavy_building: '建筑 {b} 工作量 {w}，单独就超过目标 {target} 的允许范围，自成一个网格',
+  note_heavy_buildings: '{n} 栋须在一起的建筑（含 {b}）工作量 {w}，超过目标 {target} 的允许范围，自成一个网格',
+  note_separate_parts: '辖区分为 {parts} 块互不相连的土地，网格不能跨块：本块工作量 {w}，分 {grids} 个网格，每格约 {each}',
+  note_heavy: '超出 {by}', note_light: '不足 {by}', note_sep: '：',
+  note_overshoots_heavy: '可划给邻格的最轻建筑工作量 {lightest}，大于保持 ±{pct}% 时最多可减少的 {room}',
+  note_overshoots_light: '可从邻格划入的最轻建筑工作量 {lightest}，大于保持 ±{pct}% 时最多可增加的 {room}',
+  note_neighbours_full_heavy: '邻格（{list}）接收其边上任一建筑（最轻 {lightest}）都会超出 ±{pct}%',
+  note_neighbours_full_light: '邻格（{list}）划出任一相邻建筑（最轻 {lightest}）都会超出 ±{pct}%',
+  note_kept_for_shape_heavy: '把一栋工作量 {w} 的建筑划给 {q} 即可达标，为保持网格形状未调整',
+  note_kept_for_shape_light: '从 {q} 划入一栋工作量 {w} 的建筑即可达标，为保持网格形状未调整',
+  note_would_split: '可达标的建筑（最轻 {lightest}）移动后都会使网格不连通',
+  note_no_trade: '边上没有可调整的建筑',
   plan_show: '显示', plan_current: '现有网格', plan_proposed: '方案网格', yes: '是', no: '否',
   side_by_side: '并排对比', overlay: '叠加对比',
   error: '出错：{msg}', forbidden: '无权访问。', session_expired: '登录已过期，请重新登录。',
@@ -121,6 +133,18 @@ const en = {
   plan_deviation: 'Max deviation', plan_pp: 'Compactness (PP mean/min)', plan_contiguous: 'All contiguous',
   plan_within: 'Grids within ±{pct}%', plan_shape: 'Shape', plan_shape_counts: '{tentacles} tentacles, {enclaves} enclaves',
   plan_notes: 'Grids off target, and why',
+  note_heavy_building: 'Building {b} alone has workload {w}, beyond the window of target {target}: a grid of its own',
+  note_heavy_buildings: '{n} buildings that must stay together (with {b}) have workload {w}, beyond the window of target {target}: a grid of its own',
+  note_separate_parts: 'The area is in {parts} separate parts and a grid cannot span two: this part holds {w} for {grids} grid(s) of about {each}',
+  note_heavy: 'Too heavy by {by}', note_light: 'Too light by {by}', note_sep: ': ',
+  note_overshoots_heavy: 'the lightest building it could give a neighbour has {lightest}, more than the {room} it can lose within ±{pct}%',
+  note_overshoots_light: 'the lightest building it could take from a neighbour has {lightest}, more than the {room} it can gain within ±{pct}%',
+  note_neighbours_full_heavy: 'its neighbours ({list}) would leave ±{pct}% taking any building along its edge (lightest {lightest})',
+  note_neighbours_full_light: 'its neighbours ({list}) would leave ±{pct}% giving any building along its edge (lightest {lightest})',
+  note_kept_for_shape_heavy: 'moving a building of {w} to {q} would fit; it was kept for the grids’ shape',
+  note_kept_for_shape_light: 'taking a building of {w} from {q} would fit; it was kept for the grids’ shape',
+  note_would_split: 'every building that would fit (lightest {lightest}) would split its grid',
+  note_no_trade: 'no building on its edge can change grid',
   plan_show: 'Show', plan_current: 'Today’s grids', plan_proposed: 'Proposed grids', yes: 'yes', no: 'no',
   side_by_side: 'Side by side', overlay: 'Overlay',
   error: 'Error: {msg}', forbidden: 'Not allowed.', session_expired: 'Your session expired; sign in again.',
@@ -147,6 +171,32 @@ export function setLang(next) {
   lang = next === 'en' ? 'en' : 'zh';
   localStorage.setItem('gridmap.lang', lang);
   translate();
+}
+
+/**
+ * A partition report's note on a grid (why it misses the target, or stands alone), worded
+ * from its kind and figures; the server's English `reason` when the kind is unknown.
+ */
+export function noteText(n, tolerancePct) {
+  const f = (x) => num(x);
+  switch (n.kind) {
+    case 'heavy_building':
+      return t(n.buildings > 1 ? 'note_heavy_buildings' : 'note_heavy_building',
+        { n: n.buildings, b: n.building, w: f(n.workload), target: num(n.target, 1) });
+    case 'separate_parts':
+      return t('note_separate_parts', { parts: n.parts, w: f(n.workload), grids: n.grids_in_part, each: f(n.target) });
+    case 'overshoots': case 'neighbours_full': case 'kept_for_shape': case 'would_split': case 'no_trade': {
+      const side = n.too_heavy ? 'heavy' : 'light';
+      const key = ['would_split', 'no_trade'].includes(n.kind) ? `note_${n.kind}` : `note_${n.kind}_${side}`;
+      const why = t(key, {
+        lightest: f(n.lightest), room: f(n.room), pct: num(tolerancePct), w: f(n.workload),
+        q: n.neighbours?.[0], list: (n.neighbours ?? []).join(lang === 'zh' ? '、' : ', '),
+      });
+      return `${t(`note_${side}`, { by: f(n.by) })}${t('note_sep')}${why}`;
+    }
+    default:
+      return n.reason;
+  }
 }
 
 /** Formats a number for the current language: 12,345 / 12,345.6. */

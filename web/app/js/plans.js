@@ -3,7 +3,7 @@
 // them, with each grid's workload before and after and the buildings that move.
 
 import { get, post } from './api.js';
-import { num, t } from './i18n.js';
+import { noteText, num, t } from './i18n.js';
 import { el } from './dom.js';
 import { createMap, fitTo, highlightBuildings, setOverlay, setVisible } from './mapview.js';
 
@@ -103,10 +103,10 @@ export class Plans {
         el('tr', {}, el('th', {}, t('plan_within', { pct: num(100 * (rep.tolerance ?? 0)) })), el('td', { id: 'plan-within' }, `${num(rep.within_tolerance)} / ${num(rep.grids)}`)),
         el('tr', {}, el('th', {}, t('plan_shape')), el('td', { id: 'plan-shape' }, t('plan_shape_counts', { tentacles: num(rep.tentacles), enclaves: num(rep.enclaves) }))),
         el('tr', {}, el('th', {}, t('plan_moves')), el('td', { id: 'plan-moves-count' }, `${num(moves.length)} (${num(moves.reduce((a, m) => a + (m.households ?? 0), 0))} ${t('households')})`))),
-      // Why a grid misses the tolerance or stands alone (the server's reasons, in English).
+      // Why a grid misses the tolerance or stands alone.
       ...((rep.notes ?? []).length ? [
         el('h4', {}, t('plan_notes')),
-        el('ul', { id: 'plan-notes' }, ...rep.notes.map((n) => el('li', {}, el('b', {}, n.grid), ` ${n.reason}`))),
+        el('ul', { id: 'plan-notes' }, ...rep.notes.map((n) => el('li', {}, el('b', {}, n.grid), ` ${noteText(n, 100 * (rep.tolerance ?? 0))}`))),
       ] : []),
       el('div', { class: 'row' }, modeButton('overlay', t('overlay')), modeButton('side', t('side_by_side'))),
       el('table', { id: 'plan-grids-table' },
