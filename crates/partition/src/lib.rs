@@ -530,9 +530,24 @@ fn imbalance_note(
         ..Note::default()
     };
     let Some(&(lightest, _)) = trades.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
+        // No building of it (heavy) or of a neighbour (light) touches the other side: the
+        // grids meet, if at all, across land without buildings.
+        let borders = members.iter().any(|&a| {
+            g.range(a).any(|e| {
+                let q = labels[g.neighbours[e] as usize];
+                q != atoms::NONE && q as usize != r
+            })
+        });
         return note(
             NoteKind::NoTrade,
-            format!("{direction} by {by:.0}: no building on its edge can change grid"),
+            if borders {
+                format!(
+                    "{direction} by {by:.0}: no building on its edge can change grid: it meets \
+                     its neighbours only across land without buildings"
+                )
+            } else {
+                format!("{direction} by {by:.0}: it borders no other grid")
+            },
         );
     };
     let note = |kind: NoteKind, reason: String| Note {

@@ -1856,6 +1856,22 @@ fn fix_balance(
                     break;
                 }
             }
+            if chosen.is_empty() {
+                // Across land without buildings: a building and the weightless atoms between
+                // it and the other grid change grid together.
+                let fits = |w: f64, giver: usize, taker: usize| {
+                    if heavy {
+                        load[r] - w >= lo(r) && load[taker] + w <= hi(taker)
+                    } else {
+                        load[r] + w <= hi(r) && load[giver] - w >= lo(giver)
+                    }
+                };
+                if let Some((path, from, to)) =
+                    corridor(world, labels, weight, fixed, r, heavy, &fits)
+                {
+                    chosen = path.into_iter().map(|a| (a, from, to)).collect();
+                }
+            }
             for &(a, from, to) in &chosen {
                 labels[a] = to as u32;
                 load[from] -= weight[a];
@@ -1871,6 +1887,99 @@ fn fix_balance(
         }
     }
     moves
+}
+
+/// Most buildings [`corridor`] weighs for one region.
+const CORRIDOR_CANDIDATES: usize = 16;
+
+/// A building that reaches the other side only across weightless atoms of its own grid (open
+/// land, the boundary's sites): too heavy, one of `r`'s buildings and the weightless atoms of
+/// `r` between it and a neighbour; too light, the same of a neighbour towards `r`. The
+/// lightest that `fits` (workload, giver, taker) and leaves the giver whole, nearest first
+/// among equals: the atoms to move, the giver and the taker.
+fn corridor(
+    world: &World,
+    labels: &[u32],
+    weight: &[f64],
+    fixed: &[bool],
+    r: usize,
+    heavy: bool,
+    fits: &dyn Fn(f64, usize, usize) -> bool,
+) -> Option<(Vec<usize>, usize, usize)> {
+    let g = &world.graph;
+    let n = labels.len();
+    // Breadth-first through weightless atoms of the giver, from those beside the taker.
+    let mut parent = vec![usize::MAX; n];
+    let mut taker_of = vec![usize::MAX; n];
+    let mut queue: Vec<usize> = Vec::new();
+    for a in 0..n {
+        let l = labels[a];
+        if l == NONE || weight[a] > 0.0 || fixed[a] || (heavy != (l as usize == r)) {
+            continue;
+        }
+        let taker = g
+            .range(a)
+            .map(|e| labels[g.neighbours[e] as usize])
+            .find(|&q| q != NONE && q != l && (heavy || q as usize == r));
+        if let Some(t) = taker {
+            parent[a] = a;
+            taker_of[a] = t as usize;
+            queue.push(a);
+        }
+    }
+    let mut candidates: Vec<(usize, usize)> = Vec::new(); // (building, weightless atom before it)
+    let mut i = 0;
+    while i < queue.len() && candidates.len() < CORRIDOR_CANDIDATES {
+        let a = queue[i];
+        i += 1;
+        for e in g.range(a) {
+            let b = g.neighbours[e] as usize;
+            if labels[b] != labels[a] || parent[b] != usize::MAX || fixed[b] {
+                continue;
+            }
+            parent[b] = a;
+            taker_of[b] = taker_of[a];
+            if weight[b] > 0.0 {
+                candidates.push((b, a));
+            } else {
+                queue.push(b);
+            }
+        }
+    }
+    candidates.sort_by(|x, y| weight[x.0].total_cmp(&weight[y.0]));
+    for (b, _) in candidates {
+        let giver = labels[b] as usize;
+        let taker = taker_of[b];
+        if !fits(weight[b], giver, taker) {
+            continue;
+        }
+        let mut path = vec![b];
+        let mut a = parent[b];
+        loop {
+            path.push(a);
+            if parent[a] == a {
+                break;
+            }
+            a = parent[a];
+        }
+        // The giver must stay whole and keep an atom.
+        let mut gone = vec![false; n];
+        for &a in &path {
+            gone[a] = true;
+        }
+        let rest: Vec<usize> = (0..n)
+            .filter(|&a| labels[a] as usize == giver && labels[a] != NONE && !gone[a])
+            .collect();
+        let Some(&start) = rest.first() else { continue };
+        let mut seen = gone;
+        let reached = g.flood(start, &mut seen, |_, x| {
+            labels[x] as usize == giver && labels[x] != NONE
+        });
+        if reached.len() == rest.len() {
+            return Some((path, giver, taker));
+        }
+    }
+    None
 }
 
 /// Would `a`'s region stay connected without `a`? BFS from one of its neighbours in the
@@ -2075,5 +2184,29 @@ mod tests {
             assert!((396.0..=404.0).contains(&l), "grid {r}: {l}");
         }
         assert_eq!(pieces(&world, &labels, 3), vec![1, 1, 1]);
+    }
+
+    /// Two columns of land without buildings lie along grid 0's side of the border: its
+    /// buildings touch grid 1 only across them, so each repair moves a building together with
+    /// the open land in front of it, and both grids end within their windows, whole.
+    #[test]
+    fn the_repair_moves_a_building_across_open_land() {
+        let (world, cell, _) = lattice();
+        let mut labels = label(&cell, |i, _| u32::from(i >= 20));
+        let weight: Vec<f64> = world
+            .atoms
+            .iter()
+            .zip(&cell)
+            .map(|(a, &(i, _))| if (18..20).contains(&i) { 0.0 } else { a.weight })
+            .collect();
+        assert_eq!(load(&labels, &weight, 0), 540.0);
+        let fixed = vec![false; labels.len()];
+        let targets = [520.0, 620.0];
+        let moves = fix_balance(&world, &mut labels, &weight, &targets, &fixed, 0.01, 2);
+        assert!(moves > 0);
+        let (l0, l1) = (load(&labels, &weight, 0), load(&labels, &weight, 1));
+        assert!((514.8..=525.2).contains(&l0), "{l0}");
+        assert!((613.8..=626.2).contains(&l1), "{l1}");
+        assert_eq!(pieces(&world, &labels, 2), vec![1, 1]);
     }
 }
