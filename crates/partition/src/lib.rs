@@ -261,7 +261,7 @@ pub enum NoteKind {
     Overshoots,
     /// Every neighbour would leave its own window by the trade.
     NeighboursFull,
-    /// A trade would fit; the search kept the grid's shape instead.
+    /// A trade would fit; the plan keeps the grids' shape (or moves fewer buildings) instead.
     KeptForShape,
     /// Every trade that would fit would split a grid.
     WouldSplit,
@@ -505,9 +505,10 @@ fn imbalance_note(
     let members: Vec<usize> = (0..labels.len())
         .filter(|&a| labels[a] as usize == r)
         .collect();
-    let trades: Vec<(f64, usize)> = solve::trades(world, labels, &members, heavy)
-        .into_iter()
-        .map(|(a, q)| (world.atoms[a].weight, q))
+    let by_atom = solve::trades(world, labels, &members, heavy);
+    let trades: Vec<(f64, usize)> = by_atom
+        .iter()
+        .map(|&(a, q)| (world.atoms[a].weight, q))
         .collect();
     let (direction, by) = if heavy {
         ("too heavy", load[r] - hi(r))
@@ -600,7 +601,7 @@ fn imbalance_note(
     // A fitting building that can leave its grid without splitting it: the search's shape
     // terms kept it where it is.
     let mut whole = solve::Whole::new(labels.len());
-    let movable = solve::trades(world, labels, &members, heavy)
+    let movable = by_atom
         .into_iter()
         .filter(|&(a, q)| fits(&(world.atoms[a].weight, q)))
         .find(|&(a, _)| whole.without(g, labels, a));
@@ -612,7 +613,8 @@ fn imbalance_note(
                 NoteKind::KeptForShape,
                 format!(
                     "{direction} by {by:.0}: moving a building of workload {} {} {} would fit; \
-                     the search kept it for the grids' shape",
+                     the plan keeps it for the grids' shape (or, from today's grids, to move \
+                     fewer buildings)",
                     world.atoms[a].weight,
                     if heavy { "to" } else { "from" },
                     code(q)

@@ -646,16 +646,22 @@ pub(crate) mod tests {
         );
     }
 
+    /// [`with_arm`] with grid 1 split along the arm: grid 1 above it (and around its tip),
+    /// grid 2 below.
+    fn arm_between_two(i: usize, j: usize) -> u32 {
+        match with_arm(i, j) {
+            0 => 0,
+            _ if j >= 14 => 1,
+            _ => 2,
+        }
+    }
+
     /// With a grid on each side of the arm, sharing it out gives each side the row along it:
     /// neither neighbour grows an arm of its own, and grid 0 keeps its block.
     #[test]
     fn an_arm_between_two_grids_is_shared_out_along_its_length() {
         let (world, cell, _) = lattice();
-        let mut labels = label(&cell, |i, j| match with_arm(i, j) {
-            0 => 0,
-            _ if j >= 14 => 1,
-            _ => 2,
-        });
+        let mut labels = label(&cell, arm_between_two);
         let arms = &check(&world, &labels, 3).tentacles[0];
         assert_eq!(arms.len(), 1, "{arms:?}");
         let arm = arms[0].clone();
@@ -678,11 +684,7 @@ pub(crate) mod tests {
     #[test]
     fn an_arm_with_a_fixed_atom_is_not_shared_out() {
         let (world, cell, _) = lattice();
-        let mut labels = label(&cell, |i, j| match with_arm(i, j) {
-            0 => 0,
-            _ if j >= 14 => 1,
-            _ => 2,
-        });
+        let mut labels = label(&cell, arm_between_two);
         let arm = check(&world, &labels, 3).tentacles[0][0].clone();
         let mut fixed = vec![false; labels.len()];
         fixed[arm[arm.len() / 2]] = true;
