@@ -19,7 +19,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use geo::{Area, BooleanOps, Buffer, MapCoords, MultiPolygon, Simplify};
+use geo::{
+    Area, BooleanOps, BoundingRect, Buffer, Contains, MapCoords, MultiPolygon, Point, Polygon,
+    Simplify,
+};
 use gridmap_core::geodesy::{LocalMetres, area_m2};
 
 use crate::atoms::{NONE, World};
@@ -141,10 +144,15 @@ pub(crate) fn check(world: &World, labels: &[u32], k: usize) -> Shapes {
 /// as a planner would check it in a GIS; [`check`] is the same rule on the atom graph, used
 /// while solving.
 pub(crate) fn polygon_tentacles(frame: &LocalMetres, geometry: &MultiPolygon) -> usize {
+    polygon_arms(frame, geometry).len()
+}
+
+/// The tentacles of [`polygon_tentacles`] themselves, in `frame`'s metres.
+pub(crate) fn polygon_arms(frame: &LocalMetres, geometry: &MultiPolygon) -> Vec<Polygon> {
     let local = geometry.map_coords(|c| frame.project(c));
     let area = local.unsigned_area();
     if area <= 0.0 {
-        return 0;
+        return Vec::new();
     }
     let rho = NARROW_RADIUS * area.sqrt();
     // Detail much finer than ρ cannot make or break an arm ρ wide; the grids' stepped edges
@@ -156,9 +164,38 @@ pub(crate) fn polygon_tentacles(frame: &LocalMetres, geometry: &MultiPolygon) ->
     local
         .difference(&opened)
         .0
-        .iter()
+        .into_iter()
         .filter(|p| p.unsigned_area() >= TENTACLE_SHARE * area)
-        .count()
+        .collect()
+}
+
+/// The atoms of region `r` whose cell centre lies in one of `arms` (drawn tentacles of the
+/// region, see [`polygon_arms`]), arm by arm; arms without an atom are left out. The drawn
+/// grid and the atom graph judge arms differently (a large cell can make an arm of the drawn
+/// grid that [`check`] does not see), so the search for hand-overs takes both.
+pub(crate) fn atoms_in_arms(
+    world: &World,
+    labels: &[u32],
+    r: u32,
+    arms: &[Polygon],
+) -> Vec<Vec<usize>> {
+    arms.iter()
+        .filter_map(|arm| {
+            let rect = arm.bounding_rect()?;
+            let atoms: Vec<usize> = (0..labels.len())
+                .filter(|&a| labels[a] == r)
+                .filter(|&a| {
+                    let c = world.atoms[a].centre;
+                    c.x >= rect.min().x
+                        && c.x <= rect.max().x
+                        && c.y >= rect.min().y
+                        && c.y <= rect.max().y
+                        && arm.contains(&Point::from(c))
+                })
+                .collect();
+            (!atoms.is_empty()).then_some(atoms)
+        })
+        .collect()
 }
 
 /// Polsby-Popper of a grid's polygon, as the report measures it.
@@ -502,7 +539,9 @@ pub(crate) mod tests {
     use geo::{MultiPolygon, Point, polygon};
     use gridmap_core::model::{Building, Footprint};
 
-    use super::{check, polygon_tentacles, remove_tentacles, share_out};
+    use super::{
+        atoms_in_arms, check, polygon_arms, polygon_tentacles, remove_tentacles, share_out,
+    };
     use crate::atoms::{NONE, World, build};
     use crate::{PartitionInput, PartitionOptions};
     use geo::Coord;
@@ -592,6 +631,32 @@ pub(crate) mod tests {
             .filter(|&a| labels[a] == r)
             .map(|a| weight[a])
             .sum()
+    }
+
+    /// The drawn arm of [`with_arm`]'s grid 0 holds the arm's buildings and nothing of the
+    /// grid's body.
+    #[test]
+    fn the_atoms_of_a_drawn_arm_are_the_arm() {
+        let (world, cell, boundary) = lattice();
+        let labels = label(&cell, with_arm);
+        let drawn = crate::outline::draw(&world, &labels, 2, &boundary);
+        let arms = polygon_arms(&world.frame, &drawn[0]);
+        assert_eq!(arms.len(), 1);
+        assert!(polygon_arms(&world.frame, &drawn[1]).is_empty());
+        let found = atoms_in_arms(&world, &labels, 0, &arms);
+        assert_eq!(found.len(), 1);
+        let arm = &found[0];
+        assert!(arm.iter().all(|&a| labels[a] == 0));
+        assert!(
+            arm.iter()
+                .all(|&a| (14..16).contains(&cell[a].1) && cell[a].0 >= 12),
+            "{:?}",
+            arm.iter().map(|&a| cell[a]).collect::<Vec<_>>()
+        );
+        let buildings = arm.iter().filter(|&&a| world.atoms[a].weight > 0.0).count();
+        assert!(buildings >= 40, "{buildings} of the arm's 52 buildings");
+        // Region 1 has no arm to look in.
+        assert!(atoms_in_arms(&world, &labels, 1, &[]).is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Assigning atoms to regions: heavy atoms alone, recursive weighted bisection, contiguity
 //! repair, then a seeded local search on the boundary atoms.
 
-use geo::{Coord, MultiPolygon};
+use geo::{Coord, MultiPolygon, Polygon};
 use gridmap_core::index::GridIndex;
 use gridmap_core::model::{Building, Grid};
 use rand::SeedableRng;
@@ -113,12 +113,33 @@ fn starts(atoms: usize) -> usize {
     (START_BUDGET / atoms.max(1)).clamp(1, MAX_STARTS)
 }
 
+/// Most defects beyond the first that one grid outside the tolerance counts for (a tolerance
+/// of 0 would count it without end).
+const FAR_OUTSIDE: f64 = 100.0;
+
+/// Defects a grid of workload `load` counts for in [`PlanKey`]: none within the tolerance,
+/// else one and one more for every further tolerance it is off, so that one grid 46% off
+/// ranks worse than a few tentacles (a start that rounds every grid off but leaves one far
+/// too heavy was kept before).
+fn outside_defects(load: f64, target: f64, tol: f64) -> usize {
+    if target <= 0.0 {
+        return 0;
+    }
+    let beyond = ((load - target) / target).abs() - tol;
+    if beyond > 1e-12 {
+        1 + (beyond / tol.max(1e-9)).floor().min(FAR_OUTSIDE) as usize
+    } else {
+        0
+    }
+}
+
 /// How a plan ranks among the starts: lower is better.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PlanKey {
     /// Grids drawn in more than one piece.
     split: usize,
-    /// Grids outside the tolerance, tentacles and enclaves.
+    /// Grids outside the tolerance (more than once when far outside, see [`PlanKey::of`]),
+    /// tentacles and enclaves.
     defects: usize,
     /// Sum of the grids' Polsby-Popper.
     pp: f64,
@@ -132,13 +153,10 @@ impl PlanKey {
                 load[l as usize] += world.atoms[a].weight;
             }
         }
-        let outside = (0..k)
-            .filter(|&r| {
-                s.heavy[r].is_none()
-                    && s.targets[r] > 0.0
-                    && ((load[r] - s.targets[r]) / s.targets[r]).abs() > tol + 1e-12
-            })
-            .count();
+        let outside: usize = (0..k)
+            .filter(|&r| s.heavy[r].is_none())
+            .map(|r| outside_defects(load[r], s.targets[r], tol))
+            .sum();
         let tentacles: usize = s
             .geometry
             .iter()
@@ -426,6 +444,8 @@ const MAX_ARM_ATTEMPTS: usize = 32;
 /// Drawn grids with their shape as the report measures it.
 struct Drawn {
     geometry: Vec<MultiPolygon>,
+    /// The tentacles of every grid (local metres).
+    arms: Vec<Vec<Polygon>>,
     tentacles: Vec<usize>,
     pp: Vec<f64>,
 }
@@ -434,20 +454,21 @@ impl Drawn {
     /// Measures `geometry`, the drawn regions, reusing the figures of regions drawn the same
     /// in `previous`.
     fn new(world: &World, geometry: Vec<MultiPolygon>, previous: Option<&Drawn>) -> Drawn {
-        let (tentacles, pp) = geometry
+        let (arms, pp): (Vec<Vec<Polygon>>, Vec<f64>) = geometry
             .iter()
             .enumerate()
             .map(|(r, g)| match previous {
-                Some(p) if p.geometry[r] == *g => (p.tentacles[r], p.pp[r]),
+                Some(p) if p.geometry[r] == *g => (p.arms[r].clone(), p.pp[r]),
                 _ => (
-                    crate::shape::polygon_tentacles(&world.frame, g),
+                    crate::shape::polygon_arms(&world.frame, g),
                     crate::shape::polygon_pp(&world.frame, g),
                 ),
             })
             .unzip();
         Drawn {
             geometry,
-            tentacles,
+            tentacles: arms.iter().map(Vec::len).collect(),
+            arms,
             pp,
         }
     }
@@ -523,8 +544,10 @@ impl Imbalance {
 /// region is in more pieces, and the drawn grids either have fewer tentacles with a mean
 /// Polsby-Popper no more than [`PP_SLACK`] lower, or as many with a mean at least [`PP_GAIN`]
 /// higher (the search after a hand-over often straightens other grids too); returns the
-/// tentacles removed. Candidates are the atom check's arms in grids whose drawn polygon has a
-/// tentacle; a hand-over that was tried and not kept is not tried again.
+/// tentacles removed. Candidates, in grids whose drawn polygon has a tentacle, are the atoms
+/// inside the drawn tentacles, then the atom check's arms (the two disagree where a large
+/// cell draws an arm the atom graph does not see); a hand-over that was tried and not kept is
+/// not tried again.
 #[allow(clippy::too_many_arguments)]
 fn rebalance_arms(
     world: &World,
@@ -536,12 +559,8 @@ fn rebalance_arms(
     options: &PartitionOptions,
     k: usize,
 ) -> usize {
-    use crate::shape::{check, hand_over, neighbours_of, share_out};
-    // Candidates come from the atom check: without any, drawing is not needed.
+    use crate::shape::{atoms_in_arms, check, hand_over, neighbours_of, share_out};
     let mut shapes = check(world, labels, k);
-    if shapes.tentacles.iter().all(Vec::is_empty) {
-        return 0;
-    }
     let mut search =
         |l: &mut [u32]| local_search(world, weight, l, fixed, targets, false, options, k).0;
     let mut whole = labels.clone();
@@ -560,7 +579,22 @@ fn rebalance_arms(
     let mut tried: std::collections::HashSet<(u32, u32, Vec<usize>)> = Default::default();
     'rounds: for _ in 0..TENTACLE_ROUNDS {
         let mut changed = false;
-        for (r, list) in shapes.tentacles.iter().enumerate() {
+        // The drawn arms of every grid drawn with a tentacle, then the atom check's.
+        let candidates: Vec<Vec<Vec<usize>>> = (0..k)
+            .map(|r| {
+                if drawn.tentacles[r] == 0 {
+                    return Vec::new();
+                }
+                let mut list = atoms_in_arms(world, labels, r as u32, &drawn.arms[r]);
+                for arm in &shapes.tentacles[r] {
+                    if !list.contains(arm) {
+                        list.push(arm.clone());
+                    }
+                }
+                list
+            })
+            .collect();
+        for (r, list) in candidates.iter().enumerate() {
             if drawn.tentacles[r] == 0 {
                 continue;
             }
@@ -630,6 +664,22 @@ fn rebalance_arms(
             break;
         }
         shapes = check(world, labels, k);
+    }
+    if std::env::var_os("CANDBG").is_some() {
+        let shapes = check(world, labels, k);
+        let with = (0..k)
+            .filter(|&r| drawn.tentacles[r] > 0 && !shapes.tentacles[r].is_empty())
+            .count();
+        let without = (0..k)
+            .filter(|&r| drawn.tentacles[r] > 0 && shapes.tentacles[r].is_empty())
+            .count();
+        let graph_only = (0..k)
+            .filter(|&r| drawn.tentacles[r] == 0 && !shapes.tentacles[r].is_empty())
+            .count();
+        eprintln!(
+            "seed {} attempts {attempts}/{budget} drawn-with-atom-arm {with} drawn-without {without} atom-only {graph_only}",
+            options.seed
+        );
     }
     removed
 }
@@ -2035,7 +2085,7 @@ fn stays_connected(
 
 #[cfg(test)]
 mod tests {
-    use super::{PlanKey, apportion, fix_balance, pieces, rebalance_arms, starts};
+    use super::{PlanKey, apportion, fix_balance, outside_defects, pieces, rebalance_arms, starts};
     use crate::PartitionOptions;
     use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
     use crate::shape::{check, polygon_tentacles};
@@ -2108,6 +2158,20 @@ mod tests {
 
     /// A plan with a grid in pieces loses to any whole one; then fewer defects win, then the
     /// rounder plan.
+    #[test]
+    fn a_grid_far_outside_the_tolerance_counts_as_several_defects() {
+        assert_eq!(outside_defects(420.0, 400.0, 0.05), 0);
+        assert_eq!(outside_defects(380.0, 400.0, 0.05), 0);
+        assert_eq!(outside_defects(421.0, 400.0, 0.05), 1);
+        assert_eq!(outside_defects(360.0, 400.0, 0.05), 2);
+        // 46% off: one for leaving the tolerance, eight more tolerances beyond it.
+        assert_eq!(outside_defects(584.0, 400.0, 0.05), 9);
+        // No tolerance: capped, not without end.
+        assert_eq!(outside_defects(401.0, 400.0, 0.0), 101);
+        assert_eq!(outside_defects(400.0, 400.0, 0.0), 0);
+        assert_eq!(outside_defects(5.0, 0.0, 0.05), 0);
+    }
+
     #[test]
     fn starts_rank_by_whole_grids_then_defects_then_roundness() {
         let key = |split, defects, pp| PlanKey { split, defects, pp };
