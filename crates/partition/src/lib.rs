@@ -39,10 +39,12 @@
 //!    shape the town, the power diagram's where the buildings do. Then the shape check
 //!    ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most edge
 //!    with, or shares them out among the neighbours beside them, and the search rebalances,
-//!    where balance and contiguity allow it; a last repair moves single buildings (or a chain
-//!    of two through a full neighbour) into the tolerance. On small inputs all of this runs
-//!    from several seeds derived from the seed, and the plan with whole grids, the fewest
-//!    defects and the highest Polsby-Popper is kept.
+//!    where balance and contiguity allow it (the arms are those of the drawn grids, whose
+//!    large cells can make arms the atom graph does not show, and those of the atom graph);
+//!    a last repair moves single buildings (or a chain of two through a full neighbour) into
+//!    the tolerance. On small inputs all of this runs from several seeds derived from the
+//!    seed, and the plan with whole grids, the fewest defects (a grid far outside the
+//!    tolerance counting several times) and the highest Polsby-Popper is kept.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the

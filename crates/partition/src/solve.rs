@@ -153,9 +153,15 @@ impl PlanKey {
                 load[l as usize] += world.atoms[a].weight;
             }
         }
+        // A grid in a separate part of the boundary whose share keeps it off the target is
+        // measured against the part's workload per grid: that deviation is the same in every
+        // start, and counting its size would hide the differences that are not.
         let outside: usize = (0..k)
             .filter(|&r| s.heavy[r].is_none())
-            .map(|r| outside_defects(load[r], s.targets[r], tol))
+            .map(|r| {
+                let target = s.part_note[r].as_ref().map_or(s.targets[r], |p| p.each);
+                outside_defects(load[r], target, tol)
+            })
             .sum();
         let tentacles: usize = s
             .geometry
@@ -343,6 +349,7 @@ fn solve_once(
         }
     }
     // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
+    let mut drawing = None;
     let tentacles_removed = if current.is_none() {
         let removed = crate::shape::remove_tentacles(
             world,
@@ -363,6 +370,7 @@ fn solve_once(
                 &search_targets,
                 options,
                 k,
+                &mut drawing,
             )
     } else {
         0
@@ -382,8 +390,14 @@ fn solve_once(
             k,
         );
     }
-    let (geometry, whole_passes) =
-        draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0);
+    let (geometry, whole_passes) = match drawing {
+        // The arm check drew these very labels and found nothing to hand over.
+        Some(d) if d.from == labels => {
+            labels = d.labels;
+            (d.geometry, 0)
+        }
+        _ => draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0),
+    };
     passes += whole_passes;
     Solution {
         geometry,
@@ -440,6 +454,14 @@ const ARM_BUDGET: usize = 500_000;
 
 /// Most attempts [`rebalance_arms`] makes, however small the input.
 const MAX_ARM_ATTEMPTS: usize = 32;
+
+/// A drawing [`solve_once`] can reuse: drawn by [`draw_whole`] from the labels `from`, which
+/// it turned into `labels`. Drawing the 100,000-building town takes a second or more.
+struct Drawing {
+    from: Vec<u32>,
+    labels: Vec<u32>,
+    geometry: Vec<MultiPolygon>,
+}
 
 /// Drawn grids with their shape as the report measures it.
 struct Drawn {
@@ -558,6 +580,7 @@ fn rebalance_arms(
     targets: &[f64],
     options: &PartitionOptions,
     k: usize,
+    drawing: &mut Option<Drawing>,
 ) -> usize {
     use crate::shape::{atoms_in_arms, check, hand_over, neighbours_of, share_out};
     let mut shapes = check(world, labels, k);
@@ -567,8 +590,18 @@ fn rebalance_arms(
     let (geometry, _) = draw_whole(world, boundary, &mut whole, k, &mut search);
     let mut drawn = Drawn::new(world, geometry, None);
     if drawn.tentacles() == 0 {
+        *drawing = Some(Drawing {
+            from: labels.clone(),
+            labels: whole,
+            geometry: drawn.geometry,
+        });
         return 0;
     }
+    *drawing = Some(Drawing {
+        from: labels.clone(),
+        labels: whole,
+        geometry: drawn.geometry.clone(),
+    });
     let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, MAX_ARM_ATTEMPTS);
     let mut attempts = 0;
     let mut removed = 0;
@@ -653,6 +686,7 @@ fn rebalance_arms(
                     if fewer || rounder {
                         removed += drawn.tentacles() - trial_drawn.tentacles();
                         *labels = trial;
+                        *drawing = None;
                         (drawn, balance, parts) = (trial_drawn, trial_balance, trial_parts);
                         changed = true;
                         break;
@@ -2102,6 +2136,7 @@ mod tests {
         let targets = [600.0, 600.0];
         let options = PartitionOptions::default();
         assert_eq!(remove_on(&world, &mut labels.clone(), &targets, 0.05), 0);
+        let mut drawing = None;
         let removed = rebalance_arms(
             &world,
             &boundary,
@@ -2111,8 +2146,11 @@ mod tests {
             &targets,
             &options,
             2,
+            &mut drawing,
         );
         assert_eq!(removed, 1);
+        // The drawing it made first is of the labels before the hand-over: not for reuse.
+        assert!(drawing.is_none());
         for r in 0..2u32 {
             let load = load(&labels, &weight, r);
             assert!((load - 600.0).abs() <= 30.0, "grid {r}: {load}");
@@ -2158,6 +2196,34 @@ mod tests {
 
     /// A plan with a grid in pieces loses to any whole one; then fewer defects win, then the
     /// rounder plan.
+    /// Two halves have no arm: the check's drawing is kept for the final one to reuse.
+    #[test]
+    fn without_arms_the_drawing_is_kept_for_reuse() {
+        let (world, cell, boundary) = lattice();
+        let mut labels = label(&cell, |i, _| u32::from(i >= 20));
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        let fixed = vec![false; labels.len()];
+        let before = labels.clone();
+        let mut drawing = None;
+        let removed = rebalance_arms(
+            &world,
+            &boundary,
+            &weight,
+            &mut labels,
+            &fixed,
+            &[600.0, 600.0],
+            &PartitionOptions::default(),
+            2,
+            &mut drawing,
+        );
+        assert_eq!(removed, 0);
+        assert_eq!(labels, before);
+        let drawing = drawing.expect("kept");
+        assert_eq!(drawing.from, labels);
+        assert_eq!(drawing.geometry.len(), 2);
+        assert!(drawing.geometry.iter().all(|g| g.0.len() == 1));
+    }
+
     #[test]
     fn a_grid_far_outside_the_tolerance_counts_as_several_defects() {
         assert_eq!(outside_defects(420.0, 400.0, 0.05), 0);
