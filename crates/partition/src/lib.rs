@@ -782,7 +782,10 @@ fn measure(
         let perimeter = perimeter_m(&frame, &geometry);
         let pp = shape::polsby_popper(area, perimeter);
         let target = solution.targets[r];
-        let tentacles = shape::polygon_tentacles(&frame, &geometry);
+        let tentacles = match &solution.tentacles {
+            Some(t) => t[r],
+            None => shape::polygon_tentacles(&frame, &geometry),
+        };
         grids.push(PlanGrid {
             code: code(r),
             contiguous: geometry.0.len() == 1,

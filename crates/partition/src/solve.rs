@@ -34,6 +34,8 @@ pub(crate) struct Solution {
     pub part_note: Vec<Option<PartNote>>,
     /// Tentacles moved whole to a neighbour after the search.
     pub tentacles_removed: usize,
+    /// Tentacles of every grid of `geometry`, where the solver measured them already.
+    pub tentacles: Option<Vec<usize>>,
 }
 
 /// A grid's part of the boundary holds too much or too little workload for a whole number of
@@ -163,11 +165,14 @@ impl PlanKey {
                 outside_defects(load[r], target, tol)
             })
             .sum();
-        let tentacles: usize = s
-            .geometry
-            .iter()
-            .map(|g| crate::shape::polygon_tentacles(&world.frame, g))
-            .sum();
+        let tentacles: usize = match &s.tentacles {
+            Some(t) => t.iter().sum(),
+            None => s
+                .geometry
+                .iter()
+                .map(|g| crate::shape::polygon_tentacles(&world.frame, g))
+                .sum(),
+        };
         let enclaves = crate::shape::check(world, &s.labels, k)
             .enclave_in
             .iter()
@@ -390,13 +395,17 @@ fn solve_once(
             k,
         );
     }
-    let (geometry, whole_passes) = match drawing {
+    let (geometry, whole_passes, tentacles) = match drawing {
         // The arm check drew these very labels and found nothing to hand over.
         Some(d) if d.from == labels => {
             labels = d.labels;
-            (d.geometry, 0)
+            (d.geometry, 0, Some(d.tentacles))
         }
-        _ => draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0),
+        _ => {
+            let (geometry, passes) =
+                draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0);
+            (geometry, passes, None)
+        }
     };
     passes += whole_passes;
     Solution {
@@ -409,6 +418,7 @@ fn solve_once(
         current_region,
         part_note,
         tentacles_removed,
+        tentacles,
     }
 }
 
@@ -461,6 +471,7 @@ struct Drawing {
     from: Vec<u32>,
     labels: Vec<u32>,
     geometry: Vec<MultiPolygon>,
+    tentacles: Vec<usize>,
 }
 
 /// Drawn grids with their shape as the report measures it.
@@ -594,6 +605,7 @@ fn rebalance_arms(
             from: labels.clone(),
             labels: whole,
             geometry: drawn.geometry,
+            tentacles: drawn.tentacles,
         });
         return 0;
     }
@@ -601,6 +613,7 @@ fn rebalance_arms(
         from: labels.clone(),
         labels: whole,
         geometry: drawn.geometry.clone(),
+        tentacles: drawn.tentacles.clone(),
     });
     let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, MAX_ARM_ATTEMPTS);
     let mut attempts = 0;
