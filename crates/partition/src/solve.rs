@@ -600,21 +600,15 @@ fn rebalance_arms(
     let mut whole = labels.clone();
     let (geometry, _) = draw_whole(world, boundary, &mut whole, k, &mut search);
     let mut drawn = Drawn::new(world, geometry, None);
-    if drawn.tentacles() == 0 {
-        *drawing = Some(Drawing {
-            from: labels.clone(),
-            labels: whole,
-            geometry: drawn.geometry,
-            tentacles: drawn.tentacles,
-        });
-        return 0;
-    }
     *drawing = Some(Drawing {
         from: labels.clone(),
         labels: whole,
         geometry: drawn.geometry.clone(),
         tentacles: drawn.tentacles.clone(),
     });
+    if drawn.tentacles() == 0 {
+        return 0;
+    }
     let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, MAX_ARM_ATTEMPTS);
     let mut attempts = 0;
     let mut removed = 0;
@@ -641,9 +635,6 @@ fn rebalance_arms(
             })
             .collect();
         for (r, list) in candidates.iter().enumerate() {
-            if drawn.tentacles[r] == 0 {
-                continue;
-            }
             let r = r as u32;
             for arm in list {
                 if arm.iter().any(|&a| labels[a] != r) {
@@ -711,22 +702,6 @@ fn rebalance_arms(
             break;
         }
         shapes = check(world, labels, k);
-    }
-    if std::env::var_os("CANDBG").is_some() {
-        let shapes = check(world, labels, k);
-        let with = (0..k)
-            .filter(|&r| drawn.tentacles[r] > 0 && !shapes.tentacles[r].is_empty())
-            .count();
-        let without = (0..k)
-            .filter(|&r| drawn.tentacles[r] > 0 && shapes.tentacles[r].is_empty())
-            .count();
-        let graph_only = (0..k)
-            .filter(|&r| drawn.tentacles[r] == 0 && !shapes.tentacles[r].is_empty())
-            .count();
-        eprintln!(
-            "seed {} attempts {attempts}/{budget} drawn-with-atom-arm {with} drawn-without {without} atom-only {graph_only}",
-            options.seed
-        );
     }
     removed
 }
@@ -2132,10 +2107,38 @@ fn stays_connected(
 
 #[cfg(test)]
 mod tests {
-    use super::{PlanKey, apportion, fix_balance, outside_defects, pieces, rebalance_arms, starts};
+    use super::{
+        Drawing, PlanKey, apportion, fix_balance, outside_defects, pieces, rebalance_arms, starts,
+    };
     use crate::PartitionOptions;
+    use crate::atoms::World;
     use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
     use crate::shape::{check, polygon_tentacles};
+    use geo::MultiPolygon;
+
+    /// [`rebalance_arms`] on two grids of 600 each, every atom free, default options: the
+    /// tentacles removed and the drawing left for reuse.
+    fn arms_on(
+        world: &World,
+        boundary: &MultiPolygon,
+        labels: &mut Vec<u32>,
+    ) -> (usize, Option<Drawing>) {
+        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
+        let fixed = vec![false; labels.len()];
+        let mut drawing = None;
+        let removed = rebalance_arms(
+            world,
+            boundary,
+            &weight,
+            labels,
+            &fixed,
+            &[600.0, 600.0],
+            &PartitionOptions::default(),
+            2,
+            &mut drawing,
+        );
+        (removed, drawing)
+    }
 
     /// Grid 0 (412 buildings with its 52-building arm) and grid 1 (788) should hold 600 each:
     /// handing the arm over alone leaves them further apart (360 / 840), so the plain removal
@@ -2145,22 +2148,8 @@ mod tests {
         let (world, cell, boundary) = lattice();
         let mut labels = label(&cell, with_arm);
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-        let fixed = vec![false; labels.len()];
-        let targets = [600.0, 600.0];
-        let options = PartitionOptions::default();
-        assert_eq!(remove_on(&world, &mut labels.clone(), &targets, 0.05), 0);
-        let mut drawing = None;
-        let removed = rebalance_arms(
-            &world,
-            &boundary,
-            &weight,
-            &mut labels,
-            &fixed,
-            &targets,
-            &options,
-            2,
-            &mut drawing,
-        );
+        assert_eq!(remove_on(&world, &mut labels.clone(), &[600.0; 2], 0.05), 0);
+        let (removed, drawing) = arms_on(&world, &boundary, &mut labels);
         assert_eq!(removed, 1);
         // The drawing it made first is of the labels before the hand-over: not for reuse.
         assert!(drawing.is_none());
@@ -2207,28 +2196,13 @@ mod tests {
         assert_eq!(starts(1_000_000), 1);
     }
 
-    /// A plan with a grid in pieces loses to any whole one; then fewer defects win, then the
-    /// rounder plan.
     /// Two halves have no arm: the check's drawing is kept for the final one to reuse.
     #[test]
     fn without_arms_the_drawing_is_kept_for_reuse() {
         let (world, cell, boundary) = lattice();
         let mut labels = label(&cell, |i, _| u32::from(i >= 20));
-        let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-        let fixed = vec![false; labels.len()];
         let before = labels.clone();
-        let mut drawing = None;
-        let removed = rebalance_arms(
-            &world,
-            &boundary,
-            &weight,
-            &mut labels,
-            &fixed,
-            &[600.0, 600.0],
-            &PartitionOptions::default(),
-            2,
-            &mut drawing,
-        );
+        let (removed, drawing) = arms_on(&world, &boundary, &mut labels);
         assert_eq!(removed, 0);
         assert_eq!(labels, before);
         let drawing = drawing.expect("kept");
@@ -2251,6 +2225,8 @@ mod tests {
         assert_eq!(outside_defects(5.0, 0.0, 0.05), 0);
     }
 
+    /// A plan with a grid in pieces loses to any whole one; then fewer defects win, then the
+    /// rounder plan.
     #[test]
     fn starts_rank_by_whole_grids_then_defects_then_roundness() {
         let key = |split, defects, pp| PlanKey { split, defects, pp };
