@@ -17,114 +17,176 @@ use spade::Triangulation;
 
 use crate::atoms::{NONE, World};
 
-/// The geometry of every region, clipped to `boundary`.
-///
-/// # Performance
-/// One pass over the Delaunay edges, then per region (in parallel) one overlay of the outline
-/// with the solids along it and the boundary.
+/// The geometry of every region, clipped to `boundary` (one drawing, nothing kept).
+#[cfg(test)]
 pub(crate) fn draw(
     world: &World,
     labels: &[u32],
     k: usize,
     boundary: &MultiPolygon,
 ) -> Vec<MultiPolygon> {
-    let dt = &world.dt;
-    let mut centre = vec![Coord::zero(); dt.num_all_faces()];
-    for f in dt.inner_faces() {
-        let c = f.circumcenter();
-        centre[f.fix().index()] = world.unproject(Coord { x: c.x, y: c.y });
-    }
-    let region_of = |atom: u32| {
-        if atom == NONE {
-            NONE
-        } else {
-            labels[atom as usize]
-        }
-    };
-    let mut segments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); k];
-    for e in dt.directed_edges() {
-        let r = region_of(e.from().data().atom);
-        if r == NONE || r == region_of(e.to().data().atom) {
-            continue;
-        }
-        // The region lies left of its outline: from the right face's centre to the left's.
-        let start = e.rev().face().fix().index();
-        let end = e.face().fix().index();
-        if start != end {
-            segments[r as usize].push((start, end));
-        }
-    }
+    Sketches::new(world, boundary).draw(world, labels, k)
+}
 
-    let solids: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
-        world
-            .atoms
-            .iter()
-            .enumerate()
-            .filter_map(|(a, atom)| {
-                let r = atom.solid.as_ref()?.bounding_rect()?;
-                Some(GeomWithData::new(
-                    Rectangle::from_corners(r.min().into(), r.max().into()),
-                    a,
-                ))
-            })
-            .collect(),
-    );
-    let boundary = boundary.orient(Direction::Default);
+/// Solids indexed by their bounding box, with their atom.
+type SolidIndex = RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>;
 
-    let mut grids: Vec<MultiPolygon> = segments
-        .into_par_iter()
-        .enumerate()
-        .map(|(r, mut segs)| {
-            segs.sort_unstable();
-            let outline = chain(&segs, &centre);
-            if outline.0.is_empty() {
-                return outline;
-            }
-            // Solids crossed by the outline.
-            let lines: Vec<Rectangle<[f64; 2]>> = outline
-                .0
+/// What drawing the regions of one atom graph again and again can keep: the Voronoi vertices,
+/// the solids' index and the boundary, which never change, and every region's last drawing
+/// before strays are absorbed, which depends on nothing but the atoms the region holds. The
+/// solver draws after every hand-over it tries, and a hand-over changes a few regions.
+pub(crate) struct Sketches {
+    centre: Vec<Coord>,
+    solids: SolidIndex,
+    boundary: MultiPolygon,
+    /// The labels last drawn and each region's drawing of them, before [`absorb_strays`].
+    last: Option<(Vec<u32>, Vec<MultiPolygon>)>,
+}
+
+impl Sketches {
+    pub(crate) fn new(world: &World, boundary: &MultiPolygon) -> Self {
+        let dt = &world.dt;
+        let mut centre = vec![Coord::zero(); dt.num_all_faces()];
+        for f in dt.inner_faces() {
+            let c = f.circumcenter();
+            centre[f.fix().index()] = world.unproject(Coord { x: c.x, y: c.y });
+        }
+        let solids = RTree::bulk_load(
+            world
+                .atoms
                 .iter()
-                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-                .flat_map(|ring| ring.lines())
-                .map(|l| Rectangle::from_corners(l.start.into(), l.end.into()))
-                .collect();
-            let line_tree = RTree::bulk_load(lines);
-            let mut own: Vec<Polygon> = Vec::new();
-            let mut others: Vec<Polygon> = Vec::new();
-            if let Some(bb) = outline.bounding_rect() {
-                let env = AABB::from_corners(bb.min().into(), bb.max().into());
-                for s in solids.locate_in_envelope_intersecting(&env) {
-                    let e = s.geom().envelope();
-                    if line_tree
-                        .locate_in_envelope_intersecting(&e)
-                        .next()
-                        .is_none()
-                    {
-                        continue;
-                    }
-                    let a = s.data;
-                    let Some(solid) = world.atoms[a].solid.as_ref() else {
-                        continue;
-                    };
-                    if labels[a] as usize == r {
-                        own.extend(solid.0.iter().cloned());
-                    } else {
-                        others.extend(solid.0.iter().cloned());
+                .enumerate()
+                .filter_map(|(a, atom)| {
+                    let r = atom.solid.as_ref()?.bounding_rect()?;
+                    Some(GeomWithData::new(
+                        Rectangle::from_corners(r.min().into(), r.max().into()),
+                        a,
+                    ))
+                })
+                .collect(),
+        );
+        Sketches {
+            centre,
+            solids,
+            boundary: boundary.orient(Direction::Default),
+            last: None,
+        }
+    }
+
+    /// The geometry of every region, clipped to the boundary; only the regions whose atoms
+    /// changed since the last drawing are drawn anew.
+    ///
+    /// # Performance
+    /// One pass over the labels and the Delaunay edges, then per changed region (in parallel)
+    /// one overlay of the outline with the solids along it and the boundary.
+    pub(crate) fn draw(&mut self, world: &World, labels: &[u32], k: usize) -> Vec<MultiPolygon> {
+        let mut dirty = vec![true; k];
+        if let Some((last, raw)) = &self.last
+            && last.len() == labels.len()
+            && raw.len() == k
+        {
+            dirty.fill(false);
+            for (&was, &is) in last.iter().zip(labels) {
+                if was != is {
+                    for r in [was, is] {
+                        if r != NONE {
+                            dirty[r as usize] = true;
+                        }
                     }
                 }
             }
-            let mut grid = outline;
-            if !own.is_empty() {
-                grid = grid.union(&MultiPolygon(own));
+        }
+        let region_of = |atom: u32| {
+            if atom == NONE {
+                NONE
+            } else {
+                labels[atom as usize]
             }
-            if !others.is_empty() {
-                grid = grid.difference(&MultiPolygon(others));
+        };
+        let mut segments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); k];
+        for e in world.dt.directed_edges() {
+            let r = region_of(e.from().data().atom);
+            if r == NONE || !dirty[r as usize] || r == region_of(e.to().data().atom) {
+                continue;
             }
-            grid.intersection(&boundary)
-        })
-        .collect();
-    absorb_strays(world, labels, &mut grids);
-    grids
+            // The region lies left of its outline: from the right face's centre to the left's.
+            let start = e.rev().face().fix().index();
+            let end = e.face().fix().index();
+            if start != end {
+                segments[r as usize].push((start, end));
+            }
+        }
+        let previous = self.last.take().map(|(_, raw)| raw);
+        let raw: Vec<MultiPolygon> = segments
+            .into_par_iter()
+            .enumerate()
+            .map(|(r, segs)| match &previous {
+                Some(p) if !dirty[r] => p[r].clone(),
+                _ => self.region(world, labels, r, segs),
+            })
+            .collect();
+        let mut grids = raw.clone();
+        self.last = Some((labels.to_vec(), raw));
+        absorb_strays(world, labels, &mut grids);
+        grids
+    }
+
+    /// Region `r` drawn from its outline's segments `segs`: the solids the outline crosses
+    /// added when they are the region's and cut out when not, clipped to the boundary.
+    fn region(
+        &self,
+        world: &World,
+        labels: &[u32],
+        r: usize,
+        mut segs: Vec<(usize, usize)>,
+    ) -> MultiPolygon {
+        segs.sort_unstable();
+        let outline = chain(&segs, &self.centre);
+        if outline.0.is_empty() {
+            return outline;
+        }
+        // Solids crossed by the outline.
+        let lines: Vec<Rectangle<[f64; 2]>> = outline
+            .0
+            .iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .flat_map(|ring| ring.lines())
+            .map(|l| Rectangle::from_corners(l.start.into(), l.end.into()))
+            .collect();
+        let line_tree = RTree::bulk_load(lines);
+        let mut own: Vec<Polygon> = Vec::new();
+        let mut others: Vec<Polygon> = Vec::new();
+        if let Some(bb) = outline.bounding_rect() {
+            let env = AABB::from_corners(bb.min().into(), bb.max().into());
+            for s in self.solids.locate_in_envelope_intersecting(&env) {
+                let e = s.geom().envelope();
+                if line_tree
+                    .locate_in_envelope_intersecting(&e)
+                    .next()
+                    .is_none()
+                {
+                    continue;
+                }
+                let a = s.data;
+                let Some(solid) = world.atoms[a].solid.as_ref() else {
+                    continue;
+                };
+                if labels[a] as usize == r {
+                    own.extend(solid.0.iter().cloned());
+                } else {
+                    others.extend(solid.0.iter().cloned());
+                }
+            }
+        }
+        let mut grid = outline;
+        if !own.is_empty() {
+            grid = grid.union(&MultiPolygon(own));
+        }
+        if !others.is_empty() {
+            grid = grid.difference(&MultiPolygon(others));
+        }
+        grid.intersection(&self.boundary)
+    }
 }
 
 /// Hands every stray piece of a region (a sliver cut off by another region's solid or by the
@@ -306,4 +368,39 @@ fn chain(segs: &[(usize, usize)], centre: &[Coord]) -> MultiPolygon {
         }
     }
     MultiPolygon(polygons.into_iter().map(|(_, p)| p).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::tests::{label, lattice};
+
+    /// Redrawing after a change that leaves one region's atoms alone gives what a fresh
+    /// drawing gives, the untouched region included.
+    #[test]
+    fn a_kept_sketch_draws_what_a_fresh_drawing_draws() {
+        let (world, cell, boundary) = lattice();
+        // The bottom split at column `cut` into regions 0 and 1, the top rows region 2.
+        let thirds =
+            |cut: usize| move |i: usize, j: usize| if j >= 25 { 2 } else { u32::from(i >= cut) };
+        let before = label(&cell, thirds(20));
+        let after = label(&cell, thirds(23));
+        let mut sketches = Sketches::new(&world, &boundary);
+        assert_eq!(
+            sketches.draw(&world, &before, 3),
+            draw(&world, &before, 3, &boundary)
+        );
+        let redrawn = sketches.draw(&world, &after, 3);
+        assert_eq!(redrawn, draw(&world, &after, 3, &boundary));
+        // Region 2 (the top, j ≥ 25) kept its atoms and its drawing; the others moved.
+        assert!(
+            before
+                .iter()
+                .zip(&after)
+                .all(|(&b, &a)| (b == 2) == (a == 2))
+        );
+        let first = draw(&world, &before, 3, &boundary);
+        assert_eq!(redrawn[2], first[2]);
+        assert_ne!(redrawn[0], first[0]);
+    }
 }

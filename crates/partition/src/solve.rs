@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 
 use crate::PartitionOptions;
 use crate::atoms::{Graph, NONE, World};
+use crate::outline::Sketches;
 
 /// The regions found.
 pub(crate) struct Solution {
@@ -355,6 +356,7 @@ fn solve_once(
     }
     // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
     let mut drawing = None;
+    let mut sketches = Sketches::new(world, boundary);
     let tentacles_removed = if current.is_none() {
         let removed = crate::shape::remove_tentacles(
             world,
@@ -368,7 +370,7 @@ fn solve_once(
         removed
             + rebalance_arms(
                 world,
-                boundary,
+                &mut sketches,
                 &weight,
                 &mut labels,
                 &fixed,
@@ -403,7 +405,7 @@ fn solve_once(
         }
         _ => {
             let (geometry, passes) =
-                draw_whole(world, boundary, &mut labels, k, &mut |l| search(l).0);
+                draw_whole(world, &mut sketches, &mut labels, k, &mut |l| search(l).0);
             (geometry, passes, None)
         }
     };
@@ -431,13 +433,13 @@ const DETACHED_ROUNDS: usize = 3;
 /// last round, which must leave every grid whole). Returns the grids and the search passes.
 fn draw_whole(
     world: &World,
-    boundary: &MultiPolygon,
+    sketches: &mut Sketches,
     labels: &mut [u32],
     k: usize,
     search: &mut dyn FnMut(&mut [u32]) -> usize,
 ) -> (Vec<MultiPolygon>, usize) {
     let mut passes = 0;
-    let mut geometry = crate::outline::draw(world, labels, k, boundary);
+    let mut geometry = sketches.draw(world, labels, k);
     for round in 0..DETACHED_ROUNDS {
         let moves = crate::outline::detached(world, labels, &geometry);
         if moves.is_empty() {
@@ -449,7 +451,7 @@ fn draw_whole(
         if round + 1 < DETACHED_ROUNDS {
             passes += search(labels);
         }
-        geometry = crate::outline::draw(world, labels, k, boundary);
+        geometry = sketches.draw(world, labels, k);
     }
     (geometry, passes)
 }
@@ -584,7 +586,7 @@ impl Imbalance {
 #[allow(clippy::too_many_arguments)]
 fn rebalance_arms(
     world: &World,
-    boundary: &MultiPolygon,
+    sketches: &mut Sketches,
     weight: &[f64],
     labels: &mut Vec<u32>,
     fixed: &[bool],
@@ -598,7 +600,7 @@ fn rebalance_arms(
     let mut search =
         |l: &mut [u32]| local_search(world, weight, l, fixed, targets, false, options, k).0;
     let mut whole = labels.clone();
-    let (geometry, _) = draw_whole(world, boundary, &mut whole, k, &mut search);
+    let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut search);
     let mut drawn = Drawn::new(world, geometry, None);
     *drawing = Some(Drawing {
         from: labels.clone(),
@@ -663,7 +665,7 @@ fn rebalance_arms(
                     }
                     attempts += 1;
                     search(&mut trial);
-                    let (geometry, _) = draw_whole(world, boundary, &mut trial, k, &mut search);
+                    let (geometry, _) = draw_whole(world, sketches, &mut trial, k, &mut search);
                     let trial_balance = Imbalance::of(&trial, weight, targets, fixed, k, tol);
                     if !trial_balance.no_worse_than(&balance) {
                         continue;
@@ -2112,6 +2114,7 @@ mod tests {
     };
     use crate::PartitionOptions;
     use crate::atoms::World;
+    use crate::outline::Sketches;
     use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
     use crate::shape::{check, polygon_tentacles};
     use geo::MultiPolygon;
@@ -2128,7 +2131,7 @@ mod tests {
         let mut drawing = None;
         let removed = rebalance_arms(
             world,
-            boundary,
+            &mut Sketches::new(world, boundary),
             &weight,
             labels,
             &fixed,
