@@ -782,10 +782,7 @@ fn measure(
         let perimeter = perimeter_m(&frame, &geometry);
         let pp = shape::polsby_popper(area, perimeter);
         let target = solution.targets[r];
-        let tentacles = match &solution.tentacles {
-            Some(t) => t[r],
-            None => shape::polygon_tentacles(&frame, &geometry),
-        };
+        let tentacles = solution.tentacles[r];
         grids.push(PlanGrid {
             code: code(r),
             contiguous: geometry.0.len() == 1,

@@ -138,16 +138,11 @@ pub(crate) fn check(world: &World, labels: &[u32], k: usize) -> Shapes {
     }
 }
 
-/// Tentacles of a grid's polygon: the pieces that an opening by a disc of radius
-/// [`NARROW_RADIUS`] × √area removes, holding at least [`TENTACLE_SHARE`] of its area. Exact
-/// (up to the buffer's arc segments) and measured on the drawn grid in the local metric frame,
-/// as a planner would check it in a GIS; [`check`] is the same rule on the atom graph, used
-/// while solving.
-pub(crate) fn polygon_tentacles(frame: &LocalMetres, geometry: &MultiPolygon) -> usize {
-    polygon_arms(frame, geometry).len()
-}
-
-/// The tentacles of [`polygon_tentacles`] themselves, in `frame`'s metres.
+/// Tentacles of a grid's polygon, in `frame`'s metres: the pieces that an opening by a disc
+/// of radius [`NARROW_RADIUS`] × √area removes, holding at least [`TENTACLE_SHARE`] of its
+/// area. Exact (up to the buffer's arc segments) and measured on the drawn grid in the local
+/// metric frame, as a planner would check it in a GIS; [`check`] is the same rule on the atom
+/// graph, used while solving.
 pub(crate) fn polygon_arms(frame: &LocalMetres, geometry: &MultiPolygon) -> Vec<Polygon> {
     let local = geometry.map_coords(|c| frame.project(c));
     let area = local.unsigned_area();
@@ -539,9 +534,7 @@ pub(crate) mod tests {
     use geo::{MultiPolygon, Point, polygon};
     use gridmap_core::model::{Building, Footprint};
 
-    use super::{
-        atoms_in_arms, check, polygon_arms, polygon_tentacles, remove_tentacles, share_out,
-    };
+    use super::{atoms_in_arms, check, polygon_arms, remove_tentacles, share_out};
     use crate::atoms::{NONE, World, build};
     use crate::{PartitionInput, PartitionOptions};
     use geo::Coord;
@@ -802,7 +795,7 @@ pub(crate) mod tests {
             vec![(0.0, 0.0), (900.0, 0.0), (900.0, 300.0), (0.0, 300.0)],
         ] {
             let (polygon, frame) = in_metres(&shape);
-            assert_eq!(polygon_tentacles(&frame, &polygon), 0, "{shape:?}");
+            assert_eq!(polygon_arms(&frame, &polygon).len(), 0, "{shape:?}");
         }
     }
 
@@ -820,9 +813,9 @@ pub(crate) mod tests {
             (400.0, 400.0),
             (0.0, 400.0),
         ]);
-        assert_eq!(polygon_tentacles(&frame, &arm), 1);
+        assert_eq!(polygon_arms(&frame, &arm).len(), 1);
         let (strip, frame) = in_metres(&[(0.0, 0.0), (2000.0, 0.0), (2000.0, 100.0), (0.0, 100.0)]);
-        assert_eq!(polygon_tentacles(&frame, &strip), 1);
+        assert_eq!(polygon_arms(&frame, &strip).len(), 1);
     }
 
     /// An arm with a knob at its tip (a 4 × 4 block): the knob is not narrow, but handing the

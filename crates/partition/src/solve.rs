@@ -35,8 +35,8 @@ pub(crate) struct Solution {
     pub part_note: Vec<Option<PartNote>>,
     /// Tentacles moved whole to a neighbour after the search.
     pub tentacles_removed: usize,
-    /// Tentacles of every grid of `geometry`, where the solver measured them already.
-    pub tentacles: Option<Vec<usize>>,
+    /// Tentacles of every grid of `geometry`.
+    pub tentacles: Vec<usize>,
 }
 
 /// A grid's part of the boundary holds too much or too little workload for a whole number of
@@ -166,14 +166,7 @@ impl PlanKey {
                 outside_defects(load[r], target, tol)
             })
             .sum();
-        let tentacles: usize = match &s.tentacles {
-            Some(t) => t.iter().sum(),
-            None => s
-                .geometry
-                .iter()
-                .map(|g| crate::shape::polygon_tentacles(&world.frame, g))
-                .sum(),
-        };
+        let tentacles: usize = s.tentacles.iter().sum();
         let enclaves = crate::shape::check(world, &s.labels, k)
             .enclave_in
             .iter()
@@ -367,18 +360,18 @@ fn solve_once(
             options.tolerance,
             k,
         );
-        removed
-            + rebalance_arms(
-                world,
-                &mut sketches,
-                &weight,
-                &mut labels,
-                &fixed,
-                &search_targets,
-                options,
-                k,
-                &mut drawing,
-            )
+        let (handed, drawn) = rebalance_arms(
+            world,
+            &mut sketches,
+            &weight,
+            &mut labels,
+            &fixed,
+            &search_targets,
+            options,
+            k,
+        );
+        drawing = Some(drawn);
+        removed + handed
     } else {
         0
     };
@@ -398,15 +391,16 @@ fn solve_once(
         );
     }
     let (geometry, whole_passes, tentacles) = match drawing {
-        // The arm check drew these very labels and found nothing to hand over.
+        // The arm check drew these very labels last.
         Some(d) if d.from == labels => {
             labels = d.labels;
-            (d.geometry, 0, Some(d.tentacles))
+            (d.drawn.geometry, 0, d.drawn.tentacles)
         }
-        _ => {
+        d => {
             let (geometry, passes) =
                 draw_whole(world, &mut sketches, &mut labels, k, &mut |l| search(l).0);
-            (geometry, passes, None)
+            let drawn = Drawn::new(world, geometry, d.as_ref().map(|d| &d.drawn));
+            (drawn.geometry, passes, drawn.tentacles)
         }
     };
     passes += whole_passes;
@@ -468,12 +462,12 @@ const ARM_BUDGET: usize = 500_000;
 const MAX_ARM_ATTEMPTS: usize = 32;
 
 /// A drawing [`solve_once`] can reuse: drawn by [`draw_whole`] from the labels `from`, which
-/// it turned into `labels`. Drawing the 100,000-building town takes a second or more.
+/// it turned into `labels`, and measured; where the labels changed since, the grids drawn the
+/// same need not be measured again.
 struct Drawing {
     from: Vec<u32>,
     labels: Vec<u32>,
-    geometry: Vec<MultiPolygon>,
-    tentacles: Vec<usize>,
+    drawn: Drawn,
 }
 
 /// Drawn grids with their shape as the report measures it.
@@ -593,8 +587,7 @@ fn rebalance_arms(
     targets: &[f64],
     options: &PartitionOptions,
     k: usize,
-    drawing: &mut Option<Drawing>,
-) -> usize {
+) -> (usize, Drawing) {
     use crate::shape::{atoms_in_arms, check, hand_over, neighbours_of, share_out};
     let mut shapes = check(world, labels, k);
     let mut search =
@@ -602,14 +595,16 @@ fn rebalance_arms(
     let mut whole = labels.clone();
     let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut search);
     let mut drawn = Drawn::new(world, geometry, None);
-    *drawing = Some(Drawing {
-        from: labels.clone(),
-        labels: whole,
-        geometry: drawn.geometry.clone(),
-        tentacles: drawn.tentacles.clone(),
-    });
+    let mut from = labels.clone();
     if drawn.tentacles() == 0 {
-        return 0;
+        return (
+            0,
+            Drawing {
+                from,
+                labels: whole,
+                drawn,
+            },
+        );
     }
     let budget = (ARM_BUDGET / labels.len().max(1)).clamp(3, MAX_ARM_ATTEMPTS);
     let mut attempts = 0;
@@ -692,7 +687,8 @@ fn rebalance_arms(
                     if fewer || rounder {
                         removed += drawn.tentacles() - trial_drawn.tentacles();
                         *labels = trial;
-                        *drawing = None;
+                        from.clone_from(labels);
+                        whole.clone_from(labels);
                         (drawn, balance, parts) = (trial_drawn, trial_balance, trial_parts);
                         changed = true;
                         break;
@@ -705,7 +701,14 @@ fn rebalance_arms(
         }
         shapes = check(world, labels, k);
     }
-    removed
+    (
+        removed,
+        Drawing {
+            from,
+            labels: whole,
+            drawn,
+        },
+    )
 }
 
 /// Polsby-Popper below which [`rebalance_arms`] does not let a grid fall (unless one already is
@@ -2116,20 +2119,15 @@ mod tests {
     use crate::atoms::World;
     use crate::outline::Sketches;
     use crate::shape::tests::{label, lattice, load, remove_on, with_arm};
-    use crate::shape::{check, polygon_tentacles};
+    use crate::shape::{check, polygon_arms};
     use geo::MultiPolygon;
 
     /// [`rebalance_arms`] on two grids of 600 each, every atom free, default options: the
-    /// tentacles removed and the drawing left for reuse.
-    fn arms_on(
-        world: &World,
-        boundary: &MultiPolygon,
-        labels: &mut Vec<u32>,
-    ) -> (usize, Option<Drawing>) {
+    /// tentacles removed and the last drawing.
+    fn arms_on(world: &World, boundary: &MultiPolygon, labels: &mut Vec<u32>) -> (usize, Drawing) {
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
         let fixed = vec![false; labels.len()];
-        let mut drawing = None;
-        let removed = rebalance_arms(
+        rebalance_arms(
             world,
             &mut Sketches::new(world, boundary),
             &weight,
@@ -2138,9 +2136,7 @@ mod tests {
             &[600.0, 600.0],
             &PartitionOptions::default(),
             2,
-            &mut drawing,
-        );
-        (removed, drawing)
+        )
     }
 
     /// Grid 0 (412 buildings with its 52-building arm) and grid 1 (788) should hold 600 each:
@@ -2154,8 +2150,10 @@ mod tests {
         assert_eq!(remove_on(&world, &mut labels.clone(), &[600.0; 2], 0.05), 0);
         let (removed, drawing) = arms_on(&world, &boundary, &mut labels);
         assert_eq!(removed, 1);
-        // The drawing it made first is of the labels before the hand-over: not for reuse.
-        assert!(drawing.is_none());
+        // The drawing kept is that of the labels after the hand-over, without the tentacle.
+        assert_eq!(drawing.from, labels);
+        assert_eq!(drawing.labels, labels);
+        assert_eq!(drawing.drawn.tentacles, vec![0, 0]);
         for r in 0..2u32 {
             let load = load(&labels, &weight, r);
             assert!((load - 600.0).abs() <= 30.0, "grid {r}: {load}");
@@ -2170,7 +2168,7 @@ mod tests {
         assert!(
             drawn
                 .iter()
-                .all(|g| polygon_tentacles(&world.frame, g) == 0)
+                .all(|g| polygon_arms(&world.frame, g).is_empty())
         );
     }
 
@@ -2208,10 +2206,9 @@ mod tests {
         let (removed, drawing) = arms_on(&world, &boundary, &mut labels);
         assert_eq!(removed, 0);
         assert_eq!(labels, before);
-        let drawing = drawing.expect("kept");
         assert_eq!(drawing.from, labels);
-        assert_eq!(drawing.geometry.len(), 2);
-        assert!(drawing.geometry.iter().all(|g| g.0.len() == 1));
+        assert_eq!(drawing.drawn.geometry.len(), 2);
+        assert!(drawing.drawn.geometry.iter().all(|g| g.0.len() == 1));
     }
 
     #[test]
