@@ -116,15 +116,19 @@ impl Sketches {
                 segments[r as usize].push((start, end));
             }
         }
-        let previous = self.last.take().map(|(_, raw)| raw);
-        let raw: Vec<MultiPolygon> = segments
+        let mut raw = match self.last.take() {
+            Some((_, raw)) if raw.len() == k => raw,
+            _ => vec![MultiPolygon(vec![]); k],
+        };
+        let drawn: Vec<(usize, MultiPolygon)> = segments
             .into_par_iter()
             .enumerate()
-            .map(|(r, segs)| match &previous {
-                Some(p) if !dirty[r] => p[r].clone(),
-                _ => self.region(world, labels, r, segs),
-            })
+            .filter(|(r, _)| dirty[*r])
+            .map(|(r, segs)| (r, self.region(world, labels, r, segs)))
             .collect();
+        for (r, grid) in drawn {
+            raw[r] = grid;
+        }
         let mut grids = raw.clone();
         self.last = Some((labels.to_vec(), raw));
         absorb_strays(world, labels, &mut grids);
