@@ -46,10 +46,17 @@ pub(crate) struct Sketches {
 impl Sketches {
     pub(crate) fn new(world: &World, boundary: &MultiPolygon) -> Self {
         let dt = &world.dt;
+        let faces: Vec<_> = dt.inner_faces().collect();
+        let centres: Vec<Coord> = faces
+            .par_iter()
+            .map(|f| {
+                let c = f.circumcenter();
+                world.unproject(Coord { x: c.x, y: c.y })
+            })
+            .collect();
         let mut centre = vec![Coord::zero(); dt.num_all_faces()];
-        for f in dt.inner_faces() {
-            let c = f.circumcenter();
-            centre[f.fix().index()] = world.unproject(Coord { x: c.x, y: c.y });
+        for (f, c) in faces.iter().zip(centres) {
+            centre[f.fix().index()] = c;
         }
         let solids = RTree::bulk_load(
             world

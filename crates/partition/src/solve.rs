@@ -7,6 +7,7 @@ use gridmap_core::model::{Building, Grid};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
+use rayon::prelude::*;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use rustc_hash::FxHashMap;
@@ -72,7 +73,6 @@ pub(crate) fn solve(
     current: Option<&[Grid]>,
     options: &PartitionOptions,
 ) -> Solution {
-    use rayon::prelude::*;
     let starts = if current.is_some() {
         1
     } else {
@@ -483,11 +483,11 @@ struct Drawn {
 }
 
 impl Drawn {
-    /// Measures `geometry`, the drawn regions, reusing the figures of regions drawn the same
-    /// in `previous`.
+    /// Measures `geometry`, the drawn regions (in parallel), reusing the figures of regions
+    /// drawn the same in `previous`.
     fn new(world: &World, geometry: Vec<MultiPolygon>, previous: Option<&Drawn>) -> Drawn {
         let (arms, pp): (Vec<Vec<Polygon>>, Vec<f64>) = geometry
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(r, g)| match previous {
                 Some(p) if p.geometry[r] == *g => (p.arms[r].clone(), p.pp[r]),
@@ -907,7 +907,6 @@ fn initial_bisection(
     edges.sort_unstable_by_key(|e| (e.0, e.1));
     let mut ids: Vec<usize> = (0..units.len()).collect();
     let mut unit_label = vec![0u32; units.len()];
-    let mut rank = vec![0usize; units.len()];
     // A cut may miss the balance by a quarter of the tolerance per region on its smaller side
     // to follow a barrier or be shorter: the local search evens it out.
     let slack = 0.25 * tol * target;
@@ -918,21 +917,31 @@ fn initial_bisection(
         k - first,
         first as u32,
         &mut unit_label,
-        &mut rank,
         slack,
     );
-    for (u, unit) in units.iter().enumerate() {
-        for &a in &unit.atoms {
-            labels[a] = unit_label[u];
+    for (&u, &label) in ids.iter().zip(&unit_label) {
+        for &a in &units[u].atoms {
+            labels[a] = label;
         }
     }
 }
 
-/// Splits `ids` into `k` regions: `k / 2` on one side of a straight cut, the rest on the
-/// other, recursively. Each cut is chosen among [`DIRECTIONS`] directions around the principal
-/// axis: first by how well it splits the weight in proportion to the regions on each side,
-/// then, among cuts within `slack` × (regions on the smaller side) of the best, by cut cost.
-#[allow(clippy::too_many_arguments)]
+/// A candidate cut of [`bisect`]: (balance error, cut cost, direction, cut).
+type Cut = (f64, f64, usize, usize);
+
+/// Units below which [`bisect`] works on one thread.
+const PARALLEL_UNITS: usize = 4096;
+
+/// Splits `ids` (units) into `k` regions: `k / 2` on one side of a straight cut, the rest on
+/// the other, recursively; `edges` join positions in `ids`, and `out` gets the region of each
+/// position. `ids` and `out` end up in the order of the cuts. Each cut is chosen among
+/// [`DIRECTIONS`] directions around the principal axis: first by how well it splits the
+/// weight in proportion to the regions on each side, then, among cuts within `slack` ×
+/// (regions on the smaller side) of the best, by cut cost.
+///
+/// # Performance
+/// O(n log n) per level; the directions and the two sides are worked on in parallel, with the
+/// same result as on one thread.
 fn bisect(
     units: &[Unit],
     ids: &mut [usize],
@@ -940,13 +949,10 @@ fn bisect(
     k: usize,
     first: u32,
     out: &mut [u32],
-    rank: &mut [usize],
     slack: f64,
 ) {
     if k <= 1 || ids.len() <= 1 {
-        for &u in ids.iter() {
-            out[u] = first;
-        }
+        out.fill(first);
         return;
     }
     let total: f64 = ids.iter().map(|&u| units[u].weight).sum();
@@ -973,48 +979,60 @@ fn bisect(
     let lo = kl.max(1);
     let hi = ids.len().saturating_sub(k - kl).max(lo).min(ids.len());
     let allowed = slack * kl.min(k - kl) as f64;
-    let mut orders: Vec<Vec<usize>> = Vec::with_capacity(DIRECTIONS);
-    // (balance error, cut cost, direction, cut)
-    let mut candidates: Vec<(f64, f64, usize, usize)> = Vec::new();
-    let mut diff = vec![0.0; ids.len() + 2];
-    for j in 0..DIRECTIONS {
+    let parallel = ids.len() >= PARALLEL_UNITS;
+    let ids_ro: &[usize] = ids;
+    // One direction: the positions in cut order, and its candidate cuts.
+    let direction = |j: usize| -> (Vec<u32>, Vec<Cut>) {
         let theta = theta0 + std::f64::consts::PI * j as f64 / DIRECTIONS as f64;
         let axis = Coord {
             x: theta.cos(),
             y: theta.sin(),
         };
         let proj = |p: Coord| p.x * axis.x + p.y * axis.y;
-        let mut order = ids.to_vec();
-        order.sort_by(|&a, &b| {
-            let (ua, ub) = (&units[a], &units[b]);
-            proj(ua.group)
-                .total_cmp(&proj(ub.group))
-                .then(proj(ua.pos).total_cmp(&proj(ub.pos)))
-                .then(a.cmp(&b))
+        let mut keyed: Vec<(f64, f64, usize, u32)> = ids_ro
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (proj(units[u].group), proj(units[u].pos), u, i as u32))
+            .collect();
+        keyed.sort_unstable_by(|x, y| {
+            x.0.total_cmp(&y.0)
+                .then(x.1.total_cmp(&y.1))
+                .then(x.2.cmp(&y.2))
         });
-        for (i, &u) in order.iter().enumerate() {
-            rank[u] = i;
+        let order: Vec<u32> = keyed.iter().map(|x| x.3).collect();
+        let mut rank = vec![0usize; order.len()];
+        for (i, &p) in order.iter().enumerate() {
+            rank[p as usize] = i;
         }
         // An edge is cut by every cut between its two ends' ranks.
-        diff.iter_mut().for_each(|d| *d = 0.0);
+        let mut diff = vec![0.0; order.len() + 2];
         for &(a, b, c) in edges {
             let (ra, rb) = (rank[a as usize], rank[b as usize]);
             diff[ra.min(rb) + 1] += c;
             diff[ra.max(rb) + 1] -= c;
         }
+        let mut candidates = Vec::with_capacity(hi + 1 - lo);
         let (mut cum, mut cut_cost) = (0.0, 0.0);
         for cut in 1..=hi {
-            cum += units[order[cut - 1]].weight;
+            cum += units[ids_ro[order[cut - 1] as usize]].weight;
             cut_cost += diff[cut];
             if cut >= lo {
                 candidates.push(((cum - want).abs(), cut_cost, j, cut));
             }
         }
-        orders.push(order);
-    }
-    let best_error = candidates.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+        (order, candidates)
+    };
+    let tried: Vec<(Vec<u32>, Vec<Cut>)> = if parallel {
+        (0..DIRECTIONS).into_par_iter().map(direction).collect()
+    } else {
+        (0..DIRECTIONS).map(direction).collect()
+    };
+    let candidates = tried.iter().flat_map(|t| t.1.iter());
+    let best_error = candidates
+        .clone()
+        .map(|c| c.0)
+        .fold(f64::INFINITY, f64::min);
     let chosen = candidates
-        .iter()
         .filter(|c| c.0 <= best_error + allowed + 1e-9)
         .min_by(|x, y| {
             x.1.total_cmp(&y.1)
@@ -1023,28 +1041,43 @@ fn bisect(
         })
         .map_or((0, lo.min(ids.len())), |c| (c.2, c.3));
     let (j, cut) = chosen;
-    ids.copy_from_slice(&orders[j]);
-    drop(orders);
-    for (i, &u) in ids.iter().enumerate() {
-        rank[u] = i;
+    let order = &tried[j].0;
+    let mut rank = vec![0usize; order.len()];
+    for (i, &p) in order.iter().enumerate() {
+        rank[p as usize] = i;
     }
+    let sorted: Vec<usize> = order.iter().map(|&p| ids[p as usize]).collect();
+    ids.copy_from_slice(&sorted);
+    drop(tried);
     let (left_edges, right_edges): (Vec<_>, Vec<_>) = edges
         .iter()
-        .copied()
-        .filter(|&(a, b, _)| (rank[a as usize] < cut) == (rank[b as usize] < cut))
-        .partition(|&(a, _, _)| rank[a as usize] < cut);
+        .map(|&(a, b, c)| (rank[a as usize] as u32, rank[b as usize] as u32, c))
+        .filter(|&(a, b, _)| ((a as usize) < cut) == ((b as usize) < cut))
+        .partition(|&(a, _, _)| (a as usize) < cut);
+    let right_edges: Vec<_> = right_edges
+        .into_iter()
+        .map(|(a, b, c)| (a - cut as u32, b - cut as u32, c))
+        .collect();
     let (left, right) = ids.split_at_mut(cut);
-    bisect(units, left, &left_edges, kl, first, out, rank, slack);
-    bisect(
-        units,
-        right,
-        &right_edges,
-        k - kl,
-        first + kl as u32,
-        out,
-        rank,
-        slack,
-    );
+    let (out_left, out_right) = out.split_at_mut(cut);
+    let mut left_half = || bisect(units, left, &left_edges, kl, first, out_left, slack);
+    let mut right_half = || {
+        bisect(
+            units,
+            right,
+            &right_edges,
+            k - kl,
+            first + kl as u32,
+            out_right,
+            slack,
+        )
+    };
+    if parallel {
+        rayon::join(left_half, right_half);
+    } else {
+        left_half();
+        right_half();
+    }
 }
 
 /// Makes every region connected: each keeps its heaviest component, the other pieces regrow
@@ -2116,7 +2149,8 @@ fn stays_connected(
 #[cfg(test)]
 mod tests {
     use super::{
-        Drawing, PlanKey, apportion, fix_balance, outside_defects, pieces, rebalance_arms, starts,
+        Drawing, PARALLEL_UNITS, PlanKey, Unit, apportion, bisect, fix_balance, outside_defects,
+        pieces, rebalance_arms, starts,
     };
     use crate::PartitionOptions;
     use crate::atoms::World;
@@ -2189,6 +2223,63 @@ mod tests {
         );
         // More loaded parts than grids: no whole split.
         assert_eq!(apportion(&[1.0, 1.0, 1.0], 2, 1.5), None);
+    }
+
+    /// A lattice of units (four times the size worked on in parallel) bisected into 12 regions
+    /// on one thread and on four: the same regions, each of 1/12 of the units within two, and
+    /// `ids` and `out` in the order of the cuts (every region one run).
+    #[test]
+    fn the_bisection_is_the_same_on_one_thread_and_several() {
+        let side = (4 * PARALLEL_UNITS).isqrt() + 1;
+        let units: Vec<Unit> = (0..side * side)
+            .map(|u| {
+                let pos = geo::Coord {
+                    x: (u % side) as f64,
+                    y: (u / side) as f64 * 1.3,
+                };
+                Unit {
+                    atoms: vec![u],
+                    weight: 1.0,
+                    pos,
+                    group: pos,
+                }
+            })
+            .collect();
+        let mut edges = Vec::new();
+        for u in 0..units.len() {
+            if u % side + 1 < side {
+                edges.push((u as u32, u as u32 + 1, 1.0));
+            }
+            if u + side < units.len() {
+                edges.push((u as u32, (u + side) as u32, 1.0));
+            }
+        }
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut ids: Vec<usize> = (0..units.len()).collect();
+                let mut out = vec![u32::MAX; units.len()];
+                bisect(&units, &mut ids, &edges, 12, 0, &mut out, 0.0);
+                (ids, out)
+            })
+        };
+        let (ids, out) = run(1);
+        assert_eq!((ids.clone(), out.clone()), run(4));
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().enumerate().all(|(i, &u)| i == u));
+        assert!(out.windows(2).all(|w| w[0] <= w[1]), "one run per region");
+        let share = units.len() as f64 / 12.0;
+        for r in 0..12 {
+            let n = out.iter().filter(|&&l| l == r).count() as f64;
+            assert!(
+                (n - share).abs() <= 2.0,
+                "region {r}: {n} units, {share} each"
+            );
+        }
     }
 
     #[test]
