@@ -2100,8 +2100,30 @@ fn corridor(
     None
 }
 
-/// Would `a`'s region stay connected without `a`? BFS from one of its neighbours in the
-/// region until all the others are reached.
+/// Are `atoms` (a few) connected by the graph's edges between them alone?
+fn joined_locally(g: &Graph, atoms: &[usize]) -> bool {
+    if atoms.len() > 64 {
+        return false;
+    }
+    let (mut reached, mut frontier): (u64, u64) = (1, 1);
+    while frontier != 0 {
+        let i = frontier.trailing_zeros() as usize;
+        frontier &= frontier - 1;
+        for e in g.range(atoms[i]) {
+            let b = g.neighbours[e] as usize;
+            if let Some(j) = atoms.iter().position(|&x| x == b)
+                && reached & (1 << j) == 0
+            {
+                reached |= 1 << j;
+                frontier |= 1 << j;
+            }
+        }
+    }
+    reached.count_ones() as usize == atoms.len()
+}
+
+/// Would `a`'s region stay connected without `a`? True when its neighbours in the region are
+/// joined among themselves, or else when a BFS from one of them reaches all the others.
 fn stays_connected(
     g: &Graph,
     labels: &[u32],
@@ -2117,6 +2139,11 @@ fn stays_connected(
         .filter(|&b| labels[b] == r)
         .collect();
     if targets.len() <= 1 {
+        return true;
+    }
+    // Most often the region's neighbours of `a` are joined among themselves (they ring `a`
+    // in the planar graph): no search of the region is needed then.
+    if joined_locally(g, &targets) {
         return true;
     }
     queue.clear();
