@@ -209,8 +209,9 @@ fn solid_of(items: &[Shape], members: &[usize]) -> Option<MultiPolygon> {
 /// Builds atoms, sites, the triangulation and the atom graph.
 ///
 /// # Performance
-/// The triangulation (about 1.5 µs a site) is the longest step; the footprints' unions are
-/// formed beside it, and the cells and the graph are read off it side by side.
+/// The triangulation is the longest step (about 2 s of the 100k town's 1.06M sites); the
+/// footprints' unions are formed beside it, and the cells and the graph are read off it side
+/// by side.
 pub(crate) fn build(
     input: &PartitionInput,
     weights: &[f64],

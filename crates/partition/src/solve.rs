@@ -576,14 +576,14 @@ impl Imbalance {
 /// Arms that the plain removal could not move without unbalancing their grids: hands each to
 /// one of its three longest-bordering neighbours anyway, or shares it out among them
 /// ([`crate::shape::share_out`]), lets the local search rebalance the grids that gave or took
-/// and their neighbours, and the drawing make every grid whole, and keeps the result when it is no less balanced (or within the tolerance), no
-/// region is in more pieces, and the drawn grids either have fewer tentacles with a mean
-/// Polsby-Popper no more than [`PP_SLACK`] lower, or as many with a mean at least [`PP_GAIN`]
-/// higher (the search after a hand-over often straightens the grids around it too); returns the
-/// tentacles removed. Candidates, in grids whose drawn polygon has a tentacle, are the atoms
-/// inside the drawn tentacles, then the atom check's arms (the two disagree where a large
-/// cell draws an arm the atom graph does not see); a hand-over that was tried and not kept is
-/// not tried again.
+/// and their neighbours and the drawing make every grid whole, and keeps the result when it
+/// is no less balanced (or within the tolerance), no region is in more pieces, and the drawn
+/// grids either have fewer tentacles with a mean Polsby-Popper no more than [`PP_SLACK`]
+/// lower, or as many with a mean at least [`PP_GAIN`] higher (the search after a hand-over
+/// often straightens the grids around it too); returns the tentacles removed. Candidates, in
+/// grids whose drawn polygon has a tentacle, are the atoms inside the drawn tentacles, then
+/// the atom check's arms (the two disagree where a large cell draws an arm the atom graph
+/// does not see); a hand-over that was tried and not kept is not tried again.
 #[allow(clippy::too_many_arguments)]
 fn rebalance_arms(
     world: &World,
@@ -597,10 +597,11 @@ fn rebalance_arms(
 ) -> (usize, Drawing) {
     use crate::shape::{atoms_in_arms, check, hand_over, neighbours_of, share_out};
     let mut shapes = check(world, labels, k);
-    let mut search =
-        |l: &mut [u32]| local_search(world, weight, l, fixed, targets, false, None, options, k).0;
+    let search_in = |l: &mut [u32], active: Option<&[bool]>| {
+        local_search(world, weight, l, fixed, targets, false, active, options, k).0
+    };
     let mut whole = labels.clone();
-    let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut search);
+    let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut |l| search_in(l, None));
     let mut drawn = Drawn::new(world, geometry, None);
     let mut from = labels.clone();
     if drawn.tentacles() == 0 {
@@ -668,20 +669,7 @@ fn rebalance_arms(
                     attempts += 1;
                     // The search may change the regions that gave or took and those around them.
                     let active = around_changed(world, labels, &trial, k);
-                    let mut near = |l: &mut [u32]| {
-                        local_search(
-                            world,
-                            weight,
-                            l,
-                            fixed,
-                            targets,
-                            false,
-                            Some(&active),
-                            options,
-                            k,
-                        )
-                        .0
-                    };
+                    let mut near = |l: &mut [u32]| search_in(l, Some(&active));
                     near(&mut trial);
                     let (geometry, _) = draw_whole(world, sketches, &mut trial, k, &mut near);
                     let trial_balance = Imbalance::of(&trial, weight, targets, fixed, k, tol);
