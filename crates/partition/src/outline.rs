@@ -14,6 +14,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree, RTreeObject};
 use rustc_hash::FxHashMap;
 use spade::Triangulation;
+use spade::handles::FixedVertexHandle;
 
 use crate::atoms::{NONE, World};
 
@@ -41,6 +42,9 @@ pub(crate) struct Sketches {
     boundary: MultiPolygon,
     /// The labels last drawn and each region's drawing of them, before [`absorb_strays`].
     last: Option<(Vec<u32>, Vec<MultiPolygon>)>,
+    /// The sites of every atom: `sites[site_start[a]..site_start[a + 1]]`.
+    site_start: Vec<usize>,
+    sites: Vec<FixedVertexHandle>,
 }
 
 impl Sketches {
@@ -72,11 +76,32 @@ impl Sketches {
                 })
                 .collect(),
         );
+        let mut site_start = vec![0usize; world.atoms.len() + 1];
+        for v in dt.vertices() {
+            let a = v.data().atom;
+            if a != NONE {
+                site_start[a as usize + 1] += 1;
+            }
+        }
+        for a in 0..world.atoms.len() {
+            site_start[a + 1] += site_start[a];
+        }
+        let mut next = site_start.clone();
+        let mut sites = vec![FixedVertexHandle::from_index(0); site_start[world.atoms.len()]];
+        for v in dt.vertices() {
+            let a = v.data().atom;
+            if a != NONE {
+                sites[next[a as usize]] = v.fix();
+                next[a as usize] += 1;
+            }
+        }
         Sketches {
             centre,
             solids,
             boundary: boundary.orient(Direction::Default),
             last: None,
+            site_start,
+            sites,
         }
     }
 
@@ -111,16 +136,24 @@ impl Sketches {
             }
         };
         let mut segments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); k];
-        for e in world.dt.directed_edges() {
-            let r = region_of(e.from().data().atom);
-            if r == NONE || !dirty[r as usize] || r == region_of(e.to().data().atom) {
+        // The edges out of the sites of the atoms of every region drawn anew.
+        for (a, &r) in labels.iter().enumerate() {
+            if r == NONE || !dirty[r as usize] {
                 continue;
             }
-            // The region lies left of its outline: from the right face's centre to the left's.
-            let start = e.rev().face().fix().index();
-            let end = e.face().fix().index();
-            if start != end {
-                segments[r as usize].push((start, end));
+            for &v in &self.sites[self.site_start[a]..self.site_start[a + 1]] {
+                for e in world.dt.vertex(v).out_edges() {
+                    if r == region_of(e.to().data().atom) {
+                        continue;
+                    }
+                    // The region lies left of its outline: from the right face's centre to
+                    // the left's.
+                    let start = e.rev().face().fix().index();
+                    let end = e.face().fix().index();
+                    if start != end {
+                        segments[r as usize].push((start, end));
+                    }
+                }
             }
         }
         let mut raw = match self.last.take() {
