@@ -71,6 +71,24 @@ fn the_demo_town_at_82_grids_is_covered_exactly_by_whole_grids() {
             f["properties"]["code"]
         );
     }
+    // Every tentacle left is named with the reason, on a grid drawn with one.
+    let tentacle_notes = summary["tentacle_notes"].as_array().unwrap();
+    assert_eq!(
+        tentacle_notes.len() as u64,
+        summary["tentacles"].as_u64().unwrap(),
+        "{summary}"
+    );
+    for n in tentacle_notes {
+        let grid = features
+            .iter()
+            .find(|f| f["properties"]["code"] == n["grid"])
+            .unwrap();
+        assert!(
+            grid["properties"]["tentacles"].as_u64().unwrap() >= 1,
+            "{n}"
+        );
+        assert!(!n["reason"].as_str().unwrap().is_empty(), "{n}");
+    }
     // Every grid outside the tolerance is explained, and most are inside it.
     let within = summary["within_tolerance"].as_u64().unwrap();
     let notes = summary["notes"].as_array().unwrap().len() as u64;

@@ -216,9 +216,9 @@ pub fn run_partition(args: PartitionArgs, verbose: bool) -> Result<ExitCode> {
         if let Some(around) = &g.enclave_in {
             println!("grid {}: an enclave in grid {around}", g.code);
         }
-        if g.tentacles > 0 {
-            println!("grid {}: {} tentacle(s)", g.code, g.tentacles);
-        }
+    }
+    for n in &r.tentacle_notes {
+        println!("grid {}: a tentacle: {}", n.grid, n.reason);
     }
     println!(
         "edges on barriers {:.0} m, off {:.0} m; runtime {:.2} s",

@@ -38,11 +38,15 @@
 //!    starts, the plan with the lower search cost is kept: the bisection's where barriers
 //!    shape the town, the power diagram's where the buildings do. Then the shape check
 //!    ([`shape`]) moves narrow arms (tentacles) whole to the neighbour they share most edge
-//!    with, or shares them out among the neighbours beside them, and the search rebalances,
-//!    where balance and contiguity allow it (the arms are those of the drawn grids, whose
-//!    large cells can make arms the atom graph does not show, and those of the atom graph);
-//!    a last repair moves single buildings (or a chain of two through a full neighbour) into
-//!    the tolerance. On small inputs all of this runs from several seeds derived from the
+//!    with where balance allows it. A grid still drawn with an arm is then drawn afresh
+//!    together with one to four of its neighbours (ReCom-style: the cluster's atoms are
+//!    split again by a power diagram, the bisection, or both, and the search rebalances the
+//!    cluster and the grids around it), and the arms left are handed whole to a neighbour or
+//!    shared out among the neighbours beside them. Each such trial is drawn and kept only
+//!    when it leaves fewer tentacles on the drawn grids (whose large cells can make arms the
+//!    atom graph does not show) without a grid further outside the tolerance, in more
+//!    pieces, or thinner than the thinnest so far; a last repair moves single buildings (or
+//!    a chain of two through a full neighbour) into the tolerance. On small inputs all of this runs from several seeds derived from the
 //!    seed, and the plan with whole grids, the fewest defects (a grid far outside the
 //!    tolerance counting several times) and the highest Polsby-Popper is kept.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
@@ -271,6 +275,49 @@ pub enum NoteKind {
     NoTrade,
 }
 
+/// A tentacle left on a grid, and why the plan keeps it: `reason` in English, `kind` and the
+/// figures for a client to word it in its own language.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TentacleNote {
+    pub grid: String,
+    pub kind: TentacleKind,
+    pub reason: String,
+    /// Buildings in the arm, their households and workload (0 for an arm of open land).
+    pub buildings: usize,
+    pub households: u64,
+    pub workload: f64,
+    /// The grids along the arm, longest shared edge first.
+    pub neighbours: Vec<String>,
+    /// Trials to remove the grid's arms (handing an arm to a neighbour, drawing the grid
+    /// afresh with its neighbours) that were not kept, by the first rule each broke: a grid
+    /// further outside the tolerance, a grid in pieces, a grid thinner than the thinnest so
+    /// far, or no fewer tentacles.
+    pub refused_unbalanced: usize,
+    pub refused_split: usize,
+    pub refused_thinner: usize,
+    pub refused_no_fewer: usize,
+}
+
+/// Why a tentacle is left: the rule most of the trials to remove it broke.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TentacleKind {
+    /// Removing it put a grid (further) outside the tolerance.
+    #[default]
+    Unbalanced,
+    /// Removing it made another grid thinner than any in the plan.
+    Thinner,
+    /// Removing it left as many tentacles: the grid kept an arm, or a neighbour grew one.
+    NoFewer,
+    /// Removing it left a grid in pieces.
+    Split,
+    /// Its grid is a building of its own (heavier than the target), which nothing may join.
+    HeavyBuilding,
+    /// Nothing was tried: the trials allowed for an input this large ran out, or the arm
+    /// came with the last balance repair.
+    Untried,
+}
+
 /// The numbers a planner judges a plan by.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -322,6 +369,8 @@ pub struct Report {
     pub outside_boundary: Vec<String>,
     /// Grids outside the tolerance with the reason (e.g. a building heavier than the target).
     pub notes: Vec<Note>,
+    /// Every tentacle left, with the reason.
+    pub tentacle_notes: Vec<TentacleNote>,
     pub atoms: usize,
     pub sites: usize,
     pub passes: usize,
@@ -482,6 +531,112 @@ pub fn partition(
     plan.report.runtime_s = started.elapsed().as_secs_f64();
     progress("done", 1.0);
     Ok(plan)
+}
+
+/// Why `arm` is left on its grid, from the trials refused (see [`TentacleNote`]).
+fn tentacle_note(
+    input: &PartitionInput,
+    weights: &[f64],
+    world: &atoms::World,
+    solution: &solve::Solution,
+    arm: &solve::ArmLeft,
+    tol: f64,
+    code: &dyn Fn(usize) -> String,
+) -> TentacleNote {
+    let r = arm.region as usize;
+    let buildings: Vec<usize> = arm
+        .atoms
+        .iter()
+        .flat_map(|&a| world.atoms[a].buildings.iter().copied())
+        .collect();
+    let households = buildings
+        .iter()
+        .map(|&b| u64::from(input.buildings[b].households))
+        .sum();
+    let workload = buildings.iter().map(|&b| weights[b]).sum();
+    let neighbours: Vec<String> = arm.along.iter().map(|&q| code(q as usize)).collect();
+    let refused = arm.refused;
+    let tried = refused.unbalanced + refused.split + refused.thinner + refused.no_fewer;
+    // The rule most trials broke; ties go to the first listed.
+    let kind = if solution.heavy[r].is_some() {
+        TentacleKind::HeavyBuilding
+    } else if tried == 0 {
+        TentacleKind::Untried
+    } else {
+        [
+            (refused.unbalanced, TentacleKind::Unbalanced),
+            (refused.thinner, TentacleKind::Thinner),
+            (refused.no_fewer, TentacleKind::NoFewer),
+            (refused.split, TentacleKind::Split),
+        ]
+        .into_iter()
+        .rev()
+        .max_by_key(|(n, _)| *n)
+        .map_or(TentacleKind::Untried, |(_, kind)| kind)
+    };
+    let what = if buildings.is_empty() {
+        "an arm of land without buildings".to_string()
+    } else {
+        format!(
+            "an arm holding {} building(s) ({households} households)",
+            buildings.len()
+        )
+    };
+    let along = if neighbours.is_empty() {
+        String::new()
+    } else {
+        format!(" along {}", neighbours.join(", "))
+    };
+    let rule = match kind {
+        TentacleKind::Unbalanced => format!(
+            "left a grid outside ±{}% (or further outside it)",
+            100.0 * tol
+        ),
+        TentacleKind::Thinner => "left another grid thinner than any in the plan".to_string(),
+        TentacleKind::NoFewer => {
+            "left as many tentacles (this grid kept an arm, or a neighbour grew one)".to_string()
+        }
+        TentacleKind::Split => "left a grid in pieces".to_string(),
+        TentacleKind::HeavyBuilding | TentacleKind::Untried => String::new(),
+    };
+    let why = match kind {
+        TentacleKind::HeavyBuilding => {
+            "the grid is a building of its own, heavier than the target, and keeps its land"
+                .to_string()
+        }
+        TentacleKind::Untried => "no trial to remove it was made: the trials allowed for an \
+                                  input this large ran out, or it came with the last balance \
+                                  repair"
+            .to_string(),
+        _ => {
+            let most = [
+                refused.unbalanced,
+                refused.thinner,
+                refused.no_fewer,
+                refused.split,
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+            format!(
+                "{tried} trial(s) to hand it over or to redraw the grid with its neighbours \
+                 were refused, {most} because they {rule}"
+            )
+        }
+    };
+    TentacleNote {
+        grid: code(r),
+        kind,
+        reason: format!("{what}{along}: {why}"),
+        buildings: buildings.len(),
+        households,
+        workload,
+        neighbours,
+        refused_unbalanced: refused.unbalanced,
+        refused_split: refused.split,
+        refused_thinner: refused.thinner,
+        refused_no_fewer: refused.no_fewer,
+    }
 }
 
 /// Share of a footprint outside its grid above which the plan calls it cut by a grid edge.
@@ -915,6 +1070,24 @@ fn measure(
     report.enclaves = grids.iter().filter(|g| g.enclave_in.is_some()).count();
     report.tentacles = grids.iter().map(|g| g.tentacles).sum();
     report.tentacles_removed = solution.tentacles_removed;
+    report.tentacle_notes = solution
+        .arms
+        .iter()
+        .map(|arm| {
+            tentacle_note(
+                input,
+                weights,
+                world,
+                solution,
+                arm,
+                options.tolerance,
+                &code,
+            )
+        })
+        .collect();
+    report
+        .tentacle_notes
+        .sort_by_key(|n| (n.grid.clone(), std::cmp::Reverse(n.buildings)));
     let (on, off) = world.graph.cut_lengths(&solution.labels);
     report.boundary_on_barrier_m = on;
     report.boundary_off_barrier_m = off;
