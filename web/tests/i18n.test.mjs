@@ -57,3 +57,21 @@ test('every kind of partition note is worded, with its figures', async () => {
   assert.match(noteText({ ...base, kind: 'neighbours_full', too_heavy: false, neighbours: ['G002', 'G003'] }, 5), /不足 20：.*G002、G003/);
   assert.equal(noteText({ ...base, kind: 'something_new' }, 5), 'english');
 });
+
+test('every kind of tentacle note is worded, with its figures', async () => {
+  const { tentacleText } = await import('../app/js/i18n.js');
+  const base = {
+    grid: 'G009', reason: 'english', buildings: 3, households: 72, workload: 72, neighbours: ['G005', 'G002'],
+    refused_unbalanced: 5, refused_split: 1, refused_thinner: 2, refused_no_fewer: 10,
+  };
+  for (const kind of ['unbalanced', 'thinner', 'no_fewer', 'split', 'heavy_building', 'from_current', 'untried']) {
+    for (const n of [{ ...base, kind }, { ...base, kind, buildings: 0, households: 0, neighbours: [] }]) {
+      const text = tentacleText(n, 5);
+      assert.ok(!/[{}]|tentacle_|english|undefined/.test(text), `${kind}: ${text}`);
+    }
+  }
+  assert.match(tentacleText({ ...base, kind: 'no_fewer' }, 5), /3 栋建筑（72 户）.*G005、G002.*18 次.*10 次/);
+  assert.match(tentacleText({ ...base, kind: 'unbalanced' }, 5), /5 次会使网格超出 ±5%/);
+  assert.match(tentacleText({ ...base, kind: 'untried', buildings: 0 }, 5), /^无建筑的狭长空地/);
+  assert.equal(tentacleText({ ...base, kind: 'something_new' }, 5), 'english');
+});

@@ -333,6 +333,12 @@ describe('web map', () => {
     const notes = await page.$$eval('#plan-notes li', (l) => l.map((x) => x.textContent));
     assert.ok(notes.length >= grids - within, `${notes.length} notes for ${grids - within} grids off target`);
     for (const n of notes) assert.ok(!/[{}]|note_/.test(n), n);
+    // Every tentacle left is named with the reason, worded in the app's language.
+    const shape = await page.textContent('#plan-shape');
+    const tentacles = Number(shape.match(/触手 ([\d,]+)/)[1].replaceAll(',', ''));
+    const arms = await page.$$eval('#plan-tentacles li', (l) => l.map((x) => x.textContent));
+    assert.equal(arms.length, tentacles);
+    for (const a of arms) assert.ok(!/[{}]|tentacle_|undefined/.test(a), a);
     await mapIdle(page);
     const drawn = await page.evaluate(() => new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['plan-line'] }).map((f) => f.properties.code)).size);
     assert.equal(drawn, planRows);

@@ -313,6 +313,9 @@ pub enum TentacleKind {
     Split,
     /// Its grid is a building of its own (heavier than the target), which nothing may join.
     HeavyBuilding,
+    /// Rebalancing today's grids (`--from-current`) moves as few buildings as it can and
+    /// reshapes nothing: the arm is today's, or came with a building that moved.
+    FromCurrent,
     /// Nothing was tried: the trials allowed for an input this large ran out, or the arm
     /// came with the last balance repair.
     Untried,
@@ -558,7 +561,9 @@ fn tentacle_note(
     let refused = arm.refused;
     let tried = refused.unbalanced + refused.split + refused.thinner + refused.no_fewer;
     // The rule most trials broke; ties go to the first listed.
-    let kind = if solution.heavy[r].is_some() {
+    let kind = if input.current.is_some() {
+        TentacleKind::FromCurrent
+    } else if solution.heavy[r].is_some() {
         TentacleKind::HeavyBuilding
     } else if tried == 0 {
         TentacleKind::Untried
@@ -597,13 +602,19 @@ fn tentacle_note(
             "left as many tentacles (this grid kept an arm, or a neighbour grew one)".to_string()
         }
         TentacleKind::Split => "left a grid in pieces".to_string(),
-        TentacleKind::HeavyBuilding | TentacleKind::Untried => String::new(),
+        TentacleKind::HeavyBuilding | TentacleKind::FromCurrent | TentacleKind::Untried => {
+            String::new()
+        }
     };
     let why = match kind {
         TentacleKind::HeavyBuilding => {
             "the grid is a building of its own, heavier than the target, and keeps its land"
                 .to_string()
         }
+        TentacleKind::FromCurrent => "rebalancing today's grids moves as few buildings as it \
+                                      can and reshapes nothing: the arm is today's, or came \
+                                      with a building that moved"
+            .to_string(),
         TentacleKind::Untried => "no trial to remove it was made: the trials allowed for an \
                                   input this large ran out, or it came with the last balance \
                                   repair"

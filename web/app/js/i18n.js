@@ -61,6 +61,16 @@ const zh = {
   plan_deviation: '最大偏差', plan_pp: '紧凑度（PP 均值/最小）', plan_contiguous: '全部连通',
   plan_within: '偏差在 ±{pct}% 内的网格', plan_shape: '形状', plan_shape_counts: '触手 {tentacles}，飞地 {enclaves}',
   plan_notes: '未达标网格及原因',
+  plan_tentacles: '保留的触手及原因',
+  tentacle_arm: '含 {b} 栋建筑（{h} 户）的狭长部分', tentacle_land: '无建筑的狭长空地', tentacle_along: '，沿 {list}',
+  tentacle_tried: '：{n} 次移交或与邻格重新划分的尝试均未采用，其中 {m} 次{rule}',
+  tentacle_rule_unbalanced: '会使网格超出 ±{pct}%（或偏差更大）',
+  tentacle_rule_thinner: '会使另一网格比方案中任何网格都更狭长',
+  tentacle_rule_no_fewer: '未减少触手（本格仍有触手，或邻格出现新触手）',
+  tentacle_rule_split: '会使网格不连通',
+  tentacle_heavy: '：本格是一栋超出目标的建筑单独成格，保留其用地',
+  tentacle_untried: '：未尝试消除（本规模输入的尝试次数已用完，或由最后的均衡调整产生）',
+  tentacle_from_current: '：在现有网格基础上调整时尽量少动建筑、不改变网格形状，此触手为现有网格所有或随移动的建筑而来',
   note_heavy_building: '建筑 {b} 工作量 {w}，单独就超过目标 {target} 的允许范围，自成一个网格',
   note_heavy_buildings: '{n} 栋须在一起的建筑（含 {b}）工作量 {w}，超过目标 {target} 的允许范围，自成一个网格',
   note_separate_parts: '辖区分为 {parts} 块互不相连的土地，网格不能跨块：本块工作量 {w}，分 {grids} 个网格，每格约 {each}',
@@ -133,6 +143,16 @@ const en = {
   plan_deviation: 'Max deviation', plan_pp: 'Compactness (PP mean/min)', plan_contiguous: 'All contiguous',
   plan_within: 'Grids within ±{pct}%', plan_shape: 'Shape', plan_shape_counts: '{tentacles} tentacles, {enclaves} enclaves',
   plan_notes: 'Grids off target, and why',
+  plan_tentacles: 'Tentacles left, and why',
+  tentacle_arm: 'an arm holding {b} building(s) ({h} households)', tentacle_land: 'an arm of land without buildings', tentacle_along: ' along {list}',
+  tentacle_tried: ': {n} trial(s) to hand it over or to redraw the grid with its neighbours were refused, {m} because they {rule}',
+  tentacle_rule_unbalanced: 'left a grid outside ±{pct}% (or further outside it)',
+  tentacle_rule_thinner: 'left another grid thinner than any in the plan',
+  tentacle_rule_no_fewer: 'left as many tentacles (this grid kept an arm, or a neighbour grew one)',
+  tentacle_rule_split: 'left a grid in pieces',
+  tentacle_heavy: ': the grid is a building of its own, heavier than the target, and keeps its land',
+  tentacle_untried: ': no trial to remove it was made (the trials allowed for an input this large ran out, or it came with the last balance repair)',
+  tentacle_from_current: ': rebalancing today’s grids moves as few buildings as it can and reshapes nothing: the arm is today’s, or came with a building that moved',
   note_heavy_building: 'Building {b} alone has workload {w}, beyond the window of target {target}: a grid of its own',
   note_heavy_buildings: '{n} buildings that must stay together (with {b}) have workload {w}, beyond the window of target {target}: a grid of its own',
   note_separate_parts: 'The area is in {parts} separate parts and a grid cannot span two: this part holds {w} for {grids} grid(s) of about {each}',
@@ -197,6 +217,35 @@ export function noteText(n, tolerancePct) {
     default:
       return n.reason;
   }
+}
+
+/**
+ * A partition report's note on a tentacle left (an arm of a grid, and why the plan keeps
+ * it), worded from its kind and figures; the server's English `reason` when the kind is
+ * unknown.
+ */
+export function tentacleText(n, tolerancePct) {
+  const refused = {
+    unbalanced: n.refused_unbalanced ?? 0, thinner: n.refused_thinner ?? 0,
+    no_fewer: n.refused_no_fewer ?? 0, split: n.refused_split ?? 0,
+  };
+  let why;
+  switch (n.kind) {
+    case 'heavy_building': why = t('tentacle_heavy'); break;
+    case 'untried': why = t('tentacle_untried'); break;
+    case 'from_current': why = t('tentacle_from_current'); break;
+    case 'unbalanced': case 'thinner': case 'no_fewer': case 'split':
+      why = t('tentacle_tried', {
+        n: num(Object.values(refused).reduce((a, b) => a + b, 0)), m: num(refused[n.kind]),
+        rule: t(`tentacle_rule_${n.kind}`, { pct: num(tolerancePct) }),
+      });
+      break;
+    default:
+      return n.reason;
+  }
+  const what = n.buildings > 0 ? t('tentacle_arm', { b: num(n.buildings), h: num(n.households) }) : t('tentacle_land');
+  const along = (n.neighbours ?? []).length ? t('tentacle_along', { list: n.neighbours.join(lang === 'zh' ? '、' : ', ') }) : '';
+  return `${what}${along}${why}`;
 }
 
 /** Formats a number for the current language: 12,345 / 12,345.6. */

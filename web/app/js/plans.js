@@ -3,7 +3,7 @@
 // them, with each grid's workload before and after and the buildings that move.
 
 import { get, post } from './api.js';
-import { noteText, num, t } from './i18n.js';
+import { noteText, num, t, tentacleText } from './i18n.js';
 import { el } from './dom.js';
 import { createMap, fitTo, highlightBuildings, setOverlay, setVisible } from './mapview.js';
 
@@ -107,6 +107,11 @@ export class Plans {
       ...((rep.notes ?? []).length ? [
         el('h4', {}, t('plan_notes')),
         el('ul', { id: 'plan-notes' }, ...rep.notes.map((n) => el('li', {}, el('b', {}, n.grid), ` ${noteText(n, 100 * (rep.tolerance ?? 0))}`))),
+      ] : []),
+      // Why a grid keeps an arm.
+      ...((rep.tentacle_notes ?? []).length ? [
+        el('h4', {}, t('plan_tentacles')),
+        el('ul', { id: 'plan-tentacles' }, ...rep.tentacle_notes.map((n) => el('li', {}, el('b', {}, n.grid), ` ${tentacleText(n, 100 * (rep.tolerance ?? 0))}`))),
       ] : []),
       el('div', { class: 'row' }, modeButton('overlay', t('overlay')), modeButton('side', t('side_by_side'))),
       el('table', { id: 'plan-grids-table' },
