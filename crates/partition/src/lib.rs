@@ -58,7 +58,8 @@
 //!    is one polygon.
 //! 5. The plan is measured ([`Report`]): workload spread, Polsby-Popper, contiguity, enclaves
 //!    and tentacles, barrier length, moved buildings, and the gap and overlap area found by
-//!    `gridmap_core::validate`.
+//!    `gridmap_core::validate`; every grid outside the tolerance and every tentacle left is
+//!    noted with why ([`Note`], [`TentacleNote`]).
 //!
 //! The same input, options and seed always give the same plan.
 
@@ -348,7 +349,7 @@ pub struct Report {
     /// 0.15 × √(grid area) removes, holding at least 10% of the grid's area.
     pub tentacles: usize,
     /// Tentacles the shape check removed: arms handed whole to a neighbouring grid, alone or
-    /// with the grids around rebalanced.
+    /// with the grids around rebalanced, and grids drawn afresh with their neighbours.
     pub tentacles_removed: usize,
     pub holes: usize,
     /// Measured on the validator's gap, overlap and outside pieces (planar, local frame).

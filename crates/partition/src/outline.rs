@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use spade::Triangulation;
 use spade::handles::FixedVertexHandle;
 
-use crate::atoms::{NONE, World};
+use crate::atoms::{NONE, Site, World};
 
 /// The geometry of every region, clipped to `boundary` (one drawing, nothing kept).
 #[cfg(test)]
@@ -136,22 +136,27 @@ impl Sketches {
             }
         };
         let mut segments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); k];
-        // The edges out of the sites of the atoms of every region drawn anew.
-        for (a, &r) in labels.iter().enumerate() {
-            if r == NONE || !dirty[r as usize] {
-                continue;
+        let mut add = |e: spade::handles::DirectedEdgeHandle<'_, Site, (), (), ()>| {
+            let r = region_of(e.from().data().atom);
+            if r == NONE || !dirty[r as usize] || r == region_of(e.to().data().atom) {
+                return;
             }
-            for &v in &self.sites[self.site_start[a]..self.site_start[a + 1]] {
-                for e in world.dt.vertex(v).out_edges() {
-                    if r == region_of(e.to().data().atom) {
-                        continue;
-                    }
-                    // The region lies left of its outline: from the right face's centre to
-                    // the left's.
-                    let start = e.rev().face().fix().index();
-                    let end = e.face().fix().index();
-                    if start != end {
-                        segments[r as usize].push((start, end));
+            // The region lies left of its outline: from the right face's centre to the left's.
+            let start = e.rev().face().fix().index();
+            let end = e.face().fix().index();
+            if start != end {
+                segments[r as usize].push((start, end));
+            }
+        };
+        if dirty.iter().filter(|&&d| d).count() * 4 > k {
+            // Much of the town: one pass over the edges in memory order.
+            world.dt.directed_edges().for_each(&mut add);
+        } else {
+            // A few regions: the edges out of their atoms' sites.
+            for (a, &r) in labels.iter().enumerate() {
+                if r != NONE && dirty[r as usize] {
+                    for &v in &self.sites[self.site_start[a]..self.site_start[a + 1]] {
+                        world.dt.vertex(v).out_edges().for_each(&mut add);
                     }
                 }
             }
