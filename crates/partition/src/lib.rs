@@ -46,9 +46,11 @@
 //!    when it leaves fewer tentacles on the drawn grids (whose large cells can make arms the
 //!    atom graph does not show) without a grid further outside the tolerance, in more
 //!    pieces, or thinner than the thinnest so far; a last repair moves single buildings (or
-//!    a chain of two through a full neighbour) into the tolerance. On small inputs all of this runs from several seeds derived from the
-//!    seed, and the plan with whole grids, the fewest defects (a grid far outside the
-//!    tolerance counting several times) and the highest Polsby-Popper is kept.
+//!    a chain of two through a full neighbour) into the tolerance. On small inputs the
+//!    search runs from several seeds derived from the seed, the arms are removed on the six
+//!    starts with the fewest defects, and the plan with whole grids, the fewest defects (a
+//!    grid far outside the tolerance counting several times) and the highest Polsby-Popper
+//!    is kept.
 //! 4. **Outline** ([`outline`]): a region's outline is chained from the Voronoi edges between
 //!    its sites and the others, so neighbouring regions share the very same vertices; solids
 //!    that the outline crosses are added to their own region and cut out of the others, and the
