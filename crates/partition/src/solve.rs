@@ -188,6 +188,34 @@ fn outside_defects(load: f64, target: f64, tol: f64) -> usize {
     }
 }
 
+/// Grids outside the tolerance, each counted as [`outside_defects`] says, but for grids of a
+/// heavy atom. A grid in a separate part of the boundary whose share keeps it off the target
+/// is measured against the part's workload per grid: that deviation is the same in every
+/// start, and counting its size would hide the differences that are not.
+fn outside_count(
+    world: &World,
+    labels: &[u32],
+    heavy: &[Option<usize>],
+    targets: &[f64],
+    part_note: &[Option<PartNote>],
+    tol: f64,
+    k: usize,
+) -> usize {
+    let mut load = vec![0.0; k];
+    for (a, &l) in labels.iter().enumerate() {
+        if l != NONE {
+            load[l as usize] += world.atoms[a].weight;
+        }
+    }
+    (0..k)
+        .filter(|&r| heavy[r].is_none())
+        .map(|r| {
+            let target = part_note[r].as_ref().map_or(targets[r], |p| p.each);
+            outside_defects(load[r], target, tol)
+        })
+        .sum()
+}
+
 /// How a plan ranks among the starts: lower is better.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PlanKey {
@@ -202,22 +230,7 @@ struct PlanKey {
 
 impl PlanKey {
     fn of(world: &World, s: &Solution, tol: f64, k: usize) -> PlanKey {
-        let mut load = vec![0.0; k];
-        for (a, &l) in s.labels.iter().enumerate() {
-            if l != NONE {
-                load[l as usize] += world.atoms[a].weight;
-            }
-        }
-        // A grid in a separate part of the boundary whose share keeps it off the target is
-        // measured against the part's workload per grid: that deviation is the same in every
-        // start, and counting its size would hide the differences that are not.
-        let outside: usize = (0..k)
-            .filter(|&r| s.heavy[r].is_none())
-            .map(|r| {
-                let target = s.part_note[r].as_ref().map_or(s.targets[r], |p| p.each);
-                outside_defects(load[r], target, tol)
-            })
-            .sum();
+        let outside = outside_count(world, &s.labels, &s.heavy, &s.targets, &s.part_note, tol, k);
         let tentacles: usize = s.tentacles.iter().sum();
         let enclaves = crate::shape::check(world, &s.labels, k)
             .enclave_in
@@ -278,21 +291,8 @@ impl Begun {
     /// Grids outside the tolerance (as [`PlanKey`] counts them), tentacles and enclaves, on
     /// the atom graph.
     fn defects(&self, world: &World, tol: f64, k: usize) -> usize {
-        let mut load = vec![0.0; k];
-        for (a, &l) in self.labels.iter().enumerate() {
-            if l != NONE {
-                load[l as usize] += world.atoms[a].weight;
-            }
-        }
-        let outside: usize = (0..k)
-            .filter(|&r| self.heavy[r].is_none())
-            .map(|r| {
-                let target = self.part_note[r]
-                    .as_ref()
-                    .map_or(self.targets[r], |p| p.each);
-                outside_defects(load[r], target, tol)
-            })
-            .sum();
+        let (labels, heavy) = (&self.labels, &self.heavy);
+        let outside = outside_count(world, labels, heavy, &self.targets, &self.part_note, tol, k);
         let shapes = crate::shape::check(world, &self.labels, k);
         let tentacles: usize = shapes.tentacles.iter().map(Vec::len).sum();
         let enclaves = shapes.enclave_in.iter().filter(|e| e.is_some()).count();
