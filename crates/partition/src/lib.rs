@@ -507,28 +507,25 @@ pub fn partition(
         // Planar areas in the local frame: the slivers left by floating point are too thin for
         // the geodesic area to orient them reliably.
         let per = world.frame.m2_per_deg2();
+        // A float sum of nothing is −0.0, which the report and the CLI would print as "-0";
+        // adding +0.0 makes it 0.
+        let m2 = |areas: Vec<f64>| areas.iter().sum::<f64>() * per + 0.0;
         let r = &coverage.report;
-        plan.report.gap_area_m2 = Some(
-            r.gaps
-                .iter()
-                .map(|g| g.geometry.unsigned_area())
-                .sum::<f64>()
-                * per,
-        );
-        plan.report.overlap_area_m2 = Some(
-            r.overlaps
-                .iter()
-                .map(|o| o.geometry.unsigned_area())
-                .sum::<f64>()
-                * per,
-        );
-        plan.report.outside_area_m2 = Some(
-            r.outside_boundary
-                .iter()
-                .map(|o| o.geometry.unsigned_area())
-                .sum::<f64>()
-                * per,
-        );
+        plan.report.gap_area_m2 = Some(m2(r
+            .gaps
+            .iter()
+            .map(|g| g.geometry.unsigned_area())
+            .collect()));
+        plan.report.overlap_area_m2 = Some(m2(r
+            .overlaps
+            .iter()
+            .map(|o| o.geometry.unsigned_area())
+            .collect()));
+        plan.report.outside_area_m2 = Some(m2(r
+            .outside_boundary
+            .iter()
+            .map(|o| o.geometry.unsigned_area())
+            .collect()));
         let straddlers = confirmed_straddlers(r, &inside_buildings, &grids, input.boundary);
         plan.report.buildings_in_one_grid = Some(s.in_one_grid);
         plan.report.buildings_straddling = Some(straddlers.cut_by_grid_edge);
