@@ -496,19 +496,6 @@ fn finish(
     } = begun;
     let options = &options;
     let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-    let search = |labels: &mut [u32]| {
-        local_search(
-            world,
-            &weight,
-            labels,
-            &fixed,
-            &search_targets,
-            current.is_some(),
-            None,
-            options,
-            k,
-        )
-    };
     // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
     let mut drawing = None;
     let mut refused = vec![Refusals::default(); k];
@@ -565,8 +552,22 @@ fn finish(
             (d.drawn, 0)
         }
         d => {
-            let (geometry, passes) =
-                draw_whole(world, &mut sketches, &mut labels, k, &mut |l| search(l).0);
+            let (geometry, passes) = draw_whole(
+                world,
+                &mut sketches,
+                &mut labels,
+                k,
+                &mut searcher(
+                    world,
+                    &weight,
+                    &fixed,
+                    &search_targets,
+                    options,
+                    current.is_some(),
+                    None,
+                    k,
+                ),
+            );
             (
                 Drawn::new(world, geometry, d.as_ref().map(|d| &d.drawn)),
                 passes,
@@ -958,18 +959,34 @@ fn closed_regions(labels: &[u32], fixed: &[bool], k: usize) -> Vec<bool> {
     closed
 }
 
-/// The local search of a fresh plan over the `active` regions (all with `None`), as a
-/// closure that returns the passes it made.
+/// The local search over the `active` regions (all with `None`), moving as few buildings as
+/// it can with `minimal_moves` (`--from-current`), as a closure that returns the passes it
+/// made.
+#[allow(clippy::too_many_arguments)]
 fn searcher<'b>(
     world: &'b World,
     weight: &'b [f64],
     fixed: &'b [bool],
     targets: &'b [f64],
     options: &'b PartitionOptions,
+    minimal_moves: bool,
     active: Option<&'b [bool]>,
     k: usize,
 ) -> impl FnMut(&mut [u32]) -> usize + 'b {
-    move |l| local_search(world, weight, l, fixed, targets, false, active, options, k).0
+    move |l| {
+        local_search(
+            world,
+            weight,
+            l,
+            fixed,
+            targets,
+            minimal_moves,
+            active,
+            options,
+            k,
+        )
+        .0
+    }
 }
 
 /// How [`resplit`] draws a cluster of regions afresh.
@@ -1119,7 +1136,16 @@ impl<'a, 's> Reshaping<'a, 's> {
         );
         let labels = &labels[..];
         let mut whole = labels.to_vec();
-        let mut search = searcher(world, weight, fixed, targets.search, options, None, k);
+        let mut search = searcher(
+            world,
+            weight,
+            fixed,
+            targets.search,
+            options,
+            false,
+            None,
+            k,
+        );
         let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut search);
         Reshaping {
             world,
@@ -1163,6 +1189,7 @@ impl<'a, 's> Reshaping<'a, 's> {
             fixed,
             targets.search,
             options,
+            false,
             Some(&active),
             k,
         );
