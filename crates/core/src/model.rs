@@ -184,4 +184,7 @@ pub struct Visit {
     /// Where the worker's phone said they were.
     pub point: Option<Point>,
     pub note: Option<String>,
+    /// Set by the server, never by the worker: the phone's point lay too far from the building.
+    #[serde(default)]
+    pub flagged: bool,
 }

@@ -1003,6 +1003,7 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
         fields.source("time"),
         fields.source("outcome"),
         fields.source("note"),
+        fields.source("flagged"),
     ];
     let visits = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, fields.source("id"))?;
@@ -1031,6 +1032,9 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
             time: need(4, "time")?,
             outcome,
             note: ctx.text(&f, 6),
+            flagged: ctx
+                .text(&f, 7)
+                .is_some_and(|t| matches!(t.trim(), "true" | "1" | "yes")),
             point,
             id,
         })

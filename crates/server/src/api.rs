@@ -2,19 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use geo::{BoundingRect, Coord, Geometry, MultiPolygon, Polygon, Rect};
+use geo::{BoundingRect, Coord, MultiPolygon, Polygon, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
-use gridmap_core::validate::{CoverageInput, Options, validate};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::input::day_number;
 use crate::state::{AppState, Project};
 
 /// `GET /health`: liveness and what is loaded.
@@ -164,11 +165,19 @@ pub async fn stats(
 ) -> Result<Json<Value>, AppError> {
     let by = q.by.as_deref().unwrap_or("grid");
     if by != "grid" && by != "village" {
-        return Err(AppError::BadRequest(format!(
-            "by must be grid or village, not {by}"
-        )));
+        return Err(AppError::BadRequest("by must be grid or village".into()));
     }
     let p = state.project();
+    if by == "village"
+        && matches!(
+            user.reach(&p.town.code),
+            crate::scope::Reach::Grid(_) | crate::scope::Reach::Nothing
+        )
+    {
+        return Err(AppError::ForbiddenBecause(
+            "statistics by village need a village or town scope".into(),
+        ));
+    }
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     for g in &p.grids {
         if visible(&user, &p, &g.grid) {
@@ -200,9 +209,7 @@ pub async fn stats(
         }
     }
     for v in &p.visits {
-        if v.note
-            .as_deref()
-            .is_some_and(|n| n.starts_with("[flagged]"))
+        if v.flagged
             && let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b))
             && let Some(code) = p.grid_of(i as usize)
             && let Some(g) = p.grid(code)
@@ -275,7 +282,9 @@ pub async fn stats(
     })))
 }
 
+/// The body of `POST /api/visits`. Unknown fields are refused (a client cannot set `flagged`).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewVisit {
     building: String,
     house: Option<String>,
@@ -286,6 +295,9 @@ pub struct NewVisit {
     lat: Option<f64>,
     note: Option<String>,
 }
+
+/// The longest note on a visit.
+const MAX_NOTE_CHARS: usize = 1000;
 
 /// Metres from `p` to a building's footprint (0 inside).
 fn distance_to_building(b: &gridmap_core::Building, p: Coord) -> f64 {
@@ -307,60 +319,76 @@ fn distance_to_building(b: &gridmap_core::Building, p: Coord) -> f64 {
     }
 }
 
-/// `POST /api/visits`: records a visit by the signed-in worker. A GPS point farther than the
-/// configured distance (50 m by default) from the building is stored but flagged.
+/// `POST /api/visits`: records a visit by the signed-in worker (field roles and admin, see
+/// [`crate::scope`]) to a building in their part. A GPS point farther than the configured
+/// distance (50 m by default) from the building is stored but flagged. The id is a random UUID,
+/// so concurrent visits never collide.
 pub async fn post_visit(
     State(state): State<AppState>,
     user: AuthUser,
     Json(v): Json<NewVisit>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(crate::scope::Role::records_visits)?;
     let p = state.project();
-    let &i = p
-        .building_by_id
-        .get(&v.building)
-        .ok_or_else(|| AppError::NotFound(format!("building {}", v.building)))?;
-    let in_scope = p
-        .grid_of(i as usize)
-        .and_then(|c| p.grid(c))
-        .is_some_and(|g| visible(&user, &p, &g.grid));
+    let &i = p.building_by_id.get(&v.building).ok_or_else(|| {
+        AppError::NotFound(format!("building {}", crate::input::short(&v.building)))
+    })?;
+    let in_scope = p.grid_of(i as usize).is_some() && user.sees_building(&p, i as usize);
     if !in_scope {
         return Err(AppError::Forbidden);
     }
     let outcome = VisitOutcome::parse(&v.outcome).ok_or_else(|| {
-        AppError::BadRequest(format!(
-            "outcome must be one of visited, nobody_home, refused, demolished, newly_found, not {}",
-            v.outcome
-        ))
+        AppError::BadRequest(
+            "outcome must be one of visited, nobody_home, refused, demolished, newly_found".into(),
+        )
     })?;
     let point = match (v.lon, v.lat) {
-        (Some(x), Some(y)) if x.abs() <= 180.0 && y.abs() <= 90.0 => Some(geo::Point::new(x, y)),
+        (Some(x), Some(y))
+            if x.is_finite() && y.is_finite() && x.abs() <= 180.0 && y.abs() <= 90.0 =>
+        {
+            Some(geo::Point::new(x, y))
+        }
         (None, None) => None,
         _ => {
             return Err(AppError::BadRequest(
-                "give both lon and lat in degrees, or neither".into(),
+                "lon and lat: give both, in degrees (longitude in [-180, 180], latitude in [-90, 90]), or neither".into(),
             ));
         }
     };
+    let time = match &v.time {
+        Some(t) => crate::input::visit_time(t, chrono::Utc::now())?,
+        None => crate::input::now_rfc3339(),
+    };
+    if let Some(n) = &v.note {
+        crate::input::check_text("note", n, MAX_NOTE_CHARS)?;
+    }
+    if let Some(house) = &v.house {
+        let known = state
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .house_in_building(house, &v.building)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if !known {
+            return Err(AppError::BadRequest(
+                "house is not a house of this building in the register".into(),
+            ));
+        }
+    }
     let distance = point.map(|pt| distance_to_building(&p.buildings[i as usize], pt.0));
     let flagged = distance.is_some_and(|d| d > state.0.settings.gps_flag_m);
-    let id = format!("visit-{}-{}", v.building, p.visits.len() + 1);
-    let note = match (flagged, v.note) {
-        (true, n) => Some(format!(
-            "[flagged] GPS {:.0} m from the building{}",
-            distance.unwrap_or_default(),
-            n.map(|n| format!("; {n}")).unwrap_or_default()
-        )),
-        (false, n) => n,
-    };
+    let id = format!("visit-{}", uuid::Uuid::new_v4());
     let visit = Visit {
         id: id.clone(),
         building: Some(v.building.clone()),
         house: v.house,
         worker: user.0.username.clone(),
-        time: v.time.unwrap_or_else(now_rfc3339),
+        time,
         outcome,
         point,
-        note,
+        note: v.note,
+        flagged,
     };
     let touched = p.buildings[i as usize].footprint_rect();
     state.write(touched, |s| {
@@ -371,385 +399,6 @@ pub async fn post_visit(
     Ok(Json(
         json!({"id": id, "flagged": flagged, "distance_m": distance}),
     ))
-}
-
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Candidate {
-    /// A GeoJSON Feature with a `code` property and a Polygon or MultiPolygon.
-    feature: Value,
-}
-
-fn parse_grid(feature: &Value) -> Result<Grid, AppError> {
-    let props = feature
-        .get("properties")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_else(Map::new);
-    let code = props
-        .get("code")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AppError::BadRequest("the feature needs a `code` property".into()))?
-        .to_string();
-    let geometry: geojson::Geometry = serde_json::from_value(
-        feature
-            .get("geometry")
-            .cloned()
-            .ok_or_else(|| AppError::BadRequest("the feature has no geometry".into()))?,
-    )
-    .map_err(|e| AppError::BadRequest(format!("not a GeoJSON geometry: {e}")))?;
-    let g: Geometry = Geometry::try_from(geometry)
-        .map_err(|e| AppError::BadRequest(format!("unsupported geometry: {e}")))?;
-    let geometry = match g {
-        Geometry::Polygon(p) => MultiPolygon(vec![p]),
-        Geometry::MultiPolygon(m) => m,
-        other => {
-            return Err(AppError::BadRequest(format!(
-                "a grid must be a Polygon or MultiPolygon, not {}",
-                geometry_name(&other)
-            )));
-        }
-    };
-    Ok(Grid {
-        code,
-        name: props.get("name").and_then(Value::as_str).map(String::from),
-        village: props
-            .get("village")
-            .and_then(Value::as_str)
-            .map(String::from),
-        geometry,
-    })
-}
-
-fn geometry_name(g: &Geometry) -> &'static str {
-    match g {
-        Geometry::Point(_) => "a Point",
-        Geometry::LineString(_) | Geometry::Line(_) => "a LineString",
-        Geometry::MultiPoint(_) => "a MultiPoint",
-        Geometry::MultiLineString(_) => "a MultiLineString",
-        _ => "this geometry",
-    }
-}
-
-/// `POST /api/validate` `{"feature": GeoJSON Feature}`: what saving this grid would do, without
-/// saving: whether its geometry is valid, the overlaps and gaps it would take part in, and the
-/// buildings that would change grid.
-pub async fn validate_candidate(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(c): Json<Candidate>,
-) -> Result<Json<Value>, AppError> {
-    let candidate = parse_grid(&c.feature)?;
-    let p = state.project();
-    if !user.edits_grids()
-        || !user.sees_grid(&p.town.code, &candidate.code, candidate.village.as_deref())
-    {
-        return Err(AppError::Forbidden);
-    }
-    Ok(Json(impact(&p, &candidate)))
-}
-
-/// The validator's verdict on the grid layer with `candidate` in place of its namesake, within
-/// its parent (its village's boundary when known, else the town's): overlaps with neighbours,
-/// gaps, the area reaching outside the parent, buildings that change grid. Each overlap and gap
-/// carries its `geometry` (GeoJSON) for the editor to draw; `summary` totals the overlap and
-/// gap areas (m²) and counts the buildings changing grid.
-pub fn impact(p: &Project, candidate: &Grid) -> Value {
-    let mut grids: Vec<Grid> = p
-        .grids
-        .iter()
-        .filter(|g| g.grid.code != candidate.code)
-        .map(|g| g.grid.clone())
-        .collect();
-    grids.push(candidate.clone());
-    // The parent: the grid's village when its boundary is known, else the town.
-    let parent = candidate
-        .village
-        .as_deref()
-        .and_then(|code| p.villages.iter().find(|v| v.code == code))
-        .and_then(|v| v.boundary.as_ref())
-        .or(p.town.boundary.as_ref());
-    let input = CoverageInput {
-        grids: &grids,
-        buildings: &p.buildings,
-        boundary: parent,
-        ..CoverageInput::default()
-    };
-    let coverage = validate(&input, &Options::default(), &mut |_| {});
-    let r = &coverage.report;
-    let invalid: Vec<&str> = r
-        .invalid_grids
-        .iter()
-        .filter(|g| g.grid == candidate.code)
-        .map(|g| g.reason.as_str())
-        .collect();
-    let overlaps: Vec<Value> = r
-        .overlaps
-        .iter()
-        .filter(|o| o.grids.contains(&candidate.code))
-        .map(|o| {
-            json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings,
-                   "geometry": geometry_json(&o.geometry)})
-        })
-        .collect();
-    let gaps: Vec<Value> = r
-        .gaps
-        .iter()
-        .map(|g| {
-            json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings,
-                   "geometry": polygon_json(&g.geometry)})
-        })
-        .collect();
-    let overlap_area_m2: f64 = r
-        .overlaps
-        .iter()
-        .filter(|o| o.grids.contains(&candidate.code))
-        .map(|o| o.area_m2)
-        .sum();
-    let gap_area_m2: f64 = r.gaps.iter().map(|g| g.area_m2).sum();
-    let mut moved = Vec::new();
-    for (i, a) in coverage.assignments.iter().enumerate() {
-        let before = p.grid_of(i);
-        let after = a.grid().map(|g| grids[g as usize].code.as_str());
-        if before != after && (before == Some(&candidate.code) || after == Some(&candidate.code)) {
-            moved.push(json!({"building": p.buildings[i].id, "from": before, "to": after}));
-        }
-    }
-    json!({
-        "grid": candidate.code,
-        "valid": invalid.is_empty(),
-        "invalid_reasons": invalid,
-        "overlaps": overlaps,
-        "gaps": gaps,
-        "buildings_changing_grid": moved,
-        "outside_parent": r.outside_boundary.iter().filter(|o| o.grid == candidate.code).map(|o| o.area_m2).next(),
-        "ok": invalid.is_empty() && overlaps.is_empty(),
-        "summary": {"overlap_area_m2": overlap_area_m2, "gap_area_m2": gap_area_m2,
-                    "buildings_changing_grid": moved.len()},
-    })
-}
-
-/// The `reason` of an edit, required and non-blank: it goes into the grid's history.
-fn reason_of(body: &Value) -> Result<String, AppError> {
-    body.get("reason")
-        .and_then(Value::as_str)
-        .filter(|r| !r.trim().is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))
-}
-
-/// The validator's verdict on saving `candidate`: 400 for an invalid geometry, 409 when it would
-/// create overlaps unless `force`.
-fn save_verdict(p: &Project, candidate: &Grid, force: bool) -> Result<Value, AppError> {
-    let verdict = impact(p, candidate);
-    if verdict["valid"] == Value::Bool(false) {
-        return Err(AppError::BadRequest(format!(
-            "invalid geometry: {}",
-            verdict["invalid_reasons"]
-        )));
-    }
-    if verdict["ok"] == Value::Bool(false) && !force {
-        // Grids and areas only: the geometries would drown the message.
-        let overlaps: Vec<String> = verdict["overlaps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|o| {
-                format!(
-                    "{} ({:.1} m², {} buildings)",
-                    o["grids"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" × "),
-                    o["area_m2"].as_f64().unwrap_or_default(),
-                    o["buildings"].as_array().map_or(0, Vec::len)
-                )
-            })
-            .collect();
-        return Err(AppError::Conflict(format!(
-            "saving would create overlaps: {}; send \"force\": true to save anyway",
-            overlaps.join(", ")
-        )));
-    }
-    Ok(verdict)
-}
-
-/// `PUT /api/grids/{code}` with `If-Match: "VERSION"` and `{"feature", "reason", "force"}`:
-/// saves a grid after validating it. Refused with 409 when it would create overlaps, unless
-/// `force`; with 412 when someone saved a newer version since.
-pub async fn put_grid(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(code): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, AppError> {
-    let feature = body.get("feature").ok_or_else(|| {
-        AppError::BadRequest("send {\"feature\": GeoJSON Feature, \"reason\": text}".into())
-    })?;
-    let mut candidate = parse_grid(feature)?;
-    if candidate.code != code {
-        return Err(AppError::BadRequest(format!(
-            "the feature's code {} differs from the URL's {code}",
-            candidate.code
-        )));
-    }
-    let reason = reason_of(&body)?;
-    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let expected = match headers.get(header::IF_MATCH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(|s| s.trim_matches('"'))
-                .and_then(|s| s.parse::<u32>().ok())
-                .ok_or_else(|| {
-                    AppError::BadRequest("If-Match must be a version like \"3\"".into())
-                })?,
-        ),
-    };
-    let p = state.project();
-    let existing = p.grid(&code);
-    if candidate.village.is_none() {
-        candidate.village = existing.and_then(|g| g.grid.village.clone());
-    }
-    if !user.edits_grids()
-        || !user.sees_grid(&p.town.code, &code, candidate.village.as_deref())
-        || existing.is_some_and(|g| !visible(&user, &p, &g.grid))
-    {
-        return Err(AppError::Forbidden);
-    }
-    if existing.is_some() && expected.is_none() {
-        return Err(AppError::PreconditionFailed(
-            "send If-Match with the version you edited (GET /api/grids/{code} gives it as ETag)"
-                .into(),
-        ));
-    }
-    let verdict = save_verdict(&p, &candidate, force)?;
-    let change = gridmap_store::Change {
-        who: user.0.username.clone(),
-        why: reason,
-    };
-    let touched = union_rect(
-        existing.and_then(|g| g.grid.geometry.bounding_rect()),
-        candidate.geometry.bounding_rect(),
-    );
-    let version = state.write(touched, |s| {
-        use gridmap_store::Store;
-        Ok(s.save_grid(&candidate, expected, &change)?)
-    })?;
-    state.0.tiles.clear_layer("problems");
-    Ok(Json(
-        json!({"grid": code, "version": version, "validation": verdict}),
-    ))
-}
-
-/// `POST /api/grids` `{"feature", "reason", "force"}`: creates a grid after validating it
-/// (409 if the code exists or, without `force`, if it would create overlaps).
-pub async fn post_grid(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, AppError> {
-    let feature = body.get("feature").ok_or_else(|| {
-        AppError::BadRequest("send {\"feature\": GeoJSON Feature, \"reason\": text}".into())
-    })?;
-    let candidate = parse_grid(feature)?;
-    let p = state.project();
-    if p.grid(&candidate.code).is_some() {
-        return Err(AppError::Conflict(format!(
-            "grid {} exists; change it with PUT /api/grids/{}",
-            candidate.code, candidate.code
-        )));
-    }
-    if !user.edits_grids()
-        || !user.sees_grid(&p.town.code, &candidate.code, candidate.village.as_deref())
-    {
-        return Err(AppError::Forbidden);
-    }
-    let reason = reason_of(&body)?;
-    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let verdict = save_verdict(&p, &candidate, force)?;
-    let change = gridmap_store::Change {
-        who: user.0.username.clone(),
-        why: reason,
-    };
-    let version = state.write(candidate.geometry.bounding_rect(), |s| {
-        use gridmap_store::Store;
-        Ok(s.save_grid(&candidate, Some(0), &change)?)
-    })?;
-    state.0.tiles.clear_layer("problems");
-    Ok(Json(
-        json!({"grid": candidate.code, "version": version, "validation": verdict}),
-    ))
-}
-
-/// `DELETE /api/grids/{code}` with `If-Match: "VERSION"` and `?reason=`: deletes a grid,
-/// keeping its history.
-pub async fn delete_grid(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(code): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
-    let p = state.project();
-    let g = p
-        .grid(&code)
-        .ok_or_else(|| AppError::NotFound(format!("grid {code}")))?;
-    if !user.edits_grids() || !visible(&user, &p, &g.grid) {
-        return Err(AppError::Forbidden);
-    }
-    let expected = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim_matches('"').parse::<u32>().ok())
-        .ok_or_else(|| {
-            AppError::PreconditionFailed("send If-Match with the version you saw".into())
-        })?;
-    let reason = q
-        .get("reason")
-        .filter(|r| !r.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| AppError::BadRequest("say why: ?reason=…".into()))?;
-    let change = gridmap_store::Change {
-        who: user.0.username.clone(),
-        why: reason,
-    };
-    let touched = g.grid.geometry.bounding_rect();
-    state.write(touched, |s| {
-        use gridmap_store::Store;
-        Ok(s.delete_grid(&code, Some(expected), &change)?)
-    })?;
-    state.0.tiles.clear_layer("problems");
-    Ok(Json(json!({"grid": code, "deleted": true})))
 }
 
 /// The columns of the exported statistics, the first named after the grouping.
@@ -853,32 +502,12 @@ pub async fn stats_csv(
     Ok((headers, out).into_response())
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (or the date part of an RFC 3339 time).
-pub(crate) fn day_number(date: &str) -> Option<i64> {
-    let mut it = date.get(..10)?.split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
 /// The visit rate expected by today when visits progress linearly over the campaign (target
 /// 100%), `None` without a campaign.
 pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
     let start = day_number(settings.campaign_start.as_deref()?)?;
     let end = day_number(settings.campaign_end.as_deref()?)?;
-    let today = day_number(&now_rfc3339())?;
+    let today = day_number(&crate::input::now_rfc3339())?;
     if end <= start {
         return Some(1.0);
     }
@@ -899,24 +528,5 @@ pub(crate) fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
             },
         )),
         (a, b) => a.or(b),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_count_days() {
-        assert_eq!(day_number("1970-01-01"), Some(0));
-        assert_eq!(day_number("2026-11-21"), Some(20_778));
-        assert_eq!(
-            day_number("2024-03-01")
-                .zip(day_number("2024-02-28"))
-                .map(|(a, b)| a - b),
-            Some(2)
-        );
-        assert_eq!(day_number("2026-13-01"), None);
-        assert!(now_rfc3339().starts_with("20"));
     }
 }

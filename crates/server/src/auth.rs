@@ -23,14 +23,14 @@ use serde_json::{Value, json};
 use crate::error::AppError;
 use crate::state::{AppState, Session};
 
-/// The roles, from broadest to narrowest.
+/// The roles' names, from broadest to narrowest (see [`crate::scope::Role`]).
 pub const ROLES: [&str; 6] = [
-    "admin",
-    "town_supervisor",
-    "village_manager",
-    "grid_leader",
-    "grid_worker",
-    "planner",
+    crate::scope::Role::Admin.as_str(),
+    crate::scope::Role::TownSupervisor.as_str(),
+    crate::scope::Role::VillageManager.as_str(),
+    crate::scope::Role::GridLeader.as_str(),
+    crate::scope::Role::GridWorker.as_str(),
+    crate::scope::Role::Planner.as_str(),
 ];
 
 /// Hashes a password for storage.
@@ -55,29 +55,6 @@ fn verify(password: &str, hash: &str) -> bool {
 /// The signed-in user of a request.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Session);
-
-impl AuthUser {
-    /// Whether the grid (by code and village) lies in the user's part of the org tree.
-    pub fn sees_grid(&self, town: &str, code: &str, village: Option<&str>) -> bool {
-        let s = &self.0;
-        s.role == "admin" || s.scope == town || s.scope == code || village == Some(&s.scope)
-    }
-
-    /// Whether the grid with `code` of project `p` is in the user's scope (false for an
-    /// unknown code).
-    pub fn sees_code(&self, p: &crate::state::Project, code: &str) -> bool {
-        p.grid(code)
-            .is_some_and(|g| self.sees_grid(&p.town.code, code, g.grid.village.as_deref()))
-    }
-
-    /// Whether the user may change grid boundaries.
-    pub fn edits_grids(&self) -> bool {
-        matches!(
-            self.0.role.as_str(),
-            "admin" | "town_supervisor" | "village_manager" | "grid_leader"
-        )
-    }
-}
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
@@ -186,8 +163,24 @@ pub async fn login(
     })))
 }
 
-/// `GET /api/me`: who the token belongs to.
-pub async fn me(user: AuthUser) -> Json<Value> {
+/// `GET /api/me`: who the token belongs to, and what their role may do (`capabilities`, see
+/// [`crate::scope::Role::capabilities`]): the web app shows what the server will allow.
+/// `reach` is what the scope is for this role: `town`, `village`, `grid` or `none`.
+pub async fn me(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
+    use crate::scope::Reach;
+    let capabilities = user
+        .role()
+        .map(crate::scope::Role::capabilities)
+        .unwrap_or_default();
+    let reach = match user.reach(&state.project().town.code) {
+        Reach::Town => "town",
+        Reach::Village(_) => "village",
+        Reach::Grid(_) => "grid",
+        Reach::Nothing => "none",
+    };
     let s = user.0;
-    Json(json!({"username": s.username, "role": s.role, "scope": s.scope}))
+    Json(
+        json!({"username": s.username, "role": s.role, "scope": s.scope,
+                "capabilities": capabilities, "reach": reach}),
+    )
 }

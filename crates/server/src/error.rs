@@ -19,6 +19,13 @@ pub enum AppError {
     TooManyAttempts,
     #[error("outside your part of the organisation")]
     Forbidden,
+    /// 403 with the reason (what the request reaches that the user may not).
+    #[error("{0}")]
+    ForbiddenBecause(String),
+    /// A request the framework could not take apart (bad JSON, a wrong type, a missing
+    /// content type, a body too large, a bad path or query), with its status.
+    #[error("{1}")]
+    Rejected(StatusCode, String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -37,7 +44,8 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized | AppError::BadLogin => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
+            AppError::Rejected(status, _) => *status,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

@@ -3,8 +3,9 @@
 //! `limit` and `offset` paging. Only what lies in the caller's scope is listed; the basemap
 //! layers (`roads`, `water`) hold no personal data and are listed whole to every user.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
 use gridmap_core::model::{BasemapLayer, Footprint};

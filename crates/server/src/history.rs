@@ -7,8 +7,9 @@
 //! Both are scoped like `GET /api/grids/{code}`. A deleted grid keeps its history; it is scoped
 //! by the village its last version recorded.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use gridmap_store::{GridVersion, Store};
 use serde_json::{Value, json};
 

@@ -8,13 +8,17 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod features;
+pub mod grid_edit;
 pub mod history;
+pub mod input;
 pub mod openapi;
 pub mod people;
 pub mod plans;
 pub mod problems;
 pub mod progress;
+pub mod scope;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
@@ -24,9 +28,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::routing::{any, get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -41,10 +47,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/login", post(auth::login))
         .route("/api/me", get(auth::me))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/api/grids", get(api::grids).post(api::post_grid))
+        .route("/api/grids", get(api::grids).post(grid_edit::post_grid))
         .route(
             "/api/grids/{code}",
-            get(api::grid).put(api::put_grid).delete(api::delete_grid),
+            get(api::grid)
+                .put(grid_edit::put_grid)
+                .delete(grid_edit::delete_grid),
         )
         .route("/api/grids/{code}/history", get(history::history))
         .route(
@@ -62,19 +70,43 @@ pub fn app(state: AppState) -> Router {
         .route("/api/uncovered", get(uncovered::uncovered))
         .route("/api/partition", post(plans::start))
         .route("/api/partition/{job}", get(plans::status))
-        .route("/api/validate", post(api::validate_candidate))
+        .route("/api/validate", post(grid_edit::validate_candidate))
         .route("/tiles/{layer}", get(tiles::tilejson))
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))
         .route("/heatmap/{kind}/legend.json", get(tiles::legend))
         .route("/heatmap/{kind}/{z}/{x}/{y}", get(tiles::heatmap))
         .route("/collections", get(features::collections))
         .route("/collections/{id}", get(features::one_collection))
-        .route("/collections/{id}/items", get(features::items));
+        .route("/collections/{id}/items", get(features::items))
+        .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        // Every API answer may hold scoped or personal data: never cached, anywhere.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let csp = content_security_policy(web.as_deref());
     let router = match web {
         Some(dir) => web_app(router, &dir),
-        None => router,
+        None => router.fallback(api_not_found),
     };
     router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -82,6 +114,60 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// 404 for a path under `/api` (or anywhere, without the web app) that names no endpoint.
+async fn api_not_found(uri: Uri) -> AppError {
+    let path: String = uri.path().chars().take(80).collect();
+    AppError::Rejected(StatusCode::NOT_FOUND, format!("no endpoint {path}"))
+}
+
+/// 405 for a known path with another method.
+async fn method_not_allowed(method: Method) -> AppError {
+    AppError::Rejected(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed here"),
+    )
+}
+
+/// The app's content security policy: everything from this origin only — no CDN, no inline
+/// script but the import map of `index.html` (allowed by its SHA-256), workers from blob URLs
+/// (MapLibre makes its worker so), images from data and blob URLs, no framing, no plugins.
+pub fn content_security_policy(web: Option<&Path>) -> HeaderValue {
+    use base64::Engine;
+    use sha2::Digest;
+    let hashes: String = web
+        .and_then(|d| std::fs::read_to_string(d.join("app").join("index.html")).ok())
+        .map(|html| {
+            inline_scripts(&html)
+                .map(|body| {
+                    let digest = sha2::Sha256::digest(body.as_bytes());
+                    format!(
+                        " 'sha256-{}'",
+                        base64::engine::general_purpose::STANDARD.encode(digest)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{hashes}; style-src 'self'; img-src 'self' data: blob:; \
+         worker-src 'self' blob:; child-src blob:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
+
+/// The bodies of the inline `<script>` elements of an HTML page (those without `src`).
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    html.split("<script").skip(1).filter_map(|rest| {
+        let (tag, after) = rest.split_once('>')?;
+        if tag.contains("src=") {
+            return None;
+        }
+        after.split_once("</script>").map(|(body, _)| body)
+    })
 }
 
 /// The ES module packages the web app imports, served from `node_modules/NAME/dist` at

@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: an OpenAPI 3.1 description of the whole API, kept beside the
 //! router (a test checks that every route is described).
 
-use axum::Json;
+use crate::extract::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).

@@ -6,8 +6,9 @@
 //! with clear personal data is written to the audit log (who, when, which building, how many
 //! people), never the data itself. Out of scope: 403 and nothing else.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use geo::Contains;
 use gridmap_core::model::Footprint;
 use gridmap_store::registers::View;
@@ -15,10 +16,8 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::scope::Role;
 use crate::state::AppState;
-
-/// Roles that see people in clear (within their scope).
-pub const CLEAR_ROLES: [&str; 3] = ["admin", "grid_leader", "grid_worker"];
 
 /// `GET /api/buildings/{id}`.
 pub async fn building(
@@ -32,11 +31,7 @@ pub async fn building(
         .get(&id)
         .ok_or_else(|| AppError::NotFound(format!("building {id}")))?;
     let grid = p.grid_of(i as usize).map(str::to_string);
-    let in_scope = match grid.as_deref().and_then(|c| p.grid(c)) {
-        Some(g) => user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref()),
-        None => user.0.role == "admin" || user.0.scope == p.town.code,
-    };
-    if !in_scope {
+    if !user.sees_building(&p, i as usize) {
         return Err(AppError::Forbidden);
     }
     let b = &p.buildings[i as usize];
@@ -47,11 +42,11 @@ pub async fn building(
         .map(|v| {
             json!({
                 "time": v.time, "worker": v.worker, "outcome": v.outcome.as_str(),
-                "flagged": v.note.as_deref().is_some_and(|n| n.starts_with("[flagged]")),
+                "flagged": v.flagged,
             })
         })
         .collect();
-    let clear = CLEAR_ROLES.contains(&user.0.role.as_str());
+    let clear = user.can(Role::sees_people_clear);
     let store = state
         .0
         .store
@@ -131,9 +126,7 @@ pub async fn building(
 
 /// `GET /api/audit`: the audit log of clear personal-data reads (admins only).
 pub async fn audit(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
-    if user.0.role != "admin" {
-        return Err(AppError::Forbidden);
-    }
+    user.require(Role::reads_audit)?;
     let store = state
         .0
         .store

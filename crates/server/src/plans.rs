@@ -11,8 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use gridmap_core::locate::{Location, PreparedArea};
 use gridmap_partition::{PartitionInput, PartitionOptions, Target};
 use serde::Deserialize;
@@ -44,10 +45,42 @@ pub struct PlanRequest {
 /// Whether `user` may re-partition `village` (and read its plans): planners, supervisors and
 /// village managers whose scope holds the village.
 fn may_plan(user: &AuthUser, town: &str, village: &str) -> bool {
-    matches!(
-        user.0.role.as_str(),
-        "admin" | "planner" | "town_supervisor" | "village_manager"
-    ) && (user.0.role == "admin" || user.0.scope == town || user.0.scope == village)
+    use crate::scope::{Reach, Role};
+    user.can(Role::plans)
+        && match user.reach(town) {
+            Reach::Town => true,
+            Reach::Village(v) => v == village,
+            Reach::Grid(_) | Reach::Nothing => false,
+        }
+}
+
+/// The most grids one plan may draw.
+const MAX_PLAN_GRIDS: usize = 10_000;
+
+/// Checks a plan's parameters before a job starts: `grids` 1 to [`MAX_PLAN_GRIDS`],
+/// `target_households` a positive number, `tolerance` in (0, 0.5], not both `grids` and
+/// `target_households`.
+fn check_plan_request(req: &PlanRequest) -> Result<(), AppError> {
+    let bad = |m: &str| Err(AppError::BadRequest(m.into()));
+    if req.grids.is_some() && req.target_households.is_some() {
+        return bad("give grids or target_households, not both");
+    }
+    if let Some(k) = req.grids
+        && !(1..=MAX_PLAN_GRIDS).contains(&k)
+    {
+        return bad("grids must be a whole number from 1 to 10000");
+    }
+    if let Some(n) = req.target_households
+        && !(n.is_finite() && n > 0.0)
+    {
+        return bad("target_households must be a number above 0");
+    }
+    if let Some(t) = req.tolerance
+        && !(t.is_finite() && t > 0.0 && t <= 0.5)
+    {
+        return bad("tolerance must be a share above 0 and at most 0.5 (0.05 is ±5%)");
+    }
+    Ok(())
 }
 
 /// `POST /api/partition`.
@@ -60,11 +93,14 @@ pub async fn start(
     if !may_plan(&user, &p.town.code, &req.village) {
         return Err(AppError::Forbidden);
     }
+    check_plan_request(&req)?;
     let village = p
         .villages
         .iter()
         .find(|v| v.code == req.village)
-        .ok_or_else(|| AppError::NotFound(format!("village {}", req.village)))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!("village {}", crate::input::short(&req.village)))
+        })?;
     let boundary = village
         .boundary
         .clone()

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::Json;
+use crate::extract::Json;
 use axum::extract::State;
 use geo::{BoundingRect, Geometry, InteriorPoint, Rect};
 use gridmap_core::locate::{Location, PreparedArea};
@@ -247,12 +247,13 @@ struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     fn of(p: &'a Project, user: &'a AuthUser) -> Scope<'a> {
-        let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
-        let village = (!town_wide)
-            .then(|| p.villages.iter().find(|v| v.code == user.0.scope))
-            .flatten()
-            .and_then(|v| v.boundary.as_ref())
-            .map(PreparedArea::new);
+        let town_wide = user.town_wide(&p.town.code);
+        let village = match user.reach(&p.town.code) {
+            crate::scope::Reach::Village(v) => p.villages.iter().find(|x| x.code == v),
+            _ => None,
+        }
+        .and_then(|v| v.boundary.as_ref())
+        .map(PreparedArea::new);
         Scope {
             p,
             user,

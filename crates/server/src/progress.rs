@@ -6,15 +6,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::Json;
-use axum::extract::{Query, State};
+use crate::extract::Json;
+use crate::extract::Query;
+use axum::extract::State;
 use gridmap_core::model::VisitOutcome;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::day_number;
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::input::day_number;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -55,7 +56,7 @@ pub async fn progress(
             )));
         }
     };
-    let town_wide = user.0.role == "admin" || user.0.scope == p.town.code;
+    let town_wide = user.town_wide(&p.town.code);
     match by {
         "town" if code != p.town.code => return Err(AppError::NotFound(format!("town {code}"))),
         "village" => {
@@ -66,7 +67,7 @@ pub async fn progress(
             if !known {
                 return Err(AppError::NotFound(format!("village {code}")));
             }
-            if !(town_wide || user.0.scope == code) {
+            if !(town_wide || user.reach(&p.town.code) == crate::scope::Reach::Village(&code)) {
                 return Err(AppError::Forbidden);
             }
         }

@@ -17,8 +17,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::extract::Path;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
@@ -111,11 +112,17 @@ fn tile_id(z: u8, x: u32, y_ext: &str, ext: &str) -> Result<TileId, AppError> {
     TileId::new(z, x, y).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
-fn scope_key(user: &AuthUser, layer: &str) -> String {
-    if user.0.role == "admin" || layer == "basemap" {
-        "*".into()
-    } else {
-        user.0.scope.clone()
+/// The part of the cache a user's tiles go in: users who reach the same part see the same tiles.
+fn scope_key(user: &AuthUser, town: &str, layer: &str) -> String {
+    use crate::scope::Reach;
+    if layer == "basemap" {
+        return "*".into();
+    }
+    match user.reach(town) {
+        Reach::Town => "*".into(),
+        Reach::Village(v) => format!("village:{v}"),
+        Reach::Grid(g) => format!("grid:{g}"),
+        Reach::Nothing => "nothing".into(),
     }
 }
 
@@ -178,7 +185,7 @@ fn features<'a>(
                     // Buildings in no grid are shown to those who see the whole town.
                     let visible = match grid {
                         Some(code) => sees(code),
-                        None => user.0.role == "admin" || user.0.scope == p.town.code,
+                        None => user.sees_building(p, i),
                     };
                     visible.then(|| {
                         let b = &p.buildings[i];
@@ -396,7 +403,7 @@ pub async fn vector_tile(
         tile.z,
         tile.x,
         tile.y,
-        scope_key(&user, &layer),
+        scope_key(&user, &state.project().town.code, &layer),
     );
     let cached = state
         .0

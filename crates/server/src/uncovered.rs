@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::extract::{Query, State};
+use crate::extract::Json;
+use crate::extract::Query;
+use axum::extract::State;
 use geo::{ConvexHull, Coord, CoordsIter, MultiPoint, Point};
 use gridmap_core::assign::Assignment;
 use gridmap_core::geodesy::LocalMetres;
@@ -135,7 +136,7 @@ pub async fn uncovered(
         }
     }
     // Coverage problems of the whole town are for town-wide users only.
-    if !(user.0.role == "admin" || user.0.scope == p.town.code) {
+    if !user.town_wide(&p.town.code) {
         no_grid.clear();
         many.clear();
     }

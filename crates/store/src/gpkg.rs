@@ -132,6 +132,7 @@ const VISITS: Table = Table {
         ("visited_at", "TEXT NOT NULL"),
         ("outcome", "TEXT NOT NULL"),
         ("note", "TEXT"),
+        ("flagged", "INTEGER NOT NULL DEFAULT 0"),
     ],
     description: "household visits (入户走访)",
 };
@@ -429,6 +430,9 @@ impl GpkgStore {
                 store
                     .ensure_table(&BASEMAP)
                     .map_err(|e| fail(format!("cannot add the basemap table: {e}")))?;
+                store
+                    .ensure_visit_flags()
+                    .map_err(|e| fail(format!("cannot add the visits' flagged column: {e}")))?;
                 Ok(store)
             }
             Some(v) => Err(fail(format!(
@@ -448,6 +452,25 @@ impl GpkgStore {
         if !exists {
             let tx = self.conn.transaction()?;
             create_table(&tx, t)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Adds `visits.flagged` to a file that predates it. Earlier servers marked a flagged visit
+    /// by starting its note with `[flagged]`; those visits keep their flag.
+    fn ensure_visit_flags(&mut self) -> rusqlite::Result<()> {
+        let has: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('visits') WHERE name = 'flagged')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE visits ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+                 UPDATE visits SET flagged = 1 WHERE note LIKE '[flagged]%';",
+            )?;
             tx.commit()?;
         }
         Ok(())
@@ -1123,6 +1146,7 @@ impl Store for GpkgStore {
                 time: r.get(5)?,
                 outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
                 note: r.get(7)?,
+                flagged: r.get::<_, i64>(8)? != 0,
                 point: point(g),
             })
         })
@@ -1140,6 +1164,7 @@ impl Store for GpkgStore {
                     Value::Text(v.time.clone()),
                     Value::Text(v.outcome.as_str().into()),
                     text(&v.note),
+                    Value::Integer(i64::from(v.flagged)),
                 ],
                 geom: v.point.map(|p| blob(Geometry::Point(p))),
             })

@@ -710,6 +710,16 @@ impl GpkgStore {
         Ok(houses)
     }
 
+    /// Whether house `house` is registered in building `building`.
+    pub fn house_in_building(&self, house: &str, building: &str) -> Result<bool> {
+        self.ensure_register_tables()?;
+        Ok(self.connection().query_row(
+            "SELECT EXISTS (SELECT 1 FROM houses WHERE id = ?1 AND building = ?2)",
+            [house, building],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Every person, with name, ID number and phone decrypted, then masked unless `view` is
     /// [`View::Clear`].
     pub fn people(&self, key: &RegisterKey, view: View) -> Result<Vec<Person>> {

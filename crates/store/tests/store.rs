@@ -89,6 +89,7 @@ fn layers_round_trip_with_chinese_text() {
         outcome: VisitOutcome::NobodyHome,
         point: Some(Point::new(121.0, 31.0)),
         note: Some("敲不开门".into()),
+        flagged: true,
     }];
     s.import_visits(&visits, Mode::Append).unwrap();
     assert_eq!(s.visits().unwrap(), visits);

@@ -8,7 +8,6 @@ import { el } from './dom.js';
 import { reloadTiles } from './mapview.js';
 
 const OUTCOMES = ['visited', 'nobody_home', 'refused', 'demolished', 'newly_found'];
-const RECORDERS = ['grid_worker', 'grid_leader', 'admin'];
 
 /** Where the device is, if it will say within 5 s; visits are flagged by distance. */
 function position() {
@@ -58,7 +57,7 @@ export async function openBuilding(app, panel, id) {
       el('tr', {}, el('th', {}, t('at')), el('th', {}, t('who')), el('th', {}, t('outcome'))),
       ...(b.visits ?? []).map((v) => el('tr', {}, el('td', {}, v.time ?? ''), el('td', {}, v.worker ?? ''),
         el('td', {}, `${t(`visit_${v.outcome}`)}${v.flagged ? ` ⚠ ${t('flagged')}` : ''}`)))),
-    RECORDERS.includes(app.me.role) ? visitForm(app, panel, b, houses) : '',
+    app.me.capabilities.includes('record_visits') ? visitForm(app, panel, b, houses) : '',
   );
 }
 

@@ -32,7 +32,8 @@ export class Dashboard {
     this.page.replaceChildren(
       el('div', { class: 'row' },
         el('button', { id: 'by-grid', class: this.by === 'grid' ? 'primary' : '', onclick: () => { this.by = 'grid'; this.render(); } }, t('by_grid')),
-        el('button', { id: 'by-village', class: this.by === 'village' ? 'primary' : '', onclick: () => { this.by = 'village'; this.render(); } }, t('by_village')),
+        // Village totals need a village or town scope (the server refuses them to a grid's users).
+        this.app.me.reach === 'grid' ? '' : el('button', { id: 'by-village', class: this.by === 'village' ? 'primary' : '', onclick: () => { this.by = 'village'; this.render(); } }, t('by_village')),
         el('span', { class: 'spacer', style: 'flex:1' }),
         el('button', { id: 'export-xlsx', onclick: () => download(`/api/stats.xlsx?by=${this.by}`, `gridmap-stats-${this.by}.xlsx`) }, t('export_xlsx'))),
       el('div', { class: 'cards' },

@@ -4,7 +4,8 @@
 /**
  * `el('tr', {class: 'x', onclick: f, checked: true}, 'text', child, …)`: attributes named
  * `on…` become listeners, booleans and `value` become properties; children that are null,
- * false or '' are skipped; strings and numbers become text.
+ * false or '' are skipped; strings and numbers become text. `style` is set through the CSSOM,
+ * which the content security policy allows (a `style` attribute it refuses).
  */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -12,6 +13,7 @@ export function el(tag, attrs = {}, ...children) {
     if (v === undefined || v === null) continue;
     if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
     else if (typeof v === 'boolean' || k === 'value') node[k] = v;
+    else if (k === 'style') node.style.cssText = String(v);
     else node.setAttribute(k, String(v));
   }
   for (const c of children.flat()) {

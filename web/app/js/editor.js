@@ -13,7 +13,6 @@ import {
   colourBuildingsByVisit, fitTo, highlightBuildings, reloadTiles, selectGrid, setOverlay, setVisible, showGridLabels,
 } from './mapview.js';
 
-const EDIT_ROLES = ['admin', 'town_supervisor', 'village_manager', 'grid_leader'];
 const SNAP_VERTEX_PX = 12;
 const SNAP_EDGE_PX = 8;
 /** Vertices this close (degrees, ~1 mm) to a neighbour's vertex are set to it exactly. */
@@ -31,7 +30,7 @@ export class Editor {
     this.checkSeq = 0;
   }
 
-  canEdit() { return EDIT_ROLES.includes(this.app.me.role); }
+  canEdit() { return this.app.me.capabilities.includes('edit_grids'); }
 
   /** Whether clicks on the map belong to the editor right now. */
   busy() { return this.edit !== null; }
@@ -345,11 +344,17 @@ export class Editor {
     if (!box) return;
     const lines = [];
     for (const why of v.invalid_reasons ?? []) lines.push(el('div', { class: 'error' }, t('check_invalid', { why })));
-    for (const o of v.overlaps ?? []) {
-      const others = o.grids.filter((g) => g !== v.grid).join('、');
-      lines.push(el('div', { class: 'error overlap' }, t('check_overlap', { grids: others, area: num(o.area_m2, 1), n: o.buildings.length })));
+    // Why the server would refuse this edit whatever `force` says: it reaches outside the
+    // user's part of the org tree.
+    for (const r of v.refused ?? []) {
+      lines.push(el('div', { class: 'error refused' }, t(`refused_${r.kind}`, { area: num(r.area_m2 ?? 0, 1), n: r.grids ?? r.buildings ?? 0 })));
     }
-    for (const g of v.gaps ?? []) lines.push(el('div', { class: 'warn gap' }, t('check_gap', { area: num(g.area_m2, 1), n: g.buildings.length })));
+    for (const o of v.overlaps ?? []) {
+      // Grids outside the user's scope come as null: named as "another grid".
+      const others = o.grids.filter((g) => g !== v.grid).map((g) => g ?? t('other_grid')).join('、');
+      lines.push(el('div', { class: 'error overlap' }, t('check_overlap', { grids: others, area: num(o.area_m2, 1), n: o.building_count ?? o.buildings.length })));
+    }
+    for (const g of v.gaps ?? []) lines.push(el('div', { class: 'warn gap' }, t('check_gap', { area: num(g.area_m2, 1), n: g.building_count ?? g.buildings.length })));
     if (v.outside_parent) lines.push(el('div', { class: 'warn' }, t('outside_parent', { area: num(v.outside_parent, 1) })));
     if (v.ok && !lines.length) lines.push(el('div', { class: 'ok' }, t('check_ok')));
     box.className = `verdict ${v.ok ? (lines.length > 1 ? 'info' : 'good') : 'bad'}`;
@@ -396,7 +401,7 @@ export class Editor {
     } catch (err) {
       result.className = 'error';
       if (err instanceof ApiError && err.status === 412) await this.explainStale(result);
-      else if (err instanceof ApiError && err.status === 409 && !e.isNew) {
+      else if (err instanceof ApiError && err.status === 409) {
         result.replaceChildren(el('div', {}, t('conflict_overlap', { msg: '' })),
           el('button', { id: 'save-force', class: 'danger', onclick: () => this.save(true) }, t('save_anyway')));
       } else result.textContent = t('save_failed', { msg: err.message });

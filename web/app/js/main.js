@@ -91,7 +91,7 @@ async function start() {
   };
   // Planning is for planners and the town; a grid worker has no use for it.
   const plansTab = document.querySelector('#tabs [data-view=plans]');
-  plansTab.hidden = !['admin', 'planner', 'town_supervisor', 'village_manager'].includes(app.me.role);
+  plansTab.hidden = !app.me.capabilities.includes('plan');
   app.view = null;
   switchView(app.me.role === 'town_supervisor' ? 'coverage' : 'map');
   setInterval(drawWatermark, 60_000);
