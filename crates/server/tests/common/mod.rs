@@ -110,6 +110,16 @@ pub async fn send(
     (parts.status, parts.headers, bytes)
 }
 
+/// Sends a ready-made request; the answer's status and body as JSON (`Null` when not JSON).
+pub async fn oneshot_json(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
+    let (parts, body) = app(state.clone()).oneshot(req).await.unwrap().into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// [`send`] with the answer read as JSON (`Null` when it is not JSON).
 pub async fn call(
     state: &AppState,
