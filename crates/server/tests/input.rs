@@ -621,15 +621,16 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let mut shared = FUZZ.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if shared.is_none() {
-                let dir = tempfile::tempdir().unwrap();
-                let st = state(dir.path());
-                let admin = login(&st, "admin").await;
-                *shared = Some((dir, st, admin));
-            }
-            let (_, st, admin) = shared.as_ref().unwrap();
-            let (st, admin) = (st.clone(), admin.clone());
+            let taken = FUZZ.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let (dir, st, admin) = match taken {
+                Some(shared) => shared,
+                None => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let st = state(dir.path());
+                    let admin = login(&st, "admin").await;
+                    (dir, st, admin)
+                }
+            };
             let b = building_of(&st, GRID);
             let grid = json!({"feature": {"type": "Feature", "properties": {"code": format!("{VILLAGE}-90"), "village": VILLAGE}, "geometry": free_square()}, "reason": "r", "force": false});
             let (method, uri, base, extra): (&str, String, Value, Vec<(&str, &str)>) = match route {
@@ -646,8 +647,8 @@ proptest! {
             if status.is_client_error() {
                 prop_assert!(answer["error"].is_string(), "{method} {uri} {body}: {answer}");
                 prop_assert_eq!(snapshot(&st), before, "{} {} {}: refused but saved", method, uri, body);
-            } else {
-                *shared = None;
+                // Nothing changed: the next case may use the same project.
+                *FUZZ.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((dir, st, admin));
             }
             Ok(())
         })?;
