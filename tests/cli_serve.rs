@@ -42,6 +42,70 @@ fn http(
     (status, body)
 }
 
+/// Starts `gridmap serve PROJECT` on a free port; the child and its port.
+fn start(mut command: Command, project: &std::path::Path) -> (std::process::Child, u16) {
+    let mut server = command
+        .args(["serve", s(project), "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let port: u16 = line
+        .trim()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (server, port)
+}
+
+/// The binary copied alone into an empty folder and started there serves the whole web app —
+/// the page, its scripts and the vendored MapLibre and terra-draw modules — from itself.
+#[test]
+fn a_copied_binary_serves_the_whole_web_app() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("gridmap");
+    std::fs::copy(env!("CARGO_BIN_EXE_gridmap"), &bin).expect("copy the binary");
+    let p = dir.path().join("p.gpkg");
+    let out = gridmap(&["init", s(&p), "--town", "演示镇", "--code", "310101001"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut command = Command::new(&bin);
+    command.current_dir(dir.path());
+    let (mut server, port) = start(command, &p);
+    for (path, needle) in [
+        ("/", "<script type=\"importmap\">"),
+        ("/index.html", "/js/main.js"),
+        ("/js/main.js", "import"),
+        ("/style.css", "{"),
+        ("/vendor/maplibre-gl/maplibre-gl.mjs", "maplibre"),
+        ("/vendor/maplibre-gl/maplibre-gl-worker.mjs", ""),
+        ("/vendor/maplibre-gl/maplibre-gl.css", ".maplibregl"),
+        ("/vendor/terra-draw/terra-draw.module.js", "TerraDraw"),
+        (
+            "/vendor/terra-draw-maplibre-gl-adapter/terra-draw-maplibre-gl-adapter.module.js",
+            "",
+        ),
+    ] {
+        let (status, body) = http(port, "GET", path, None, None);
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            body.len() > 100 && body.contains(needle),
+            "{path}: {} bytes",
+            body.len()
+        );
+    }
+    let (status, _) = http(port, "GET", "/no-such-file.js", None, None);
+    assert_eq!(status, 404);
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().expect("server exits").success());
+}
+
 #[test]
 fn serves_the_demo_project_over_http() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -88,22 +152,7 @@ fn serves_the_demo_project_over_http() {
         .expect("password");
     assert!(add.wait().expect("user add ran").success());
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args(["serve", s(&p), "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let port: u16 = line
-        .trim()
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p);
 
     let (status, body) = http(port, "GET", "/health", None, None);
     assert_eq!(status, 200, "{body}");

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { dictionaries } from '../app/js/i18n.js';
+import { startServer } from './support.mjs';
 
 const { zh, en } = dictionaries;
 const dir = new URL('../app/js/', import.meta.url).pathname;
@@ -23,18 +24,28 @@ test('every literal key the app uses is translated', () => {
   for (const k of used) assert.ok(k in zh, `${k} is not translated`);
 });
 
-test('every value the server sends that the app translates has a text', () => {
-  const values = {
-    role: ['admin', 'town_supervisor', 'village_manager', 'grid_leader', 'grid_worker', 'planner'],
-    visit: ['visited', 'unvisited', 'nobody_home', 'refused', 'demolished', 'newly_found'],
-    type: ['invalid_grid', 'overlap', 'gap', 'outside_boundary', 'in_no_grid', 'in_many_grids', 'straddling',
-      'address_not_in_building', 'address_grid_mismatch'],
-    kind: ['unvisited', 'in_no_grid', 'in_many_grids'],
-    action: ['created', 'updated', 'deleted', 'restored'],
-    heat: ['visited', 'unvisited', 'coverage'],
-  };
-  for (const [prefix, vs] of Object.entries(values)) {
-    for (const v of vs) assert.ok(`${prefix}_${v}` in zh, `${prefix}_${v} is not translated`);
+test('every value the server sends that the app translates has a text', async () => {
+  // The values come from the server itself (its OpenAPI document's enums, made from the types
+  // that define them), not from a copy here.
+  const server = await startServer();
+  try {
+    const doc = await (await fetch(`${server.url}/api/openapi.json`)).json();
+    const schemas = doc.components.schemas;
+    const values = {
+      role: schemas.Role.enum,
+      visit: schemas.VisitStatus.enum,
+      type: schemas.ProblemType.enum,
+      kind: schemas.UncoveredKind.enum,
+      action: schemas.HistoryAction.enum,
+      heat: schemas.HeatmapKind.enum,
+      refused: schemas.Refusal.enum,
+    };
+    for (const [prefix, vs] of Object.entries(values)) {
+      assert.ok(vs.length >= 3, `${prefix}: ${vs}`);
+      for (const v of vs) assert.ok(`${prefix}_${v}` in zh, `${prefix}_${v} is not translated`);
+    }
+  } finally {
+    await server.stop();
   }
 });
 

@@ -28,12 +28,15 @@ function demoProject() {
   return built;
 }
 
-/** Serves a fresh copy of the demo project on a free port; `stop()` sends SIGTERM. */
+/**
+ * Serves a fresh copy of the demo project on a free port with the web app embedded in the
+ * binary (as deployed); `stop()` sends SIGTERM.
+ */
 export async function startServer() {
   const source = demoProject();
   const project = join(mkdtempSync(join(tmpdir(), 'gridmap-serve-')), 'demo.gpkg');
   copyFileSync(source, project);
-  const child = spawn(gridmap, ['serve', project, '--bind', '127.0.0.1:0', '--web', join(repo, 'web'),
+  const child = spawn(gridmap, ['serve', project, '--bind', '127.0.0.1:0',
     '--campaign-start', '2026-11-01', '--campaign-end', '2026-12-31'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });

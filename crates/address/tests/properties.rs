@@ -243,10 +243,11 @@ proptest! {
     }
 }
 
+/// Long inputs are read or refused (no wall-clock bound here: tests never assert on time; a
+/// quadratic parser shows as a hung test).
 #[test]
-fn a_2000_character_address_is_read_or_refused_quickly() {
+fn a_2000_character_address_is_read_or_refused() {
     let long = "阳光花园".repeat(500);
-    let t = std::time::Instant::now();
     let p = parse(&long).expect("a long name is a compound");
     assert_eq!(
         p.levels.compound.as_deref().map(|c| c.chars().count()),
@@ -260,8 +261,7 @@ fn a_2000_character_address_is_read_or_refused_quickly() {
     let mixed = "3-".repeat(1000);
     let _ = parse(&mixed);
     let cn = "一".repeat(2000) + "幢";
-    let _ = parse(&cn);
-    assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
+    let _ = parse(&cn); // read or refused: either is fine, a panic is not
 }
 
 #[test]

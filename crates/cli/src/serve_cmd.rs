@@ -27,27 +27,23 @@ pub struct ServeArgs {
     /// Campaign end (YYYY-MM-DD).
     #[arg(long, requires = "campaign_start")]
     campaign_end: Option<String>,
-    /// The web app's folder (with `app/` and `node_modules/`). Default: `web/` in the current
-    /// folder or beside the gridmap source tree the binary was built from.
+    /// Serve the web app from this folder (with `app/` and `node_modules/`) instead of the
+    /// copy embedded in the binary: for working on the app without rebuilding.
     #[arg(long)]
     web: Option<PathBuf>,
 }
 
-/// The web app's folder: `--web`, else the first `web/` that holds `app/index.html`.
+/// The web app's folder given with `--web`, checked; `None`: the embedded app.
 fn web_dir(given: Option<PathBuf>) -> Result<Option<PathBuf>> {
-    if let Some(dir) = given {
-        if !dir.join("app").join("index.html").is_file() {
-            bail!(
-                "{} is not the web app's folder (no app/index.html)",
-                dir.display()
-            );
-        }
-        return Ok(Some(dir));
+    if let Some(dir) = &given
+        && !dir.join("app").join("index.html").is_file()
+    {
+        bail!(
+            "{} is not the web app's folder (no app/index.html)",
+            dir.display()
+        );
     }
-    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    Ok([PathBuf::from("web"), built_from]
-        .into_iter()
-        .find(|d| d.join("app").join("index.html").is_file()))
+    Ok(given)
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,13 +96,18 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     };
     match &settings.web_dir {
         Some(dir) if dir.join("node_modules").join("maplibre-gl").is_dir() => {
-            eprintln!("web app: {}", dir.display())
+            eprintln!("web app: {} (from disk)", dir.display())
         }
         Some(dir) => eprintln!(
             "note: {} has no node_modules: run scripts/setup.sh (npm ci) for the web app",
             dir.display()
         ),
-        None => eprintln!("note: no web app found (web/app/index.html): serving the API only"),
+        None if gridmap_server::webapp::asset("/vendor/maplibre-gl/maplibre-gl.mjs").is_none() => {
+            eprintln!(
+                "note: this binary was built without web/node_modules: the web app has no map; rebuild after scripts/setup.sh"
+            )
+        }
+        None => {}
     }
     // People are served only with the registers' key; without it the rest still works.
     let key = if std::env::var_os("GRIDMAP_KEY").is_some()

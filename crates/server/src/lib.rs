@@ -22,6 +22,7 @@ pub mod scope;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
+pub mod webapp;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -85,10 +86,14 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    let csp = content_security_policy(web.as_deref());
+    let index = match &web {
+        Some(dir) => std::fs::read_to_string(dir.join("app").join("index.html")).ok(),
+        None => webapp::index_html().map(String::from),
+    };
+    let csp = content_security_policy(index.as_deref());
     let router = match web {
         Some(dir) => web_app(router, &dir),
-        None => router.fallback(api_not_found),
+        None => router.fallback(webapp::serve),
     };
     router
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -131,15 +136,14 @@ async fn method_not_allowed(method: Method) -> AppError {
 }
 
 /// The app's content security policy: everything from this origin only — no CDN, no inline
-/// script but the import map of `index.html` (allowed by its SHA-256), workers from blob URLs
-/// (MapLibre makes its worker so), images from data and blob URLs, no framing, no plugins.
-pub fn content_security_policy(web: Option<&Path>) -> HeaderValue {
+/// script but those of `index_html` (the import map, allowed by its SHA-256), workers from blob
+/// URLs (MapLibre makes its worker so), images from data and blob URLs, no framing, no plugins.
+pub fn content_security_policy(index_html: Option<&str>) -> HeaderValue {
     use base64::Engine;
     use sha2::Digest;
-    let hashes: String = web
-        .and_then(|d| std::fs::read_to_string(d.join("app").join("index.html")).ok())
+    let hashes: String = index_html
         .map(|html| {
-            inline_scripts(&html)
+            inline_scripts(html)
                 .map(|body| {
                     let digest = sha2::Sha256::digest(body.as_bytes());
                     format!(

@@ -158,6 +158,26 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
     ),
 ];
 
+/// The values the API sends that a client words for people (the web app translates each), as
+/// string enums, taken from the types that define them.
+fn vocabulary() -> Value {
+    use crate::scope::Role;
+    use gridmap_core::model::VisitOutcome;
+    let strings = |values: Vec<&str>| json!({"type": "string", "enum": values});
+    let mut visit: Vec<&str> = vec!["unvisited"];
+    visit.extend(VisitOutcome::ALL.iter().map(|o| o.as_str()));
+    json!({
+        "Role": strings(Role::ALL.iter().map(|r| r.as_str()).collect()),
+        "Capability": strings(Role::Admin.capabilities()),
+        "VisitStatus": strings(visit),
+        "ProblemType": strings(crate::problems::TYPES.to_vec()),
+        "UncoveredKind": strings(crate::uncovered::KINDS.to_vec()),
+        "HistoryAction": strings(vec!["created", "updated", "deleted", "restored"]),
+        "HeatmapKind": strings(crate::tiles::HEATMAPS.to_vec()),
+        "Refusal": strings(vec!["outside_village", "overlaps_foreign", "takes_buildings"]),
+    })
+}
+
 /// The OpenAPI document.
 pub async fn document() -> Json<Value> {
     let mut paths = serde_json::Map::new();
@@ -187,7 +207,10 @@ pub async fn document() -> Json<Value> {
         "openapi": "3.1.0",
         "info": {"title": "gridmap", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Grids, buildings, visits and registers for grid-based community governance (网格化管理)."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": vocabulary(),
+        },
         "security": [{"bearer": []}],
         "paths": paths,
     }))

@@ -232,8 +232,9 @@ pub struct Settings {
     /// Campaign start and end (YYYY-MM-DD) for expected-by-today progress.
     pub campaign_start: Option<String>,
     pub campaign_end: Option<String>,
-    /// The web app's folder (`web/`): its `app/` is served at `/` and the ES modules it
-    /// imports from `node_modules/` at `/vendor/`. `None` serves the API only.
+    /// The web app's folder (`web/`) to serve from disk instead of the app embedded in the
+    /// binary: its `app/` at `/` and the ES modules it imports from `node_modules/` at
+    /// `/vendor/`. `None`: the embedded app ([`crate::webapp`]).
     pub web_dir: Option<std::path::PathBuf>,
 }
 

@@ -522,13 +522,17 @@ fn fields_of(layer: &str) -> Json {
     }
 }
 
+/// The heatmaps served at `/heatmap/{kind}/…`.
+pub const HEATMAPS: [&str; 3] = ["visited", "unvisited", "coverage"];
+
 fn scale_of(kind: &str) -> Result<ColorScale, AppError> {
     match kind {
         "visited" => Ok(ColorScale::visited()),
         "unvisited" => Ok(ColorScale::unvisited()),
         "coverage" => Ok(ColorScale::coverage()),
         other => Err(AppError::NotFound(format!(
-            "heatmap {other} (visited, unvisited or coverage)"
+            "heatmap {} (visited, unvisited or coverage)",
+            crate::input::short(other)
         ))),
     }
 }

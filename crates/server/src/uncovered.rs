@@ -104,6 +104,9 @@ fn block_json(p: &Project, kind: &str, block: &[usize]) -> Value {
     })
 }
 
+/// The kinds of uncovered block, in the order they are listed.
+pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
+
 /// `GET /api/uncovered?eps=50&limit=100`: blocks of unvisited buildings in the caller's scope
 /// and, for town-wide callers, blocks of buildings in no grid, as a GeoJSON FeatureCollection.
 pub async fn uncovered(
@@ -141,11 +144,7 @@ pub async fn uncovered(
         many.clear();
     }
     let mut features = Vec::new();
-    for (kind, members) in [
-        ("unvisited", unvisited),
-        ("in_no_grid", no_grid),
-        ("in_many_grids", many),
-    ] {
+    for (kind, members) in KINDS.into_iter().zip([unvisited, no_grid, many]) {
         let mut blocks = clusters(&p, &members, eps);
         let weight = |b: &Vec<usize>| -> (u64, usize) {
             (

@@ -14,6 +14,8 @@ use gridmap_tiles::TileId;
 use serde_json::Value;
 
 mod common;
+#[path = "../../../tests/support/tools.rs"]
+mod tools;
 use common::{add_user, demo, demo_store, login, send};
 
 fn state(dir: &Path) -> AppState {
@@ -55,8 +57,7 @@ fn uri(t: TileId) -> String {
 /// GDAL's reading of a tile: (layer name, feature count) and the attribute lines, or `None`
 /// where `ogrinfo` is not installed.
 fn ogrinfo(dir: &Path, bytes: &[u8]) -> Option<(Vec<(String, usize)>, String)> {
-    if Command::new("ogrinfo").arg("--version").output().is_err() {
-        eprintln!("ogrinfo not installed: decoding skipped");
+    if !tools::have("ogrinfo") {
         return None;
     }
     let file = dir.join("t.mvt");

@@ -525,8 +525,7 @@ async fn answers_carry_the_header_policy() {
         );
     }
     // The web app's inline import map is allowed by its hash, nothing else inline.
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let csp = gridmap_server::content_security_policy(Some(&web));
+    let csp = gridmap_server::content_security_policy(gridmap_server::webapp::index_html());
     let csp = csp.to_str().unwrap();
     assert_eq!(csp.matches("'sha256-").count(), 1, "{csp}");
     assert!(

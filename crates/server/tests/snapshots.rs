@@ -12,6 +12,8 @@ use axum::http::StatusCode;
 use gridmap_server::{AppState, Settings};
 
 mod common;
+#[path = "../../../tests/support/tools.rs"]
+mod tools;
 use common::{add_user, demo_store};
 
 fn golden(name: &str) -> PathBuf {
@@ -50,8 +52,7 @@ fn check(name: &str, got: &[u8]) {
 
 #[tokio::test]
 async fn a_grids_tile_decodes_to_the_snapshot() {
-    if Command::new("ogrinfo").arg("--version").output().is_err() {
-        eprintln!("ogrinfo not installed: skipped");
+    if !tools::have("ogrinfo") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

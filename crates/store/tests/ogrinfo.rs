@@ -7,14 +7,12 @@ use geo::{MultiPolygon, Point, polygon};
 use gridmap_core::model::{Address, Building, Footprint, Grid};
 use gridmap_store::{Change, GpkgStore, Mode, Store};
 
+#[path = "../../../tests/support/tools.rs"]
+mod tools;
+
 #[test]
 fn ogrinfo_lists_every_layer_with_its_feature_count() {
-    if std::process::Command::new("ogrinfo")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("ogrinfo not installed: skipped");
+    if !tools::have("ogrinfo") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -404,6 +404,17 @@ mod tests {
         let a = heatmap_png(tile, &pts, 12.0, &ColorScale::visited());
         let b = heatmap_png(tile, &pts, 12.0, &ColorScale::visited());
         assert_eq!(a, b);
+        // Read back by the png crate: colour where the points are, nothing far from them.
+        let (w, h, rgba) = decode(&a);
+        assert_eq!((w, h), (256, 256));
+        let alpha = |x: usize, y: usize| rgba[(y * 256 + x) * 4 + 3];
+        let (x0, y0) = (0usize, 0usize); // i = 0 lies at pixel (-20, -10): its kernel reaches (0, 0)
+        assert!(alpha(x0, y0) > 0 || alpha(5, 5) > 0);
+        let lit = rgba.chunks(4).filter(|p| p[3] > 0).count();
+        assert!(
+            lit > 256 * 256 / 2,
+            "500 points spread over the tile light most of it: {lit}"
+        );
         let (_, _, rgba) = decode(&heatmap_png(tile, &[], 12.0, &ColorScale::visited()));
         assert!(rgba.iter().all(|&b| b == 0));
     }
