@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use flatgeobuf::{ColumnType, FgbCrs, FgbWriter, FgbWriterOptions, GeometryType};
-use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon};
+use geo::{Geometry, MultiPolygon};
 use geozero::{ColumnValue, PropertyProcessor};
 use gridmap_core::model::{Building, Footprint, Grid};
 use serde_json::{Map, Value, json};
@@ -141,51 +141,11 @@ pub fn write_area_fgb(path: &Path, name: &str, area: &MultiPolygon) -> Result<()
     )
 }
 
-fn ring_json(ring: &LineString) -> Value {
-    Value::Array(ring.0.iter().map(coord_json).collect())
-}
-
-fn coord_json(c: &Coord) -> Value {
-    json!([c.x, c.y])
-}
-
-fn polygon_json(p: &Polygon) -> Value {
-    Value::Array(
-        std::iter::once(p.exterior())
-            .chain(p.interiors())
-            .map(ring_json)
-            .collect(),
-    )
-}
-
-/// The GeoJSON geometry object of a geometry (points, lines, polygons and their multis).
+/// The GeoJSON geometry object of a geometry, written by the `geojson` crate (a `Rect` or
+/// `Triangle` as a Polygon, a `Line` as a LineString).
 pub fn geometry_json(g: &Geometry) -> Value {
-    match g {
-        Geometry::Point(p) => json!({"type": "Point", "coordinates": coord_json(&p.0)}),
-        Geometry::LineString(l) => json!({"type": "LineString", "coordinates": ring_json(l)}),
-        Geometry::Polygon(p) => json!({"type": "Polygon", "coordinates": polygon_json(p)}),
-        Geometry::MultiPolygon(m) => json!({
-            "type": "MultiPolygon",
-            "coordinates": m.0.iter().map(polygon_json).collect::<Vec<_>>(),
-        }),
-        Geometry::MultiPoint(m) => json!({
-            "type": "MultiPoint",
-            "coordinates": m.0.iter().map(|p| coord_json(&p.0)).collect::<Vec<_>>(),
-        }),
-        Geometry::MultiLineString(m) => json!({
-            "type": "MultiLineString",
-            "coordinates": m.0.iter().map(ring_json).collect::<Vec<_>>(),
-        }),
-        Geometry::Line(l) => {
-            json!({"type": "LineString", "coordinates": [coord_json(&l.start), coord_json(&l.end)]})
-        }
-        Geometry::Rect(r) => geometry_json(&Geometry::Polygon(r.to_polygon())),
-        Geometry::Triangle(t) => geometry_json(&Geometry::Polygon(t.to_polygon())),
-        Geometry::GeometryCollection(c) => json!({
-            "type": "GeometryCollection",
-            "geometries": c.0.iter().map(geometry_json).collect::<Vec<_>>(),
-        }),
-    }
+    let value = geojson::GeometryValue::from(g);
+    serde_json::to_value(geojson::Geometry::new(value)).unwrap_or(Value::Null)
 }
 
 /// Writes a GeoJSON FeatureCollection, one feature per line, streaming.

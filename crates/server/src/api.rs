@@ -7,7 +7,7 @@ use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use geo::{BoundingRect, Coord, MultiPolygon, Polygon, Rect};
+use geo::{BoundingRect, Coord, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use serde::Deserialize;
@@ -26,30 +26,13 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// A ring's coordinates as GeoJSON positions.
-fn ring_json(l: &geo::LineString) -> Value {
-    Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
-}
-
-/// A polygon's rings, exterior first, as GeoJSON coordinates.
-fn rings_json(p: &Polygon) -> Vec<Value> {
-    std::iter::once(p.exterior())
-        .chain(p.interiors())
-        .map(ring_json)
-        .collect()
-}
-
-/// A multipolygon as a GeoJSON geometry object.
-pub fn geometry_json(g: &MultiPolygon) -> Value {
-    json!({
-        "type": "MultiPolygon",
-        "coordinates": g.0.iter().map(rings_json).collect::<Vec<_>>(),
-    })
-}
-
-/// A polygon as a GeoJSON geometry object.
-pub fn polygon_json(p: &Polygon) -> Value {
-    json!({"type": "Polygon", "coordinates": rings_json(p)})
+/// The GeoJSON geometry object of any `geo` geometry, written by the `geojson` crate.
+pub fn geometry_json<G>(g: &G) -> Value
+where
+    for<'a> geojson::GeometryValue: From<&'a G>,
+{
+    serde_json::to_value(geojson::Geometry::new(geojson::GeometryValue::from(g)))
+        .unwrap_or(Value::Null)
 }
 
 fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {

@@ -88,33 +88,6 @@ fn parse_bbox(s: &str) -> Result<Rect, AppError> {
     }
 }
 
-fn geometry_json(g: &Geometry) -> Value {
-    let ring = |l: &geo::LineString| -> Value {
-        Value::Array(l.0.iter().map(|c| json!([c.x, c.y])).collect())
-    };
-    let poly = |p: &geo::Polygon| -> Value {
-        Value::Array(
-            std::iter::once(p.exterior())
-                .chain(p.interiors())
-                .map(ring)
-                .collect(),
-        )
-    };
-    match g {
-        Geometry::Point(p) => json!({"type": "Point", "coordinates": [p.x(), p.y()]}),
-        Geometry::LineString(l) => json!({"type": "LineString", "coordinates": ring(l)}),
-        Geometry::MultiLineString(m) => {
-            json!({"type": "MultiLineString", "coordinates": m.0.iter().map(ring).collect::<Vec<_>>()})
-        }
-        Geometry::Polygon(p) => json!({"type": "Polygon", "coordinates": poly(p)}),
-        Geometry::MultiPolygon(m) => {
-            json!({"type": "MultiPolygon", "coordinates": m.0.iter().map(poly).collect::<Vec<_>>()})
-        }
-        _ => Value::Null,
-    }
-}
-
-/// The features of a layer in the user's scope (the basemap: all of it), with geometry, as (id, geometry, properties).
 fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geometry, Value)> {
     let sees = |code: &str| user.sees_code(p, code);
     match layer {
@@ -209,7 +182,7 @@ pub async fn items(
         .into_iter()
         .skip(offset)
         .take(limit)
-        .map(|(fid, g, props)| json!({"type": "Feature", "id": fid, "geometry": geometry_json(&g), "properties": props}))
+        .map(|(fid, g, props)| json!({"type": "Feature", "id": fid, "geometry": crate::api::geometry_json(&g), "properties": props}))
         .collect();
     let b = base(&headers);
     let mut links = vec![

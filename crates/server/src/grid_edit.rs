@@ -17,7 +17,7 @@ use gridmap_core::validate::{CoverageInput, Gap, Options, Overlap, validate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::api::{geometry_json, polygon_json, union_rect};
+use crate::api::{geometry_json, union_rect};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::extract::{Json, Path, Query};
@@ -273,7 +273,7 @@ impl Impact {
             .iter()
             .map(|g| {
                 json!({"area_m2": g.area_m2, "point": g.point, "buildings": seen(&g.buildings),
-                       "building_count": g.buildings.len(), "geometry": polygon_json(&g.geometry)})
+                       "building_count": g.buildings.len(), "geometry": geometry_json(&g.geometry)})
             })
             .collect();
         let moved: Vec<Value> = self
