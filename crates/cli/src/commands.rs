@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use geo::Geometry;
 use gridmap_core::assign::{Assignment, Status, assign_building};
 use gridmap_core::index::GridIndex;
-use gridmap_core::model::{Building, Footprint};
+use gridmap_core::model::Building;
 use gridmap_core::validate::{CoverageInput, Options, Report, grid_defects, validate};
 use gridmap_io::Fields;
 use rayon::prelude::*;
@@ -433,13 +433,6 @@ fn thousands(n: usize) -> String {
     out
 }
 
-fn footprint_geometry(b: &Building) -> Geometry {
-    match &b.footprint {
-        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
-        Footprint::Point(p) => Geometry::Point(*p),
-    }
-}
-
 fn props(kind: &str, fields: Value) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("kind".into(), Value::String(kind.into()));
@@ -494,13 +487,13 @@ fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> 
     }
     for id in &r.in_no_grid {
         features.push((
-            building(id).map(footprint_geometry),
+            building(id).map(|b| Geometry::from(&b.footprint)),
             props("in_no_grid", json!({"building": id})),
         ));
     }
     for b in &r.in_many_grids {
         features.push((
-            building(&b.building).map(footprint_geometry),
+            building(&b.building).map(|b| Geometry::from(&b.footprint)),
             props(
                 "in_many_grids",
                 json!({"building": b.building, "grids": b.grids}),
@@ -509,7 +502,7 @@ fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> 
     }
     for s in &r.straddling {
         features.push((
-            building(&s.building).map(footprint_geometry),
+            building(&s.building).map(|b| Geometry::from(&b.footprint)),
             props(
                 "straddling",
                 json!({"building": s.building, "grid": s.grid, "outside_share": s.outside_share}),
@@ -671,7 +664,7 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
             &file("buildings"),
             town.buildings.iter().map(|b| {
                 (
-                    Some(footprint_geometry(b)),
+                    Some(Geometry::from(&b.footprint)),
                     props_of(json!({"id": b.id, "households": b.households, "floors": b.floors, "kind": b.kind})),
                 )
             }),

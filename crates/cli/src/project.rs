@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use geo::{Coord, Geometry, MapCoords};
-use gridmap_core::model::{BasemapLayer, Footprint};
+use gridmap_core::model::BasemapLayer;
 use gridmap_io::Fields;
 use gridmap_io::gdal_io::Column;
 use gridmap_store::{Change, GpkgStore, ImportCounts, Mode, Store};
@@ -463,10 +463,7 @@ fn layer_features(
                 .buildings()?
                 .into_iter()
                 .map(|b| {
-                    let g = match b.footprint {
-                        Footprint::Area(a) => Geometry::MultiPolygon(a),
-                        Footprint::Point(p) => Geometry::Point(p),
-                    };
+                    let g = Geometry::from(b.footprint);
                     (Some(g), obj(json!({"id": b.id, "households": b.households, "floors": b.floors, "kind": b.kind})))
                 })
                 .collect(),

@@ -42,6 +42,21 @@ pub enum Footprint {
     Point(Point),
 }
 
+impl From<Footprint> for geo::Geometry {
+    fn from(f: Footprint) -> geo::Geometry {
+        match f {
+            Footprint::Area(a) => geo::Geometry::MultiPolygon(a),
+            Footprint::Point(p) => geo::Geometry::Point(p),
+        }
+    }
+}
+
+impl From<&Footprint> for geo::Geometry {
+    fn from(f: &Footprint) -> geo::Geometry {
+        f.clone().into()
+    }
+}
+
 /// A building (实有房屋 at building level).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Building {

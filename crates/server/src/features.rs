@@ -8,7 +8,7 @@ use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::{BasemapLayer, Footprint};
+use gridmap_core::model::BasemapLayer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -110,10 +110,7 @@ fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geomet
             .filter_map(|(i, b)| {
                 let grid = p.grid_of(i)?;
                 sees(grid).then(|| {
-                    let g = match &b.footprint {
-                        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
-                        Footprint::Point(pt) => Geometry::Point(*pt),
-                    };
+                    let g = Geometry::from(&b.footprint);
                     let visit = p.last_visit.get(&b.id).map(|o| o.as_str());
                     (
                         b.id.clone(),

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::{BasemapFeature, BasemapLayer, Footprint, VisitOutcome};
+use gridmap_core::model::{BasemapFeature, BasemapLayer, VisitOutcome};
 use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
 use rstar::AABB;
 use serde_json::{Value as Json, json};
@@ -597,8 +597,5 @@ pub async fn heatmap(
 
 /// The building footprints as tile geometry, built once per project.
 pub fn building_geometry(b: &gridmap_core::Building) -> Geometry {
-    match &b.footprint {
-        Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
-        Footprint::Point(pt) => Geometry::Point(*pt),
-    }
+    Geometry::from(&b.footprint)
 }
