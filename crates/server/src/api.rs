@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::input::day_number;
+use crate::live::Tally;
 use crate::state::{AppState, Project};
 
 /// `GET /health`: liveness and what is loaded.
@@ -129,15 +130,6 @@ pub struct StatsQuery {
     by: Option<String>,
 }
 
-#[derive(Default)]
-struct Row {
-    buildings: u64,
-    households: u64,
-    visited_buildings: u64,
-    visited_households: u64,
-    flagged: u64,
-}
-
 /// `GET /api/stats?by=grid|village`: per grid or village in scope: buildings, households,
 /// visited, visit rate (visited households / households), flagged visits, and the ranking by
 /// visit rate.
@@ -161,61 +153,22 @@ pub async fn stats(
             "statistics by village need a village or town scope".into(),
         ));
     }
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for g in &p.grids {
-        if visible(&user, &p, &g.grid) {
-            let key = if by == "grid" {
-                g.grid.code.clone()
-            } else {
-                g.grid.village.clone().unwrap_or_default()
-            };
-            rows.entry(key).or_default();
-        }
-    }
-    for (i, b) in p.buildings.iter().enumerate() {
-        let Some(code) = p.grid_of(i) else { continue };
-        let Some(g) = p.grid(code) else { continue };
-        if !visible(&user, &p, &g.grid) {
-            continue;
-        }
-        let key = if by == "grid" {
-            code.to_string()
-        } else {
-            g.grid.village.clone().unwrap_or_default()
-        };
-        let row = rows.entry(key).or_default();
-        row.buildings += 1;
-        row.households += u64::from(b.households);
-        if p.last_visit.get(&b.id) == Some(&VisitOutcome::Visited) {
-            row.visited_buildings += 1;
-            row.visited_households += u64::from(b.households);
-        }
-    }
-    for v in &p.visits {
-        if v.flagged
-            && let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b))
-            && let Some(code) = p.grid_of(i as usize)
-            && let Some(g) = p.grid(code)
-        {
-            let key = if by == "grid" {
-                code.to_string()
-            } else {
-                g.grid.village.clone().unwrap_or_default()
-            };
-            if let Some(row) = rows.get_mut(&key) {
-                row.flagged += 1;
+    // The grids' tallies, kept by the writer: O(grids), whatever the number of buildings.
+    let mut rows: BTreeMap<String, Tally> = BTreeMap::new();
+    {
+        let live = p.live();
+        for (g, tally) in p.grids.iter().zip(&live.grids) {
+            if visible(&user, &p, &g.grid) {
+                let key = if by == "grid" {
+                    g.grid.code.clone()
+                } else {
+                    g.grid.village.clone().unwrap_or_default()
+                };
+                rows.entry(key).or_default().add(tally);
             }
         }
     }
-    let rate = |r: &Row| {
-        if r.households > 0 {
-            r.visited_households as f64 / r.households as f64
-        } else if r.buildings > 0 {
-            r.visited_buildings as f64 / r.buildings as f64
-        } else {
-            0.0
-        }
-    };
+    let rate = Tally::visit_rate;
     // People linked to houses in buildings (人房关联), from the registers.
     let registers = p.registers.get_or_init(|| {
         let store = state
@@ -242,7 +195,7 @@ pub async fn stats(
             })
     };
     let expected = expected_rate(&state.0.settings);
-    let mut ranked: Vec<(&String, &Row)> = rows.iter().collect();
+    let mut ranked: Vec<(&String, &Tally)> = rows.iter().collect();
     ranked.sort_by(|a, b| rate(b.1).total_cmp(&rate(a.1)).then(a.0.cmp(b.0)));
     let out: Vec<Value> = ranked
         .iter()

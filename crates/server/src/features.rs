@@ -103,15 +103,16 @@ fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geomet
                 )
             })
             .collect(),
-        "buildings" => p
-            .buildings
+        "buildings" => {
+            let live = p.live();
+            p.buildings
             .iter()
             .enumerate()
             .filter_map(|(i, b)| {
                 let grid = p.grid_of(i)?;
                 sees(grid).then(|| {
                     let g = Geometry::from(&b.footprint);
-                    let visit = p.last_visit.get(&b.id).map(|o| o.as_str());
+                    let visit = live.outcome(i).map(|o| o.as_str());
                     (
                         b.id.clone(),
                         g,
@@ -119,7 +120,8 @@ fn layer_items(p: &Project, user: &AuthUser, layer: &str) -> Vec<(String, Geomet
                     )
                 })
             })
-            .collect(),
+            .collect()
+        }
         "roads" | "water" => {
             let layer = if layer == "roads" {
                 BasemapLayer::Roads

@@ -13,6 +13,7 @@ pub mod features;
 pub mod grid_edit;
 pub mod history;
 pub mod input;
+pub mod live;
 pub mod openapi;
 pub mod people;
 pub mod plans;

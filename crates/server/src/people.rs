@@ -35,17 +35,19 @@ pub async fn building(
         return Err(AppError::Forbidden);
     }
     let b = &p.buildings[i as usize];
-    let visits: Vec<Value> = p
-        .visits
-        .iter()
-        .filter(|v| v.building.as_deref() == Some(id.as_str()))
-        .map(|v| {
-            json!({
-                "time": v.time, "worker": v.worker, "outcome": v.outcome.as_str(),
-                "flagged": v.flagged,
+    let (visits, latest): (Vec<Value>, Option<&str>) = {
+        let live = p.live();
+        let visits = live
+            .visits_of(i as usize)
+            .map(|v| {
+                json!({
+                    "time": v.time, "worker": v.worker, "outcome": v.outcome.as_str(),
+                    "flagged": v.flagged,
+                })
             })
-        })
-        .collect();
+            .collect();
+        (visits, live.outcome(i as usize).map(|o| o.as_str()))
+    };
     let clear = user.can(Role::sees_people_clear);
     let store = state
         .0
@@ -118,7 +120,7 @@ pub async fn building(
     Ok(Json(json!({
         "id": b.id, "grid": grid, "households": b.households, "floors": b.floors, "kind": b.kind,
         "address": addresses.first(), "addresses": addresses,
-        "visit": p.last_visit.get(&b.id).map(|o| o.as_str()),
+        "visit": latest,
         "visits": visits, "houses": houses_json,
         "people_view": if clear { "clear" } else { "masked" }, "note": note,
     })))

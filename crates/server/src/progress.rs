@@ -102,7 +102,8 @@ pub async fn progress(
     }
     // The first day each selected building was visited.
     let mut first: HashMap<u32, (i64, &str)> = HashMap::new();
-    for v in &p.visits {
+    let live = p.live();
+    for v in &live.visits {
         if v.outcome != VisitOutcome::Visited {
             continue;
         }

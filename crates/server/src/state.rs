@@ -10,14 +10,13 @@ use std::time::Instant;
 
 use geo::{BoundingRect, Coord};
 use gridmap_core::assign::Assignment;
-use gridmap_core::model::{
-    Address, BasemapFeature, BasemapLayer, Building, Town, Village, Visit, VisitOutcome,
-};
+use gridmap_core::model::{Address, BasemapFeature, BasemapLayer, Building, Town, Village};
 use gridmap_store::{GpkgStore, Store, StoredGrid, User};
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
 
 use crate::error::AppError;
+use crate::live::Live;
 
 /// The basemap (roads and water) with an R-tree of feature envelopes. Only `gridmap import`
 /// changes it, so a write through the server keeps the one it has.
@@ -71,7 +70,10 @@ pub struct Project {
     /// Where each building lies (same order as `buildings`).
     pub assignment: Vec<Assignment>,
     pub addresses: Vec<Address>,
-    pub visits: Vec<Visit>,
+    /// What visits made of this snapshot, updated in place by the writer (see [`Live`]).
+    pub live: RwLock<Live>,
+    /// Each building's location (see `Building::location`), computed once.
+    pub locations: Vec<Option<Coord>>,
     /// Roads and water, drawn under everything (shared between snapshots).
     pub basemap: Arc<Basemap>,
     /// Building envelopes, for tiles and lookups.
@@ -79,8 +81,6 @@ pub struct Project {
     pub building_by_id: HashMap<String, u32>,
     /// Grid position by code: tiles and statistics look grids up once per building.
     pub grid_by_code: HashMap<String, usize>,
-    /// The latest visit outcome of each building.
-    pub last_visit: HashMap<String, VisitOutcome>,
     /// Geometries as tiles take them, built once per snapshot.
     pub grid_geometry: Vec<geo::Geometry>,
     pub building_geometry: Vec<geo::Geometry>,
@@ -148,14 +148,7 @@ impl Project {
             .map(|(i, b)| (b.id.clone(), i as u32))
             .collect();
         let visits = store.visits()?;
-        let mut sorted: Vec<&Visit> = visits.iter().collect();
-        sorted.sort_by(|a, b| a.time.cmp(&b.time));
-        let mut last_visit = HashMap::new();
-        for v in sorted {
-            if let Some(b) = &v.building {
-                last_visit.insert(b.clone(), v.outcome);
-            }
-        }
+        let locations = buildings.iter().map(Building::location).collect();
         let grid_geometry = grids
             .iter()
             .map(|g| geo::Geometry::MultiPolygon(g.grid.geometry.clone()))
@@ -173,7 +166,9 @@ impl Project {
             .enumerate()
             .map(|(i, g)| (g.grid.code.clone(), i))
             .collect();
-        Ok(Project {
+        let mut project = Project {
+            live: RwLock::new(Live::default()),
+            locations,
             grid_by_code,
             town,
             villages,
@@ -184,14 +179,22 @@ impl Project {
             address_geometry,
             report,
             registers: std::sync::OnceLock::new(),
-            visits,
             basemap,
             buildings,
             assignment,
             building_tree,
             building_by_id,
-            last_visit,
-        })
+        };
+        let live = Live::load(&project, visits);
+        project.live = RwLock::new(live);
+        Ok(project)
+    }
+
+    /// The visit-derived state, for reading (held briefly: the writer waits for it).
+    pub fn live(&self) -> std::sync::RwLockReadGuard<'_, Live> {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The code of the grid a building counts towards.
@@ -209,7 +212,7 @@ impl Project {
 
     /// A building's location.
     pub fn location(&self, building: usize) -> Option<Coord> {
-        self.buildings.get(building)?.location()
+        self.locations.get(building).copied().flatten()
     }
 }
 

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::{BasemapFeature, BasemapLayer, VisitOutcome};
+use gridmap_core::model::{BasemapFeature, BasemapLayer};
 use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
 use rstar::AABB;
 use serde_json::{Value as Json, json};
@@ -126,8 +126,8 @@ fn scope_key(user: &AuthUser, town: &str, layer: &str) -> String {
     }
 }
 
-fn visit_status(p: &Project, id: &str) -> &'static str {
-    match p.last_visit.get(id) {
+fn visit_status(live: &crate::live::Live, i: usize) -> &'static str {
+    match live.outcome(i) {
         None => "unvisited",
         Some(o) => o.as_str(),
     }
@@ -176,6 +176,7 @@ fn features<'a>(
             }
             let env =
                 AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+            let live = p.live();
             let mut out: Vec<Feature> = p
                 .building_tree
                 .locate_in_envelope_intersecting(&env)
@@ -195,7 +196,7 @@ fn features<'a>(
                             properties: vec![
                                 ("id", Value::from(b.id.as_str())),
                                 ("grid", Value::from(grid.unwrap_or(""))),
-                                ("visit", Value::from(visit_status(p, &b.id))),
+                                ("visit", Value::from(visit_status(&live, i))),
                                 ("households", Value::from(i64::from(b.households))),
                             ],
                         }
@@ -561,6 +562,7 @@ pub async fn heatmap(
     let p = state.project();
     let env = AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
     let (mut visited, mut unvisited) = (Vec::new(), Vec::new());
+    let live = p.live();
     for e in p.building_tree.locate_in_envelope_intersecting(&env) {
         let i = e.data as usize;
         let Some(code) = p.grid_of(i) else { continue };
@@ -572,7 +574,7 @@ pub async fn heatmap(
         };
         let b = &p.buildings[i];
         let weight = f64::from(b.households.max(1));
-        if p.last_visit.get(&b.id) == Some(&VisitOutcome::Visited) {
+        if live.visited(i) {
             visited.push((at, weight));
         } else {
             unvisited.push((at, weight));

@@ -13,7 +13,6 @@ use axum::extract::State;
 use geo::{ConvexHull, Coord, CoordsIter, MultiPoint, Point};
 use gridmap_core::assign::Assignment;
 use gridmap_core::geodesy::LocalMetres;
-use gridmap_core::model::VisitOutcome;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use serde::Deserialize;
@@ -125,11 +124,12 @@ pub async fn uncovered(
     let mut unvisited = Vec::new();
     let mut no_grid = Vec::new();
     let mut many = Vec::new();
+    let live = p.live();
     for i in 0..p.buildings.len() {
         match (&p.assignment[i], p.grid_of(i).and_then(|c| p.grid(c))) {
             (_, Some(g)) => {
                 if user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref())
-                    && p.last_visit.get(&p.buildings[i].id) != Some(&VisitOutcome::Visited)
+                    && !live.visited(i)
                 {
                     unvisited.push(i);
                 }

@@ -77,7 +77,7 @@ fn square(x: f64, y: f64, half: f64) -> Value {
 /// (grids, buildings, visits) in the store: what a refused write must leave unchanged.
 fn counts(st: &AppState) -> (usize, usize, usize) {
     let p = st.project();
-    (p.grids.len(), p.buildings.len(), p.visits.len())
+    (p.grids.len(), p.buildings.len(), p.live().visits.len())
 }
 
 /// One request of the matrix: method, URI, body, and the statuses expected for the roles of
@@ -585,5 +585,5 @@ async fn only_field_roles_record_visits() {
         .await;
         assert_eq!(status, want, "{user}: {body}");
     }
-    assert_eq!(st.project().visits.len(), 3);
+    assert_eq!(st.project().live().visits.len(), 3);
 }

@@ -1,0 +1,156 @@
+//! What visits make of the project, kept up to date visit by visit: every visit, each
+//! building's latest visit, and each grid's tallies (visited buildings and households, flagged
+//! visits), from which statistics are read without walking the buildings.
+//!
+//! # Design
+//! A [`Live`] belongs to one [`Project`] snapshot (its building and grid positions) and sits
+//! behind that snapshot's `RwLock`. It changes only through [`Live::apply`], called by the
+//! writer ([`crate::writer`]) after the visits are committed, and by [`Live::load`], which folds
+//! the stored visits through the same `apply` in store order — so the state a server reaches
+//! visit by visit is, by construction, the state a fresh load of the file gives (a property test
+//! checks it through the store). Readers hold the read lock only to copy out what they need;
+//! the writer holds the write lock only to apply a committed batch in memory (microseconds per
+//! visit), never while SQLite works.
+//!
+//! The latest visit of a building is the one with the latest time (RFC 3339, compared as
+//! instants; a time that does not parse counts as earliest), the later-stored one on a tie.
+
+use std::collections::HashMap;
+
+use gridmap_core::model::{Visit, VisitOutcome};
+
+use crate::state::Project;
+
+/// A building's latest visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    /// Seconds since 1970 (`i64::MIN` for a time that does not parse).
+    pub at: i64,
+    pub outcome: VisitOutcome,
+}
+
+/// A grid's tallies: its buildings and households (from the assignment) and what visits found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub buildings: u64,
+    pub households: u64,
+    /// Buildings whose latest visit found them visited, and their households.
+    pub visited_buildings: u64,
+    pub visited_households: u64,
+    /// Visits flagged by the server (GPS too far from the building).
+    pub flagged: u64,
+}
+
+impl Tally {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Tally) {
+        self.buildings += other.buildings;
+        self.households += other.households;
+        self.visited_buildings += other.visited_buildings;
+        self.visited_households += other.visited_households;
+        self.flagged += other.flagged;
+    }
+
+    /// Visited households over households (over buildings when there are no households).
+    pub fn visit_rate(&self) -> f64 {
+        if self.households > 0 {
+            self.visited_households as f64 / self.households as f64
+        } else if self.buildings > 0 {
+            self.visited_buildings as f64 / self.buildings as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The visit-derived state of a project snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    /// Every visit, in store order.
+    pub visits: Vec<Visit>,
+    /// The latest visit of each building (by position).
+    pub latest: Vec<Option<Latest>>,
+    /// Positions in `visits` of each visited building's visits.
+    pub visits_of: HashMap<u32, Vec<u32>>,
+    /// Tallies by grid position.
+    pub grids: Vec<Tally>,
+}
+
+/// Seconds since 1970 of an RFC 3339 time, `i64::MIN` when it does not parse.
+fn instant(time: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(time).map_or(i64::MIN, |t| t.timestamp())
+}
+
+impl Live {
+    /// The state of `p` with `visits` (in store order) applied.
+    pub fn load(p: &Project, visits: Vec<Visit>) -> Live {
+        let mut grids = vec![Tally::default(); p.grids.len()];
+        for (i, b) in p.buildings.iter().enumerate() {
+            if let Some(g) = p.assignment[i].grid() {
+                let t = &mut grids[g as usize];
+                t.buildings += 1;
+                t.households += u64::from(b.households);
+            }
+        }
+        let mut live = Live {
+            visits: Vec::with_capacity(visits.len()),
+            latest: vec![None; p.buildings.len()],
+            visits_of: HashMap::new(),
+            grids,
+        };
+        for v in visits {
+            live.apply(p, v);
+        }
+        live
+    }
+
+    /// Records one committed visit.
+    pub fn apply(&mut self, p: &Project, v: Visit) {
+        let n = self.visits.len() as u32;
+        if let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) {
+            let grid = p.assignment[i as usize].grid().map(|g| g as usize);
+            let households = u64::from(p.buildings[i as usize].households);
+            let next = Latest {
+                at: instant(&v.time),
+                outcome: v.outcome,
+            };
+            let slot = &mut self.latest[i as usize];
+            let was_visited = slot.is_some_and(|l| l.outcome == VisitOutcome::Visited);
+            if slot.is_none_or(|l| next.at >= l.at) {
+                *slot = Some(next);
+            }
+            let now_visited = slot.is_some_and(|l| l.outcome == VisitOutcome::Visited);
+            if let Some(t) = grid.and_then(|g| self.grids.get_mut(g)) {
+                if now_visited && !was_visited {
+                    t.visited_buildings += 1;
+                    t.visited_households += households;
+                } else if was_visited && !now_visited {
+                    t.visited_buildings -= 1;
+                    t.visited_households -= households;
+                }
+                t.flagged += u64::from(v.flagged);
+            }
+            self.visits_of.entry(i).or_default().push(n);
+        }
+        self.visits.push(v);
+    }
+
+    /// The latest outcome of building `i`.
+    pub fn outcome(&self, i: usize) -> Option<VisitOutcome> {
+        self.latest.get(i).copied().flatten().map(|l| l.outcome)
+    }
+
+    /// Whether building `i`'s latest visit found it visited.
+    pub fn visited(&self, i: usize) -> bool {
+        self.outcome(i) == Some(VisitOutcome::Visited)
+    }
+
+    /// The visits of building `i`, in store order.
+    pub fn visits_of(&self, i: usize) -> impl Iterator<Item = &Visit> {
+        self.visits_of
+            .get(&(i as u32))
+            .into_iter()
+            .flatten()
+            .map(|&n| &self.visits[n as usize])
+    }
+}
