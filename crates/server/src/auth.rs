@@ -7,7 +7,9 @@
 //!
 //! Scope: each user belongs to a node of the org tree (the town code, a village code or a grid
 //! code) and sees that subtree only: a grid is in scope when its code, its village or the town
-//! is the user's scope; `admin` sees everything.
+//! is the user's scope; `admin` sees everything. `gridmap user add` applies [`policy`].
+
+pub mod policy;
 
 use std::time::{Duration, Instant};
 
