@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// folder or beside the gridmap source tree the binary was built from.
     #[arg(long)]
     web: Option<PathBuf>,
+    /// How long a sign-in lasts (hours, 1 to 720); `POST /api/logout` ends one sooner.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    session_hours: u64,
 }
 
 /// The web app's folder: `--web`, else the first `web/` that holds `app/index.html`.
@@ -96,13 +99,14 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             bail!("campaign dates are YYYY-MM-DD, not {d}");
         }
     }
-    let settings = Settings {
+    let mut settings = Settings {
         gps_flag_m: args.gps_flag_m,
         campaign_start: args.campaign_start.clone(),
         campaign_end: args.campaign_end.clone(),
         web_dir: web_dir(args.web.clone())?,
         ..Settings::default()
     };
+    settings.session_secs = args.session_hours * 3600;
     match &settings.web_dir {
         Some(dir) if dir.join("node_modules").join("maplibre-gl").is_dir() => {
             eprintln!("web app: {}", dir.display())
