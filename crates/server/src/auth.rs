@@ -21,7 +21,9 @@
 //!    k ≥ 5, the client must wait 2^(k−5) s (1 s, 2 s, 4 s, … at most
 //!    [`throttle::CLIENT_MAX_WAIT`], 15 min) before it tries again. A try before then is
 //!    refused with 429 and `Retry-After` (whole seconds left, rounded up), without looking at
-//!    the username or hashing anything, and does not count. A client's failures are forgotten
+//!    the username or hashing anything, and does not count. A try counts as a failure of its
+//!    client from the moment it is let through until it succeeds, so tries sent in parallel
+//!    cannot all slip through before the first one fails. A client's failures are forgotten
 //!    [`throttle::CLIENT_MEMORY`] (1 h) after its last one, and cleared by a successful
 //!    sign-in from it. So a client that guesses gets 5 guesses, then about one per doubling
 //!    wait; a client that has not been failing is never refused.
@@ -370,16 +372,15 @@ async fn sign_in(
     let now = Instant::now();
     let (key, delay, failing) = {
         let mut t = signin.throttle();
-        if let Some(left) = t.client_must_wait(client, now) {
-            tracing::info!(%client, retry_after_ms = left.as_millis() as u64, "sign-in refused: the client must wait");
-            return Err(Refusal::Wait(left));
-        }
+        let earlier = match t.begin(client, now) {
+            Ok(earlier) => earlier,
+            Err(left) => {
+                tracing::info!(%client, retry_after_ms = left.as_millis() as u64, "sign-in refused: the client must wait");
+                return Err(Refusal::Wait(left));
+            }
+        };
         let key = t.user_key(&login.username);
-        (
-            key,
-            t.user_delay(key, now),
-            t.client_failures(client, now) > 0,
-        )
+        (key, t.user_delay(key, now), earlier > 0)
     };
     if failing && !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -395,7 +396,7 @@ async fn sign_in(
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let right = signin.check(login.password, hash).await?;
     let Some(user) = user.filter(|_| right) else {
-        signin.throttle().failed(client, key, Instant::now());
+        signin.throttle().failed(key, Instant::now());
         tracing::info!(%client, user = %Throttle::fingerprint(key), "failed sign-in");
         if !failing && !delay.is_zero() {
             tokio::time::sleep(delay).await;

@@ -219,6 +219,27 @@ async fn the_right_password_works_from_another_client_during_a_guessing_attack()
     );
 }
 
+#[tokio::test]
+async fn guesses_sent_in_parallel_cannot_slip_past_the_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path(), Settings::default());
+    let router = app(st.clone());
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let router = router.clone();
+        tries.spawn(async move {
+            login(&router, Some(addr(66)), "manager", &format!("guess-{i}"))
+                .await
+                .0
+        });
+    }
+    let statuses = tries.join_all().await;
+    let count = |s: StatusCode| statuses.iter().filter(|&&x| x == s).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 5, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 25, "{statuses:?}");
+    assert_eq!(st.password_checks(), 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn wrong_answers_for_a_username_under_attack_are_slowed_not_refused() {
     use tokio::time::Instant;

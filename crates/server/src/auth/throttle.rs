@@ -169,6 +169,18 @@ impl Throttle {
         (until > now).then(|| until - now)
     }
 
+    /// A try of `client`: `Err(wait)` when it must wait; else the try counts as a failure of
+    /// the client from now until it [`succeeded`](Self::succeeded) (so tries sent in parallel
+    /// cannot all pass before the first fails), and the answer is the client's earlier failures.
+    pub fn begin(&mut self, client: Client, now: Instant) -> Result<u32, Duration> {
+        if let Some(wait) = self.client_must_wait(client, now) {
+            return Err(wait);
+        }
+        let earlier = self.client_failures(client, now);
+        count(&mut self.clients, client, now, CLIENT_MEMORY);
+        Ok(earlier)
+    }
+
     /// The client's failures not yet forgotten.
     pub fn client_failures(&mut self, client: Client, now: Instant) -> u32 {
         recent(&mut self.clients, &client, now, CLIENT_MEMORY).map_or(0, |r| r.failures)
@@ -179,9 +191,9 @@ impl Throttle {
         user_delay(recent(&mut self.users, &key, now, USER_MEMORY).map_or(0, |r| r.failures))
     }
 
-    /// Counts a failed sign-in of `client` as the username with `key`.
-    pub fn failed(&mut self, client: Client, key: u64, now: Instant) {
-        count(&mut self.clients, client, now, CLIENT_MEMORY);
+    /// Counts a failed sign-in as the username with `key` (the client's was counted by
+    /// [`begin`](Self::begin)).
+    pub fn failed(&mut self, key: u64, now: Instant) {
         count(&mut self.users, key, now, USER_MEMORY);
     }
 
@@ -225,11 +237,14 @@ mod tests {
         let t0 = Instant::now();
         let key = t.user_key("manager");
         for i in 0..4 {
-            t.failed(c, key, t0);
+            assert_eq!(t.begin(c, t0), Ok(i));
+            t.failed(key, t0);
             assert_eq!(t.client_must_wait(c, t0), None, "{i}");
         }
-        t.failed(c, key, t0);
+        assert_eq!(t.begin(c, t0), Ok(4));
+        t.failed(key, t0);
         assert_eq!(t.client_must_wait(c, t0), Some(Duration::from_secs(1)));
+        assert_eq!(t.begin(c, t0), Err(Duration::from_secs(1)), "not counted");
         assert_eq!(
             t.client_must_wait(c, t0 + Duration::from_millis(400)),
             Some(Duration::from_millis(600))
@@ -239,7 +254,8 @@ mod tests {
         // The username has five failures: its wrong answers are slowed, from anyone.
         assert_eq!(t.user_delay(key, t0), Duration::from_millis(250));
         assert_eq!(t.user_delay(t.user_key("worker"), t0), Duration::ZERO);
-        t.failed(c, key, t0 + Duration::from_secs(1));
+        assert_eq!(t.begin(c, t0 + Duration::from_secs(1)), Ok(5));
+        t.failed(key, t0 + Duration::from_secs(1));
         assert_eq!(
             t.client_must_wait(c, t0 + Duration::from_secs(1)),
             Some(Duration::from_secs(2))
@@ -259,7 +275,8 @@ mod tests {
         let key = t.user_key("manager");
         let now = Instant::now();
         for _ in 0..6 {
-            t.failed(c, key, now);
+            let _ = t.begin(c, now);
+            t.failed(key, now);
         }
         t.succeeded(c);
         assert_eq!(t.client_must_wait(c, now), None);
@@ -273,7 +290,8 @@ mod tests {
         for i in 0..20_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
             let key = t.user_key(&format!("user{i}"));
-            t.failed(Client::of(Some(ip)), key, now);
+            assert_eq!(t.begin(Client::of(Some(ip)), now), Ok(0));
+            t.failed(key, now);
         }
         assert_eq!(
             t.entries(),
