@@ -11,3 +11,4 @@ demo:
 	scripts/demo.sh
 bench:
 	bench/run_assign.sh
+	bench/run_signin.sh

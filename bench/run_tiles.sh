@@ -19,8 +19,9 @@ if [[ ! -f "$P" ]]; then
   "$GRIDMAP" init "$P" --town bench --code T >/dev/null
   "$GRIDMAP" import "$P" --layer grids "$DIR/grids.fgb" >/dev/null
   "$GRIDMAP" import "$P" --layer buildings "$DIR/buildings.fgb" >/dev/null
-  echo bench-password | "$GRIDMAP" user add "$P" --username bench --role admin --scope T --password-stdin >/dev/null
 fi
+# (Again on an older project: `gridmap user add` replaces the password.)
+echo quiet-harbour-2026 | "$GRIDMAP" user add "$P" --username bench --role admin --scope T --password-stdin >/dev/null
 "$GRIDMAP" serve "$P" --bind "127.0.0.1:$PORT" >/dev/null 2>&1 &
 server=$!
 # PostGIS.

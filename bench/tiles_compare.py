@@ -12,7 +12,7 @@ ap.add_argument("--per-zoom", type=int, default=150)
 a = ap.parse_args()
 base = f"http://127.0.0.1:{a.port}"
 
-req = urllib.request.Request(base + "/api/login", data=json.dumps({"username": "bench", "password": "bench-password"}).encode(), headers={"content-type": "application/json"})
+req = urllib.request.Request(base + "/api/login", data=json.dumps({"username": "bench", "password": "quiet-harbour-2026"}).encode(), headers={"content-type": "application/json"})
 token = json.load(urllib.request.urlopen(req))["token"]
 pg = psycopg2.connect(host="/tmp", port=a.pgport, dbname="bench", user="postgres")
 cur = pg.cursor()

@@ -3,7 +3,8 @@
 # (default target/release/gridmap): the town, villages, grids with planted defects, OSM
 # buildings, addresses, OSM roads and water (the basemap), the synthetic household form,
 # synthetic visits (data/build_visits.py), and one demo user per role
-# (password demo-<user>-2026). Used by scripts/demo.sh and by the browser tests.
+# (password gridmap-demo-2026: `gridmap user add` refuses a password holding the username).
+# Used by scripts/demo.sh and by the browser tests.
 # Needs GRIDMAP_KEY (or GRIDMAP_KEY_FILE) for the household form.
 set -euo pipefail
 project="${1:?usage: scripts/demo-project.sh PROJECT.gpkg}"
@@ -31,5 +32,5 @@ for u in "admin admin 310101001" "supervisor town_supervisor 310101001" \
          "manager village_manager 310101001002" "leader grid_leader 310101001002-03" \
          "worker grid_worker 310101001002-03" "planner planner 310101001"; do
   set -- $u
-  echo "demo-$1-2026" | $gridmap user add "$project" --username "$1" --role "$2" --scope "$3" --password-stdin
+  echo "gridmap-demo-2026" | $gridmap user add "$project" --username "$1" --role "$2" --scope "$3" --password-stdin
 done

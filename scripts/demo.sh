@@ -34,7 +34,7 @@ echo "project: $project (open it in QGIS); report: demo-out/report.json; problem
 bind="${GRIDMAP_BIND:-127.0.0.1:8080}"
 cat <<USERS
 
-Demo users (password = demo-<user>-2026):
+Demo users (password gridmap-demo-2026 for each):
   admin       admin            whole town
   supervisor  town_supervisor  whole town
   manager     village_manager  village 310101001002
@@ -42,7 +42,7 @@ Demo users (password = demo-<user>-2026):
   worker      grid_worker      grid 310101001002-03
   planner     planner          whole town
 Try: curl -s http://$bind/health
-     curl -s -X POST http://$bind/api/login -d '{"username":"admin","password":"demo-admin-2026"}' -H 'content-type: application/json'
+     curl -s -X POST http://$bind/api/login -d '{"username":"admin","password":"gridmap-demo-2026"}' -H 'content-type: application/json'
 USERS
 # The synthetic visits run from 2026-11-01: statistics show the rate expected by today.
 exec $gridmap serve "$project" --bind "$bind" --campaign-start 2026-11-01 --campaign-end 2026-12-31

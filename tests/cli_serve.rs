@@ -152,7 +152,14 @@ fn serves_the_demo_project_over_http() {
         .expect("password");
     assert!(add.wait().expect("user add ran").success());
 
-    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p);
+    // A session lasts 1 to 720 hours.
+    let out = gridmap(&["serve", s(&p), "--session-hours", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--session-hours"), "{}", stderr(&out));
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gridmap"));
+    command.args(["--session-hours", "2"]);
+    let (mut server, port) = start(command, &p);
 
     let (status, body) = http(port, "GET", "/health", None, None);
     assert_eq!(status, 200, "{body}");
@@ -167,12 +174,18 @@ fn serves_the_demo_project_over_http() {
         Some(r#"{"username":"sup","password":"demo-password"}"#),
     );
     assert_eq!(status, 200, "{body}");
-    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let token = token["token"].as_str().expect("token").to_string();
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["expires_in"], 7200, "--session-hours 2");
+    let token = answer["token"].as_str().expect("token").to_string();
     let (status, body) = http(port, "GET", "/api/stats?by=village", Some(&token), None);
     assert_eq!(status, 200, "{body}");
     let stats: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(stats["rows"].as_array().expect("rows").len(), 6);
+    // Signing out ends the token at once.
+    let (status, body) = http(port, "POST", "/api/logout", Some(&token), None);
+    assert_eq!((status, body.as_str()), (200, r#"{"signed_out":true}"#));
+    let (status, _) = http(port, "GET", "/api/me", Some(&token), None);
+    assert_eq!(status, 401);
 
     // SIGTERM: the server finishes and exits cleanly.
     let _ = Command::new("kill")

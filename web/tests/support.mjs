@@ -65,7 +65,10 @@ export async function launch() {
   });
 }
 
-/** A new page signed in as a demo user (password demo-<user>-2026), the map idle. */
+/** The demo users' password (scripts/demo-project.sh). */
+export const DEMO_PASSWORD = 'gridmap-demo-2026';
+
+/** A new page signed in as a demo user (password DEMO_PASSWORD), the map idle. */
 export async function signIn(browser, url, user, { lang = 'zh' } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
   const page = await context.newPage();
@@ -75,7 +78,7 @@ export async function signIn(browser, url, user, { lang = 'zh' } = {}) {
   await page.addInitScript((l) => localStorage.setItem('gridmap.lang', l), lang);
   await page.goto(`${url}/`);
   await page.fill('#login [name=username]', user);
-  await page.fill('#login [name=password]', `demo-${user}-2026`);
+  await page.fill('#login [name=password]', DEMO_PASSWORD);
   await page.click('#login button[type=submit]');
   await page.waitForSelector('#shell:not([hidden])');
   await page.waitForFunction(() => window.gridmap?.views?.map && window.gridmap.map?.loaded());
@@ -113,7 +116,7 @@ export async function screenshot(page, name) {
 export async function api(url, user, path, init = {}) {
   const login = await fetch(`${url}/api/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user, password: `demo-${user}-2026` }),
+    body: JSON.stringify({ username: user, password: DEMO_PASSWORD }),
   });
   const { token } = await login.json();
   const res = await fetch(`${url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });

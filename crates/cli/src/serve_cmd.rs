@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// copy embedded in the binary: for working on the app without rebuilding.
     #[arg(long)]
     web: Option<PathBuf>,
+    /// How long a sign-in lasts (hours, 1 to 720); `POST /api/logout` ends one sooner.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    session_hours: u64,
 }
 
 /// The web app's folder given with `--web`, checked; `None`: the embedded app.
@@ -56,15 +59,20 @@ pub enum UserCommand {
 pub struct UserAddArgs {
     /// The project file.
     project: PathBuf,
+    /// At most 64 characters, no spaces, control or invisible characters.
     #[arg(long)]
     username: String,
     /// admin, town_supervisor, village_manager, grid_leader, grid_worker or planner.
     #[arg(long)]
     role: String,
-    /// The node of the org tree the user sees: the town, a village or a grid code.
+    /// The node of the org tree the user sees: the town code for admin and town_supervisor,
+    /// the town or a village code for planner, a village code for village_manager, a grid
+    /// code for grid_leader and grid_worker.
     #[arg(long)]
     scope: String,
     /// Read the password from standard input (one line), so it stays out of shell history.
+    /// At least 10 characters; not the username nor containing it, not a common password,
+    /// not one character or a short pattern repeated, not a run like 1234567890.
     #[arg(long, required = true)]
     password_stdin: bool,
 }
@@ -87,13 +95,14 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             bail!("campaign dates are YYYY-MM-DD, not {d}");
         }
     }
-    let settings = Settings {
+    let mut settings = Settings {
         gps_flag_m: args.gps_flag_m,
         campaign_start: args.campaign_start.clone(),
         campaign_end: args.campaign_end.clone(),
         web_dir: web_dir(args.web.clone())?,
         ..Settings::default()
     };
+    settings.session_secs = args.session_hours * 3600;
     match &settings.web_dir {
         Some(dir) if dir.join("node_modules").join("maplibre-gl").is_dir() => {
             eprintln!("web app: {} (from disk)", dir.display())
@@ -131,39 +140,29 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 pub fn run_user(command: UserCommand) -> Result<ExitCode> {
+    use gridmap_server::auth::policy;
+    use gridmap_store::Store;
     match command {
         UserCommand::Add(args) => {
-            if !gridmap_server::auth::ROLES.contains(&args.role.as_str()) {
-                bail!(
-                    "unknown role {}: use one of {}",
-                    args.role,
-                    gridmap_server::auth::ROLES.join(", ")
-                );
-            }
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.lines().next().unwrap_or_default();
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
             let mut store = GpkgStore::open(&args.project)?;
-            let known = {
-                use gridmap_store::Store;
-                let town = store.town()?;
-                town.code == args.scope
-                    || store.villages()?.iter().any(|v| v.code == args.scope)
-                    || store.grids()?.iter().any(|g| {
-                        g.grid.code == args.scope || g.grid.village.as_deref() == Some(&args.scope)
-                    })
+            let grids = store.grids()?;
+            let org = policy::Org {
+                town: store.town()?.code,
+                villages: store
+                    .villages()?
+                    .into_iter()
+                    .map(|v| v.code)
+                    .chain(grids.iter().filter_map(|g| g.grid.village.clone()))
+                    .collect(),
+                grids: grids.iter().map(|g| g.grid.code.clone()).collect(),
             };
-            if !known {
-                bail!(
-                    "scope {} is not the town, a village or a grid of this project",
-                    args.scope
-                );
-            }
+            // Errors name the field and what is wrong (exit code 2, as every bad input).
+            policy::check_new_user(&args.username, password, &args.role, &args.scope, &org)?;
             let hash = gridmap_server::auth::hash_password(password)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             store.put_user(&User {

@@ -30,6 +30,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::routing::{any, get, post};
 use tower_http::compression::CompressionLayer;
@@ -46,7 +47,11 @@ pub fn app(state: AppState) -> Router {
     let web = state.0.settings.web_dir.clone();
     let router = Router::new()
         .route("/health", get(api::health))
-        .route("/api/login", post(auth::login))
+        .route(
+            "/api/login",
+            post(auth::login).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_LIMIT)),
+        )
+        .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/grids", get(api::grids).post(grid_edit::post_grid))
@@ -195,25 +200,31 @@ fn web_app(router: Router<AppState>, dir: &Path) -> Router<AppState> {
     router.fallback_service(ServeDir::new(dir.join("app")))
 }
 
-/// Serves `state` on `addr` until Ctrl-C or SIGTERM, then finishes in-flight requests.
+/// Serves `state` on `addr` until Ctrl-C or SIGTERM, then finishes in-flight requests. Each
+/// request knows its peer's address (`ConnectInfo`), which sign-in counts failures by.
 pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    // The first unknown username must not cost more than the next ones.
+    auth::warm_up().await;
     println!("gridmap serving on http://{local}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let ctrl_c = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            let term = async {
-                if let Ok(mut s) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                {
-                    s.recv().await;
-                }
-            };
-            tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-            tracing::info!("shutting down");
-        })
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        tracing::info!("shutting down");
+    })
+    .await
 }

@@ -5,7 +5,7 @@ use crate::extract::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 30] = [
+pub const ROUTES: [(&str, &str, &str, bool); 31] = [
     ("get", "/health", "Liveness and what is loaded", false),
     (
         "post",
@@ -24,6 +24,12 @@ pub const ROUTES: [(&str, &str, &str, bool); 30] = [
         "/api/login",
         "Sign in: {username, password} → {token}",
         false,
+    ),
+    (
+        "post",
+        "/api/logout",
+        "Sign out: the bearer token is refused from then on → {signed_out: true}",
+        true,
     ),
     ("get", "/api/me", "Who the token belongs to", true),
     ("get", "/api/openapi.json", "This document", false),

@@ -230,7 +230,8 @@ pub struct Session {
 pub struct Settings {
     /// A visit whose GPS point is farther than this from its building is flagged (metres).
     pub gps_flag_m: f64,
-    /// Session lifetime.
+    /// Session lifetime (seconds; `gridmap serve --session-hours`; 0: every token is refused
+    /// at once).
     pub session_secs: u64,
     /// Campaign start and end (YYYY-MM-DD) for expected-by-today progress.
     pub campaign_start: Option<String>,
@@ -258,9 +259,10 @@ pub struct Shared {
     pub store: Mutex<GpkgStore>,
     pub project: RwLock<Arc<Project>>,
     pub users: RwLock<Vec<User>>,
-    pub sessions: Mutex<HashMap<String, Session>>,
-    /// Failed logins per username: (window start, count).
-    pub failures: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Open sessions by bearer token.
+    pub sessions: crate::auth::sessions::Sessions,
+    /// Failed sign-ins by client and username, and the argon2 permits.
+    pub signin: crate::auth::SignIn,
     pub settings: Settings,
     pub tiles: crate::tiles::TileCache,
     /// The key of the household registers (personal data); `None`: people are not served.
@@ -292,8 +294,8 @@ impl AppState {
             store: Mutex::new(store),
             project: RwLock::new(Arc::new(project)),
             users: RwLock::new(users),
-            sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            sessions: Default::default(),
+            signin: Default::default(),
             settings,
             tiles: crate::tiles::TileCache::default(),
             register_key,

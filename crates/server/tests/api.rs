@@ -57,7 +57,9 @@ async fn sign_in_and_tokens() {
     let (status, me) = call(&st, "GET", "/api/me", Some(&token), None, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["scope"], WORKER_GRID);
-    // Rate limit: five failures lock the username for the window.
+    // Rate limit: after five failures the client (here: every in-process request, which has no
+    // address) must wait, 429 even with the right password; see tests/signin.rs for clients
+    // with addresses, where another client still signs in.
     for _ in 0..5 {
         call(
             &st,

@@ -39,7 +39,10 @@ async function signIn(ev) {
   }
 }
 
-function signOut() {
+/** Signs out: the server revokes the token (best effort: offline, it still expires), then the
+ * page forgets it. */
+async function signOut() {
+  try { await call('POST', '/api/logout'); } catch { /* the token dies with its lifetime anyway */ }
   setToken(null);
   location.reload();
 }
