@@ -42,10 +42,15 @@ fn http(
     (status, body)
 }
 
-/// Starts `gridmap serve PROJECT` on a free port; the child and its port.
-fn start(mut command: Command, project: &std::path::Path) -> (std::process::Child, u16) {
+/// Starts `gridmap serve PROJECT [EXTRA…]` on a free port; the child and its port.
+fn start(
+    mut command: Command,
+    project: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, u16) {
     let mut server = command
         .args(["serve", s(project), "--bind", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("serve");
@@ -75,7 +80,7 @@ fn a_copied_binary_serves_the_whole_web_app() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut command = Command::new(&bin);
     command.current_dir(dir.path());
-    let (mut server, port) = start(command, &p);
+    let (mut server, port) = start(command, &p, &[]);
     for (path, needle) in [
         ("/", "<script type=\"importmap\">"),
         ("/index.html", "/js/main.js"),
@@ -157,9 +162,11 @@ fn serves_the_demo_project_over_http() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--session-hours"), "{}", stderr(&out));
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gridmap"));
-    command.args(["--session-hours", "2"]);
-    let (mut server, port) = start(command, &p);
+    let (mut server, port) = start(
+        Command::new(env!("CARGO_BIN_EXE_gridmap")),
+        &p,
+        &["--session-hours", "2"],
+    );
 
     let (status, body) = http(port, "GET", "/health", None, None);
     assert_eq!(status, 200, "{body}");
