@@ -299,13 +299,18 @@ pub async fn post_visit(
         crate::input::check_text("note", n, MAX_NOTE_CHARS)?;
     }
     if let Some(house) = &v.house {
-        let known = state
-            .0
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .house_in_building(house, &v.building)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        // SQLite, off the runtime's threads (the writer may hold the store for a commit).
+        let (shared, house, building) = (state.0.clone(), house.clone(), v.building.clone());
+        let known = tokio::task::spawn_blocking(move || {
+            shared
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .house_in_building(&house, &building)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::Internal(e.to_string()))?;
         if !known {
             return Err(AppError::BadRequest(
                 "house is not a house of this building in the register".into(),
@@ -327,11 +332,8 @@ pub async fn post_visit(
         flagged,
     };
     let touched = p.buildings[i as usize].footprint_rect();
-    state.write(touched, |s| {
-        use gridmap_store::Store;
-        s.import_visits(std::slice::from_ref(&visit), gridmap_store::Mode::Append)?;
-        Ok(())
-    })?;
+    drop(p);
+    state.0.writer.record(visit, touched).await?;
     Ok(Json(
         json!({"id": id, "flagged": flagged, "distance_m": distance}),
     ))

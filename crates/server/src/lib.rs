@@ -24,6 +24,7 @@ pub mod state;
 pub mod tiles;
 pub mod uncovered;
 pub mod webapp;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -269,6 +269,18 @@ pub struct Shared {
     pub register_key: Option<gridmap_store::registers::RegisterKey>,
     /// Re-partitioning jobs.
     pub plans: crate::plans::Jobs,
+    /// The one writer of visits (group commit).
+    pub writer: crate::writer::Writer,
+}
+
+impl Shared {
+    /// The current project snapshot.
+    pub fn snapshot(&self) -> Arc<Project> {
+        self.project
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The state handed to every handler.
@@ -290,7 +302,7 @@ impl AppState {
     ) -> Result<AppState, AppError> {
         let project = Project::load(&store)?;
         let users = store.users()?;
-        Ok(AppState(Arc::new(Shared {
+        Ok(AppState(Arc::new_cyclic(|me| Shared {
             store: Mutex::new(store),
             project: RwLock::new(Arc::new(project)),
             users: RwLock::new(users),
@@ -300,16 +312,13 @@ impl AppState {
             tiles: crate::tiles::TileCache::default(),
             register_key,
             plans: crate::plans::Jobs::default(),
+            writer: crate::writer::Writer::start(me.clone()),
         })))
     }
 
     /// The current project snapshot.
     pub fn project(&self) -> Arc<Project> {
-        self.0
-            .project
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.0.snapshot()
     }
 
     /// Runs `write` on the store, reloads the in-memory project, and drops the cached tiles

@@ -57,19 +57,27 @@ pub struct TileCache {
 impl TileCache {
     /// Drops every cached tile whose buffered bounds meet `bbox` (lon/lat).
     pub fn invalidate(&self, bbox: Rect) {
-        let opts = EncodeOptions::default();
-        let mut tiles = self
-            .tiles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Edits never touch the basemap: its tiles stay.
-        tiles.retain(|(layer, z, x, y, _), _| {
-            layer == "basemap"
-                || TileId::new(*z, *x, *y).is_ok_and(|t| {
-                    !t.buffered_bounds_lonlat(opts.buffer, opts.extent)
-                        .intersects(&bbox)
-                })
-        });
+        self.invalidate_many(&[bbox]);
+    }
+
+    /// Drops every cached tile (but the basemap's) whose buffered bounds meet one of `boxes`,
+    /// in one pass over the cache.
+    pub fn invalidate_many(&self, boxes: &[Rect]) {
+        if boxes.is_empty() {
+            return;
+        }
+        let opts = EncodeOptions::default();
+        self.tiles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(layer, z, x, y, _), _| {
+                layer == "basemap"
+                    || TileId::new(*z, *x, *y).is_ok_and(|t| {
+                        let b = t.buffered_bounds_lonlat(opts.buffer, opts.extent);
+                        !boxes.iter().any(|r| b.intersects(r))
+                    })
+            });
     }
 
     /// Drops every cached tile.

@@ -1,0 +1,139 @@
+//! The one writer of visits: a thread that commits visits in batches (group commit) and then
+//! applies them to the in-memory state, so that a visit costs one row in SQLite and a few
+//! counters in memory instead of a reload of the project.
+//!
+//! # Design
+//! Handlers send each checked visit with a reply channel and wait for the reply without
+//! holding any lock or blocking a runtime thread. The writer takes the first waiting visit and
+//! every other one already queued (up to [`MAX_BATCH`]), commits them in one transaction, applies
+//! them to the current snapshot's [`crate::live::Live`] and only then answers each: a visit
+//! answered 200 is in the file (WAL, `synchronous=NORMAL`: it survives the process being
+//! killed). A batch that fails is retried visit by visit, so one bad visit fails alone.
+//!
+//! The writer holds the store's lock from the commit until the batch is applied: a grid edit,
+//! which reloads the snapshot under the same lock, therefore sees either none or all of a batch,
+//! and no visit is applied to a snapshot that already read it from the file.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, Weak};
+
+use geo::Rect;
+use gridmap_core::model::Visit;
+use gridmap_store::{Mode, Store};
+
+use crate::error::AppError;
+use crate::state::Shared;
+
+/// The most visits committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// One visit waiting to be written, with where it is (for the tiles) and who waits for it.
+struct Job {
+    visit: Visit,
+    touched: Option<Rect>,
+    reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle handlers send visits through.
+pub struct Writer {
+    tx: Mutex<Sender<Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `shared` (held weakly: the thread ends with the state).
+    pub fn start(shared: Weak<Shared>) -> Writer {
+        let (tx, rx) = channel();
+        let spawned = std::thread::Builder::new()
+            .name("gridmap-writer".into())
+            .spawn(move || run(&shared, &rx));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the visit writer");
+        }
+        Writer { tx: Mutex::new(tx) }
+    }
+
+    /// Commits `visit` and applies it; answers once it is in the file and in memory.
+    pub async fn record(&self, visit: Visit, touched: Option<Rect>) -> Result<(), AppError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            visit,
+            touched,
+            reply,
+        };
+        self.tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| AppError::Internal("the visit writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AppError::Internal(e)),
+            Err(_) => Err(AppError::Internal(
+                "the visit writer dropped a visit".into(),
+            )),
+        }
+    }
+}
+
+fn run(shared: &Weak<Shared>, rx: &Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        commit(&shared, batch);
+    }
+}
+
+/// Commits a batch, applies what was committed, invalidates its tiles, answers each job.
+fn commit(shared: &Arc<Shared>, batch: Vec<Job>) {
+    let visits: Vec<Visit> = batch.iter().map(|j| j.visit.clone()).collect();
+    let mut store = shared
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results: Vec<Result<(), String>> = match store.import_visits(&visits, Mode::Append) {
+        Ok(_) => vec![Ok(()); visits.len()],
+        Err(_) => visits
+            .iter()
+            .map(|v| {
+                store
+                    .import_visits(std::slice::from_ref(v), Mode::Append)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .collect(),
+    };
+    let project = shared.snapshot();
+    {
+        let mut live = project
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (v, r) in visits.into_iter().zip(&results) {
+            if r.is_ok() {
+                live.apply(&project, v);
+            }
+        }
+    }
+    drop(store);
+    let touched: Vec<Rect> = batch
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .filter_map(|(j, _)| j.touched)
+        .collect();
+    shared.tiles.invalidate_many(&touched);
+    for (job, result) in batch.into_iter().zip(results) {
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "a visit could not be stored");
+        }
+        let _ = job.reply.send(result);
+    }
+}

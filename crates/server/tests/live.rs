@@ -1,0 +1,212 @@
+//! The guard of the live state: after any sequence of visits (concurrent or not), grid edits,
+//! creations, deletions and restores through the server, what the server holds in memory equals
+//! a fresh load of the file — where each building lies, the problems, every visit, each
+//! building's latest visit and each grid's tallies.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
+
+use std::path::Path;
+
+use axum::http::StatusCode;
+use gridmap_server::state::Project;
+use gridmap_server::{AppState, Settings};
+use gridmap_store::{Change, GpkgStore, Store};
+use proptest::prelude::*;
+use serde_json::json;
+
+mod common;
+use common::{add_user, call, demo_store, login};
+
+const TOWN: &str = "310101001";
+const VILLAGE: &str = "310101001002";
+
+fn state(dir: &Path) -> AppState {
+    let mut s = demo_store(&dir.join("p.gpkg"));
+    add_user(&mut s, "admin", "admin", TOWN);
+    AppState::new(s, Settings::default()).unwrap()
+}
+
+/// One thing a user does.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Visits to buildings (by position modulo the count), sent at once.
+    Visits(Vec<(usize, usize, i64, bool)>),
+    /// Move a grid's boundary (by position) by a few metres east.
+    Shift(usize, f64),
+    /// Create a new grid east of the town.
+    Create(u8),
+    /// Delete a grid (by position).
+    Delete(usize),
+    /// Restore a grid's first version (by position in the history of edited grids).
+    Restore(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => prop::collection::vec((0usize..5000, 0usize..5, -400_000i64..0, any::<bool>()), 1..12).prop_map(Op::Visits),
+        1 => (0usize..31, -0.0002f64..0.0002).prop_map(|(g, dx)| Op::Shift(g, dx)),
+        1 => (0u8..4).prop_map(Op::Create),
+        1 => (0usize..31).prop_map(Op::Delete),
+        1 => (0usize..4).prop_map(Op::Restore),
+    ]
+}
+
+const OUTCOMES: [&str; 5] = [
+    "visited",
+    "nobody_home",
+    "refused",
+    "demolished",
+    "newly_found",
+];
+
+async fn apply(st: &AppState, admin: &str, op: &Op, edited: &mut Vec<String>) {
+    let p = st.project();
+    match op {
+        Op::Visits(list) => {
+            let mut tasks = Vec::new();
+            for &(b, o, secs, far) in list {
+                let i = b % p.buildings.len();
+                if p.grid_of(i).is_none() {
+                    continue;
+                }
+                let at = p.location(i).unwrap();
+                let time = (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339();
+                // A point 500 m north is flagged; the building's own point is not.
+                let lat = if far { at.y + 0.0045 } else { at.y };
+                let body = json!({"building": p.buildings[i].id, "outcome": OUTCOMES[o], "time": time,
+                                  "lon": at.x, "lat": lat});
+                let (st, admin) = (st.clone(), admin.to_string());
+                tasks.push(tokio::spawn(async move {
+                    call(&st, "POST", "/api/visits", Some(&admin), Some(body), &[]).await
+                }));
+            }
+            for t in tasks {
+                let (status, body) = t.await.unwrap();
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        }
+        Op::Shift(g, dx) => {
+            let Some(stored) = p.grids.get(g % p.grids.len().max(1)) else {
+                return;
+            };
+            let mut geometry = stored.grid.geometry.clone();
+            geo::MapCoordsInPlace::map_coords_in_place(
+                &mut geometry,
+                |c| geo::coord! {x: c.x + dx, y: c.y},
+            );
+            let f = json!({"type": "Feature", "properties": {"code": stored.grid.code},
+                           "geometry": gridmap_server::api::geometry_json(&geometry)});
+            let version = format!("\"{}\"", stored.version);
+            let (status, body) = call(
+                st,
+                "PUT",
+                &format!("/api/grids/{}", stored.grid.code),
+                Some(admin),
+                Some(json!({"feature": f, "reason": "shift", "force": true})),
+                &[("if-match", version.as_str())],
+            )
+            .await;
+            // An edit the validator refuses (a shift can make a grid invalid) changes nothing.
+            assert!(
+                status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+                "{body}"
+            );
+            if status == StatusCode::OK {
+                edited.push(stored.grid.code.clone());
+            }
+        }
+        Op::Create(n) => {
+            let x = 121.55 + f64::from(*n) * 0.003;
+            let code = format!("{VILLAGE}-9{n}");
+            let f = json!({"type": "Feature", "properties": {"code": code, "village": VILLAGE},
+                           "geometry": {"type": "Polygon", "coordinates": [[[x, 31.26], [x + 0.002, 31.26], [x + 0.002, 31.262], [x, 31.262], [x, 31.26]]]}});
+            let (status, body) = call(
+                st,
+                "POST",
+                "/api/grids",
+                Some(admin),
+                Some(json!({"feature": f, "reason": "new"})),
+                &[],
+            )
+            .await;
+            assert!(
+                status == StatusCode::OK || status == StatusCode::CONFLICT,
+                "{body}"
+            );
+        }
+        Op::Delete(g) => {
+            let Some(stored) = p.grids.get(g % p.grids.len().max(1)) else {
+                return;
+            };
+            let version = format!("\"{}\"", stored.version);
+            let (status, body) = call(
+                st,
+                "DELETE",
+                &format!("/api/grids/{}?reason=merged", stored.grid.code),
+                Some(admin),
+                None,
+                &[("if-match", version.as_str())],
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            edited.push(stored.grid.code.clone());
+        }
+        Op::Restore(k) => {
+            let Some(code) = edited.get(k % edited.len().max(1)).cloned() else {
+                return;
+            };
+            // Restores are the CLI's (`gridmap restore`); the server takes them as any write.
+            st.write(None, |s| {
+                s.restore_grid(
+                    &code,
+                    1,
+                    &Change {
+                        who: "t".into(),
+                        why: "restore".into(),
+                    },
+                )
+                .map_err(gridmap_server::AppError::from)
+            })
+            .unwrap();
+        }
+    }
+}
+
+/// What must agree between the server's memory and a fresh load.
+fn assert_same(served: &Project, fresh: &Project) {
+    assert_eq!(served.grids, fresh.grids, "grids");
+    assert_eq!(
+        served.assignment, fresh.assignment,
+        "where each building lies"
+    );
+    assert_eq!(served.report, fresh.report, "problems");
+    let (a, b) = (served.live(), fresh.live());
+    assert_eq!(a.visits, b.visits, "visits");
+    assert_eq!(a.latest, b.latest, "latest visits");
+    assert_eq!(a.grids, b.grids, "grid tallies");
+    assert_eq!(a.visits_of, b.visits_of, "visits by building");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_live_state_equals_a_fresh_load(ops in prop::collection::vec(op(), 1..10)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let st = state(dir.path());
+            let admin = login(&st, "admin").await;
+            let mut edited = Vec::new();
+            for op in &ops {
+                apply(&st, &admin, op, &mut edited).await;
+            }
+            let fresh = Project::load(&GpkgStore::open(&dir.path().join("p.gpkg")).unwrap()).unwrap();
+            assert_same(&st.project(), &fresh);
+        });
+    }
+}
