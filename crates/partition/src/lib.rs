@@ -673,7 +673,7 @@ fn imbalance_note(
     let members: Vec<usize> = (0..labels.len())
         .filter(|&a| labels[a] as usize == r)
         .collect();
-    let by_atom = solve::trades(world, labels, &members, heavy);
+    let by_atom = solve::trade_candidates(world, labels, &members, heavy);
     let trades: Vec<(f64, usize)> = by_atom
         .iter()
         .map(|&(a, q)| (world.atoms[a].weight, q))
@@ -768,11 +768,11 @@ fn imbalance_note(
     }
     // A fitting building that can leave its grid without splitting it: the search's shape
     // terms kept it where it is.
-    let mut whole = solve::Whole::new(labels.len());
+    let mut whole = solve::ConnectivityCheck::new(labels.len());
     let movable = by_atom
         .into_iter()
         .filter(|&(a, q)| fits(&(world.atoms[a].weight, q)))
-        .find(|&(a, _)| whole.without(g, labels, a));
+        .find(|&(a, _)| whole.stays_connected_without(g, labels, a));
     match movable {
         Some((a, q)) => Note {
             neighbours: vec![code(q)],

@@ -1,21 +1,21 @@
 //! Removing the arms (tentacles) left on the drawn grids, by trials that are kept only when
 //! they leave fewer tentacles without costing balance, wholeness or roundness.
 //!
-//! The shape check's plain removal ([`crate::shape::remove_tentacles`]) moves an arm whole to
-//! a neighbour only where balance allows it. What it leaves, [`rebalance_arms`] tries harder:
-//! it draws a grid afresh with its neighbours ([`super::recombine`]), hands an arm to a
-//! neighbour anyway or shares it out among the grids beside it, and lets the local search
-//! rebalance the grids around. [`Reshaping::consider`] keeps a trial only when no grid ends
-//! further outside the tolerance, in more pieces, or thinner than the thinnest so far, and the
-//! drawn grids have fewer tentacles (or as many, rounder or better balanced); a trial not kept
-//! is counted against the grid it aimed at, by the rule it broke ([`Refusals`]), which the
-//! report gives as the reason the arm is left.
+//! The shape check's plain removal ([`crate::shape::remove_tentacles`]) moves an arm whole to a
+//! neighbour only where balance allows it. What it leaves, [`remove_arms_by_trials`] tries harder:
+//! it draws a grid afresh with its neighbours ([`super::recombine`]), hands an arm to a neighbour
+//! anyway or shares it out among the grids beside it, and lets the local search rebalance the grids
+//! around. [`ArmTrials::consider`] keeps a trial only when no grid ends further outside the
+//! tolerance, in more pieces, or thinner than the thinnest so far, and the drawn grids have fewer
+//! tentacles (or as many, rounder or better balanced); a trial not kept is counted against the grid
+//! it aimed at, by the rule it broke ([`Refusals`]), which the report gives as the reason the arm
+//! is left.
 
-use super::balance::{Imbalance, fix_balance};
+use super::balance::{Imbalance, repair_balance};
 use super::contiguity::pieces;
-use super::drawing::{Drawing, Drawn, draw_whole};
+use super::drawing::{DrawnGrids, ReusableDrawing, draw_whole};
 use super::local_search::searcher;
-use super::recombine::{Fresh, recombine};
+use super::recombine::{ResplitFrom, recombine};
 use crate::PartitionOptions;
 use crate::atoms::{NONE, World};
 use crate::outline::Sketches;
@@ -23,7 +23,7 @@ use crate::outline::Sketches;
 /// Which count of [`Refusals`] a trial goes to.
 type Refusal = fn(&mut Refusals) -> &mut usize;
 
-/// Trials aimed at a grid's arms ([`rebalance_arms`]) that [`Reshaping::consider`] did not
+/// Trials aimed at a grid's arms ([`remove_arms_by_trials`]) that [`ArmTrials::consider`] did not
 /// keep, by the first rule each broke.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Refusals {
@@ -40,19 +40,19 @@ pub(crate) struct Refusals {
 /// Rounds of handing arms over regardless of balance and rebalancing after the plain removal.
 const TENTACLE_ROUNDS: usize = 3;
 
-/// Atom count × attempts allowed for [`rebalance_arms`] (each attempt passes over all atoms a
-/// few times, searches the grids around the arm and draws those that changed):
+/// Atom count × attempts allowed for [`remove_arms_by_trials`] (each attempt passes over all atoms
+/// a few times, searches the grids around the arm and draws those that changed):
 /// [`MAX_ARM_ATTEMPTS`] up to about 4,000 atoms, 33 at 15,000, 7 at 70,000.
 const ARM_BUDGET: usize = 500_000;
 
-/// Most attempts [`rebalance_arms`] makes, however small the input. With the search limited
+/// Most attempts [`remove_arms_by_trials`] makes, however small the input. With the search limited
 /// to the grids around an arm, 128 attempts on the demo town at 300 households a grid take
 /// about as long as 32 did with the search over the whole town (8.6 against 8.3 s) and
 /// leave fewer tentacles (seven seeds: 115 → 79).
 const MAX_ARM_ATTEMPTS: usize = 128;
 
 /// Arms that the plain removal could not move without unbalancing their grids, removed by
-/// trials that [`Reshaping::consider`] keeps or drops. First every grid drawn with a tentacle
+/// trials that [`ArmTrials::consider`] keeps or drops. First every grid drawn with a tentacle
 /// is drawn afresh together with some of its neighbours ([`recombine`]), as a planner would
 /// merge two or three grids and cut them again. Then each arm left is handed to one of its
 /// three longest-bordering neighbours anyway, or shared out among them
@@ -62,7 +62,7 @@ const MAX_ARM_ATTEMPTS: usize = 128;
 /// not kept is not tried again. Then [`recombine`] once more, since the hand-overs changed
 /// the grids around the arms left. Returns the tentacles removed and the last drawing.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn rebalance_arms(
+pub(super) fn remove_arms_by_trials(
     world: &World,
     sketches: &mut Sketches,
     weight: &[f64],
@@ -71,12 +71,12 @@ pub(super) fn rebalance_arms(
     targets: Targets,
     options: &PartitionOptions,
     k: usize,
-) -> (usize, Drawing, Vec<Refusals>) {
+) -> (usize, ReusableDrawing, Vec<Refusals>) {
     use crate::shape::{atoms_in_arms, check, hand_over, neighbours_of, share_out};
-    let mut work = Reshaping::new(world, sketches, weight, labels, fixed, targets, options, k);
+    let mut work = ArmTrials::new(world, sketches, weight, labels, fixed, targets, options, k);
     if work.drawn.tentacles() == 0 {
         let refused = std::mem::take(&mut work.refused);
-        return (0, work.finish(labels), refused);
+        return (0, work.into_drawing(labels), refused);
     }
     recombine(&mut work);
     let mut shapes = check(world, &work.labels, k);
@@ -139,7 +139,7 @@ pub(super) fn rebalance_arms(
     }
     recombine(&mut work);
     let refused = std::mem::take(&mut work.refused);
-    (work.removed, work.finish(labels), refused)
+    (work.removed, work.into_drawing(labels), refused)
 }
 
 /// What regions are balanced to: the search's targets, where a separate part of the boundary
@@ -151,9 +151,9 @@ pub(super) struct Targets<'a> {
     pub(super) report: &'a [f64],
 }
 
-/// The state of [`rebalance_arms`]: the labels kept so far, their drawing and how balanced
+/// The state of [`remove_arms_by_trials`]: the labels kept so far, their drawing and how balanced
 /// they are.
-pub(super) struct Reshaping<'a, 's> {
+pub(super) struct ArmTrials<'a, 's> {
     pub(super) world: &'a World,
     pub(super) sketches: &'s mut Sketches,
     pub(super) weight: &'a [f64],
@@ -166,7 +166,7 @@ pub(super) struct Reshaping<'a, 's> {
     pub(super) from: Vec<u32>,
     /// `from` made whole by [`draw_whole`], and its drawing.
     pub(super) whole: Vec<u32>,
-    pub(super) drawn: Drawn,
+    pub(super) drawn: DrawnGrids,
     pub(super) balance: Imbalance,
     pub(super) parts: Vec<usize>,
     /// Trials considered, and tentacles removed by those kept.
@@ -175,12 +175,12 @@ pub(super) struct Reshaping<'a, 's> {
     /// Re-splits tried ([`recombine`]): how many, and of which clusters holding which atoms
     /// from which start.
     pub(super) resplits: usize,
-    pub(super) resplits_tried: std::collections::HashSet<(Vec<u32>, u64, Fresh)>,
+    pub(super) resplits_tried: std::collections::HashSet<(Vec<u32>, u64, ResplitFrom)>,
     /// Trials aimed at each region's arms that were not kept, by why.
     pub(super) refused: Vec<Refusals>,
 }
 
-impl<'a, 's> Reshaping<'a, 's> {
+impl<'a, 's> ArmTrials<'a, 's> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         world: &'a World,
@@ -193,7 +193,7 @@ impl<'a, 's> Reshaping<'a, 's> {
         k: usize,
     ) -> Self {
         let mut labels = labels.to_vec();
-        fix_balance(
+        repair_balance(
             world,
             &mut labels,
             weight,
@@ -216,7 +216,7 @@ impl<'a, 's> Reshaping<'a, 's> {
             k,
         );
         let (geometry, _) = draw_whole(world, sketches, &mut whole, k, &mut search);
-        Reshaping {
+        ArmTrials {
             world,
             sketches,
             weight,
@@ -227,7 +227,7 @@ impl<'a, 's> Reshaping<'a, 's> {
             labels: labels.to_vec(),
             from: labels.to_vec(),
             whole,
-            drawn: Drawn::new(world, geometry, None),
+            drawn: DrawnGrids::new(world, geometry, None),
             balance: Imbalance::of(labels, weight, targets.report, fixed, k, options.tolerance),
             parts: pieces(world, labels, k),
             attempts: 0,
@@ -264,7 +264,7 @@ impl<'a, 's> Reshaping<'a, 's> {
         );
         near(&mut trial);
         let tol = options.tolerance;
-        fix_balance(
+        repair_balance(
             world,
             &mut trial,
             weight,
@@ -288,7 +288,7 @@ impl<'a, 's> Reshaping<'a, 's> {
                 return false;
             }
         };
-        let trial_drawn = Drawn::new(world, geometry, Some(&self.drawn));
+        let trial_drawn = DrawnGrids::new(world, geometry, Some(&self.drawn));
         let drawn = &self.drawn;
         let thin = trial_drawn.min_pp() < drawn.min_pp().min(PP_FLOOR);
         let fewer = trial_drawn.tentacles() < drawn.tentacles()
@@ -347,9 +347,9 @@ impl<'a, 's> Reshaping<'a, 's> {
     }
 
     /// Writes the labels kept into `labels`, and returns their drawing.
-    pub(super) fn finish(self, labels: &mut Vec<u32>) -> Drawing {
+    pub(super) fn into_drawing(self, labels: &mut Vec<u32>) -> ReusableDrawing {
         *labels = self.labels;
-        Drawing {
+        ReusableDrawing {
             from: self.from,
             labels: self.whole,
             drawn: self.drawn,
@@ -385,8 +385,8 @@ fn around_changed(world: &World, before: &[u32], after: &[u32], k: usize) -> Vec
     active
 }
 
-/// Polsby-Popper below which [`rebalance_arms`] does not let a grid fall (unless one already is
-/// lower): about a 1:10 rectangle.
+/// Polsby-Popper below which [`remove_arms_by_trials`] does not let a grid fall (unless one already
+/// is lower): about a 1:10 rectangle.
 const PP_FLOOR: f64 = 0.25;
 
 /// How much lower the grids' mean Polsby-Popper may be after removing a tentacle.
@@ -403,9 +403,13 @@ mod tests {
     use crate::shape::{check, polygon_arms};
     use geo::MultiPolygon;
 
-    /// [`rebalance_arms`] on two grids of 600 each, every atom free, default options: the
+    /// [`remove_arms_by_trials`] on two grids of 600 each, every atom free, default options: the
     /// tentacles removed and the last drawing.
-    fn arms_on(world: &World, boundary: &MultiPolygon, labels: &mut Vec<u32>) -> (usize, Drawing) {
+    fn arms_on(
+        world: &World,
+        boundary: &MultiPolygon,
+        labels: &mut Vec<u32>,
+    ) -> (usize, ReusableDrawing) {
         let fixed = vec![false; labels.len()];
         let (removed, drawing, _) =
             arms_with_refusals(world, boundary, labels, &fixed, &[600.0, 600.0], 0.05);
@@ -421,9 +425,9 @@ mod tests {
         fixed: &[bool],
         targets: &[f64],
         tolerance: f64,
-    ) -> (usize, Drawing, Vec<Refusals>) {
+    ) -> (usize, ReusableDrawing, Vec<Refusals>) {
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-        rebalance_arms(
+        remove_arms_by_trials(
             world,
             &mut Sketches::new(world, boundary),
             &weight,

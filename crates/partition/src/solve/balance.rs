@@ -1,14 +1,14 @@
 //! Balance: how far a plan is outside the tolerance ([`Imbalance`]), and the last repair that
-//! moves single buildings into it ([`fix_balance`]).
+//! moves single buildings into it ([`repair_balance`]).
 //!
 //! The search's shape terms, and the arm removal after it, can leave a grid just outside the
-//! tolerance where one building would bring it in. The repair trades the lightest building
-//! that fits with a neighbour that has room, or passes it through a full neighbour to a third
-//! region (a chain of two), or moves it with the open land between it and the other grid;
-//! every building that moves leaves its grid whole. [`trades`] lists the buildings a region
-//! could give or take, which the report also reads to say why a grid is left outside.
+//! tolerance where one building would bring it in. The repair trades the lightest building that
+//! fits with a neighbour that has room, or passes it through a full neighbour to a third region (a
+//! chain of two), or moves it with the open land between it and the other grid; every building that
+//! moves leaves its grid whole. [`trade_candidates`] lists the buildings a region could give or
+//! take, which the report also reads to say why a grid is left outside.
 
-use super::contiguity::Whole;
+use super::contiguity::ConnectivityCheck;
 use crate::atoms::{NONE, World};
 
 /// How far the regions without a fixed (heavy) atom are outside the tolerance: how many, and
@@ -70,7 +70,7 @@ impl Imbalance {
 /// Returns the atoms moved (buildings, and the open land moved with them). With `only`, just
 /// those regions give or take.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn fix_balance(
+pub(super) fn repair_balance(
     world: &World,
     labels: &mut [u32],
     weight: &[f64],
@@ -92,7 +92,7 @@ pub(super) fn fix_balance(
     }
     let lo = |q: usize| targets[q] * (1.0 - tol) - 1e-9;
     let hi = |q: usize| targets[q] * (1.0 + tol) + 1e-9;
-    let mut whole = Whole::new(labels.len());
+    let mut whole = ConnectivityCheck::new(labels.len());
     let mut moves = 0;
     // Each move brings a region closer to its window and leaves the others it touches within
     // theirs, so this ends; the bound is a guard.
@@ -116,7 +116,7 @@ pub(super) fn fix_balance(
                     load[r] + w <= hi(r)
                 }
             };
-            let mut options = trades(world, labels, &members[r], heavy);
+            let mut options = trade_candidates(world, labels, &members[r], heavy);
             options.retain(|&(a, q)| !fixed[a] && active(q) && fits_r(weight[a]));
             options.sort_by(|x, y| weight[x.0].total_cmp(&weight[y.0]).then(x.cmp(y)));
             let mut chosen: Vec<(usize, usize, usize)> = Vec::new(); // (atom, from, to)
@@ -124,7 +124,7 @@ pub(super) fn fix_balance(
                 let w = weight[a];
                 let (from, to) = if heavy { (r, q) } else { (q, r) };
                 let q_after = load[q] - step(w);
-                if !whole.without(g, labels, a) {
+                if !whole.stays_connected_without(g, labels, a) {
                     continue;
                 }
                 // The other side may have been outside its window too, but not beyond it
@@ -142,7 +142,7 @@ pub(super) fn fix_balance(
                 } else {
                     q_members.retain(|&x| x != a);
                 }
-                let second = trades(world, labels, &q_members, heavy)
+                let second = trade_candidates(world, labels, &q_members, heavy)
                     .into_iter()
                     .filter(|&(b, p)| b != a && p != r && !fixed[b] && active(p))
                     .filter(|&(b, p)| {
@@ -151,7 +151,7 @@ pub(super) fn fix_balance(
                             && no_overshoot(p, load[p] - step(wb))
                     })
                     .min_by(|x, y| weight[x.0].total_cmp(&weight[y.0]).then(x.cmp(y)))
-                    .filter(|&(b, _)| whole.without(g, labels, b));
+                    .filter(|&(b, _)| whole.stays_connected_without(g, labels, b));
                 labels[a] = from as u32;
                 if let Some((b, p)) = second {
                     let (from_b, to_b) = if heavy { (q, p) } else { (p, q) };
@@ -172,7 +172,7 @@ pub(super) fn fix_balance(
                     }
                 };
                 if let Some((path, from, to)) =
-                    corridor(world, labels, weight, fixed, r, heavy, &fits)
+                    trade_across_open_land(world, labels, weight, fixed, r, heavy, &fits)
                 {
                     chosen = path.into_iter().map(|a| (a, from, to)).collect();
                 }
@@ -197,7 +197,7 @@ pub(super) fn fix_balance(
 /// Atoms with weight that could change sides with region `r`, each with the region it would
 /// go to (`heavy`: `r`'s own atoms beside another region) or come from (atoms beside `r`);
 /// `members` are `r`'s atoms.
-pub(crate) fn trades(
+pub(crate) fn trade_candidates(
     world: &World,
     labels: &[u32],
     members: &[usize],
@@ -225,15 +225,15 @@ pub(crate) fn trades(
     out
 }
 
-/// Most buildings [`corridor`] weighs for one region.
-const CORRIDOR_CANDIDATES: usize = 16;
+/// Most buildings [`trade_across_open_land`] weighs for one region.
+const OPEN_LAND_CANDIDATES: usize = 16;
 
 /// A building that reaches the other side only across weightless atoms of its own grid (open
 /// land, the boundary's sites): too heavy, one of `r`'s buildings and the weightless atoms of
 /// `r` between it and a neighbour; too light, the same of a neighbour towards `r`. The
 /// lightest that `fits` (workload, giver, taker) and leaves the giver whole, nearest first
 /// among equals: the atoms to move, the giver and the taker.
-fn corridor(
+fn trade_across_open_land(
     world: &World,
     labels: &[u32],
     weight: &[f64],
@@ -265,7 +265,7 @@ fn corridor(
     }
     let mut candidates: Vec<(usize, usize)> = Vec::new(); // (building, weightless atom before it)
     let mut i = 0;
-    while i < queue.len() && candidates.len() < CORRIDOR_CANDIDATES {
+    while i < queue.len() && candidates.len() < OPEN_LAND_CANDIDATES {
         let a = queue[i];
         i += 1;
         for e in g.range(a) {
@@ -334,7 +334,7 @@ mod tests {
         let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
         assert_eq!(load(&labels, &weight, 0), 612.0);
         let fixed = vec![false; labels.len()];
-        let moves = fix_balance(
+        let moves = repair_balance(
             &world,
             &mut labels,
             &weight,
@@ -351,7 +351,7 @@ mod tests {
 
         let mut stuck = label(&cell, |i, j| u32::from(!(i < 20 || (i == 20 && j < 12))));
         let all_fixed: Vec<bool> = stuck.iter().map(|&l| l == 0).collect();
-        let moves = fix_balance(
+        let moves = repair_balance(
             &world,
             &mut stuck,
             &weight,
@@ -380,7 +380,7 @@ mod tests {
         let loads = |l: &[u32]| [0, 1, 2].map(|r| load(l, &weight, r));
         assert_eq!(loads(&labels), [420.0, 404.0, 376.0]);
         let fixed = vec![false; labels.len()];
-        let moves = fix_balance(
+        let moves = repair_balance(
             &world,
             &mut labels,
             &weight,
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(load(&labels, &weight, 0), 540.0);
         let fixed = vec![false; labels.len()];
         let targets = [520.0, 620.0];
-        let moves = fix_balance(
+        let moves = repair_balance(
             &world,
             &mut labels,
             &weight,

@@ -14,7 +14,7 @@ const CHUNK_DEPTH: usize = 8;
 const CHAIN_TRIES: usize = 6;
 
 /// Rounds of chain moves between two passes of single moves.
-pub(super) const PATH_ROUNDS: usize = 50;
+pub(super) const CHAIN_ROUNDS: usize = 50;
 
 /// Passes weight from over-full regions to under-full ones through the regions between them:
 /// along the shortest chain of neighbouring regions, one boundary atom moves from each region
@@ -25,7 +25,7 @@ pub(super) const PATH_ROUNDS: usize = 50;
 /// # Performance
 /// One scan of the atom graph, then per over-full region a breadth-first search of the region
 /// graph and a scan of the boundary atoms along the chain.
-pub(super) fn path_moves(search: &mut Search, labels: &mut [u32], k: usize) -> usize {
+pub(super) fn chain_moves(search: &mut Search, labels: &mut [u32], k: usize) -> usize {
     let g = search.g;
     let n = labels.len();
     let mut adjacent: Vec<Vec<u32>> = vec![Vec::new(); k];
@@ -124,7 +124,12 @@ fn move_chain(
     let mut regions: Vec<usize> = chain.to_vec();
     regions.sort_unstable();
     regions.dedup();
-    let total = |s: &Search| regions.iter().map(|&r| s.cost(r, s.load[r])).sum::<f64>();
+    let total = |s: &Search| {
+        regions
+            .iter()
+            .map(|&r| s.balance_cost(r, s.load[r]))
+            .sum::<f64>()
+    };
     let shape = |s: &Search| {
         regions
             .iter()
@@ -169,7 +174,7 @@ fn move_chain(
         while i < nodes.len() {
             let (x, _, depth) = nodes[i];
             if search.weight[x] > 0.0 {
-                let (own, shared) = search.shared(labels, x, to);
+                let (own, shared) = search.own_and_shared_cut(labels, x, to);
                 candidates.push(((search.weight[x] - want).abs(), depth, own - shared, i));
             } else if depth < CHUNK_DEPTH {
                 for e in search.g.range(x) {
@@ -219,7 +224,7 @@ fn move_chain(
             break;
         };
         for &b in &bunch {
-            extra += search.moved(b, from, to);
+            extra += search.move_cost_change(b, from, to);
             done.push((b, from));
         }
         extra += search.alpha * cut;

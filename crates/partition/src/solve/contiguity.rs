@@ -1,11 +1,11 @@
 //! Keeping every region in one piece on the atom graph.
 //!
-//! A grid is one polygon, so every step of the solver keeps regions connected: after the
-//! bisection or the power diagram, [`repair`] keeps each region's heaviest piece and grows the
-//! weightless and cut-off atoms back into their neighbours ([`grow`], one breadth-first layer
-//! at a time); during the search and the balance repair, a move is made only when the region
-//! it leaves [`stays_connected`] (most often answered by the few atoms around the one that
-//! moves, [`joined_locally`]); [`pieces`] counts what a trial would leave.
+//! A grid is one polygon, so every step of the solver keeps regions connected: after the bisection
+//! or the power diagram, [`repair_contiguity`] keeps each region's heaviest piece and grows the
+//! weightless and cut-off atoms back into their neighbours ([`grow_regions`], one breadth-first
+//! layer at a time); during the search and the balance repair, a move is made only when the region
+//! it leaves [`stays_connected`] (most often answered by the few atoms around the one that moves,
+//! [`joined_locally`]); [`pieces`] counts what a trial would leave.
 
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
@@ -32,7 +32,12 @@ pub(super) fn pieces(world: &World, labels: &[u32], k: usize) -> Vec<usize> {
 /// Makes every region connected: each keeps its heaviest component, the other pieces regrow
 /// from their labelled neighbours (a region grown by adjacent atoms stays connected). With
 /// `only`, just those regions are repaired and grow, and the atoms unlabelled are theirs.
-pub(super) fn repair(world: &World, labels: &mut [u32], k: usize, only: Option<&[bool]>) {
+pub(super) fn repair_contiguity(
+    world: &World,
+    labels: &mut [u32],
+    k: usize,
+    only: Option<&[bool]>,
+) {
     let g = &world.graph;
     let n = labels.len();
     let mut seen = vec![false; n];
@@ -61,7 +66,7 @@ pub(super) fn repair(world: &World, labels: &mut [u32], k: usize, only: Option<&
             }
         }
     }
-    grow(g, labels, only);
+    grow_regions(g, labels, only);
     // Pieces the graph cannot reach (separate parts of the boundary): nearest labelled atom.
     if labels.contains(&NONE) {
         let tree = RTree::bulk_load(
@@ -78,7 +83,7 @@ pub(super) fn repair(world: &World, labels: &mut [u32], k: usize, only: Option<&
                 }
             }
         }
-        grow(g, labels, only);
+        grow_regions(g, labels, only);
     }
 }
 
@@ -86,7 +91,7 @@ pub(super) fn repair(world: &World, labels: &mut [u32], k: usize, only: Option<&
 /// breadth-first layer at a time: every region grows at the same pace, so a chain of
 /// weightless atoms (the boundary's sites) is shared out instead of swept up by one region.
 /// With `only`, just those regions grow.
-fn grow(g: &Graph, labels: &mut [u32], only: Option<&[bool]>) {
+fn grow_regions(g: &Graph, labels: &mut [u32], only: Option<&[bool]>) {
     let n = labels.len();
     let allowed = |r: u32| r != NONE && only.is_none_or(|o| o[r as usize]);
     let mut mark = vec![false; n];
@@ -140,15 +145,15 @@ fn grow(g: &Graph, labels: &mut [u32], only: Option<&[bool]>) {
 }
 
 /// Connectivity checks that share one stamp buffer.
-pub(crate) struct Whole {
+pub(crate) struct ConnectivityCheck {
     stamp: Vec<u32>,
     generation: u32,
     queue: Vec<usize>,
 }
 
-impl Whole {
-    pub(crate) fn new(n: usize) -> Whole {
-        Whole {
+impl ConnectivityCheck {
+    pub(crate) fn new(n: usize) -> ConnectivityCheck {
+        ConnectivityCheck {
             stamp: vec![0; n],
             generation: 0,
             queue: Vec::new(),
@@ -156,7 +161,7 @@ impl Whole {
     }
 
     /// Would `a`'s region stay connected without `a`?
-    pub(crate) fn without(&mut self, g: &Graph, labels: &[u32], a: usize) -> bool {
+    pub(crate) fn stays_connected_without(&mut self, g: &Graph, labels: &[u32], a: usize) -> bool {
         self.generation += 1;
         stays_connected(
             g,

@@ -93,7 +93,7 @@ impl Search<'_> {
     /// The whole cost of `labels` at the first stage's weights: balance, cut and shape.
     pub(super) fn total(&self, labels: &[u32]) -> f64 {
         let k = self.load.len();
-        let balance: f64 = (0..k).map(|r| self.cost(r, self.load[r])).sum();
+        let balance: f64 = (0..k).map(|r| self.balance_cost(r, self.load[r])).sum();
         let mut cut = 0.0;
         for (a, &r) in labels.iter().enumerate() {
             for e in self.g.range(a) {
@@ -112,7 +112,7 @@ impl Search<'_> {
         balance + self.alpha * cut / 2.0 + shape
     }
 
-    pub(super) fn cost(&self, r: usize, w: f64) -> f64 {
+    pub(super) fn balance_cost(&self, r: usize, w: f64) -> f64 {
         let t = self.targets[r];
         if t <= 0.0 {
             return 0.0;
@@ -140,7 +140,7 @@ impl Search<'_> {
     }
 
     /// Cut cost of `a`'s edges into its own region and into region `s`.
-    pub(super) fn shared(&self, labels: &[u32], a: usize, s: u32) -> (f64, f64) {
+    pub(super) fn own_and_shared_cut(&self, labels: &[u32], a: usize, s: u32) -> (f64, f64) {
         let (mut own, mut shared) = (0.0, 0.0);
         for e in self.g.range(a) {
             let q = labels[self.g.neighbours[e] as usize];
@@ -154,7 +154,7 @@ impl Search<'_> {
     }
 
     /// Change of the move cost when `a` goes from region `r` to `s`.
-    pub(super) fn moved(&self, a: usize, r: u32, s: u32) -> f64 {
+    pub(super) fn move_cost_change(&self, a: usize, r: u32, s: u32) -> f64 {
         if self.original[a] == r {
             self.move_cost * self.buildings[a]
         } else if self.original[a] == s {
@@ -183,7 +183,7 @@ impl Search<'_> {
 
     /// Change of the shape terms when `a` goes from region `r` to `s`, given the length of
     /// its edges into `r` and into `s`.
-    pub(super) fn reshape(
+    pub(super) fn shape_change(
         &self,
         a: usize,
         r: usize,

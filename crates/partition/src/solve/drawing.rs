@@ -3,8 +3,10 @@
 //! The atom graph can call a region connected where its drawn polygon falls apart: another
 //! region's footprint closes the corridor between two of its pieces. [`draw_whole`] hands such
 //! cut-off pieces to a neighbour and lets the search rebalance, until every grid is one
-//! polygon. [`Drawn`] holds the drawn grids with their tentacles and Polsby-Popper, measured in
-//! parallel and reused for the grids a trial leaves as they were.
+//! polygon. [`DrawnGrids`] holds the drawn grids with their tentacles and Polsby-Popper,
+//! measured in parallel and reused for the grids a trial leaves as they were;
+//! [`ReusableDrawing`] is the arm removal's last drawing, which the second stage of a start
+//! keeps when the labels did not change since.
 
 use geo::{MultiPolygon, Polygon};
 use rayon::prelude::*;
@@ -44,17 +46,17 @@ pub(super) fn draw_whole(
     (geometry, passes)
 }
 
-/// A drawing [`solve_once`] can reuse: drawn by [`draw_whole`] from the labels `from`, which
-/// it turned into `labels`, and measured; where the labels changed since, the grids drawn the
-/// same need not be measured again.
-pub(super) struct Drawing {
+/// A drawing [`remove_arms_and_draw`](super::remove_arms_and_draw()) can reuse: drawn by
+/// [`draw_whole`] from the labels `from`, which it turned into `labels`, and measured; where
+/// the labels changed since, the grids drawn the same need not be measured again.
+pub(super) struct ReusableDrawing {
     pub(super) from: Vec<u32>,
     pub(super) labels: Vec<u32>,
-    pub(super) drawn: Drawn,
+    pub(super) drawn: DrawnGrids,
 }
 
 /// Drawn grids with their shape as the report measures it.
-pub(super) struct Drawn {
+pub(super) struct DrawnGrids {
     pub(super) geometry: Vec<MultiPolygon>,
     /// The tentacles of every grid (local metres).
     pub(super) arms: Vec<Vec<Polygon>>,
@@ -62,14 +64,14 @@ pub(super) struct Drawn {
     pub(super) pp: Vec<f64>,
 }
 
-impl Drawn {
+impl DrawnGrids {
     /// Measures `geometry`, the drawn regions (in parallel), reusing the figures of regions
     /// drawn the same in `previous`.
     pub(super) fn new(
         world: &World,
         geometry: Vec<MultiPolygon>,
-        previous: Option<&Drawn>,
-    ) -> Drawn {
+        previous: Option<&DrawnGrids>,
+    ) -> DrawnGrids {
         let (arms, pp): (Vec<Vec<Polygon>>, Vec<f64>) = geometry
             .par_iter()
             .enumerate()
@@ -81,7 +83,7 @@ impl Drawn {
                 ),
             })
             .unzip();
-        Drawn {
+        DrawnGrids {
             geometry,
             tentacles: arms.iter().map(Vec::len).collect(),
             arms,

@@ -11,13 +11,13 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 
-use super::chains::{PATH_ROUNDS, path_moves};
+use super::chains::{CHAIN_ROUNDS, chain_moves};
 use super::cost::{Moments, Search};
 use crate::PartitionOptions;
 use crate::atoms::{NONE, World};
 
 /// Moves boundary atoms between neighbouring regions while that lowers the cost, and, when
-/// no single move helps, passes weight along chains of regions ([`path_moves`]); returns the
+/// no single move helps, passes weight along chains of regions ([`chain_moves`]); returns the
 /// number of passes made and the cost reached (balance, cut and shape terms at their
 /// first-stage weights), by which plans from different starts compare. With `active`, only
 /// the atoms of active regions move, and only into active regions.
@@ -164,14 +164,15 @@ pub(super) fn local_search(
                     if !minimal_moves && after > before.max(band) + 1e-12 {
                         continue;
                     }
-                    let balance = search.cost(ru, load_r - w) + search.cost(su, load[su] + w)
-                        - search.cost(ru, load_r)
-                        - search.cost(su, load[su]);
+                    let balance = search.balance_cost(ru, load_r - w)
+                        + search.balance_cost(su, load[su] + w)
+                        - search.balance_cost(ru, load_r)
+                        - search.balance_cost(su, load[su]);
                     let delta = search.combine(
                         balance,
                         search.alpha * (own - shared)
-                            + search.moved(a, r, s)
-                            + search.reshape(a, ru, su, own_len, shared_len),
+                            + search.move_cost_change(a, r, s)
+                            + search.shape_change(a, ru, su, own_len, shared_len),
                     );
                     if delta < -1e-12 && best.is_none_or(|(d, q)| (delta, s) < (d, q)) {
                         best = Some((delta, s));
@@ -187,8 +188,8 @@ pub(super) fn local_search(
             }
             if moves == 0 {
                 let mut chains = 0;
-                for _ in 0..PATH_ROUNDS {
-                    match path_moves(&mut search, labels, k) {
+                for _ in 0..CHAIN_ROUNDS {
+                    match chain_moves(&mut search, labels, k) {
                         0 => break,
                         c => chains += c,
                     }

@@ -1,14 +1,35 @@
-//! Assigning atoms to regions: heavy atoms alone, recursive weighted bisection, contiguity
-//! repair, then a seeded local search on the boundary atoms.
+//! Assigning atoms to regions, and drawing the regions as grids.
+//!
+//! [`solve`] runs the solver from several seeds and keeps the best plan. Each start goes
+//! through two stages, each in its file, which call on the files of the concerns below:
+//!
+//! 1. [`search_from_seed()`]: heavy atoms alone, whole grids per separate part of the boundary,
+//!    the recursive bisection, and the local search from it and from a power diagram. The
+//!    regions live on the atom graph.
+//! 2. [`remove_arms_and_draw()`]: the narrow arms removed, the balance repaired, every grid
+//!    drawn as one polygon, and the arms left listed with why.
+//!
+//! Between the two, [`starts`] ranks the starts: only the few with the fewest defects go on
+//! to the costly second stage, and the best plan drawn is kept.
+//!
+//! The concerns, in the order a start meets them:
+//! - [`parts`]: separate parts of the boundary and their whole numbers of grids;
+//! - [`bisect`]: the recursive weighted bisection the first regions come from;
+//! - [`contiguity`]: keeping every region in one piece on the atom graph;
+//! - [`cost`]: what the local search lowers (balance, cut, roundness, Polsby-Popper);
+//! - [`local_search`]: moving boundary atoms between regions while the cost falls;
+//! - [`chains`]: passing weight along chains of regions when no single move helps;
+//! - [`arms`]: trials that remove the arms of the drawn grids, kept only when no worse;
+//! - [`recombine`]: drawing a grid afresh together with its neighbours, one such trial;
+//! - [`balance`]: how far a plan is outside the tolerance, and the last repair into it;
+//! - [`drawing`]: drawing the regions whole, and measuring the drawn grids.
 
-use geo::{Coord, MultiPolygon};
-use gridmap_core::index::GridIndex;
+use geo::MultiPolygon;
 use gridmap_core::model::{Building, Grid};
 use rayon::prelude::*;
 
 use crate::PartitionOptions;
-use crate::atoms::{NONE, World};
-use crate::outline::Sketches;
+use crate::atoms::World;
 
 mod arms;
 mod balance;
@@ -20,20 +41,19 @@ mod drawing;
 mod local_search;
 mod parts;
 mod recombine;
+mod remove_arms_and_draw;
+mod search_from_seed;
 mod starts;
 
-use arms::{Refusals, Targets, rebalance_arms};
-use balance::fix_balance;
-pub(crate) use balance::trades;
-use bisect::initial_bisection;
-pub(crate) use contiguity::Whole;
-use contiguity::repair;
-use drawing::{Drawn, draw_whole};
-use local_search::{local_search, searcher};
-use parts::{apportion, components};
-use starts::{PlanKey, RESHAPED, SEED_STEP, fewest, outside_count, starts};
+use arms::Refusals;
+pub(crate) use balance::trade_candidates;
+pub(crate) use contiguity::ConnectivityCheck;
+use remove_arms_and_draw::remove_arms_and_draw;
+use search_from_seed::{SearchedStart, search_from_seed};
+use starts::{PlanKey, RESHAPED, SEED_STEP, fewest, start_count};
 
-/// The regions found.
+/// The regions found, drawn as grids, with what the report needs to say why a grid is left
+/// outside the tolerance or with an arm.
 pub(crate) struct Solution {
     /// Region of every atom.
     pub labels: Vec<u32>,
@@ -91,7 +111,7 @@ pub(crate) struct PartNote {
 /// The local search is greedy, and where buildings are few and heavy (a real village) the
 /// visiting order alone changes which grids end outside the tolerance or with an arm: on the
 /// demo town at 300–500 households a grid, four seeds gave 3–14 tentacles and 1–5 grids off
-/// balance. So a fresh plan is begun from [`starts`] seeds derived from `options.seed`, in
+/// balance. So a fresh plan is searched from [`start_count`] seeds derived from `options.seed`, in
 /// parallel; the [`RESHAPED`] starts with the fewest defects on the atom graph go on to have
 /// their arms removed, and of those the plan with the fewest grids in pieces, then the fewest
 /// defects (grids outside the tolerance, tentacles, enclaves), then the highest Polsby-Popper
@@ -109,31 +129,31 @@ pub(crate) fn solve(
     let starts = if current.is_some() {
         1
     } else {
-        starts(world.atoms.len())
+        start_count(world.atoms.len())
     };
-    let begun: Vec<Begun> = (0..starts as u64)
+    let searched: Vec<SearchedStart> = (0..starts as u64)
         .into_par_iter()
         .map(|i| {
             let mut o = options.clone();
             o.seed = options.seed.wrapping_add(i.wrapping_mul(SEED_STEP));
-            begin(world, buildings, k, current, o)
+            search_from_seed(world, buildings, k, current, o)
         })
         .collect();
     // Removing the arms is most of the work: only the starts that look best go on.
-    let chosen = if begun.len() > RESHAPED {
-        let keys: Vec<usize> = begun
+    let chosen = if searched.len() > RESHAPED {
+        let keys: Vec<usize> = searched
             .par_iter()
-            .map(|b| b.defects(world, options.tolerance, k))
+            .map(|start| start.defects(world, options.tolerance, k))
             .collect();
         fewest(&keys, RESHAPED)
     } else {
-        (0..begun.len()).collect()
+        (0..searched.len()).collect()
     };
-    let mut begun: Vec<Option<Begun>> = begun.into_iter().map(Some).collect();
-    let chosen: Vec<Begun> = chosen.iter().filter_map(|&i| begun[i].take()).collect();
+    let mut searched: Vec<Option<SearchedStart>> = searched.into_iter().map(Some).collect();
+    let chosen: Vec<SearchedStart> = chosen.iter().filter_map(|&i| searched[i].take()).collect();
     let solutions: Vec<Solution> = chosen
         .into_par_iter()
-        .map(|b| finish(world, boundary, k, current, b))
+        .map(|start| remove_arms_and_draw(world, boundary, k, current, start))
         .collect();
     // One start (the large towns) needs no ranking, and ranking measures every drawn grid.
     let best = if solutions.len() == 1 {
@@ -148,337 +168,4 @@ pub(crate) fn solve(
             .unwrap_or(0)
     };
     solutions.into_iter().nth(best).expect("at least one start")
-}
-
-/// A start of the solver before its arms are removed: the regions the search found from the
-/// bisection and the power diagram, and what the rest of the run needs of the start.
-struct Begun {
-    options: PartitionOptions,
-    labels: Vec<u32>,
-    fixed: Vec<bool>,
-    heavy: Vec<Option<usize>>,
-    targets: Vec<f64>,
-    search_targets: Vec<f64>,
-    normal_target: f64,
-    part_note: Vec<Option<PartNote>>,
-    current_region: Option<Vec<Option<usize>>>,
-    passes: usize,
-}
-
-impl Begun {
-    /// Grids outside the tolerance (as [`PlanKey`] counts them), tentacles and enclaves, on
-    /// the atom graph.
-    fn defects(&self, world: &World, tol: f64, k: usize) -> usize {
-        let (labels, heavy) = (&self.labels, &self.heavy);
-        let outside = outside_count(world, labels, heavy, &self.targets, &self.part_note, tol, k);
-        let shapes = crate::shape::check(world, &self.labels, k);
-        let tentacles: usize = shapes.tentacles.iter().map(Vec::len).sum();
-        let enclaves = shapes.enclave_in.iter().filter(|e| e.is_some()).count();
-        outside + tentacles + enclaves
-    }
-}
-
-/// The first part of a run of the solver with `options.seed`: heavy atoms alone, the
-/// bisection (per part of the boundary), and the local search from it and from the power
-/// diagram.
-fn begin(
-    world: &World,
-    buildings: &[Building],
-    k: usize,
-    current: Option<&[Grid]>,
-    options: PartitionOptions,
-) -> Begun {
-    let n = world.atoms.len();
-    let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-    let total: f64 = weight.iter().sum();
-    let mut labels = vec![NONE; n];
-    let mut fixed = vec![false; n];
-    let mut heavy = vec![None; k];
-    let mut targets = vec![total / k as f64; k];
-    let mut normal_target = total / k as f64;
-    let mut current_region = None;
-    let mut part_note: Vec<Option<PartNote>> = vec![None; k];
-    // Targets the search balances to: the target, or the part's when the boundary has parts.
-    let mut search_targets = targets.clone();
-
-    if let Some(current) = current {
-        let index = GridIndex::new(current, |_| false);
-        let grid_at = |c: Coord| -> Option<usize> {
-            let at = index.grids_at(c);
-            at.inside
-                .first()
-                .or(at.on_edge.first())
-                .map(|&g| g as usize)
-        };
-        let mut of_building = vec![None; world.atom_of_building.len()];
-        for atom in &world.atoms {
-            for &b in &atom.buildings {
-                of_building[b] = buildings[b].location().and_then(grid_at);
-            }
-        }
-        for (a, atom) in world.atoms.iter().enumerate() {
-            let region = match atom.buildings.first() {
-                Some(&b) => of_building[b],
-                None => grid_at(world.unproject(atom.pos)),
-            };
-            labels[a] = region.map_or(NONE, |r| r as u32);
-        }
-        current_region = Some(of_building);
-    } else {
-        // Atoms heavier than the target (which shrinks as they leave) get a region each.
-        let tol = options.tolerance;
-        let mut by_weight: Vec<usize> = (0..n).collect();
-        by_weight.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]).then(a.cmp(&b)));
-        let mut h = 0;
-        let mut rest = total;
-        while h + 1 < k {
-            let t = rest / (k - h) as f64;
-            let a = by_weight[h];
-            if weight[a] > t * (1.0 + tol) {
-                rest -= weight[a];
-                h += 1;
-            } else {
-                break;
-            }
-        }
-        normal_target = rest / (k - h) as f64;
-        for (r, &a) in by_weight[..h].iter().enumerate() {
-            labels[a] = r as u32;
-            fixed[a] = true;
-            targets[r] = weight[a];
-            heavy[r] = world.atoms[a].buildings.first().copied();
-        }
-        for t in &mut targets[h..] {
-            *t = normal_target;
-        }
-        search_targets.clone_from(&targets);
-        // A grid is one polygon, so separate parts of the boundary (components of the atom
-        // graph) get whole numbers of grids, balanced within each part.
-        let (part_of, parts) = components(&world.graph);
-        let mut part_weight = vec![0.0; parts];
-        for a in 0..n {
-            if !fixed[a] {
-                part_weight[part_of[a] as usize] += weight[a];
-            }
-        }
-        match apportion(&part_weight, k - h, normal_target) {
-            Some(grids) if parts > 1 => {
-                let mut first = h;
-                let loaded = part_weight.iter().filter(|w| **w > 0.0).count();
-                for (p, &kp) in grids.iter().enumerate() {
-                    if kp == 0 {
-                        continue;
-                    }
-                    let t = part_weight[p] / kp as f64;
-                    for r in first..first + kp {
-                        search_targets[r] = t;
-                        let dev = 100.0 * (t - normal_target) / normal_target;
-                        if dev.abs() > 100.0 * tol {
-                            part_note[r] = Some(PartNote {
-                                parts: loaded,
-                                workload: part_weight[p],
-                                share_pct: 100.0 * part_weight[p] / rest.max(f64::MIN_POSITIVE),
-                                grids: kp,
-                                each: t,
-                                deviation_pct: dev,
-                            });
-                        }
-                    }
-                    initial_bisection(
-                        world,
-                        &weight,
-                        &mut labels,
-                        Some((&part_of, p as u32)),
-                        first,
-                        first + kp,
-                        t,
-                        tol,
-                    );
-                    first += kp;
-                }
-            }
-            _ => initial_bisection(world, &weight, &mut labels, None, h, k, normal_target, tol),
-        }
-    }
-    repair(world, &mut labels, k, None);
-    let search = |labels: &mut [u32]| {
-        local_search(
-            world,
-            &weight,
-            labels,
-            &fixed,
-            &search_targets,
-            current.is_some(),
-            None,
-            &options,
-            k,
-        )
-    };
-    // A fresh plan is searched from two starts and the one the search's own cost prefers is
-    // kept: the bisection, whose cuts follow barriers, and a balanced power diagram seeded
-    // by it, whose grids are rounder (see [`crate::power`]).
-    let (mut passes, cost) = search(&mut labels);
-    if current.is_none() {
-        let (part_of, _) = components(&world.graph);
-        let mut round = labels.clone();
-        crate::power::refine(
-            world,
-            &weight,
-            &mut round,
-            &fixed,
-            &search_targets,
-            &part_of,
-            k,
-        );
-        repair(world, &mut round, k, None);
-        let (round_passes, round_cost) = search(&mut round);
-        passes += round_passes;
-        if round_cost < cost {
-            labels = round;
-        }
-    }
-    Begun {
-        options,
-        labels,
-        fixed,
-        heavy,
-        targets,
-        search_targets,
-        normal_target,
-        part_note,
-        current_region,
-        passes,
-    }
-}
-
-/// The rest of a run of the solver from `begun`: arms removed, balance repaired, every grid
-/// drawn whole.
-fn finish(
-    world: &World,
-    boundary: &MultiPolygon,
-    k: usize,
-    current: Option<&[Grid]>,
-    begun: Begun,
-) -> Solution {
-    let Begun {
-        options,
-        mut labels,
-        fixed,
-        heavy,
-        targets,
-        search_targets,
-        normal_target,
-        part_note,
-        current_region,
-        mut passes,
-    } = begun;
-    let options = &options;
-    let weight: Vec<f64> = world.atoms.iter().map(|a| a.weight).collect();
-    // Today's grids keep their arms unless balance moves them: fewer buildings change grid.
-    let mut drawing = None;
-    let mut refused = vec![Refusals::default(); k];
-    let mut sketches = Sketches::new(world, boundary);
-    let tentacles_removed = if current.is_none() {
-        let removed = crate::shape::remove_tentacles(
-            world,
-            &mut labels,
-            &weight,
-            &search_targets,
-            &fixed,
-            options.tolerance,
-            k,
-        );
-        let (handed, drawn, why) = rebalance_arms(
-            world,
-            &mut sketches,
-            &weight,
-            &mut labels,
-            &fixed,
-            Targets {
-                search: &search_targets,
-                report: &targets,
-            },
-            options,
-            k,
-        );
-        drawing = Some(drawn);
-        refused = why;
-        removed + handed
-    } else {
-        0
-    };
-    // Fresh plans only: with today's grids, every move is a building that changes grid. To
-    // the target the report measures: where a part of the boundary is balanced to its own
-    // share, a move that brings one of its grids closer to the target without pushing
-    // another out is still a better plan.
-    if current.is_none() {
-        fix_balance(
-            world,
-            &mut labels,
-            &weight,
-            &targets,
-            &fixed,
-            options.tolerance,
-            None,
-            k,
-        );
-    }
-    let (drawn, whole_passes) = match drawing {
-        // The arm check drew these very labels last.
-        Some(d) if d.from == labels => {
-            labels = d.labels;
-            (d.drawn, 0)
-        }
-        d => {
-            let (geometry, passes) = draw_whole(
-                world,
-                &mut sketches,
-                &mut labels,
-                k,
-                &mut searcher(
-                    world,
-                    &weight,
-                    &fixed,
-                    &search_targets,
-                    options,
-                    current.is_some(),
-                    None,
-                    k,
-                ),
-            );
-            (
-                Drawn::new(world, geometry, d.as_ref().map(|d| &d.drawn)),
-                passes,
-            )
-        }
-    };
-    passes += whole_passes;
-    let mut arms = Vec::new();
-    for (r, drawn_arms) in drawn.arms.iter().enumerate() {
-        let r = r as u32;
-        for arm in drawn_arms {
-            let atoms = crate::shape::atoms_in_arms(world, &labels, r, std::slice::from_ref(arm))
-                .pop()
-                .unwrap_or_default();
-            arms.push(ArmLeft {
-                region: r,
-                along: crate::shape::neighbours_of(world, &labels, &atoms, r),
-                atoms,
-                refused: refused[r as usize],
-            });
-        }
-    }
-    Solution {
-        labels,
-        targets,
-        normal_target,
-        heavy,
-        passes,
-        current_region,
-        part_note,
-        tentacles_removed,
-        tentacles: drawn.tentacles,
-        geometry: drawn.geometry,
-        arms,
-    }
 }

@@ -3,23 +3,23 @@
 //! again.
 //!
 //! The cluster's atoms are split again by a power diagram, the bisection, or both
-//! ([`Fresh`]); every other grid keeps its atoms. The local search then rebalances the
+//! ([`ResplitFrom`]); every other grid keeps its atoms. The local search then rebalances the
 //! cluster and the grids around it, and the arm removal's rule ([`super::arms`]) keeps the
 //! trial or drops it.
 
-use super::arms::Reshaping;
+use super::arms::ArmTrials;
 use super::bisect::initial_bisection;
-use super::contiguity::repair;
+use super::contiguity::repair_contiguity;
 use super::parts::components;
 use crate::atoms::{NONE, World};
 
 /// Rounds of [`recombine`] over the grids drawn with a tentacle.
 const RESPLIT_ROUNDS: usize = 2;
 
-/// Atom count × re-splits allowed for each call of [`recombine`], as [`ARM_BUDGET`]: 121 on
-/// the demo town's 4,112 atoms, [`MAX_RESPLITS`] up to about 3,900. Three times as many took
-/// the demo at 300 households a grid from 22 to 20 tentacles over seven seeds, in 40% more
-/// time.
+/// Atom count × re-splits allowed for each call of [`recombine`], as the arm removal's
+/// `ARM_BUDGET`: 121 on the demo town's 4,112 atoms, [`MAX_RESPLITS`] up to about 3,900. Three
+/// times as many took the demo at 300 households a grid from 22 to 20 tentacles over seven seeds,
+/// in 40% more time.
 const RESPLIT_BUDGET: usize = 500_000;
 
 /// Most re-splits [`recombine`] tries in one call, however small the input.
@@ -31,9 +31,9 @@ const RESPLIT_NEIGHBOURS: usize = 4;
 /// Draws every grid that still has a drawn tentacle afresh together with some of its
 /// neighbours ([`resplit`]): with the one it shares most edge with, the second, the third,
 /// the first two, then the first [`RESPLIT_NEIGHBOURS`], each from the three starts of
-/// [`Fresh`]; [`Reshaping::consider`] keeps the first trial that leaves fewer tentacles (or
+/// [`ResplitFrom`]; [`ArmTrials::consider`] keeps the first trial that leaves fewer tentacles (or
 /// as many, rounder). A cluster whose atoms were tried from a start is not tried again.
-pub(super) fn recombine(work: &mut Reshaping) {
+pub(super) fn recombine(work: &mut ArmTrials) {
     let (world, k) = (work.world, work.k);
     let budget = (RESPLIT_BUDGET / work.labels.len().max(1)).clamp(3, MAX_RESPLITS) + work.resplits;
     let part_of = components(&world.graph).0;
@@ -65,7 +65,11 @@ pub(super) fn recombine(work: &mut Reshaping) {
             'clusters: for mut cluster in clusters {
                 cluster.sort_unstable();
                 let held = cluster_hash(&work.labels, &cluster);
-                for how in [Fresh::Power, Fresh::Bisection, Fresh::BisectionPower] {
+                for how in [
+                    ResplitFrom::Power,
+                    ResplitFrom::Bisection,
+                    ResplitFrom::BisectionPower,
+                ] {
                     if work.resplits == budget || work.drawn.tentacles() == 0 {
                         return;
                     }
@@ -127,7 +131,7 @@ fn closed_regions(labels: &[u32], fixed: &[bool], k: usize) -> Vec<bool> {
 
 /// How [`resplit`] draws a cluster of regions afresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum Fresh {
+pub(super) enum ResplitFrom {
     /// A balanced power diagram started from the regions as they are: convex cells, so an
     /// arm goes to whichever centre is nearer.
     Power,
@@ -140,7 +144,7 @@ pub(super) enum Fresh {
 /// Draws the regions of `cluster` (neighbours, none holding a fixed atom) afresh on the atoms
 /// they hold together, `how` says from which start; every other region keeps its atoms, and
 /// every region of the cluster comes out connected and holding a building. The local search
-/// then balances them ([`Reshaping::consider`]). Returns false, with `labels` unchanged, when
+/// then balances them ([`ArmTrials::consider`]). Returns false, with `labels` unchanged, when
 /// a start leaves a region of the cluster empty.
 #[allow(clippy::too_many_arguments)]
 fn resplit(
@@ -151,7 +155,7 @@ fn resplit(
     targets: &[f64],
     part_of: &[u32],
     cluster: &[u32],
-    how: Fresh,
+    how: ResplitFrom,
     tol: f64,
     k: usize,
 ) -> bool {
@@ -161,7 +165,7 @@ fn resplit(
     }
     let inside = |l: u32| l != NONE && in_cluster[l as usize];
     let before = labels.to_vec();
-    if matches!(how, Fresh::Bisection | Fresh::BisectionPower) {
+    if matches!(how, ResplitFrom::Bisection | ResplitFrom::BisectionPower) {
         let member: Vec<u32> = labels.iter().map(|&l| u32::from(inside(l))).collect();
         for l in labels.iter_mut().filter(|l| inside(**l)) {
             *l = NONE;
@@ -185,16 +189,16 @@ fn resplit(
                 *l = cluster[*l as usize - k];
             }
         }
-        repair(world, labels, k, Some(&in_cluster));
+        repair_contiguity(world, labels, k, Some(&in_cluster));
     }
-    if matches!(how, Fresh::Power | Fresh::BisectionPower) {
+    if matches!(how, ResplitFrom::Power | ResplitFrom::BisectionPower) {
         let frozen: Vec<bool> = labels
             .iter()
             .zip(fixed)
             .map(|(&l, &f)| f || !inside(l))
             .collect();
         crate::power::refine(world, weight, labels, &frozen, targets, part_of, k);
-        repair(world, labels, k, Some(&in_cluster));
+        repair_contiguity(world, labels, k, Some(&in_cluster));
     }
     let mut holds = vec![false; k];
     for (a, &l) in labels.iter().enumerate() {
@@ -249,7 +253,11 @@ mod tests {
             arms(&before[0]) + arms(&before[1]) >= 4,
             "fingers are tentacles"
         );
-        for how in [Fresh::Power, Fresh::Bisection, Fresh::BisectionPower] {
+        for how in [
+            ResplitFrom::Power,
+            ResplitFrom::Bisection,
+            ResplitFrom::BisectionPower,
+        ] {
             let mut trial = labels.clone();
             assert!(resplit(
                 &world,
@@ -301,7 +309,7 @@ mod tests {
             &[400.0; 3],
             &part_of,
             &[1, 2],
-            Fresh::Power,
+            ResplitFrom::Power,
             0.05,
             3,
         ));
@@ -319,7 +327,7 @@ mod tests {
         let options = PartitionOptions::default();
         let mut sketches = Sketches::new(&world, &boundary);
         let targets = [600.0, 600.0];
-        let mut work = Reshaping::new(
+        let mut work = ArmTrials::new(
             &world,
             &mut sketches,
             &weight,
@@ -338,7 +346,7 @@ mod tests {
         assert!(work.resplits >= 1);
         assert_eq!(work.drawn.tentacles(), 0);
         assert_eq!(work.removed, before);
-        let drawing = work.finish(&mut labels);
+        let drawing = work.into_drawing(&mut labels);
         assert_eq!(drawing.from, labels);
         assert_eq!(pieces(&world, &labels, 2), vec![1, 1]);
         for r in 0..2u32 {

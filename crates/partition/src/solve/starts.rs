@@ -2,7 +2,7 @@
 //!
 //! The local search is greedy: from a different visiting order (seed) it ends in a different
 //! plan, and on a real village some are clearly better than others. So small inputs are solved
-//! from several seeds ([`starts`]), the few with the fewest defects on the atom graph go on to
+//! from several seeds ([`start_count`]), the few with the fewest defects on the atom graph go on to
 //! the costly arm removal ([`fewest`], [`RESHAPED`]), and of the plans drawn the one with the
 //! best [`PlanKey`] (whole grids, then fewest defects, then roundest) is kept. A defect is a
 //! tentacle, an enclave, or a grid outside the tolerance, which counts once more for every
@@ -11,13 +11,13 @@
 use super::{PartNote, Solution};
 use crate::atoms::{NONE, World};
 
-/// Atom count × starts allowed for [`solve`](super::solve): [`MAX_STARTS`] up to about 8,000 atoms, one
-/// from 50,000 (the 100,000-building town keeps its single run within the time target).
+/// Atom count × starts allowed for [`solve`](super::solve): [`MAX_STARTS`] up to about 8,000 atoms,
+/// one from 50,000 (the 100,000-building town keeps its single run within the time target).
 const START_BUDGET: usize = 100_000;
 
-/// Most starts [`solve`](super::solve) makes, however small the input. On the demo town at four grid sizes
-/// and seven seeds, twelve starts instead of six left 180 tentacles instead of 260, and at the
-/// default seed the worst grid at 82 grids and at 500 households a grid 5% off instead of
+/// Most starts [`solve`](super::solve) makes, however small the input. On the demo town at four
+/// grid sizes and seven seeds, twelve starts instead of six left 180 tentacles instead of 260, and
+/// at the default seed the worst grid at 82 grids and at 500 households a grid 5% off instead of
 /// 10–11%, in about twice the time.
 const MAX_STARTS: usize = 12;
 
@@ -25,7 +25,7 @@ const MAX_STARTS: usize = 12;
 pub(super) const SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Number of starts for a graph of `atoms` atoms.
-pub(super) fn starts(atoms: usize) -> usize {
+pub(super) fn start_count(atoms: usize) -> usize {
     (START_BUDGET / atoms.max(1)).clamp(1, MAX_STARTS)
 }
 
@@ -116,12 +116,12 @@ impl PlanKey {
     }
 }
 
-/// Starts that [`solve`](super::solve) takes on to remove the arms, of the [`starts`] it makes: the ones
-/// with the fewest defects on the atom graph (grids outside the tolerance, counted as in
-/// [`PlanKey`], tentacles and enclaves). On the demo town at four grid sizes and seven seeds,
-/// the best six of twelve left 18 tentacles where all twelve left 19, and 2,402 grids of
-/// 2,464 within ±5% where all twelve had 2,407, in half the time (300 households a grid:
-/// 10.0 → 5.6 s). Twelve of 24 left 15, in as long as twelve of twelve.
+/// Starts that [`solve`](super::solve) takes on to remove the arms, of the [`start_count`] it
+/// makes: the ones with the fewest defects on the atom graph (grids outside the tolerance, counted
+/// as in [`PlanKey`], tentacles and enclaves). On the demo town at four grid sizes and seven seeds,
+/// the best six of twelve left 18 tentacles where all twelve left 19, and 2,402 grids of 2,464
+/// within ±5% where all twelve had 2,407, in half the time (300 households a grid: 10.0 → 5.6 s).
+/// Twelve of 24 left 15, in as long as twelve of twelve.
 pub(super) const RESHAPED: usize = 6;
 
 /// The indices of the `keep` smallest `keys` (ties to the earlier), in increasing order.
@@ -139,11 +139,11 @@ mod tests {
 
     #[test]
     fn small_inputs_get_more_starts_than_large_ones() {
-        assert_eq!(starts(0), super::MAX_STARTS);
-        assert_eq!(starts(4_000), super::MAX_STARTS);
-        assert_eq!(starts(30_000), 3);
-        assert_eq!(starts(53_000), 1);
-        assert_eq!(starts(1_000_000), 1);
+        assert_eq!(start_count(0), super::MAX_STARTS);
+        assert_eq!(start_count(4_000), super::MAX_STARTS);
+        assert_eq!(start_count(30_000), 3);
+        assert_eq!(start_count(53_000), 1);
+        assert_eq!(start_count(1_000_000), 1);
     }
 
     #[test]
