@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 
 use super::chains::{CHAIN_ROUNDS, chain_moves};
-use super::cost::{Moments, Search};
+use super::cost::Search;
 use crate::PartitionOptions;
 use crate::atoms::{NONE, World};
 
@@ -35,74 +35,17 @@ pub(super) fn local_search(
 ) -> (usize, f64) {
     let g = &world.graph;
     let n = labels.len();
-    let mut load = vec![0.0; k];
-    let mut size = vec![0usize; k];
-    for a in 0..n {
-        if labels[a] != NONE {
-            load[labels[a] as usize] += weight[a];
-            size[labels[a] as usize] += 1;
-        }
-    }
-    let mut closed = vec![false; k];
-    for a in 0..n {
-        if fixed[a] && labels[a] != NONE {
-            closed[labels[a] as usize] = true;
-        }
-    }
-    // Typical grid perimeter, so that the cut term does not depend on scale.
-    let perimeter = 4.0 * (world.area_m2 / k as f64).sqrt();
-    let mut search = Search {
-        g,
+    let mut search = Search::new(
+        world,
         weight,
+        labels,
         fixed,
         targets,
-        closed,
-        active: active.map_or_else(|| vec![true; k], <[bool]>::to_vec),
-        load,
-        size,
-        balance: if minimal_moves { 0.0 } else { 20.0 },
-        tol: options.tolerance,
-        alpha: options.compactness / perimeter.max(1.0),
-        move_cost: if minimal_moves { 1e-3 } else { 0.0 },
-        original: labels.to_vec(),
-        buildings: world
-            .atoms
-            .iter()
-            .map(|a| a.buildings.len() as f64)
-            .collect(),
-        stamp: vec![0u32; n],
-        generation: 0,
-        queue: Vec::new(),
-        visit: vec![0u32; n],
-        visit_generation: 0,
-        polish: false,
-        roundness: if minimal_moves {
-            0.0
-        } else {
-            options.roundness
-        },
-        mass: world.atoms.iter().map(|a| a.area).collect(),
-        centre: world.atoms.iter().map(|a| a.centre).collect(),
-        moments: vec![Moments::default(); k],
-        pp_weight: if minimal_moves { 0.0 } else { options.shape },
-        perimeter: vec![0.0; k],
-        length: (0..n)
-            .map(|a| g.range(a).map(|e| g.cost[e]).sum())
-            .collect(),
-        outer: world.atoms.iter().map(|a| a.outer).collect(),
-    };
-    for a in 0..n {
-        if labels[a] != NONE {
-            let r = labels[a] as usize;
-            search.moments[r] = search.moments[r].add(search.mass[a], search.centre[a]);
-            search.perimeter[r] += search.outer[a];
-            for e in g.range(a) {
-                if labels[g.neighbours[e] as usize] != labels[a] {
-                    search.perimeter[r] += g.cost[e];
-                }
-            }
-        }
-    }
+        minimal_moves,
+        active,
+        options,
+        k,
+    );
     let tol = options.tolerance;
 
     let mut order: Vec<usize> = (0..n)
