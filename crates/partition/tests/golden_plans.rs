@@ -14,8 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use geo::{LineString, MultiPolygon};
-use gridmap_core::model::{Building, Grid};
+use gridmap_core::model::Grid;
 use gridmap_partition::{PartitionInput, PartitionOptions, Plan, Target, partition};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -26,14 +25,22 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// The demo town's boundary, buildings and roads, as `gridmap partition` reads them.
-fn demo() -> (MultiPolygon, Vec<Building>, Vec<LineString>) {
+/// Partitions the demo town as `gridmap partition` reads it (its boundary, buildings and
+/// roads as barriers, seed 1), from today's grids with `current`, and checks the digests.
+fn check_demo(name: &str, target: Target, current: Option<&[Grid]>) {
     let boundary = gridmap_io::read_boundary(&repo("data/demo/town.geojson")).unwrap();
     let fields = gridmap_io::Fields::default();
     let buildings =
         gridmap_io::read_buildings(&repo("data/demo/buildings.geojson"), &fields).unwrap();
     let roads = gridmap_io::read::read_lines(&repo("data/demo/raw/roads.geojson")).unwrap();
-    (boundary, buildings, roads)
+    let input = PartitionInput {
+        boundary: &boundary,
+        buildings: &buildings,
+        barriers: &roads,
+        keep_whole: &[],
+        current,
+    };
+    check(name, &input, &options(target));
 }
 
 /// SHA-256 of the plan and of the report, in hex.
@@ -96,54 +103,26 @@ fn options(target: Target) -> PartitionOptions {
 /// --barriers data/demo/raw/roads.geojson --grids 82 --seed 1`
 #[test]
 fn the_demo_town_at_82_grids_is_unchanged() {
-    let (boundary, buildings, roads) = demo();
-    let input = PartitionInput {
-        boundary: &boundary,
-        buildings: &buildings,
-        barriers: &roads,
-        keep_whole: &[],
-        current: None,
-    };
-    check("demo-82-grids", &input, &options(Target::Grids(82)));
+    check_demo("demo-82-grids", Target::Grids(82), None);
 }
 
 /// As above with `--target-households 300` instead of `--grids 82`.
 #[test]
 fn the_demo_town_at_300_households_a_grid_is_unchanged() {
-    let (boundary, buildings, roads) = demo();
-    let input = PartitionInput {
-        boundary: &boundary,
-        buildings: &buildings,
-        barriers: &roads,
-        keep_whole: &[],
-        current: None,
-    };
-    check(
-        "demo-300-households",
-        &input,
-        &options(Target::Workload(300.0)),
-    );
+    check_demo("demo-300-households", Target::Workload(300.0), None);
 }
 
 /// As above with `--from-current data/demo/grids.geojson` (today's grids rebalanced).
 #[test]
 fn the_demo_town_rebalanced_from_todays_grids_is_unchanged() {
-    let (boundary, buildings, roads) = demo();
     let fields = gridmap_io::Fields::default();
     let current: Vec<Grid> = gridmap_io::read_grids(&repo("data/demo/grids.geojson"), &fields)
         .unwrap()
         .grids;
-    let input = PartitionInput {
-        boundary: &boundary,
-        buildings: &buildings,
-        barriers: &roads,
-        keep_whole: &[],
-        current: Some(&current),
-    };
-    check(
+    check_demo(
         "demo-from-current",
-        &input,
-        &options(Target::Grids(current.len())),
+        Target::Grids(current.len()),
+        Some(&current),
     );
 }
 
