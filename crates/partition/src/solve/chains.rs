@@ -1,8 +1,9 @@
 //! Chain moves: when no single move lowers the cost, an over-full region passes weight to an
 //! under-full one along the shortest chain of neighbouring regions, one boundary atom (with
-//! any weightless atoms in front of it) per step, each as heavy as the one received, so the
-//! regions between keep their load. Weight so flows through regions already at their target,
-//! which single moves cannot do: each step alone would push one of them out.
+//! any weightless atoms in front of it) per step, each as close in weight as can be found to
+//! the one received, so the regions between keep about their load. A chain is kept only when
+//! it lowers the cost. Weight so flows through regions already at their target, which single
+//! moves cannot do: each step alone would push one of them out.
 
 use super::cost::Search;
 use crate::atoms::NONE;

@@ -1,13 +1,14 @@
 //! The cost the local search lowers, and the state it keeps to price a move in O(1).
 //!
 //! A plan costs, summed over regions: the squared deviation of its workload from its target
-//! with a steep penalty outside the tolerance (balance); the length of the cut between regions,
-//! barrier edges at their lower cost (compactness, so grids follow roads); each region's moment
-//! of inertia relative to a disc's ([`Moments::roundness`]: the overall shape, so elongated
-//! strips round off); and its Polsby-Popper score on the atom graph. With today's grids
-//! (`--from-current`) every building that changes grid costs instead, and balance and shape
-//! weigh nothing. [`Search`] keeps the loads, sizes, moments and perimeters of every region so
-//! that the change of cost of moving one atom is computed from that atom's edges alone.
+//! with a steep penalty from 90% of the tolerance on ([`Search::balance_cost`]); the length of
+//! the cut between regions, barrier edges at their lower cost (compactness, so grids follow
+//! roads); each region's moment of inertia relative to a disc's ([`Moments::roundness`]: the
+//! overall shape, so elongated strips round off); and its Polsby-Popper score on the atom
+//! graph. With today's grids (`--from-current`) every building that changes grid costs too,
+//! while the squared deviation and the shape terms weigh nothing (the penalty stays).
+//! [`Search`] keeps the loads, sizes, moments and perimeters of every region so that the
+//! change of cost of moving one atom is computed from that atom's edges alone.
 
 use geo::Coord;
 
@@ -204,6 +205,9 @@ impl Search<'_> {
         balance + self.alpha * cut / 2.0 + shape
     }
 
+    /// The balance term of region `r` holding workload `w`: its squared relative deviation
+    /// (weighted by `balance`), plus a steep penalty on what of it lies beyond 90% of the
+    /// tolerance.
     pub(super) fn balance_cost(&self, r: usize, w: f64) -> f64 {
         let t = self.targets[r];
         if t <= 0.0 {
@@ -223,6 +227,7 @@ impl Search<'_> {
         }
     }
 
+    /// |w − target| / target of region `r` holding workload `w` (0 without a target).
     pub(super) fn deviation(&self, r: usize, w: f64) -> f64 {
         if self.targets[r] > 0.0 {
             ((w - self.targets[r]) / self.targets[r]).abs()
@@ -256,6 +261,8 @@ impl Search<'_> {
         }
     }
 
+    /// Can `a` leave its region: the region keeps another atom, and a building if it holds
+    /// one, and stays connected.
     pub(super) fn can_leave(&mut self, labels: &[u32], a: usize) -> bool {
         let r = labels[a] as usize;
         let w = self.weight[a];
@@ -304,6 +311,7 @@ impl Search<'_> {
         d
     }
 
+    /// The Polsby-Popper term of a region of perimeter `p` and area `area`: −4πA/P².
     pub(super) fn pp_cost(&self, p: f64, area: f64) -> f64 {
         if area <= 0.0 || p <= 0.0 {
             return 0.0;
@@ -311,6 +319,7 @@ impl Search<'_> {
         -4.0 * std::f64::consts::PI * area / (p * p)
     }
 
+    /// Moves `a` to region `s`, updating the loads, sizes, moments and perimeters.
     pub(super) fn apply(&mut self, labels: &mut [u32], a: usize, s: u32) {
         let r = labels[a] as usize;
         let w = self.weight[a];
