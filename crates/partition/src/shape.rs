@@ -195,7 +195,10 @@ pub(crate) fn atoms_in_arms(
 
 /// Polsby-Popper of a grid's polygon, as the report measures it.
 pub(crate) fn polygon_pp(frame: &LocalMetres, geometry: &MultiPolygon) -> f64 {
-    polsby_popper(area_m2(geometry), crate::perimeter_m(frame, geometry))
+    polsby_popper(
+        area_m2(geometry),
+        crate::report::perimeter_m(frame, geometry),
+    )
 }
 
 /// 4πA/P²: 1 for a disc, about 0.785 for a square; 0 without a perimeter.
