@@ -12,3 +12,4 @@ demo:
 bench:
 	bench/run_assign.sh
 	bench/run_signin.sh
+	bench/run_live.sh

@@ -156,8 +156,8 @@ pub async fn stats(
     // The grids' tallies, kept by the writer: O(grids), whatever the number of buildings.
     let mut rows: BTreeMap<String, Tally> = BTreeMap::new();
     {
-        let live = p.live();
-        for (g, tally) in p.grids.iter().zip(&live.grids) {
+        let tallies = p.tallies();
+        for (g, tally) in p.grids.iter().zip(tallies.iter()) {
             if visible(&user, &p, &g.grid) {
                 let key = if by == "grid" {
                     g.grid.code.clone()

@@ -3,14 +3,16 @@
 //! visits), from which statistics are read without walking the buildings.
 //!
 //! # Design
-//! A [`Live`] belongs to one [`Project`] snapshot (its building and grid positions) and sits
-//! behind that snapshot's `RwLock`. It changes only through [`Live::apply`], called by the
-//! writer ([`crate::writer`]) after the visits are committed, and by [`Live::load`], which folds
-//! the stored visits through the same `apply` in store order — so the state a server reaches
-//! visit by visit is, by construction, the state a fresh load of the file gives (a property test
-//! checks it through the store). Readers hold the read lock only to copy out what they need;
-//! the writer holds the write lock only to apply a committed batch in memory (microseconds per
-//! visit), never while SQLite works.
+//! The [`Live`] log (visits, latest visit and flags by building position) is shared by every
+//! [`Project`] snapshot behind an `Arc<RwLock>`; each snapshot has its own [`Tally`]s (by its
+//! grid positions). Both change only through [`Live::apply`], called by the writer
+//! ([`crate::writer`]) after the visits are committed, and [`Live::load`] folds the stored
+//! visits through the same `apply` in store order — so the state a server reaches visit by visit
+//! is, by construction, the state a fresh load of the file gives (a property test checks it
+//! through the store). A grid edit makes a snapshot with new tallies ([`tallies`], from the
+//! log) and keeps the log. Readers hold a read lock only to copy out what they need; the writer
+//! holds the write locks only to apply a committed batch in memory (microseconds per visit),
+//! never while SQLite works.
 //!
 //! The latest visit of a building is the one with the latest time (RFC 3339, compared as
 //! instants; a time that does not parse counts as earliest), the later-stored one on a tie.
@@ -63,7 +65,9 @@ impl Tally {
     }
 }
 
-/// The visit-derived state of a project snapshot.
+/// Every visit and what it says of each building. Building positions do not change while a
+/// server runs (only `gridmap import` changes buildings, and that reloads everything), so one
+/// log is shared by every snapshot; grid edits only make new [`Tally`]s.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Live {
     /// Every visit, in store order.
@@ -72,8 +76,8 @@ pub struct Live {
     pub latest: Vec<Option<Latest>>,
     /// Positions in `visits` of each visited building's visits.
     pub visits_of: HashMap<u32, Vec<u32>>,
-    /// Tallies by grid position.
-    pub grids: Vec<Tally>,
+    /// Flagged visits of each building that has any.
+    pub flagged: HashMap<u32, u64>,
 }
 
 /// Seconds since 1970 of an RFC 3339 time, `i64::MIN` when it does not parse.
@@ -81,31 +85,43 @@ fn instant(time: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(time).map_or(i64::MIN, |t| t.timestamp())
 }
 
-impl Live {
-    /// The state of `p` with `visits` (in store order) applied.
-    pub fn load(p: &Project, visits: Vec<Visit>) -> Live {
-        let mut grids = vec![Tally::default(); p.grids.len()];
-        for (i, b) in p.buildings.iter().enumerate() {
-            if let Some(g) = p.assignment[i].grid() {
-                let t = &mut grids[g as usize];
-                t.buildings += 1;
-                t.households += u64::from(b.households);
+/// Each grid's tallies (by position in `p.grids`) from the log: O(buildings).
+pub fn tallies(p: &Project, live: &Live) -> Vec<Tally> {
+    let mut grids = vec![Tally::default(); p.grids.len()];
+    for (i, b) in p.buildings.iter().enumerate() {
+        if let Some(g) = p.assignment[i].grid() {
+            let t = &mut grids[g as usize];
+            t.buildings += 1;
+            t.households += u64::from(b.households);
+            if live.visited(i) {
+                t.visited_buildings += 1;
+                t.visited_households += u64::from(b.households);
             }
+            t.flagged += live.flagged.get(&(i as u32)).copied().unwrap_or(0);
         }
+    }
+    grids
+}
+
+impl Live {
+    /// The log of `visits` (in store order) for the buildings of `p`.
+    pub fn load(p: &Project, visits: Vec<Visit>) -> Live {
         let mut live = Live {
             visits: Vec::with_capacity(visits.len()),
             latest: vec![None; p.buildings.len()],
             visits_of: HashMap::new(),
-            grids,
+            flagged: HashMap::new(),
         };
+        let mut scratch = Vec::new();
         for v in visits {
-            live.apply(p, v);
+            live.apply(p, v, &mut scratch);
         }
         live
     }
 
-    /// Records one committed visit.
-    pub fn apply(&mut self, p: &Project, v: Visit) {
+    /// Records one committed visit, and its effect on `tallies` (by grid position of `p`;
+    /// pass an empty slice to skip them).
+    pub fn apply(&mut self, p: &Project, v: Visit, tallies: &mut [Tally]) {
         let n = self.visits.len() as u32;
         if let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) {
             let grid = p.assignment[i as usize].grid().map(|g| g as usize);
@@ -120,7 +136,10 @@ impl Live {
                 *slot = Some(next);
             }
             let now_visited = slot.is_some_and(|l| l.outcome == VisitOutcome::Visited);
-            if let Some(t) = grid.and_then(|g| self.grids.get_mut(g)) {
+            if v.flagged {
+                *self.flagged.entry(i).or_default() += 1;
+            }
+            if let Some(t) = grid.and_then(|g| tallies.get_mut(g)) {
                 if now_visited && !was_visited {
                     t.visited_buildings += 1;
                     t.visited_households += households;

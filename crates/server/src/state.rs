@@ -66,25 +66,30 @@ pub struct Project {
     pub town: Town,
     pub villages: Vec<Village>,
     pub grids: Vec<StoredGrid>,
-    pub buildings: Vec<Building>,
+    /// Buildings and addresses, with their indexes below, are shared between snapshots: only a
+    /// reload (`gridmap import`) changes them.
+    pub buildings: Arc<Vec<Building>>,
     /// Where each building lies (same order as `buildings`).
     pub assignment: Vec<Assignment>,
-    pub addresses: Vec<Address>,
-    /// What visits made of this snapshot, updated in place by the writer (see [`Live`]).
-    pub live: RwLock<Live>,
+    pub addresses: Arc<Vec<Address>>,
+    /// Every visit and each building's latest, shared between snapshots and updated in place by
+    /// the writer (see [`Live`]).
+    pub live: Arc<RwLock<Live>>,
+    /// Each grid's tallies (by position), this snapshot's own.
+    pub tallies: RwLock<Vec<crate::live::Tally>>,
     /// Each building's location (see `Building::location`), computed once.
-    pub locations: Vec<Option<Coord>>,
+    pub locations: Arc<Vec<Option<Coord>>>,
     /// Roads and water, drawn under everything (shared between snapshots).
     pub basemap: Arc<Basemap>,
     /// Building envelopes, for tiles and lookups.
-    pub building_tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
-    pub building_by_id: HashMap<String, u32>,
+    pub building_tree: Arc<RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>>,
+    pub building_by_id: Arc<HashMap<String, u32>>,
     /// Grid position by code: tiles and statistics look grids up once per building.
     pub grid_by_code: HashMap<String, usize>,
     /// Geometries as tiles take them, built once per snapshot.
     pub grid_geometry: Vec<geo::Geometry>,
-    pub building_geometry: Vec<geo::Geometry>,
-    pub address_geometry: Vec<geo::Geometry>,
+    pub building_geometry: Arc<Vec<geo::Geometry>>,
+    pub address_geometry: Arc<Vec<geo::Geometry>>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
     /// Register statistics (houses, people, linkage) by grid and by village, computed on
@@ -106,17 +111,89 @@ impl Project {
 
     /// [`Project::load`], keeping `basemap` instead of reading it again.
     pub fn load_with(store: &GpkgStore, basemap: Arc<Basemap>) -> Result<Project, AppError> {
-        let town = store.town()?;
-        let villages = store.villages()?;
-        let grids = store.grids()?;
         let buildings = store.buildings()?;
-        let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
         let addresses = store.addresses()?;
+        let building_tree = Arc::new(RTree::bulk_load(
+            buildings
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    let r = b.footprint_rect()?;
+                    Some(GeomWithData::new(
+                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        i as u32,
+                    ))
+                })
+                .collect(),
+        ));
+        let building_by_id = Arc::new(
+            buildings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.id.clone(), i as u32))
+                .collect(),
+        );
+        let locations = Arc::new(buildings.iter().map(Building::location).collect());
+        let building_geometry = Arc::new(
+            buildings
+                .iter()
+                .map(crate::tiles::building_geometry)
+                .collect(),
+        );
+        let address_geometry = Arc::new(
+            addresses
+                .iter()
+                .map(|a| geo::Geometry::Point(a.point))
+                .collect(),
+        );
+        let ground = Project {
+            town: store.town()?,
+            villages: store.villages()?,
+            grids: Vec::new(),
+            buildings: Arc::new(buildings),
+            assignment: Vec::new(),
+            addresses: Arc::new(addresses),
+            live: Arc::new(RwLock::new(Live::default())),
+            tallies: RwLock::new(Vec::new()),
+            locations,
+            basemap,
+            building_tree,
+            building_by_id,
+            grid_by_code: HashMap::new(),
+            grid_geometry: Vec::new(),
+            building_geometry,
+            address_geometry,
+            report: gridmap_core::validate::Report::default(),
+            registers: std::sync::OnceLock::new(),
+        };
+        let mut project = Project::regrid(
+            &ground,
+            ground.town.clone(),
+            ground.villages.clone(),
+            store.grids()?,
+        );
+        let live = Live::load(&project, store.visits()?);
+        project.tallies = RwLock::new(crate::live::tallies(&project, &live));
+        project.live = Arc::new(RwLock::new(live));
+        Ok(project)
+    }
+
+    /// The project `old` with `grids` (and the town and villages as they now are): the buildings,
+    /// addresses, their indexes and the visit log are shared with `old`; the assignment and the
+    /// validation are made anew. The tallies are left empty: the caller makes them from the log
+    /// when it swaps the snapshot in ([`crate::live::tallies`]).
+    pub fn regrid(
+        old: &Project,
+        town: Town,
+        villages: Vec<Village>,
+        grids: Vec<StoredGrid>,
+    ) -> Project {
+        let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
         let input = gridmap_core::validate::CoverageInput {
             grids: &model,
-            buildings: &buildings,
+            buildings: &old.buildings,
             boundary: town.boundary.as_ref(),
-            addresses: &addresses,
+            addresses: &old.addresses,
             input_defects: &[],
         };
         let coverage = gridmap_core::validate::validate(
@@ -124,70 +201,42 @@ impl Project {
             &gridmap_core::validate::Options::default(),
             &mut |_| {},
         );
-        let assignment = coverage.assignments;
-        let report = coverage.report;
-        let building_tree = RTree::bulk_load(
-            buildings
-                .iter()
-                .enumerate()
-                .filter_map(|(i, b)| {
-                    let r = match &b.footprint {
-                        gridmap_core::Footprint::Area(a) => a.bounding_rect()?,
-                        gridmap_core::Footprint::Point(p) => geo::Rect::new(p.0, p.0),
-                    };
-                    Some(GeomWithData::new(
-                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-                        i as u32,
-                    ))
-                })
-                .collect(),
-        );
-        let building_by_id = buildings
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.id.clone(), i as u32))
-            .collect();
-        let visits = store.visits()?;
-        let locations = buildings.iter().map(Building::location).collect();
         let grid_geometry = grids
             .iter()
             .map(|g| geo::Geometry::MultiPolygon(g.grid.geometry.clone()))
-            .collect();
-        let building_geometry = buildings
-            .iter()
-            .map(crate::tiles::building_geometry)
-            .collect();
-        let address_geometry = addresses
-            .iter()
-            .map(|a| geo::Geometry::Point(a.point))
             .collect();
         let grid_by_code = grids
             .iter()
             .enumerate()
             .map(|(i, g)| (g.grid.code.clone(), i))
             .collect();
-        let mut project = Project {
-            live: RwLock::new(Live::default()),
-            locations,
-            grid_by_code,
+        Project {
             town,
             villages,
             grids,
-            addresses,
+            buildings: old.buildings.clone(),
+            assignment: coverage.assignments,
+            addresses: old.addresses.clone(),
+            live: old.live.clone(),
+            tallies: RwLock::new(Vec::new()),
+            locations: old.locations.clone(),
+            basemap: old.basemap.clone(),
+            building_tree: old.building_tree.clone(),
+            building_by_id: old.building_by_id.clone(),
+            grid_by_code,
             grid_geometry,
-            building_geometry,
-            address_geometry,
-            report,
+            building_geometry: old.building_geometry.clone(),
+            address_geometry: old.address_geometry.clone(),
+            report: coverage.report,
             registers: std::sync::OnceLock::new(),
-            basemap,
-            buildings,
-            assignment,
-            building_tree,
-            building_by_id,
-        };
-        let live = Live::load(&project, visits);
-        project.live = RwLock::new(live);
-        Ok(project)
+        }
+    }
+
+    /// Each grid's tallies (by position), for reading.
+    pub fn tallies(&self) -> std::sync::RwLockReadGuard<'_, Vec<crate::live::Tally>> {
+        self.tallies
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The visit-derived state, for reading (held briefly: the writer waits for it).
@@ -271,6 +320,8 @@ pub struct Shared {
     pub plans: crate::plans::Jobs,
     /// The one writer of visits (group commit).
     pub writer: crate::writer::Writer,
+    /// Held through a grid write, so that grid writes are made one at a time.
+    pub grid_writes: Mutex<()>,
 }
 
 impl Shared {
@@ -313,6 +364,7 @@ impl AppState {
             register_key,
             plans: crate::plans::Jobs::default(),
             writer: crate::writer::Writer::start(me.clone()),
+            grid_writes: Mutex::new(()),
         })))
     }
 
@@ -321,25 +373,57 @@ impl AppState {
         self.0.snapshot()
     }
 
-    /// Runs `write` on the store, reloads the in-memory project, and drops the cached tiles
-    /// that meet `touched` (lon/lat bounds of what changed; `None`: every tile).
+    /// Runs a grid write on the store, makes the next snapshot, and drops the cached tiles that
+    /// meet `touched` (lon/lat bounds of what changed; `None`: every tile).
+    ///
+    /// Grid writes are taken one at a time. The store is locked only for the write and to read
+    /// the grids back; the new assignment and validation are made while visits and readers go on
+    /// with the current snapshot (buildings, addresses and the visit log are shared, not reread).
+    /// The swap itself happens under the store's lock, so the writer of visits is between two
+    /// batches: the new tallies are made from the log as it then is, and no visit is lost.
     pub fn write<T>(
         &self,
         touched: Option<geo::Rect>,
         write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
-        let mut store = self
+        let _one_at_a_time = self
             .0
-            .store
+            .grid_writes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let out = write(&mut store)?;
-        let next = Project::load_with(&store, self.project().basemap.clone())?;
-        *self
-            .0
-            .project
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        let (out, town, villages, grids) = {
+            let mut store = self
+                .0
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let out = write(&mut store)?;
+            (out, store.town()?, store.villages()?, store.grids()?)
+        };
+        let next = Project::regrid(&self.project(), town, villages, grids);
+        {
+            let _writer_paused = self
+                .0
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let tallies = crate::live::tallies(
+                &next,
+                &next
+                    .live
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            *next
+                .tallies
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = tallies;
+            *self
+                .0
+                .project
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        }
         match touched {
             Some(bbox) => self.0.tiles.invalidate(bbox),
             None => self.0.tiles.clear(),

@@ -6,7 +6,7 @@
 //! Handlers send each checked visit with a reply channel and wait for the reply without
 //! holding any lock or blocking a runtime thread. The writer takes the first waiting visit and
 //! every other one already queued (up to [`MAX_BATCH`]), commits them in one transaction, applies
-//! them to the current snapshot's [`crate::live::Live`] and only then answers each: a visit
+//! them to the visit log and the current snapshot's tallies and only then answers each: a visit
 //! answered 200 is in the file (WAL, `synchronous=NORMAL`: it survives the process being
 //! killed). A batch that fails is retried visit by visit, so one bad visit fails alone.
 //!
@@ -116,9 +116,13 @@ fn commit(shared: &Arc<Shared>, batch: Vec<Job>) {
             .live
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tallies = project
+            .tallies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (v, r) in visits.into_iter().zip(&results) {
             if r.is_ok() {
-                live.apply(&project, v);
+                live.apply(&project, v, &mut tallies);
             }
         }
     }

@@ -180,11 +180,12 @@ fn assert_same(served: &Project, fresh: &Project) {
         "where each building lies"
     );
     assert_eq!(served.report, fresh.report, "problems");
-    let (a, b) = (served.live(), fresh.live());
-    assert_eq!(a.visits, b.visits, "visits");
-    assert_eq!(a.latest, b.latest, "latest visits");
-    assert_eq!(a.grids, b.grids, "grid tallies");
-    assert_eq!(a.visits_of, b.visits_of, "visits by building");
+    assert_eq!(
+        *served.live(),
+        *fresh.live(),
+        "visits, latest visits, flags"
+    );
+    assert_eq!(*served.tallies(), *fresh.tallies(), "grid tallies");
 }
 
 proptest! {
