@@ -325,6 +325,21 @@ impl Accumulator {
 }
 
 /// Counts of every point aggregated on cells of zooms 14–24 (see the module's DESIGN).
+///
+/// ```
+/// use gridmap_tiles::{ColorScale, CountPoint, HeatKind, Pyramid, TileId, overview_mvt};
+/// let at = geo::Coord { x: 121.5, y: 31.2 };
+/// let pyramid = Pyramid::build(&[CountPoint { at, weight: 3, visited: false }]);
+/// let tile = TileId::containing(at, 15)?;
+/// let png = pyramid.heatmap_png(tile, HeatKind::Unvisited, 24.0, &ColorScale::unvisited());
+/// assert!(png.is_some());
+/// assert!(pyramid.heatmap_png(tile, HeatKind::Visited, 24.0, &ColorScale::visited()).is_none());
+/// pyramid.set_visited(at, 3, true); // a visit: no lock, readers keep reading
+/// let cells = pyramid.overview(TileId::containing(at, 10)?, 32);
+/// assert_eq!((cells[0].visited_buildings, cells[0].visited_households), (1, 3));
+/// assert!(!overview_mvt(TileId::containing(at, 10)?, &cells).is_empty());
+/// # Ok::<(), gridmap_tiles::TileError>(())
+/// ```
 pub struct Pyramid {
     /// By increasing zoom, `COARSEST..=FINEST`.
     levels: Vec<Level>,
