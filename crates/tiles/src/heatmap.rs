@@ -199,20 +199,33 @@ pub fn coverage_png(
     encode_png(&rgba)
 }
 
+/// The kernel radius in pixels actually used for `radius_px`: clamped to 0.5–128, 16 when it is
+/// not finite.
+pub(crate) fn clamp_radius(radius_px: f32) -> f32 {
+    if radius_px.is_finite() {
+        radius_px.clamp(0.5, 128.0)
+    } else {
+        16.0
+    }
+}
+
+/// The density grid [`heatmap_png`] colours (256×256, row-major), for comparisons in tests.
+#[cfg(test)]
+pub(crate) fn density(tile: TileId, points: &[(Coord, f64)], radius_px: f32) -> Vec<f32> {
+    Kernel::new(radius_px).density(tile, points)
+}
+
 /// A quartic kernel tabulated on integer pixel offsets.
-struct Kernel {
-    r: usize,
+pub(crate) struct Kernel {
+    /// Half the table's side: the radius rounded up.
+    pub(crate) r: usize,
     /// `(2r + 1)²` weights, row-major, centre at `(r, r)`.
     table: Vec<f32>,
 }
 
 impl Kernel {
-    fn new(radius_px: f32) -> Self {
-        let radius = if radius_px.is_finite() {
-            radius_px.clamp(0.5, 128.0)
-        } else {
-            16.0
-        };
+    pub(crate) fn new(radius_px: f32) -> Self {
+        let radius = clamp_radius(radius_px);
         let r = radius.ceil() as usize;
         let side = 2 * r + 1;
         let mut table = vec![0f32; side * side];
@@ -253,10 +266,19 @@ impl Kernel {
             bins[by as usize * bside + bx as usize] += w;
             any = true;
         }
-        let mut out = vec![0f32; size * size];
         if !any {
-            return out;
+            return vec![0f32; size * size];
         }
+        self.spread(&bins)
+    }
+
+    /// Density on the 256×256 pixel grid, row-major, from weights binned on the tile's pixels
+    /// plus a margin of `r` on each side (`(256 + 2r)²` bins, row-major, pixel `(-r, -r)` first).
+    pub(crate) fn spread(&self, bins: &[f64]) -> Vec<f32> {
+        let size = HEATMAP_SIZE as usize;
+        let r = self.r;
+        let bside = size + 2 * r;
+        let mut out = vec![0f32; size * size];
         let kside = 2 * r + 1;
         for by in 0..bside {
             for bx in 0..bside {
@@ -294,7 +316,7 @@ impl Kernel {
     }
 }
 
-fn encode_png(rgba: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_png(rgba: &[u8]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(8 * 1024);
     {
         let mut enc = png::Encoder::new(&mut buf, HEATMAP_SIZE, HEATMAP_SIZE);

@@ -8,8 +8,11 @@
 //! simplifies at low zoom, quantises, fixes winding and writes MVT 2.1 protobuf bytes (empty
 //! when nothing is left: answer 204). For rasters, [`heatmap_png`] and [`coverage_png`] turn
 //! weighted points into a 256×256 PNG coloured by a [`ColorScale`], whose
-//! [`ColorScale::legend`] feeds the legend endpoint. When an edit touches a bbox,
-//! [`tiles_covering_buffered`] (or [`tiles_covering`]) lists the tiles to drop from a cache.
+//! [`ColorScale::legend`] feeds the legend endpoint; a [`Pyramid`] of per-cell counts, built
+//! once from every building and updated in place by visits, draws the same heatmaps without
+//! the points and lists low-zoom [`OverviewCell`]s for [`overview_mvt`]. When an edit touches
+//! a bbox, [`tiles_covering_buffered`] (or [`tiles_covering`]) lists the tiles to drop from a
+//! cache.
 //!
 //! ```
 //! use gridmap_tiles::{encode, EncodeOptions, Feature, Layer, TileId, Value};
@@ -33,10 +36,12 @@
 mod clip;
 mod heatmap;
 mod mvt;
+mod pyramid;
 mod tile;
 
 pub use heatmap::{ColorScale, HEATMAP_SIZE, coverage_png, heatmap_png};
 pub use mvt::{EncodeOptions, Feature, Layer, Value, encode};
+pub use pyramid::{CountPoint, HeatKind, OverviewCell, Pyramid, overview_mvt};
 pub use tile::{
     MAX_LATITUDE, MAX_ZOOM, TileError, TileId, tiles_covering, tiles_covering_buffered,
 };

@@ -153,12 +153,12 @@ impl std::fmt::Display for TileId {
 }
 
 /// Longitude of a world fraction `fx` in `[0, 1]`.
-fn lon_of(fx: f64) -> f64 {
+pub(crate) fn lon_of(fx: f64) -> f64 {
     fx * 360.0 - 180.0
 }
 
 /// Latitude of a world fraction `fy` in `[0, 1]` (0 = north edge).
-fn lat_of(fy: f64) -> f64 {
+pub(crate) fn lat_of(fy: f64) -> f64 {
     (std::f64::consts::PI * (1.0 - 2.0 * fy))
         .sinh()
         .atan()
