@@ -120,8 +120,10 @@ impl Live {
     }
 
     /// Records one committed visit, and its effect on `tallies` (by grid position of `p`;
-    /// pass an empty slice to skip them).
-    pub fn apply(&mut self, p: &Project, v: Visit, tallies: &mut [Tally]) {
+    /// pass an empty slice to skip them). Answers the building and whether it is now visited
+    /// when its visited status changed (for the heatmap pyramid).
+    pub fn apply(&mut self, p: &Project, v: Visit, tallies: &mut [Tally]) -> Option<(u32, bool)> {
+        let mut changed = None;
         let n = self.visits.len() as u32;
         if let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) {
             let grid = p.assignment[i as usize].grid().map(|g| g as usize);
@@ -136,6 +138,9 @@ impl Live {
                 *slot = Some(next);
             }
             let now_visited = slot.is_some_and(|l| l.outcome == VisitOutcome::Visited);
+            if now_visited != was_visited {
+                changed = Some((i, now_visited));
+            }
             if v.flagged {
                 *self.flagged.entry(i).or_default() += 1;
             }
@@ -152,6 +157,7 @@ impl Live {
             self.visits_of.entry(i).or_default().push(n);
         }
         self.visits.push(v);
+        changed
     }
 
     /// The latest outcome of building `i`.

@@ -77,6 +77,12 @@ pub struct Project {
     pub live: Arc<RwLock<Live>>,
     /// Each grid's tallies (by position), this snapshot's own.
     pub tallies: RwLock<Vec<crate::live::Tally>>,
+    /// Visited and unvisited households of every building by map cell at every zoom, for the
+    /// heatmaps and the overview layer of town-wide users; shared between snapshots, updated
+    /// in place by the writer (atomics).
+    pub pyramid: Arc<gridmap_tiles::Pyramid>,
+    /// The buildings of each grid (by position), for scoped users' heatmaps.
+    pub grid_buildings: Vec<Vec<u32>>,
     /// Each building's location (see `Building::location`), computed once.
     pub locations: Arc<Vec<Option<Coord>>>,
     /// Roads and water, drawn under everything (shared between snapshots).
@@ -100,6 +106,28 @@ pub struct Project {
             gridmap_store::registers::RegisterStats,
         )>,
     >,
+}
+
+/// The heatmap weight of a building: its households, at least 1.
+pub fn heat_weight(b: &Building) -> u32 {
+    b.households.max(1)
+}
+
+/// The count pyramid of every located building, visited as `live` says.
+pub fn pyramid_of(p: &Project, live: &Live) -> gridmap_tiles::Pyramid {
+    let points: Vec<gridmap_tiles::CountPoint> = p
+        .buildings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            Some(gridmap_tiles::CountPoint {
+                at: p.location(i)?,
+                weight: heat_weight(b),
+                visited: live.visited(i),
+            })
+        })
+        .collect();
+    gridmap_tiles::Pyramid::build(&points)
 }
 
 impl Project {
@@ -155,6 +183,8 @@ impl Project {
             addresses: Arc::new(addresses),
             live: Arc::new(RwLock::new(Live::default())),
             tallies: RwLock::new(Vec::new()),
+            pyramid: Arc::new(gridmap_tiles::Pyramid::build(&[])),
+            grid_buildings: Vec::new(),
             locations,
             basemap,
             building_tree,
@@ -174,6 +204,7 @@ impl Project {
         );
         let live = Live::load(&project, store.visits()?);
         project.tallies = RwLock::new(crate::live::tallies(&project, &live));
+        project.pyramid = Arc::new(pyramid_of(&project, &live));
         project.live = Arc::new(RwLock::new(live));
         Ok(project)
     }
@@ -210,7 +241,15 @@ impl Project {
             .enumerate()
             .map(|(i, g)| (g.grid.code.clone(), i))
             .collect();
+        let mut grid_buildings = vec![Vec::new(); grids.len()];
+        for (i, a) in coverage.assignments.iter().enumerate() {
+            if let Some(g) = a.grid() {
+                grid_buildings[g as usize].push(i as u32);
+            }
+        }
         Project {
+            pyramid: old.pyramid.clone(),
+            grid_buildings,
             town,
             villages,
             grids,

@@ -24,7 +24,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
 use gridmap_core::model::{BasemapFeature, BasemapLayer};
-use gridmap_tiles::{ColorScale, EncodeOptions, Feature, Layer, TileId, Value, encode};
+use gridmap_tiles::{
+    ColorScale, CountPoint, EncodeOptions, Feature, HeatKind, Layer, Pyramid, TileId, Value,
+    encode, overview_mvt,
+};
 use rstar::AABB;
 use serde_json::{Value as Json, json};
 
@@ -40,7 +43,18 @@ pub const BASEMAP_MIN_ZOOM: u8 = 10;
 /// Below this zoom the basemap leaves out paths (footways, steps, cycleways, piers…), which
 /// would be most of a tile's bytes and too small to see.
 pub const BASEMAP_PATHS_MIN_ZOOM: u8 = 14;
-const LAYERS: [&str; 5] = ["grids", "buildings", "addresses", "problems", "basemap"];
+const LAYERS: [&str; 6] = [
+    "grids",
+    "buildings",
+    "addresses",
+    "problems",
+    "basemap",
+    "overview",
+];
+/// The zooms of the `overview` layer: where buildings are too small to draw one by one.
+pub const OVERVIEW_ZOOMS: std::ops::RangeInclusive<u8> = 8..=13;
+/// Overview cells per tile side (32 × 32 cells of 8 px).
+const OVERVIEW_CELLS: u32 = 32;
 
 /// A cached tile's key: layer, z, x, y and the scope it was cut for.
 type TileKey = (String, u8, u32, u32, String);
@@ -433,6 +447,17 @@ pub async fn vector_tile(
             };
             let bytes = if layer == "basemap" {
                 basemap_tile(&p, tile)
+            } else if layer == "overview" {
+                if OVERVIEW_ZOOMS.contains(&tile.z) {
+                    let (p, user) = (p.clone(), user.clone());
+                    tokio::task::spawn_blocking(move || {
+                        overview_mvt(tile, &overview_cells(&p, &user, tile))
+                    })
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?
+                } else {
+                    Vec::new()
+                }
             } else {
                 let feats = features(&p, &user, &layer, tile, &problem_features);
                 encode(
@@ -497,7 +522,13 @@ pub async fn tilejson(
     let minzoom = match layer {
         "buildings" => BUILDINGS_MIN_ZOOM,
         "basemap" => BASEMAP_MIN_ZOOM,
+        "overview" => *OVERVIEW_ZOOMS.start(),
         _ => 0,
+    };
+    let maxzoom = if layer == "overview" {
+        *OVERVIEW_ZOOMS.end()
+    } else {
+        22
     };
     let vector_layers = if layer == "basemap" {
         json!([
@@ -505,12 +536,12 @@ pub async fn tilejson(
             {"id": "roads", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "detail": "String", "name": "String"}},
         ])
     } else {
-        json!([{"id": layer, "minzoom": minzoom, "maxzoom": 22, "fields": fields_of(layer)}])
+        json!([{"id": layer, "minzoom": minzoom, "maxzoom": maxzoom, "fields": fields_of(layer)}])
     };
     Ok(axum::Json(json!({
         "tilejson": "3.0.0", "name": layer, "scheme": "xyz",
         "tiles": [format!("http://{host}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt")],
-        "minzoom": minzoom, "maxzoom": 22, "bounds": b, "center": centre,
+        "minzoom": minzoom, "maxzoom": maxzoom, "bounds": b, "center": centre,
         "vector_layers": vector_layers,
         "attribution": "© OpenStreetMap contributors",
     })))
@@ -525,6 +556,9 @@ fn fields_of(layer: &str) -> Json {
             json!({"id": "String", "grid": "String", "visit": "String", "households": "Number"})
         }
         "addresses" => json!({"id": "String", "text": "String", "grid": "String"}),
+        "overview" => json!({"buildings": "Number", "households": "Number",
+                             "visited_buildings": "Number", "visited_households": "Number",
+                             "visited_share": "Number"}),
         _ => {
             json!({"kind": "String", "problem": "String", "grids": "String", "area_m2": "Number", "buildings": "Number", "building": "String"})
         }
@@ -563,46 +597,59 @@ pub async fn heatmap(
 ) -> Result<Response, AppError> {
     let scale = scale_of(&kind)?;
     let tile = tile_id(z, x, &y, ".png")?;
-    const RADIUS_PX: f32 = 24.0;
-    // Points within the kernel radius of the tile count too.
-    let margin = (RADIUS_PX as u32) * 16; // radius in extent-4096 units of a 256-px tile
-    let area = tile.buffered_bounds_lonlat(margin, 4096);
-    let p = state.project();
-    let env = AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
-    let (mut visited, mut unvisited) = (Vec::new(), Vec::new());
-    let live = p.live();
-    for e in p.building_tree.locate_in_envelope_intersecting(&env) {
-        let i = e.data as usize;
-        let Some(code) = p.grid_of(i) else { continue };
-        let in_scope = p
-            .grid(code)
-            .is_some_and(|g| user.sees_grid(&p.town.code, code, g.grid.village.as_deref()));
-        let Some(at) = p.location(i).filter(|_| in_scope) else {
-            continue;
-        };
-        let b = &p.buildings[i];
-        let weight = f64::from(b.households.max(1));
-        if live.visited(i) {
-            visited.push((at, weight));
-        } else {
-            unvisited.push((at, weight));
-        }
-    }
-    let nothing = match kind.as_str() {
-        "visited" => visited.is_empty(),
-        "unvisited" => unvisited.is_empty(),
-        _ => visited.is_empty() && unvisited.is_empty(),
+    let heat = match kind.as_str() {
+        "visited" => HeatKind::Visited,
+        "unvisited" => HeatKind::Unvisited,
+        _ => HeatKind::Coverage,
     };
-    if nothing {
+    let p = state.project();
+    // The count pyramid answers town-wide users at once; a scoped user's few buildings make
+    // their own. Off the runtime's threads either way.
+    let png = tokio::task::spawn_blocking(move || {
+        const RADIUS_PX: f32 = 24.0;
+        if user.town_wide(&p.town.code) {
+            p.pyramid.heatmap_png(tile, heat, RADIUS_PX, &scale)
+        } else {
+            scoped_pyramid(&p, &user).heatmap_png(tile, heat, RADIUS_PX, &scale)
+        }
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let Some(png) = png else {
         return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let png = match kind.as_str() {
-        "visited" => gridmap_tiles::heatmap_png(tile, &visited, RADIUS_PX, &scale),
-        "unvisited" => gridmap_tiles::heatmap_png(tile, &unvisited, RADIUS_PX, &scale),
-        _ => gridmap_tiles::coverage_png(tile, &visited, &unvisited, RADIUS_PX, &scale),
     };
     let etag = etag_of(&png);
     Ok(respond(png, etag, &headers, "image/png"))
+}
+
+/// A count pyramid of the buildings in the grids `user` sees.
+fn scoped_pyramid(p: &Project, user: &AuthUser) -> Pyramid {
+    let live = p.live();
+    let points: Vec<CountPoint> = p
+        .grids
+        .iter()
+        .zip(&p.grid_buildings)
+        .filter(|(g, _)| user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref()))
+        .flat_map(|(_, members)| members.iter().map(|&i| i as usize))
+        .filter_map(|i| {
+            Some(CountPoint {
+                at: p.location(i)?,
+                weight: crate::state::heat_weight(&p.buildings[i]),
+                visited: live.visited(i),
+            })
+        })
+        .collect();
+    Pyramid::build(&points)
+}
+
+/// The overview cells of `tile` for `user`: the pyramid's for town-wide users, else from the
+/// buildings of the grids they see.
+fn overview_cells(p: &Project, user: &AuthUser, tile: TileId) -> Vec<gridmap_tiles::OverviewCell> {
+    if user.town_wide(&p.town.code) {
+        p.pyramid.overview(tile, OVERVIEW_CELLS)
+    } else {
+        scoped_pyramid(p, user).overview(tile, OVERVIEW_CELLS)
+    }
 }
 
 /// The building footprints as tile geometry, built once per project.

@@ -121,8 +121,12 @@ fn commit(shared: &Arc<Shared>, batch: Vec<Job>) {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (v, r) in visits.into_iter().zip(&results) {
-            if r.is_ok() {
-                live.apply(&project, v, &mut tallies);
+            if r.is_ok()
+                && let Some((i, visited)) = live.apply(&project, v, &mut tallies)
+                && let Some(at) = project.location(i as usize)
+            {
+                let weight = crate::state::heat_weight(&project.buildings[i as usize]);
+                project.pyramid.set_visited(at, weight, visited);
             }
         }
     }
