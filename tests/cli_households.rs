@@ -176,3 +176,61 @@ fn the_demo_household_form_links_to_the_demo_buildings() {
     assert_eq!(v["town"]["people"], 542);
     assert_eq!(v["town"]["people_linked"], 514);
 }
+
+/// `gridmap rekey`: the registers move to a new key in one go; afterwards the new key reads
+/// them and the old one is refused, and a wrong current key changes nothing.
+#[test]
+fn the_registers_move_to_a_new_key() {
+    const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = demo_project(dir.path());
+    let form = dir.path().join("form.csv");
+    std::fs::write(
+        &form,
+        format!(
+            "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n\
+             上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n",
+            fake_id(1)
+        ),
+    )
+    .expect("form written");
+    let out = gm(
+        &["import", s(&p), "--layer", "households", s(&form)],
+        Some(KEY),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let new_key = dir.path().join("new.key");
+    std::fs::write(&new_key, format!("{NEW}\n")).expect("key file");
+    // The wrong current key: refused, nothing changed.
+    let out = gm(&["rekey", s(&p), "--new-key-file", s(&new_key)], Some(NEW));
+    assert!(!out.status.success());
+    let out = gm(&["stats", s(&p), "--json"], Some(KEY));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The right one: moved.
+    let out = gm(&["rekey", s(&p), "--new-key-file", s(&new_key)], Some(KEY));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 people"), "{}", stdout(&out));
+    let store = gridmap_store::GpkgStore::open(&p).expect("open");
+    let new = gridmap_store::registers::RegisterKey::from_hex(NEW).expect("key");
+    let old = gridmap_store::registers::RegisterKey::from_hex(KEY).expect("key");
+    let people = store
+        .people(&new, gridmap_store::registers::View::Clear)
+        .expect("the new key reads the people");
+    assert_eq!(people[0].name, "测试甲");
+    assert_eq!(people[0].id_number.as_deref(), Some(fake_id(1).as_str()));
+    assert!(
+        store
+            .people(&old, gridmap_store::registers::View::Clear)
+            .is_err()
+    );
+    // Importing again with the new key finds the same person (the fingerprint moved too).
+    let out = gm(
+        &["import", s(&p), "--layer", "households", s(&form)],
+        Some(NEW),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let people = store
+        .people(&new, gridmap_store::registers::View::Clear)
+        .expect("people");
+    assert_eq!(people.len(), 1, "the same person, not a second one");
+}

@@ -61,6 +61,18 @@ enum Command {
     /// Registers per grid or village: houses, people, person–house linkage, addresses matched,
     /// duplicate, in conflict, missing, malformed.
     Stats(StatsArgs),
+    /// Re-encrypt the household registers with a new key (GRIDMAP_KEY or GRIDMAP_KEY_FILE holds
+    /// the current one), all or nothing.
+    Rekey(RekeyArgs),
+}
+
+#[derive(Debug, Args)]
+struct RekeyArgs {
+    /// The project file (stop the server first).
+    project: PathBuf,
+    /// A file holding the new key: 64 hex characters (`openssl rand -hex 32`).
+    #[arg(long)]
+    new_key_file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +189,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(command) => crate::serve_cmd::run_user(command),
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
         Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
+        Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
     }
 }
 

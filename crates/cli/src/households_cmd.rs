@@ -194,3 +194,20 @@ pub fn run_stats(project: &Path, by: &str, json: bool) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `gridmap rekey PROJECT --new-key-file F`: the registers re-encrypted from the key in the
+/// environment to the key in F, in one transaction.
+pub fn run_rekey(project: &Path, new_key_file: &Path) -> Result<ExitCode> {
+    let old = RegisterKey::from_env()?;
+    let text = std::fs::read_to_string(new_key_file)
+        .with_context(|| format!("cannot read the new key file {}", new_key_file.display()))?;
+    let new = RegisterKey::from_hex(text.trim())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", new_key_file.display()))?;
+    let mut store = GpkgStore::open(project)?;
+    let n = store.rekey(&old, &new)?;
+    println!(
+        "{}: {n} people re-encrypted with the new key; start the server with it, then destroy the old key",
+        project.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -710,6 +710,53 @@ impl GpkgStore {
         Ok(houses)
     }
 
+    /// Re-encrypts the registers from key `old` to key `new` in one transaction: every name, ID
+    /// number and phone, every ID fingerprint, and the key check. Answers the number of people.
+    /// All or nothing: a value `old` cannot open (the wrong key) changes nothing.
+    pub fn rekey(&mut self, old: &RegisterKey, new: &RegisterKey) -> Result<usize> {
+        self.ensure_register_tables()?;
+        let tx = self.connection().unchecked_transaction()?;
+        Self::check_key(&tx, old)?;
+        let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> = {
+            let mut stmt =
+                tx.prepare("SELECT fid, name, id_number, phone FROM people ORDER BY fid")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        {
+            let mut update = tx.prepare(
+                "UPDATE people SET name = ?2, id_number = ?3, phone = ?4, id_fingerprint = ?5 WHERE fid = ?1",
+            )?;
+            for (fid, name, id_number, phone) in &rows {
+                let reseal = |b: &Option<Vec<u8>>,
+                              column: &'static str|
+                 -> Result<(Option<Vec<u8>>, Option<String>)> {
+                    match b {
+                        None => Ok((None, None)),
+                        Some(b) => {
+                            let plain = old
+                                .open(column, b)
+                                .ok_or(RegisterError::Decrypt { fid: *fid, column })?;
+                            Ok((Some(new.seal(column, &plain)), Some(plain)))
+                        }
+                    }
+                };
+                let (name, _) = reseal(name, "name")?;
+                let (id_sealed, id_plain) = reseal(id_number, "id_number")?;
+                let (phone, _) = reseal(phone, "phone")?;
+                let fingerprint = id_plain.as_deref().map(|id| new.fingerprint(id));
+                update.execute(rusqlite::params![fid, name, id_sealed, phone, fingerprint])?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM gridmap_meta WHERE key = 'register_key_check'",
+            [],
+        )?;
+        Self::check_key(&tx, new)?;
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
     /// Whether house `house` is registered in building `building`.
     pub fn house_in_building(&self, house: &str, building: &str) -> Result<bool> {
         self.ensure_register_tables()?;
