@@ -283,6 +283,9 @@ const HOUSES_SQL: &str = "CREATE TABLE IF NOT EXISTS houses (
 
 const KEY_CHECK: &str = "gridmap register key check";
 
+/// A person's sealed values: fid, name, ID number, phone.
+type SealedRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// How a house was linked to its building.
 const LINK_KEY: &str = "address_key";
 const LINK_ROAD: &str = "road_number";
@@ -717,7 +720,7 @@ impl GpkgStore {
         self.ensure_register_tables()?;
         let tx = self.connection().unchecked_transaction()?;
         Self::check_key(&tx, old)?;
-        let rows: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> = {
+        let rows: Vec<SealedRow> = {
             let mut stmt =
                 tx.prepare("SELECT fid, name, id_number, phone FROM people ORDER BY fid")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
