@@ -226,7 +226,7 @@ async fn reader(http: Http, a: Arc<Args>, seed: u64, until: Instant) -> [Tally; 
             _ => [
                 "/api/stats?by=grid",
                 "/api/progress",
-                "/api/uncovered?limit=20",
+                "/api/stats?by=village",
             ][rng.random_range(0..3)]
             .to_string(),
         };

@@ -11,7 +11,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use geo::{BoundingRect, MultiPolygon};
+use geo::{BoundingRect, MultiPolygon, Rect};
 use gridmap_core::model::Grid;
 use gridmap_core::validate::{CoverageInput, Gap, Options, Overlap, validate};
 use serde::Deserialize;
@@ -118,23 +118,60 @@ pub struct Impact {
 
 /// The validator's verdict on the grid layer with `candidate` in place of its namesake.
 pub fn impact(p: &Project, candidate: &Grid) -> Impact {
+    // Only the neighbourhood can change: the old and new boundaries' bounds, widened a little.
+    // Every grid meeting it and every building in it are validated, within the parent clipped
+    // to it — a gap there is a gap whatever lies further away, and a grid overlapping the
+    // candidate meets it — so an edit costs milliseconds whatever the size of the town.
+    const MARGIN_DEG: f64 = 0.002;
+    let old = p
+        .grid(&candidate.code)
+        .and_then(|g| g.grid.geometry.bounding_rect());
+    let area = crate::api::union_rect(old, candidate.geometry.bounding_rect()).map(|r| {
+        Rect::new(
+            geo::coord! {x: r.min().x - MARGIN_DEG, y: r.min().y - MARGIN_DEG},
+            geo::coord! {x: r.max().x + MARGIN_DEG, y: r.max().y + MARGIN_DEG},
+        )
+    });
+    let near = |r: Option<Rect>| match (area, r) {
+        (Some(a), Some(r)) => geo::Intersects::intersects(&a, &r),
+        _ => true,
+    };
     let mut grids: Vec<Grid> = p
         .grids
         .iter()
-        .filter(|g| g.grid.code != candidate.code)
+        .filter(|g| g.grid.code != candidate.code && near(g.grid.geometry.bounding_rect()))
         .map(|g| g.grid.clone())
         .collect();
     grids.push(candidate.clone());
+    let local: Vec<usize> = match area {
+        Some(a) => {
+            let env = rstar::AABB::from_corners([a.min().x, a.min().y], [a.max().x, a.max().y]);
+            let mut v: Vec<usize> = p
+                .building_tree
+                .locate_in_envelope_intersecting(&env)
+                .map(|e| e.data as usize)
+                .collect();
+            v.sort_unstable();
+            v
+        }
+        None => (0..p.buildings.len()).collect(),
+    };
+    let buildings: Vec<gridmap_core::Building> =
+        local.iter().map(|&i| p.buildings[i].clone()).collect();
     let parent = candidate
         .village
         .as_deref()
         .and_then(|code| p.villages.iter().find(|v| v.code == code))
         .and_then(|v| v.boundary.as_ref())
         .or(p.town.boundary.as_ref());
+    let clipped = match (parent, area) {
+        (Some(b), Some(a)) => Some(geo::BooleanOps::intersection(b, &a.to_polygon())),
+        (b, _) => b.cloned(),
+    };
     let input = CoverageInput {
         grids: &grids,
-        buildings: &p.buildings,
-        boundary: parent,
+        buildings: &buildings,
+        boundary: clipped.as_ref(),
         ..CoverageInput::default()
     };
     let coverage = validate(&input, &Options::default(), &mut |_| {});
@@ -143,8 +180,8 @@ pub fn impact(p: &Project, candidate: &Grid) -> Impact {
     let moved = coverage
         .assignments
         .iter()
-        .enumerate()
-        .filter_map(|(i, a)| {
+        .zip(&local)
+        .filter_map(|(a, &i)| {
             let before = p.grid_of(i);
             let after = a.grid().map(|g| grids[g as usize].code.as_str());
             (before != after && (before == Some(code) || after == Some(code)))
@@ -314,6 +351,15 @@ pub async fn validate_candidate(
     user: AuthUser,
     Json(c): Json<Candidate>,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || validate_candidate_now(state, user, c)).await
+}
+
+/// [`validate_candidate`], on a blocking thread.
+fn validate_candidate_now(
+    state: AppState,
+    user: AuthUser,
+    c: Candidate,
+) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &c.feature)?;
     let existing = p.grid(&candidate.code);
@@ -424,6 +470,17 @@ pub async fn put_grid(
     headers: HeaderMap,
     Json(body): Json<GridBody>,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || put_grid_now(state, user, code, headers, body)).await
+}
+
+/// [`put_grid`], on a blocking thread.
+fn put_grid_now(
+    state: AppState,
+    user: AuthUser,
+    code: String,
+    headers: HeaderMap,
+    body: GridBody,
+) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if candidate.code != code {
@@ -456,6 +513,11 @@ pub async fn post_grid(
     user: AuthUser,
     Json(body): Json<GridBody>,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || post_grid_now(state, user, body)).await
+}
+
+/// [`post_grid`], on a blocking thread.
+fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if p.grid(&candidate.code).is_some() {
@@ -486,6 +548,17 @@ pub async fn delete_grid(
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(q): Query<DeleteQuery>,
+) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || delete_grid_now(state, user, code, headers, q)).await
+}
+
+/// [`delete_grid`], on a blocking thread.
+fn delete_grid_now(
+    state: AppState,
+    user: AuthUser,
+    code: String,
+    headers: HeaderMap,
+    q: DeleteQuery,
 ) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let g = p

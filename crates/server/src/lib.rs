@@ -128,6 +128,16 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Runs `f` on tokio's blocking pool (SQLite, validation, clustering: work that must not hold
+/// a runtime thread, or readers would wait for it).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
 /// 404 for a path under `/api` (or anywhere, without the web app) that names no endpoint.
 async fn api_not_found(uri: Uri) -> AppError {
     let path: String = uri.path().chars().take(80).collect();

@@ -311,6 +311,11 @@ pub async fn problems(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || problems_now(state, user)).await
+}
+
+/// [`problems`], on a blocking thread.
+fn problems_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let rows = visible(&p, &user);
     let mut counts: BTreeMap<&str, usize> = TYPES.iter().map(|t| (*t, 0)).collect();

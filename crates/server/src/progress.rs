@@ -40,6 +40,15 @@ pub async fn progress(
     user: AuthUser,
     Query(q): Query<ProgressQuery>,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || progress_now(state, user, q)).await
+}
+
+/// [`progress`], on a blocking thread.
+fn progress_now(
+    state: AppState,
+    user: AuthUser,
+    q: ProgressQuery,
+) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let by = q.by.as_deref().unwrap_or("town");
     let code = match (by, q.code) {

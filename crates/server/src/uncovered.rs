@@ -113,6 +113,15 @@ pub async fn uncovered(
     user: AuthUser,
     Query(q): Query<UncoveredQuery>,
 ) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || uncovered_now(state, user, q)).await
+}
+
+/// [`uncovered`], on a blocking thread.
+fn uncovered_now(
+    state: AppState,
+    user: AuthUser,
+    q: UncoveredQuery,
+) -> Result<Json<Value>, AppError> {
     let eps = q.eps.unwrap_or(50.0);
     if !(5.0..=500.0).contains(&eps) {
         return Err(AppError::BadRequest(format!(
