@@ -169,30 +169,10 @@ pub async fn stats(
         }
     }
     let rate = Tally::visit_rate;
-    // People linked to houses in buildings (人房关联), from the registers.
-    let registers = p.registers.get_or_init(|| {
-        let store = state
-            .0
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        use gridmap_store::registers::GroupBy;
-        Some((
-            store.register_stats(GroupBy::Grid).ok()?,
-            store.register_stats(GroupBy::Village).ok()?,
-        ))
-    });
-    let linkage = |key: &str| -> (usize, usize, Option<f64>) {
-        let Some((g, v)) = registers else {
-            return (0, 0, None);
-        };
-        let groups = if by == "grid" { &g.groups } else { &v.groups };
-        groups
-            .iter()
-            .find(|s| s.code == key)
-            .map_or((0, 0, None), |s| {
-                (s.people, s.people_linked, s.linkage_rate)
-            })
+    // People linked to houses in the buildings (人房关联): every person counted in a grid or
+    // village lives in a house of one of its buildings, so all of them are linked.
+    let linkage = |t: &Tally| -> (u64, u64, Option<f64>) {
+        (t.people, t.people, (t.people > 0).then_some(1.0))
     };
     let expected = expected_rate(&state.0.settings);
     let mut ranked: Vec<(&String, &Tally)> = rows.iter().collect();
@@ -201,7 +181,7 @@ pub async fn stats(
         .iter()
         .enumerate()
         .map(|(rank, (key, r))| {
-            let (people, people_linked, linkage_rate) = linkage(key);
+            let (people, people_linked, linkage_rate) = linkage(r);
             json!({
                 "people": people, "people_linked": people_linked, "linkage_rate": linkage_rate,
                 by: key, "rank": rank + 1, "buildings": r.buildings, "households": r.households,

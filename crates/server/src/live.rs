@@ -41,6 +41,8 @@ pub struct Tally {
     pub visited_households: u64,
     /// Visits flagged by the server (GPS too far from the building).
     pub flagged: u64,
+    /// People registered in the grid's buildings (linked to a house in a building, 人房关联).
+    pub people: u64,
 }
 
 impl Tally {
@@ -51,6 +53,7 @@ impl Tally {
         self.visited_buildings += other.visited_buildings;
         self.visited_households += other.visited_households;
         self.flagged += other.flagged;
+        self.people += other.people;
     }
 
     /// Visited households over households (over buildings when there are no households).
@@ -93,6 +96,7 @@ pub fn tallies(p: &Project, live: &Live) -> Vec<Tally> {
             let t = &mut grids[g as usize];
             t.buildings += 1;
             t.households += u64::from(b.households);
+            t.people += u64::from(p.people.get(i).copied().unwrap_or(0));
             if live.visited(i) {
                 t.visited_buildings += 1;
                 t.visited_households += u64::from(b.households);

@@ -98,14 +98,23 @@ pub struct Project {
     pub address_geometry: Arc<Vec<geo::Geometry>>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
-    /// Register statistics (houses, people, linkage) by grid and by village, computed on
-    /// first use: they read the registers again.
-    pub registers: std::sync::OnceLock<
-        Option<(
-            gridmap_store::registers::RegisterStats,
-            gridmap_store::registers::RegisterStats,
-        )>,
-    >,
+    /// People registered in each building's houses (by position), from the registers: shared
+    /// between snapshots (only `gridmap import` changes them).
+    pub people: Arc<Vec<u32>>,
+}
+
+/// A one-thread pool for the validation of grid edits, so that an edit of a district never
+/// takes both cores from the visits and readers (`None` if it could not be made).
+fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "gridmap-regrid".into())
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// The heatmap weight of a building: its households, at least 1.
@@ -194,7 +203,23 @@ impl Project {
             building_geometry,
             address_geometry,
             report: gridmap_core::validate::Report::default(),
-            registers: std::sync::OnceLock::new(),
+            people: Arc::new(Vec::new()),
+        };
+        let people_of = store
+            .people_by_building()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let people = ground
+            .buildings
+            .iter()
+            .map(|b| {
+                people_of
+                    .get(&b.id)
+                    .map_or(0, |&n| n.min(u64::from(u32::MAX)) as u32)
+            })
+            .collect();
+        let ground = Project {
+            people: Arc::new(people),
+            ..ground
         };
         let mut project = Project::regrid(
             &ground,
@@ -267,7 +292,7 @@ impl Project {
             building_geometry: old.building_geometry.clone(),
             address_geometry: old.address_geometry.clone(),
             report: coverage.report,
-            registers: std::sync::OnceLock::new(),
+            people: old.people.clone(),
         }
     }
 
@@ -439,7 +464,12 @@ impl AppState {
             let out = write(&mut store)?;
             (out, store.town()?, store.villages()?, store.grids()?)
         };
-        let next = Project::regrid(&self.project(), town, villages, grids);
+        // One core for the new validation: the other keeps answering visits and readers.
+        let old = self.project();
+        let next = match regrid_pool() {
+            Some(pool) => pool.install(|| Project::regrid(&old, town, villages, grids)),
+            None => Project::regrid(&old, town, villages, grids),
+        };
         {
             let _writer_paused = self
                 .0

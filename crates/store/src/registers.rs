@@ -760,6 +760,21 @@ impl GpkgStore {
         Ok(rows.len())
     }
 
+    /// The people registered in each building's houses (人房关联), by building id; buildings
+    /// with none are left out.
+    pub fn people_by_building(&self) -> Result<std::collections::HashMap<String, u64>> {
+        self.ensure_register_tables()?;
+        let mut stmt = self.connection().prepare(
+            "SELECT h.building, count(p.fid) FROM houses h JOIN people p ON p.house = h.id
+             WHERE h.building IS NOT NULL GROUP BY h.building",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .map(|r| r.map(|(b, n)| (b, n.max(0) as u64)))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// Whether house `house` is registered in building `building`.
     pub fn house_in_building(&self, house: &str, building: &str) -> Result<bool> {
         self.ensure_register_tables()?;
