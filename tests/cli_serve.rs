@@ -201,3 +201,151 @@ fn serves_the_demo_project_over_http() {
     let status = server.wait().expect("server exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// One HTTP/1.1 request that may fail (the server may be gone): (status, body).
+fn try_http(port: u16, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// Visits stream in from eight clients; the server is killed with SIGKILL mid-stream. After
+/// that the file passes SQLite's integrity check and holds every visit that was answered 200.
+#[test]
+fn a_killed_server_keeps_every_answered_visit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("demo.gpkg");
+    for args in [
+        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "grids",
+            s(&demo("grids.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "buildings",
+            s(&demo("buildings.geojson")),
+        ],
+    ] {
+        let out = gridmap(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
+        .args([
+            "user",
+            "add",
+            s(&p),
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--scope",
+            "310101001",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"quiet-harbour-2026\n")
+        .expect("password");
+    assert!(add.wait().expect("user add ran").success());
+    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/login",
+        None,
+        Some(r#"{"username":"admin","password":"quiet-harbour-2026"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let ids: Vec<String> = {
+        let store = gridmap_store::GpkgStore::open(&p).expect("open");
+        use gridmap_store::Store;
+        store
+            .buildings()
+            .expect("buildings")
+            .into_iter()
+            .take(200)
+            .map(|b| b.id)
+            .collect()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (stop, token, ids) = (stop.clone(), token.clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                let mut n = c;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = format!(
+                        r#"{{"building":"{}","outcome":"visited"}}"#,
+                        ids[n % ids.len()]
+                    );
+                    n += 8;
+                    match try_http(port, "POST", "/api/visits", &token, &body) {
+                        Some((200, answer)) => {
+                            let v: serde_json::Value = serde_json::from_str(&answer).expect("json");
+                            answered.push(v["id"].as_str().expect("id").to_string());
+                        }
+                        Some(_) => {}
+                        None => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = Command::new("kill")
+        .args(["-KILL", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client"))
+        .collect();
+    assert!(
+        answered.len() > 10,
+        "only {} visits answered",
+        answered.len()
+    );
+    let store = gridmap_store::GpkgStore::open(&p).expect("the file opens after SIGKILL");
+    let check: String = store
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    use gridmap_store::Store;
+    let stored: std::collections::HashSet<String> = store
+        .visits()
+        .expect("visits")
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    let lost: Vec<&String> = answered.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered visits lost",
+        lost.len(),
+        answered.len()
+    );
+}

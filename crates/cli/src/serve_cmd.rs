@@ -132,7 +132,13 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let state = AppState::with_register_key(store, settings, key)
         .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.project.display()))?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // More runtime threads than cores: work that would hold a thread runs on the blocking
+    // pool, but a slow answer (a large JSON body) should not hold up everyone else.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(4, |n| n.get().max(4)))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime
         .block_on(gridmap_server::serve(state, args.bind))
         .with_context(|| format!("cannot serve on {}", args.bind))?;

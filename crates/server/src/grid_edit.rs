@@ -452,7 +452,7 @@ fn save(
         before.and_then(BoundingRect::bounding_rect),
         candidate.geometry.bounding_rect(),
     );
-    let version = state.write(touched, |s| {
+    let version = state.write(touched, &candidate.code, |s| {
         use gridmap_store::Store;
         Ok(s.save_grid(candidate, expected, &change)?)
     })?;
@@ -575,7 +575,7 @@ fn delete_grid_now(
         why: reason,
     };
     let touched = g.grid.geometry.bounding_rect();
-    state.write(touched, |s| {
+    state.write(touched, &code, |s| {
         use gridmap_store::Store;
         Ok(s.delete_grid(&code, Some(expected), &change)?)
     })?;

@@ -448,6 +448,7 @@ impl AppState {
     pub fn write<T>(
         &self,
         touched: Option<geo::Rect>,
+        code: &str,
         write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let _one_at_a_time = self
@@ -455,17 +456,31 @@ impl AppState {
             .grid_writes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (out, town, villages, grids) = {
+        let (out, saved) = {
             let mut store = self
                 .0
                 .store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let out = write(&mut store)?;
-            (out, store.town()?, store.villages()?, store.grids()?)
+            (out, store.grid(code)?)
         };
-        // One core for the new validation: the other keeps answering visits and readers.
+        // The grids as they now are: today's, with grid `code` as saved (or gone).
         let old = self.project();
+        let mut grids: Vec<StoredGrid> = old
+            .grids
+            .iter()
+            .filter(|g| g.grid.code != code)
+            .cloned()
+            .collect();
+        if let Some(g) = saved {
+            match old.grid_by_code.get(code) {
+                Some(&at) => grids.insert(at.min(grids.len()), g),
+                None => grids.push(g),
+            }
+        }
+        let (town, villages) = (old.town.clone(), old.villages.clone());
+        // One core for the new validation: the other keeps answering visits and readers.
         let next = match regrid_pool() {
             Some(pool) => pool.install(|| Project::regrid(&old, town, villages, grids)),
             None => Project::regrid(&old, town, villages, grids),

@@ -459,15 +459,20 @@ pub async fn vector_tile(
                     Vec::new()
                 }
             } else {
-                let feats = features(&p, &user, &layer, tile, &problem_features);
-                encode(
-                    tile,
-                    &[Layer {
-                        name: &layer,
-                        features: feats,
-                    }],
-                    &EncodeOptions::default(),
-                )
+                let (p, user, layer) = (p.clone(), user.clone(), layer.clone());
+                tokio::task::spawn_blocking(move || {
+                    let feats = features(&p, &user, &layer, tile, &problem_features);
+                    encode(
+                        tile,
+                        &[Layer {
+                            name: &layer,
+                            features: feats,
+                        }],
+                        &EncodeOptions::default(),
+                    )
+                })
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
             };
             let etag = etag_of(&bytes);
             state

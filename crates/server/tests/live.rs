@@ -156,7 +156,7 @@ async fn apply(st: &AppState, admin: &str, op: &Op, edited: &mut Vec<String>) {
                 return;
             };
             // Restores are the CLI's (`gridmap restore`); the server takes them as any write.
-            st.write(None, |s| {
+            st.write(None, &code, |s| {
                 s.restore_grid(
                     &code,
                     1,

@@ -476,6 +476,21 @@ impl GpkgStore {
         Ok(())
     }
 
+    /// Every grid, or the one with `code`.
+    fn read_grids(&self, code: Option<&str>) -> Result<Vec<StoredGrid>> {
+        self.read_keys(&GRIDS, code, |r, g| {
+            Ok(StoredGrid {
+                grid: Grid {
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    village: r.get(3)?,
+                    geometry: multipolygon(g).unwrap_or(MultiPolygon(vec![])),
+                },
+                version: r.get(4)?,
+            })
+        })
+    }
+
     /// Calls `f(rows written, rows in all)` while imports write (a progress bar).
     pub fn on_progress(&mut self, f: impl Fn(u64, u64) + Send + 'static) {
         self.progress = Progress(Some(Box::new(f)));
@@ -489,6 +504,16 @@ impl GpkgStore {
     fn read<T>(
         &self,
         t: &'static Table,
+        f: impl FnMut(&rusqlite::Row, Option<Geometry>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.read_keys(t, None, f)
+    }
+
+    /// [`Self::read`], of the row whose key is `key` only when given.
+    fn read_keys<T>(
+        &self,
+        t: &'static Table,
+        key: Option<&str>,
         mut f: impl FnMut(&rusqlite::Row, Option<Geometry>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         let cols: String = t
@@ -496,13 +521,21 @@ impl GpkgStore {
             .iter()
             .map(|(n, _)| format!(", \"{n}\""))
             .collect();
+        let filter = if key.is_some() {
+            format!(" WHERE \"{}\" = ?1", t.key)
+        } else {
+            String::new()
+        };
         let sql = format!(
-            "SELECT fid, \"{}\"{cols}, geom FROM \"{}\" ORDER BY fid",
+            "SELECT fid, \"{}\"{cols}, geom FROM \"{}\"{filter} ORDER BY fid",
             t.key, t.name
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let geom_col = 2 + t.columns.len();
-        let mut rows = stmt.query([])?;
+        let mut rows = match key {
+            Some(k) => stmt.query([k])?,
+            None => stmt.query([])?,
+        };
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let blob: Option<Vec<u8>> = row.get(geom_col)?;
@@ -877,21 +910,11 @@ impl Store for GpkgStore {
     }
 
     fn grids(&self) -> Result<Vec<StoredGrid>> {
-        self.read(&GRIDS, |r, g| {
-            Ok(StoredGrid {
-                grid: Grid {
-                    code: r.get(1)?,
-                    name: r.get(2)?,
-                    village: r.get(3)?,
-                    geometry: multipolygon(g).unwrap_or(MultiPolygon(vec![])),
-                },
-                version: r.get(4)?,
-            })
-        })
+        self.read_grids(None)
     }
 
     fn grid(&self, code: &str) -> Result<Option<StoredGrid>> {
-        Ok(self.grids()?.into_iter().find(|g| g.grid.code == code))
+        Ok(self.read_grids(Some(code))?.pop())
     }
 
     fn save_grid(
