@@ -13,7 +13,7 @@ GRIDMAP="${GRIDMAP:-$root/target/release/gridmap}"
 PORT="${PORT:-18090}"
 PASSWORD=quiet-harbour-2026
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-[[ -x "$GRIDMAP" ]] || (cd "$root" && cargo build --release -q -p gridmap-cli)
+(cd "$root" && cargo build --release -q -p gridmap-cli)
 (cd "$root" && cargo build --release -q -p gridmap-server --example loadgen)
 LOADGEN="$root/target/release/examples/loadgen"
 command -v sqlite3 >/dev/null || apt-get install -y -qq --no-install-recommends sqlite3 >/dev/null

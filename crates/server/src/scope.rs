@@ -179,6 +179,16 @@ impl AuthUser {
         }
     }
 
+    /// A key for what the user reaches: users with the same key see the same (caches).
+    pub fn reach_key(&self, town: &str) -> String {
+        match self.reach(town) {
+            Reach::Town => "*".into(),
+            Reach::Village(v) => format!("village:{v}"),
+            Reach::Grid(g) => format!("grid:{g}"),
+            Reach::Nothing => "nothing".into(),
+        }
+    }
+
     /// Whether the user reaches the whole town.
     pub fn town_wide(&self, town: &str) -> bool {
         self.reach(town) == Reach::Town

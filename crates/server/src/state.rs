@@ -386,6 +386,8 @@ pub struct Shared {
     pub writer: crate::writer::Writer,
     /// Held through a grid write, so that grid writes are made one at a time.
     pub grid_writes: Mutex<()>,
+    /// Statistics answers by reach and grouping, with when they were made.
+    pub stats_cache: Mutex<HashMap<String, (Instant, axum::body::Bytes)>>,
 }
 
 impl Shared {
@@ -429,6 +431,7 @@ impl AppState {
             plans: crate::plans::Jobs::default(),
             writer: crate::writer::Writer::start(me.clone()),
             grid_writes: Mutex::new(()),
+            stats_cache: Mutex::new(HashMap::new()),
         })))
     }
 

@@ -136,16 +136,10 @@ fn tile_id(z: u8, x: u32, y_ext: &str, ext: &str) -> Result<TileId, AppError> {
 
 /// The part of the cache a user's tiles go in: users who reach the same part see the same tiles.
 fn scope_key(user: &AuthUser, town: &str, layer: &str) -> String {
-    use crate::scope::Reach;
     if layer == "basemap" {
         return "*".into();
     }
-    match user.reach(town) {
-        Reach::Town => "*".into(),
-        Reach::Village(v) => format!("village:{v}"),
-        Reach::Grid(g) => format!("grid:{g}"),
-        Reach::Nothing => "nothing".into(),
-    }
+    user.reach_key(town)
 }
 
 fn visit_status(live: &crate::live::Live, i: usize) -> &'static str {
