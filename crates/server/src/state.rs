@@ -384,8 +384,11 @@ pub struct Shared {
     pub plans: crate::plans::Jobs,
     /// The one writer of visits (group commit).
     pub writer: crate::writer::Writer,
-    /// Held through a grid write, so that grid writes are made one at a time.
+    /// Held while a snapshot is made after grid writes, so that one is made at a time.
     pub grid_writes: Mutex<()>,
+    /// Grids saved but not yet in a snapshot, in commit order: (code, as saved or `None` when
+    /// deleted).
+    pub pending_grids: Mutex<Vec<(String, Option<StoredGrid>)>>,
     /// Statistics answers by reach and grouping, with when they were made.
     pub stats_cache: Mutex<HashMap<String, (Instant, axum::body::Bytes)>>,
 }
@@ -431,6 +434,7 @@ impl AppState {
             plans: crate::plans::Jobs::default(),
             writer: crate::writer::Writer::start(me.clone()),
             grid_writes: Mutex::new(()),
+            pending_grids: Mutex::new(Vec::new()),
             stats_cache: Mutex::new(HashMap::new()),
         })))
     }
@@ -443,9 +447,10 @@ impl AppState {
     /// Runs a grid write on the store, makes the next snapshot, and drops the cached tiles that
     /// meet `touched` (lon/lat bounds of what changed; `None`: every tile).
     ///
-    /// Grid writes are taken one at a time. The store is locked only for the write and to read
-    /// the grids back; the new assignment and validation are made while visits and readers go on
-    /// with the current snapshot (buildings, addresses and the visit log are shared, not reread).
+    /// The store is locked only for the write and to read the saved grid back; the new
+    /// assignment and validation are made while visits and readers go on with the current
+    /// snapshot (buildings, addresses and the visit log are shared, not reread). Snapshots are
+    /// made one at a time, each taking in every grid saved by then.
     /// The swap itself happens under the store's lock, so the writer of visits is between two
     /// batches: the new tallies are made from the log as it then is, and no visit is lost.
     pub fn write<T>(
@@ -454,32 +459,52 @@ impl AppState {
         code: &str,
         write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
-        let _one_at_a_time = self
-            .0
-            .grid_writes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (out, saved) = {
+        let out = {
             let mut store = self
                 .0
                 .store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let out = write(&mut store)?;
-            (out, store.grid(code)?)
+            let saved = store.grid(code)?;
+            // Queued in commit order, under the store's lock.
+            self.0
+                .pending_grids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((code.to_string(), saved));
+            out
         };
-        // The grids as they now are: today's, with grid `code` as saved (or gone).
+        // One new snapshot at a time; it takes in every grid saved by then, so edits that
+        // arrive together share one validation instead of queueing for one each.
+        let _one_at_a_time = self
+            .0
+            .grid_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changes = std::mem::take(
+            &mut *self
+                .0
+                .pending_grids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if changes.is_empty() {
+            // Another edit's snapshot took this one in; it is already served.
+            self.invalidate(touched);
+            return Ok(out);
+        }
         let old = self.project();
-        let mut grids: Vec<StoredGrid> = old
-            .grids
-            .iter()
-            .filter(|g| g.grid.code != code)
-            .cloned()
-            .collect();
-        if let Some(g) = saved {
-            match old.grid_by_code.get(code) {
-                Some(&at) => grids.insert(at.min(grids.len()), g),
-                None => grids.push(g),
+        let mut grids: Vec<StoredGrid> = old.grids.clone();
+        for (code, saved) in changes {
+            let at = grids.iter().position(|g| g.grid.code == code);
+            match (at, saved) {
+                (Some(i), Some(g)) => grids[i] = g,
+                (Some(i), None) => {
+                    grids.remove(i);
+                }
+                (None, Some(g)) => grids.push(g),
+                (None, None) => {}
             }
         }
         let (town, villages) = (old.town.clone(), old.villages.clone());
@@ -511,10 +536,15 @@ impl AppState {
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
         }
+        self.invalidate(touched);
+        Ok(out)
+    }
+
+    /// Drops the cached tiles that meet `touched` (`None`: every tile).
+    fn invalidate(&self, touched: Option<geo::Rect>) {
         match touched {
             Some(bbox) => self.0.tiles.invalidate(bbox),
             None => self.0.tiles.clear(),
         }
-        Ok(out)
     }
 }

@@ -31,8 +31,8 @@ fn state(dir: &Path) -> AppState {
 enum Op {
     /// Visits to buildings (by position modulo the count), sent at once.
     Visits(Vec<(usize, usize, i64, bool)>),
-    /// Move a grid's boundary (by position) by a few metres east.
-    Shift(usize, f64),
+    /// Move grids' boundaries (by position) by a few metres east, all at once.
+    Shift(Vec<(usize, f64)>),
     /// Create a new grid east of the town.
     Create(u8),
     /// Delete a grid (by position).
@@ -44,7 +44,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => prop::collection::vec((0usize..5000, 0usize..5, -400_000i64..0, any::<bool>()), 1..12).prop_map(Op::Visits),
-        1 => (0usize..31, -0.0002f64..0.0002).prop_map(|(g, dx)| Op::Shift(g, dx)),
+        1 => prop::collection::vec((0usize..31, -0.0002f64..0.0002), 1..4).prop_map(Op::Shift),
         1 => (0u8..4).prop_map(Op::Create),
         1 => (0usize..31).prop_map(Op::Delete),
         1 => (0usize..4).prop_map(Op::Restore),
@@ -85,34 +85,46 @@ async fn apply(st: &AppState, admin: &str, op: &Op, edited: &mut Vec<String>) {
                 assert_eq!(status, StatusCode::OK, "{body}");
             }
         }
-        Op::Shift(g, dx) => {
-            let Some(stored) = p.grids.get(g % p.grids.len().max(1)) else {
-                return;
-            };
-            let mut geometry = stored.grid.geometry.clone();
-            geo::MapCoordsInPlace::map_coords_in_place(
-                &mut geometry,
-                |c| geo::coord! {x: c.x + dx, y: c.y},
-            );
-            let f = json!({"type": "Feature", "properties": {"code": stored.grid.code},
-                           "geometry": gridmap_server::api::geometry_json(&geometry)});
-            let version = format!("\"{}\"", stored.version);
-            let (status, body) = call(
-                st,
-                "PUT",
-                &format!("/api/grids/{}", stored.grid.code),
-                Some(admin),
-                Some(json!({"feature": f, "reason": "shift", "force": true})),
-                &[("if-match", version.as_str())],
-            )
-            .await;
-            // An edit the validator refuses (a shift can make a grid invalid) changes nothing.
-            assert!(
-                status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
-                "{body}"
-            );
-            if status == StatusCode::OK {
-                edited.push(stored.grid.code.clone());
+        Op::Shift(list) => {
+            let mut tasks = Vec::new();
+            for &(g, dx) in list {
+                let Some(stored) = p.grids.get(g % p.grids.len().max(1)).cloned() else {
+                    continue;
+                };
+                let mut geometry = stored.grid.geometry.clone();
+                geo::MapCoordsInPlace::map_coords_in_place(&mut geometry, |c| {
+                    geo::coord! {x: c.x + dx, y: c.y}
+                });
+                let f = json!({"type": "Feature", "properties": {"code": stored.grid.code},
+                               "geometry": gridmap_server::api::geometry_json(&geometry)});
+                let (st, admin) = (st.clone(), admin.to_string());
+                tasks.push(tokio::spawn(async move {
+                    let version = format!("\"{}\"", stored.version);
+                    let (status, body) = call(
+                        &st,
+                        "PUT",
+                        &format!("/api/grids/{}", stored.grid.code),
+                        Some(&admin),
+                        Some(json!({"feature": f, "reason": "shift", "force": true})),
+                        &[("if-match", version.as_str())],
+                    )
+                    .await;
+                    (stored.grid.code, status, body)
+                }));
+            }
+            for t in tasks {
+                let (code, status, body) = t.await.unwrap();
+                // Refused edits (an invalid shift; the same grid saved twice at once) change
+                // nothing.
+                assert!(
+                    status == StatusCode::OK
+                        || status == StatusCode::BAD_REQUEST
+                        || status == StatusCode::PRECONDITION_FAILED,
+                    "{body}"
+                );
+                if status == StatusCode::OK {
+                    edited.push(code);
+                }
             }
         }
         Op::Create(n) => {
