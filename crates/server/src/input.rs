@@ -113,18 +113,7 @@ pub fn neighbourhood(p: &Project) -> Option<Rect> {
                 .iter()
                 .filter_map(|g| g.grid.geometry.bounding_rect())
                 .chain(p.buildings.iter().filter_map(|b| b.footprint_rect()));
-            rects.reduce(|a, b| {
-                Rect::new(
-                    Coord {
-                        x: a.min().x.min(b.min().x),
-                        y: a.min().y.min(b.min().y),
-                    },
-                    Coord {
-                        x: a.max().x.max(b.max().x),
-                        y: a.max().y.max(b.max().y),
-                    },
-                )
-            })
+            rects.fold(None, |acc, r| crate::api::union_rect(acc, Some(r)))
         })?;
     Some(Rect::new(
         Coord {
