@@ -258,6 +258,14 @@ describe('web map', () => {
     const ids = new Set(problems.body.problems.map((p) => p.id));
     assert.ok(drawnProblems.length > 0, 'no problem drawn');
     for (const id of drawnProblems) assert.ok(ids.has(id), `${id} is drawn but not in the table`);
+    // Zoomed out below the buildings' zoom, the map is not empty: the overview cells show
+    // where the buildings are and how far their visits have come.
+    await page.evaluate(() => window.gridmap.map.zoomTo(12, { duration: 0 }));
+    await mapIdle(page);
+    const cells = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['overview'] }));
+    assert.ok(cells.length > 0, 'no overview cell drawn at z12');
+    assert.ok(cells.every((c) => c.properties.buildings > 0 && c.properties.visited_share >= 0));
+    await screenshot(page, '06-overview-z12');
     await page.evaluate(() => window.gridmap.map.zoomTo(14, { duration: 0 }));
     await mapIdle(page);
     const pixels = () => page.evaluate(() => window.gridmap.map.getCanvas().toDataURL());

@@ -22,6 +22,8 @@ export class Coverage {
 
   enter() {
     colourBuildingsByVisit(this.map, true);
+    // Zoomed out to the district, buildings are cells with their visited share.
+    setVisible(this.map, 'overview', true);
     setVisible(this.map, 'problems', true);
     setVisible(this.map, 'problems-points', true);
     this.render();
@@ -31,6 +33,7 @@ export class Coverage {
     for (const k of HEATMAPS) setVisible(this.map, `heat-${k}`, false);
     setVisible(this.map, 'problems', false);
     setVisible(this.map, 'problems-points', false);
+    setVisible(this.map, 'overview', false);
     for (const l of BASEMAP_LAYERS) setVisible(this.map, l, true);
     setVisible(this.map, 'buildings', true);
     colourBuildingsByVisit(this.map, false);
@@ -51,7 +54,7 @@ export class Coverage {
       el('h2', {}, t('layers')),
       el('div', { class: 'toggles' },
         this.toggle('basemap', t('basemap'), BASEMAP_LAYERS),
-        this.toggle('buildings', t('buildings_by_visit'), ['buildings'], () => this.showLegend()),
+        this.toggle('buildings', t('buildings_by_visit'), ['buildings', 'overview'], () => this.showLegend()),
         ...HEATMAPS.map((k) => this.toggle(`heat-${k}`, t(`heat_${k}`), [`heat-${k}`], () => this.showLegend())),
         this.toggle('problems', t('problems_layer'), ['problems', 'problems-points'])),
       el('h3', {}, t('uncovered')),

@@ -31,6 +31,8 @@ function style() {
       basemap: vector('basemap', 10),
       grids: vector('grids'),
       buildings: vector('buildings', 14),
+      // Below z14, where buildings are too small to draw, cells with their counts (z8–z13).
+      overview: { ...vector('overview', 8), maxzoom: 13 },
       problems: vector('problems'),
       ...Object.fromEntries(HEATMAPS.map((k) => [`heat-${k}`, raster(k)])),
       check: empty(), diff: empty(), plan: empty(), focus: empty(),
@@ -56,6 +58,15 @@ function style() {
         paint: { 'fill-color': '#1a5fb4', 'fill-opacity': 0.06 } },
       { id: 'buildings', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
         paint: { 'fill-color': '#b9b2a6', 'fill-outline-color': '#8c857a' } },
+      { id: 'overview', type: 'circle', source: 'overview', 'source-layer': 'overview',
+        minzoom: 8, maxzoom: 14, layout: { visibility: 'none' },
+        paint: {
+          // Area by buildings, colour by the visited share of households (red → green).
+          'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'buildings']], 1, 2, 30, 12],
+          'circle-color': ['interpolate', ['linear'], ['get', 'visited_share'],
+            0, '#d73027', 0.5, '#fee08b', 0.8, '#a6d96a', 1, '#1a9850'],
+          'circle-opacity': 0.8, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 0.5,
+        } },
       { id: 'buildings-moving', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
         filter: ['in', ['get', 'id'], ['literal', []]],
         paint: { 'fill-color': '#ff8c00', 'fill-outline-color': '#7a3e00' } },
