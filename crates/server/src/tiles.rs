@@ -14,7 +14,6 @@
 //! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
 //! buffered bounds meet the edited geometry's bounds ([`AppState::invalidate`]).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::extract::Path;
@@ -62,13 +61,55 @@ type TileKey = (String, u8, u32, u32, String);
 /// A problem as a tile feature: id, geometry, properties.
 type ProblemFeature = (u64, Geometry, Vec<(&'static str, Value)>);
 
-/// Cached tiles: key → (ETag, bytes); empty bytes for an empty tile.
+/// The most bytes of tiles kept: least recently used ones go first beyond it.
+pub const TILE_CACHE_BYTES: usize = 256 << 20;
+
+/// Cached tiles: key → (ETag, bytes), least recently used first; empty bytes for an empty
+/// tile. Bounded by [`TILE_CACHE_BYTES`].
 #[derive(Default)]
 pub struct TileCache {
-    tiles: Mutex<HashMap<TileKey, (String, Vec<u8>)>>,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    tiles: hashlink::LinkedHashMap<TileKey, (String, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl CacheInner {
+    fn recount(&mut self) {
+        self.bytes = self.tiles.values().map(|(e, b)| e.len() + b.len()).sum();
+    }
 }
 
 impl TileCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached tile of `key`, now the most recently used.
+    fn get(&self, key: &TileKey) -> Option<(String, Vec<u8>)> {
+        self.lock().tiles.to_back(key).map(|v| v.clone())
+    }
+
+    /// Caches a tile, dropping the least recently used ones beyond the budget.
+    fn insert(&self, key: TileKey, etag: String, bytes: Vec<u8>) {
+        let mut c = self.lock();
+        c.bytes += etag.len() + bytes.len();
+        if let Some((e, b)) = c.tiles.insert(key, (etag, bytes)) {
+            c.bytes -= e.len() + b.len();
+        }
+        while c.bytes > TILE_CACHE_BYTES {
+            match c.tiles.pop_front() {
+                Some((_, (e, b))) => c.bytes -= e.len() + b.len(),
+                None => break,
+            }
+        }
+    }
+
     /// Drops every cached tile whose buffered bounds meet `bbox` (lon/lat).
     pub fn invalidate(&self, bbox: Rect) {
         // Edits never touch the basemap: its tiles stay.
@@ -82,40 +123,39 @@ impl TileCache {
             return;
         }
         let opts = EncodeOptions::default();
-        self.tiles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(layer, z, x, y, _), _| {
-                layer == "basemap"
-                    || TileId::new(*z, *x, *y).is_ok_and(|t| {
-                        let b = t.buffered_bounds_lonlat(opts.buffer, opts.extent);
-                        !boxes.iter().any(|r| b.intersects(r))
-                    })
-            });
+        let mut c = self.lock();
+        c.tiles.retain(|(layer, z, x, y, _), _| {
+            layer == "basemap"
+                || TileId::new(*z, *x, *y).is_ok_and(|t| {
+                    let b = t.buffered_bounds_lonlat(opts.buffer, opts.extent);
+                    !boxes.iter().any(|r| b.intersects(r))
+                })
+        });
+        c.recount();
     }
 
     /// Drops every cached tile.
     pub fn clear(&self) {
-        self.tiles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        let mut c = self.lock();
+        c.tiles.clear();
+        c.bytes = 0;
     }
 
     /// Drops every cached tile of `layer`.
     pub fn clear_layer(&self, layer: &str) {
-        self.tiles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|k, _| k.0 != layer);
+        let mut c = self.lock();
+        c.tiles.retain(|k, _| k.0 != layer);
+        c.recount();
     }
 
     /// Number of cached tiles.
     pub fn len(&self) -> usize {
-        self.tiles
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.lock().tiles.len()
+    }
+
+    /// Bytes held by the cached tiles.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Whether nothing is cached.
@@ -422,14 +462,7 @@ pub async fn vector_tile(
         tile.y,
         scope_key(&user, &state.project().town.code, &layer),
     );
-    let cached = state
-        .0
-        .tiles
-        .tiles
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-        .cloned();
+    let cached = state.0.tiles.get(&key);
     let (etag, bytes) = match cached {
         Some(hit) => hit,
         None => {
@@ -469,13 +502,7 @@ pub async fn vector_tile(
                 .map_err(|e| AppError::Internal(e.to_string()))?
             };
             let etag = etag_of(&bytes);
-            state
-                .0
-                .tiles
-                .tiles
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key, (etag.clone(), bytes.clone()));
+            state.0.tiles.insert(key, etag.clone(), bytes.clone());
             (etag, bytes)
         }
     };
@@ -654,4 +681,31 @@ fn overview_cells(p: &Project, user: &AuthUser, tile: TileId) -> Vec<gridmap_til
 /// The building footprints as tile geometry, built once per project.
 pub fn building_geometry(b: &gridmap_core::Building) -> Geometry {
     Geometry::from(&b.footprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u32) -> TileKey {
+        ("grids".into(), 15, n, 0, "*".into())
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recently_used_within_its_budget() {
+        let cache = TileCache::default();
+        let tile = vec![0u8; TILE_CACHE_BYTES / 4];
+        for n in 0..4 {
+            cache.insert(key(n), String::new(), tile.clone());
+        }
+        assert_eq!(cache.len(), 4);
+        // Tile 0 is read: tile 1 is now the least recently used, and goes first.
+        assert!(cache.get(&key(0)).is_some());
+        cache.insert(key(4), String::new(), tile.clone());
+        assert!(cache.bytes() <= TILE_CACHE_BYTES);
+        assert!(cache.get(&key(1)).is_none());
+        assert!(cache.get(&key(0)).is_some() && cache.get(&key(4)).is_some());
+        cache.clear_layer("grids");
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
 }
