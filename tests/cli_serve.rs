@@ -35,11 +35,32 @@ fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_default();
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (status, body)
+}
+
+/// The body of a chunked HTTP/1.1 answer.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// Starts `gridmap serve PROJECT [EXTRA…]` on a free port; the child and its port.
@@ -55,9 +76,10 @@ fn start(
         .spawn()
         .expect("serve");
     let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
+    let mut out = BufReader::new(server.stdout.take().expect("stdout"));
+    out.read_line(&mut line).expect("first line");
+    // Keep reading what it prints: a full pipe would stall the server.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let port: u16 = line
         .trim()
         .trim_end_matches('/')
@@ -81,6 +103,7 @@ fn a_copied_binary_serves_the_whole_web_app() {
     let mut command = Command::new(&bin);
     command.current_dir(dir.path());
     let (mut server, port) = start(command, &p, &[]);
+    let _guard = KillOnDrop(server.id());
     for (path, needle) in [
         ("/", "<script type=\"importmap\">"),
         ("/index.html", "/js/main.js"),
@@ -266,6 +289,7 @@ fn a_killed_server_keeps_every_answered_visit() {
         .expect("password");
     assert!(add.wait().expect("user add ran").success());
     let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    let _guard = KillOnDrop(server.id());
     let (status, body) = http(
         port,
         "POST",
@@ -348,4 +372,16 @@ fn a_killed_server_keeps_every_answered_visit() {
         lost.len(),
         answered.len()
     );
+}
+
+/// Kills a process when dropped, so that a failing test leaves no server behind.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
 }

@@ -23,6 +23,7 @@ pub mod scope;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
+pub mod watch;
 pub mod webapp;
 pub mod writer;
 

@@ -422,7 +422,7 @@ impl AppState {
     ) -> Result<AppState, AppError> {
         let project = Project::load(&store)?;
         let users = store.users()?;
-        Ok(AppState(Arc::new_cyclic(|me| Shared {
+        let state = AppState(Arc::new_cyclic(|me| Shared {
             store: Mutex::new(store),
             project: RwLock::new(Arc::new(project)),
             users: RwLock::new(users),
@@ -436,7 +436,9 @@ impl AppState {
             grid_writes: Mutex::new(()),
             pending_grids: Mutex::new(Vec::new()),
             stats_cache: Mutex::new(HashMap::new()),
-        })))
+        }));
+        crate::watch::start(Arc::downgrade(&state.0));
+        Ok(state)
     }
 
     /// The current project snapshot.

@@ -1,0 +1,119 @@
+//! Notices when another process writes the served file (`gridmap import`, `gridmap user add`,
+//! `gridmap restore` while the server runs) and loads it again in the background, serving the
+//! old snapshot meanwhile.
+//!
+//! SQLite's `PRAGMA data_version` changes on a connection when *another* connection commits,
+//! so the server's own writes never trigger a reload. A thread asks once a second; on a change
+//! it opens a second connection, loads the project and the users from it without holding the
+//! store, then swaps under the store's lock (so the visit writer is between batches) — taking
+//! the visits again if the writer committed some after the load read them — and drops the
+//! cached tiles and statistics.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use gridmap_store::{GpkgStore, Store};
+
+use crate::error::AppError;
+use crate::live::Live;
+use crate::state::{Project, Shared};
+
+/// How often the file is asked whether someone else wrote it.
+pub const POLL: Duration = Duration::from_secs(1);
+
+/// Starts the watcher over `shared` (held weakly: the thread ends with the state).
+pub fn start(shared: Weak<Shared>) {
+    let spawned = std::thread::Builder::new()
+        .name("gridmap-watch".into())
+        .spawn(move || {
+            let mut seen: Option<i64> = None;
+            loop {
+                std::thread::sleep(POLL);
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let Some(now) = data_version(&shared) else {
+                    continue;
+                };
+                if seen.is_some_and(|v| v != now) {
+                    tracing::info!("the project file was changed by another process: reloading");
+                    if let Err(e) = reload(&shared) {
+                        tracing::error!(error = %e, "reloading the project file failed; serving the last snapshot");
+                    }
+                }
+                seen = Some(now);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the file watcher");
+    }
+}
+
+fn data_version(shared: &Shared) -> Option<i64> {
+    shared
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .connection()
+        .query_row("PRAGMA data_version", [], |r| r.get(0))
+        .ok()
+}
+
+/// Loads the file again and swaps the new snapshot in.
+pub fn reload(shared: &Shared) -> Result<(), AppError> {
+    // One snapshot at a time: grid edits queued meanwhile are applied after, on this one.
+    let _one_at_a_time = shared
+        .grid_writes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let path: PathBuf = shared
+        .store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .connection()
+        .path()
+        .map(PathBuf::from)
+        .ok_or_else(|| AppError::Internal("the project file has no path".into()))?;
+    let fresh = GpkgStore::open(&path)?;
+    let mut next = Project::load(&fresh)?;
+    let users = fresh.users()?;
+    drop(fresh);
+    {
+        let store = shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM visits", [], |r| r.get(0))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let loaded = next.live().visits.len() as i64;
+        if stored != loaded {
+            // The writer committed visits after the load read them: take them all again.
+            let live = Live::load(&next, store.visits()?);
+            *next
+                .tallies
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                crate::live::tallies(&next, &live);
+            next.pyramid = Arc::new(crate::state::pyramid_of(&next, &live));
+            next.live = Arc::new(RwLock::new(live));
+        }
+        *shared
+            .project
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        *shared
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = users;
+    }
+    shared.tiles.clear();
+    shared
+        .stats_cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    Ok(())
+}
