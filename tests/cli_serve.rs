@@ -385,3 +385,113 @@ impl Drop for KillOnDrop {
             .status();
     }
 }
+
+/// What another process writes into the served file — `gridmap user add`, then at once
+/// `gridmap import` — the server notices (SQLite's data_version, asked once a second) and
+/// serves after loading the file again in the background.
+#[test]
+fn the_server_takes_in_what_the_cli_writes_to_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("demo.gpkg");
+    for args in [
+        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "grids",
+            s(&demo("grids.geojson")),
+        ],
+        vec![
+            "import",
+            s(&p),
+            "--layer",
+            "buildings",
+            s(&demo("buildings.geojson")),
+        ],
+    ] {
+        let out = gridmap(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let add_user = |name: &str| {
+        let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
+            .args(["user", "add", s(&p), "--username", name, "--role", "admin"])
+            .args(["--scope", "310101001", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("user add");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"quiet-harbour-2026\n")
+            .expect("password");
+        assert!(add.wait().expect("user add ran").success());
+    };
+    add_user("first");
+    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    let _guard = KillOnDrop(server.id());
+    let login = |name: &str| {
+        let body = format!(r#"{{"username":"{name}","password":"quiet-harbour-2026"}}"#);
+        http(port, "POST", "/api/login", None, Some(&body))
+    };
+    let (status, body) = login("first");
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    add_user("second");
+    let grids: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(demo("grids.geojson")).expect("grids"))
+            .expect("json");
+    let mut one = grids["features"][0].clone();
+    let code = one["properties"]["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    one["properties"]["name"] = serde_json::json!("renamed-by-the-cli");
+    let file = dir.path().join("one.geojson");
+    let collection = serde_json::json!({"type": "FeatureCollection", "features": [one]});
+    std::fs::write(&file, collection.to_string()).expect("write");
+    let out = gridmap(&[
+        "import",
+        s(&p),
+        "--layer",
+        "grids",
+        s(&file),
+        "--mode",
+        "upsert",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The reload happens in the background: wait for it (bounded; not a measure of speed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut name = String::new();
+    while std::time::Instant::now() < deadline && name != "renamed-by-the-cli" {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (status, body) = http(
+            port,
+            "GET",
+            &format!("/api/grids/{code}"),
+            Some(&token),
+            None,
+        );
+        if status == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            name = v["properties"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+    }
+    assert_eq!(
+        name, "renamed-by-the-cli",
+        "the grid renamed by the CLI is not served"
+    );
+    let (status, body) = login("second");
+    assert_eq!(
+        status, 200,
+        "the user added by the CLI cannot sign in: {body}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().expect("server exits").success());
+}

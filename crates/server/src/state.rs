@@ -420,6 +420,7 @@ impl AppState {
         settings: Settings,
         register_key: Option<gridmap_store::registers::RegisterKey>,
     ) -> Result<AppState, AppError> {
+        let loaded_version = crate::watch::data_version_of(&store);
         let project = Project::load(&store)?;
         let users = store.users()?;
         let state = AppState(Arc::new_cyclic(|me| Shared {
@@ -437,7 +438,7 @@ impl AppState {
             pending_grids: Mutex::new(Vec::new()),
             stats_cache: Mutex::new(HashMap::new()),
         }));
-        crate::watch::start(Arc::downgrade(&state.0));
+        crate::watch::start(Arc::downgrade(&state.0), loaded_version);
         Ok(state)
     }
 

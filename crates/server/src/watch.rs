@@ -22,12 +22,22 @@ use crate::state::{Project, Shared};
 /// How often the file is asked whether someone else wrote it.
 pub const POLL: Duration = Duration::from_secs(1);
 
-/// Starts the watcher over `shared` (held weakly: the thread ends with the state).
-pub fn start(shared: Weak<Shared>) {
+/// The file's `data_version` as `store`'s connection sees it now. Read it before loading, so
+/// that a write landing between the load and the watcher's first look is not missed.
+pub fn data_version_of(store: &GpkgStore) -> Option<i64> {
+    store
+        .connection()
+        .query_row("PRAGMA data_version", [], |r| r.get(0))
+        .ok()
+}
+
+/// Starts the watcher over `shared` (held weakly: the thread ends with the state); `loaded`
+/// is the `data_version` read before the state was loaded.
+pub fn start(shared: Weak<Shared>, loaded: Option<i64>) {
     let spawned = std::thread::Builder::new()
         .name("gridmap-watch".into())
         .spawn(move || {
-            let mut seen: Option<i64> = None;
+            let mut seen = loaded;
             loop {
                 std::thread::sleep(POLL);
                 let Some(shared) = shared.upgrade() else {
@@ -51,13 +61,12 @@ pub fn start(shared: Weak<Shared>) {
 }
 
 fn data_version(shared: &Shared) -> Option<i64> {
-    shared
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .connection()
-        .query_row("PRAGMA data_version", [], |r| r.get(0))
-        .ok()
+    data_version_of(
+        &shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
 }
 
 /// Loads the file again and swaps the new snapshot in.
