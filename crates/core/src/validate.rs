@@ -31,6 +31,9 @@ use crate::model::{Address, Building, Footprint, Grid};
 use crate::overlay::intersection_area;
 use crate::surface::point_on_surface;
 
+mod incremental;
+pub use incremental::{Before, revalidate};
+
 /// Thresholds of a validation run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
@@ -238,21 +241,80 @@ pub fn validate(
     let index = GridIndex::new(input.grids, |i| defects[i].is_some());
     progress("assigning buildings to grids");
     let assignments = assign_buildings(&index, input.buildings);
-    let mut report = Report::default();
-    let code = |i: u32| input.grids[i as usize].code.clone();
-    let id = |i: usize| input.buildings[i].id.clone();
+    let mut report = Report {
+        invalid_grids: invalid_grids(input.grids, &defects),
+        ..Report::default()
+    };
+    let located_in_pair = building_lists(&mut report, &assignments, input, options);
 
-    report.invalid_grids = defects
+    progress("finding overlaps");
+    report.overlaps = overlaps(&index, &index.candidate_pairs(), options, &|a, b| {
+        located_in_pair.get(&(a, b)).cloned().unwrap_or_default()
+    });
+
+    progress("finding gaps");
+    let in_no_grid = buildings_in_no_grid(&assignments);
+    report.gaps = gaps(&index, input, options, &in_no_grid);
+
+    if let Some(boundary) = input.boundary {
+        progress("checking grids against the boundary");
+        let prepared_boundary = PreparedArea::new(boundary);
+        report.outside_boundary = (0..input.grids.len() as u32)
+            .into_par_iter()
+            .filter_map(|i| {
+                outside_boundary(
+                    &input.grids[i as usize],
+                    index.prepared(i)?,
+                    boundary,
+                    &prepared_boundary,
+                    options,
+                )
+            })
+            .collect();
+    }
+
+    if !input.addresses.is_empty() {
+        progress("checking addresses");
+        report.addresses = check_addresses(&index, input.buildings, input.addresses);
+    }
+    finish(&mut report, input);
+    Coverage {
+        report,
+        assignments,
+    }
+}
+
+/// The invalid grids of `defects` (by position in `grids`).
+fn invalid_grids(grids: &[Grid], defects: &[Option<String>]) -> Vec<InvalidGrid> {
+    defects
         .iter()
         .enumerate()
         .filter_map(|(i, d)| {
             Some(InvalidGrid {
-                grid: input.grids[i].code.clone(),
+                grid: grids[i].code.clone(),
                 reason: d.clone()?,
             })
         })
-        .collect();
+        .collect()
+}
 
+/// Positions of the buildings in no grid.
+fn buildings_in_no_grid(assignments: &[Assignment]) -> Vec<usize> {
+    (0..assignments.len())
+        .filter(|&i| assignments[i] == Assignment::NoGrid)
+        .collect()
+}
+
+/// Fills the building lists and counts of `report` from `assignments`; answers, for each pair
+/// of grids (positions, in code order), the buildings located in both.
+fn building_lists(
+    report: &mut Report,
+    assignments: &[Assignment],
+    input: &CoverageInput,
+    options: &Options,
+) -> HashMap<(u32, u32), Vec<String>> {
+    let code = |i: u32| input.grids[i as usize].code.clone();
+    let id = |i: usize| input.buildings[i].id.clone();
     let mut located_in_pair: HashMap<(u32, u32), Vec<String>> = HashMap::new();
     for (i, a) in assignments.iter().enumerate() {
         match a {
@@ -285,26 +347,11 @@ pub fn validate(
             }
         }
     }
+    located_in_pair
+}
 
-    progress("finding overlaps");
-    report.overlaps = overlaps(&index, options, &located_in_pair);
-
-    progress("finding gaps");
-    let in_no_grid: Vec<usize> = (0..assignments.len())
-        .filter(|&i| assignments[i] == Assignment::NoGrid)
-        .collect();
-    report.gaps = gaps(&index, input, options, &in_no_grid);
-
-    if let Some(boundary) = input.boundary {
-        progress("checking grids against the boundary");
-        report.outside_boundary = outside_boundary(&index, boundary, options);
-    }
-
-    if !input.addresses.is_empty() {
-        progress("checking addresses");
-        report.addresses = check_addresses(&index, input.buildings, input.addresses);
-    }
-
+/// Sorts the lists of `report` and counts them into its summary.
+fn finish(report: &mut Report, input: &CoverageInput) {
     report.in_no_grid.sort();
     report
         .in_many_grids
@@ -314,6 +361,18 @@ pub fn validate(
         .sort_by(|a, b| a.building.cmp(&b.building));
     report.invalid_grids.sort_by(|a, b| a.grid.cmp(&b.grid));
     report.outside_boundary.sort_by(|a, b| a.grid.cmp(&b.grid));
+    report
+        .overlaps
+        .sort_by(|x, y| y.area_m2.total_cmp(&x.area_m2).then(x.grids.cmp(&y.grids)));
+    sort_gaps(&mut report.gaps);
+    report
+        .addresses
+        .not_in_building
+        .sort_by(|a, b| a.address.cmp(&b.address));
+    report
+        .addresses
+        .grid_mismatch
+        .sort_by(|a, b| a.address.cmp(&b.address));
 
     let s = &mut report.summary;
     s.grids = input.grids.len();
@@ -343,10 +402,6 @@ pub fn validate(
     s.addresses = input.addresses.len();
     s.addresses_not_in_building = report.addresses.not_in_building.len();
     s.addresses_grid_mismatch = report.addresses.grid_mismatch.len();
-    Coverage {
-        report,
-        assignments,
-    }
 }
 
 /// Approximate square metres of a planar (degree²) area near `at`, for cheap pre-filtering
@@ -355,14 +410,16 @@ fn approx_m2(planar: f64, at: Coord) -> f64 {
     planar * LocalMetres::at(at).m2_per_deg2()
 }
 
+/// The overlaps among `pairs` of indexed grids (unsorted); `located(a, b)` names the buildings
+/// located in both.
 fn overlaps(
     index: &GridIndex,
+    pairs: &[(u32, u32)],
     options: &Options,
-    located: &HashMap<(u32, u32), Vec<String>>,
+    located: &(dyn Fn(u32, u32) -> Vec<String> + Sync),
 ) -> Vec<Overlap> {
     let grids = index.grids();
-    let mut found: Vec<Overlap> = index
-        .candidate_pairs()
+    pairs
         .par_iter()
         .filter_map(|&(a, b)| {
             let (pa, pb) = (index.prepared(a)?, index.prepared(b)?);
@@ -377,7 +434,7 @@ fn overlaps(
                 .intersection(&grids[b as usize].geometry);
             let area = area_m2(&geometry);
             (area > options.min_area_m2).then(|| {
-                let mut buildings = located.get(&(a, b)).cloned().unwrap_or_default();
+                let mut buildings = located(a, b);
                 buildings.sort();
                 Overlap {
                     grids: [
@@ -390,9 +447,22 @@ fn overlaps(
                 }
             })
         })
-        .collect();
-    found.sort_by(|x, y| y.area_m2.total_cmp(&x.area_m2).then(x.grids.cmp(&y.grids)));
-    found
+        .collect()
+}
+
+/// The uncovered parts of the boundary, or without one the holes of the union of `grids` (the
+/// valid ones).
+fn uncovered(grids: &[&Grid], boundary: Option<&MultiPolygon>) -> Vec<Polygon> {
+    let union = unary_union(grids.iter().flat_map(|g| g.geometry.0.iter()));
+    match boundary {
+        Some(boundary) => boundary.difference(&union).0,
+        None => union
+            .0
+            .iter()
+            .flat_map(|p| p.interiors().iter())
+            .map(|ring| Polygon::new(ring.clone(), vec![]))
+            .collect(),
+    }
 }
 
 fn gaps(
@@ -401,84 +471,130 @@ fn gaps(
     options: &Options,
     in_no_grid: &[usize],
 ) -> Vec<Gap> {
-    let valid: Vec<&Polygon> = input
+    let valid: Vec<&Grid> = input
         .grids
         .iter()
         .enumerate()
         .filter(|(i, _)| index.prepared(*i as u32).is_some())
-        .flat_map(|(_, g)| g.geometry.0.iter())
+        .map(|(_, g)| g)
         .collect();
-    let union = unary_union(valid);
-    let parts: Vec<Polygon> = match input.boundary {
-        Some(boundary) => boundary.difference(&union).0,
-        None => union
-            .0
-            .iter()
-            .flat_map(|p| p.interiors().iter())
-            .map(|ring| Polygon::new(ring.clone(), vec![]))
-            .collect(),
-    };
-    let mut found: Vec<Gap> = parts
+    uncovered(&valid, input.boundary)
         .into_par_iter()
-        .filter_map(|geometry| {
-            let mp = MultiPolygon(vec![geometry]);
-            let area = area_m2(&mp);
-            if area <= options.min_area_m2 {
-                return None;
-            }
-            let point = point_on_surface(&mp)?;
-            let prepared = PreparedArea::new(&mp);
-            let mut buildings: Vec<String> = in_no_grid
-                .iter()
-                .filter(|&&i| {
-                    input.buildings[i]
-                        .location()
-                        .is_some_and(|p| prepared.locate(p) != Location::Outside)
-                })
-                .map(|&i| input.buildings[i].id.clone())
-                .collect();
-            buildings.sort();
-            let geometry = mp.0.into_iter().next()?;
-            Some(Gap {
-                area_m2: area,
-                point: [point.x, point.y],
-                buildings,
-                geometry,
+        .filter_map(|part| gap(part, input.buildings, in_no_grid, options))
+        .collect()
+}
+
+/// `part` as a gap with the buildings of `in_no_grid` located in it, `None` when it is no
+/// larger than the threshold.
+fn gap(
+    part: Polygon,
+    buildings: &[Building],
+    in_no_grid: &[usize],
+    options: &Options,
+) -> Option<Gap> {
+    let mp = MultiPolygon(vec![part]);
+    let area = area_m2(&mp);
+    if area <= options.min_area_m2 {
+        return None;
+    }
+    let point = point_on_surface(&mp)?;
+    let prepared = PreparedArea::new(&mp);
+    let mut located: Vec<String> = in_no_grid
+        .iter()
+        .filter(|&&i| {
+            buildings[i].location().is_some_and(|p| {
+                prepared.locate(p) != Location::Outside || near_outline(&prepared, p)
             })
         })
+        .map(|&i| buildings[i].id.clone())
         .collect();
-    found.sort_by(|x, y| {
+    located.sort();
+    let geometry = mp.0.into_iter().next()?;
+    Some(Gap {
+        area_m2: area,
+        point: [point.x, point.y],
+        buildings: located,
+        geometry,
+    })
+}
+
+/// Whether `p` lies within a hair (1e-9°, a tenth of a millimetre) of the outline of `area`.
+///
+/// A gap's outline comes out of an overlay a few units in the last place away from the grid
+/// edges it follows, so a building in no grid whose location lies (nearly) on such an edge
+/// would be in or out of the gap by rounding; it is counted in.
+fn near_outline(area: &PreparedArea, p: Coord) -> bool {
+    const HAIR_DEG: f64 = 1e-9;
+    let around = geo::Rect::new(
+        Coord {
+            x: p.x - HAIR_DEG,
+            y: p.y - HAIR_DEG,
+        },
+        Coord {
+            x: p.x + HAIR_DEG,
+            y: p.y + HAIR_DEG,
+        },
+    );
+    let mut near = false;
+    area.for_each_edge_in(&around, |e| {
+        let (d, ap) = (e.b - e.a, p - e.a);
+        let len2 = d.x * d.x + d.y * d.y;
+        let t = if len2 > 0.0 {
+            ((ap.x * d.x + ap.y * d.y) / len2).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let off = ap - d * t;
+        near |= off.x.hypot(off.y) <= HAIR_DEG;
+    });
+    near
+}
+
+fn sort_gaps(gaps: &mut [Gap]) {
+    gaps.sort_by(|x, y| {
         y.area_m2
             .total_cmp(&x.area_m2)
             .then(x.point[0].total_cmp(&y.point[0]))
     });
-    found
 }
 
+/// The part of `grid` outside `boundary`, when larger than the threshold.
 fn outside_boundary(
-    index: &GridIndex,
+    grid: &Grid,
+    prepared: &PreparedArea,
     boundary: &MultiPolygon,
+    prepared_boundary: &PreparedArea,
     options: &Options,
-) -> Vec<OutsideBoundary> {
-    let prepared_boundary = PreparedArea::new(boundary);
+) -> Option<OutsideBoundary> {
+    let outside = prepared.planar_area() - intersection_area(prepared, prepared_boundary);
+    if approx_m2(outside, prepared.bbox()?.center()) <= options.min_area_m2 * 0.5 {
+        return None;
+    }
+    let geometry = grid.geometry.difference(boundary);
+    let area = area_m2(&geometry);
+    (area > options.min_area_m2).then(|| OutsideBoundary {
+        grid: grid.code.clone(),
+        area_m2: area,
+        geometry,
+    })
+}
+
+/// Whether the grid an address declares is not a grid at its point.
+fn grid_mismatch(index: &GridIndex, a: &Address) -> Option<GridMismatch> {
+    let declared = a.declared_grid.as_ref()?;
     let grids = index.grids();
-    (0..grids.len() as u32)
-        .into_par_iter()
-        .filter_map(|i| {
-            let g = index.prepared(i)?;
-            let outside = g.planar_area() - intersection_area(g, &prepared_boundary);
-            if approx_m2(outside, g.bbox()?.center()) <= options.min_area_m2 * 0.5 {
-                return None;
-            }
-            let geometry = grids[i as usize].geometry.difference(boundary);
-            let area = area_m2(&geometry);
-            (area > options.min_area_m2).then(|| OutsideBoundary {
-                grid: grids[i as usize].code.clone(),
-                area_m2: area,
-                geometry,
-            })
-        })
-        .collect()
+    let at = index.grids_at(a.point.0);
+    let codes: Vec<&str> = at
+        .inside
+        .iter()
+        .chain(&at.on_edge)
+        .map(|&g| grids[g as usize].code.as_str())
+        .collect();
+    (!codes.contains(&declared.as_str())).then(|| GridMismatch {
+        address: a.id.clone(),
+        declared: declared.clone(),
+        actual: codes.first().map(|c| c.to_string()),
+    })
 }
 
 fn check_addresses(
@@ -487,7 +603,6 @@ fn check_addresses(
     addresses: &[Address],
 ) -> AddressProblems {
     let building_index = BuildingIndex::new(buildings);
-    let grids = index.grids();
     let per_address: Vec<(Option<NotInBuilding>, Option<GridMismatch>)> = addresses
         .par_iter()
         .map(|a| {
@@ -500,21 +615,7 @@ fn check_addresses(
                     nearest_building: nearest.map(|n| buildings[n.0 as usize].id.clone()),
                 }
             });
-            let mismatch = a.declared_grid.as_ref().and_then(|declared| {
-                let at = index.grids_at(p);
-                let codes: Vec<&str> = at
-                    .inside
-                    .iter()
-                    .chain(&at.on_edge)
-                    .map(|&g| grids[g as usize].code.as_str())
-                    .collect();
-                (!codes.contains(&declared.as_str())).then(|| GridMismatch {
-                    address: a.id.clone(),
-                    declared: declared.clone(),
-                    actual: codes.first().map(|c| c.to_string()),
-                })
-            });
-            (not_in_building, mismatch)
+            (not_in_building, grid_mismatch(index, a))
         })
         .collect();
     let mut problems = AddressProblems::default();
@@ -522,12 +623,6 @@ fn check_addresses(
         problems.not_in_building.extend(n);
         problems.grid_mismatch.extend(m);
     }
-    problems
-        .not_in_building
-        .sort_by(|a, b| a.address.cmp(&b.address));
-    problems
-        .grid_mismatch
-        .sort_by(|a, b| a.address.cmp(&b.address));
     problems
 }
 
