@@ -5,6 +5,7 @@
 # visits/s, p50/p99 per kind, errors, server start time and peak RSS; then checks that
 # `gridmap validate` of the file agrees with the server's /api/problems.
 #   bench/run_live.sh [DATA_DIR] [SECONDS]     (default target/bench-data, 60)
+#   VISITORS=0 EDITORS=1 READERS=0 bench/run_live.sh     (one kind of client alone)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${1:-$root/target/bench-data}"
@@ -20,10 +21,12 @@ command -v sqlite3 >/dev/null || apt-get install -y -qq --no-install-recommends 
 mkdir -p "$DIR"
 [[ -s "$DIR/buildings.fgb" ]] || "$GRIDMAP" synth --buildings 1000000 --grids 10000 --seed 1 --out-dir "$DIR"
 
-# A pristine project, copied for each run so that visits do not pile up across runs.
-BASE="$DIR/live-base.gpkg"
+# A pristine project (a town has its boundary), copied for each run so that visits do not pile
+# up across runs.
+BASE="$DIR/live-base-bounded.gpkg"
 if [[ ! -f "$BASE" ]]; then
   "$GRIDMAP" init "$BASE" --town bench --code T >/dev/null
+  "$GRIDMAP" import "$BASE" --layer boundary "$DIR/boundary.fgb" >/dev/null
   "$GRIDMAP" import "$BASE" --layer grids "$DIR/grids.fgb" >/dev/null
   "$GRIDMAP" import "$BASE" --layer buildings "$DIR/buildings.fgb" >/dev/null
   echo "$PASSWORD" | "$GRIDMAP" user add "$BASE" --username bench --role admin --scope T --password-stdin >/dev/null
@@ -61,7 +64,7 @@ echo "$rss_idle" > "$peak_file"
 sampler=$!
 "$LOADGEN" --url "http://127.0.0.1:$PORT" --token "$token" --buildings "$DIR/live-ids.txt" \
   --grids "$DIR/live-grids.txt" --bbox "$bbox" --seconds "$SECONDS_RUN" \
-  --visitors 32 --editors 4 --readers 28 | tee "$DIR/live-result.txt"
+  --visitors "${VISITORS:-32}" --editors "${EDITORS:-4}" --readers "${READERS:-28}" | tee "$DIR/live-result.txt"
 kill $sampler 2>/dev/null || true
 printf 'server RSS: %d MiB idle, %d MiB peak\n' "$((rss_idle / 1024))" "$(( $(cat "$peak_file") / 1024 ))"
 

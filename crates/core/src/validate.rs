@@ -32,7 +32,7 @@ use crate::overlay::intersection_area;
 use crate::surface::point_on_surface;
 
 mod incremental;
-pub use incremental::{Before, revalidate};
+pub use incremental::{Before, Delta, Revalidation, revalidate};
 
 /// Thresholds of a validation run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -190,6 +190,54 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Whether `self` and `other` say the same, allowing for what overlays of the same grids
+    /// made in another order may change: the areas of gaps (by a hundred-thousandth, or a
+    /// hundredth of a square metre), their outlines and the points inside them. Answers the
+    /// first difference.
+    pub fn agrees_with(&self, other: &Report) -> Result<(), String> {
+        let without_gaps = |r: &Report| Report {
+            gaps: Vec::new(),
+            summary: Summary {
+                gap_area_m2: 0.0,
+                ..r.summary.clone()
+            },
+            ..r.clone()
+        };
+        if without_gaps(self) != without_gaps(other) {
+            return Err(format!(
+                "the reports differ:\n{:?}\n{:?}",
+                without_gaps(self),
+                without_gaps(other)
+            ));
+        }
+        let close =
+            |x: f64, y: f64, slack: f64| (x - y).abs() <= (1e-5 * x.abs().max(y.abs())).max(slack);
+        let (x, y) = (self.summary.gap_area_m2, other.summary.gap_area_m2);
+        if !close(x, y, 0.01 * self.gaps.len() as f64) {
+            return Err(format!("gap areas in all: {x} and {y} m²"));
+        }
+        fn listed(r: &Report) -> Vec<(&[String], f64)> {
+            let mut gaps: Vec<(&[String], f64)> = r
+                .gaps
+                .iter()
+                .map(|g| (g.buildings.as_slice(), g.area_m2))
+                .collect();
+            gaps.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
+            gaps
+        }
+        for (a, b) in listed(self).into_iter().zip(listed(other)) {
+            if a.0 != b.0 || !close(a.1, b.1, 0.01) {
+                return Err(format!(
+                    "a gap of {} m² with buildings {:?}, and one of {} m² with {:?}",
+                    a.1, a.0, b.1, b.0
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validation run's report together with each building's assignment (in input order).
 #[derive(Debug, Clone)]
 pub struct Coverage {
@@ -245,7 +293,8 @@ pub fn validate(
         invalid_grids: invalid_grids(input.grids, &defects),
         ..Report::default()
     };
-    let located_in_pair = building_lists(&mut report, &assignments, input, options);
+    let located_in_pair =
+        building_lists(&mut report, assignments.iter().enumerate(), input, options);
 
     progress("finding overlaps");
     report.overlaps = overlaps(&index, &index.candidate_pairs(), options, &|a, b| {
@@ -305,18 +354,19 @@ fn buildings_in_no_grid(assignments: &[Assignment]) -> Vec<usize> {
         .collect()
 }
 
-/// Fills the building lists and counts of `report` from `assignments`; answers, for each pair
+/// Adds to the building lists and counts of `report` from `assignments` (each with the
+/// building's position); answers, for each pair
 /// of grids (positions, in code order), the buildings located in both.
-fn building_lists(
+fn building_lists<'a>(
     report: &mut Report,
-    assignments: &[Assignment],
+    assignments: impl Iterator<Item = (usize, &'a Assignment)>,
     input: &CoverageInput,
     options: &Options,
 ) -> HashMap<(u32, u32), Vec<String>> {
     let code = |i: u32| input.grids[i as usize].code.clone();
     let id = |i: usize| input.buildings[i].id.clone();
     let mut located_in_pair: HashMap<(u32, u32), Vec<String>> = HashMap::new();
-    for (i, a) in assignments.iter().enumerate() {
+    for (i, a) in assignments {
         match a {
             Assignment::NoGrid => report.in_no_grid.push(id(i)),
             Assignment::Many(grids) => {

@@ -162,7 +162,7 @@ pub async fn stats(
         Some(bytes) => bytes,
         None => {
             let st = state.clone();
-            let bytes = crate::blocking(move || {
+            let bytes = crate::reading(move || {
                 let table = stats_now(&st, &user, &q)?;
                 serde_json::to_vec(&table)
                     .map(axum::body::Bytes::from)
@@ -444,7 +444,7 @@ pub async fn stats_xlsx(
     query: Query<StatsQuery>,
 ) -> Result<Response, AppError> {
     let (State(state), Query(q)) = (state, query);
-    let table = crate::blocking(move || {
+    let table = crate::reading(move || {
         serde_json::to_value(stats_now(&state, &user, &q)?)
             .map_err(|e| AppError::Internal(e.to_string()))
     })
@@ -496,7 +496,7 @@ pub async fn stats_csv(
     query: Query<StatsQuery>,
 ) -> Result<Response, AppError> {
     let (State(state), Query(q)) = (state, query);
-    let table = crate::blocking(move || {
+    let table = crate::reading(move || {
         serde_json::to_value(stats_now(&state, &user, &q)?)
             .map_err(|e| AppError::Internal(e.to_string()))
     })

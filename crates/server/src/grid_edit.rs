@@ -351,7 +351,7 @@ pub async fn validate_candidate(
     user: AuthUser,
     Json(c): Json<Candidate>,
 ) -> Result<Json<Value>, AppError> {
-    crate::blocking(move || validate_candidate_now(state, user, c)).await
+    crate::reading(move || validate_candidate_now(state, user, c)).await
 }
 
 /// [`validate_candidate`], on a blocking thread.

@@ -129,6 +129,23 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Runs read work (tiles, heatmaps, statistics, lists) off the runtime's threads, at most one
+/// per core at a time: the others wait their turn without taking CPU, so that a crowd of
+/// readers never starves the writer of visits and the validation of grid edits of the cores.
+pub async fn reading<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _turn = permits
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    blocking(f).await
+}
+
 /// Runs `f` on tokio's blocking pool (SQLite, validation, clustering: work that must not hold
 /// a runtime thread, or readers would wait for it).
 pub async fn blocking<T: Send + 'static>(

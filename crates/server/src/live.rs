@@ -88,6 +88,35 @@ fn instant(time: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(time).map_or(i64::MIN, |t| t.timestamp())
 }
 
+/// Each grid's tallies in `next`, made from the snapshot before it: a grid holding the same
+/// buildings as there ([`Project::tallied`]) carries its tallies over (kept current by the
+/// writer), the others are counted from their buildings. Called with the writer paused.
+pub fn tallies_after(next: &Project, before: &[Tally], live: &Live) -> Vec<Tally> {
+    (0..next.grids.len())
+        .map(|g| match next.tallied.get(g).copied().flatten() {
+            Some(o) if (o as usize) < before.len() => before[o as usize],
+            _ => tally_of(next, live, &next.grid_buildings[g]),
+        })
+        .collect()
+}
+
+/// The tallies of the buildings `of` (positions).
+fn tally_of(p: &Project, live: &Live, of: &[u32]) -> Tally {
+    let mut t = Tally::default();
+    for &i in of {
+        let (i, b) = (i as usize, &p.buildings[i as usize]);
+        t.buildings += 1;
+        t.households += u64::from(b.households);
+        t.people += u64::from(p.people.get(i).copied().unwrap_or(0));
+        if live.visited(i) {
+            t.visited_buildings += 1;
+            t.visited_households += u64::from(b.households);
+        }
+        t.flagged += live.flagged.get(&(i as u32)).copied().unwrap_or(0);
+    }
+    t
+}
+
 /// Each grid's tallies (by position in `p.grids`) from the log: O(buildings).
 pub fn tallies(p: &Project, live: &Live) -> Vec<Tally> {
     let mut grids = vec![Tally::default(); p.grids.len()];

@@ -311,7 +311,7 @@ pub async fn problems(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Value>, AppError> {
-    crate::blocking(move || problems_now(state, user)).await
+    crate::reading(move || problems_now(state, user)).await
 }
 
 /// [`problems`], on a blocking thread.

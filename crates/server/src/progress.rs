@@ -40,7 +40,7 @@ pub async fn progress(
     user: AuthUser,
     Query(q): Query<ProgressQuery>,
 ) -> Result<Json<Value>, AppError> {
-    crate::blocking(move || progress_now(state, user, q)).await
+    crate::reading(move || progress_now(state, user, q)).await
 }
 
 /// [`progress`], on a blocking thread.

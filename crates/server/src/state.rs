@@ -66,6 +66,9 @@ pub struct Project {
     pub town: Town,
     pub villages: Vec<Village>,
     pub grids: Vec<StoredGrid>,
+    /// The grids as validation takes them (same order as `grids`): the next snapshot's
+    /// validation starts from them and this snapshot's report.
+    pub grid_models: Vec<gridmap_core::model::Grid>,
     /// Buildings and addresses, with their indexes below, are shared between snapshots: only a
     /// reload (`gridmap import`) changes them.
     pub buildings: Arc<Vec<Building>>,
@@ -101,6 +104,9 @@ pub struct Project {
     /// People registered in each building's houses (by position), from the registers: shared
     /// between snapshots (only `gridmap import` changes them).
     pub people: Arc<Vec<u32>>,
+    /// For each grid whose buildings are those it had in the snapshot this one was made from,
+    /// its position there: its tallies carry over ([`crate::live::tallies_after`]).
+    pub tallied: Vec<Option<u32>>,
 }
 
 /// A one-thread pool for the validation of grid edits, so that an edit of a district never
@@ -137,6 +143,64 @@ pub fn pyramid_of(p: &Project, live: &Live) -> gridmap_tiles::Pyramid {
         })
         .collect();
     gridmap_tiles::Pyramid::build(&points)
+}
+
+/// The buildings of each grid (by position), from every building's assignment.
+fn members(grids: usize, assignments: &[Assignment]) -> Vec<Vec<u32>> {
+    let mut members = vec![Vec::new(); grids];
+    for (i, a) in assignments.iter().enumerate() {
+        if let Some(g) = a.grid() {
+            members[g as usize].push(i as u32);
+        }
+    }
+    members
+}
+
+/// The buildings of each grid after an incremental validation of `old`'s grids, and for each
+/// grid its position in `old` when it holds the same buildings as there. Only the grids that
+/// changed, or lost or gained a building, are listed again.
+fn members_after(
+    old: &Project,
+    delta: &gridmap_core::validate::Delta,
+    assignments: &[Assignment],
+) -> (Vec<Vec<u32>>, Vec<Option<u32>>) {
+    let mut same = delta.old_grid.clone();
+    let mut new_of = vec![None; old.grids.len()];
+    for (i, o) in delta.old_grid.iter().enumerate() {
+        if let Some(o) = o {
+            new_of[*o as usize] = Some(i);
+        }
+    }
+    // Grids that lost or gained a building.
+    for &b in &delta.reassigned {
+        if let Some(g) = old.assignment[b as usize].grid()
+            && let Some(i) = new_of[g as usize]
+        {
+            same[i] = None;
+        }
+        if let Some(g) = assignments[b as usize].grid() {
+            same[g as usize] = None;
+        }
+    }
+    let members = (0..same.len())
+        .map(|i| match (same[i], delta.old_grid[i]) {
+            (Some(o), _) => old.grid_buildings[o as usize].clone(),
+            (None, kept) => {
+                let mut list: Vec<u32> = kept
+                    .map(|o| old.grid_buildings[o as usize].as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .chain(&delta.reassigned)
+                    .copied()
+                    .filter(|&b| assignments[b as usize].grid() == Some(i as u32))
+                    .collect();
+                list.sort_unstable();
+                list.dedup();
+                list
+            }
+        })
+        .collect();
+    (members, same)
 }
 
 impl Project {
@@ -187,6 +251,7 @@ impl Project {
             town: store.town()?,
             villages: store.villages()?,
             grids: Vec::new(),
+            grid_models: Vec::new(),
             buildings: Arc::new(buildings),
             assignment: Vec::new(),
             addresses: Arc::new(addresses),
@@ -204,6 +269,7 @@ impl Project {
             address_geometry,
             report: gridmap_core::validate::Report::default(),
             people: Arc::new(Vec::new()),
+            tallied: Vec::new(),
         };
         let people_of = store
             .people_by_building()
@@ -236,27 +302,54 @@ impl Project {
 
     /// The project `old` with `grids` (and the town and villages as they now are): the buildings,
     /// addresses, their indexes and the visit log are shared with `old`; the assignment and the
-    /// validation are made anew. The tallies are left empty: the caller makes them from the log
-    /// when it swaps the snapshot in ([`crate::live::tallies`]).
+    /// validation are made from `old`'s, again only where grids changed
+    /// ([`gridmap_core::validate::revalidate`]). The tallies are left empty: the caller makes
+    /// them when it swaps the snapshot in ([`crate::live::tallies`]).
     pub fn regrid(
         old: &Project,
         town: Town,
         villages: Vec<Village>,
         grids: Vec<StoredGrid>,
     ) -> Project {
+        use gridmap_core::validate::{
+            Before, CoverageInput, Options, Revalidation, revalidate, validate,
+        };
         let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
-        let input = gridmap_core::validate::CoverageInput {
+        let input = CoverageInput {
             grids: &model,
             buildings: &old.buildings,
             boundary: town.boundary.as_ref(),
             addresses: &old.addresses,
             input_defects: &[],
         };
-        let coverage = gridmap_core::validate::validate(
-            &input,
-            &gridmap_core::validate::Options::default(),
-            &mut |_| {},
+        let options = Options::default();
+        let started = Instant::now();
+        let revalidation = if old.town.boundary == town.boundary {
+            let near = |r: geo::Rect| -> Vec<u32> {
+                let env = rstar::AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
+                old.building_tree
+                    .locate_in_envelope_intersecting(&env)
+                    .map(|e| e.data)
+                    .collect()
+            };
+            let before = Before {
+                grids: &old.grid_models,
+                report: &old.report,
+                assignments: &old.assignment,
+            };
+            revalidate(before, &input, &options, &near)
+        } else {
+            Revalidation {
+                coverage: validate(&input, &options, &mut |_| {}),
+                delta: None,
+            }
+        };
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            incremental = revalidation.delta.is_some(),
+            "grids validated"
         );
+        let coverage = revalidation.coverage;
         let grid_geometry = grids
             .iter()
             .map(|g| geo::Geometry::MultiPolygon(g.grid.geometry.clone()))
@@ -266,18 +359,20 @@ impl Project {
             .enumerate()
             .map(|(i, g)| (g.grid.code.clone(), i))
             .collect();
-        let mut grid_buildings = vec![Vec::new(); grids.len()];
-        for (i, a) in coverage.assignments.iter().enumerate() {
-            if let Some(g) = a.grid() {
-                grid_buildings[g as usize].push(i as u32);
-            }
-        }
+        let (grid_buildings, tallied) = match &revalidation.delta {
+            Some(delta) => members_after(old, delta, &coverage.assignments),
+            None => (
+                members(grids.len(), &coverage.assignments),
+                vec![None; grids.len()],
+            ),
+        };
         Project {
             pyramid: old.pyramid.clone(),
             grid_buildings,
             town,
             villages,
             grids,
+            grid_models: model,
             buildings: old.buildings.clone(),
             assignment: coverage.assignments,
             addresses: old.addresses.clone(),
@@ -293,6 +388,7 @@ impl Project {
             address_geometry: old.address_geometry.clone(),
             report: coverage.report,
             people: old.people.clone(),
+            tallied,
         }
     }
 
@@ -511,19 +607,22 @@ impl AppState {
             }
         }
         let (town, villages) = (old.town.clone(), old.villages.clone());
+        let started = Instant::now();
         // One core for the new validation: the other keeps answering visits and readers.
         let next = match regrid_pool() {
             Some(pool) => pool.install(|| Project::regrid(&old, town, villages, grids)),
             None => Project::regrid(&old, town, villages, grids),
         };
+        let regridded = started.elapsed();
         {
             let _writer_paused = self
                 .0
                 .store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tallies = crate::live::tallies(
+            let tallies = crate::live::tallies_after(
                 &next,
+                &old.tallies(),
                 &next
                     .live
                     .read()
@@ -539,6 +638,11 @@ impl AppState {
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
         }
+        tracing::debug!(
+            regrid_ms = regridded.as_secs_f64() * 1e3,
+            swap_ms = (started.elapsed() - regridded).as_secs_f64() * 1e3,
+            "grid snapshot made"
+        );
         self.invalidate(touched);
         Ok(out)
     }

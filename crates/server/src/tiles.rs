@@ -477,29 +477,25 @@ pub async fn vector_tile(
             } else if layer == "overview" {
                 if OVERVIEW_ZOOMS.contains(&tile.z) {
                     let (p, user) = (p.clone(), user.clone());
-                    tokio::task::spawn_blocking(move || {
-                        overview_mvt(tile, &overview_cells(&p, &user, tile))
-                    })
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?
+                    crate::reading(move || Ok(overview_mvt(tile, &overview_cells(&p, &user, tile))))
+                        .await?
                 } else {
                     Vec::new()
                 }
             } else {
                 let (p, user, layer) = (p.clone(), user.clone(), layer.clone());
-                tokio::task::spawn_blocking(move || {
+                crate::reading(move || {
                     let feats = features(&p, &user, &layer, tile, &problem_features);
-                    encode(
+                    Ok(encode(
                         tile,
                         &[Layer {
                             name: &layer,
                             features: feats,
                         }],
                         &EncodeOptions::default(),
-                    )
+                    ))
                 })
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
+                .await?
             };
             let etag = etag_of(&bytes);
             state.0.tiles.insert(key, etag.clone(), bytes.clone());
@@ -631,16 +627,15 @@ pub async fn heatmap(
     let p = state.project();
     // The count pyramid answers town-wide users at once; a scoped user's few buildings make
     // their own. Off the runtime's threads either way.
-    let png = tokio::task::spawn_blocking(move || {
+    let png = crate::reading(move || {
         const RADIUS_PX: f32 = 24.0;
-        if user.town_wide(&p.town.code) {
+        Ok(if user.town_wide(&p.town.code) {
             p.pyramid.heatmap_png(tile, heat, RADIUS_PX, &scale)
         } else {
             scoped_pyramid(&p, &user).heatmap_png(tile, heat, RADIUS_PX, &scale)
-        }
+        })
     })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    .await?;
     let Some(png) = png else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

@@ -113,7 +113,7 @@ pub async fn uncovered(
     user: AuthUser,
     Query(q): Query<UncoveredQuery>,
 ) -> Result<Json<Value>, AppError> {
-    crate::blocking(move || uncovered_now(state, user, q)).await
+    crate::reading(move || uncovered_now(state, user, q)).await
 }
 
 /// [`uncovered`], on a blocking thread.

@@ -191,13 +191,19 @@ fn assert_same(served: &Project, fresh: &Project) {
         served.assignment, fresh.assignment,
         "where each building lies"
     );
-    assert_eq!(served.report, fresh.report, "problems");
+    if let Err(e) = served.report.agrees_with(&fresh.report) {
+        panic!("problems: {e}");
+    }
     assert_eq!(
         *served.live(),
         *fresh.live(),
         "visits, latest visits, flags"
     );
     assert_eq!(*served.tallies(), *fresh.tallies(), "grid tallies");
+    assert_eq!(
+        served.grid_buildings, fresh.grid_buildings,
+        "the buildings of each grid"
+    );
 }
 
 proptest! {

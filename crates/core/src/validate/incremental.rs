@@ -39,7 +39,7 @@ use super::{
     building_lists, buildings_in_no_grid, finish, gap, grid_defects, grid_mismatch, invalid_grids,
     outside_boundary, overlaps, uncovered, validate,
 };
-use crate::assign::{Assignment, assign_building};
+use crate::assign::{Assignment, Status, assign_building};
 use crate::index::GridIndex;
 use crate::locate::PreparedArea;
 use crate::model::Grid;
@@ -48,7 +48,28 @@ use crate::model::Grid;
 #[derive(Debug, Clone, Copy)]
 pub struct Before<'a> {
     pub grids: &'a [Grid],
-    pub coverage: &'a Coverage,
+    pub report: &'a Report,
+    /// Each building's assignment, in input order.
+    pub assignments: &'a [Assignment],
+}
+
+/// What [`revalidate`] made.
+#[derive(Debug, Clone)]
+pub struct Revalidation {
+    pub coverage: Coverage,
+    /// What was redone; `None` when everything was validated anew.
+    pub delta: Option<Delta>,
+}
+
+/// What an incremental validation redid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// The buildings (positions) assigned again, in order; every other building kept its
+    /// assignment, its grid renumbered.
+    pub reassigned: Vec<u32>,
+    /// For each grid, its position among the old grids when its code and geometry are the
+    /// same.
+    pub old_grid: Vec<Option<u32>>,
 }
 
 /// The coverage of `input` (the grids as they are now), made from `before` (the same buildings,
@@ -57,31 +78,30 @@ pub struct Before<'a> {
 /// buildings whose footprint envelope meets `rect`, e.g. from an R-tree the caller keeps.
 ///
 /// # Performance
-/// Linear passes over the assignments to renumber them and list their problems (a few
-/// milliseconds a million), plus the work of a full validation restricted to the touched
-/// regions: for one reshaped grid among ten thousand, about a thousandth of it.
+/// A linear pass over the assignments to renumber them (a few milliseconds a million), plus
+/// the work of a full validation restricted to the touched regions: for one reshaped grid
+/// among ten thousand, about a thousandth of it.
 pub fn revalidate(
     before: Before,
     input: &CoverageInput,
     options: &Options,
     buildings_near: &(dyn Fn(Rect) -> Vec<u32> + Sync),
-) -> Coverage {
-    let full = || validate(input, options, &mut |_| {});
-    if !input.input_defects.is_empty() || before.coverage.assignments.len() != input.buildings.len()
-    {
+) -> Revalidation {
+    let full = || Revalidation {
+        coverage: validate(input, options, &mut |_| {}),
+        delta: None,
+    };
+    if !input.input_defects.is_empty() || before.assignments.len() != input.buildings.len() {
         return full();
     }
     let Some(change) = Change::between(before.grids, input.grids) else {
         return full();
     };
     // Past a tenth of the grids, one full pass is cheaper than many local ones.
-    if change.regions.len() > 2 + input.grids.len() / 10 {
+    if change.regions.len() > 64.max(input.grids.len() / 10) {
         return full();
     }
-    let Some(coverage) = redo(&before, &change, input, options, buildings_near) else {
-        return full();
-    };
-    coverage
+    redo(&before, &change, input, options, buildings_near).unwrap_or_else(full)
 }
 
 /// What changed between two lists of grids.
@@ -224,8 +244,8 @@ fn redo(
     input: &CoverageInput,
     options: &Options,
     buildings_near: &(dyn Fn(Rect) -> Vec<u32> + Sync),
-) -> Option<Coverage> {
-    let old = &before.coverage.report;
+) -> Option<Revalidation> {
+    let old = before.report;
     let grids = input.grids;
 
     // Validity: the changed grids are checked, the others keep their verdict.
@@ -259,7 +279,6 @@ fn redo(
 
     // Assignments: renumbered, and made again where a touched region holds the location.
     let mut assignments: Vec<Option<Assignment>> = before
-        .coverage
         .assignments
         .par_iter()
         .map(|a| renumber(a, &change.new_of))
@@ -281,17 +300,67 @@ fn redo(
                 .then(|| (b, local.to_global(assign_building(&index, building))))
         })
         .collect();
-    for (b, a) in again {
-        assignments[b as usize] = Some(a);
+    for (b, a) in &again {
+        assignments[*b as usize] = Some(a.clone());
     }
     // A building assigned to a changed grid lies in a touched region, so it was assigned again.
     let assignments: Vec<Assignment> = assignments.into_iter().collect::<Option<_>>()?;
 
+    // The building lists: the old ones but for the buildings assigned again, and theirs.
+    let redone: HashSet<&str> = again
+        .iter()
+        .map(|(b, _)| input.buildings[*b as usize].id.as_str())
+        .collect();
     let mut report = Report {
         invalid_grids: invalid_grids(grids, &defects),
+        in_no_grid: old
+            .in_no_grid
+            .iter()
+            .filter(|b| !redone.contains(b.as_str()))
+            .cloned()
+            .collect(),
+        in_many_grids: old
+            .in_many_grids
+            .iter()
+            .filter(|m| !redone.contains(m.building.as_str()))
+            .cloned()
+            .collect(),
+        straddling: old
+            .straddling
+            .iter()
+            .filter(|s| !redone.contains(s.building.as_str()))
+            .cloned()
+            .collect(),
         ..Report::default()
     };
-    let located_in_pair = building_lists(&mut report, &assignments, input, options);
+    let (mut no_grid, mut many, mut straddling) = (0, 0, 0);
+    report.summary.in_one_grid = old.summary.in_one_grid;
+    report.summary.on_edge = old.summary.on_edge;
+    for (b, _) in &again {
+        let was = &before.assignments[*b as usize];
+        match was {
+            Assignment::NoGrid => no_grid += 1,
+            Assignment::Many(_) => many += 1,
+            Assignment::One { on_edge, .. } => {
+                report.summary.in_one_grid -= 1;
+                report.summary.on_edge -= usize::from(*on_edge);
+                straddling += usize::from(was.status(options.straddle_share) == Status::Straddling);
+            }
+        }
+    }
+    // Building ids that repeat would make the lists above drop another building's entry.
+    if old.in_no_grid.len() - report.in_no_grid.len() != no_grid
+        || old.in_many_grids.len() - report.in_many_grids.len() != many
+        || old.straddling.len() - report.straddling.len() != straddling
+    {
+        return None;
+    }
+    let located_in_pair = building_lists(
+        &mut report,
+        again.iter().map(|(b, a)| (*b as usize, a)),
+        input,
+        options,
+    );
 
     // Overlaps: kept between unchanged grids, measured again with a changed one.
     let unchanged: HashSet<&str> = grids
@@ -367,9 +436,15 @@ fn redo(
             .collect();
     }
     finish(&mut report, input);
-    Some(Coverage {
-        report,
-        assignments,
+    Some(Revalidation {
+        coverage: Coverage {
+            report,
+            assignments,
+        },
+        delta: Some(Delta {
+            reassigned: again.into_iter().map(|(b, _)| b).collect(),
+            old_grid: change.old_of.clone(),
+        }),
     })
 }
 
@@ -437,10 +512,10 @@ fn gaps(
         .into_iter()
         .filter(meets)
         .collect();
-    if parts
-        .iter()
-        .any(|p| p.bounding_rect().is_none_or(|b| !outer_holds(&window, &b)))
-    {
+    if parts.iter().any(|p| {
+        p.bounding_rect()
+            .is_none_or(|b| !outer_holds(&widened(window), &b))
+    }) {
         return None;
     }
     let found: Vec<Gap> = parts
