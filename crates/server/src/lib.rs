@@ -129,15 +129,22 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs read work (tiles, heatmaps, statistics, lists) off the runtime's threads, at most one
-/// per core at a time: the others wait their turn without taking CPU, so that a crowd of
-/// readers never starves the writer of visits and the validation of grid edits of the cores.
+/// Runs read work (tiles, heatmaps, statistics, lists) off the runtime's threads, on half the
+/// cores at most (at least one; `GRIDMAP_READERS` sets another number): the other reads wait
+/// their turn without taking CPU, so that a crowd of readers never starves the writer of
+/// visits and the validation of grid edits, which the campaign's records depend on.
 pub async fn reading<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     let permits = PERMITS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let readers = std::env::var("GRIDMAP_READERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cores / 2)
+            .max(1);
+        tokio::sync::Semaphore::new(readers)
     });
     let _turn = permits
         .acquire()

@@ -466,37 +466,10 @@ pub async fn vector_tile(
     let (etag, bytes) = match cached {
         Some(hit) => hit,
         None => {
-            let p = state.project();
-            let problem_features = if layer == "problems" {
-                problems(&p, &user)
-            } else {
-                Vec::new()
-            };
-            let bytes = if layer == "basemap" {
-                basemap_tile(&p, tile)
-            } else if layer == "overview" {
-                if OVERVIEW_ZOOMS.contains(&tile.z) {
-                    let (p, user) = (p.clone(), user.clone());
-                    crate::reading(move || Ok(overview_mvt(tile, &overview_cells(&p, &user, tile))))
-                        .await?
-                } else {
-                    Vec::new()
-                }
-            } else {
-                let (p, user, layer) = (p.clone(), user.clone(), layer.clone());
-                crate::reading(move || {
-                    let feats = features(&p, &user, &layer, tile, &problem_features);
-                    Ok(encode(
-                        tile,
-                        &[Layer {
-                            name: &layer,
-                            features: feats,
-                        }],
-                        &EncodeOptions::default(),
-                    ))
-                })
-                .await?
-            };
+            // The snapshot is taken when the tile's turn comes, not held while it waits.
+            let (st, user, layer) = (state.clone(), user.clone(), layer.clone());
+            let bytes =
+                crate::reading(move || Ok(render_tile(&st.project(), &user, &layer, tile))).await?;
             let etag = etag_of(&bytes);
             state.0.tiles.insert(key, etag.clone(), bytes.clone());
             (etag, bytes)
@@ -508,6 +481,33 @@ pub async fn vector_tile(
         &headers,
         "application/vnd.mapbox-vector-tile",
     ))
+}
+
+/// The vector tile `tile` of `layer` as `user` may see it.
+fn render_tile(p: &Project, user: &AuthUser, layer: &str, tile: TileId) -> Vec<u8> {
+    match layer {
+        "basemap" => basemap_tile(p, tile),
+        "overview" if OVERVIEW_ZOOMS.contains(&tile.z) => {
+            overview_mvt(tile, &overview_cells(p, user, tile))
+        }
+        "overview" => Vec::new(),
+        _ => {
+            let problem_features = if layer == "problems" {
+                problems(p, user)
+            } else {
+                Vec::new()
+            };
+            let features = features(p, user, layer, tile, &problem_features);
+            encode(
+                tile,
+                &[Layer {
+                    name: layer,
+                    features,
+                }],
+                &EncodeOptions::default(),
+            )
+        }
+    }
 }
 
 /// `GET /tiles/{layer}.json`: TileJSON 3.0.
@@ -624,10 +624,11 @@ pub async fn heatmap(
         "unvisited" => HeatKind::Unvisited,
         _ => HeatKind::Coverage,
     };
-    let p = state.project();
     // The count pyramid answers town-wide users at once; a scoped user's few buildings make
-    // their own. Off the runtime's threads either way.
+    // their own. Off the runtime's threads either way, with the snapshot of its turn.
+    let st = state.clone();
     let png = crate::reading(move || {
+        let p = st.project();
         const RADIUS_PX: f32 = 24.0;
         Ok(if user.town_wide(&p.town.code) {
             p.pyramid.heatmap_png(tile, heat, RADIUS_PX, &scale)
