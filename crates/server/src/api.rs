@@ -143,10 +143,22 @@ pub async fn stats(
     Query(q): Query<StatsQuery>,
 ) -> Result<Response, AppError> {
     let key = format!(
-        "{}|{}",
+        "stats|{}|{}",
         user.reach_key(&state.project().town.code),
         q.by.as_deref().unwrap_or("grid")
     );
+    let st = state.clone();
+    shared_answer(&state, key, move || stats_now(&st, &user, &q)).await
+}
+
+/// The JSON answer cached under `key` if it is younger than [`STATS_FRESH`], else the one
+/// `make` makes (on a reading thread), cached. For answers that depend only on what the caller
+/// reaches and that a second's age does not spoil: statistics, progress, uncovered blocks.
+pub async fn shared_answer<T: serde::Serialize + 'static>(
+    state: &AppState,
+    key: String,
+    make: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<Response, AppError> {
     let fresh = {
         let cache = state
             .0
@@ -161,10 +173,8 @@ pub async fn stats(
     let bytes = match fresh {
         Some(bytes) => bytes,
         None => {
-            let st = state.clone();
             let bytes = crate::reading(move || {
-                let table = stats_now(&st, &user, &q)?;
-                serde_json::to_vec(&table)
+                serde_json::to_vec(&make()?)
                     .map(axum::body::Bytes::from)
                     .map_err(|e| AppError::Internal(e.to_string()))
             })

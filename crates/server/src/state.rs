@@ -1,8 +1,26 @@
 //! The server's state: the project held in memory (grids, buildings and where each building
 //! lies, addresses, visits, the basemap), the store for writes, sessions.
 //!
-//! The in-memory [`Project`] is immutable and shared through an `Arc`; a write to the store
-//! builds the next one and swaps it in, so readers never wait for a writer.
+//! # Design
+//! - **Snapshots.** The in-memory [`Project`] is shared through an `Arc`; readers take the
+//!   current one and never wait for a writer. What only `gridmap import` changes (buildings,
+//!   addresses, their indexes, geometries for tiles, people counts, the basemap) is `Arc`-shared
+//!   by every snapshot.
+//! - **Visits** change no snapshot: the one writer thread ([`crate::writer`]) commits them in
+//!   batches and then updates, in place, the visit log shared by all snapshots ([`Live`]), the
+//!   current snapshot's grid tallies and the heatmap pyramid (atomics).
+//! - **Grid edits** make the next snapshot copy-on-write: the grid list, the assignment of
+//!   every building and the validation report are new, made from the current snapshot's by
+//!   [`gridmap_core::validate::revalidate`], which assigns again only the buildings in the old
+//!   and new envelopes of the changed grids and redoes only the problems there (a property test
+//!   holds the result equal to a fresh load). The buildings of each grid and its tallies carry
+//!   over but for the grids that changed or gained or lost a building. The swap happens with the
+//!   writer of visits paused between two batches, so no visit is counted twice or lost.
+//! - **Another process's writes** (`gridmap import` into the served file) are noticed by
+//!   [`crate::watch`], which loads the file again in the background and swaps it in.
+//! - **Read work** (tiles, heatmaps, statistics, lists) runs off the runtime's threads, on half
+//!   the cores at most ([`crate::reading`]), so that the writer of visits and the validation of
+//!   edits keep a core.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
