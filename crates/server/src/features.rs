@@ -774,6 +774,9 @@ fn parse_bbox(s: &str, crs: Crs) -> Result<Rect, AppError> {
     Ok(rect)
 }
 
+/// A feature as answered: id, geometry (lon/lat) and properties.
+type Item<'p> = (String, Option<Cow<'p, Geometry>>, Value);
+
 /// One collection of the project, as seen by one user.
 struct Layer<'p> {
     id: &'static str,
@@ -898,7 +901,7 @@ impl<'p> Layer<'p> {
     }
 
     /// Feature `i`: id, geometry and properties.
-    fn feature(&self, i: usize) -> (String, Option<Cow<'p, Geometry>>, Value) {
+    fn feature(&self, i: usize) -> Item<'p> {
         let p = self.p();
         match self.id {
             "grids" => {
@@ -1109,9 +1112,9 @@ pub async fn items(
             });
         }
         // Filtered on the properties as answered, so a filter means what the client reads.
-        let mut props: Vec<Option<(String, Option<Cow<'_, Geometry>>, Value)>> = Vec::new();
+        let mut props: Vec<Option<Item<'_>>> = Vec::new();
         if !wanted.is_empty() {
-            let kept: Vec<(usize, (String, Option<Cow<'_, Geometry>>, Value))> = all
+            let kept: Vec<(usize, Item<'_>)> = all
                 .iter()
                 .map(|&i| (i, layer.feature(i)))
                 .filter(|(_, (_, _, pr))| {
