@@ -237,15 +237,6 @@ impl AuthUser {
     }
 }
 
-/// Whether `c` lies in (or on) village `v`'s boundary; false when it has none.
-pub fn in_village(p: &Project, v: &str, c: Coord) -> bool {
-    p.villages
-        .iter()
-        .find(|x| x.code == v)
-        .and_then(|x| x.boundary.as_ref())
-        .is_some_and(|b| PreparedArea::new(b).locate(c) != Location::Outside)
-}
-
 /// A user's reach, owned (a [`Scope`] outlives the borrow of the user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Area {
