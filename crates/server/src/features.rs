@@ -495,23 +495,43 @@ fn extent(p: &Project, id: &str) -> Value {
     );
     let mut out = json!({"spatial": {"bbox": [bbox], "crs": Crs::Crs84.uri()}});
     if id == "visits" {
-        let live = p.live();
-        let times: Vec<i64> = live
-            .visits
-            .iter()
-            .filter_map(|v| instant(&v.time))
-            .collect();
-        let rfc = |t: Option<&i64>| {
-            t.and_then(|t| chrono::DateTime::from_timestamp(*t, 0))
+        let (mut first, mut last) = (None::<i64>, None::<i64>);
+        for_visits(p, |_, v| {
+            if let Some(t) = instant(&v.time) {
+                first = Some(first.map_or(t, |f| f.min(t)));
+                last = Some(last.map_or(t, |l| l.max(t)));
+            }
+        });
+        let rfc = |t: Option<i64>| {
+            t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         };
         out["temporal"] = json!({
-            "interval": [[rfc(times.iter().min()), rfc(times.iter().max())]],
+            "interval": [[rfc(first), rfc(last)]],
             "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
         });
     }
     out
 }
+
+/// Calls `f` with every visit (position, visit), holding the visit log's read lock for at most
+/// [`VISIT_CHUNK`] visits at a time, so that the writer of visits never waits for a long scan.
+/// The log only grows, so positions stay valid between chunks.
+fn for_visits(p: &Project, mut f: impl FnMut(usize, &gridmap_core::model::Visit)) {
+    let n = p.live().visits.len();
+    let mut start = 0;
+    while start < n {
+        let end = n.min(start + VISIT_CHUNK);
+        let live = p.live();
+        for (k, v) in live.visits[start..end].iter().enumerate() {
+            f(start + k, v);
+        }
+        start = end;
+    }
+}
+
+/// Visits read under one hold of the log's lock.
+const VISIT_CHUNK: usize = 10_000;
 
 fn union(a: Rect, b: Rect) -> Rect {
     Rect::new(
@@ -552,17 +572,19 @@ pub async fn collections(
     check_params(&params, &[])?;
     let base = Base::of(&headers, &uri);
     let p = state.project();
-    Ok(json_response(
-        JSON,
-        json!({
+    // The visits' time span reads the whole log: off the async threads.
+    let body = crate::blocking(move || {
+        Ok(json!({
             "links": [{"href": base.url("/collections"), "rel": "self", "type": JSON, "title": "Collections"}],
             "crs": Crs::ALL.map(Crs::uri),
             "collections": COLLECTIONS
                 .iter()
                 .map(|(id, t, d)| collection_json(&base, &p, id, t, d))
                 .collect::<Vec<_>>(),
-        }),
-    ))
+        }))
+    })
+    .await?;
+    Ok(json_response(JSON, body))
 }
 
 /// `GET /ogc/collections/{id}`.
@@ -577,10 +599,10 @@ pub async fn one_collection(
     let (id, title, description) = collection_entry(&id)?;
     check_params(&params, &[])?;
     let base = Base::of(&headers, &uri);
-    Ok(json_response(
-        JSON,
-        collection_json(&base, &state.project(), id, title, description),
-    ))
+    let p = state.project();
+    let body =
+        crate::blocking(move || Ok(collection_json(&base, &p, id, title, description))).await?;
+    Ok(json_response(JSON, body))
 }
 
 /// The queryables of a collection: (name, description, allowed values when few).
@@ -855,14 +877,15 @@ impl<'p> Layer<'p> {
                 })
                 .collect(),
             "visits" => {
-                let live = p.live();
-                (0..live.visits.len())
-                    .filter(|&i| self.scope.visit(&live.visits[i]))
-                    .filter(|&i| {
-                        bbox.is_none()
-                            || meets(self.visit_point(&live.visits[i]).map(|c| Rect::new(c, c)))
-                    })
-                    .collect()
+                let mut out = Vec::new();
+                for_visits(p, |i, v| {
+                    if self.scope.visit(v)
+                        && (bbox.is_none() || meets(self.visit_point(v).map(|c| Rect::new(c, c))))
+                    {
+                        out.push(i);
+                    }
+                });
+                out
             }
             _ => self
                 .basemap
