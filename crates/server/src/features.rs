@@ -838,7 +838,7 @@ impl<'p> Layer<'p> {
     }
 
     /// The positions of the features in the user's scope (and, when given, meeting `bbox`),
-    /// in order.
+    /// in order: in the project's vectors, or for the basemap in `basemap`.
     fn candidates(&self, bbox: Option<Rect>) -> Vec<usize> {
         let p = self.p();
         let meets = |r: Option<Rect>| bbox.is_none_or(|b| r.is_some_and(|r| r.intersects(&b)));
@@ -887,11 +887,9 @@ impl<'p> Layer<'p> {
                 });
                 out
             }
-            _ => self
-                .basemap
-                .iter()
-                .copied()
-                .filter(|&i| meets(p.basemap.features[i].geometry.bounding_rect()))
+            // Positions in `self.basemap`: the feature id is the position + 1.
+            _ => (0..self.basemap.len())
+                .filter(|&k| meets(p.basemap.features[self.basemap[k]].geometry.bounding_rect()))
                 .collect(),
         }
     }
@@ -979,10 +977,9 @@ impl<'p> Layer<'p> {
                 )
             }
             _ => {
-                let f = &p.basemap.features[i];
-                let n = self.basemap.iter().position(|&x| x == i).unwrap_or(0) + 1;
+                let f = &p.basemap.features[self.basemap[i]];
                 (
-                    format!("{}-{n}", self.id),
+                    format!("{}-{}", self.id, i + 1),
                     Some(Cow::Borrowed(&f.geometry)),
                     json!({"kind": f.kind, "detail": f.detail, "name": f.name}),
                 )
@@ -1018,7 +1015,7 @@ impl<'p> Layer<'p> {
             }
             _ => {
                 let n: usize = fid.strip_prefix(self.id)?.strip_prefix('-')?.parse().ok()?;
-                self.basemap.get(n.checked_sub(1)?).copied()
+                n.checked_sub(1).filter(|&k| k < self.basemap.len())
             }
         }
     }

@@ -236,6 +236,45 @@ async fn collections_and_errors_are_json() {
         "http://localhost/collections/buildings/items"
     );
 
+    // Basemap features have ids that fit in a path, and each is found by its id.
+    let (_, roads) = call(
+        &st,
+        "GET",
+        "/ogc/collections/roads/items?limit=3&offset=1",
+        Some(&t),
+        None,
+        &[],
+    )
+    .await;
+    let ids: Vec<&str> = roads["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["roads-2", "roads-3", "roads-4"]);
+    let (status, road) = call(
+        &st,
+        "GET",
+        "/ogc/collections/roads/items/roads-3",
+        Some(&t),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(road["geometry"], roads["features"][1]["geometry"]);
+    let (status, _) = call(
+        &st,
+        "GET",
+        "/ogc/collections/roads/items/roads-0",
+        Some(&t),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     for (uri, want, needle) in [
         (
             "/ogc/collections/nope",
