@@ -612,8 +612,8 @@ async fn visits_by_datetime() {
 }
 
 /// The one rule of scope, for a building in no grid: the town-level users and the manager of
-/// the village it lies in see it — in items, tiles, the building panel, heatmaps and
-/// statistics — and nobody else does, least of all the grid roles of its village.
+/// the village it lies in see it — in items, tiles, the building panel, uncovered blocks,
+/// heatmaps and statistics — and nobody else does, least of all the grid roles of its village.
 #[tokio::test]
 async fn a_building_in_no_grid_is_seen_by_its_village_and_the_town_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -685,6 +685,26 @@ async fn a_building_in_no_grid_is_seen_by_its_village_and_the_town_only() {
         );
         let in_tile = body.windows(id.len()).any(|w| w == id.as_bytes());
         assert_eq!(in_tile, sees, "{user}: tile");
+        // The supervisor's list of uncovered blocks.
+        let (status, blocks) = call(
+            &st,
+            "GET",
+            "/api/uncovered?limit=10000",
+            Some(&t),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let listed = blocks["features"].as_array().unwrap().iter().any(|f| {
+            f["properties"]["kind"] == "in_no_grid"
+                && f["properties"]["building_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| *b == json!(id))
+        });
+        assert_eq!(listed, sees, "{user}: uncovered blocks");
         // The one rule, asked directly, agrees; heatmaps use its list of buildings.
         let me = gridmap_server::auth::AuthUser(gridmap_server::state::Session {
             username: user.into(),
