@@ -53,6 +53,10 @@ pub fn app(state: AppState) -> Router {
             "/api/login",
             post(auth::login).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_LIMIT)),
         )
+        .route(
+            "/api/oauth/token",
+            post(auth::oauth_token).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_LIMIT)),
+        )
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
         .route("/api/openapi.json", get(openapi::document))

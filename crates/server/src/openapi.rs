@@ -5,8 +5,14 @@ use crate::extract::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 44] = [
+pub const ROUTES: [(&str, &str, &str, bool); 45] = [
     ("get", "/health", "Liveness and what is loaded", false),
+    (
+        "post",
+        "/api/oauth/token",
+        "OAuth 2.0 password grant (form: grant_type=password, username, password): the bearer token as access_token (QGIS's OAuth2 method)",
+        false,
+    ),
     (
         "post",
         "/api/partition",
