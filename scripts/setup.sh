@@ -4,14 +4,14 @@
 # PROJ (libraries and their command-line tools, which tests use as references), Node.js and
 # Debian's Chromium for the web app and its browser tests, the web app's npm packages
 # (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time), and
-# OWSLib, the Python OGC API client the OGC tests drive (into the virtual environment target/py:
-# Debian's Python refuses pip installs outside one).
+# the OGC API clients the OGC tests drive: Debian's QGIS with PyQGIS (headless), and OWSLib
+# (into the virtual environment target/py: Debian's Python refuses pip installs outside one).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3
-          nodejs chromium chromium-driver fonts-wqy-microhei python3-venv)
+          nodejs chromium chromium-driver fonts-wqy-microhei python3-venv qgis python3-qgis)
 missing=()
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
