@@ -2,14 +2,16 @@
 # Installs what building and testing gridmap needs on a fresh Debian 12 machine that has the
 # Rust toolchain: a C toolchain, pkg-config and libclang for crates that build C code, GDAL and
 # PROJ (libraries and their command-line tools, which tests use as references), Node.js and
-# Debian's Chromium for the web app and its browser tests, and the web app's npm packages
-# (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time).
+# Debian's Chromium for the web app and its browser tests, the web app's npm packages
+# (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time), and
+# the OGC API clients the OGC tests drive: Debian's QGIS with PyQGIS (headless), and OWSLib
+# (into the virtual environment target/py: Debian's Python refuses pip installs outside one).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3
-          nodejs chromium chromium-driver fonts-wqy-microhei)
+          nodejs chromium chromium-driver fonts-wqy-microhei python3-venv qgis python3-qgis)
 missing=()
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -31,4 +33,11 @@ command -v npm >/dev/null || {
 if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
   echo "setup: installing the web app's npm packages" >&2
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# OWSLib for tests/cli_ogc.rs, pinned.
+owslib=OWSLib==0.35.0
+if ! target/py/bin/python3 -c "import owslib.ogcapi.features" >/dev/null 2>&1; then
+  echo "setup: installing $owslib into target/py" >&2
+  python3 -m venv target/py
+  target/py/bin/pip install -q --disable-pip-version-check "$owslib"
 fi

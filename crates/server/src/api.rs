@@ -236,6 +236,31 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
             }
         }
     }
+    if by == "village" {
+        // Buildings that count towards no grid (in none, or in several) count towards the
+        // village whose boundary holds them, for those who see them (the one rule of scope).
+        let scope = user.scope(&p);
+        let live = p.live();
+        for (i, a) in p.assignment.iter().enumerate() {
+            if a.grid().is_some() || !scope.building(i) {
+                continue;
+            }
+            let Some(village) = scope.village_of_building(i) else {
+                continue;
+            };
+            let b = &p.buildings[i];
+            let households = u64::from(b.households);
+            let visited = live.visited(i);
+            rows.entry(village.to_string()).or_default().add(&Tally {
+                buildings: 1,
+                households,
+                visited_buildings: u64::from(visited),
+                visited_households: if visited { households } else { 0 },
+                flagged: live.flagged.get(&(i as u32)).copied().unwrap_or(0),
+                people: u64::from(p.people.get(i).copied().unwrap_or(0)),
+            });
+        }
+    }
     let rate = Tally::visit_rate;
     // People linked to houses in the buildings (人房关联): every person counted in a grid or
     // village lives in a house of one of its buildings, so all of them are linked.

@@ -4,7 +4,8 @@
 //! `{"username", "password"}` answers a random bearer token valid for `Settings::session_secs`
 //! (`gridmap serve --session-hours`, 12 h by default); every other request carries
 //! `Authorization: Bearer TOKEN`; `POST /api/logout` closes that token's session at once. A 401
-//! carries `WWW-Authenticate: Bearer`.
+//! carries `WWW-Authenticate: Bearer`. `POST /api/oauth/token` ([`oauth_token`]) is the same
+//! sign-in as OAuth 2.0's password grant, for QGIS's OAuth2 method, under the same policy.
 //!
 //! # Sign-in policy
 //!
@@ -310,6 +311,11 @@ fn read_login(body: Result<Json<Login>, JsonRejection>) -> Result<Login, Refusal
         };
         Refusal::Error(AppError::BadRequest(message), Some(status))
     })?;
+    check_login(login)
+}
+
+/// The sign-in if its fields are within bounds (nothing of them is echoed).
+fn check_login(login: Login) -> Result<Login, Refusal> {
     let too_long = |field: &str, max: usize| {
         Refusal::from(AppError::BadRequest(format!(
             "{field}: too long: at most {max} characters"
@@ -344,6 +350,88 @@ async fn sign_in(
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Value, Refusal> {
     let login = read_login(body)?;
+    sign_in_as(state, addr, login).await
+}
+
+/// `POST /api/oauth/token`, form-encoded `grant_type=password&username=…&password=…` (other
+/// fields, such as `client_id` and `scope`, are ignored): OAuth 2.0's resource owner password
+/// grant (RFC 6749 §4.3), for clients whose authentication manager speaks OAuth 2 but cannot set
+/// a header of its own — QGIS's *OAuth2* method with the *Resource Owner* grant, which then sends
+/// `Authorization: Bearer` itself. The same sign-in as `/api/login` (same bounds, throttle and
+/// logs), answered `{"access_token", "token_type": "bearer", "expires_in"}`; refusals as RFC 6749
+/// §5.2 `{"error": "invalid_request" | "unsupported_grant_type" | "invalid_grant",
+/// "error_description"}` (429 with `Retry-After` as for `/api/login`).
+pub async fn oauth_token(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Result<
+        axum::Form<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::FormRejection,
+    >,
+) -> Response {
+    let oauth_error = |status: StatusCode, code: &str, description: &str| {
+        (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response()
+    };
+    let Ok(axum::Form(mut form)) = body else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send Content-Type: application/x-www-form-urlencoded and grant_type=password&username=…&password=…",
+        );
+    };
+    if form.get("grant_type").map(String::as_str) != Some("password") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only grant_type=password is supported",
+        );
+    }
+    let (Some(username), Some(password)) = (form.remove("username"), form.remove("password"))
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "username and password are required",
+        );
+    };
+    let signed_in = match check_login(Login { username, password }) {
+        Ok(login) => sign_in_as(&state, addr, login).await,
+        Err(refusal) => Err(refusal),
+    };
+    match signed_in {
+        Ok(answer) => {
+            let mut r = Json(json!({
+                "access_token": answer["token"], "token_type": "bearer",
+                "expires_in": answer["expires_in"],
+            }))
+            .into_response();
+            // RFC 6749 §5.1: a token answer is never cached.
+            r.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(Refusal::Error(AppError::BadLogin, _)) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "wrong username or password",
+        ),
+        Err(Refusal::Error(AppError::BadRequest(m), _)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &m)
+        }
+        Err(other) => other.into_response(),
+    }
+}
+
+/// Signs `login` in: the throttle, the password check and the session (see the module doc).
+async fn sign_in_as(
+    state: &AppState,
+    addr: Option<SocketAddr>,
+    login: Login,
+) -> Result<Value, Refusal> {
     let client = Client::of(addr.map(|a| a.ip()));
     let signin = &state.0.signin;
     let now = Instant::now();

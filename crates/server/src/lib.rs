@@ -53,6 +53,10 @@ pub fn app(state: AppState) -> Router {
             "/api/login",
             post(auth::login).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_LIMIT)),
         )
+        .route(
+            "/api/oauth/token",
+            post(auth::oauth_token).layer(DefaultBodyLimit::max(auth::LOGIN_BODY_LIMIT)),
+        )
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
         .route("/api/openapi.json", get(openapi::document))
@@ -84,9 +88,28 @@ pub fn app(state: AppState) -> Router {
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))
         .route("/heatmap/{kind}/legend.json", get(tiles::legend))
         .route("/heatmap/{kind}/{z}/{x}/{y}", get(tiles::heatmap))
+        // OGC API – Features, and the paths it had before /ogc (aliases).
+        .route("/ogc", get(features::landing))
+        .route("/ogc/", get(features::landing))
+        .route("/ogc/conformance", get(features::conformance))
+        .route("/conformance", get(features::conformance))
+        .route("/ogc/api", get(features::api_document))
+        .route("/ogc/collections", get(features::collections))
         .route("/collections", get(features::collections))
+        .route("/ogc/collections/{id}", get(features::one_collection))
         .route("/collections/{id}", get(features::one_collection))
+        .route("/ogc/collections/{id}/items", get(features::items))
         .route("/collections/{id}/items", get(features::items))
+        .route("/ogc/collections/{id}/items/{fid}", get(features::item))
+        .route("/collections/{id}/items/{fid}", get(features::item))
+        .route(
+            "/ogc/collections/{id}/queryables",
+            get(features::queryables_doc),
+        )
+        .route(
+            "/collections/{id}/queryables",
+            get(features::queryables_doc),
+        )
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
         // Every API answer may hold scoped or personal data: never cached, anywhere.
@@ -94,6 +117,9 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    // `/`: the web app, or the OGC landing page for a client that asks for JSON (after the
+    // no-store layer: the app's page is revalidated, not refetched).
+    let router = router.route("/", get(root));
     let index = match &web {
         Some(dir) => std::fs::read_to_string(dir.join("app").join("index.html")).ok(),
         None => webapp::index_html().map(String::from),
@@ -161,6 +187,27 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// `GET /`: the OGC API landing page for a client that asks for JSON (`f=json`, or an
+/// `Accept` naming JSON and not HTML, as OWSLib, GDAL and QGIS send), else the web app.
+async fn root(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = req.headers().clone();
+    if features::wants_json(&headers, req.uri()) {
+        return features::root_landing(&state, &headers).await;
+    }
+    match &state.0.settings.web_dir {
+        Some(dir) => match ServeDir::new(dir.join("app")).try_call(req).await {
+            Ok(r) => r.map(axum::body::Body::new),
+            Err(_) => StatusCode::NOT_FOUND.into_response(),
+        },
+        None => webapp::serve(req.uri().clone(), headers).await,
+    }
+    .into_response()
 }
 
 /// 404 for a path under `/api` (or anywhere, without the web app) that names no endpoint.

@@ -5,8 +5,14 @@ use crate::extract::Json;
 use serde_json::{Value, json};
 
 /// Every route as (method, path, summary, needs a token).
-pub const ROUTES: [(&str, &str, &str, bool); 31] = [
+pub const ROUTES: [(&str, &str, &str, bool); 45] = [
     ("get", "/health", "Liveness and what is loaded", false),
+    (
+        "post",
+        "/api/oauth/token",
+        "OAuth 2.0 password grant (form: grant_type=password, username, password): the bearer token as access_token (QGIS's OAuth2 method)",
+        false,
+    ),
     (
         "post",
         "/api/partition",
@@ -146,20 +152,93 @@ pub const ROUTES: [(&str, &str, &str, bool); 31] = [
     ),
     (
         "get",
-        "/collections",
-        "OGC API Features: collections (grids, buildings, addresses, roads, water)",
+        "/",
+        "The web app; the OGC API landing page to a client asking for JSON (f=json, Accept)",
+        false,
+    ),
+    (
+        "get",
+        "/ogc",
+        "OGC API Features: landing page (its own OpenAPI 3.0 document at /ogc/api)",
+        false,
+    ),
+    ("get", "/ogc/", "OGC API Features: landing page", false),
+    (
+        "get",
+        "/ogc/conformance",
+        "OGC API Features: conformance classes",
+        false,
+    ),
+    (
+        "get",
+        "/conformance",
+        "OGC API Features: conformance classes (alias)",
+        false,
+    ),
+    (
+        "get",
+        "/ogc/api",
+        "OGC API Features: the OpenAPI 3.0 document of /ogc",
+        false,
+    ),
+    (
+        "get",
+        "/ogc/collections",
+        "OGC API Features: collections (grids, buildings, addresses, visits, roads, water)",
         true,
     ),
     (
         "get",
-        "/collections/{id}",
+        "/collections",
+        "OGC API Features: collections (alias of /ogc/collections)",
+        true,
+    ),
+    (
+        "get",
+        "/ogc/collections/{id}",
         "OGC API Features: one collection",
         true,
     ),
     (
         "get",
+        "/collections/{id}",
+        "OGC API Features: one collection (alias)",
+        true,
+    ),
+    (
+        "get",
+        "/ogc/collections/{id}/items",
+        "OGC API Features: items in your area (?limit, offset, bbox, bbox-crs, crs, datetime, queryables)",
+        true,
+    ),
+    (
+        "get",
         "/collections/{id}/items",
-        "OGC API Features: items (?bbox, limit, offset)",
+        "OGC API Features: items (alias)",
+        true,
+    ),
+    (
+        "get",
+        "/ogc/collections/{id}/items/{fid}",
+        "OGC API Features: one item (?crs)",
+        true,
+    ),
+    (
+        "get",
+        "/collections/{id}/items/{fid}",
+        "OGC API Features: one item (alias)",
+        true,
+    ),
+    (
+        "get",
+        "/ogc/collections/{id}/queryables",
+        "OGC API Features: queryables (JSON Schema)",
+        true,
+    ),
+    (
+        "get",
+        "/collections/{id}/queryables",
+        "OGC API Features: queryables (alias)",
         true,
     ),
 ];

@@ -90,17 +90,23 @@ fn progress_now(
         }
         _ => {}
     }
-    // The buildings of the selection that the caller sees, by index.
+    // The buildings of the selection that the caller sees (the one rule of scope), by index: a
+    // building counts towards its grid, and its grid's village; one that counts towards no
+    // grid (in none, or in several) towards the village whose boundary holds it, and the town.
+    let scope = user.scope(&p);
     let selected = |i: usize| -> bool {
-        let Some(g) = p.grid_of(i).and_then(|c| p.grid(c)) else {
+        if !scope.building(i) {
             return false;
-        };
-        let in_selection = match by {
-            "village" => g.grid.village.as_deref() == Some(code.as_str()),
-            "grid" => g.grid.code == code,
+        }
+        let grid = p.grid_of(i).and_then(|c| p.grid(c));
+        match by {
+            "village" => match grid {
+                Some(g) => g.grid.village.as_deref() == Some(code.as_str()),
+                None => scope.village_of_building(i) == Some(code.as_str()),
+            },
+            "grid" => grid.is_some_and(|g| g.grid.code == code),
             _ => true,
-        };
-        in_selection && user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref())
+        }
     };
     let (mut households, mut buildings) = (0u64, 0u64);
     for (i, b) in p.buildings.iter().enumerate() {

@@ -4,8 +4,10 @@
 //! from the role ([`Reach`]): `admin` and anyone scoped to the town code reach the whole town; a
 //! `village_manager` (or a `planner` scoped to a village) reaches one village; a `grid_leader`
 //! or `grid_worker` reaches one grid. A grid is **seen** when it lies in the reach: its code is
-//! the grid's, or its village is the village's. A building is seen when its grid is seen; a
-//! building in no grid only by the whole town, or by a village whose boundary holds it.
+//! the grid's, or its village is the village's. A building, address or visit is seen when the
+//! user's area holds it, by its grid *or by where it lies* — one rule, [`Scope`], used by the
+//! OGC API items, tiles, heatmaps, statistics and the building panel: a building in no grid is
+//! seen by the whole town and by the village whose boundary holds it, never by a grid role.
 //!
 //! What each role may do, within its reach ([`Role`]'s methods):
 //!
@@ -30,6 +32,8 @@
 //! - the new boundary may not reach outside the user's village (by more than the validator's
 //!   1 m²), may not overlap a grid the user may not edit — `force` overrides overlaps only with
 //!   grids the user may edit — and may not take buildings from a grid the user may not edit.
+
+use std::sync::{Arc, Mutex};
 
 use geo::Coord;
 use gridmap_core::locate::{Location, PreparedArea};
@@ -221,27 +225,372 @@ impl AuthUser {
         self.edits_grids() && self.sees_code(p, code)
     }
 
-    /// Whether building `i` of `p` lies in the user's part: its grid is seen; a building in no
-    /// grid is seen town-wide, and by a village whose boundary holds it.
+    /// Whether building `i` of `p` lies in the user's part (see [`Scope::building`]). For
+    /// many buildings, make one [`Scope`] with [`AuthUser::scope`] and ask it.
     pub fn sees_building(&self, p: &Project, i: usize) -> bool {
-        match p.grid_of(i) {
-            Some(code) => self.sees_code(p, code),
-            None => match self.reach(&p.town.code) {
-                Reach::Town => true,
-                Reach::Village(v) => p.location(i).is_some_and(|c| in_village(p, v, c)),
-                Reach::Grid(_) | Reach::Nothing => false,
-            },
-        }
+        self.scope(p).building(i)
+    }
+
+    /// What the user sees of `p`: the one rule for buildings, addresses and visits.
+    pub fn scope<'p>(&self, p: &'p Project) -> Scope<'p> {
+        Scope::new(p, self)
     }
 }
 
-/// Whether `c` lies in (or on) village `v`'s boundary; false when it has none.
-pub fn in_village(p: &Project, v: &str, c: Coord) -> bool {
-    p.villages
+/// A user's reach, owned (a [`Scope`] outlives the borrow of the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Area {
+    Town,
+    /// A village, by position in `Project::villages` (`None`: a code the project does not
+    /// have, whose grids may still be seen by code).
+    Village(String, Option<u32>),
+    /// A grid, by code and position in `Project::grids` (`None`: not a grid of the project).
+    Grid(String, Option<u32>),
+    Nothing,
+}
+
+/// What one user sees of one project snapshot: **the** rule for what is in scope, used by the
+/// items of the OGC API, the tiles, the heatmaps, the statistics and the building panel.
+///
+/// A building, address or visit is seen when the user's area — the town, a village or a grid —
+/// holds it, by its grid *or* by where it lies:
+/// - the town (admin, or a scope that is the town code): everything;
+/// - a village: what is assigned to one of its grids (a building in several grids: when one of
+///   them is the village's), and what lies inside its boundary, in a grid or not;
+/// - a grid: what is assigned to it (a building in several grids: when it is one of them); an
+///   address or a visit without a building also when its point lies in the grid. A building in
+///   no grid is never seen by a grid role: no grid holds it.
+///
+/// Where each building and address lies among the villages is worked out once per loaded
+/// project ([`Placement`]), so asking costs O(1) per building.
+pub struct Scope<'p> {
+    p: &'p Project,
+    area: Area,
+    placement: std::sync::OnceLock<Arc<Placement>>,
+    prepared: std::sync::OnceLock<Option<PreparedArea>>,
+}
+
+impl<'p> Scope<'p> {
+    fn new(p: &'p Project, user: &AuthUser) -> Scope<'p> {
+        let area = match user.reach(&p.town.code) {
+            Reach::Town => Area::Town,
+            Reach::Village(v) => Area::Village(
+                v.to_string(),
+                p.villages
+                    .iter()
+                    .position(|x| x.code == v)
+                    .map(|i| i as u32),
+            ),
+            Reach::Grid(g) => Area::Grid(g.to_string(), p.grid_by_code.get(g).map(|&i| i as u32)),
+            Reach::Nothing => Area::Nothing,
+        };
+        Scope {
+            p,
+            area,
+            placement: std::sync::OnceLock::new(),
+            prepared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The project this scope reads.
+    pub fn project(&self) -> &'p Project {
+        self.p
+    }
+
+    /// Whether the user reaches the whole town.
+    pub fn town_wide(&self) -> bool {
+        self.area == Area::Town
+    }
+
+    fn placement(&self) -> &Placement {
+        self.placement.get_or_init(|| placement(self.p))
+    }
+
+    /// The user's area, prepared for point tests (a village's boundary or a grid's geometry).
+    fn prepared(&self) -> Option<&PreparedArea> {
+        self.prepared
+            .get_or_init(|| match &self.area {
+                Area::Village(_, Some(v)) => self.p.villages[*v as usize]
+                    .boundary
+                    .as_ref()
+                    .map(PreparedArea::new),
+                Area::Grid(_, Some(g)) => {
+                    Some(PreparedArea::new(&self.p.grids[*g as usize].grid.geometry))
+                }
+                _ => None,
+            })
+            .as_ref()
+    }
+
+    /// Whether the grid at position `g` of the project is in the user's area.
+    pub fn grid_at(&self, g: usize) -> bool {
+        let grid = &self.p.grids[g].grid;
+        match &self.area {
+            Area::Town => true,
+            Area::Village(v, _) => grid.village.as_deref() == Some(v.as_str()),
+            Area::Grid(c, _) => grid.code == *c,
+            Area::Nothing => false,
+        }
+    }
+
+    /// Whether the grid with `code` is in the user's area (false for an unknown code).
+    pub fn grid_code(&self, code: &str) -> bool {
+        self.p
+            .grid_by_code
+            .get(code)
+            .is_some_and(|&g| self.grid_at(g))
+    }
+
+    /// Whether building `i` is in the user's area.
+    pub fn building(&self, i: usize) -> bool {
+        use gridmap_core::assign::Assignment;
+        let by_grid = |gs: &[u32]| gs.iter().any(|&g| self.grid_at(g as usize));
+        match &self.area {
+            Area::Town => i < self.p.buildings.len(),
+            Area::Nothing => false,
+            Area::Grid(..) => match self.p.assignment.get(i) {
+                Some(Assignment::One { grid, .. }) => by_grid(&[*grid]),
+                Some(Assignment::Many(gs)) => by_grid(gs),
+                _ => false,
+            },
+            Area::Village(_, at) => {
+                let assigned = match self.p.assignment.get(i) {
+                    Some(Assignment::One { grid, .. }) => by_grid(&[*grid]),
+                    Some(Assignment::Many(gs)) => by_grid(gs),
+                    _ => false,
+                };
+                assigned
+                    || at.is_some_and(|v| {
+                        self.placement().building_village.get(i).copied() == Some(v)
+                    })
+            }
+        }
+    }
+
+    /// The buildings in the user's area, by position, ascending.
+    pub fn buildings(&self) -> Vec<u32> {
+        use gridmap_core::assign::Assignment;
+        let p = self.p;
+        match &self.area {
+            Area::Town => (0..p.buildings.len() as u32).collect(),
+            Area::Nothing => Vec::new(),
+            _ => {
+                let mut out: Vec<u32> = p
+                    .grid_buildings
+                    .iter()
+                    .enumerate()
+                    .filter(|(g, _)| self.grid_at(*g))
+                    .flat_map(|(_, members)| members.iter().copied())
+                    .collect();
+                // Buildings in several grids, and (for a village) those lying inside it.
+                out.extend(
+                    p.assignment
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| !matches!(a, Assignment::One { .. }))
+                        .map(|(i, _)| i as u32)
+                        .filter(|&i| self.building(i as usize)),
+                );
+                if let Area::Village(_, Some(v)) = self.area {
+                    out.extend(
+                        self.placement().village_buildings[v as usize]
+                            .iter()
+                            .copied(),
+                    );
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            }
+        }
+    }
+
+    /// Whether address `i` is in the user's area: by its stated grid, or by where it lies.
+    pub fn address(&self, i: usize) -> bool {
+        let Some(a) = self.p.addresses.get(i) else {
+            return false;
+        };
+        match &self.area {
+            Area::Town => true,
+            Area::Nothing => false,
+            Area::Grid(..) => {
+                a.declared_grid
+                    .as_deref()
+                    .is_some_and(|g| self.grid_code(g))
+                    || self.holds_point(a.point.0)
+            }
+            Area::Village(_, at) => {
+                a.declared_grid
+                    .as_deref()
+                    .is_some_and(|g| self.grid_code(g))
+                    || at.is_some_and(|v| {
+                        self.placement().address_village.get(i).copied() == Some(v)
+                    })
+            }
+        }
+    }
+
+    /// Whether a visit is in the user's area: its building's, or (a visit to no known
+    /// building) where its point lies.
+    pub fn visit(&self, v: &gridmap_core::model::Visit) -> bool {
+        match v
+            .building
+            .as_ref()
+            .and_then(|b| self.p.building_by_id.get(b))
+        {
+            Some(&i) => self.building(i as usize),
+            None => match &self.area {
+                Area::Town => true,
+                _ => v.point.is_some_and(|pt| self.holds_point(pt.0)),
+            },
+        }
+    }
+
+    /// Whether point `c` lies in (or on) the user's area.
+    pub fn holds_point(&self, c: Coord) -> bool {
+        match &self.area {
+            Area::Town => true,
+            Area::Nothing => false,
+            _ => self
+                .prepared()
+                .is_some_and(|a| a.locate(c) != Location::Outside),
+        }
+    }
+
+    /// The village whose boundary holds building `i` (by code), if any.
+    pub fn village_of_building(&self, i: usize) -> Option<&'p str> {
+        let v = *self.placement().building_village.get(i)?;
+        self.p.villages.get(v as usize).map(|x| x.code.as_str())
+    }
+
+    /// The village whose boundary holds address `i` (by code), if any.
+    pub fn village_of_address(&self, i: usize) -> Option<&'p str> {
+        let v = *self.placement().address_village.get(i)?;
+        self.p.villages.get(v as usize).map(|x| x.code.as_str())
+    }
+}
+
+/// Where the buildings and addresses of a loaded project lie among its villages: by position,
+/// the position of the village whose boundary holds each ([`NO_VILLAGE`] for none), and each
+/// village's buildings. Made once per loaded project and shared by every snapshot made from
+/// it (grid edits change neither buildings, addresses nor villages; a reload makes new ones).
+pub struct Placement {
+    pub building_village: Vec<u32>,
+    pub address_village: Vec<u32>,
+    /// The buildings inside each village (by village position), ascending.
+    pub village_buildings: Vec<Vec<u32>>,
+}
+
+/// No village holds it.
+pub const NO_VILLAGE: u32 = u32::MAX;
+
+type PlacementKey = (
+    std::sync::Weak<Vec<Option<Coord>>>,
+    std::sync::Weak<Vec<gridmap_core::model::Address>>,
+    u64,
+);
+
+/// The [`Placement`] of `p`, made on first use and kept while its buildings' locations live.
+///
+/// Kept out of the project snapshot, keyed by the shared location and address vectors (the
+/// `Weak`s keep their allocations, so an address is never reused while an entry names it) and
+/// a fingerprint of the villages.
+pub fn placement(p: &Project) -> Arc<Placement> {
+    static CACHE: Mutex<Vec<(PlacementKey, Arc<Placement>)>> = Mutex::new(Vec::new());
+    let fingerprint = villages_fingerprint(&p.villages);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache.retain(|((l, a, _), _)| l.strong_count() > 0 && a.strong_count() > 0);
+    let found = cache.iter().find(|((l, a, f), _)| {
+        std::ptr::eq(l.as_ptr(), Arc::as_ptr(&p.locations))
+            && std::ptr::eq(a.as_ptr(), Arc::as_ptr(&p.addresses))
+            && *f == fingerprint
+    });
+    if let Some((_, made)) = found {
+        return made.clone();
+    }
+    let made = Arc::new(place(p));
+    cache.push((
+        (
+            Arc::downgrade(&p.locations),
+            Arc::downgrade(&p.addresses),
+            fingerprint,
+        ),
+        made.clone(),
+    ));
+    made
+}
+
+fn villages_fingerprint(villages: &[gridmap_core::model::Village]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in villages {
+        v.code.hash(&mut h);
+        if let Some(b) = &v.boundary {
+            for poly in &b.0 {
+                poly.exterior().0.len().hash(&mut h);
+                if let Some(c) = poly.exterior().0.first() {
+                    c.x.to_bits().hash(&mut h);
+                    c.y.to_bits().hash(&mut h);
+                }
+            }
+        }
+    }
+    h.finish()
+}
+
+fn place(p: &Project) -> Placement {
+    use rayon::prelude::*;
+    use rstar::primitives::{GeomWithData, Rectangle};
+    let areas: Vec<Option<PreparedArea>> = p
+        .villages
         .iter()
-        .find(|x| x.code == v)
-        .and_then(|x| x.boundary.as_ref())
-        .is_some_and(|b| PreparedArea::new(b).locate(c) != Location::Outside)
+        .map(|v| v.boundary.as_ref().map(PreparedArea::new))
+        .collect();
+    let tree = rstar::RTree::bulk_load(
+        areas
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let r = a.as_ref()?.bbox()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                    i as u32,
+                ))
+            })
+            .collect(),
+    );
+    let locate = |c: Coord| -> u32 {
+        let mut hits: Vec<u32> = tree
+            .locate_all_at_point(&[c.x, c.y])
+            .map(|e| e.data)
+            .filter(|&v| {
+                areas[v as usize]
+                    .as_ref()
+                    .is_some_and(|a| a.locate(c) != Location::Outside)
+            })
+            .collect();
+        hits.sort_unstable();
+        hits.first().copied().unwrap_or(NO_VILLAGE)
+    };
+    let building_village: Vec<u32> = p
+        .locations
+        .par_iter()
+        .map(|c| c.map_or(NO_VILLAGE, locate))
+        .collect();
+    let address_village: Vec<u32> = p.addresses.par_iter().map(|a| locate(a.point.0)).collect();
+    let mut village_buildings = vec![Vec::new(); p.villages.len()];
+    for (i, &v) in building_village.iter().enumerate() {
+        if v != NO_VILLAGE {
+            village_buildings[v as usize].push(i as u32);
+        }
+    }
+    Placement {
+        building_village,
+        address_village,
+        village_buildings,
+    }
 }
 
 /// Checks a grid write before validation and fixes the candidate's village: `existing` is the

@@ -200,6 +200,7 @@ fn features<'a>(
     let opts = EncodeOptions::default();
     let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
     let sees = |code: &str| user.sees_code(p, code);
+    let scope = user.scope(p);
     match layer {
         "grids" => p
             .grids
@@ -239,12 +240,8 @@ fn features<'a>(
                 .filter_map(|e| {
                     let i = e.data as usize;
                     let grid = p.grid_of(i);
-                    // Buildings in no grid are shown to those who see the whole town.
-                    let visible = match grid {
-                        Some(code) => sees(code),
-                        None => user.sees_building(p, i),
-                    };
-                    visible.then(|| {
+                    // In a grid or not: the one rule (crate::scope::Scope).
+                    scope.building(i).then(|| {
                         let b = &p.buildings[i];
                         Feature {
                             id: i as u64 + 1,
@@ -266,9 +263,7 @@ fn features<'a>(
             .addresses
             .iter()
             .enumerate()
-            .filter(|(_, a)| {
-                a.declared_grid.as_deref().is_some_and(sees) && area.intersects(&a.point)
-            })
+            .filter(|(i, a)| area.intersects(&a.point) && scope.address(*i))
             .map(|(i, a)| Feature {
                 id: i as u64 + 1,
                 geometry: &p.address_geometry[i],
@@ -644,15 +639,13 @@ pub async fn heatmap(
     Ok(respond(png, etag, &headers, "image/png"))
 }
 
-/// A count pyramid of the buildings in the grids `user` sees.
+/// A count pyramid of the buildings `user` sees (in a grid or not: [`crate::scope::Scope`]).
 fn scoped_pyramid(p: &Project, user: &AuthUser) -> Pyramid {
+    let members = user.scope(p).buildings();
     let live = p.live();
-    let points: Vec<CountPoint> = p
-        .grids
+    let points: Vec<CountPoint> = members
         .iter()
-        .zip(&p.grid_buildings)
-        .filter(|(g, _)| user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref()))
-        .flat_map(|(_, members)| members.iter().map(|&i| i as usize))
+        .map(|&i| i as usize)
         .filter_map(|i| {
             Some(CountPoint {
                 at: p.location(i)?,
@@ -665,7 +658,7 @@ fn scoped_pyramid(p: &Project, user: &AuthUser) -> Pyramid {
 }
 
 /// The overview cells of `tile` for `user`: the pyramid's for town-wide users, else from the
-/// buildings of the grids they see.
+/// buildings they see.
 fn overview_cells(p: &Project, user: &AuthUser, tile: TileId) -> Vec<gridmap_tiles::OverviewCell> {
     if user.town_wide(&p.town.code) {
         p.pyramid.overview(tile, OVERVIEW_CELLS)

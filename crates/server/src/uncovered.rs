@@ -1,5 +1,6 @@
 //! Uncovered blocks for the supervisor's list: clusters of unvisited buildings, and of
-//! buildings in no grid, as polygons with counts.
+//! buildings in no grid or in several, in the caller's area ([`crate::scope::Scope`]), as
+//! polygons with counts.
 //!
 //! Buildings are clustered by single linkage: two buildings whose locations are within
 //! `eps` metres (default 50 m) join one block. Each block's polygon is the convex hull of its
@@ -107,7 +108,8 @@ fn block_json(p: &Project, kind: &str, block: &[usize]) -> Value {
 pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
 
 /// `GET /api/uncovered?eps=50&limit=100`: blocks of unvisited buildings in the caller's scope
-/// and, for town-wide callers, blocks of buildings in no grid, as a GeoJSON FeatureCollection.
+/// and of buildings in no grid or in several that the caller's area holds, as a GeoJSON
+/// FeatureCollection.
 pub async fn uncovered(
     State(state): State<AppState>,
     user: AuthUser,
@@ -133,24 +135,23 @@ fn uncovered_now(
     let mut unvisited = Vec::new();
     let mut no_grid = Vec::new();
     let mut many = Vec::new();
+    let scope = user.scope(&p);
     let live = p.live();
+    // Buildings in no grid or in several are listed to whoever's area holds them (the one
+    // rule of scope): town-level users, and the manager of the village they lie in.
     for i in 0..p.buildings.len() {
-        match (&p.assignment[i], p.grid_of(i).and_then(|c| p.grid(c))) {
-            (_, Some(g)) => {
-                if user.sees_grid(&p.town.code, &g.grid.code, g.grid.village.as_deref())
-                    && !live.visited(i)
-                {
+        if !scope.building(i) {
+            continue;
+        }
+        match &p.assignment[i] {
+            Assignment::One { .. } => {
+                if !live.visited(i) {
                     unvisited.push(i);
                 }
             }
-            (Assignment::Many(_), None) => many.push(i),
-            _ => no_grid.push(i),
+            Assignment::Many(_) => many.push(i),
+            Assignment::NoGrid => no_grid.push(i),
         }
-    }
-    // Coverage problems of the whole town are for town-wide users only.
-    if !user.town_wide(&p.town.code) {
-        no_grid.clear();
-        many.clear();
     }
     let mut features = Vec::new();
     for (kind, members) in KINDS.into_iter().zip([unvisited, no_grid, many]) {
