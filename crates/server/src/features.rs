@@ -573,7 +573,7 @@ pub async fn collections(
     let base = Base::of(&headers, &uri);
     let p = state.project();
     // The visits' time span reads the whole log: off the async threads.
-    let body = crate::blocking(move || {
+    let body = crate::reading(move || {
         Ok(json!({
             "links": [{"href": base.url("/collections"), "rel": "self", "type": JSON, "title": "Collections"}],
             "crs": Crs::ALL.map(Crs::uri),
@@ -601,7 +601,7 @@ pub async fn one_collection(
     let base = Base::of(&headers, &uri);
     let p = state.project();
     let body =
-        crate::blocking(move || Ok(collection_json(&base, &p, id, title, description))).await?;
+        crate::reading(move || Ok(collection_json(&base, &p, id, title, description))).await?;
     Ok(json_response(JSON, body))
 }
 
@@ -1121,7 +1121,7 @@ pub async fn items(
         .collect();
     let base = Base::of(&headers, &uri);
     let p = state.project();
-    let body = crate::blocking(move || {
+    let body = crate::reading(move || {
         let layer = Layer::new(&p, &user, id);
         let mut all = layer.candidates(bbox);
         if let Some((start, end)) = datetime {
