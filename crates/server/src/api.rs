@@ -148,18 +148,19 @@ pub async fn stats(
         q.by.as_deref().unwrap_or("grid")
     );
     let st = state.clone();
-    shared_answer(&state, key, move || stats_now(&st, &user, &q)).await
+    shared_answer(&state, key, STATS_FRESH, move || stats_now(&st, &user, &q)).await
 }
 
 /// A JSON answer shared by the callers who reach the same part (`key`): served from the cache
-/// while younger than [`STATS_FRESH`]; up to [`STATS_STALE`] old it is still served, and made
-/// again in the background (once, on a reading thread) for those who come next; older, or
-/// never made, the caller waits for `make`. For answers that depend only on what the caller
+/// while younger than `fresh`; up to ten times that old it is still served, and made again in
+/// the background (once, on a reading thread) for those who come next; older, or never made,
+/// the caller waits for `make`. For answers that depend only on what the caller
 /// reaches and that a few seconds' age does not spoil: statistics and uncovered blocks, which
 /// a district's supervisors refresh all day and which take up to a second to make there.
 pub async fn shared_answer<T: serde::Serialize + 'static>(
     state: &AppState,
     key: String,
+    fresh: std::time::Duration,
     make: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<Response, AppError> {
     let json = |bytes: axum::body::Bytes| {
@@ -180,8 +181,8 @@ pub async fn shared_answer<T: serde::Serialize + 'static>(
         .get(&key)
         .map(|(at, bytes)| (at.elapsed(), bytes.clone()));
     match cached {
-        Some((age, bytes)) if age < STATS_FRESH => return Ok(json(bytes)),
-        Some((age, bytes)) if age < STATS_STALE => {
+        Some((age, bytes)) if age < fresh => return Ok(json(bytes)),
+        Some((age, bytes)) if age < fresh * 10 => {
             let first = state
                 .0
                 .refreshing
@@ -230,11 +231,8 @@ async fn make_and_keep<T: serde::Serialize + 'static>(
     Ok(bytes)
 }
 
-/// How long a shared answer (see [`shared_answer`]) is served without being made again.
+/// How long statistics are served without being made again (see [`shared_answer`]).
 pub const STATS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How old a shared answer may be served while a newer one is made in the background.
-pub const STATS_STALE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// [`stats`], on a blocking thread (a district has 10,000 grids to rank and write).
 fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsTable, AppError> {

@@ -174,7 +174,8 @@ pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
 /// FeatureCollection.
 ///
 /// Shared by the callers who reach the same part, and made again in the background when more
-/// than a second old ([`crate::api::shared_answer`]): a district's blocks take a second to make.
+/// than [`FRESH`] old ([`crate::api::shared_answer`]): a district's blocks take a second of
+/// work to make, and change slowly.
 pub async fn uncovered(
     State(state): State<AppState>,
     user: AuthUser,
@@ -189,11 +190,14 @@ pub async fn uncovered(
         q.limit.unwrap_or(100)
     );
     let st = state.clone();
-    crate::api::shared_answer(&state, key, move || {
+    crate::api::shared_answer(&state, key, FRESH, move || {
         uncovered_now(st, user, q).map(|Json(v)| v)
     })
     .await
 }
+
+/// How long uncovered blocks are served without being made again.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The linkage distance of a query, in metres (5–500, 50 by default).
 fn check_eps(eps: Option<f64>) -> Result<f64, AppError> {
