@@ -194,13 +194,16 @@ impl Report {
 
 impl Report {
     /// Whether `self` and `other` say the same, allowing for what overlays of the same grids
-    /// made in another order may change: the areas of gaps (by a hundred-thousandth, or a
-    /// hundredth of a square metre), their outlines and the points inside them. Answers the
-    /// first difference.
+    /// made from other inputs may change: the areas of gaps (by a hundred-thousandth, or a
+    /// hundredth of a square metre each), their outlines and the points inside them, and where
+    /// two parts of a gap meet through a sliver of no width, whether they are one gap or two
+    /// (the overlay snaps to a precision that depends on the extent of all its input, so a
+    /// grid added far away can decide it). Answers the first difference.
     pub fn agrees_with(&self, other: &Report) -> Result<(), String> {
         let without_gaps = |r: &Report| Report {
             gaps: Vec::new(),
             summary: Summary {
+                gaps: 0,
                 gap_area_m2: 0.0,
                 ..r.summary.clone()
             },
@@ -216,8 +219,35 @@ impl Report {
         let close =
             |x: f64, y: f64, slack: f64| (x - y).abs() <= (1e-5 * x.abs().max(y.abs())).max(slack);
         let (x, y) = (self.summary.gap_area_m2, other.summary.gap_area_m2);
-        if !close(x, y, 0.01 * self.gaps.len() as f64) {
+        let pieces = self.gaps.len().max(other.gaps.len());
+        if !close(x, y, 0.01 * pieces as f64) {
             return Err(format!("gap areas in all: {x} and {y} m²"));
+        }
+        if self.summary.gaps != self.gaps.len() || other.summary.gaps != other.gaps.len() {
+            return Err("a summary does not count its gaps".into());
+        }
+        if self.gaps.len() != other.gaps.len() {
+            // Pieces split or joined: the same buildings must lie in the gaps in all.
+            fn all_in_gaps(r: &Report) -> Vec<&str> {
+                let mut ids: Vec<&str> = r
+                    .gaps
+                    .iter()
+                    .flat_map(|g| g.buildings.iter().map(String::as_str))
+                    .collect();
+                ids.sort_unstable();
+                ids
+            }
+            return if all_in_gaps(self) == all_in_gaps(other) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} gaps holding {:?}, and {} holding {:?}",
+                    self.gaps.len(),
+                    all_in_gaps(self),
+                    other.gaps.len(),
+                    all_in_gaps(other)
+                ))
+            };
         }
         fn listed(r: &Report) -> Vec<(&[String], f64)> {
             let mut gaps: Vec<(&[String], f64)> = r
