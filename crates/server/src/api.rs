@@ -502,44 +502,22 @@ fn stats_columns(by: &str) -> [&str; 12] {
     ]
 }
 
-/// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook.
+/// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook to hand on: one
+/// sheet named for what it counts, Chinese column names, the grid's or village's name beside
+/// its code (and a grid's village), rates as percentages, the header frozen and filterable.
 pub async fn stats_xlsx(
     state: State<AppState>,
     user: AuthUser,
     query: Query<StatsQuery>,
 ) -> Result<Response, AppError> {
     let (State(state), Query(q)) = (state, query);
-    let table = crate::reading(move || {
-        serde_json::to_value(stats_now(&state, &user, &q)?)
-            .map_err(|e| AppError::Internal(e.to_string()))
+    let (book, by_grid) = crate::reading(move || {
+        let table = stats_now(&state, &user, &q)?;
+        stats_workbook(&state.project(), &table)
+            .map_err(|e| AppError::Internal(format!("the workbook: {e}")))
     })
     .await?;
-    let by = table["by"].as_str().unwrap_or("grid").to_string();
-    let cols = stats_columns(&by);
-    let xlsx = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name("stats").map_err(xlsx)?;
-    for (c, name) in cols.iter().enumerate() {
-        sheet.write_string(0, c as u16, *name).map_err(xlsx)?;
-    }
-    for (r, row) in table["rows"].as_array().into_iter().flatten().enumerate() {
-        for (c, name) in cols.iter().enumerate() {
-            let (r, c) = (r as u32 + 1, c as u16);
-            match &row[*name] {
-                Value::Number(n) => {
-                    sheet
-                        .write_number(r, c, n.as_f64().unwrap_or_default())
-                        .map_err(xlsx)?;
-                }
-                Value::String(t) => {
-                    sheet.write_string(r, c, t.as_str()).map_err(xlsx)?;
-                }
-                _ => {}
-            }
-        }
-    }
-    let bytes = book.save_to_buffer().map_err(xlsx)?;
+    let by = if by_grid { "grid" } else { "village" };
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -547,11 +525,141 @@ pub async fn stats_xlsx(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
     );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"gridmap-stats.xlsx\""),
-    );
-    Ok((headers, bytes).into_response())
+    let name = if by_grid {
+        "走访统计-按网格.xlsx"
+    } else {
+        "走访统计-按村社区.xlsx"
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"gridmap-stats-{by}.xlsx\"; filename*=UTF-8''{}",
+        percent_encoded(name)
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, book).into_response())
+}
+
+/// `s` percent-encoded for a header's extended value (RFC 8187).
+fn percent_encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The statistics workbook, and whether it is by grid.
+fn stats_workbook(
+    p: &crate::state::Project,
+    table: &StatsTable,
+) -> Result<(Vec<u8>, bool), rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, FormatAlign, Workbook};
+    let by_grid = table.by == "grid";
+    let village_name = |code: &str| {
+        p.villages
+            .iter()
+            .find(|v| v.code == code)
+            .map(|v| v.name.clone())
+            .unwrap_or_default()
+    };
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name(if by_grid {
+        "走访统计（按网格）"
+    } else {
+        "走访统计（按村社区）"
+    })?;
+    let head = Format::new()
+        .set_bold()
+        .set_background_color("#DDEBF7")
+        .set_align(FormatAlign::Center)
+        .set_text_wrap();
+    let percent = Format::new().set_num_format("0.0%");
+    let whole = Format::new().set_num_format("#,##0");
+    let mut columns: Vec<(&str, f64)> = vec![("排名", 6.0)];
+    if by_grid {
+        columns.extend([
+            ("网格编码", 20.0),
+            ("网格名称", 18.0),
+            ("所属村（社区）", 18.0),
+        ]);
+    } else {
+        columns.extend([("村（社区）编码", 18.0), ("村（社区）名称", 18.0)]);
+    }
+    columns.extend([
+        ("建筑数", 9.0),
+        ("户数", 9.0),
+        ("已走访建筑", 11.0),
+        ("已走访户数", 11.0),
+        ("入户走访率", 11.0),
+        ("应达进度", 10.0),
+        ("进度落后", 9.0),
+        ("定位异常走访", 12.0),
+        ("登记人口", 10.0),
+        ("人房关联人口", 12.0),
+        ("人房关联率", 11.0),
+    ]);
+    for (c, (name, width)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *name, &head)?;
+        sheet.set_column_width(c as u16, *width)?;
+    }
+    for (r, row) in table.rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        let mut c: u16 = 0;
+        let mut next = || {
+            c += 1;
+            c - 1
+        };
+        sheet.write_number(r, next(), row.rank as f64)?;
+        if let Some(code) = &row.grid {
+            let grid = p.grid(code).map(|g| &g.grid);
+            sheet.write_string(r, next(), code)?;
+            sheet.write_string(
+                r,
+                next(),
+                grid.and_then(|g| g.name.clone()).unwrap_or_default(),
+            )?;
+            sheet.write_string(
+                r,
+                next(),
+                grid.and_then(|g| g.village.as_deref())
+                    .map(village_name)
+                    .unwrap_or_default(),
+            )?;
+        } else {
+            let code = row.village.clone().unwrap_or_default();
+            sheet.write_string(r, next(), &code)?;
+            sheet.write_string(r, next(), village_name(&code))?;
+        }
+        for n in [
+            row.buildings,
+            row.households,
+            row.visited_buildings,
+            row.visited_households,
+        ] {
+            sheet.write_number_with_format(r, next(), n as f64, &whole)?;
+        }
+        sheet.write_number_with_format(r, next(), row.visit_rate, &percent)?;
+        match row.expected_rate {
+            Some(e) => sheet.write_number_with_format(r, next(), e, &percent)?,
+            None => sheet.write_string(r, next(), "")?,
+        };
+        sheet.write_string(r, next(), if row.behind_schedule { "是" } else { "否" })?;
+        for n in [row.flagged_visits, row.people, row.people_linked] {
+            sheet.write_number_with_format(r, next(), n as f64, &whole)?;
+        }
+        match row.linkage_rate {
+            Some(l) => sheet.write_number_with_format(r, next(), l, &percent)?,
+            None => sheet.write_string(r, next(), "")?,
+        };
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, table.rows.len() as u32, columns.len() as u16 - 1)?;
+    Ok((book.save_to_buffer()?, by_grid))
 }
 
 /// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.

@@ -588,12 +588,43 @@ async fn ogc_api_features_and_exports() {
     // The monthly report as XLSX, read back with an independent reader.
     let (status, _, xlsx) = raw(&st, "/api/stats.xlsx?by=grid", &admin, &[]).await;
     assert_eq!(status, StatusCode::OK);
-    use calamine::Reader;
+    use calamine::{DataType, Reader};
     let mut book: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
-    let range = book.worksheet_range("stats").unwrap();
+    let range = book.worksheet_range("走访统计（按网格）").unwrap();
     assert_eq!(range.height(), 1 + 31, "a header and one row per grid");
-    assert_eq!(range.get((0, 0)).unwrap().to_string(), "grid");
+    let header: Vec<String> = (0..5)
+        .map(|c| range.get((0, c)).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        header,
+        ["排名", "网格编码", "网格名称", "所属村（社区）", "建筑数"]
+    );
+    let rate_column = (0..range.width())
+        .find(|&c| range.get((0, c)).unwrap().to_string() == "入户走访率")
+        .unwrap();
+    for r in 1..range.height() {
+        // Rates are numbers (shown as percentages), names are filled in.
+        let rate = range.get((r, rate_column)).unwrap().get_float().unwrap();
+        assert!((0.0..=1.0).contains(&rate), "{rate}");
+        assert!(
+            !range.get((r, 3)).unwrap().to_string().is_empty(),
+            "row {r} has its village"
+        );
+    }
+    let (_, headers, xlsx) = raw(&st, "/api/stats.xlsx?by=village", &admin, &[]).await;
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("filename*=UTF-8''%E8%B5%B0%E8%AE%BF"),
+        "a Chinese file name"
+    );
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    let range = book.worksheet_range("走访统计（按村社区）").unwrap();
+    assert_eq!(range.get((0, 2)).unwrap().to_string(), "村（社区）名称");
+    assert!(!range.get((1, 2)).unwrap().to_string().is_empty());
 }
 
 #[tokio::test]
