@@ -45,6 +45,9 @@ pub struct LocalMetres {
 }
 
 impl LocalMetres {
+    /// The frame at `origin` (lon/lat): an equirectangular projection scaled by the WGS84
+    /// ellipsoid's radii of curvature there. Good to about 0.1% within a few kilometres of the
+    /// origin; not for town-wide distances far from it.
     pub fn at(origin: Coord) -> Self {
         let e2 = F * (2.0 - F);
         let phi = origin.y.to_radians();

@@ -10,6 +10,8 @@
 //!
 //! Geometry is WGS84 longitude/latitude (EPSG:4326), as everywhere in gridmap.
 
+#![warn(missing_docs)]
+
 pub mod gpkg;
 pub mod registers;
 mod rtree_bulk;

@@ -13,6 +13,8 @@
 //! assert_eq!((t.buildings.len(), t.grids.len()), (100, 9));
 //! ```
 
+#![warn(missing_docs)]
+
 use geo::{Coord, LineString, MultiPolygon, Polygon, Scale};
 use gridmap_core::geodesy::LocalMetres;
 use gridmap_core::model::{Building, Footprint, Grid};
