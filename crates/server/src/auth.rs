@@ -257,6 +257,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// Body of `POST /api/login`: a user name and a password in clear (over TLS).
 #[derive(Debug, Deserialize)]
 pub struct Login {
     username: String,
