@@ -79,7 +79,7 @@ pub struct Building {
     pub households: u32,
     /// Floors above ground, when known.
     pub floors: Option<u32>,
-    /// Free-text type as surveyed (e.g. `住宅`, `商业`); gridmap only displays it.
+    /// Free-text type as surveyed (e.g. `住宅`, `商业`).
     pub kind: Option<String>,
 }
 

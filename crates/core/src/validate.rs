@@ -131,13 +131,13 @@ pub struct Straddling {
 /// Two grids whose intersection is larger than `min_area_m2`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overlap {
-    /// Codes of the two grids, in input order.
+    /// Codes of the two grids, in code order.
     pub grids: [String; 2],
     /// Geodesic area of the intersection, in m².
     pub area_m2: f64,
     /// Ids of the buildings located in both grids, sorted.
     pub buildings: Vec<String>,
-    /// The intersection, WGS84 lon/lat (not serialised: clients draw it from GeoJSON).
+    /// The intersection, WGS84 lon/lat (not serialised).
     #[serde(skip)]
     pub geometry: MultiPolygon,
 }
@@ -163,7 +163,8 @@ pub struct Gap {
 pub struct InvalidGrid {
     /// Code of the grid.
     pub grid: String,
-    /// Why, in English: the reader's defect and/or `geo`'s validation errors, joined by `; `.
+    /// Why, in English: `empty geometry`, or the reader's defect and `geo`'s validation
+    /// errors, joined by `; `.
     pub reason: String,
 }
 

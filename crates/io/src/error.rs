@@ -42,7 +42,8 @@ pub enum Error {
         /// The decoder's reason.
         message: String,
     },
-    /// GDAL/OGR could not open, read or reproject the file (formats read through GDAL).
+    /// GDAL/OGR could not open or read the file, or its layer is unusable (formats read
+    /// through GDAL).
     #[error("{path}: {message}")]
     Gdal {
         /// The file.

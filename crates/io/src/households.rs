@@ -36,7 +36,8 @@ pub const MAX_TEXT_CHARS: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Column {
-    /// 住址: the house's address, down to 栋/号 and room; required.
+    /// 住址: the house's address; required. The register import rejects one that does not go
+    /// down to 栋/号.
     Address,
     /// 姓名: the person's name; required.
     Name,
@@ -52,7 +53,7 @@ pub enum Column {
     Relation,
     /// 婚姻状况: marital status.
     MaritalStatus,
-    /// 人户一致: whether residence matches household registration (是/否).
+    /// 人户一致: whether residence matches household registration (`是`/`否` and variants).
     HukouMatch,
     /// 房屋性质: the house's nature (see `HouseNature`).
     Nature,

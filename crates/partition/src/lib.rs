@@ -183,8 +183,7 @@ pub enum PartitionError {
     /// (the bad value, as given).
     #[error("the target is {0}: it must be a positive number of grids or a positive workload")]
     BadTarget(f64),
-    /// More grids than buildings: a grid with no building cannot be drawn, since grids are
-    /// grown from whole buildings.
+    /// More grids than buildings inside the boundary: every grid needs a building.
     #[error("{grids} grids were asked for but only {buildings} buildings lie inside the boundary")]
     TooManyGrids {
         /// Grids asked for (given, derived from the workload per grid, or today's count).
@@ -218,8 +217,8 @@ pub enum PartitionError {
     /// [`PartitionInput::current`] is `Some` but empty.
     #[error("--from-current was given no grids")]
     NoCurrentGrids,
-    /// The Delaunay triangulation of the sites failed (the message of `spade`); usually
-    /// non-finite or degenerate coordinates.
+    /// The Delaunay triangulation of the sites failed (`spade`'s error, e.g. a NaN
+    /// coordinate or one too large for it).
     #[error("triangulation failed: {0}")]
     Triangulation(String),
 }

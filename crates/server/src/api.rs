@@ -126,7 +126,8 @@ pub async fn grid(
     Ok((headers, Json(body)).into_response())
 }
 
-/// Query of the statistics endpoints: `by=grid` or `by=village` (how rows are grouped).
+/// Query of the statistics endpoints and their CSV/XLSX exports: `by=grid` (the default)
+/// or `by=village`, how rows are grouped.
 #[derive(Debug, Deserialize)]
 pub struct StatsQuery {
     by: Option<String>,

@@ -29,8 +29,9 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The project file cannot be created or opened as a gridmap project (it exists when
-    /// creating, is missing when opening, or is not a GeoPackage of the expected layout).
+    /// The project file cannot be created or opened as a gridmap project: it exists when
+    /// creating, is missing when opening, is not SQLite, not a gridmap project, or of another
+    /// schema version.
     #[error("{path}: {message}")]
     Open {
         /// The file, as given.
@@ -38,7 +39,7 @@ pub enum StoreError {
         /// What is wrong, in English, with what to do about it where there is something.
         message: String,
     },
-    /// SQLite failed (locked, disk full, corrupt file, a constraint…); the transaction was
+    /// SQLite failed (locked, disk full, corrupt file, a constraint…); a write in progress was
     /// rolled back. The message is kept out of `Display` and available as the source.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
@@ -67,8 +68,7 @@ pub enum StoreError {
         /// The version asked for.
         version: u32,
     },
-    /// A stored geometry blob is not a GeoPackage geometry gridmap can read (e.g. written by
-    /// another tool).
+    /// A stored geometry blob is not a GeoPackage geometry gridmap can read.
     #[error("{table} row {fid}: stored geometry is unreadable: {message}")]
     Geometry {
         /// The table it is in.
@@ -107,7 +107,8 @@ pub struct Change {
 pub struct StoredGrid {
     /// The grid as it is now.
     pub grid: Grid,
-    /// Its current version: 1 when created, one more for every change; pass it back as
+    /// Its current version: 1 when first created, one more for every change (a grid
+    /// deleted and created again carries on from its history); pass it back as
     /// `expected_version` to save an edit of what was read.
     pub version: u32,
 }
@@ -115,7 +116,7 @@ pub struct StoredGrid {
 /// One version in a grid's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GridVersion {
-    /// The version this change made (1 for the creation).
+    /// The version this change made (1 for the first creation).
     pub version: u32,
     /// `created`, `updated`, `deleted` or `restored`.
     pub action: String,
