@@ -455,8 +455,10 @@ fn props(kind: &str, fields: Value) -> Map<String, Value> {
     m
 }
 
-/// Every problem as a GeoJSON feature with its `kind`, ids and area.
+/// Every problem as a GeoJSON feature with its `kind`, ids and area, in the report's one
+/// order ([`Report::problems`]).
 fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> {
+    use gridmap_core::validate::Problem as P;
     let grid = |code: &str| input.grids.iter().find(|g| g.code == code);
     let building = {
         let by_id: std::collections::HashMap<&str, &Building> =
@@ -464,82 +466,49 @@ fn write_problems(path: &Path, r: &Report, input: &CoverageInput) -> Result<()> 
         move |id: &str| by_id.get(id).copied()
     };
     let address = |id: &str| input.addresses.iter().find(|a| a.id == id);
-    let mut features: Vec<(Option<Geometry>, Map<String, Value>)> = Vec::new();
-    for g in &r.invalid_grids {
-        features.push((
-            grid(&g.grid).map(|g| Geometry::MultiPolygon(g.geometry.clone())),
-            props("invalid_grid", json!({"grid": g.grid, "reason": g.reason})),
-        ));
-    }
-    for o in &r.overlaps {
-        features.push((
-            Some(Geometry::MultiPolygon(o.geometry.clone())),
-            props(
-                "overlap",
-                json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings}),
-            ),
-        ));
-    }
-    for g in &r.gaps {
-        features.push((
-            Some(Geometry::Polygon(g.geometry.clone())),
-            props(
-                "gap",
-                json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings}),
-            ),
-        ));
-    }
-    for o in &r.outside_boundary {
-        features.push((
-            Some(Geometry::MultiPolygon(o.geometry.clone())),
-            props(
-                "outside_boundary",
-                json!({"grid": o.grid, "area_m2": o.area_m2}),
-            ),
-        ));
-    }
-    for id in &r.in_no_grid {
-        features.push((
-            building(id).map(|b| Geometry::from(&b.footprint)),
-            props("in_no_grid", json!({"building": id})),
-        ));
-    }
-    for b in &r.in_many_grids {
-        features.push((
-            building(&b.building).map(|b| Geometry::from(&b.footprint)),
-            props(
-                "in_many_grids",
-                json!({"building": b.building, "grids": b.grids}),
-            ),
-        ));
-    }
-    for s in &r.straddling {
-        features.push((
-            building(&s.building).map(|b| Geometry::from(&b.footprint)),
-            props(
-                "straddling",
-                json!({"building": s.building, "grid": s.grid, "outside_share": s.outside_share}),
-            ),
-        ));
-    }
-    for a in &r.addresses.not_in_building {
-        features.push((
-            address(&a.address).map(|a| Geometry::Point(a.point)),
-            props(
-                "address_not_in_building",
-                json!({"address": a.address, "distance_m": a.distance_m, "nearest_building": a.nearest_building}),
-            ),
-        ));
-    }
-    for a in &r.addresses.grid_mismatch {
-        features.push((
-            address(&a.address).map(|a| Geometry::Point(a.point)),
-            props(
-                "address_grid_mismatch",
-                json!({"address": a.address, "declared": a.declared, "actual": a.actual}),
-            ),
-        ));
-    }
+    let footprint = |id: &str| building(id).map(|b| Geometry::from(&b.footprint));
+    let point = |id: &str| address(id).map(|a| Geometry::Point(a.point));
+    let features: Vec<(Option<Geometry>, Map<String, Value>)> = r
+        .problems()
+        .map(|(_, problem)| {
+            let (geometry, fields) = match problem {
+                P::InvalidGrid(g) => (
+                    grid(&g.grid).map(|g| Geometry::MultiPolygon(g.geometry.clone())),
+                    json!({"grid": g.grid, "reason": g.reason}),
+                ),
+                P::Overlap(o) => (
+                    Some(Geometry::MultiPolygon(o.geometry.clone())),
+                    json!({"grids": o.grids, "area_m2": o.area_m2, "buildings": o.buildings}),
+                ),
+                P::Gap(g) => (
+                    Some(Geometry::Polygon(g.geometry.clone())),
+                    json!({"area_m2": g.area_m2, "point": g.point, "buildings": g.buildings}),
+                ),
+                P::OutsideBoundary(o) => (
+                    Some(Geometry::MultiPolygon(o.geometry.clone())),
+                    json!({"grid": o.grid, "area_m2": o.area_m2}),
+                ),
+                P::InNoGrid(id) => (footprint(id), json!({"building": id})),
+                P::InManyGrids(b) => (
+                    footprint(&b.building),
+                    json!({"building": b.building, "grids": b.grids}),
+                ),
+                P::Straddling(s) => (
+                    footprint(&s.building),
+                    json!({"building": s.building, "grid": s.grid, "outside_share": s.outside_share}),
+                ),
+                P::AddressNotInBuilding(a) => (
+                    point(&a.address),
+                    json!({"address": a.address, "distance_m": a.distance_m, "nearest_building": a.nearest_building}),
+                ),
+                P::AddressGridMismatch(a) => (
+                    point(&a.address),
+                    json!({"address": a.address, "declared": a.declared, "actual": a.actual}),
+                ),
+            };
+            (geometry, props(problem.kind(), fields))
+        })
+        .collect();
     gridmap_io::write_geojson(path, features)?;
     Ok(())
 }

@@ -32,7 +32,9 @@ use crate::overlay::intersection_area;
 use crate::surface::point_on_surface;
 
 mod incremental;
+mod problems;
 pub use incremental::{Before, Delta, Revalidation, revalidate};
+pub use problems::{KINDS, Problem};
 
 /// Thresholds of a validation run.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -227,7 +227,8 @@ async fn reader(http: Http, a: Arc<Args>, seed: u64, until: Instant) -> [Tally; 
                 "/api/stats?by=grid",
                 "/api/progress",
                 "/api/stats?by=village",
-            ][rng.random_range(0..3)]
+                "/api/uncovered",
+            ][rng.random_range(0..4)]
             .to_string(),
         };
         let (status, _, d) = send(&http, &a, "GET", &path, None, &[]).await;

@@ -151,60 +151,90 @@ pub async fn stats(
         q.by.as_deref().unwrap_or("grid")
     );
     let st = state.clone();
-    shared_answer(&state, key, move || stats_now(&st, &user, &q)).await
+    shared_answer(&state, key, STATS_FRESH, move || stats_now(&st, &user, &q)).await
 }
 
-/// The JSON answer cached under `key` if it is younger than [`STATS_FRESH`], else the one
-/// `make` makes (on a reading thread), cached. For answers that depend only on what the caller
-/// reaches and that a second's age does not spoil: statistics, progress, uncovered blocks.
+/// A JSON answer shared by the callers who reach the same part (`key`): served from the cache
+/// while younger than `fresh`; up to ten times that old it is still served, and made again in
+/// the background (once, on a reading thread) for those who come next; older, or never made,
+/// the caller waits for `make`. For answers that depend only on what the caller
+/// reaches and that a few seconds' age does not spoil: statistics and uncovered blocks, which
+/// a district's supervisors refresh all day and which take up to a second to make there.
 pub async fn shared_answer<T: serde::Serialize + 'static>(
     state: &AppState,
     key: String,
+    fresh: std::time::Duration,
     make: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<Response, AppError> {
-    let fresh = {
-        let cache = state
-            .0
-            .stats_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < STATS_FRESH)
-            .map(|(_, bytes)| bytes.clone())
+    let json = |bytes: axum::body::Bytes| {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response()
     };
-    let bytes = match fresh {
-        Some(bytes) => bytes,
-        None => {
-            let bytes = crate::reading(move || {
-                serde_json::to_vec(&make()?)
-                    .map(axum::body::Bytes::from)
-                    .map_err(|e| AppError::Internal(e.to_string()))
-            })
-            .await?;
-            let mut cache = state
+    let cached = state
+        .0
+        .stats_cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .map(|(at, bytes)| (at.elapsed(), bytes.clone()));
+    match cached {
+        Some((age, bytes)) if age < fresh => return Ok(json(bytes)),
+        Some((age, bytes)) if age < fresh * 10 => {
+            let first = state
                 .0
-                .stats_cache
+                .refreshing
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.len() > 1024 {
-                cache.clear();
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.clone());
+            if first {
+                let st = state.clone();
+                tokio::spawn(async move {
+                    // A failure leaves the stale answer; the next caller past the limit waits.
+                    let _ = make_and_keep(&st, &key, make).await;
+                    st.0.refreshing
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&key);
+                });
             }
-            cache.insert(key, (std::time::Instant::now(), bytes.clone()));
-            bytes
+            return Ok(json(bytes));
         }
-    };
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response())
+        _ => {}
+    }
+    Ok(json(make_and_keep(state, &key, make).await?))
 }
 
-/// How long a statistics answer is shared.
+/// Makes an answer of [`shared_answer`] and keeps it under `key`.
+async fn make_and_keep<T: serde::Serialize + 'static>(
+    state: &AppState,
+    key: &str,
+    make: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<axum::body::Bytes, AppError> {
+    let bytes = crate::reading(move || {
+        serde_json::to_vec(&make()?)
+            .map(axum::body::Bytes::from)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?;
+    let mut cache = state
+        .0
+        .stats_cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.len() > 1024 {
+        cache.clear();
+    }
+    cache.insert(key.to_string(), (std::time::Instant::now(), bytes.clone()));
+    Ok(bytes)
+}
+
+/// How long statistics are served without being made again (see [`shared_answer`]).
 pub const STATS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// [`stats`], on a blocking thread (a district has 10,000 grids to rank and write).

@@ -28,19 +28,9 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::{AppState, Project};
 
-/// The problem types in the order the table lists them: broken grids first, then what breaks
-/// the one-building-one-grid invariant, then addresses.
-pub const TYPES: [&str; 9] = [
-    "invalid_grid",
-    "overlap",
-    "gap",
-    "outside_boundary",
-    "in_no_grid",
-    "in_many_grids",
-    "straddling",
-    "address_not_in_building",
-    "address_grid_mismatch",
-];
+/// The problem types in the order the table lists them (the validator's one list, see
+/// [`gridmap_core::validate::KINDS`]).
+pub const TYPES: [&str; 9] = gridmap_core::validate::KINDS;
 
 /// One validation problem.
 #[derive(Debug, Clone)]
@@ -118,8 +108,7 @@ fn inside(g: &Geometry) -> Option<geo::Coord> {
 /// # Performance
 /// Clones the problem geometries: O(size of the report).
 pub fn all(p: &Project) -> Vec<Problem> {
-    let r = &p.report;
-    let mut out = Vec::new();
+    use gridmap_core::validate::Problem as P;
     let building = |id: &str| p.building_by_id.get(id).map(|&i| i as usize);
     let building_geometry = |id: &str| {
         building(id).map_or(Geometry::GeometryCollection(Default::default()), |i| {
@@ -127,89 +116,13 @@ pub fn all(p: &Project) -> Vec<Problem> {
         })
     };
     let mut per_grid: Option<HashMap<&str, usize>> = None;
-    for (n, g) in r.invalid_grids.iter().enumerate() {
-        let per_grid = per_grid.get_or_insert_with(|| {
-            let mut m = HashMap::new();
-            for i in 0..p.buildings.len() {
-                if let Some(code) = p.grid_of(i) {
-                    *m.entry(code).or_insert(0) += 1;
-                }
-            }
-            m
-        });
-        let geometry = p
-            .grid(&g.grid)
-            .map_or(Geometry::GeometryCollection(Default::default()), |s| {
-                Geometry::MultiPolygon(s.grid.geometry.clone())
-            });
-        let mut x = Problem::new("invalid_grid", n, geometry);
-        // An invalid ring has no reliable interior: mark the middle of its bounds.
-        x.point = x.geometry.bounding_rect().map(|r| r.center());
-        x.grids = vec![g.grid.clone()];
-        x.buildings = per_grid.get(g.grid.as_str()).copied().unwrap_or(0);
-        x.reason = Some(g.reason.clone());
-        out.push(x);
-    }
-    for (n, o) in r.overlaps.iter().enumerate() {
-        let mut x = Problem::new("overlap", n, Geometry::MultiPolygon(o.geometry.clone()));
-        x.grids = o.grids.to_vec();
-        x.area_m2 = Some(o.area_m2);
-        x.buildings = o.buildings.len();
-        out.push(x);
-    }
-    for (n, g) in r.gaps.iter().enumerate() {
-        let mut x = Problem::new("gap", n, Geometry::Polygon(g.geometry.clone()));
-        x.point = Some(geo::Coord {
-            x: g.point[0],
-            y: g.point[1],
-        });
-        x.area_m2 = Some(g.area_m2);
-        x.buildings = g.buildings.len();
-        out.push(x);
-    }
-    for (n, o) in r.outside_boundary.iter().enumerate() {
-        let mut x = Problem::new(
-            "outside_boundary",
-            n,
-            Geometry::MultiPolygon(o.geometry.clone()),
-        );
-        x.grids = vec![o.grid.clone()];
-        x.area_m2 = Some(o.area_m2);
-        out.push(x);
-    }
-    for (n, id) in r.in_no_grid.iter().enumerate() {
-        let mut x = Problem::new("in_no_grid", n, building_geometry(id));
-        x.point = building(id).and_then(|i| p.location(i)).or(x.point);
-        x.buildings = 1;
-        x.building = Some(id.clone());
-        out.push(x);
-    }
-    for (n, m) in r.in_many_grids.iter().enumerate() {
-        let mut x = Problem::new("in_many_grids", n, building_geometry(&m.building));
-        x.point = building(&m.building)
-            .and_then(|i| p.location(i))
-            .or(x.point);
-        x.grids = m.grids.clone();
-        x.buildings = 1;
-        x.building = Some(m.building.clone());
-        out.push(x);
-    }
-    for (n, s) in r.straddling.iter().enumerate() {
-        let mut x = Problem::new("straddling", n, building_geometry(&s.building));
-        x.point = building(&s.building)
-            .and_then(|i| p.location(i))
-            .or(x.point);
-        x.grids = vec![s.grid.clone()];
-        x.buildings = 1;
-        x.building = Some(s.building.clone());
-        out.push(x);
-    }
-    let address: HashMap<&str, &gridmap_core::model::Address> =
-        if r.addresses.not_in_building.is_empty() && r.addresses.grid_mismatch.is_empty() {
-            HashMap::new()
-        } else {
-            p.addresses.iter().map(|a| (a.id.as_str(), a)).collect()
-        };
+    let needs_addresses = !p.report.addresses.not_in_building.is_empty()
+        || !p.report.addresses.grid_mismatch.is_empty();
+    let address: HashMap<&str, &gridmap_core::model::Address> = if needs_addresses {
+        p.addresses.iter().map(|a| (a.id.as_str(), a)).collect()
+    } else {
+        HashMap::new()
+    };
     let address_point = |id: &str| {
         address
             .get(id)
@@ -217,23 +130,70 @@ pub fn all(p: &Project) -> Vec<Problem> {
                 Geometry::Point(a.point)
             })
     };
-    for (n, a) in r.addresses.not_in_building.iter().enumerate() {
-        let mut x = Problem::new("address_not_in_building", n, address_point(&a.address));
-        x.grids = address
-            .get(a.address.as_str())
-            .and_then(|a| a.declared_grid.clone())
-            .into_iter()
-            .collect();
-        x.address = Some(a.address.clone());
-        x.building = a.nearest_building.clone();
-        out.push(x);
-    }
-    for (n, a) in r.addresses.grid_mismatch.iter().enumerate() {
-        let mut x = Problem::new("address_grid_mismatch", n, address_point(&a.address));
-        x.grids = std::iter::once(a.declared.clone())
-            .chain(a.actual.clone())
-            .collect();
-        x.address = Some(a.address.clone());
+    let mut out = Vec::new();
+    for (n, problem) in p.report.problems() {
+        let geometry = match problem {
+            P::InvalidGrid(g) => p
+                .grid(&g.grid)
+                .map_or(Geometry::GeometryCollection(Default::default()), |s| {
+                    Geometry::MultiPolygon(s.grid.geometry.clone())
+                }),
+            P::Overlap(o) => Geometry::MultiPolygon(o.geometry.clone()),
+            P::Gap(g) => Geometry::Polygon(g.geometry.clone()),
+            P::OutsideBoundary(o) => Geometry::MultiPolygon(o.geometry.clone()),
+            P::InNoGrid(id) => building_geometry(id),
+            P::InManyGrids(m) => building_geometry(&m.building),
+            P::Straddling(s) => building_geometry(&s.building),
+            P::AddressNotInBuilding(a) => address_point(&a.address),
+            P::AddressGridMismatch(a) => address_point(&a.address),
+        };
+        let mut x = Problem::new(problem.kind(), n, geometry);
+        x.grids = problem.grids().into_iter().map(str::to_string).collect();
+        x.area_m2 = problem.area_m2();
+        x.building = problem.building().map(str::to_string);
+        x.address = problem.address().map(str::to_string);
+        x.buildings = problem.buildings_inside().map_or(0, <[String]>::len);
+        match problem {
+            P::InvalidGrid(g) => {
+                let per_grid = per_grid.get_or_insert_with(|| {
+                    let mut m = HashMap::new();
+                    for i in 0..p.buildings.len() {
+                        if let Some(code) = p.grid_of(i) {
+                            *m.entry(code).or_insert(0) += 1;
+                        }
+                    }
+                    m
+                });
+                // An invalid ring has no reliable interior: mark the middle of its bounds.
+                x.point = x.geometry.bounding_rect().map(|r| r.center());
+                x.buildings = per_grid.get(g.grid.as_str()).copied().unwrap_or(0);
+                x.reason = Some(g.reason.clone());
+            }
+            P::Gap(g) => {
+                x.point = Some(geo::Coord {
+                    x: g.point[0],
+                    y: g.point[1],
+                });
+            }
+            P::InNoGrid(id) => {
+                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
+                x.buildings = 1;
+            }
+            P::InManyGrids(gridmap_core::validate::InManyGrids { building: id, .. })
+            | P::Straddling(gridmap_core::validate::Straddling { building: id, .. }) => {
+                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
+                x.buildings = 1;
+            }
+            P::AddressNotInBuilding(a) => {
+                // The grid the address declares, for scope.
+                x.grids = address
+                    .get(a.address.as_str())
+                    .and_then(|a| a.declared_grid.clone())
+                    .into_iter()
+                    .collect();
+            }
+            _ => {}
+        }
         out.push(x);
     }
     out

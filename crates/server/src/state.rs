@@ -526,6 +526,8 @@ pub struct Shared {
     pub pending_grids: Mutex<Vec<(String, Option<StoredGrid>)>>,
     /// Statistics answers by reach and grouping, with when they were made.
     pub stats_cache: Mutex<HashMap<String, (Instant, axum::body::Bytes)>>,
+    /// Keys of `stats_cache` whose answer is being made again in the background.
+    pub refreshing: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -572,6 +574,7 @@ impl AppState {
             grid_writes: Mutex::new(()),
             pending_grids: Mutex::new(Vec::new()),
             stats_cache: Mutex::new(HashMap::new()),
+            refreshing: Mutex::new(std::collections::HashSet::new()),
         }));
         crate::watch::start(Arc::downgrade(&state.0), loaded_version);
         Ok(state)

@@ -173,12 +173,42 @@ pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
 /// `GET /api/uncovered?eps=50&limit=100`: blocks of unvisited buildings in the caller's scope
 /// and of buildings in no grid or in several that the caller's area holds, as a GeoJSON
 /// FeatureCollection.
+///
+/// Shared by the callers who reach the same part, and made again in the background when more
+/// than [`FRESH`] old ([`crate::api::shared_answer`]): a district's blocks take a second of
+/// work to make, and change slowly.
 pub async fn uncovered(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<UncoveredQuery>,
-) -> Result<Json<Value>, AppError> {
-    crate::reading(move || uncovered_now(state, user, q)).await
+) -> Result<axum::response::Response, AppError> {
+    // Checked before the cache, so that a bad query is refused, not served.
+    let eps = check_eps(q.eps)?;
+    let key = format!(
+        "uncovered|{}|{}|{}",
+        user.reach_key(&state.project().town.code),
+        eps,
+        q.limit.unwrap_or(100)
+    );
+    let st = state.clone();
+    crate::api::shared_answer(&state, key, FRESH, move || {
+        uncovered_now(st, user, q).map(|Json(v)| v)
+    })
+    .await
+}
+
+/// How long uncovered blocks are served without being made again.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The linkage distance of a query, in metres (5–500, 50 by default).
+fn check_eps(eps: Option<f64>) -> Result<f64, AppError> {
+    let eps = eps.unwrap_or(50.0);
+    if !(5.0..=500.0).contains(&eps) {
+        return Err(AppError::BadRequest(format!(
+            "eps is a distance in metres between 5 and 500, not {eps}"
+        )));
+    }
+    Ok(eps)
 }
 
 /// [`uncovered`], on a blocking thread.
@@ -187,12 +217,7 @@ fn uncovered_now(
     user: AuthUser,
     q: UncoveredQuery,
 ) -> Result<Json<Value>, AppError> {
-    let eps = q.eps.unwrap_or(50.0);
-    if !(5.0..=500.0).contains(&eps) {
-        return Err(AppError::BadRequest(format!(
-            "eps is a distance in metres between 5 and 500, not {eps}"
-        )));
-    }
+    let eps = check_eps(q.eps)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     let p = state.project();
     let mut unvisited = Vec::new();
