@@ -51,6 +51,8 @@
 //!
 //! The library does no I/O; the division list is compiled in (`include_str!`).
 
+#![warn(missing_docs)]
+
 mod clean;
 pub mod divisions;
 mod numerals;

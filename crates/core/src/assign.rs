@@ -56,8 +56,12 @@ pub enum Assignment {
     /// In exactly one grid (by index), with the share of the footprint outside it (`None` for
     /// point buildings) and whether its location lay on the grid's edge.
     One {
+        /// Index of the grid in the grids the [`GridIndex`] was built from.
         grid: u32,
+        /// Share of the footprint's area outside the grid, 0..1; `None` for point buildings.
         outside_share: Option<f64>,
+        /// The location lay on the grid's edge, in no grid's interior, and the larger share
+        /// (or the first code) decided.
         on_edge: bool,
     },
     /// In the interiors of several grids (in code order).
@@ -68,13 +72,19 @@ pub enum Assignment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// In exactly one grid, with no more than the straddle share outside it.
     InOneGrid,
+    /// In no grid: in a gap, outside every grid, or without a location.
     InNoGrid,
+    /// In the interiors of two or more grids: in an overlap.
     InManyGrids,
+    /// In one grid, with more than the straddle share of its footprint outside it.
     Straddling,
 }
 
 impl Status {
+    /// The status as written in reports and CSV files (`in_one_grid`, `in_no_grid`,
+    /// `in_many_grids`, `straddling`), the same as its serde name.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::InOneGrid => "in_one_grid",

@@ -45,6 +45,9 @@ pub struct LocalMetres {
 }
 
 impl LocalMetres {
+    /// The frame at `origin` (lon/lat): an equirectangular projection scaled by the WGS84
+    /// ellipsoid's radii of curvature there. Exact in scale at the origin only: the east–west
+    /// scale drifts with latitude away from it, so use a frame near what is measured.
     pub fn at(origin: Coord) -> Self {
         let e2 = F * (2.0 - F);
         let phi = origin.y.to_radians();

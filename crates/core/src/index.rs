@@ -126,7 +126,9 @@ impl Buckets {
 /// each list in code order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GridsAt {
+    /// Indexes of the grids holding the point in their interior (more than one: an overlap).
     pub inside: Vec<u32>,
+    /// Indexes of the grids with the point on their outline (a ring, holes included).
     pub on_edge: Vec<u32>,
 }
 
@@ -166,6 +168,7 @@ impl<'a> GridIndex<'a> {
         }
     }
 
+    /// The grids indexed, excluded ones included: the indexes above point into this slice.
     pub fn grids(&self) -> &'a [Grid] {
         self.grids
     }
@@ -228,6 +231,8 @@ pub fn footprint_bbox(f: &Footprint) -> Option<Rect> {
 }
 
 impl<'a> BuildingIndex<'a> {
+    /// Indexes `buildings` by the envelopes of their footprints; buildings with an empty
+    /// footprint are left out.
     pub fn new(buildings: &'a [Building]) -> Self {
         let entries = buildings
             .iter()
@@ -262,6 +267,7 @@ impl<'a> BuildingIndex<'a> {
             .map(|(e, d2)| (e.data, d2))
     }
 
+    /// The buildings indexed: the indexes answered point into this slice.
     pub fn buildings(&self) -> &'a [Building] {
         self.buildings
     }
@@ -274,6 +280,7 @@ pub struct AddressIndex<'a> {
 }
 
 impl<'a> AddressIndex<'a> {
+    /// Indexes `addresses` by their points.
     pub fn new(addresses: &'a [Address]) -> Self {
         let entries = addresses
             .iter()
@@ -294,6 +301,7 @@ impl<'a> AddressIndex<'a> {
         out
     }
 
+    /// The addresses indexed: the indexes answered point into this slice.
     pub fn addresses(&self) -> &'a [Address] {
         self.addresses
     }

@@ -4,10 +4,12 @@
 //! Data flows in from readers (`gridmap-io`) as [`model`] records in WGS84 lon/lat. The grids are
 //! prepared for point location ([`locate`]) and indexed by envelope ([`index`]); every building
 //! is located by a point on its surface ([`surface`]) and assigned to its grid ([`assign`]);
-//! [`validate`] then measures overlaps, gaps and leaks with exact overlays ([`overlay`]) and true
-//! areas in square metres ([`geodesy`]).
+//! [`validate`](mod@validate) then measures overlaps, gaps and leaks with exact overlays
+//! ([`overlay`]) and true areas in square metres ([`geodesy`]).
 //!
 //! This crate does no I/O and holds no async code.
+
+#![warn(missing_docs)]
 
 pub mod assign;
 pub mod geodesy;

@@ -29,15 +29,20 @@ use geo::{Coord, MultiPolygon, Rect};
 /// Where a point lies relative to an area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
+    /// In the interior of the area.
     Inside,
+    /// Exactly on one of its rings (exterior or hole), decided by a robust orientation test.
     Boundary,
+    /// Outside it, or in one of its holes.
     Outside,
 }
 
 /// One oriented boundary edge: the area lies to its left.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Edge {
+    /// Start of the edge, lon/lat.
     pub a: Coord,
+    /// End of the edge, lon/lat.
     pub b: Coord,
 }
 

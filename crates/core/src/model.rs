@@ -10,17 +10,24 @@ use serde::{Deserialize, Serialize};
 /// A town or sub-district (镇/街道), the top of the hierarchy gridmap manages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Town {
+    /// Unique code, usually the administrative division code (e.g. `310101001`).
     pub code: String,
+    /// Display name, e.g. `汇龙镇`.
     pub name: String,
+    /// Its outline, WGS84 lon/lat; `None` when not surveyed.
     pub boundary: Option<MultiPolygon>,
 }
 
 /// A village or community (村/社区), parent of grids; its grids should cover it exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Village {
+    /// Unique code, usually the administrative division code (e.g. `310101001001`).
     pub code: String,
+    /// Display name, e.g. `新河村` or `东门社区`.
     pub name: String,
+    /// Code of the parent town, `None` when not known.
     pub town: Option<String>,
+    /// The outline its grids should cover exactly, WGS84 lon/lat; `None` when not surveyed.
     pub boundary: Option<MultiPolygon>,
 }
 
@@ -29,16 +36,20 @@ pub struct Village {
 pub struct Grid {
     /// Unique code, e.g. `310101001001-03`.
     pub code: String,
+    /// Display name, e.g. `东门社区第三网格`.
     pub name: Option<String>,
     /// Code of the parent village or community.
     pub village: Option<String>,
+    /// Its area, WGS84 lon/lat; may be invalid as read (validation reports it).
     pub geometry: MultiPolygon,
 }
 
 /// Where a building is: its footprint, or a point when only a point was surveyed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Footprint {
+    /// The outline of the building, WGS84 lon/lat.
     Area(MultiPolygon),
+    /// A surveyed point, WGS84 lon/lat: such a building has no area, so it never straddles.
     Point(Point),
 }
 
@@ -60,11 +71,15 @@ impl From<&Footprint> for geo::Geometry {
 /// A building (实有房屋 at building level).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Building {
+    /// Unique id within the layer.
     pub id: String,
+    /// Its outline or surveyed point.
     pub footprint: Footprint,
     /// Households (户) living in it; the default workload measure.
     pub households: u32,
+    /// Floors above ground, when known.
     pub floors: Option<u32>,
+    /// Free-text type as surveyed (e.g. `住宅`, `商业`).
     pub kind: Option<String>,
 }
 
@@ -88,8 +103,11 @@ impl Building {
 /// A standard address (标准地址), optionally with the grid and building it was registered to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Address {
+    /// Unique id within the layer.
     pub id: String,
+    /// Where the address is (usually its door or building), WGS84 lon/lat.
     pub point: Point,
+    /// The address as written, e.g. `汇龙镇新河村3组15号`.
     pub text: Option<String>,
     /// The grid the register says the address belongs to.
     pub declared_grid: Option<String>,
@@ -100,11 +118,17 @@ pub struct Address {
 /// An actual organisation (实有单位): a company, shop, school or social organisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unit {
+    /// Unique id within the layer.
     pub id: String,
+    /// Its name, e.g. `新河村卫生室`.
     pub name: String,
+    /// Free-text category (company, shop, school, social organisation…).
     pub category: Option<String>,
+    /// Its address as written.
     pub address: Option<String>,
+    /// Contact person or phone number, as registered.
     pub contact: Option<String>,
+    /// Where it is, WGS84 lon/lat.
     pub point: Point,
 }
 
@@ -120,8 +144,10 @@ pub enum BasemapLayer {
 }
 
 impl BasemapLayer {
+    /// Every layer.
     pub const ALL: [BasemapLayer; 2] = [BasemapLayer::Roads, BasemapLayer::Water];
 
+    /// The layer's name in files, URLs and tiles: `roads` or `water`.
     pub fn as_str(self) -> &'static str {
         match self {
             BasemapLayer::Roads => "roads",
@@ -139,12 +165,14 @@ impl BasemapLayer {
 /// grid logic reads it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BasemapFeature {
+    /// The layer it is drawn in.
     pub layer: BasemapLayer,
     /// The class: `major_road`, `minor_road`, `path`, `rail`, `ferry`, `highway` for roads;
     /// `water`, `river`, `riverbank`, `swimming_pool`… for water.
     pub kind: Option<String>,
     /// The finer class, e.g. `primary`, `footway`, `subway`.
     pub detail: Option<String>,
+    /// Its name (a street or river name) for labels.
     pub name: Option<String>,
     /// WGS84 lines or polygons.
     pub geometry: geo::Geometry,
@@ -154,14 +182,20 @@ pub struct BasemapFeature {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitOutcome {
+    /// The worker met the household.
     Visited,
+    /// Nobody opened the door (敲不开门): the household is still to be visited.
     NobodyHome,
+    /// The household refused the visit.
     Refused,
+    /// The building or house was found demolished.
     Demolished,
+    /// The worker found a building or household the register did not have (清仓见底).
     NewlyFound,
 }
 
 impl VisitOutcome {
+    /// Every outcome.
     pub const ALL: [VisitOutcome; 5] = [
         VisitOutcome::Visited,
         VisitOutcome::NobodyHome,
@@ -170,6 +204,7 @@ impl VisitOutcome {
         VisitOutcome::NewlyFound,
     ];
 
+    /// The snake_case name used in files and the API (`visited`, `nobody_home`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             VisitOutcome::Visited => "visited",
@@ -189,15 +224,21 @@ impl VisitOutcome {
 /// A visit by a grid worker to a building or a house (户/室).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Visit {
+    /// Unique id (`visit-` and a UUID when recorded by the server).
     pub id: String,
+    /// Id of the building visited.
     pub building: Option<String>,
+    /// Id of the house (户/室) visited in that building, when the visit was to one household.
     pub house: Option<String>,
+    /// User name of the grid worker who visited.
     pub worker: String,
     /// When, as RFC 3339 text.
     pub time: String,
+    /// What the visit found.
     pub outcome: VisitOutcome,
     /// Where the worker's phone said they were.
     pub point: Option<Point>,
+    /// The worker's free-text note.
     pub note: Option<String>,
     /// Set by the server, never by the worker: the phone's point lay too far from the building.
     #[serde(default)]

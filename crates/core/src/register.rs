@@ -28,25 +28,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HouseNature {
-    /// 自购
+    /// 自购: bought by the household living in it.
     Purchased,
-    /// 自建
+    /// 自建: built by the household living in it.
     SelfBuilt,
-    /// 租住
+    /// 租住: rented (出租房); the household is a tenant.
     Rented,
-    /// 空置
+    /// 空置: nobody lives in it.
     Vacant,
-    /// 单位宿舍
+    /// 单位宿舍: a dormitory of an employer.
     Dormitory,
-    /// 危房
+    /// 危房: classified as unsafe.
     Dangerous,
-    /// 待拆迁
+    /// 待拆迁: due for demolition.
     ToBeDemolished,
-    /// 其他
+    /// 其他: none of the above.
     Other,
 }
 
 impl HouseNature {
+    /// Every nature, in the form's order.
     pub const ALL: [HouseNature; 8] = [
         HouseNature::Purchased,
         HouseNature::SelfBuilt,
@@ -98,6 +99,7 @@ impl HouseNature {
 /// A house (户/室): one dwelling, keyed by its normalised address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct House {
+    /// Unique id within the project.
     pub id: String,
     /// The building it is in, when its address matched one.
     pub building: Option<String>,
@@ -105,7 +107,9 @@ pub struct House {
     pub address_key: String,
     /// The address as first written on a form.
     pub address: String,
+    /// Its nature as last registered, `None` when the form left it blank.
     pub nature: Option<HouseNature>,
+    /// The form's free-text remarks (备注).
     pub remarks: Option<String>,
 }
 
@@ -113,18 +117,26 @@ pub struct House {
 /// clear or masked depending on who asked (see the store), and masked by `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
+    /// Unique id within the project.
     pub id: String,
     /// The house they live in (人房关联).
     pub house: String,
+    /// Full name (姓名). Personal data.
     pub name: String,
+    /// Citizen ID number (公民身份号码), 18 characters in canonical form (see
+    /// [`check_id_number`]). Personal data.
     pub id_number: Option<String>,
+    /// Occupation (职业), free text.
     pub occupation: Option<String>,
+    /// Employer or place of work (工作单位), free text.
     pub employer: Option<String>,
     /// 与户主关系: 户主, 配偶, 子女, …
     pub relation: Option<String>,
+    /// Marital status (婚姻状况), free text as on the form.
     pub marital_status: Option<String>,
     /// 人户一致: whether residence matches household registration.
     pub hukou_match: Option<bool>,
+    /// Phone number as written. Personal data.
     pub phone: Option<String>,
 }
 
@@ -151,16 +163,27 @@ impl std::fmt::Debug for Person {
 pub struct FormRow {
     /// The row number in the file, 1-based as a spreadsheet shows it.
     pub row: usize,
+    /// The house's address as written (住址), not yet normalised.
     pub address: String,
+    /// The person's name. Personal data.
     pub name: String,
+    /// ID number, checked and canonical (see [`check_id_number`]). Personal data.
     pub id_number: Option<String>,
+    /// Phone number as written. Personal data.
     pub phone: Option<String>,
+    /// See [`Person::occupation`].
     pub occupation: Option<String>,
+    /// See [`Person::employer`].
     pub employer: Option<String>,
+    /// See [`Person::relation`].
     pub relation: Option<String>,
+    /// See [`Person::marital_status`].
     pub marital_status: Option<String>,
+    /// See [`Person::hukou_match`]; `None` when the form left it blank.
     pub hukou_match: Option<bool>,
+    /// The house's nature, `None` when blank.
     pub nature: Option<HouseNature>,
+    /// The row's remarks (备注).
     pub remarks: Option<String>,
 }
 
@@ -225,12 +248,16 @@ fn keep_ends(s: &str, head: usize, tail: usize) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdNumberError {
+    /// Not 18 characters long (after trimming); holds the length found.
     #[error("has {0} characters, not 18")]
     Length(usize),
+    /// One of the first 17 characters is not a digit, or the last is neither a digit nor `X`.
     #[error("has a character that is not a digit (only the last may be X)")]
     NotDigits,
+    /// The birth date (characters 7–14) does not exist or is not from 1900 to this year.
     #[error("has an impossible birth date")]
     BirthDate,
+    /// The check digit does not match the first 17 (GB 11643, ISO 7064 MOD 11-2).
     #[error("has a wrong check digit (GB 11643)")]
     CheckDigit,
 }

@@ -57,10 +57,13 @@ impl Default for Options {
 /// What to validate.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CoverageInput<'a> {
+    /// The grid layer to check; codes should be unique, as the report names grids by code.
     pub grids: &'a [Grid],
+    /// The buildings that must each lie in exactly one grid.
     pub buildings: &'a [Building],
     /// The outline the grids should cover exactly (village or town).
     pub boundary: Option<&'a MultiPolygon>,
+    /// Address points to check against the buildings and their declared grids; may be empty.
     pub addresses: &'a [Address],
     /// Grids a reader already knows to be invalid (by index), with the reason, e.g. an unclosed
     /// ring that the geometry model cannot represent.
@@ -70,93 +73,143 @@ pub struct CoverageInput<'a> {
 /// The counts of a report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// Grids checked, invalid ones included.
     pub grids: usize,
+    /// Buildings checked.
     pub buildings: usize,
     /// Buildings assigned to exactly one grid (straddling ones included).
     pub in_one_grid: usize,
+    /// Buildings whose location lies in no valid grid (or that have no location).
     pub in_no_grid: usize,
+    /// Buildings whose location lies inside overlapping grids.
     pub in_many_grids: usize,
     /// Assigned buildings with more than the straddle share outside their grid.
     pub straddling: usize,
     /// Buildings whose location lay exactly on a grid edge (assigned by the larger share).
     pub on_edge: usize,
+    /// Pairs of grids overlapping by more than `min_area_m2`.
     pub overlaps: usize,
+    /// Sum of the overlaps' areas, in m² (an area covered by three grids counts thrice).
     pub overlap_area_m2: f64,
+    /// Gaps larger than `min_area_m2`.
     pub gaps: usize,
+    /// Sum of the gaps' areas, in m².
     pub gap_area_m2: f64,
+    /// Grids left out of the check for invalid geometry.
     pub invalid_grids: usize,
+    /// Grids reaching outside the boundary by more than `min_area_m2`; 0 without a boundary.
     pub outside_boundary: usize,
+    /// Sum of the grids' areas outside the boundary, in m².
     pub outside_area_m2: f64,
+    /// Addresses checked.
     pub addresses: usize,
+    /// Addresses whose point lies in no building footprint.
     pub addresses_not_in_building: usize,
+    /// Addresses whose declared grid is not a grid at their point.
     pub addresses_grid_mismatch: usize,
 }
 
+/// A building whose location lies inside more than one grid (where grids overlap).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InManyGrids {
+    /// Id of the building.
     pub building: String,
+    /// Codes of the grids its location lies in, two or more.
     pub grids: Vec<String>,
 }
 
+/// A building assigned to one grid with more than the straddle share of its footprint outside
+/// it: a grid edge cuts it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Straddling {
+    /// Id of the building.
     pub building: String,
+    /// Code of the grid it is assigned to.
     pub grid: String,
+    /// Share of its footprint's area outside that grid, 0..1.
     pub outside_share: f64,
 }
 
+/// Two grids whose intersection is larger than `min_area_m2`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overlap {
+    /// Codes of the two grids, in code order.
     pub grids: [String; 2],
+    /// Geodesic area of the intersection, in m².
     pub area_m2: f64,
+    /// Ids of the buildings located in both grids, sorted.
     pub buildings: Vec<String>,
+    /// The intersection, WGS84 lon/lat (not serialised).
     #[serde(skip)]
     pub geometry: MultiPolygon,
 }
 
+/// A part of the boundary covered by no grid (or without a boundary, a hole enclosed by the
+/// grids), larger than `min_area_m2`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Gap {
+    /// Geodesic area, in m².
     pub area_m2: f64,
     /// A point inside the gap, `[lon, lat]`.
     pub point: [f64; 2],
+    /// Ids of the buildings in no grid located in the gap (or within a hair of its outline),
+    /// sorted.
     pub buildings: Vec<String>,
+    /// The gap's outline, WGS84 lon/lat (not serialised).
     #[serde(skip)]
     pub geometry: Polygon,
 }
 
+/// A grid whose geometry is not a valid polygon; it is left out of every other check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InvalidGrid {
+    /// Code of the grid.
     pub grid: String,
+    /// Why, in English: `empty geometry`, or the reader's defect and `geo`'s validation
+    /// errors, joined by `; `.
     pub reason: String,
 }
 
+/// A grid reaching outside the boundary by more than `min_area_m2`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutsideBoundary {
+    /// Code of the grid.
     pub grid: String,
+    /// Geodesic area of the part outside, in m².
     pub area_m2: f64,
+    /// The part outside, WGS84 lon/lat (not serialised).
     #[serde(skip)]
     pub geometry: MultiPolygon,
 }
 
+/// An address point that lies in no building footprint.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NotInBuilding {
+    /// Id of the address.
     pub address: String,
     /// Metres to the nearest building footprint (or point), `None` when there is no building.
     pub distance_m: Option<f64>,
+    /// Id of that nearest building, `None` when there is no building.
     pub nearest_building: Option<String>,
 }
 
+/// An address whose declared grid is not a grid its point lies in (or on the edge of).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GridMismatch {
+    /// Id of the address.
     pub address: String,
+    /// Code of the grid the address record declares.
     pub declared: String,
     /// The grid the address point lies in, `None` when in no grid.
     pub actual: Option<String>,
 }
 
+/// What the address check found, each list sorted by address id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AddressProblems {
+    /// Addresses whose point lies in no building.
     pub not_in_building: Vec<NotInBuilding>,
+    /// Addresses whose declared grid differs from the grid at their point.
     pub grid_mismatch: Vec<GridMismatch>,
 }
 
@@ -164,14 +217,23 @@ pub struct AddressProblems {
 /// first) so that reports are stable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
+    /// The counts and total areas of the lists below.
     pub summary: Summary,
+    /// Ids of the buildings in no grid.
     pub in_no_grid: Vec<String>,
+    /// Buildings located inside more than one grid.
     pub in_many_grids: Vec<InManyGrids>,
+    /// Buildings a grid edge cuts.
     pub straddling: Vec<Straddling>,
+    /// Overlapping pairs of grids, largest first.
     pub overlaps: Vec<Overlap>,
+    /// Uncovered parts, largest first.
     pub gaps: Vec<Gap>,
+    /// Grids with invalid geometry, left out of the other checks.
     pub invalid_grids: Vec<InvalidGrid>,
+    /// Grids reaching outside the boundary (empty without a boundary).
     pub outside_boundary: Vec<OutsideBoundary>,
+    /// What the address check found (empty without addresses).
     pub addresses: AddressProblems,
 }
 
@@ -273,7 +335,9 @@ impl Report {
 /// A validation run's report together with each building's assignment (in input order).
 #[derive(Debug, Clone)]
 pub struct Coverage {
+    /// What was found.
     pub report: Report,
+    /// Where each input building was assigned, by position in [`CoverageInput::buildings`].
     pub assignments: Vec<Assignment>,
 }
 

@@ -219,8 +219,11 @@ pub fn read(
 /// The type of a column to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
+    /// A string field (UTF-8).
     Text,
+    /// A 64-bit integer field.
     Integer,
+    /// A double-precision field.
     Real,
 }
 

@@ -36,20 +36,33 @@ pub const MAX_TEXT_CHARS: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Column {
+    /// 住址: the house's address; required. The register import rejects one that does not go
+    /// down to 栋/号.
     Address,
+    /// 姓名: the person's name; required.
     Name,
+    /// 身份证号: the citizen ID number, checked (GB 11643) when present.
     IdNumber,
+    /// 联系电话: phone number.
     Phone,
+    /// 职业: occupation.
     Occupation,
+    /// 工作单位: employer or place of work.
     Employer,
+    /// 与户主关系: relation to the head of household.
     Relation,
+    /// 婚姻状况: marital status.
     MaritalStatus,
+    /// 人户一致: whether residence matches household registration (`是`/`否` and variants).
     HukouMatch,
+    /// 房屋性质: the house's nature (see `HouseNature`).
     Nature,
+    /// 备注: remarks.
     Remarks,
 }
 
 impl Column {
+    /// Every column, in the form's usual order.
     pub const ALL: [Column; 11] = [
         Column::Address,
         Column::Name,
@@ -118,13 +131,16 @@ impl Column {
 pub struct RejectedRow {
     /// 1-based, as a spreadsheet shows it.
     pub row: usize,
+    /// Every reason found, joined by `; `; names columns, never personal data.
     pub reason: String,
 }
 
 /// A form as read: good rows, rejected rows, and how the header was understood.
 #[derive(Debug, Clone)]
 pub struct HouseholdForm {
+    /// The good rows, in file order (blank addresses and natures filled from the row above).
     pub rows: Vec<FormRow>,
+    /// The rows left out, in file order.
     pub rejected: Vec<RejectedRow>,
     /// The header row, 1-based.
     pub header_row: usize,
@@ -140,31 +156,72 @@ pub struct HouseholdForm {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormError {
+    /// The file cannot be opened or is not a readable workbook or CSV file.
     #[error("{path}: {message}")]
-    Open { path: PathBuf, message: String },
+    Open {
+        /// The form's path.
+        path: PathBuf,
+        /// Why, from the file system, the workbook or the CSV reader.
+        message: String,
+    },
+    /// A CSV file that is neither UTF-8 nor GBK.
     #[error("{path}: neither UTF-8 nor GBK text; save the CSV as UTF-8")]
-    Encoding { path: PathBuf },
+    Encoding {
+        /// The form's path.
+        path: PathBuf,
+    },
+    /// No cell holds anything.
     #[error("{path}: the sheet is empty ({sheets})")]
-    Empty { path: PathBuf, sheets: String },
+    Empty {
+        /// The form's path.
+        path: PathBuf,
+        /// What was found: `no sheet`, the names of the (empty) sheets, or `no row with data`.
+        sheets: String,
+    },
+    /// A header cell is merged across columns, so the columns under it have no title of
+    /// their own.
     #[error(
         "{path}: header cells {cells} are merged across columns; unmerge them so that each column has its own title"
     )]
-    MergedHeader { path: PathBuf, cells: String },
+    MergedHeader {
+        /// The form's path.
+        path: PathBuf,
+        /// The merged ranges, in A1 notation.
+        cells: String,
+    },
+    /// None of the first ten rows reads as a header.
     #[error("{path}: no header row in the first 10 rows (expected titles such as {expected})")]
-    NoHeader { path: PathBuf, expected: String },
+    NoHeader {
+        /// The form's path.
+        path: PathBuf,
+        /// Titles that would have been recognised, for the message.
+        expected: String,
+    },
+    /// The header lacks a required column (`住址` or `姓名`).
     #[error("{path}: row {row}: no {missing} column (accepted titles: {accepted})")]
     MissingColumn {
+        /// The form's path.
         path: PathBuf,
+        /// The header row, 1-based.
         row: usize,
+        /// The missing column's title.
         missing: &'static str,
+        /// Every title accepted for it, comma-separated.
         accepted: String,
     },
+    /// Two header cells read as the same column with equally preferred titles, so neither
+    /// can be chosen.
     #[error("{path}: row {row}: columns {first} and {second} both read as {column}")]
     DuplicateColumn {
+        /// The form's path.
         path: PathBuf,
+        /// The header row, 1-based.
         row: usize,
+        /// The column both read as, by its title.
         column: &'static str,
+        /// The first cell, in A1 notation with its title.
         first: String,
+        /// The second cell, likewise.
         second: String,
     },
 }

@@ -4,6 +4,8 @@
 //! `gridmap-core`; the format is chosen by extension. Every error names the file and, for a bad
 //! feature, its 0-based index and id. Coordinates must be WGS84 longitude/latitude.
 
+#![warn(missing_docs)]
+
 pub mod chinese;
 #[cfg(feature = "gdal")]
 pub mod crs;

@@ -27,7 +27,9 @@ use crate::Error;
 /// File formats read natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// GeoJSON (`.geojson`, `.json`), RFC 7946.
     GeoJson,
+    /// FlatGeobuf (`.fgb`), read with or without its spatial index.
     FlatGeobuf,
     /// Anything else GDAL reads (Shapefile, GeoPackage, KML, GML, DXF, CSV, …).
     #[cfg(feature = "gdal")]
@@ -56,7 +58,10 @@ impl Format {
 /// A geometry as found in the file: points, or polygons as lists of raw rings.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
+    /// A Point (lon, lat).
     Point(Coord),
+    /// Polygon or MultiPolygon parts, each a list of rings (exterior first, then holes), each
+    /// ring as its coordinates in the file, not yet checked.
     Polygons(Vec<Vec<Vec<Coord>>>),
     /// Lines (LineString or MultiLineString parts).
     Lines(Vec<Vec<Coord>>),
@@ -68,8 +73,11 @@ pub enum Shape {
 /// for; `None` when absent or null) and its geometry (`None` when null).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawFeature {
+    /// 0-based position of the feature in the file.
     pub index: usize,
+    /// The wanted properties, in the order asked for; `None` when absent or null.
     pub properties: Vec<Option<Value>>,
+    /// The geometry as in the file (not yet transformed or checked); `None` when null.
     pub geometry: Option<Shape>,
 }
 
@@ -516,12 +524,18 @@ pub type Transform = dyn Fn(Coord) -> Result<Coord, String> + Send + Sync;
 /// declare one, and a coordinate transform.
 #[derive(Clone)]
 pub struct Fields {
+    /// Property holding a grid's code (default `code`).
     pub grid_id: String,
+    /// Property holding a building's id (default `id`).
     pub building_id: String,
+    /// Property holding an address's id (default `id`).
     pub address_id: String,
     /// `(model field, property in the file)`, e.g. `("households", "HU_SHU")`.
     pub rename: Vec<(String, String)>,
+    /// Text encoding for formats that do not declare one (a Shapefile without `.cpg`), e.g.
+    /// `GBK`; passed to GDAL.
     pub encoding: Option<String>,
+    /// Applied to every coordinate read; `None` when the file is already WGS84 lon/lat.
     pub transform: Option<std::sync::Arc<Transform>>,
     /// When set, bad features are skipped and their errors collected here, instead of failing
     /// the whole read (`--skip-invalid`).
@@ -569,7 +583,10 @@ impl Fields {
 /// Grids as read, with the defects that make some of them invalid (by index, with the reason).
 #[derive(Debug, Clone, Default)]
 pub struct GridLayer {
+    /// Every grid, in file order, invalid ones included (with what geometry could be kept).
     pub grids: Vec<Grid>,
+    /// `(index into grids, reason)` for grids the model cannot represent faithfully (e.g. an
+    /// unclosed ring); pass them on as [`gridmap_core::validate::CoverageInput::input_defects`].
     pub defects: Vec<(usize, String)>,
 }
 

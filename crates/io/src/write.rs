@@ -15,7 +15,9 @@ use crate::Error;
 /// A property value to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prop {
+    /// A string property; `None` writes null.
     Text(Option<String>),
+    /// An integer property; `None` writes null.
     Int(Option<i64>),
 }
 

@@ -62,6 +62,8 @@
 //!
 //! The same input, options and seed always give the same plan.
 
+#![warn(missing_docs)]
+
 mod atoms;
 mod outline;
 mod power;
@@ -117,9 +119,11 @@ pub enum Weight {
 /// Options of a partition run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionOptions {
+    /// How many grids to draw: a number, or a workload per grid.
     pub target: Target,
     /// Allowed relative deviation of a grid's workload from the target (0.05 = ±5%).
     pub tolerance: f64,
+    /// What a building's workload is (households by default).
     pub weight: Weight,
     /// Seed of the local search's visiting order.
     pub seed: u64,
@@ -166,24 +170,55 @@ impl Default for PartitionOptions {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PartitionError {
+    /// The boundary has no polygon with a positive area.
     #[error("the boundary is empty (no polygon with area)")]
     EmptyBoundary,
+    /// Every building's location lies outside the boundary (or there are none).
     #[error("no building lies inside the boundary ({outside} outside)")]
-    NoBuildings { outside: usize },
+    NoBuildings {
+        /// Buildings whose location is outside the boundary.
+        outside: usize,
+    },
+    /// `Target::Grids(0)`, or a workload per grid that is not a finite positive number
+    /// (the bad value, as given).
     #[error("the target is {0}: it must be a positive number of grids or a positive workload")]
     BadTarget(f64),
+    /// More grids than buildings inside the boundary: every grid needs a building.
     #[error("{grids} grids were asked for but only {buildings} buildings lie inside the boundary")]
-    TooManyGrids { grids: usize, buildings: usize },
+    TooManyGrids {
+        /// Grids asked for (given, derived from the workload per grid, or today's count).
+        grids: usize,
+        /// Buildings whose location is inside the boundary.
+        buildings: usize,
+    },
+    /// Every building inside the boundary weighs 0 (e.g. households weighting with no
+    /// households recorded), so there is nothing to balance.
     #[error("the total workload of the buildings inside the boundary is 0 (weight by buildings?)")]
     ZeroWorkload,
+    /// [`Weight::Values`] does not hold exactly one value per input building.
     #[error("{got} weights were given for {expected} buildings")]
-    WeightCount { expected: usize, got: usize },
+    WeightCount {
+        /// Input buildings (all of them, inside the boundary or not).
+        expected: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// A weight is negative, NaN or infinite.
     #[error("the weight of building {building} is {value}: weights must be finite and ≥ 0")]
-    BadWeight { building: String, value: f64 },
+    BadWeight {
+        /// Id of the building.
+        building: String,
+        /// Its weight, as given.
+        value: f64,
+    },
+    /// The tolerance (the bad value, as given) is not in `0..1`.
     #[error("the tolerance is {0}: it must be between 0 and 1")]
     BadTolerance(f64),
+    /// [`PartitionInput::current`] is `Some` but empty.
     #[error("--from-current was given no grids")]
     NoCurrentGrids,
+    /// The Delaunay triangulation of the sites failed (`spade`'s error, e.g. a NaN
+    /// coordinate or one too large for it).
     #[error("triangulation failed: {0}")]
     Triangulation(String),
 }
@@ -191,14 +226,21 @@ pub enum PartitionError {
 /// One grid of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanGrid {
+    /// Its code: `code_prefix` and a 3-digit number counted by centre from north to south,
+    /// then west to east; with `current`, the code of the grid it rebalances.
     pub code: String,
+    /// Its polygon(s), WGS84 lon/lat; more than one only when it is not contiguous.
     #[serde(skip)]
     pub geometry: MultiPolygon,
     /// Workload in the chosen weight.
     pub workload: f64,
+    /// Sum of the `households` of its buildings, whatever the weight.
     pub households: u64,
+    /// Buildings assigned to it.
     pub buildings: usize,
+    /// Geodesic area in m².
     pub area_m2: f64,
+    /// Perimeter in metres (holes included), measured in a local planar frame.
     pub perimeter_m: f64,
     /// 4πA/P²: 1 for a disc, about 0.785 for a square.
     pub polsby_popper: f64,
@@ -219,8 +261,11 @@ pub struct PlanGrid {
 /// `reason` in English, `kind` and the figures for a client to word it in its own language.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Note {
+    /// Code of the grid noted.
     pub grid: String,
+    /// Why, as a code a client can translate.
     pub kind: NoteKind,
+    /// Why, as a sentence in English with the figures.
     pub reason: String,
     /// Above the target (true) or below it; absent for a grid of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,9 +282,10 @@ pub struct Note {
     /// The neighbouring grids concerned.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub neighbours: Vec<String>,
-    /// The building (the first of several that must stay together) and how many they are.
+    /// The building (the first of several that must stay together), by id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub building: Option<String>,
+    /// How many buildings must stay together with `building` (1 when it is alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buildings: Option<usize>,
     /// Workload of that building (or buildings), or of the part of the boundary.
@@ -248,9 +294,10 @@ pub struct Note {
     /// The target, or for a part of the boundary what each of its grids gets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<f64>,
-    /// Separate parts of the boundary, and the grids this one's part gets.
+    /// Separate parts of the boundary (for [`NoteKind::SeparateParts`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<usize>,
+    /// Grids the part of the boundary this grid lies in gets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grids_in_part: Option<usize>,
 }
@@ -280,22 +327,30 @@ pub enum NoteKind {
 /// figures for a client to word it in its own language.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TentacleNote {
+    /// Code of the grid with the arm.
     pub grid: String,
+    /// Why the arm is kept, as a code a client can translate.
     pub kind: TentacleKind,
+    /// Why the arm is kept, as a sentence in English.
     pub reason: String,
-    /// Buildings in the arm, their households and workload (0 for an arm of open land).
+    /// Buildings in the arm (0 for an arm of open land).
     pub buildings: usize,
+    /// Households of the buildings in the arm.
     pub households: u64,
+    /// Workload of the buildings in the arm, in the chosen weight.
     pub workload: f64,
     /// The grids along the arm, longest shared edge first.
     pub neighbours: Vec<String>,
     /// Trials to remove the grid's arms (handing an arm to a neighbour, drawing the grid
     /// afresh with its neighbours) that were not kept, by the first rule each broke: a grid
     /// further outside the tolerance, a grid in pieces, a grid thinner than the thinnest so
-    /// far, or no fewer tentacles.
+    /// far, or no fewer tentacles. This one counts trials refused for balance.
     pub refused_unbalanced: usize,
+    /// Trials refused because they left a grid in pieces.
     pub refused_split: usize,
+    /// Trials refused because they made a grid thinner than the thinnest so far.
     pub refused_thinner: usize,
+    /// Trials refused because they left no fewer tentacles.
     pub refused_no_fewer: usize,
 }
 
@@ -325,22 +380,36 @@ pub enum TentacleKind {
 /// The numbers a planner judges a plan by.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
+    /// Grids in the plan.
     pub grids: usize,
+    /// Buildings whose location is inside the boundary (those the plan assigns).
     pub buildings: usize,
+    /// Households of all the grids.
     pub households: u64,
+    /// Target workload of a grid without a heavy building (total / grids, less what heavy
+    /// buildings take alone).
     pub target: f64,
+    /// The tolerance asked for (0.05 = ±5%).
     pub tolerance: f64,
+    /// Smallest workload of a grid.
     pub workload_min: f64,
+    /// Largest workload of a grid.
     pub workload_max: f64,
+    /// Mean workload of a grid.
     pub workload_mean: f64,
     /// Largest |workload − target| / target over grids without a heavy building, in %.
     pub max_deviation_pct: f64,
-    /// (max − min) / mean.
+    /// (max − min) / mean of the grids' workloads; 0 when the mean is 0.
     pub spread: f64,
+    /// Grids without a heavy building whose workload is within the tolerance of their target.
     pub within_tolerance: usize,
+    /// Mean Polsby-Popper score (4πA/P²) of the grids.
     pub polsby_popper_mean: f64,
+    /// Lowest Polsby-Popper score of a grid: the least compact one.
     pub polsby_popper_min: f64,
+    /// Grids that are one polygon.
     pub contiguous_grids: usize,
+    /// Every grid is one polygon.
     pub all_contiguous: bool,
     /// Grids that do not reach the area's boundary and share at least 90% of their perimeter
     /// with one other grid.
@@ -351,23 +420,31 @@ pub struct Report {
     /// Tentacles the shape check removed: arms handed whole to a neighbouring grid, alone or
     /// with the grids around rebalanced, and grids drawn afresh with their neighbours.
     pub tentacles_removed: usize,
+    /// Holes in all the grids together (see [`PlanGrid::holes`]).
     pub holes: usize,
-    /// Measured on the validator's gap, overlap and outside pieces (planar, local frame).
+    /// Area of the boundary no grid covers, in m², measured on the validator's gap pieces
+    /// (planar, local frame); `None` when `validate` is off.
     pub gap_area_m2: Option<f64>,
+    /// Area covered by more than one grid, in m², as `gap_area_m2`.
     pub overlap_area_m2: Option<f64>,
+    /// Area of grids outside the boundary, in m², as `gap_area_m2`.
     pub outside_area_m2: Option<f64>,
-    /// Buildings the validator finds in exactly one new grid (straddlers included), and those
-    /// a grid edge cuts (0 but for a bug: atoms are never cut).
+    /// Buildings the validator finds in exactly one new grid (straddlers included); `None`
+    /// when `validate` is off.
     pub buildings_in_one_grid: Option<usize>,
+    /// Buildings a grid edge cuts (0 but for a bug: atoms are never cut); `None` when
+    /// `validate` is off.
     pub buildings_straddling: Option<usize>,
     /// Buildings inside the boundary whose footprint crosses it: in one grid but for the part
     /// outside the boundary (see [`Straddlers`]).
     pub buildings_crossing_boundary: Option<usize>,
-    /// Length of the edges between grids, on barriers and off them, in metres.
+    /// Length of the edges between grids that run along barriers, in metres.
     pub boundary_on_barrier_m: f64,
+    /// Length of the edges between grids that run off barriers, in metres.
     pub boundary_off_barrier_m: f64,
-    /// With `current`: buildings and households whose grid changed.
+    /// With `current`: buildings whose grid changed; `None` when drawing anew.
     pub moved_buildings: Option<usize>,
+    /// With `current`: households of the buildings whose grid changed.
     pub moved_households: Option<u64>,
     /// Ids of buildings whose location is outside the boundary (in no grid).
     pub outside_boundary: Vec<String>,
@@ -375,10 +452,15 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Every tentacle left, with the reason.
     pub tentacle_notes: Vec<TentacleNote>,
+    /// Atoms: buildings merged with those they overlap, the units no grid edge cuts.
     pub atoms: usize,
+    /// Sites sampled along atoms' outlines and the boundary for the triangulation.
     pub sites: usize,
+    /// Local-search passes run.
     pub passes: usize,
+    /// The seed the plan was made with.
     pub seed: u64,
+    /// Wall time of the run, in seconds (the one figure that differs between identical runs).
     pub runtime_s: f64,
 }
 
@@ -395,9 +477,11 @@ pub struct Straddlers {
 /// A proposed set of grids.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The new grids, in code order.
     pub grids: Vec<PlanGrid>,
     /// The new grid (index into `grids`) of every input building; `None` outside the boundary.
     pub assignment: Vec<Option<usize>>,
+    /// The plan's figures and notes.
     pub report: Report,
 }
 

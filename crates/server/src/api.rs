@@ -40,6 +40,7 @@ fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
     user.sees_grid(&p.town.code, &grid.code, grid.village.as_deref())
 }
 
+/// Query of `GET /api/grids`.
 #[derive(Debug, Deserialize)]
 pub struct GridsQuery {
     /// `1`: add, for users who edit grids, the outlines of the grids next to theirs.
@@ -125,6 +126,8 @@ pub async fn grid(
     Ok((headers, Json(body)).into_response())
 }
 
+/// Query of the statistics endpoints and their CSV/XLSX exports: `by=grid` (the default)
+/// or `by=village`, how rows are grouped.
 #[derive(Debug, Deserialize)]
 pub struct StatsQuery {
     by: Option<String>,

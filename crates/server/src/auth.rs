@@ -257,6 +257,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// Body of `POST /api/login`: the user name and the password.
 #[derive(Debug, Deserialize)]
 pub struct Login {
     username: String,

@@ -9,14 +9,20 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppError {
+    /// 400: the request is well formed but its content is not acceptable; the message says
+    /// what to change.
     #[error("{0}")]
     BadRequest(String),
+    /// 401 with `WWW-Authenticate: Bearer`: no token, or an unknown or expired one.
     #[error("sign in first: send Authorization: Bearer TOKEN (POST /api/login gives one)")]
     Unauthorized,
+    /// 401: the user name or password is wrong (the answer does not say which).
     #[error("wrong username or password")]
     BadLogin,
+    /// 429: sign-ins from this client or for this user name are throttled after failures.
     #[error("too many failed sign-ins; wait a few minutes")]
     TooManyAttempts,
+    /// 403: what was asked for lies outside the user's scope, or the role may not do it.
     #[error("outside your part of the organisation")]
     Forbidden,
     /// 403 with the reason (what the request reaches that the user may not).
@@ -26,14 +32,21 @@ pub enum AppError {
     /// content type, a body too large, a bad path or query), with its status.
     #[error("{1}")]
     Rejected(StatusCode, String),
+    /// 404: the thing named (e.g. `grid G001`) does not exist, or not in the user's scope.
     #[error("{0} not found")]
     NotFound(String),
+    /// 409: the request clashes with the data (a grid that exists, an edit that would create
+    /// overlaps without `force`); the message says how to proceed.
     #[error("{0}")]
     Conflict(String),
+    /// 412: an edit without the `If-Match` version it needs, or with a stale one.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The store failed: 412 for a version conflict, 404 for a missing grid, else 500 with the
+    /// details logged and not sent.
     #[error("store error")]
     Store(#[from] gridmap_store::StoreError),
+    /// 500: a bug or an unexpected failure; the detail is logged, the client gets none.
     #[error("internal error")]
     Internal(String),
 }

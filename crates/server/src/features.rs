@@ -75,8 +75,9 @@ pub const COLLECTIONS: [(&str, &str, &str); 6] = [
     ("water", "Basemap water (水系)", "OpenStreetMap water."),
 ];
 
-/// Items per page when the request gives no `limit`, and the most a page holds.
+/// Items per page when the request gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
+/// The most items a page holds; a larger `limit` is cut to this.
 pub const MAX_LIMIT: usize = 10_000;
 
 const GEOJSON: &str = "application/geo+json";
@@ -103,6 +104,7 @@ pub enum Crs {
 }
 
 impl Crs {
+    /// Every CRS offered, the default first.
     pub const ALL: [Crs; 4] = [Crs::Crs84, Crs::Epsg4326, Crs::Epsg4490, Crs::Epsg3857];
 
     /// The CRS's URI.

@@ -535,6 +535,7 @@ fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json
     ))
 }
 
+/// Query of `DELETE /api/grids/{code}`: `reason`, kept in the grid's history.
 #[derive(Debug, Deserialize)]
 pub struct DeleteQuery {
     reason: Option<String>,

@@ -5,6 +5,8 @@
 //! Every endpoint but `/health` and `/api/login` needs a bearer token, and answers only with
 //! what lies in the caller's part of the org tree (see [`auth`]).
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod error;

@@ -28,16 +28,20 @@ use crate::state::Project;
 pub struct Latest {
     /// Seconds since 1970 (`i64::MIN` for a time that does not parse).
     pub at: i64,
+    /// What that visit found.
     pub outcome: VisitOutcome,
 }
 
 /// A grid's tallies: its buildings and households (from the assignment) and what visits found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Buildings assigned to the grid.
     pub buildings: u64,
+    /// Households of those buildings.
     pub households: u64,
-    /// Buildings whose latest visit found them visited, and their households.
+    /// Buildings whose latest visit found them visited.
     pub visited_buildings: u64,
+    /// Households of the buildings whose latest visit found them visited.
     pub visited_households: u64,
     /// Visits flagged by the server (GPS too far from the building).
     pub flagged: u64,

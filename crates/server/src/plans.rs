@@ -30,6 +30,8 @@ pub struct Jobs {
     next: Mutex<u64>,
 }
 
+/// Body of `POST /api/partition`: the village to re-partition and the partition options (see
+/// `gridmap_partition::PartitionOptions`); absent options take their defaults.
 #[derive(Debug, Deserialize)]
 pub struct PlanRequest {
     village: String,
@@ -268,11 +270,13 @@ fn households_of(current: &Value, code: &str) -> Option<u64> {
 /// A building whose grid would change under a plan.
 #[derive(Debug, serde::Serialize)]
 pub struct Move {
+    /// Id of the building.
     pub building: String,
     /// Its grid today (`None`: in no grid, or in several).
     pub from: Option<String>,
     /// Its plan grid.
     pub to: String,
+    /// Its households: the workload that moves with it.
     pub households: u32,
 }
 
@@ -281,6 +285,8 @@ pub struct Move {
 pub struct Comparison {
     /// Plan grid code → the current grid it matches.
     pub matching: BTreeMap<String, String>,
+    /// The buildings whose grid would change, counting a building as staying when its plan
+    /// grid matches its grid today.
     pub moves: Vec<Move>,
 }
 

@@ -47,9 +47,12 @@ pub struct Problem {
     pub buildings: usize,
     /// The building or address the problem is about, when it is about one.
     pub building: Option<String>,
+    /// The address the problem is about (the two address kinds).
     pub address: Option<String>,
     /// Why a grid is invalid.
     pub reason: Option<String>,
+    /// Where the problem is, WGS84 lon/lat: the overlap, gap or outside part, the grid, the
+    /// building's footprint or the address point.
     pub geometry: Geometry,
     /// A point inside the problem (or on it), for a marker and to zoom to.
     pub point: Option<geo::Coord>,

@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::input::day_number;
 use crate::state::AppState;
 
+/// Query of `GET /api/progress`.
 #[derive(Debug, Deserialize)]
 pub struct ProgressQuery {
     /// `town` (default), `village` or `grid`.

@@ -24,7 +24,7 @@
 //! planner who records a visit would count towards a grid's rate without having been there.
 //!
 //! A **grid write** (create, change, delete) is checked on what it touches, not only on the
-//! code in its URL ([`check_grid_write`], [`Reach::violations`]):
+//! code in its URL ([`check_grid_write`], [`reach_violations`]):
 //! - the grid as it is must be seen, and its new code too; a grid leader may change only the
 //!   boundary and name of their own grid, and may neither create nor delete grids;
 //! - below town level nobody sets another village: the new grid's village is the user's (or the
@@ -47,11 +47,21 @@ use crate::state::Project;
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// `admin`: everything in the town, the audit log included.
     Admin,
+    /// `town_supervisor`: edits and plans the town's grids, records no visits, sees people
+    /// masked.
     TownSupervisor,
+    /// `village_manager`: edits and plans the grids of one village, records no visits, sees
+    /// people masked.
     VillageManager,
+    /// `grid_leader` (网格长): changes its own grid's boundary and name, records visits, sees
+    /// its people in clear.
     GridLeader,
+    /// `grid_worker` (网格员): records visits in its grid and sees its people in clear; edits
+    /// no grid.
     GridWorker,
+    /// `planner`: plans grids for the town or one village, edits none, sees people masked.
     Planner,
 }
 
@@ -475,7 +485,9 @@ impl<'p> Scope<'p> {
 /// village's buildings. Made once per loaded project and shared by every snapshot made from
 /// it (grid edits change neither buildings, addresses nor villages; a reload makes new ones).
 pub struct Placement {
+    /// For each building (by position), the position of the village holding its location.
     pub building_village: Vec<u32>,
+    /// For each address (by position), the position of the village holding its point.
     pub address_village: Vec<u32>,
     /// The buildings inside each village (by village position), ascending.
     pub village_buildings: Vec<Vec<u32>>,
@@ -703,11 +715,20 @@ pub fn reach_violations(
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Violation {
     /// The grid would reach further outside the user's village, by this much in all (m²).
-    OutsideVillage { area_m2: f64 },
+    OutsideVillage {
+        /// Area of the grid outside the village after the edit, in m².
+        area_m2: f64,
+    },
     /// The grid would overlap, more than today, grids the user may not edit.
-    OverlapsForeign { grids: usize },
+    OverlapsForeign {
+        /// How many such grids.
+        grids: usize,
+    },
     /// The grid would take buildings from grids the user may not edit.
-    TakesBuildings { buildings: usize },
+    TakesBuildings {
+        /// How many buildings, in all.
+        buildings: usize,
+    },
 }
 
 impl std::fmt::Display for Violation {

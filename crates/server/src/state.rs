@@ -39,6 +39,7 @@ use crate::live::Live;
 /// The basemap (roads and water) with an R-tree of feature envelopes. Only `gridmap import`
 /// changes it, so a write through the server keeps the one it has.
 pub struct Basemap {
+    /// Every road and water feature, in import order.
     pub features: Vec<BasemapFeature>,
     /// Envelopes of `features`, by position.
     pub tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
@@ -81,8 +82,12 @@ impl Basemap {
 
 /// The project as the server reads it.
 pub struct Project {
+    /// The project's town.
     pub town: Town,
+    /// Every village or community.
     pub villages: Vec<Village>,
+    /// The current grids with their versions; positions here are the grid positions used
+    /// throughout (assignment, tallies, `grid_by_code`).
     pub grids: Vec<StoredGrid>,
     /// The grids as validation takes them (same order as `grids`): the next snapshot's
     /// validation starts from them and this snapshot's report.
@@ -92,6 +97,7 @@ pub struct Project {
     pub buildings: Arc<Vec<Building>>,
     /// Where each building lies (same order as `buildings`).
     pub assignment: Vec<Assignment>,
+    /// Every standard address (shared between snapshots, like `buildings`).
     pub addresses: Arc<Vec<Address>>,
     /// Every visit and each building's latest, shared between snapshots and updated in place by
     /// the writer (see [`Live`]).
@@ -110,12 +116,15 @@ pub struct Project {
     pub basemap: Arc<Basemap>,
     /// Building envelopes, for tiles and lookups.
     pub building_tree: Arc<RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>>,
+    /// Building position by id.
     pub building_by_id: Arc<HashMap<String, u32>>,
     /// Grid position by code: tiles and statistics look grids up once per building.
     pub grid_by_code: HashMap<String, usize>,
     /// Geometries as tiles take them, built once per snapshot.
     pub grid_geometry: Vec<geo::Geometry>,
+    /// Each building's footprint (or point) as a geometry, by position.
     pub building_geometry: Arc<Vec<geo::Geometry>>,
+    /// Each address's point as a geometry, by position.
     pub address_geometry: Arc<Vec<geo::Geometry>>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
@@ -446,9 +455,13 @@ impl Project {
 /// A signed-in user's session.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// Who signed in.
     pub username: String,
+    /// Their role's name, as stored with the user when they signed in.
     pub role: String,
+    /// Their scope (a town, village or grid code), as when they signed in.
     pub scope: String,
+    /// When the token stops being accepted.
     pub expires: Instant,
 }
 
@@ -462,6 +475,7 @@ pub struct Settings {
     pub session_secs: u64,
     /// Campaign start and end (YYYY-MM-DD) for expected-by-today progress.
     pub campaign_start: Option<String>,
+    /// See `campaign_start`; progress expects 100% on this day.
     pub campaign_end: Option<String>,
     /// The web app's folder (`web/`) to serve from disk instead of the app embedded in the
     /// binary: its `app/` at `/` and the ES modules it imports from `node_modules/` at
@@ -483,14 +497,21 @@ impl Default for Settings {
 
 /// Everything the handlers share.
 pub struct Shared {
+    /// The project file; every write goes through it, one at a time.
     pub store: Mutex<GpkgStore>,
+    /// The current snapshot of the project: readers clone the `Arc` and read without locks
+    /// held; a write builds a new snapshot and swaps it in.
     pub project: RwLock<Arc<Project>>,
+    /// The users, loaded from the store at start and again when the project file changes
+    /// under the server (see `watch`).
     pub users: RwLock<Vec<User>>,
     /// Open sessions by bearer token.
     pub sessions: crate::auth::sessions::Sessions,
     /// Failed sign-ins by client and username, and the argon2 permits.
     pub signin: crate::auth::SignIn,
+    /// The campaign's settings, fixed at start.
     pub settings: Settings,
+    /// Cached vector tiles and heatmaps, by layer, tile and scope.
     pub tiles: crate::tiles::TileCache,
     /// The key of the household registers (personal data); `None`: people are not served.
     pub register_key: Option<gridmap_store::registers::RegisterKey>,

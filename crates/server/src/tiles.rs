@@ -12,7 +12,7 @@
 //!   by households, and the visited share red → green.
 //!
 //! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
-//! buffered bounds meet the edited geometry's bounds ([`AppState::invalidate`]).
+//! buffered bounds meet the edited geometry's bounds (`AppState::invalidate`).
 
 use std::sync::Mutex;
 

@@ -21,6 +21,7 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::{AppState, Project};
 
+/// Query of `GET /api/uncovered`: how buildings are clustered into blocks, and how many.
 #[derive(Debug, Deserialize)]
 pub struct UncoveredQuery {
     /// Linkage distance in metres (5–500).

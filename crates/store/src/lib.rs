@@ -10,6 +10,8 @@
 //!
 //! Geometry is WGS84 longitude/latitude (EPSG:4326), as everywhere in gridmap.
 
+#![warn(missing_docs)]
+
 pub mod gpkg;
 pub mod registers;
 mod rtree_bulk;
@@ -27,60 +29,106 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The project file cannot be created or opened as a gridmap project: it exists when
+    /// creating, is missing when opening, is not SQLite, not a gridmap project, or of another
+    /// schema version.
     #[error("{path}: {message}")]
-    Open { path: String, message: String },
-    #[error("database error")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("grid {code} does not exist")]
-    NoSuchGrid { code: String },
-    #[error("grid {code} is at version {actual}, not {expected}: someone else changed it since")]
-    VersionConflict {
-        code: String,
-        expected: u32,
-        actual: u32,
-    },
-    #[error("grid {code} has no version {version}")]
-    NoSuchVersion { code: String, version: u32 },
-    #[error("{table} row {fid}: stored geometry is unreadable: {message}")]
-    Geometry {
-        table: &'static str,
-        fid: i64,
+    Open {
+        /// The file, as given.
+        path: String,
+        /// What is wrong, in English, with what to do about it where there is something.
         message: String,
     },
+    /// SQLite failed (locked, disk full, corrupt file, a constraint…); a write in progress was
+    /// rolled back. The message is kept out of `Display` and available as the source.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// No current grid has this code (it never existed, or was deleted).
+    #[error("grid {code} does not exist")]
+    NoSuchGrid {
+        /// The code asked for.
+        code: String,
+    },
+    /// The grid changed since the caller read it (optimistic concurrency): nothing was
+    /// written; read it again and redo the edit.
+    #[error("grid {code} is at version {actual}, not {expected}: someone else changed it since")]
+    VersionConflict {
+        /// Code of the grid.
+        code: String,
+        /// The version the caller read and expected to replace.
+        expected: u32,
+        /// The version stored now.
+        actual: u32,
+    },
+    /// The grid's history holds no such version (or that version has no geometry to restore).
+    #[error("grid {code} has no version {version}")]
+    NoSuchVersion {
+        /// Code of the grid.
+        code: String,
+        /// The version asked for.
+        version: u32,
+    },
+    /// A stored geometry blob is not a GeoPackage geometry gridmap can read.
+    #[error("{table} row {fid}: stored geometry is unreadable: {message}")]
+    Geometry {
+        /// The table it is in.
+        table: &'static str,
+        /// Its feature id (`fid`) in that table.
+        fid: i64,
+        /// The decoder's reason.
+        message: String,
+    },
+    /// An import (or a read of a required row) was refused: a duplicate id in the input, an
+    /// id that exists in [`Mode::Append`], a feature of the wrong layer, a missing town row…
+    /// Nothing was written.
     #[error("{layer}: {message}")]
     Import {
+        /// The layer (table name, see [`LAYERS`]).
         layer: &'static str,
+        /// What is wrong, in English.
         message: String,
     },
 }
 
+/// A store operation's result.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Who changes something, and why: kept with every grid version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// User name of whoever makes the change, or what an import's `--who` says.
     pub who: String,
+    /// The reason given, free text; may be empty.
     pub why: String,
 }
 
 /// A grid as stored: its record and its version, which every change increments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredGrid {
+    /// The grid as it is now.
     pub grid: Grid,
+    /// Its current version: 1 when first created, one more for every change (a grid
+    /// deleted and created again carries on from its history); pass it back as
+    /// `expected_version` to save an edit of what was read.
     pub version: u32,
 }
 
 /// One version in a grid's history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GridVersion {
+    /// The version this change made (1 for the first creation).
     pub version: u32,
     /// `created`, `updated`, `deleted` or `restored`.
     pub action: String,
     /// UTC, RFC 3339.
     pub at: String,
+    /// Who made the change ([`Change::who`]).
     pub who: String,
+    /// Why ([`Change::why`]).
     pub why: String,
+    /// The grid's name after the change.
     pub name: Option<String>,
+    /// The grid's parent village code after the change.
     pub village: Option<String>,
     /// The boundary after the change (`None` once deleted).
     #[serde(skip)]
@@ -94,8 +142,12 @@ pub struct GridVersion {
 /// code) whose subtree they may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// Unique login name.
     pub username: String,
+    /// The role's name (`admin`, `town_supervisor`, `planner`, `village_manager`,
+    /// `grid_leader` or `grid_worker`); the server decides what it may do.
     pub role: String,
+    /// Code of the town, village or grid whose subtree the user may see.
     pub scope: String,
     /// argon2 PHC string.
     pub password_hash: String,
@@ -104,10 +156,15 @@ pub struct User {
 /// One read of clear personal data: when, who, what, about what, how many records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
+    /// When, UTC, RFC 3339.
     pub at: String,
+    /// User name of the reader.
     pub user: String,
+    /// What was done, e.g. `read people in clear`.
     pub action: String,
+    /// What it was about, e.g. `building B123`.
     pub target: String,
+    /// How many personal records were read.
     pub count: i64,
 }
 
@@ -125,9 +182,13 @@ pub enum Mode {
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportCounts {
+    /// Records whose id was new.
     pub inserted: usize,
+    /// Records whose id existed and whose content changed.
     pub updated: usize,
+    /// Records identical to the stored ones, left untouched (no new grid version).
     pub unchanged: usize,
+    /// Stored records removed ([`Mode::Replace`] only: those not in the input).
     pub deleted: usize,
 }
 
@@ -146,13 +207,20 @@ pub const LAYERS: [&str; 9] = [
 
 /// The operations gridmap needs from a project store.
 pub trait Store {
+    /// The project's town (one per project, written when the project is created); fails
+    /// with [`StoreError::Import`] if the row is missing.
     fn town(&self) -> Result<Town>;
+    /// Sets (or replaces) the town's boundary, WGS84 lon/lat.
     fn set_town_boundary(&mut self, boundary: &MultiPolygon) -> Result<()>;
 
+    /// Every village or community.
     fn villages(&self) -> Result<Vec<Village>>;
+    /// Imports villages (keyed by code) in one transaction.
     fn import_villages(&mut self, villages: &[Village], mode: Mode) -> Result<ImportCounts>;
 
+    /// Every current grid with its version (deleted grids are not listed).
     fn grids(&self) -> Result<Vec<StoredGrid>>;
+    /// The current grid with this code, `None` if there is none (or it was deleted).
     fn grid(&self, code: &str) -> Result<Option<StoredGrid>>;
     /// Creates or changes a grid, keeping the old version in its history. With
     /// `expected_version`, fails with [`StoreError::VersionConflict`] if the stored version
@@ -164,6 +232,9 @@ pub trait Store {
         expected_version: Option<u32>,
         change: &Change,
     ) -> Result<u32>;
+    /// Deletes a grid, recording a `deleted` version in its history (so it can be restored).
+    /// Fails with [`StoreError::NoSuchGrid`] if there is no such grid, and with
+    /// [`StoreError::VersionConflict`] as [`Store::save_grid`] does.
     fn delete_grid(
         &mut self,
         code: &str,
@@ -178,13 +249,22 @@ pub trait Store {
     fn import_grids(&mut self, grids: &[Grid], mode: Mode, change: &Change)
     -> Result<ImportCounts>;
 
+    /// Every building.
     fn buildings(&self) -> Result<Vec<Building>>;
+    /// Imports buildings (keyed by id) in one transaction.
     fn import_buildings(&mut self, buildings: &[Building], mode: Mode) -> Result<ImportCounts>;
+    /// Every standard address.
     fn addresses(&self) -> Result<Vec<Address>>;
+    /// Imports standard addresses (keyed by id) in one transaction.
     fn import_addresses(&mut self, addresses: &[Address], mode: Mode) -> Result<ImportCounts>;
+    /// Every actual organisation (实有单位).
     fn units(&self) -> Result<Vec<Unit>>;
+    /// Imports units (keyed by id) in one transaction.
     fn import_units(&mut self, units: &[Unit], mode: Mode) -> Result<ImportCounts>;
+    /// Every household visit.
     fn visits(&self) -> Result<Vec<Visit>>;
+    /// Imports visits (keyed by id) in one transaction; the server records a new visit with
+    /// [`Mode::Append`].
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts>;
 
     /// Every basemap feature (roads and water), in import order.

@@ -61,23 +61,38 @@ pub const LINKAGE_TARGET: f64 = 0.95;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegisterError {
+    /// The project file failed (see [`StoreError`]).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Neither [`KEY_VAR`] nor [`KEY_FILE_VAR`] is set.
     #[error(
         "no register key: set {KEY_VAR} to 64 hex characters (e.g. from `openssl rand -hex 32`) or {KEY_FILE_VAR} to a file holding them"
     )]
     NoKey,
+    /// The key given is not 64 hex characters, or its file cannot be read.
     #[error("{source_name}: {message}")]
     BadKey {
+        /// Where the key came from: the variable's name or the file's path.
         source_name: String,
+        /// What is wrong with it (never the key itself).
         message: String,
     },
+    /// The key is well formed but is not the one the project's registers were written with.
     #[error(
         "the register key does not open this project's registers (it was written with another key)"
     )]
     WrongKey,
+    /// A sealed value does not open with the key (the old key, when re-keying), although the
+    /// key passed the check: the value was altered or damaged.
     #[error("people row {fid}: column {column} cannot be decrypted")]
-    Decrypt { fid: i64, column: &'static str },
+    Decrypt {
+        /// Feature id of the row in `people`.
+        fid: i64,
+        /// The column (`name`, `id_number` or `phone`).
+        column: &'static str,
+    },
+    /// Rows of a household form were rejected and `skip_invalid` was off, so nothing was
+    /// imported; every rejected row with its reason.
     #[error("{} rows rejected, nothing imported: {}", .0.len(), summary(.0))]
     Rejected(Vec<RowProblem>),
 }
@@ -96,12 +111,15 @@ fn summary(rows: &[RowProblem]) -> String {
     s.join("; ")
 }
 
+/// A register operation's result.
 pub type Result<T> = std::result::Result<T, RegisterError>;
 
 /// A row of a form that was rejected or could not be linked, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowProblem {
+    /// The row number in the file, 1-based as a spreadsheet shows it.
     pub row: usize,
+    /// Why, in English; names the column, never the personal data in it.
     pub reason: String,
 }
 
@@ -254,9 +272,13 @@ pub struct HouseholdOptions {
 pub struct HouseholdImport {
     /// Rows given to the import.
     pub rows: usize,
+    /// Houses new to the register (an address key not seen before).
     pub houses_created: usize,
+    /// Houses already in the register that rows of this form named (each counted once).
     pub houses_existing: usize,
+    /// People added: an ID number not in the register, or none at all.
     pub people_inserted: usize,
+    /// People already in the register (same ID number) whose record the row replaced.
     pub people_updated: usize,
     /// Rows whose house is linked to a building.
     pub rows_linked: usize,
@@ -1014,7 +1036,9 @@ pub const UNASSIGNED: &str = "(unassigned)";
 /// How [`GpkgStore::register_stats`] groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
+    /// One group per grid, by the grid each building is assigned to.
     Grid,
+    /// One group per village or community, by its grids' `village`.
     Village,
 }
 
@@ -1023,7 +1047,9 @@ pub enum GroupBy {
 pub struct GroupStats {
     /// Grid or village code, `(unassigned)`, or `town`.
     pub code: String,
+    /// Buildings in the group.
     pub buildings: usize,
+    /// Standard addresses in the group.
     pub addresses: usize,
     /// Linked to one building, and neither duplicate nor in conflict.
     pub addresses_matched: usize,
@@ -1037,10 +1063,13 @@ pub struct GroupStats {
     pub addresses_malformed: usize,
     /// 漏: buildings that no standard address names.
     pub buildings_without_address: usize,
+    /// Houses (户/室) in the register in the group.
     pub houses: usize,
+    /// Houses linked to a building.
     pub houses_linked: usize,
     /// 空置, or not yet visited.
     pub houses_without_people: usize,
+    /// People (实有人口) in the register in the group.
     pub people: usize,
     /// People whose house is linked to a building (人房关联).
     pub people_linked: usize,
@@ -1076,8 +1105,11 @@ impl GroupStats {
 pub struct RegisterStats {
     /// `grid` or `village`.
     pub by: &'static str,
+    /// The linkage rate aimed for ([`LINKAGE_TARGET`]).
     pub linkage_target: f64,
+    /// One entry per grid or village, and `(unassigned)` when anything is, sorted by code.
     pub groups: Vec<GroupStats>,
+    /// The whole town: the sum of the groups.
     pub town: GroupStats,
 }
 

@@ -47,7 +47,9 @@ use crate::model::Grid;
 /// The grids and their coverage before a change.
 #[derive(Debug, Clone, Copy)]
 pub struct Before<'a> {
+    /// The grid layer as it was validated.
     pub grids: &'a [Grid],
+    /// The report of that validation.
     pub report: &'a Report,
     /// Each building's assignment, in input order.
     pub assignments: &'a [Assignment],
@@ -56,6 +58,8 @@ pub struct Before<'a> {
 /// What [`revalidate`] made.
 #[derive(Debug, Clone)]
 pub struct Revalidation {
+    /// The coverage of the changed grids, the same as a full [`validate`] would give (up to
+    /// the slack of [`Report::agrees_with`]).
     pub coverage: Coverage,
     /// What was redone; `None` when everything was validated anew.
     pub delta: Option<Delta>,

@@ -23,15 +23,23 @@ pub const KINDS: [&str; 9] = [
 /// One problem of a report, borrowed from it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Problem<'a> {
+    /// A grid whose geometry is invalid, left out of the other checks.
     InvalidGrid(&'a InvalidGrid),
+    /// Two grids overlapping by more than the area threshold.
     Overlap(&'a Overlap),
+    /// Land of the boundary (or a hole between grids) that no grid covers.
     Gap(&'a Gap),
+    /// A grid reaching outside the boundary.
     OutsideBoundary(&'a OutsideBoundary),
     /// A building (id) in no grid.
     InNoGrid(&'a str),
+    /// A building located inside more than one grid.
     InManyGrids(&'a InManyGrids),
+    /// A building a grid edge cuts.
     Straddling(&'a Straddling),
+    /// An address point in no building footprint.
     AddressNotInBuilding(&'a NotInBuilding),
+    /// An address whose declared grid is not the grid at its point.
     AddressGridMismatch(&'a GridMismatch),
 }
 

@@ -43,6 +43,7 @@ pub const ROLE_SCOPES: [(&str, &str); 6] = [
 pub struct PolicyError {
     /// `username`, `password`, `role` or `scope`.
     pub field: &'static str,
+    /// What is wrong with it, in English (never the password itself).
     pub problem: String,
 }
 
@@ -56,9 +57,11 @@ fn refuse(field: &'static str, problem: impl Into<String>) -> PolicyError {
 /// The codes of a project's org tree.
 #[derive(Debug, Clone, Default)]
 pub struct Org {
+    /// The town's code.
     pub town: String,
     /// Village codes (those of the villages layer and those grids name).
     pub villages: BTreeSet<String>,
+    /// Grid codes.
     pub grids: BTreeSet<String>,
 }
 

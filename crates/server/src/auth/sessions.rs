@@ -88,6 +88,7 @@ impl Sessions {
         self.table().by_token.len()
     }
 
+    /// No session is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -30,12 +30,16 @@ pub const USER_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// has a whole /64 to itself), or no address (requests sent in process, as tests do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Client {
+    /// No peer address (in-process requests).
     None,
+    /// An IPv4 address (IPv4-mapped IPv6 addresses included).
     V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address: its /64 network.
     V6Net([u8; 8]),
 }
 
 impl Client {
+    /// The client of a peer address, `None` when there is none.
     pub fn of(ip: Option<IpAddr>) -> Client {
         match ip.map(|ip| ip.to_canonical()) {
             None => Client::None,
@@ -72,7 +76,9 @@ struct Record {
 /// How many entries the two tables hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureEntries {
+    /// Clients (addresses or /64 networks) with failures remembered.
     pub clients: usize,
+    /// User names with failures remembered.
     pub usernames: usize,
 }
 
@@ -203,6 +209,8 @@ impl Throttle {
         self.clients.remove(&client);
     }
 
+    /// How many entries the two tables hold now, at most the capacity each; an expired entry
+    /// stays until it is looked up again or evicted.
     pub fn entries(&self) -> FailureEntries {
         FailureEntries {
             clients: self.clients.len(),
