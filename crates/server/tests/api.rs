@@ -601,7 +601,7 @@ async fn ogc_api_features_and_exports() {
         ["排名", "网格编码", "网格名称", "所属村（社区）", "建筑数"]
     );
     let rate_column = (0..range.width())
-        .find(|&c| range.get((0, c)).unwrap().to_string() == "入户走访率")
+        .find(|&c| *range.get((0, c)).unwrap() == "入户走访率")
         .unwrap();
     for r in 1..range.height() {
         // Rates are numbers (shown as percentages), names are filled in.
