@@ -254,10 +254,34 @@ impl Report {
     }
 }
 
+/// How far (m) a gap's outline may move between two overlays over other inputs (see
+/// [`Report::agrees_with`]): the overlay snaps to a precision that follows the extent of its
+/// input, and with it slivers under a centimetre wide along a gap (grid edges that nearly
+/// follow the boundary) join the gap or fall apart into pieces below the area threshold.
+pub const OUTLINE_SLACK_M: f64 = 0.01;
+
+/// The length of a polygon's rings in metres, near enough (degrees at the polygon's latitude).
+fn perimeter_m(p: &Polygon) -> f64 {
+    let Some(first) = p.exterior().0.first() else {
+        return 0.0;
+    };
+    let frame = LocalMetres::at(*first);
+    std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .flat_map(|r| r.0.windows(2))
+        .map(|w| {
+            let (a, b) = (frame.project(w[0]), frame.project(w[1]));
+            (a.x - b.x).hypot(a.y - b.y)
+        })
+        .sum()
+}
+
 impl Report {
     /// Whether `self` and `other` say the same, allowing for what overlays of the same grids
-    /// made from other inputs may change: the areas of gaps (by a hundred-thousandth, or a
-    /// hundredth of a square metre each), their outlines and the points inside them, and where
+    /// made from other inputs may change: the outlines of gaps and the points inside them, so
+    /// their areas (by a hundred-thousandth, or by their perimeter times [`OUTLINE_SLACK_M`]
+    /// where that is more: the overlay's snapping moves an outline, and slivers along it, by
+    /// up to a centimetre), and where
     /// two parts of a gap meet through a sliver of no width, whether they are one gap or two
     /// (the overlay snaps to a precision that depends on the extent of all its input, so a
     /// grid added far away can decide it). Answers the first difference.
@@ -280,9 +304,10 @@ impl Report {
         }
         let close =
             |x: f64, y: f64, slack: f64| (x - y).abs() <= (1e-5 * x.abs().max(y.abs())).max(slack);
+        let slack = |g: &Gap| 0.01f64.max(perimeter_m(&g.geometry) * OUTLINE_SLACK_M);
         let (x, y) = (self.summary.gap_area_m2, other.summary.gap_area_m2);
-        let pieces = self.gaps.len().max(other.gaps.len());
-        if !close(x, y, 0.01 * pieces as f64) {
+        let all_slack = |r: &Report| r.gaps.iter().map(slack).sum::<f64>();
+        if !close(x, y, all_slack(self).max(all_slack(other))) {
             return Err(format!("gap areas in all: {x} and {y} m²"));
         }
         if self.summary.gaps != self.gaps.len() || other.summary.gaps != other.gaps.len() {
@@ -311,17 +336,17 @@ impl Report {
                 ))
             };
         }
-        fn listed(r: &Report) -> Vec<(&[String], f64)> {
-            let mut gaps: Vec<(&[String], f64)> = r
+        fn listed(r: &Report) -> Vec<(&[String], f64, &Gap)> {
+            let mut gaps: Vec<(&[String], f64, &Gap)> = r
                 .gaps
                 .iter()
-                .map(|g| (g.buildings.as_slice(), g.area_m2))
+                .map(|g| (g.buildings.as_slice(), g.area_m2, g))
                 .collect();
             gaps.sort_by(|a, b| a.0.cmp(b.0).then(a.1.total_cmp(&b.1)));
             gaps
         }
         for (a, b) in listed(self).into_iter().zip(listed(other)) {
-            if a.0 != b.0 || !close(a.1, b.1, 0.01) {
+            if a.0 != b.0 || !close(a.1, b.1, slack(a.2).max(slack(b.2))) {
                 return Err(format!(
                     "a gap of {} m² with buildings {:?}, and one of {} m² with {:?}",
                     a.1, a.0, b.1, b.0
