@@ -41,8 +41,9 @@ use super::{
 };
 use crate::assign::{Assignment, Status, assign_building};
 use crate::index::GridIndex;
-use crate::locate::PreparedArea;
+use crate::locate::{Location, PreparedArea};
 use crate::model::Grid;
+use crate::surface::point_on_surface;
 
 /// The grids and their coverage before a change.
 #[derive(Debug, Clone, Copy)]
@@ -512,9 +513,20 @@ fn gaps(
         .map(|(_, g)| g)
         .collect();
     let clip = boundary.intersection(&MultiPolygon(vec![outer.to_polygon()]));
+    // A gap made again may come out in another shape than before where its parts meet
+    // through slivers of no width (the overlay's precision follows the extent of its input):
+    // it is taken again when it meets a touched region or lies in a gap being made again.
+    let redone: Vec<PreparedArea> = redo
+        .iter()
+        .map(|g| PreparedArea::new(&MultiPolygon(vec![g.geometry.clone()])))
+        .collect();
+    let in_redone = |p: &Polygon| {
+        point_on_surface(&MultiPolygon(vec![p.clone()]))
+            .is_some_and(|at| redone.iter().any(|r| r.locate(at) != Location::Outside))
+    };
     let parts: Vec<Polygon> = uncovered(&near, Some(&clip))
         .into_iter()
-        .filter(meets)
+        .filter(|p| meets(p) || in_redone(p))
         .collect();
     if parts.iter().any(|p| {
         p.bounding_rect()
@@ -526,7 +538,25 @@ fn gaps(
         .into_par_iter()
         .filter_map(|part| gap(part, input.buildings, &in_no_grid, options))
         .collect();
-    Some(kept.into_iter().cloned().chain(found).collect())
+    // A kept gap that a gap made again took in is not listed twice.
+    let taken: Vec<PreparedArea> = found
+        .iter()
+        .map(|g| PreparedArea::new(&MultiPolygon(vec![g.geometry.clone()])))
+        .collect();
+    let absorbed = |g: &Gap| {
+        let at = Coord {
+            x: g.point[0],
+            y: g.point[1],
+        };
+        taken.iter().any(|t| t.locate(at) == Location::Inside)
+    };
+    Some(
+        kept.into_iter()
+            .filter(|g| !absorbed(g))
+            .cloned()
+            .chain(found)
+            .collect(),
+    )
 }
 
 /// A touched region: a changed grid's envelope, widened so that what touches the grid in
