@@ -428,19 +428,7 @@ pub fn validate(
 
     if let Some(boundary) = input.boundary {
         progress("checking grids against the boundary");
-        let prepared_boundary = PreparedArea::new(boundary);
-        report.outside_boundary = (0..input.grids.len() as u32)
-            .into_par_iter()
-            .filter_map(|i| {
-                outside_boundary(
-                    &input.grids[i as usize],
-                    index.prepared(i)?,
-                    boundary,
-                    &prepared_boundary,
-                    options,
-                )
-            })
-            .collect();
+        report.outside_boundary = outside_parts(&index, boundary, options, |_| true);
     }
 
     if !input.addresses.is_empty() {
@@ -727,6 +715,31 @@ fn sort_gaps(gaps: &mut [Gap]) {
             .total_cmp(&x.area_m2)
             .then(x.point[0].total_cmp(&y.point[0]))
     });
+}
+
+/// The parts outside `boundary` of the indexed grids for which `which` holds, when larger than
+/// the threshold.
+fn outside_parts(
+    index: &GridIndex,
+    boundary: &MultiPolygon,
+    options: &Options,
+    which: impl Fn(u32) -> bool + Sync,
+) -> Vec<OutsideBoundary> {
+    let prepared_boundary = PreparedArea::new(boundary);
+    let grids = index.grids();
+    (0..grids.len() as u32)
+        .into_par_iter()
+        .filter(|&i| which(i))
+        .filter_map(|i| {
+            outside_boundary(
+                &grids[i as usize],
+                index.prepared(i)?,
+                boundary,
+                &prepared_boundary,
+                options,
+            )
+        })
+        .collect()
 }
 
 /// The part of `grid` outside `boundary`, when larger than the threshold.

@@ -215,18 +215,7 @@ proptest! {
 
     #[test]
     fn the_live_state_equals_a_fresh_load(ops in prop::collection::vec(op(), 1..10)) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let st = state(dir.path());
-            let admin = login(&st, "admin").await;
-            let mut edited = Vec::new();
-            for op in &ops {
-                apply(&st, &admin, op, &mut edited).await;
-            }
-            let fresh = Project::load(&GpkgStore::open(&dir.path().join("p.gpkg")).unwrap()).unwrap();
-            assert_same(&st.project(), &fresh);
-        });
+        replay(ops);
     }
 }
 

@@ -35,9 +35,9 @@ use geo::{BooleanOps, BoundingRect, Coord, Intersects, MultiPolygon, Polygon, Re
 use rayon::prelude::*;
 
 use super::{
-    Coverage, CoverageInput, Gap, GridMismatch, Options, OutsideBoundary, Overlap, Report,
-    building_lists, buildings_in_no_grid, finish, gap, grid_defects, grid_mismatch, invalid_grids,
-    outside_boundary, overlaps, uncovered, validate,
+    Coverage, CoverageInput, Gap, GridMismatch, Options, Overlap, Report, building_lists,
+    buildings_in_no_grid, finish, gap, grid_defects, grid_mismatch, invalid_grids, outside_parts,
+    overlaps, uncovered, validate,
 };
 use crate::assign::{Assignment, Status, assign_building};
 use crate::index::GridIndex;
@@ -403,21 +403,11 @@ fn redo(
             .filter(|o| unchanged.contains(o.grid.as_str()))
             .cloned()
             .collect();
-        let prepared_boundary = PreparedArea::new(boundary);
-        let found: Vec<OutsideBoundary> = (0..local.grids.len() as u32)
-            .into_par_iter()
-            .filter(|&k| change.changed(local.global[k as usize]))
-            .filter_map(|k| {
-                outside_boundary(
-                    &local.grids[k as usize],
-                    index.prepared(k)?,
-                    boundary,
-                    &prepared_boundary,
-                    options,
-                )
-            })
-            .collect();
-        report.outside_boundary.extend(found);
+        report
+            .outside_boundary
+            .extend(outside_parts(&index, boundary, options, |k| {
+                change.changed(local.global[k as usize])
+            }));
     }
 
     if !input.addresses.is_empty() {
@@ -493,16 +483,9 @@ fn gaps(
         .chain(redo.iter().filter_map(|g| g.geometry.bounding_rect()))
         .reduce(|a, b| union_rect(&a, &b))?;
     // A margin, so that a gap reaching the window's edge is told from one cut by it.
-    let margin = (window.width().max(window.height()) * 0.01).max(1e-6);
-    let outer = Rect::new(
-        Coord {
-            x: window.min().x - margin,
-            y: window.min().y - margin,
-        },
-        Coord {
-            x: window.max().x + margin,
-            y: window.max().y + margin,
-        },
+    let outer = grown(
+        window,
+        (window.width().max(window.height()) * 0.01).max(1e-6),
     );
     let near: Vec<&Grid> = input
         .grids
@@ -564,14 +547,19 @@ fn gaps(
 /// overlay) is still seen to meet it.
 fn widened(r: Rect) -> Rect {
     const SLACK_DEG: f64 = 1e-7; // about a centimetre
+    grown(r, SLACK_DEG)
+}
+
+/// `r` grown by `by` on every side.
+fn grown(r: Rect, by: f64) -> Rect {
     Rect::new(
         Coord {
-            x: r.min().x - SLACK_DEG,
-            y: r.min().y - SLACK_DEG,
+            x: r.min().x - by,
+            y: r.min().y - by,
         },
         Coord {
-            x: r.max().x + SLACK_DEG,
-            y: r.max().y + SLACK_DEG,
+            x: r.max().x + by,
+            y: r.max().y + by,
         },
     )
 }
