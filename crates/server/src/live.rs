@@ -123,21 +123,10 @@ fn tally_of(p: &Project, live: &Live, of: &[u32]) -> Tally {
 
 /// Each grid's tallies (by position in `p.grids`) from the log: O(buildings).
 pub fn tallies(p: &Project, live: &Live) -> Vec<Tally> {
-    let mut grids = vec![Tally::default(); p.grids.len()];
-    for (i, b) in p.buildings.iter().enumerate() {
-        if let Some(g) = p.assignment[i].grid() {
-            let t = &mut grids[g as usize];
-            t.buildings += 1;
-            t.households += u64::from(b.households);
-            t.people += u64::from(p.people.get(i).copied().unwrap_or(0));
-            if live.visited(i) {
-                t.visited_buildings += 1;
-                t.visited_households += u64::from(b.households);
-            }
-            t.flagged += live.flagged.get(&(i as u32)).copied().unwrap_or(0);
-        }
-    }
-    grids
+    p.grid_buildings
+        .iter()
+        .map(|of| tally_of(p, live, of))
+        .collect()
 }
 
 impl Live {

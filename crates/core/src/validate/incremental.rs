@@ -200,27 +200,18 @@ impl Local {
     }
 
     /// An assignment made against the local index, in positions among all grids.
-    fn to_global(&self, a: Assignment) -> Assignment {
-        match a {
-            Assignment::NoGrid => Assignment::NoGrid,
-            Assignment::One {
-                grid,
-                outside_share,
-                on_edge,
-            } => Assignment::One {
-                grid: self.global[grid as usize],
-                outside_share,
-                on_edge,
-            },
-            Assignment::Many(grids) => {
-                Assignment::Many(grids.iter().map(|&g| self.global[g as usize]).collect())
-            }
-        }
+    fn to_global(&self, a: &Assignment) -> Assignment {
+        regridded(a, |g| Some(self.global[g as usize])).unwrap_or(Assignment::NoGrid)
     }
 }
 
 /// An old assignment in new grid positions, `None` when one of its grids changed.
 fn renumber(a: &Assignment, new_of: &[Option<u32>]) -> Option<Assignment> {
+    regridded(a, |g| new_of[g as usize])
+}
+
+/// `a` with each grid position `g` replaced by `to(g)`, `None` when one has none.
+fn regridded(a: &Assignment, to: impl Fn(u32) -> Option<u32>) -> Option<Assignment> {
     Some(match a {
         Assignment::NoGrid => Assignment::NoGrid,
         Assignment::One {
@@ -228,14 +219,14 @@ fn renumber(a: &Assignment, new_of: &[Option<u32>]) -> Option<Assignment> {
             outside_share,
             on_edge,
         } => Assignment::One {
-            grid: new_of[*grid as usize]?,
+            grid: to(*grid)?,
             outside_share: *outside_share,
             on_edge: *on_edge,
         },
         Assignment::Many(grids) => Assignment::Many(
             grids
                 .iter()
-                .map(|&g| new_of[g as usize])
+                .map(|&g| to(g))
                 .collect::<Option<Box<[u32]>>>()?,
         ),
     })
@@ -302,7 +293,7 @@ fn redo(
             let at = building.location()?;
             change
                 .holds(at)
-                .then(|| (b, local.to_global(assign_building(&index, building))))
+                .then(|| (b, local.to_global(&assign_building(&index, building))))
         })
         .collect();
     for (b, a) in &again {
