@@ -8,8 +8,8 @@
 //!   building in several grids or straddling one, an address whose declared grid disagrees) is
 //!   visible when any of its grids is;
 //! - a problem tied to no grid (a gap, a building in no grid, an address in no building and no
-//!   declared grid) is visible to town-wide users, and to a village's users when its point lies
-//!   in their village.
+//!   declared grid) is visible to town-wide users, and to others when its point lies in their
+//!   area ([`crate::scope::Scope::holds_point`]: a village's boundary, a grid's geometry).
 //!
 //! `type` uses the strings of the `problems` tile layer's `kind` property (`overlap`, `gap`,
 //! `in_no_grid`) and the validator's names for the rest, so that the table and the map agree.
@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::extract::Json;
 use axum::extract::State;
 use geo::{BoundingRect, Geometry, InteriorPoint, Rect};
-use gridmap_core::locate::{Location, PreparedArea};
 use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
@@ -199,51 +198,23 @@ pub fn all(p: &Project) -> Vec<Problem> {
     out
 }
 
-/// Whether `user` may see problem `x` (see the module's rules).
-struct Scope<'a> {
-    p: &'a Project,
-    user: &'a AuthUser,
-    town_wide: bool,
-    /// The user's village, prepared, when their scope is a village.
-    village: Option<PreparedArea>,
-}
-
-impl<'a> Scope<'a> {
-    fn of(p: &'a Project, user: &'a AuthUser) -> Scope<'a> {
-        let town_wide = user.town_wide(&p.town.code);
-        let village = match user.reach(&p.town.code) {
-            crate::scope::Reach::Village(v) => p.villages.iter().find(|x| x.code == v),
-            _ => None,
-        }
-        .and_then(|v| v.boundary.as_ref())
-        .map(PreparedArea::new);
-        Scope {
-            p,
-            user,
-            town_wide,
-            village,
-        }
+/// Whether a problem is in the area of `scope` (see the module's rules), by the one rule of
+/// scope: by its grids when it has any, else by where it lies.
+fn sees(scope: &crate::scope::Scope, x: &Problem) -> bool {
+    if scope.town_wide() {
+        return true;
     }
-
-    fn sees(&self, x: &Problem) -> bool {
-        if self.town_wide {
-            return true;
-        }
-        if !x.grids.is_empty() {
-            return x.grids.iter().any(|g| self.user.sees_code(self.p, g));
-        }
-        match (&self.village, x.point) {
-            (Some(area), Some(at)) => area.locate(at) != Location::Outside,
-            _ => false,
-        }
+    if !x.grids.is_empty() {
+        return x.grids.iter().any(|g| scope.grid_code(g));
     }
+    x.point.is_some_and(|at| scope.holds_point(at))
 }
 
 /// The problems `user` may see, sorted by type (in [`TYPES`] order), then area, largest first,
 /// then id.
 pub fn visible(p: &Project, user: &AuthUser) -> Vec<Problem> {
-    let scope = Scope::of(p, user);
-    let mut out: Vec<Problem> = all(p).into_iter().filter(|x| scope.sees(x)).collect();
+    let scope = user.scope(p);
+    let mut out: Vec<Problem> = all(p).into_iter().filter(|x| sees(&scope, x)).collect();
     let rank = |k: &str| TYPES.iter().position(|t| *t == k).unwrap_or(TYPES.len());
     out.sort_by(|a, b| {
         rank(a.kind)

@@ -677,3 +677,59 @@ async fn editors_get_their_neighbours_outlines_for_snapping() {
     let (_, w) = get(&st, "/api/grids?context=1", &worker).await;
     assert!(codes(&w, true).is_empty());
 }
+
+/// Problems tied to no grid (a gap, a building in no grid, an address in none) reach a village
+/// manager exactly when their point lies in the village (the one rule of scope, by location),
+/// and no grid role.
+#[tokio::test]
+async fn problems_in_no_grid_reach_the_manager_of_the_village_they_lie_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = demo_store(&dir.path().join("p.gpkg"));
+    let villages = gridmap_store::Store::villages(&s).unwrap();
+    add_user(&mut s, "admin", "admin", "310101001");
+    add_user(&mut s, "leader", "grid_leader", WORKER_GRID);
+    for v in &villages {
+        add_user(&mut s, &format!("m{}", v.code), "village_manager", &v.code);
+    }
+    let st = AppState::new(s, Settings::default()).unwrap();
+    let ids_in_no_grid = |rows: &Value, keep: &dyn Fn(&Value) -> bool| -> BTreeSet<String> {
+        rows["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["grids"].as_array().unwrap().is_empty() && keep(r))
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = get(&st, "/api/problems", &login(&st, "admin").await).await;
+    let mut seen_somewhere = 0;
+    for v in &villages {
+        let Some(boundary) = v.boundary.clone() else {
+            continue;
+        };
+        let inside = |r: &Value| {
+            let at = r["point"].as_array().unwrap();
+            let at = geo::Point::new(at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+            geo::Intersects::intersects(&boundary, &at)
+        };
+        let expected = ids_in_no_grid(&all, &inside);
+        let manager = login(&st, &format!("m{}", v.code)).await;
+        let (_, mine) = get(&st, "/api/problems", &manager).await;
+        assert_eq!(
+            ids_in_no_grid(&mine, &|_| true),
+            expected,
+            "village {}",
+            v.code
+        );
+        seen_somewhere += expected.len();
+    }
+    assert!(
+        seen_somewhere > 0,
+        "the demo has problems in no grid inside villages"
+    );
+    let (_, mine) = get(&st, "/api/problems", &login(&st, "leader").await).await;
+    assert!(
+        ids_in_no_grid(&mine, &|_| true).is_empty(),
+        "no grid role sees them"
+    );
+}
