@@ -12,7 +12,7 @@ mod support;
 #[path = "support/tools.rs"]
 mod tools;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,73 +26,30 @@ const PASSWORD: &str = "quiet-harbour-2026";
 /// The demo's buildings.
 const BUILDINGS: usize = 1321;
 
-/// Kills a process when dropped, so that a failing test leaves no server behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The demo project (no households: they need the register key) with one user per kind of
 /// area, served on a free port.
 fn serve_demo(dir: &Path) -> (KillOnDrop, u16) {
     let p = dir.join("demo.gpkg");
-    let run = |args: &[&str]| {
-        let out = gridmap(args);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    };
-    run(&["init", s(&p), "--town", "演示镇", "--code", TOWN]);
-    for (layer, file) in [
-        ("boundary", "town.geojson"),
-        ("villages", "villages.geojson"),
-        ("grids", "grids.geojson"),
-        ("buildings", "buildings.geojson"),
-        ("addresses", "addresses.geojson"),
-        ("visits", "visits.geojson"),
-    ] {
-        run(&["import", s(&p), "--layer", layer, s(&demo(file))]);
-    }
+    demo_project(
+        &p,
+        &[
+            ("boundary", "town.geojson"),
+            ("villages", "villages.geojson"),
+            ("grids", "grids.geojson"),
+            ("buildings", "buildings.geojson"),
+            ("addresses", "addresses.geojson"),
+            ("visits", "visits.geojson"),
+        ],
+    );
     for (name, role, scope) in [
         ("supervisor", "town_supervisor", TOWN),
         ("manager", "village_manager", VILLAGE),
         ("worker", "grid_worker", GRID),
     ] {
-        let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-            .args(["user", "add", s(&p), "--username", name, "--role", role])
-            .args(["--scope", scope, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("user add");
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .expect("password");
-        assert!(add.wait().expect("user add ran").success());
+        user_added(&p, name, role, scope, PASSWORD);
     }
-    let mut server = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args(["serve", s(&p), "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut out = BufReader::new(server.stdout.take().expect("stdout"));
-    let guard = KillOnDrop(server);
-    let mut line = String::new();
-    out.read_line(&mut line).expect("first line");
-    // Keep reading what it prints: a full pipe would stall the server.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let port: u16 = line
-        .trim()
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (guard, port)
+    let (server, port) = serve(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    (KillOnDrop(server.id()), port)
 }
 
 /// Signs `user` in over HTTP; the bearer token.

@@ -3,9 +3,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use support::*;
 
@@ -63,33 +63,6 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
-/// Starts `gridmap serve PROJECT [EXTRA…]` on a free port; the child and its port.
-fn start(
-    mut command: Command,
-    project: &std::path::Path,
-    extra: &[&str],
-) -> (std::process::Child, u16) {
-    let mut server = command
-        .args(["serve", s(project), "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    let mut out = BufReader::new(server.stdout.take().expect("stdout"));
-    out.read_line(&mut line).expect("first line");
-    // Keep reading what it prints: a full pipe would stall the server.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let port: u16 = line
-        .trim()
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (server, port)
-}
-
 /// The binary copied alone into an empty folder and started there serves the whole web app —
 /// the page, its scripts and the vendored MapLibre and terra-draw modules — from itself.
 #[test]
@@ -102,7 +75,7 @@ fn a_copied_binary_serves_the_whole_web_app() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut command = Command::new(&bin);
     command.current_dir(dir.path());
-    let (mut server, port) = start(command, &p, &[]);
+    let (mut server, port) = serve(command, &p, &[]);
     let _guard = KillOnDrop(server.id());
     for (path, needle) in [
         ("/", "<script type=\"importmap\">"),
@@ -157,35 +130,14 @@ fn serves_the_demo_project_over_http() {
         "buildings",
         s(&demo("buildings.geojson")),
     ]);
-    let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args([
-            "user",
-            "add",
-            s(&p),
-            "--username",
-            "sup",
-            "--role",
-            "town_supervisor",
-            "--scope",
-            "310101001",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"demo-password\n")
-        .expect("password");
-    assert!(add.wait().expect("user add ran").success());
+    user_added(&p, "sup", "town_supervisor", "310101001", "demo-password");
 
     // A session lasts 1 to 720 hours.
     let out = gridmap(&["serve", s(&p), "--session-hours", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--session-hours"), "{}", stderr(&out));
 
-    let (mut server, port) = start(
+    let (mut server, port) = serve(
         Command::new(env!("CARGO_BIN_EXE_gridmap")),
         &p,
         &["--session-hours", "2"],
@@ -246,49 +198,15 @@ fn try_http(port: u16, method: &str, path: &str, token: &str, body: &str) -> Opt
 fn a_killed_server_keeps_every_answered_visit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("demo.gpkg");
-    for args in [
-        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "grids",
-            s(&demo("grids.geojson")),
+    demo_project(
+        &p,
+        &[
+            ("grids", "grids.geojson"),
+            ("buildings", "buildings.geojson"),
         ],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "buildings",
-            s(&demo("buildings.geojson")),
-        ],
-    ] {
-        let out = gridmap(&args);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
-    let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args([
-            "user",
-            "add",
-            s(&p),
-            "--username",
-            "admin",
-            "--role",
-            "admin",
-            "--scope",
-            "310101001",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"quiet-harbour-2026\n")
-        .expect("password");
-    assert!(add.wait().expect("user add ran").success());
-    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    );
+    user_added(&p, "admin", "admin", "310101001", "quiet-harbour-2026");
+    let (mut server, port) = serve(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
     let _guard = KillOnDrop(server.id());
     let (status, body) = http(
         port,
@@ -374,18 +292,6 @@ fn a_killed_server_keeps_every_answered_visit() {
     );
 }
 
-/// Kills a process when dropped, so that a failing test leaves no server behind.
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// What another process writes into the served file — `gridmap user add`, then at once
 /// `gridmap import` — the server notices (SQLite's data_version, asked once a second) and
 /// serves after loading the file again in the background.
@@ -393,42 +299,16 @@ impl Drop for KillOnDrop {
 fn the_server_takes_in_what_the_cli_writes_to_its_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("demo.gpkg");
-    for args in [
-        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "grids",
-            s(&demo("grids.geojson")),
+    demo_project(
+        &p,
+        &[
+            ("grids", "grids.geojson"),
+            ("buildings", "buildings.geojson"),
         ],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "buildings",
-            s(&demo("buildings.geojson")),
-        ],
-    ] {
-        let out = gridmap(&args);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
-    let add_user = |name: &str| {
-        let mut add = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-            .args(["user", "add", s(&p), "--username", name, "--role", "admin"])
-            .args(["--scope", "310101001", "--password-stdin"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("user add");
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"quiet-harbour-2026\n")
-            .expect("password");
-        assert!(add.wait().expect("user add ran").success());
-    };
+    );
+    let add_user = |name: &str| user_added(&p, name, "admin", "310101001", "quiet-harbour-2026");
     add_user("first");
-    let (mut server, port) = start(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
+    let (mut server, port) = serve(Command::new(env!("CARGO_BIN_EXE_gridmap")), &p, &[]);
     let _guard = KillOnDrop(server.id());
     let login = |name: &str| {
         let body = format!(r#"{{"username":"{name}","password":"quiet-harbour-2026"}}"#);

@@ -3,63 +3,18 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use support::*;
 
 /// A project with the demo town's villages and grids (no buildings: not needed here).
 fn project(dir: &Path) -> PathBuf {
     let p = dir.join("users.gpkg");
-    for args in [
-        vec!["init", s(&p), "--town", "演示镇", "--code", "310101001"],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "villages",
-            s(&demo("villages.geojson")),
-        ],
-        vec![
-            "import",
-            s(&p),
-            "--layer",
-            "grids",
-            s(&demo("grids.geojson")),
-        ],
-    ] {
-        let out = gridmap(&args);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
+    demo_project(
+        &p,
+        &[("villages", "villages.geojson"), ("grids", "grids.geojson")],
+    );
     p
-}
-
-/// `gridmap user add` with `password` on standard input.
-fn user_add(p: &Path, username: &str, role: &str, scope: &str, password: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridmap"))
-        .args([
-            "user",
-            "add",
-            s(p),
-            "--username",
-            username,
-            "--role",
-            role,
-            "--scope",
-            scope,
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gridmap runs");
-    if let Some(mut stdin) = child.stdin.take() {
-        // The command may refuse before it reads; a closed pipe is fine then.
-        let _ = writeln!(stdin, "{password}");
-    }
-    child.wait_with_output().expect("gridmap ends")
 }
 
 fn users(p: &Path) -> Vec<String> {
