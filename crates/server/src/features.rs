@@ -947,12 +947,7 @@ impl<'p> Layer<'p> {
             }
             "addresses" => {
                 let a = &p.addresses[i];
-                let village = a
-                    .declared_grid
-                    .as_deref()
-                    .and_then(|g| p.grid(g))
-                    .and_then(|g| g.grid.village.as_deref())
-                    .or_else(|| self.scope.village_of_address(i));
+                let village = self.address_village(i);
                 (
                     a.id.clone(),
                     Some(Cow::Borrowed(&p.address_geometry[i])),
@@ -989,6 +984,67 @@ impl<'p> Layer<'p> {
         }
     }
 
+    /// The value of queryable `name` of feature `i`, as [`Layer::feature`] answers it (`None`
+    /// for null or no such property), without making the feature: filters read a million
+    /// buildings' properties this way.
+    fn property<'a>(
+        &'a self,
+        live: &'a crate::live::Live,
+        i: usize,
+        name: &str,
+    ) -> Option<Cow<'a, str>> {
+        let p = self.p();
+        let text = |s: Option<&'a str>| s.map(Cow::Borrowed);
+        match (self.id, name) {
+            ("grids", "code") => text(Some(&p.grids[i].grid.code)),
+            ("grids", "village") => text(p.grids[i].grid.village.as_deref()),
+            ("buildings", "grid") => text(Some(p.grid_of(i).unwrap_or(""))),
+            ("buildings", "village") => text(self.building_village(i)),
+            ("buildings", "visit") => {
+                text(Some(live.outcome(i).map_or("unvisited", |o| o.as_str())))
+            }
+            ("buildings", "kind") => text(p.buildings[i].kind.as_deref()),
+            ("addresses", "grid") => text(p.addresses[i].declared_grid.as_deref()),
+            ("addresses", "village") => text(self.address_village(i)),
+            ("addresses", "building") => text(p.addresses[i].declared_building.as_deref()),
+            ("visits", _) => {
+                let v = live.visits.get(i)?;
+                let building = v
+                    .building
+                    .as_ref()
+                    .and_then(|b| p.building_by_id.get(b))
+                    .map(|&b| b as usize);
+                match name {
+                    "grid" => text(Some(building.and_then(|b| p.grid_of(b)).unwrap_or(""))),
+                    "village" => text(building.and_then(|b| self.building_village(b))),
+                    "building" => v.building.clone().map(Cow::Owned),
+                    "outcome" => text(Some(v.outcome.as_str())),
+                    _ => None,
+                }
+            }
+            (_, "kind") => p.basemap.features[self.basemap[i]]
+                .kind
+                .clone()
+                .map(Cow::Owned),
+            (_, "name") => p.basemap.features[self.basemap[i]]
+                .name
+                .clone()
+                .map(Cow::Owned),
+            _ => None,
+        }
+    }
+
+    /// The village of address `i`: its stated grid's, else the one it lies in.
+    fn address_village(&self, i: usize) -> Option<&'p str> {
+        let p = self.p();
+        p.addresses[i]
+            .declared_grid
+            .as_deref()
+            .and_then(|g| p.grid(g))
+            .and_then(|g| g.grid.village.as_deref())
+            .or_else(|| self.scope.village_of_address(i))
+    }
+
     /// The position of the feature with id `fid`, if the user sees it.
     fn find(&self, fid: &str) -> Option<usize> {
         let p = self.p();
@@ -1020,16 +1076,6 @@ impl<'p> Layer<'p> {
                 n.checked_sub(1).filter(|&k| k < self.basemap.len())
             }
         }
-    }
-}
-
-/// The value of a property as a filter compares it.
-fn as_text(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
-        _ => None,
     }
 }
 
@@ -1133,31 +1179,27 @@ pub async fn items(
                     .is_some_and(|t| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e))
             });
         }
-        // Filtered on the properties as answered, so a filter means what the client reads.
-        let mut props: Vec<Option<Item<'_>>> = Vec::new();
+        // Filtered on the properties as answered (see `Layer::property`), so a filter means
+        // what the client reads; the visit log is held a chunk at a time.
         if !wanted.is_empty() {
-            let kept: Vec<(usize, Item<'_>)> = all
-                .iter()
-                .map(|&i| (i, layer.feature(i)))
-                .filter(|(_, (_, _, pr))| {
-                    wanted.iter().all(|(k, v)| {
-                        pr.get(k.as_str())
-                            .and_then(as_text)
-                            .is_some_and(|x| x == v.as_str())
-                            || (v.is_empty() && pr.get(k.as_str()).is_none_or(Value::is_null))
-                    })
-                })
-                .collect();
-            all = kept.iter().map(|(i, _)| *i).collect();
-            props = kept.into_iter().map(|(_, f)| Some(f)).collect();
+            let mut kept = Vec::new();
+            for chunk in all.chunks(10_000) {
+                let live = layer.p().live();
+                kept.extend(chunk.iter().copied().filter(|&i| {
+                    wanted
+                        .iter()
+                        .all(|(k, v)| match layer.property(&live, i, k) {
+                            Some(x) => x == v.as_str(),
+                            None => v.is_empty(),
+                        })
+                }));
+            }
+            all = kept;
         }
         let matched = all.len();
         let features: Vec<Value> = (offset..matched.min(offset.saturating_add(limit)))
             .map(|k| {
-                let (fid, g, pr) = match props.get_mut(k).and_then(Option::take) {
-                    Some(f) => f,
-                    None => layer.feature(all[k]),
-                };
+                let (fid, g, pr) = layer.feature(all[k]);
                 feature_json(crs, fid, g, pr)
             })
             .collect();

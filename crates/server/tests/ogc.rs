@@ -843,3 +843,86 @@ async fn the_oauth2_password_grant_gives_a_bearer_token() {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
 }
+
+/// Every queryable filters on the value the items carry: for each collection and queryable,
+/// the items a filter answers are those whose property, as read by the client, equals it
+/// (null and absent read as the empty value).
+#[tokio::test]
+async fn filters_match_the_properties_as_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let t = login(&st, "admin").await;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut checked = 0;
+    for collection in [
+        "grids",
+        "buildings",
+        "addresses",
+        "visits",
+        "roads",
+        "water",
+    ] {
+        let (_, q) = call(
+            &st,
+            "GET",
+            &format!("/ogc/collections/{collection}/queryables"),
+            Some(&t),
+            None,
+            &[],
+        )
+        .await;
+        let names: Vec<String> = q["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let (_, all) = call(
+            &st,
+            "GET",
+            &format!("/ogc/collections/{collection}/items?limit=10000"),
+            Some(&t),
+            None,
+            &[],
+        )
+        .await;
+        let features = all["features"].as_array().unwrap();
+        for name in &names {
+            let mut values: Vec<String> = features
+                .iter()
+                .map(|f| text(&f["properties"][name.as_str()]))
+                .collect();
+            values.sort();
+            values.dedup();
+            for value in values.iter().take(4) {
+                let want: Vec<&str> = features
+                    .iter()
+                    .filter(|f| text(&f["properties"][name.as_str()]) == *value)
+                    .map(|f| f["id"].as_str().unwrap())
+                    .collect();
+                let uri = format!(
+                    "/ogc/collections/{collection}/items?limit=10000&{name}={}",
+                    value
+                        .replace('&', "%26")
+                        .replace(' ', "%20")
+                        .replace('#', "%23")
+                );
+                let (status, got) = call(&st, "GET", &uri, Some(&t), None, &[]).await;
+                assert_eq!(status, StatusCode::OK, "{uri}: {got}");
+                let got: Vec<&str> = got["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["id"].as_str().unwrap())
+                    .collect();
+                assert_eq!(got, want, "{uri}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "{checked} filters checked");
+}
