@@ -176,7 +176,7 @@ pub fn assign_building(index: &GridIndex, building: &Building) -> Assignment {
                 on_edge: false,
             }
         }
-        _ => Assignment::Many(at.inside.into_boxed_slice()),
+        _ => Assignment::Many(at.inside.into_vec().into_boxed_slice()),
     }
 }
 
@@ -188,8 +188,9 @@ fn outside_share(index: &GridIndex, grid: u32, area: &MultiPolygon) -> f64 {
     let Some(bbox) = bbox_of(area.0.iter().flat_map(|p| p.exterior().0.iter().copied())) else {
         return 0.0;
     };
-    // No grid edge near the footprint and its location inside: the footprint is inside.
-    if !prepared.has_edge_in(&bbox) {
+    // No grid edge meets the footprint's box and its location is inside: the whole box, and the
+    // footprint with it, lies inside.
+    if !prepared.has_edge_meeting(&bbox) {
         return 0.0;
     }
     let fp = PreparedArea::new(area);

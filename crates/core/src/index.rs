@@ -8,6 +8,7 @@ use geo::{BoundingRect, Coord, Rect};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
+use smallvec::SmallVec;
 
 use crate::locate::{Location, PreparedArea};
 use crate::model::{Address, Building, Footprint, Grid};
@@ -123,13 +124,14 @@ impl Buckets {
 }
 
 /// The grids at a point: those holding it in their interior, and those with it on their edge,
-/// each list in code order.
+/// each list in code order. Held inline (no allocation) for up to two grids each, which is
+/// every point outside a pile of overlaps.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GridsAt {
     /// Indexes of the grids holding the point in their interior (more than one: an overlap).
-    pub inside: Vec<u32>,
+    pub inside: SmallVec<[u32; 2]>,
     /// Indexes of the grids with the point on their outline (a ring, holes included).
-    pub on_edge: Vec<u32>,
+    pub on_edge: SmallVec<[u32; 2]>,
 }
 
 impl<'a> GridIndex<'a> {
@@ -326,10 +328,10 @@ mod tests {
     fn grids_at_separates_interior_from_edge() {
         let grids = vec![grid("a", 0., 1.), grid("b", 1., 2.)];
         let idx = GridIndex::new(&grids, |_| false);
-        assert_eq!(idx.grids_at(Coord { x: 0.5, y: 0.5 }).inside, vec![0]);
+        assert_eq!(idx.grids_at(Coord { x: 0.5, y: 0.5 }).inside[..], [0]);
         let edge = idx.grids_at(Coord { x: 1.0, y: 0.5 });
         assert!(edge.inside.is_empty());
-        assert_eq!(edge.on_edge, vec![0, 1]);
+        assert_eq!(edge.on_edge[..], [0, 1]);
         assert_eq!(idx.candidate_pairs(), vec![(0, 1)]);
     }
 

@@ -98,28 +98,32 @@ impl PreparedArea {
             let rings = std::iter::once((polygon.exterior(), true))
                 .chain(polygon.interiors().iter().map(|r| (r, false)));
             for (ring, exterior) in rings {
-                let mut coords: Vec<Coord> = ring.0.clone();
-                if coords.len() < 3 {
+                // Edges are read straight from the ring (no copy): pairs (i, i + 1 mod n) close
+                // an unclosed ring, and a closed one's last pair is a zero-length edge, skipped.
+                let r = &ring.0[..];
+                let n = r.len();
+                if n < 3 {
                     continue;
                 }
-                if coords.first() != coords.last() {
-                    coords.push(coords[0]);
+                let next = |i: usize| r[(i + 1) % n];
+                let o = r[0];
+                let mut twice = 0.0;
+                for (i, &c) in r.iter().enumerate() {
+                    let (p, q) = (c - o, next(i) - o);
+                    twice += p.x * q.y - q.x * p.y;
                 }
-                let signed = ring_signed_area(&coords);
-                if (signed < 0.0) == exterior {
-                    coords.reverse();
-                }
+                let signed = twice / 2.0;
                 planar_area += if exterior {
                     signed.abs()
                 } else {
                     -signed.abs()
                 };
-                edges.extend(
-                    coords
-                        .windows(2)
-                        .filter(|w| w[0] != w[1])
-                        .map(|w| Edge { a: w[0], b: w[1] }),
-                );
+                let edge = |a: Coord, b: Coord| (a != b).then_some(Edge { a, b });
+                if (signed < 0.0) == exterior {
+                    edges.extend((0..n).rev().filter_map(|i| edge(next(i), r[i])));
+                } else {
+                    edges.extend((0..n).filter_map(|i| edge(r[i], next(i))));
+                }
             }
         }
         Self::from_edges(edges, planar_area)
@@ -220,6 +224,15 @@ impl PreparedArea {
             let upward = e.a.y <= p.y && p.y < e.b.y;
             let downward = e.b.y <= p.y && p.y < e.a.y;
             if upward || downward {
+                // The crossing is wholly east or west of `p`: the orientation is known without
+                // the predicate (east: no crossing of the ray; west: one).
+                if e.a.x.max(e.b.x) < p.x {
+                    continue;
+                }
+                if e.a.x.min(e.b.x) > p.x {
+                    inside = !inside;
+                    continue;
+                }
                 match RobustKernel::orient2d(e.a, e.b, p) {
                     Orientation::Collinear => return Location::Boundary,
                     Orientation::CounterClockwise if upward => inside = !inside,
@@ -259,6 +272,36 @@ impl PreparedArea {
                 }
             }
         }
+    }
+
+    /// Whether any edge meets `rect` (closed): its bounding box intersects `rect` and the corners
+    /// of `rect` do not all lie strictly on one side of its line (decided with the robust
+    /// orientation predicate, so there is no tolerance). Stops at the first. Sharper than
+    /// [`has_edge_in`](Self::has_edge_in) for slanted edges passing a small box.
+    pub fn has_edge_meeting(&self, rect: &Rect) -> bool {
+        let corners = [
+            rect.min(),
+            Coord {
+                x: rect.max().x,
+                y: rect.min().y,
+            },
+            rect.max(),
+            Coord {
+                x: rect.min().x,
+                y: rect.max().y,
+            },
+        ];
+        let mut found = false;
+        self.for_each_edge_in(rect, |e| {
+            if found {
+                return;
+            }
+            let side = |c: Coord| RobustKernel::orient2d(e.a, e.b, c);
+            let first = side(corners[0]);
+            found =
+                first == Orientation::Collinear || corners[1..].iter().any(|&c| side(c) != first);
+        });
+        found
     }
 
     /// Whether any edge's bounding box intersects `rect`; stops at the first.
@@ -366,5 +409,68 @@ mod tests {
         let mut n = 0;
         a.for_each_edge_in(&Rect::new((-1.0, 10.5), (2.0, 12.5)), |_| n += 1);
         assert_eq!(n, 1 + 3);
+    }
+
+    mod properties {
+        use super::*;
+        use geo::coordinate_position::{CoordPos, CoordinatePosition};
+        use geo::{Intersects, Line, LineString};
+        use proptest::prelude::*;
+
+        /// A simple-enough ring on a small integer lattice, so that points on edges, vertices
+        /// and collinear runs come up often; self-intersecting rings are fine for both sides.
+        fn ring() -> impl Strategy<Value = Vec<Coord>> {
+            prop::collection::vec((0i32..8, 0i32..8), 3..9).prop_map(|v| {
+                v.into_iter()
+                    .map(|(x, y)| Coord {
+                        x: f64::from(x),
+                        y: f64::from(y),
+                    })
+                    .collect()
+            })
+        }
+
+        fn half(v: i32) -> f64 {
+            f64::from(v) / 2.0
+        }
+
+        proptest! {
+            /// `locate` agrees with geo's `coordinate_position` (even-odd, boundary exact) on
+            /// star-shaped rings, which are simple: points sorted by angle around their centre.
+            #[test]
+            fn locate_agrees_with_geo(mut pts in ring(), px in 0i32..16, py in 0i32..16) {
+                let n = pts.len() as f64;
+                let c = pts.iter().fold(Coord { x: 0.0, y: 0.0 }, |a, &p| a + p) / n;
+                pts.sort_by(|a, b| (a.y - c.y).atan2(a.x - c.x).total_cmp(&(b.y - c.y).atan2(b.x - c.x)));
+                pts.dedup();
+                prop_assume!(pts.len() >= 3);
+                let polygon = Polygon::new(LineString::new(pts), vec![]);
+                let p = Coord { x: half(px), y: half(py) };
+                let ours = prepared(polygon.clone()).locate(p);
+                let theirs = match polygon.coordinate_position(&p) {
+                    CoordPos::Inside => Location::Inside,
+                    CoordPos::OnBoundary => Location::Boundary,
+                    CoordPos::Outside => Location::Outside,
+                };
+                prop_assert_eq!(ours, theirs);
+            }
+
+            /// `has_edge_meeting` is exactly "some edge intersects the closed box".
+            #[test]
+            fn has_edge_meeting_is_segment_box_intersection(
+                pts in ring(), x0 in 0i32..16, y0 in 0i32..16, w in 0i32..6, h in 0i32..6,
+            ) {
+                let area = prepared(Polygon::new(LineString::new(pts), vec![]));
+                let rect = Rect::new(
+                    Coord { x: half(x0), y: half(y0) },
+                    Coord { x: half(x0 + w), y: half(y0 + h) },
+                );
+                let brute = area.edges().iter().any(|e| Line::new(e.a, e.b).intersects(&rect));
+                prop_assert_eq!(area.has_edge_meeting(&rect), brute);
+                if brute {
+                    prop_assert!(area.has_edge_in(&rect));
+                }
+            }
+        }
     }
 }
