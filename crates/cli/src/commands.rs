@@ -534,38 +534,60 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
         let a = assign_building(&index, &b);
         (b.id, a)
     })?;
-    gridmap_io::read::check_unique_ids(building_file, assigned.iter().map(|(id, _)| id.as_str()))?;
-    phases.phase("writing CSV");
+    phases.phase("checking ids and formatting CSV");
     let share = args.layers.straddle_share;
     let code = |g: u32| layer.grids[g as usize].code.as_str();
-    // Rows are formatted in parallel chunks and written in order.
-    let chunks: Vec<Vec<u8>> = assigned
-        .par_chunks(16 * 1024)
-        .map(|chunk| {
-            let mut csv = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 40));
-            let mut share_text = String::new();
-            for (id, a) in chunk {
-                let grids = match a {
-                    Assignment::One { grid, .. } => code(*grid).to_string(),
-                    Assignment::Many(g) => g.iter().map(|&g| code(g)).collect::<Vec<_>>().join(";"),
-                    Assignment::NoGrid => String::new(),
-                };
-                share_text.clear();
-                if let Assignment::One {
-                    outside_share: Some(s),
-                    ..
-                } = a
-                {
-                    use std::fmt::Write as _;
-                    let _ = write!(share_text, "{s:.6}");
-                }
-                // Writing into a Vec cannot fail.
-                let _ =
-                    csv.write_record([id.as_str(), &grids, a.status(share).as_str(), &share_text]);
-            }
-            csv.into_inner().unwrap_or_default()
-        })
-        .collect();
+    // The id check runs beside the formatting (it is one thread's work, the formatting is
+    // parallel); an error still stops before the file is created. Rows are formatted in
+    // parallel chunks and written in order.
+    let (unique, chunks) = rayon::join(
+        || {
+            gridmap_io::read::check_unique_ids(
+                building_file,
+                assigned.iter().map(|(id, _)| id.as_str()),
+            )
+        },
+        || {
+            assigned
+                .par_chunks(16 * 1024)
+                .map(|chunk| {
+                    let mut csv = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 40));
+                    let mut share_text = String::new();
+                    for (id, a) in chunk {
+                        let grids: std::borrow::Cow<str> = match a {
+                            Assignment::One { grid, .. } => code(*grid).into(),
+                            Assignment::Many(g) => g
+                                .iter()
+                                .map(|&g| code(g))
+                                .collect::<Vec<_>>()
+                                .join(";")
+                                .into(),
+                            Assignment::NoGrid => "".into(),
+                        };
+                        share_text.clear();
+                        if let Assignment::One {
+                            outside_share: Some(s),
+                            ..
+                        } = a
+                        {
+                            use std::fmt::Write as _;
+                            let _ = write!(share_text, "{s:.6}");
+                        }
+                        // Writing into a Vec cannot fail.
+                        let _ = csv.write_record([
+                            id.as_str(),
+                            &grids,
+                            a.status(share).as_str(),
+                            &share_text,
+                        ]);
+                    }
+                    csv.into_inner().unwrap_or_default()
+                })
+                .collect::<Vec<Vec<u8>>>()
+        },
+    );
+    unique?;
+    phases.phase("writing CSV");
     let file =
         File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
