@@ -177,6 +177,26 @@ fn the_demo_household_form_links_to_the_demo_buildings() {
     assert_eq!(v["town"]["people_linked"], 514);
 }
 
+/// `form.csv` in `dir`: the first `people` (at most 2) of 测试甲 in 中山东一路18号301室 and
+/// 测试乙 in 302室, with ID numbers `fake_id(1)`, `fake_id(2)`.
+fn form_csv(dir: &std::path::Path, people: usize) -> std::path::PathBuf {
+    let rows = [
+        format!(
+            "上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n",
+            fake_id(1)
+        ),
+        format!(
+            "上海市黄浦区中山东一路18号302室,测试乙,{},13800002222,户主,租住\n",
+            fake_id(2)
+        ),
+    ];
+    let form = dir.join("form.csv");
+    let text = "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n".to_string()
+        + &rows[..people].concat();
+    std::fs::write(&form, text).expect("form written");
+    form
+}
+
 /// `gridmap rekey`: the registers move to a new key in one go; afterwards the new key reads
 /// them and the old one is refused, and a wrong current key changes nothing.
 #[test]
@@ -184,16 +204,7 @@ fn the_registers_move_to_a_new_key() {
     const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
     let dir = tempfile::tempdir().expect("tempdir");
     let p = demo_project(dir.path());
-    let form = dir.path().join("form.csv");
-    std::fs::write(
-        &form,
-        format!(
-            "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n\
-             上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n",
-            fake_id(1)
-        ),
-    )
-    .expect("form written");
+    let form = form_csv(dir.path(), 1);
     let out = gm(
         &["import", s(&p), "--layer", "households", s(&form)],
         Some(KEY),
@@ -243,18 +254,7 @@ fn the_registers_move_to_a_new_key() {
 fn an_old_scheme_project_is_upgraded_by_the_next_import() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = demo_project(dir.path());
-    let form = dir.path().join("form.csv");
-    std::fs::write(
-        &form,
-        format!(
-            "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n\
-             上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n\
-             上海市黄浦区中山东一路18号302室,测试乙,{},13800002222,户主,租住\n",
-            fake_id(1),
-            fake_id(2)
-        ),
-    )
-    .expect("form written");
+    let form = form_csv(dir.path(), 2);
     let import = || {
         gm(
             &["import", s(&p), "--layer", "households", s(&form)],

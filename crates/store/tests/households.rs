@@ -256,13 +256,33 @@ fn a_form_is_read_linked_to_demo_buildings_and_counted() {
     assert_eq!(store.people(&key(), View::Masked).unwrap().len(), 8);
 }
 
-#[test]
-fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
+/// The demo project with form A imported under [`KEY`].
+fn project_with_form_a() -> (tempfile::TempDir, GpkgStore, HouseholdForm) {
     let (dir, mut store) = project();
     let form = read(&form_a(dir.path()));
     store
         .import_households(&form.rows, &key(), HouseholdOptions::default())
         .unwrap();
+    (dir, store, form)
+}
+
+/// Asserts that the project file `p.gpkg` in `dir` and its WAL hold none of form A's ID
+/// numbers and phones in clear.
+fn assert_no_clear_ids_or_phones(dir: &Path) {
+    let bytes = std::fs::read(dir.join("p.gpkg")).unwrap();
+    let wal = std::fs::read(dir.join("p.gpkg-wal")).unwrap_or_default();
+    for n in 1..=8 {
+        for clear in [fake_id(n), phone(n)] {
+            for file in [&bytes, &wal] {
+                assert!(!file.windows(clear.len()).any(|w| w == clear.as_bytes()));
+            }
+        }
+    }
+}
+
+#[test]
+fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
+    let (dir, mut store, form) = project_with_form_a();
     let conn = store.connection();
     let mut stmt = conn
         .prepare("SELECT name, id_number, phone, typeof(name) FROM people ORDER BY fid")
@@ -290,17 +310,21 @@ fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
             assert!(blob.len() >= 1 + 12 + needle.len() + 16);
         }
     }
+    // The fingerprints are HMAC-SHA256 of the numbers: 64 hex digits, one per number.
+    let fingerprints: Vec<String> = conn
+        .prepare("SELECT id_fingerprint FROM people ORDER BY fid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (i, fp) in fingerprints.iter().enumerate() {
+        assert!(fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(*fp, key().fingerprint(&fake_id(i as u32 + 1)));
+    }
     // The whole file holds no clear ID number or phone.
     drop(stmt);
-    let bytes = std::fs::read(dir.path().join("p.gpkg")).unwrap();
-    let wal = std::fs::read(dir.path().join("p.gpkg-wal")).unwrap_or_default();
-    for n in 1..=8 {
-        for clear in [fake_id(n), phone(n)] {
-            for file in [&bytes, &wal] {
-                assert!(!file.windows(clear.len()).any(|w| w == clear.as_bytes()));
-            }
-        }
-    }
+    assert_no_clear_ids_or_phones(dir.path());
 
     let masked = store.people(&key(), View::Masked).unwrap();
     assert_eq!(masked[0].name, "测**");
@@ -742,11 +766,7 @@ fn make_scheme_1(store: &GpkgStore, hex: &str, key: &RegisterKey) {
 /// scheme is recorded, and the file holds no ID number or phone in clear.
 #[test]
 fn an_old_scheme_project_is_upgraded_and_keeps_its_people() {
-    let (dir, mut store) = project();
-    let form = read(&form_a(dir.path()));
-    store
-        .import_households(&form.rows, &key(), HouseholdOptions::default())
-        .unwrap();
+    let (dir, mut store, form) = project_with_form_a();
     assert_eq!(store.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
     make_scheme_1(&store, KEY, &key());
     assert_eq!(store.fingerprint_scheme().unwrap(), 1);
@@ -782,25 +802,13 @@ fn an_old_scheme_project_is_upgraded_and_keeps_its_people() {
     );
 
     // Nothing of an ID number or phone in clear, in the file or its WAL, after the upgrade.
-    let bytes = std::fs::read(dir.path().join("p.gpkg")).unwrap();
-    let wal = std::fs::read(dir.path().join("p.gpkg-wal")).unwrap_or_default();
-    for n in 1..=8 {
-        for clear in [fake_id(n), phone(n)] {
-            for file in [&bytes, &wal] {
-                assert!(!file.windows(clear.len()).any(|w| w == clear.as_bytes()));
-            }
-        }
-    }
+    assert_no_clear_ids_or_phones(dir.path());
 }
 
 /// `upgrade_fingerprints` alone, and a wrong key or an unknown scheme: nothing written.
 #[test]
 fn an_upgrade_needs_the_projects_key_and_a_known_scheme() {
-    let (dir, mut store) = project();
-    let form = read(&form_a(dir.path()));
-    store
-        .import_households(&form.rows, &key(), HouseholdOptions::default())
-        .unwrap();
+    let (_dir, mut store, form) = project_with_form_a();
     make_scheme_1(&store, KEY, &key());
     let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
     assert!(matches!(
@@ -833,11 +841,7 @@ fn an_upgrade_needs_the_projects_key_and_a_known_scheme() {
 #[test]
 fn rekey_changes_every_fingerprint_and_records_the_scheme() {
     const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
-    let (dir, mut store) = project();
-    let form = read(&form_a(dir.path()));
-    store
-        .import_households(&form.rows, &key(), HouseholdOptions::default())
-        .unwrap();
+    let (_dir, mut store, form) = project_with_form_a();
     let before = stored_fingerprints(&store, &key());
     make_scheme_1(&store, KEY, &key());
     let new_key = RegisterKey::from_hex(NEW).unwrap();
