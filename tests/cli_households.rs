@@ -177,6 +177,26 @@ fn the_demo_household_form_links_to_the_demo_buildings() {
     assert_eq!(v["town"]["people_linked"], 514);
 }
 
+/// `form.csv` in `dir`: the first `people` (at most 2) of 测试甲 in 中山东一路18号301室 and
+/// 测试乙 in 302室, with ID numbers `fake_id(1)`, `fake_id(2)`.
+fn form_csv(dir: &std::path::Path, people: usize) -> std::path::PathBuf {
+    let rows = [
+        format!(
+            "上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n",
+            fake_id(1)
+        ),
+        format!(
+            "上海市黄浦区中山东一路18号302室,测试乙,{},13800002222,户主,租住\n",
+            fake_id(2)
+        ),
+    ];
+    let form = dir.join("form.csv");
+    let text = "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n".to_string()
+        + &rows[..people].concat();
+    std::fs::write(&form, text).expect("form written");
+    form
+}
+
 /// `gridmap rekey`: the registers move to a new key in one go; afterwards the new key reads
 /// them and the old one is refused, and a wrong current key changes nothing.
 #[test]
@@ -184,16 +204,7 @@ fn the_registers_move_to_a_new_key() {
     const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
     let dir = tempfile::tempdir().expect("tempdir");
     let p = demo_project(dir.path());
-    let form = dir.path().join("form.csv");
-    std::fs::write(
-        &form,
-        format!(
-            "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n\
-             上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n",
-            fake_id(1)
-        ),
-    )
-    .expect("form written");
+    let form = form_csv(dir.path(), 1);
     let out = gm(
         &["import", s(&p), "--layer", "households", s(&form)],
         Some(KEY),
@@ -233,4 +244,76 @@ fn the_registers_move_to_a_new_key() {
         .people(&new, gridmap_store::registers::View::Clear)
         .expect("people");
     assert_eq!(people.len(), 1, "the same person, not a second one");
+}
+
+/// A project written before fingerprints were HMAC-SHA256 (no `id_fingerprint_scheme` record;
+/// its fingerprints stand in for scheme 1's here, 32 hex digits that the new scheme never makes)
+/// is upgraded by the next `import --layer households`: the person is found again, not added,
+/// and the scheme is recorded. `stats` (no key) changes nothing.
+#[test]
+fn an_old_scheme_project_is_upgraded_by_the_next_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = demo_project(dir.path());
+    let form = form_csv(dir.path(), 2);
+    let import = || {
+        gm(
+            &["import", s(&p), "--layer", "households", s(&form)],
+            Some(KEY),
+        )
+    };
+    let out = import();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scheme = |conn: &rusqlite::Connection| -> Option<String> {
+        conn.query_row(
+            "SELECT value FROM gridmap_meta WHERE key = 'id_fingerprint_scheme'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let fingerprints = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT id_fingerprint FROM people ORDER BY fid")
+            .expect("people");
+        stmt.query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    let new_scheme = {
+        let conn = rusqlite::Connection::open(&p).expect("open");
+        assert_eq!(scheme(&conn).as_deref(), Some("2"));
+        let fps = fingerprints(&conn);
+        // Make it an old project.
+        conn.execute(
+            "DELETE FROM gridmap_meta WHERE key = 'id_fingerprint_scheme'",
+            [],
+        )
+        .expect("delete");
+        conn.execute(
+            "UPDATE people SET id_fingerprint = printf('%032x', fid)",
+            [],
+        )
+        .expect("update");
+        fps
+    };
+    assert_eq!(new_scheme.len(), 2);
+    let out = gm(&["stats", s(&p), "--json"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(&p).expect("open");
+    assert_eq!(
+        scheme(&conn),
+        None,
+        "a read without the key upgrades nothing"
+    );
+    drop(conn);
+    let out = import();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(&p).expect("open");
+    assert_eq!(scheme(&conn).as_deref(), Some("2"));
+    assert_eq!(
+        fingerprints(&conn),
+        new_scheme,
+        "the same people, each with the fingerprint of its ID number"
+    );
 }

@@ -146,8 +146,8 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 pub fn run_user(command: UserCommand) -> Result<ExitCode> {
-    use gridmap_server::auth::policy;
     use gridmap_store::Store;
+    use gridmap_users::policy;
     match command {
         UserCommand::Add(args) => {
             let mut password = String::new();
@@ -169,8 +169,7 @@ pub fn run_user(command: UserCommand) -> Result<ExitCode> {
             };
             // Errors name the field and what is wrong (exit code 2, as every bad input).
             policy::check_new_user(&args.username, password, &args.role, &args.scope, &org)?;
-            let hash = gridmap_server::auth::hash_password(password)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = gridmap_users::hash_password(password)?;
             store.put_user(&User {
                 username: args.username.clone(),
                 role: args.role.clone(),

@@ -1,4 +1,4 @@
-//! Sign-in, sign-out, sessions, roles and scope.
+//! Sign-in, sign-out, sessions and scope.
 //!
 //! Passwords are hashed with argon2 (PHC strings in the store). `POST /api/login`
 //! `{"username", "password"}` answers a random bearer token valid for `Settings::session_secs`
@@ -59,9 +59,10 @@
 //!
 //! Scope: each user belongs to a node of the org tree (the town code, a village code or a grid
 //! code) and sees that subtree only: a grid is in scope when its code, its village or the town
-//! is the user's scope; `admin` sees everything. `gridmap user add` applies [`policy`].
+//! is the user's scope; `admin` sees everything. Roles, password hashing and the policy for new
+//! users (`gridmap user add` applies [`policy`]) live in the `gridmap-users` crate; this module
+//! keeps what is HTTP: sign-in, sessions, throttling and the extractors.
 
-pub mod policy;
 pub mod sessions;
 pub mod throttle;
 
@@ -70,14 +71,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gridmap_users::{policy, verify_password as verify};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -87,33 +87,9 @@ use crate::error::AppError;
 use crate::state::{AppState, Session};
 use throttle::{Client, FailureEntries, Throttle};
 
-/// The roles' names, from broadest to narrowest (see [`crate::scope::Role`]).
-pub const ROLES: [&str; 6] = [
-    crate::scope::Role::Admin.as_str(),
-    crate::scope::Role::TownSupervisor.as_str(),
-    crate::scope::Role::VillageManager.as_str(),
-    crate::scope::Role::GridLeader.as_str(),
-    crate::scope::Role::GridWorker.as_str(),
-    crate::scope::Role::Planner.as_str(),
-];
-
-/// Hashes a password for storage.
-pub fn hash_password(password: &str) -> Result<String, AppError> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(e.to_string()))
-}
-
-fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+/// Hashes a password for storage (argon2id, see [`gridmap_users::hash_password`]).
+fn hash_password(password: &str) -> Result<String, AppError> {
+    gridmap_users::hash_password(password).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// The signed-in user of a request.

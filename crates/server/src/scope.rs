@@ -9,16 +9,8 @@
 //! OGC API items, tiles, heatmaps, statistics and the building panel: a building in no grid is
 //! seen by the whole town and by the village whose boundary holds it, never by a grid role.
 //!
-//! What each role may do, within its reach ([`Role`]'s methods):
-//!
-//! | role | edit grids | record visits | people in clear | plan | audit log |
-//! |---|---|---|---|---|---|
-//! | admin | yes | yes | yes | yes | yes |
-//! | town_supervisor | yes | no | no (masked) | yes | no |
-//! | village_manager | yes | no | no (masked) | yes | no |
-//! | grid_leader | its grid's boundary | yes | yes | no | no |
-//! | grid_worker | no | yes | yes | no | no |
-//! | planner | no | no | no (masked) | yes | no |
+//! What each role may do, within its reach, is [`Role`]'s methods: the table is in the
+//! `gridmap-users` crate, which defines them for the server and `gridmap user add` alike.
 //!
 //! Visits come from the field roles (grid_worker, grid_leader) and admin only: a supervisor or
 //! planner who records a visit would count towards a grid's rate without having been there.
@@ -44,109 +36,8 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::Project;
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// `admin`: everything in the town, the audit log included.
-    Admin,
-    /// `town_supervisor`: edits and plans the town's grids, records no visits, sees people
-    /// masked.
-    TownSupervisor,
-    /// `village_manager`: edits and plans the grids of one village, records no visits, sees
-    /// people masked.
-    VillageManager,
-    /// `grid_leader` (网格长): changes its own grid's boundary and name, records visits, sees
-    /// its people in clear.
-    GridLeader,
-    /// `grid_worker` (网格员): records visits in its grid and sees its people in clear; edits
-    /// no grid.
-    GridWorker,
-    /// `planner`: plans grids for the town or one village, edits none, sees people masked.
-    Planner,
-}
-
-impl Role {
-    /// Every role, from broadest to narrowest.
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::TownSupervisor,
-        Role::VillageManager,
-        Role::GridLeader,
-        Role::GridWorker,
-        Role::Planner,
-    ];
-
-    /// The role named `s` (`grid_leader`, …).
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The role's name as stored and sent.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::TownSupervisor => "town_supervisor",
-            Role::VillageManager => "village_manager",
-            Role::GridLeader => "grid_leader",
-            Role::GridWorker => "grid_worker",
-            Role::Planner => "planner",
-        }
-    }
-
-    /// May change grid boundaries (within its reach).
-    pub fn edits_grids(self) -> bool {
-        matches!(
-            self,
-            Role::Admin | Role::TownSupervisor | Role::VillageManager | Role::GridLeader
-        )
-    }
-
-    /// May create and delete grids (a grid leader only reshapes their own).
-    pub fn creates_grids(self) -> bool {
-        matches!(
-            self,
-            Role::Admin | Role::TownSupervisor | Role::VillageManager
-        )
-    }
-
-    /// May record visits: the field roles and admin.
-    pub fn records_visits(self) -> bool {
-        matches!(self, Role::Admin | Role::GridLeader | Role::GridWorker)
-    }
-
-    /// Sees people in clear (within its reach); the others see them masked.
-    pub fn sees_people_clear(self) -> bool {
-        matches!(self, Role::Admin | Role::GridLeader | Role::GridWorker)
-    }
-
-    /// May re-partition villages and read plans.
-    pub fn plans(self) -> bool {
-        matches!(
-            self,
-            Role::Admin | Role::Planner | Role::TownSupervisor | Role::VillageManager
-        )
-    }
-
-    /// May read the audit log of clear personal-data reads.
-    pub fn reads_audit(self) -> bool {
-        self == Role::Admin
-    }
-
-    /// The capabilities by name, for `/api/me`.
-    pub fn capabilities(self) -> Vec<&'static str> {
-        [
-            ("edit_grids", self.edits_grids()),
-            ("create_grids", self.creates_grids()),
-            ("record_visits", self.records_visits()),
-            ("people_in_clear", self.sees_people_clear()),
-            ("plan", self.plans()),
-            ("read_audit", self.reads_audit()),
-        ]
-        .into_iter()
-        .filter_map(|(name, yes)| yes.then_some(name))
-        .collect()
-    }
-}
+/// A user's role and its capabilities: defined in `gridmap-users`, shared with the CLI.
+pub use gridmap_users::Role;
 
 /// The part of the org tree a user reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,12 @@
 //! created on first use by every function here. A house is keyed by its normalised address
 //! (`gridmap_address::normalize`); a person by a keyed fingerprint of their ID number when they
 //! have one, so that importing the same form twice updates people instead of doubling them.
+//! The fingerprint ([`RegisterKey::fingerprint`]) is HMAC-SHA256 under a key derived from the
+//! register key with HKDF-SHA256 and the info string [`FINGERPRINT_INFO`]; the scheme is recorded
+//! in `gridmap_meta.id_fingerprint_scheme` ([`FINGERPRINT_SCHEME`]). Projects written before it
+//! hold scheme-1 fingerprints (a hand-made AES-CBC-MAC) and no record: the first import with
+//! the key (or `gridmap rekey`) recomputes every fingerprint from the sealed ID numbers in its
+//! own transaction before it looks anyone up, so old people keep being found.
 //!
 //! # Privacy
 //!
@@ -37,16 +43,16 @@
 use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::aes::Aes256;
-use aes_gcm::aes::cipher::BlockEncrypt;
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use gridmap_address::Levels;
 use gridmap_core::index::{BuildingIndex, GridIndex};
 use gridmap_core::model::{Address, Building};
 use gridmap_core::register::{FormRow, House, HouseNature, Person};
+use hmac::{Hmac, Mac};
 use rusqlite::{OptionalExtension, Transaction, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
+use sha2::Sha256;
 
 use crate::{GpkgStore, Store, StoreError};
 
@@ -56,6 +62,14 @@ pub const KEY_VAR: &str = "GRIDMAP_KEY";
 pub const KEY_FILE_VAR: &str = "GRIDMAP_KEY_FILE";
 /// The linkage rate the registers aim for (人房关联率 ≥ 95%).
 pub const LINKAGE_TARGET: f64 = 0.95;
+/// The HKDF-SHA256 `info` that derives the fingerprint key from the register key (no salt):
+/// changing it changes every fingerprint, so it is part of [`FINGERPRINT_SCHEME`] 2.
+pub const FINGERPRINT_INFO: &str = "gridmap register id fingerprint v2";
+/// The fingerprint scheme this version writes, recorded in `gridmap_meta.id_fingerprint_scheme`:
+/// 2 is HMAC-SHA256 under the key HKDF derives with [`FINGERPRINT_INFO`]. Projects without the
+/// record hold scheme 1 (an AES-CBC-MAC, 32 hex digits), which the first keyed write upgrades
+/// (see [`GpkgStore::upgrade_fingerprints`]).
+pub const FINGERPRINT_SCHEME: u32 = 2;
 
 /// Why a register operation failed. Messages carry no personal data.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +104,15 @@ pub enum RegisterError {
         fid: i64,
         /// The column (`name`, `id_number` or `phone`).
         column: &'static str,
+    },
+    /// The project records an ID fingerprint scheme this gridmap does not know (a newer one,
+    /// or an unreadable record): nothing was written.
+    #[error(
+        "gridmap_meta: id_fingerprint_scheme is {found:?}; this gridmap knows schemes 1 and {FINGERPRINT_SCHEME}: use the gridmap that wrote the project, or a newer one"
+    )]
+    UnknownFingerprintScheme {
+        /// The recorded value.
+        found: String,
     },
     /// Rows of a household form were rejected and `skip_invalid` was off, so nothing was
     /// imported; every rejected row with its reason.
@@ -132,7 +155,8 @@ impl std::fmt::Display for RowProblem {
 /// The key that encrypts names, ID numbers and phones. `Debug` prints nothing of it.
 pub struct RegisterKey {
     aead: Aes256Gcm,
-    mac: Aes256,
+    /// HMAC-SHA256 keyed with the fingerprint key, ready to be cloned for each fingerprint.
+    fingerprint: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for RegisterKey {
@@ -157,16 +181,14 @@ impl RegisterKey {
             return Err("a key of one repeated byte is not a key".into());
         }
         let aead = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes));
-        // A separate key for fingerprints: the master key's encryption of two fixed blocks.
-        let master = Aes256::new_from_slice(&bytes).map_err(|_| "bad key length".to_string())?;
+        // A separate key for fingerprints, so that no key serves two algorithms.
         let mut sub = [0u8; 32];
-        for (i, half) in sub.chunks_mut(16).enumerate() {
-            let mut block = aes_gcm::aes::Block::clone_from_slice(&[0xA5 ^ i as u8; 16]);
-            master.encrypt_block(&mut block);
-            half.copy_from_slice(&block);
-        }
-        let mac = Aes256::new_from_slice(&sub).map_err(|_| "bad key length".to_string())?;
-        Ok(RegisterKey { aead, mac })
+        hkdf::Hkdf::<Sha256>::new(None, &bytes)
+            .expand(FINGERPRINT_INFO.as_bytes(), &mut sub)
+            .map_err(|_| "cannot derive the fingerprint key".to_string())?;
+        let fingerprint = <Hmac<Sha256> as Mac>::new_from_slice(&sub)
+            .map_err(|_| "cannot key the fingerprint".to_string())?;
+        Ok(RegisterKey { aead, fingerprint })
     }
 
     /// From `GRIDMAP_KEY`, else from the file named by `GRIDMAP_KEY_FILE`; an error naming both
@@ -230,24 +252,18 @@ impl RegisterKey {
         String::from_utf8(plain).ok()
     }
 
-    /// A keyed fingerprint (AES-CBC-MAC of the zero-padded 32 bytes) of an ID number: equal
-    /// numbers give equal fingerprints, and without the key it reveals nothing.
+    /// A keyed fingerprint of an ID number (scheme 2, [`FINGERPRINT_SCHEME`]): HMAC-SHA256 of
+    /// its UTF-8 bytes under the key HKDF-SHA256 derives from the register key with
+    /// [`FINGERPRINT_INFO`], as 64 lower-case hex digits. Equal numbers give equal
+    /// fingerprints; without the key it reveals nothing of the number.
     pub fn fingerprint(&self, id_number: &str) -> String {
-        let mut buf = [0u8; 32];
-        let b = id_number.as_bytes();
-        let n = b.len().min(31);
-        buf[..n].copy_from_slice(&b[..n]);
-        buf[31] = n as u8;
-        let mut state = [0u8; 16];
-        for chunk in buf.chunks(16) {
-            for (s, c) in state.iter_mut().zip(chunk) {
-                *s ^= c;
-            }
-            let mut block = aes_gcm::aes::Block::clone_from_slice(&state);
-            self.mac.encrypt_block(&mut block);
-            state.copy_from_slice(&block);
-        }
-        state.iter().map(|b| format!("{b:02x}")).collect()
+        let mut mac = self.fingerprint.clone();
+        mac.update(id_number.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -557,6 +573,86 @@ impl GpkgStore {
         }
     }
 
+    /// The fingerprint scheme the project's `people.id_fingerprint` values follow: the
+    /// `gridmap_meta.id_fingerprint_scheme` record, or 1 for projects written before it.
+    pub fn fingerprint_scheme(&self) -> Result<u32> {
+        Self::scheme_in(self.connection())
+    }
+
+    fn scheme_in(conn: &rusqlite::Connection) -> Result<u32> {
+        let v: Option<String> = conn
+            .query_row(
+                "SELECT value FROM gridmap_meta WHERE key = 'id_fingerprint_scheme'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match v {
+            None => Ok(1),
+            Some(v) => match v.parse() {
+                Ok(n @ 1..=FINGERPRINT_SCHEME) => Ok(n),
+                _ => Err(RegisterError::UnknownFingerprintScheme { found: v }),
+            },
+        }
+    }
+
+    fn set_scheme(tx: &Transaction) -> Result<()> {
+        tx.execute(
+            "INSERT OR REPLACE INTO gridmap_meta (key, value) VALUES ('id_fingerprint_scheme', ?1)",
+            [FINGERPRINT_SCHEME.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Recomputes every person's fingerprint under `key`'s current scheme from their ID
+    /// number, sealed in the project, and records the scheme. `key` must be the project's key
+    /// (checked first). Answers how many fingerprints were recomputed: 0 when the project
+    /// already follows [`FINGERPRINT_SCHEME`] (then nothing is written).
+    pub fn upgrade_fingerprints(&mut self, key: &RegisterKey) -> Result<usize> {
+        self.ensure_register_tables()?;
+        let tx = self.connection().unchecked_transaction()?;
+        Self::check_key(&tx, key)?;
+        let n = Self::upgrade_fingerprints_in(&tx, key)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// [`Self::upgrade_fingerprints`] inside the caller's transaction (after its key check),
+    /// so that a write with an old-scheme project upgrades it and writes in one go.
+    ///
+    /// # Performance
+    /// Nothing when the project is up to date; else one decryption and one HMAC per person
+    /// with an ID number (a few µs each).
+    fn upgrade_fingerprints_in(tx: &Transaction, key: &RegisterKey) -> Result<usize> {
+        let scheme = Self::scheme_in(tx)?;
+        if scheme == FINGERPRINT_SCHEME {
+            return Ok(0);
+        }
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = tx.prepare(
+                "SELECT fid, id_number FROM people WHERE id_number IS NOT NULL ORDER BY fid",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        {
+            // Scheme 1 fingerprints are 32 hex digits, scheme 2 ones 64: an updated row never
+            // meets a not-yet-updated one in the UNIQUE index.
+            let mut update = tx.prepare("UPDATE people SET id_fingerprint = ?2 WHERE fid = ?1")?;
+            for (fid, sealed) in &rows {
+                let id = key
+                    .open("id_number", sealed)
+                    .ok_or(RegisterError::Decrypt {
+                        fid: *fid,
+                        column: "id_number",
+                    })?;
+                update.execute(params![fid, key.fingerprint(&id)])?;
+            }
+        }
+        Self::set_scheme(tx)?;
+        Ok(rows.len())
+    }
+
     /// Imports the rows of a household form: creates each house from its normalised address
     /// (or finds it), links it to a building through the standard addresses, and creates or
     /// updates each person (by ID number) in that house. One transaction: with rows rejected
@@ -621,6 +717,8 @@ impl GpkgStore {
         }
         let tx = self.connection().unchecked_transaction()?;
         Self::check_key(&tx, key)?;
+        // People are found by fingerprint: those of an older scheme are recomputed first.
+        Self::upgrade_fingerprints_in(&tx, key)?;
         let mut next_house: i64 =
             tx.query_row("SELECT COALESCE(MAX(fid), 0) FROM houses", [], |r| r.get(0))?;
         let mut next_person: i64 =
@@ -736,7 +834,9 @@ impl GpkgStore {
     }
 
     /// Re-encrypts the registers from key `old` to key `new` in one transaction: every name, ID
-    /// number and phone, every ID fingerprint, and the key check. Answers the number of people.
+    /// number and phone, every ID fingerprint (recomputed under the current
+    /// [`FINGERPRINT_SCHEME`], which it records), and the key check. Answers the number of
+    /// people.
     /// All or nothing: a value `old` cannot open (the wrong key) changes nothing.
     pub fn rekey(&mut self, old: &RegisterKey, new: &RegisterKey) -> Result<usize> {
         self.ensure_register_tables()?;
@@ -778,6 +878,8 @@ impl GpkgStore {
             [],
         )?;
         Self::check_key(&tx, new)?;
+        // Every fingerprint was just made with the current scheme, whatever the old one was.
+        Self::set_scheme(&tx)?;
         tx.commit()?;
         Ok(rows.len())
     }
@@ -1164,6 +1266,26 @@ mod tests {
         assert!(RegisterKey::from_hex("abc").is_err());
         assert!(RegisterKey::from_hex(&"0".repeat(64)).is_err());
         assert_eq!(format!("{k:?}"), "RegisterKey(..)");
+    }
+
+    /// The scheme-2 fingerprint is HMAC-SHA256 under HKDF-SHA256(no salt, the key,
+    /// [`FINGERPRINT_INFO`]): the expected values were computed independently with Python's
+    /// `hmac` and `hashlib` (RFC 5869 by hand), so a change of algorithm, key derivation or
+    /// info string fails here before it orphans a project's fingerprints.
+    #[test]
+    fn fingerprints_are_hmac_sha256_under_the_hkdf_derived_key() {
+        let k = RegisterKey::from_hex(HEX).unwrap();
+        assert_eq!(
+            k.fingerprint("11010519900101001X"),
+            "d0c4ff315f94b552d75d78beffc9d7a20ab46403c4a3490f8b3514929a135491"
+        );
+        assert_eq!(
+            k.fingerprint("x"),
+            "f57c8f682d5825a5611ea6e2d7a0be6bfc93cf822b5bddae0530d1f062961d00"
+        );
+        // Long numbers are hashed whole (scheme 1 cut them at 31 bytes).
+        let long = "a-very-long-identifier-of-more-than-31-bytes";
+        assert_ne!(k.fingerprint(long), k.fingerprint(&format!("{long}!")));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use gridmap_core::register::id_check_digit;
 use gridmap_io::households::{FormError, HouseholdForm, read_households, read_households_csv};
 use gridmap_io::{Fields, read_addresses, read_buildings, read_grids};
 use gridmap_store::registers::{
-    GroupBy, HouseholdOptions, RegisterError, RegisterKey, UNASSIGNED, View,
+    FINGERPRINT_SCHEME, GroupBy, HouseholdOptions, RegisterError, RegisterKey, UNASSIGNED, View,
 };
 use gridmap_store::{Change, GpkgStore, Store};
 use rust_xlsxwriter::{Format, Workbook};
@@ -256,13 +256,33 @@ fn a_form_is_read_linked_to_demo_buildings_and_counted() {
     assert_eq!(store.people(&key(), View::Masked).unwrap().len(), 8);
 }
 
-#[test]
-fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
+/// The demo project with form A imported under [`KEY`].
+fn project_with_form_a() -> (tempfile::TempDir, GpkgStore, HouseholdForm) {
     let (dir, mut store) = project();
     let form = read(&form_a(dir.path()));
     store
         .import_households(&form.rows, &key(), HouseholdOptions::default())
         .unwrap();
+    (dir, store, form)
+}
+
+/// Asserts that the project file `p.gpkg` in `dir` and its WAL hold none of form A's ID
+/// numbers and phones in clear.
+fn assert_no_clear_ids_or_phones(dir: &Path) {
+    let bytes = std::fs::read(dir.join("p.gpkg")).unwrap();
+    let wal = std::fs::read(dir.join("p.gpkg-wal")).unwrap_or_default();
+    for n in 1..=8 {
+        for clear in [fake_id(n), phone(n)] {
+            for file in [&bytes, &wal] {
+                assert!(!file.windows(clear.len()).any(|w| w == clear.as_bytes()));
+            }
+        }
+    }
+}
+
+#[test]
+fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
+    let (dir, mut store, form) = project_with_form_a();
     let conn = store.connection();
     let mut stmt = conn
         .prepare("SELECT name, id_number, phone, typeof(name) FROM people ORDER BY fid")
@@ -290,17 +310,21 @@ fn personal_data_is_encrypted_in_the_file_and_masked_when_shown() {
             assert!(blob.len() >= 1 + 12 + needle.len() + 16);
         }
     }
+    // The fingerprints are HMAC-SHA256 of the numbers: 64 hex digits, one per number.
+    let fingerprints: Vec<String> = conn
+        .prepare("SELECT id_fingerprint FROM people ORDER BY fid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (i, fp) in fingerprints.iter().enumerate() {
+        assert!(fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(*fp, key().fingerprint(&fake_id(i as u32 + 1)));
+    }
     // The whole file holds no clear ID number or phone.
     drop(stmt);
-    let bytes = std::fs::read(dir.path().join("p.gpkg")).unwrap();
-    let wal = std::fs::read(dir.path().join("p.gpkg-wal")).unwrap_or_default();
-    for n in 1..=8 {
-        for clear in [fake_id(n), phone(n)] {
-            for file in [&bytes, &wal] {
-                assert!(!file.windows(clear.len()).any(|w| w == clear.as_bytes()));
-            }
-        }
-    }
+    assert_no_clear_ids_or_phones(dir.path());
 
     let masked = store.people(&key(), View::Masked).unwrap();
     assert_eq!(masked[0].name, "测**");
@@ -647,4 +671,190 @@ fn a_100000_row_form_imports_in_under_10_s() {
     );
     assert_eq!(done.people_inserted + form.rejected.len(), 100_000);
     assert!(read_s + import_s < 10.0);
+}
+
+/// The scheme-1 fingerprint, as gridmap wrote it before HMAC-SHA256 (commit 3b260e4): an
+/// AES-CBC-MAC of the ID number zero-padded to 32 bytes (its length in the last byte), under a
+/// subkey that is the master key's AES encryption of the blocks `A5…` and `A4…`. Kept here
+/// only to make projects as that version left them; [`scheme_1_matches_what_gridmap_wrote`]
+/// pins it to that version's output.
+fn scheme_1_fingerprint(hex: &str, id_number: &str) -> String {
+    use aes_gcm::aes::Aes256;
+    use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit};
+    let master: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let master = Aes256::new_from_slice(&master).unwrap();
+    let mut sub = [0u8; 32];
+    for (i, half) in sub.chunks_mut(16).enumerate() {
+        let mut block = aes_gcm::aes::Block::clone_from_slice(&[0xA5 ^ i as u8; 16]);
+        master.encrypt_block(&mut block);
+        half.copy_from_slice(&block);
+    }
+    let mac = Aes256::new_from_slice(&sub).unwrap();
+    let mut buf = [0u8; 32];
+    let b = id_number.as_bytes();
+    let n = b.len().min(31);
+    buf[..n].copy_from_slice(&b[..n]);
+    buf[31] = n as u8;
+    let mut state = [0u8; 16];
+    for chunk in buf.chunks(16) {
+        for (s, c) in state.iter_mut().zip(chunk) {
+            *s ^= c;
+        }
+        let mut block = aes_gcm::aes::Block::clone_from_slice(&state);
+        mac.encrypt_block(&mut block);
+        state.copy_from_slice(&block);
+    }
+    state.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Known answers printed by `RegisterKey::fingerprint` of commit 3b260e4 (scheme 1).
+#[test]
+fn scheme_1_matches_what_gridmap_wrote() {
+    let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    for (id, want) in [
+        ("", "1b77d42eeb39ea182ca77b35e1b18825"),
+        ("x", "ae04b8e38719c08f60896e9ebdd146a0"),
+        ("11010519900101001X", "fcc39fb3462bbe6afcc83f13b9168934"),
+        ("310101199912319999", "9c898ad7b5916ea1c77a524c48d72455"),
+        (
+            "a-very-long-identifier-of-more-than-31-bytes",
+            "b624f9cecf3287c0588a966a29c988cf",
+        ),
+    ] {
+        assert_eq!(scheme_1_fingerprint(hex, id), want, "{id:?}");
+    }
+}
+
+/// Each person's stored fingerprint with their clear ID number, by fid.
+fn stored_fingerprints(store: &GpkgStore, key: &RegisterKey) -> Vec<(String, String)> {
+    let conn = store.connection();
+    let mut stmt = conn
+        .prepare("SELECT id_number, id_fingerprint FROM people ORDER BY fid")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+    })
+    .unwrap()
+    .map(|r| {
+        let (sealed, fp) = r.unwrap();
+        (key.open("id_number", &sealed).unwrap(), fp)
+    })
+    .collect()
+}
+
+/// Makes `store` what gridmap before scheme 2 left: scheme-1 fingerprints and no scheme record.
+fn make_scheme_1(store: &GpkgStore, hex: &str, key: &RegisterKey) {
+    let conn = store.connection();
+    for (fid, (id, _)) in stored_fingerprints(store, key).iter().enumerate() {
+        conn.execute(
+            "UPDATE people SET id_fingerprint = ?2 WHERE fid = ?1",
+            rusqlite::params![fid as i64 + 1, scheme_1_fingerprint(hex, id)],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "DELETE FROM gridmap_meta WHERE key = 'id_fingerprint_scheme'",
+        [],
+    )
+    .unwrap();
+}
+
+/// A project whose people carry scheme-1 fingerprints is upgraded by the next import in the
+/// same transaction: its people are found again (none added), every fingerprint is new, the
+/// scheme is recorded, and the file holds no ID number or phone in clear.
+#[test]
+fn an_old_scheme_project_is_upgraded_and_keeps_its_people() {
+    let (dir, mut store, form) = project_with_form_a();
+    assert_eq!(store.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+    make_scheme_1(&store, KEY, &key());
+    assert_eq!(store.fingerprint_scheme().unwrap(), 1);
+    let old = stored_fingerprints(&store, &key());
+    assert_eq!(old.len(), 8);
+    assert!(old.iter().all(|(_, fp)| fp.len() == 32), "{old:?}");
+
+    // Reading needs no upgrade and does none.
+    assert_eq!(store.people(&key(), View::Masked).unwrap().len(), 8);
+    assert_eq!(store.fingerprint_scheme().unwrap(), 1);
+
+    let again = store
+        .import_households(&form.rows, &key(), HouseholdOptions::default())
+        .unwrap();
+    assert_eq!((again.people_inserted, again.people_updated), (0, 8));
+    assert_eq!(store.people(&key(), View::Clear).unwrap().len(), 8);
+    assert_eq!(store.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+    let new = stored_fingerprints(&store, &key());
+    for ((id_old, fp_old), (id_new, fp_new)) in old.iter().zip(&new) {
+        assert_eq!(id_old, id_new);
+        assert_ne!(fp_old, fp_new);
+        assert_eq!(fp_new.len(), 64);
+        assert_eq!(
+            *fp_new,
+            key().fingerprint(id_new),
+            "equal IDs, equal fingerprints"
+        );
+    }
+    assert_eq!(
+        store.upgrade_fingerprints(&key()).unwrap(),
+        0,
+        "nothing left"
+    );
+
+    // Nothing of an ID number or phone in clear, in the file or its WAL, after the upgrade.
+    assert_no_clear_ids_or_phones(dir.path());
+}
+
+/// `upgrade_fingerprints` alone, and a wrong key or an unknown scheme: nothing written.
+#[test]
+fn an_upgrade_needs_the_projects_key_and_a_known_scheme() {
+    let (_dir, mut store, form) = project_with_form_a();
+    make_scheme_1(&store, KEY, &key());
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    assert!(matches!(
+        store.upgrade_fingerprints(&other),
+        Err(RegisterError::WrongKey)
+    ));
+    assert_eq!(store.fingerprint_scheme().unwrap(), 1);
+    assert_eq!(store.upgrade_fingerprints(&key()).unwrap(), 8);
+    assert_eq!(store.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+
+    store
+        .connection()
+        .execute(
+            "UPDATE gridmap_meta SET value = '3' WHERE key = 'id_fingerprint_scheme'",
+            [],
+        )
+        .unwrap();
+    let e = store
+        .import_households(&form.rows, &key(), HouseholdOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegisterError::UnknownFingerprintScheme { found } if found == "3"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("id_fingerprint_scheme"), "{e}");
+}
+
+/// `rekey` recomputes every fingerprint under the new key and the current scheme, from a
+/// scheme-1 project too; the people are still found by the new key, and not by the old.
+#[test]
+fn rekey_changes_every_fingerprint_and_records_the_scheme() {
+    const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let (_dir, mut store, form) = project_with_form_a();
+    let before = stored_fingerprints(&store, &key());
+    make_scheme_1(&store, KEY, &key());
+    let new_key = RegisterKey::from_hex(NEW).unwrap();
+    assert_eq!(store.rekey(&key(), &new_key).unwrap(), 8);
+    assert_eq!(store.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+    let after = stored_fingerprints(&store, &new_key);
+    for ((id_before, fp_before), (id_after, fp_after)) in before.iter().zip(&after) {
+        assert_eq!(id_before, id_after);
+        assert_ne!(fp_before, fp_after, "another key, another fingerprint");
+        assert_eq!(*fp_after, new_key.fingerprint(id_after));
+    }
+    let again = store
+        .import_households(&form.rows, &new_key, HouseholdOptions::default())
+        .unwrap();
+    assert_eq!((again.people_inserted, again.people_updated), (0, 8));
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use gridmap_core::model::BasemapLayer;
-use gridmap_server::auth::hash_password;
 use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use gridmap_users::hash_password;
 
 /// A file of the demo dataset.
 pub fn demo(name: &str) -> PathBuf {

@@ -1,6 +1,7 @@
 //! Who may be added as a user, with what password, role and scope: the rules `gridmap user add`
-//! applies before it stores anyone. Pure functions; the CLI reads the project and calls
-//! [`check_new_user`].
+//! applies before it stores anyone. Pure functions; the CLI reads the project's org tree into an
+//! [`Org`] and calls [`check_new_user`]. The server's sign-in refuses usernames and passwords
+//! longer than [`MAX_USERNAME_CHARS`] and [`MAX_PASSWORD_CHARS`] before hashing anything.
 //!
 //! - Username: not empty, at most [`MAX_USERNAME_CHARS`] characters, no control, whitespace,
 //!   invisible or direction-changing characters (so it cannot break or disguise a log line).
@@ -18,6 +19,8 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use crate::Role;
+
 /// The longest username (in characters; at most 256 bytes in UTF-8). Sign-in refuses longer
 /// ones before doing any work.
 pub const MAX_USERNAME_CHARS: usize = 64;
@@ -26,16 +29,6 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 /// The longest password: sign-in refuses longer ones before hashing (and its body is at most
 /// 4 KiB, which holds this many characters however they are escaped).
 pub const MAX_PASSWORD_CHARS: usize = 256;
-
-/// The roles and the kind of scope each takes.
-pub const ROLE_SCOPES: [(&str, &str); 6] = [
-    ("admin", "the town code"),
-    ("town_supervisor", "the town code"),
-    ("planner", "the town code or a village code"),
-    ("village_manager", "a village code"),
-    ("grid_leader", "a grid code"),
-    ("grid_worker", "a grid code"),
-];
 
 /// A field of a new user that breaks the policy, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,8 +124,8 @@ pub fn check_username(username: &str) -> Result<(), PolicyError> {
 
 /// Whether `role` may have `scope` in `org` (see the module doc).
 pub fn check_role_scope(role: &str, scope: &str, org: &Org) -> Result<(), PolicyError> {
-    let Some((_, wants)) = ROLE_SCOPES.iter().find(|(r, _)| *r == role) else {
-        let roles: Vec<&str> = ROLE_SCOPES.iter().map(|(r, _)| *r).collect();
+    let Some(parsed) = Role::parse(role) else {
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
         return Err(refuse(
             "role",
             format!("unknown role {role:?}: use one of {}", roles.join(", ")),
@@ -141,11 +134,11 @@ pub fn check_role_scope(role: &str, scope: &str, org: &Org) -> Result<(), Policy
     let town = scope == org.town;
     let village = org.villages.contains(scope);
     let grid = org.grids.contains(scope);
-    let fits = match role {
-        "admin" | "town_supervisor" => town,
-        "planner" => town || village,
-        "village_manager" => village,
-        _ => grid,
+    let fits = match parsed {
+        Role::Admin | Role::TownSupervisor => town,
+        Role::Planner => town || village,
+        Role::VillageManager => village,
+        Role::GridLeader | Role::GridWorker => grid,
     };
     if fits {
         Ok(())
@@ -153,7 +146,8 @@ pub fn check_role_scope(role: &str, scope: &str, org: &Org) -> Result<(), Policy
         Err(refuse(
             "scope",
             format!(
-                "a {role}'s scope is {wants} of this project; {}",
+                "a {role}'s scope is {} of this project; {}",
+                parsed.scope_kind(),
                 org.describe(scope)
             ),
         ))

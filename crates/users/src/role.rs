@@ -1,0 +1,161 @@
+//! Roles: what each may do, by name and by capability.
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `admin`: everything in the town, the audit log included.
+    Admin,
+    /// `town_supervisor`: edits and plans the town's grids, records no visits, sees people
+    /// masked.
+    TownSupervisor,
+    /// `village_manager`: edits and plans the grids of one village, records no visits, sees
+    /// people masked.
+    VillageManager,
+    /// `grid_leader` (网格长): changes its own grid's boundary and name, records visits, sees
+    /// its people in clear.
+    GridLeader,
+    /// `grid_worker` (网格员): records visits in its grid and sees its people in clear; edits
+    /// no grid.
+    GridWorker,
+    /// `planner`: plans grids for the town or one village, edits none, sees people masked.
+    Planner,
+}
+
+impl Role {
+    /// Every role, from broadest to narrowest.
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::TownSupervisor,
+        Role::VillageManager,
+        Role::GridLeader,
+        Role::GridWorker,
+        Role::Planner,
+    ];
+
+    /// The role named `s` (`grid_leader`, …).
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The role's name as stored and sent.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::TownSupervisor => "town_supervisor",
+            Role::VillageManager => "village_manager",
+            Role::GridLeader => "grid_leader",
+            Role::GridWorker => "grid_worker",
+            Role::Planner => "planner",
+        }
+    }
+
+    /// May change grid boundaries (within its reach).
+    pub fn edits_grids(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::TownSupervisor | Role::VillageManager | Role::GridLeader
+        )
+    }
+
+    /// May create and delete grids (a grid leader only reshapes their own).
+    pub fn creates_grids(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::TownSupervisor | Role::VillageManager
+        )
+    }
+
+    /// May record visits: the field roles and admin.
+    pub fn records_visits(self) -> bool {
+        matches!(self, Role::Admin | Role::GridLeader | Role::GridWorker)
+    }
+
+    /// Sees people in clear (within its reach); the others see them masked.
+    pub fn sees_people_clear(self) -> bool {
+        matches!(self, Role::Admin | Role::GridLeader | Role::GridWorker)
+    }
+
+    /// May re-partition villages and read plans.
+    pub fn plans(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::Planner | Role::TownSupervisor | Role::VillageManager
+        )
+    }
+
+    /// May read the audit log of clear personal-data reads.
+    pub fn reads_audit(self) -> bool {
+        self == Role::Admin
+    }
+
+    /// The kind of scope the role takes, for messages: see [`crate::policy::check_role_scope`].
+    pub const fn scope_kind(self) -> &'static str {
+        match self {
+            Role::Admin | Role::TownSupervisor => "the town code",
+            Role::Planner => "the town code or a village code",
+            Role::VillageManager => "a village code",
+            Role::GridLeader | Role::GridWorker => "a grid code",
+        }
+    }
+
+    /// The capabilities by name, for `/api/me`.
+    pub fn capabilities(self) -> Vec<&'static str> {
+        [
+            ("edit_grids", self.edits_grids()),
+            ("create_grids", self.creates_grids()),
+            ("record_visits", self.records_visits()),
+            ("people_in_clear", self.sees_people_clear()),
+            ("plan", self.plans()),
+            ("read_audit", self.reads_audit()),
+        ]
+        .into_iter()
+        .filter_map(|(name, yes)| yes.then_some(name))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_none() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("superuser"), None);
+        assert_eq!(Role::parse("Admin"), None, "names are exact");
+    }
+
+    #[test]
+    fn capabilities_follow_the_table() {
+        assert_eq!(
+            Role::Admin.capabilities(),
+            [
+                "edit_grids",
+                "create_grids",
+                "record_visits",
+                "people_in_clear",
+                "plan",
+                "read_audit"
+            ]
+        );
+        assert_eq!(
+            Role::GridLeader.capabilities(),
+            ["edit_grids", "record_visits", "people_in_clear"]
+        );
+        assert_eq!(
+            Role::GridWorker.capabilities(),
+            ["record_visits", "people_in_clear"]
+        );
+        assert_eq!(Role::Planner.capabilities(), ["plan"]);
+        assert_eq!(
+            Role::TownSupervisor.capabilities(),
+            ["edit_grids", "create_grids", "plan"]
+        );
+        assert_eq!(
+            Role::VillageManager.capabilities(),
+            Role::TownSupervisor.capabilities()
+        );
+    }
+}
