@@ -69,8 +69,8 @@ export async function launch() {
 export const DEMO_PASSWORD = 'gridmap-demo-2026';
 
 /** A new page signed in as a demo user (password DEMO_PASSWORD), the map idle. */
-export async function signIn(browser, url, user, { lang = 'zh' } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+export async function signIn(browser, url, user, { lang = 'zh', viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ viewport, locale: 'zh-CN' });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));

@@ -180,7 +180,7 @@ describe('web map', () => {
     await page.context().close();
   });
 
-  test('a newer edit by someone else is explained, and the edit is kept to re-apply', async () => {
+  test('a newer edit by someone else is explained and merged with mine, never overwritten', async () => {
     const page = await signIn(browser, server.url, 'leader');
     await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
     await page.click('#edit-shape');
@@ -188,24 +188,162 @@ describe('web map', () => {
     // Meanwhile the village manager moves one vertex a metre, with a reason.
     const grid = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`);
     const version = grid.body.properties.version;
-    const ring = grid.body.geometry.type === 'Polygon' ? grid.body.geometry.coordinates[0] : grid.body.geometry.coordinates[0][0];
-    ring[2][0] += 0.00001;
+    const outer = (g) => (g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0][0]);
+    const ring = outer(grid.body.geometry);
+    // Inwards, towards the centre, so that their change makes no overlap.
+    const n = ring.length - 1;
+    const [cx, cy] = [ring.slice(0, n).reduce((a, c) => a + c[0], 0) / n, ring.slice(0, n).reduce((a, c) => a + c[1], 0) / n];
+    ring[2] = [ring[2][0] + (cx - ring[2][0]) * 0.02, ring[2][1] + (cy - ring[2][1]) * 0.02];
+    const theirs = [...ring[2]];
     const put = await api(server.url, 'manager', `/api/grids/${LEADER_GRID}`, {
       method: 'PUT', headers: { 'content-type': 'application/json', 'if-match': `"${version}"` },
       body: JSON.stringify({ feature: grid.body, reason: '村里统一核对', force: true }),
     });
     assert.equal(put.status, 200);
+    // The leader moves another vertex (the fourth) a little, then saves: 412.
+    await page.evaluate(() => {
+      const ed = window.gridmap.views.map;
+      const g = ed.currentGeometry();
+      ed.edit.undo.push(structuredClone(g));
+      g.coordinates[0][4] = [g.coordinates[0][4][0], g.coordinates[0][4][1] + 0.00001];
+      ed.draw.updateFeatureGeometry(ed.edit.featureId, g);
+      ed.lastGeometry = ed.currentGeometry();
+    });
+    const mine = await page.evaluate(() => window.gridmap.views.map.currentGeometry().coordinates[0][4]);
     await page.fill('#reason', '我的修改');
     await page.click('#save');
     await page.waitForSelector('#stale');
     const text = await page.textContent('#stale');
     assert.match(text, /manager/);
     assert.match(text, /村里统一核对/);
-    await page.click('#reapply');
+    assert.doesNotMatch(text, /\dT\d|Z\b/, 'a raw UTC time is shown');
+    assert.equal(await page.$('#reapply'), null, 'a silent overwrite is still offered');
+    // Different vertices: merged, shown, checked, then saved by the user.
+    await page.click('#merge');
+    await page.waitForSelector('#verdict[data-ok]');
+    assert.equal(await page.inputValue('#reason'), '我的修改');
     await page.click('#save');
     await page.waitForSelector('#saved');
+    const saved = outer((await api(server.url, 'admin', `/api/grids/${LEADER_GRID}`)).body.geometry);
+    const near = (a, b) => Math.abs(a[0] - b[0]) < 1e-8 && Math.abs(a[1] - b[1]) < 1e-8;
+    assert.ok(near(saved[2], theirs), `the colleague's vertex was lost: ${saved[2]} vs ${theirs}`);
+    assert.ok(near(saved[4], mine), `my vertex was lost: ${saved[4]} vs ${mine}`);
     await page.context().close();
   });
+
+  test('a grid leader edits with the keyboard, is asked before losing an edit, and restores a version', async () => {
+    const page = await signIn(browser, server.url, 'leader');
+    // A leader edits the grid they lead; drawing new grids is for the village and above.
+    assert.equal(await page.$('#draw-new'), null);
+    await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
+    await page.waitForSelector('#history tr[data-version]');
+    await page.click('#edit-shape');
+    await page.waitForSelector('#verdict[data-ok]');
+    const shape = () => page.evaluate(() => JSON.stringify(window.gridmap.views.map.candidate().geometry));
+    const original = await shape();
+    await page.evaluate(() => {
+      const ed = window.gridmap.views.map;
+      const g = ed.currentGeometry();
+      ed.edit.undo.push(structuredClone(g));
+      ed.edit.redo = [];
+      // Vertex 1 pulled a tenth of the way to the centre: a gap beside the neighbours.
+      const r = g.coordinates[0];
+      const n = r.length - 1;
+      const [cx, cy] = [r.slice(0, n).reduce((a, c) => a + c[0], 0) / n, r.slice(0, n).reduce((a, c) => a + c[1], 0) / n];
+      const r9 = (x) => Math.round(x * 1e9) / 1e9; // the drawing library's precision
+      r[1] = [r9(r[1][0] + (cx - r[1][0]) * 0.1), r9(r[1][1] + (cy - r[1][1]) * 0.1)];
+      ed.draw.updateFeatureGeometry(ed.edit.featureId, g);
+      ed.lastGeometry = ed.currentGeometry();
+      ed.updateUndo();
+    });
+    const moved = await shape();
+    assert.notEqual(moved, original);
+    await page.locator('#map').click({ position: { x: 5, y: 5 } }).catch(() => {});
+    await page.keyboard.press('Control+z');
+    assert.equal(await shape(), original);
+    await page.keyboard.press('Control+y');
+    assert.equal(await shape(), moved);
+    // A gap is a warning, not a green "passed".
+    await page.waitForSelector('#verdict .gap');
+    assert.equal(await page.getAttribute('#verdict', 'data-ok'), 'true');
+    assert.ok(!(await page.getAttribute('#verdict', 'class')).includes('good'), 'a gap is shown as passed');
+    // Switching tabs with the edit unsaved asks; declining keeps the edit.
+    page.once('dialog', (d) => d.dismiss());
+    await page.click('#tabs [data-view=coverage]');
+    assert.equal(await page.evaluate(() => window.gridmap.view), 'map');
+    assert.equal(await shape(), moved);
+    // Esc asks too; accepting leaves the edit.
+    page.once('dialog', (d) => d.accept());
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#edit-shape');
+    assert.equal(await page.evaluate(() => window.gridmap.views.map.edit), null);
+    // History times are local, and an older version can be restored with a reason.
+    const times = await page.$$eval('#history tr[data-version] td:nth-child(4)', (tds) => tds.map((td) => td.textContent));
+    for (const at of times) assert.doesNotMatch(at, /T\d\d:|Z$/, at);
+    {
+      // The grid has older versions: this file's earlier tests saved some.
+      assert.ok(await page.$('#history tr[data-version]:nth-child(3) .restore'), 'no older version to restore');
+      const target = await page.getAttribute('#history tr[data-version]:nth-child(3)', 'data-version');
+      await page.click('#history tr[data-version]:nth-child(3) .restore');
+      await page.fill('#restore-reason', '恢复原边界');
+      await page.click('#restore-go');
+      await page.waitForSelector('#saved');
+      const { body } = await api(server.url, 'admin', `/api/grids/${LEADER_GRID}/history`);
+      assert.equal(body.versions[0].why, '恢复原边界');
+      const [now, old] = await Promise.all([
+        api(server.url, 'admin', `/api/grids/${LEADER_GRID}`),
+        api(server.url, 'admin', `/api/grids/${LEADER_GRID}/versions/${target}`),
+      ]);
+      assert.deepEqual(now.body.geometry.coordinates, old.body.geometry.coordinates);
+    }
+    await page.context().close();
+  });
+
+  for (const [label, viewport] of [['desktop', { width: 1400, height: 900 }], ['phone', { width: 390, height: 844 }]]) {
+    test(`a grid worker (${label}) lands on their coverage, picks the outcome and sees the building selected`, async () => {
+      const page = await signIn(browser, server.url, 'worker', { viewport });
+      assert.equal(await page.evaluate(() => window.gridmap.view), 'coverage');
+      if (label === 'phone') {
+        const header = await page.locator('.topbar').boundingBox();
+        assert.ok(header.height <= 56, `the header is ${header.height} px high`);
+        const tabs = await page.$$eval('#tabs button:not([hidden])', (bs) => bs.map((b) => b.getBoundingClientRect()).map((r) => [r.top, r.bottom]));
+        assert.ok(tabs.every(([top]) => top === tabs[0][0]), 'the tabs wrap');
+        assert.ok(tabs[0][1] <= 844 && tabs[0][0] > 844 - 70, 'the tabs are not at the bottom');
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(wide <= 390, `the page is ${wide} px wide`);
+      }
+      const { body } = await api(server.url, 'admin', '/collections/buildings/items?limit=10000');
+      const own = body.features.find((f) => f.properties.grid === LEADER_GRID && f.properties.visit !== 'visited');
+      await page.evaluate(async (id) => {
+        const { openBuilding } = await import('/js/building.js');
+        await openBuilding(window.gridmap, document.querySelector('#panel'), id);
+      }, own.properties.id);
+      await page.waitForSelector('#visit-form');
+      assert.deepEqual(await page.evaluate(() => window.gridmap.map.getFilter('buildings-selected')), ['==', ['get', 'id'], own.properties.id]);
+      // No outcome is chosen for the worker: submitting without one records nothing.
+      assert.equal(await page.inputValue('#visit-outcome'), '');
+      await page.click('#visit-form button[type=submit]');
+      assert.equal(await page.$('#visit-recorded'), null);
+      await page.selectOption('#visit-outcome', 'visited');
+      await page.click('#visit-form button[type=submit]');
+      await page.waitForSelector('#visit-recorded');
+      const times = await page.$$eval('#visits tr td:first-child', (tds) => tds.map((td) => td.textContent));
+      for (const at of times) assert.doesNotMatch(at, /T\d\d:|Z$/, at);
+      await screenshot(page, `09-worker-visit-${label}`);
+      // Back on the coverage page the visited building is no longer listed as uncovered.
+      await page.click('#panel .row button.link');
+      await page.waitForSelector('#uncovered table, #uncovered p');
+      const listed = await page.evaluate(async (id) => {
+        const fc = await (await fetch('/api/uncovered', { headers: { Authorization: `Bearer ${sessionStorage.getItem('gridmap.token')}` } })).json();
+        return { server: fc.features.some((f) => (f.properties.building_ids ?? []).includes(id)), page: window.gridmap.visitedNow.has(id) };
+      }, own.properties.id);
+      assert.ok(listed.page, 'the visit was not remembered for the lists');
+      assert.deepEqual(await page.evaluate(() => window.gridmap.map.getFilter('buildings-selected')), ['==', ['get', 'id'], '']);
+      await screenshot(page, `10-worker-coverage-${label}`);
+      assert.deepEqual(page.errors, []);
+      await page.context().close();
+    });
+  }
 
   test('a grid worker sees their own grid’s people masked and cannot see another grid’s', async () => {
     const page = await signIn(browser, server.url, 'worker');

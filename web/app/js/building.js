@@ -3,9 +3,9 @@
 // "record a visit" form for grid workers.
 
 import { get, post } from './api.js';
-import { num, t } from './i18n.js';
+import { localTime, num, t } from './i18n.js';
 import { el } from './dom.js';
-import { reloadTiles } from './mapview.js';
+import { reloadTiles, selectBuilding } from './mapview.js';
 
 const OUTCOMES = ['visited', 'nobody_home', 'refused', 'demolished', 'newly_found'];
 
@@ -22,6 +22,7 @@ function position() {
 }
 
 export async function openBuilding(app, panel, id) {
+  selectBuilding(app.map, id);
   panel.replaceChildren(el('p', {}, t('loading')));
   let b;
   try {
@@ -32,7 +33,7 @@ export async function openBuilding(app, panel, id) {
   }
   const houses = b.houses ?? [];
   const address = b.address ?? houses.find((h) => h.address)?.address ?? '–';
-  const back = () => app.views[app.view]?.enter();
+  const back = () => { selectBuilding(app.map, null); app.views[app.view]?.enter(); };
   panel.replaceChildren(
     el('div', { class: 'row' }, el('button', { class: 'link', onclick: back }, '←'), el('h2', {}, `${t('building')} ${b.id}`)),
     el('table', { id: 'building-facts' },
@@ -55,14 +56,17 @@ export async function openBuilding(app, panel, id) {
     el('h3', {}, t('visits')),
     el('table', { id: 'visits' },
       el('tr', {}, el('th', {}, t('at')), el('th', {}, t('who')), el('th', {}, t('outcome'))),
-      ...(b.visits ?? []).map((v) => el('tr', {}, el('td', {}, v.time ?? ''), el('td', {}, v.worker ?? ''),
+      ...(b.visits ?? []).map((v) => el('tr', {}, el('td', {}, localTime(v.time)), el('td', {}, v.worker ?? ''),
         el('td', {}, `${t(`visit_${v.outcome}`)}${v.flagged ? ` ⚠ ${t('flagged')}` : ''}`)))),
     app.me.capabilities.includes('record_visits') ? visitForm(app, panel, b, houses) : '',
   );
 }
 
 function visitForm(app, panel, b, houses) {
-  const outcome = el('select', { id: 'visit-outcome' }, ...OUTCOMES.map((o) => el('option', { value: o }, t(`visit_${o}`))));
+  // No outcome is chosen for the worker: a visit records what they found, not a default.
+  const outcome = el('select', { id: 'visit-outcome', required: true },
+    el('option', { value: '', disabled: true, selected: true }, t('choose_outcome')),
+    ...OUTCOMES.map((o) => el('option', { value: o }, t(`visit_${o}`))));
   const house = houses.length ? el('select', { id: 'visit-house' }, el('option', { value: '' }, '–'),
     ...houses.map((h) => el('option', { value: h.id }, h.address ?? h.id))) : null;
   const note = el('input', { id: 'visit-note', size: 24 });
@@ -76,6 +80,8 @@ function visitForm(app, panel, b, houses) {
         note: note.value.trim() || undefined, lon: at?.[0], lat: at?.[1],
       });
       reloadTiles(app.map, 'buildings');
+      // Lists of unvisited buildings (shared by the server for a few seconds) leave it out now.
+      if (outcome.value === 'visited') app.visitedNow?.set(b.id, b.households ?? 0);
       await openBuilding(app, panel, b.id);
       panel.append(el('p', { class: 'ok', id: 'visit-recorded' }, t('recorded')));
     } catch (e) {

@@ -99,6 +99,17 @@ export class Coverage {
     const box = this.panel.querySelector('#uncovered');
     try {
       const fc = await get('/api/uncovered');
+      // Buildings visited from this page since the list was made are taken out of it.
+      const done = this.app.visitedNow;
+      for (const f of fc.features) {
+        const ids = f.properties.building_ids ?? [];
+        const gone = ids.filter((id) => done.has(id));
+        if (!gone.length) continue;
+        f.properties.building_ids = ids.filter((id) => !done.has(id));
+        f.properties.buildings -= gone.length;
+        f.properties.households -= gone.reduce((a, id) => a + done.get(id), 0);
+      }
+      fc.features = fc.features.filter((f) => f.properties.buildings > 0);
       const rows = fc.features.map((f, i) => {
         const p = f.properties;
         const ring = f.geometry.coordinates[0];

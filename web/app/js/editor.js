@@ -7,7 +7,7 @@
 import { TerraDraw, TerraDrawPolygonMode, TerraDrawSelectMode } from 'terra-draw';
 import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
 import { ApiError, call, get, post } from './api.js';
-import { num, t } from './i18n.js';
+import { localTime, num, t } from './i18n.js';
 import { el } from './dom.js';
 import {
   colourBuildingsByVisit, fitTo, highlightBuildings, reloadTiles, selectGrid, setOverlay, setVisible, showGridLabels,
@@ -32,6 +32,17 @@ export class Editor {
 
   canEdit() { return this.app.me.capabilities.includes('edit_grids'); }
 
+  /** Drawing new grids (and pushing a save through overlaps) is for the roles that own a
+   * village or more; a grid leader edits the grid they lead. */
+  canCreate() { return this.app.me.capabilities.includes('create_grids'); }
+
+  /** Whether an edit has changes that are not saved: the guard of tabs, sign-out and reload. */
+  dirty() {
+    const e = this.edit;
+    if (!e) return false;
+    return e.isNew ? e.featureId !== null : e.undo.length > 0;
+  }
+
   /** Whether clicks on the map belong to the editor right now. */
   busy() { return this.edit !== null; }
 
@@ -54,9 +65,10 @@ export class Editor {
     const grids = this.app.grids.features;
     this.panel.replaceChildren(
       el('h2', {}, t('grids_in_scope')),
-      this.canEdit()
+      this.canCreate()
         ? el('div', { class: 'row' }, el('button', { id: 'draw-new', onclick: () => this.startNew() }, t('draw_new')))
-        : el('p', { class: 'muted' }, t('no_edit_right')),
+        : '',
+      this.canEdit() ? '' : el('p', { class: 'muted' }, t('no_edit_right')),
       el('table', { id: 'grid-list' },
         el('tr', {}, el('th', {}, t('grid')), el('th', {}, t('village')), el('th', { class: 'num' }, t('version'))),
         ...grids.map((f) => el('tr', { class: 'clickable', 'data-code': f.properties.code, onclick: () => this.showGrid(f.properties.code) },
@@ -83,13 +95,51 @@ export class Editor {
       el('h3', {}, t('history')),
       el('table', { id: 'history' },
         el('tr', {}, el('th', {}, 'A'), el('th', {}, 'B'), el('th', {}, t('version')), el('th', {}, t('at')), el('th', {}, t('who')), el('th', {}, t('why'))),
-        ...versions.map((v, i) => el('tr', {},
+        ...versions.map((v, i) => el('tr', { 'data-version': v.version },
           el('td', {}, el('input', { type: 'radio', name: 'va', value: v.version, checked: i === 1 || (versions.length === 1 && i === 0) })),
           el('td', {}, el('input', { type: 'radio', name: 'vb', value: v.version, checked: i === 0 })),
-          el('td', { class: 'num' }, String(v.version)), el('td', {}, v.at ?? ''), el('td', {}, v.who ?? ''),
-          el('td', {}, `${v.action ? `${t(`action_${v.action}`)}: ` : ''}${v.why ?? ''}`)))),
+          el('td', { class: 'num' }, String(v.version)), el('td', {}, localTime(v.at)), el('td', {}, v.who ?? ''),
+          el('td', {}, `${v.action ? `${t(`action_${v.action}`)}: ` : ''}${v.why ?? ''}`),
+          // An older version that had a shape can be made the current one again (a new version,
+          // checked and recorded like any edit).
+          el('td', {}, this.canEdit() && i > 0 && !v.deleted && v.action !== 'deleted'
+            ? el('button', { class: 'link restore', onclick: () => this.askRestore(code, v.version) }, t('restore_version'))
+            : '')))),
       versions.length > 1 ? el('div', { class: 'row' }, el('button', { id: 'diff', onclick: () => this.diff(code) }, t('diff')), el('span', { id: 'diff-legend', class: 'muted' })) : '',
+      el('div', { id: 'restore-box' }),
     );
+  }
+
+  /** Asks why, then saves version `version`'s shape as the grid's newest version. */
+  askRestore(code, version) {
+    const box = this.panel.querySelector('#restore-box');
+    const reason = el('input', { id: 'restore-reason', size: 24, value: t('restore_reason_default', { v: version }) });
+    const result = el('div', { id: 'restore-result', role: 'status' });
+    const go = async () => {
+      const why = reason.value.trim();
+      if (!why) { result.className = 'error'; result.textContent = t('reason_required'); return; }
+      try {
+        const { body: old } = await call('GET', `/api/grids/${encodeURIComponent(code)}/versions/${version}`);
+        const { body: now, headers } = await call('GET', `/api/grids/${encodeURIComponent(code)}`);
+        const current = Number((headers.get('ETag') ?? `"${now.properties.version}"`).replaceAll('"', ''));
+        const feature = { type: 'Feature', geometry: old.geometry, properties: { ...now.properties, code } };
+        const { body } = await call('PUT', `/api/grids/${encodeURIComponent(code)}`, {
+          json: { feature, reason: why, force: false }, headers: { 'If-Match': `"${current}"` },
+        });
+        await this.refresh();
+        await this.showGrid(code);
+        this.panel.prepend(el('p', { id: 'saved', class: 'ok' }, t('saved', { v: body.version })));
+      } catch (err) {
+        result.className = 'error';
+        result.textContent = t('save_failed', { msg: err.message });
+      }
+    };
+    box.replaceChildren(el('h3', {}, t('restore_title', { v: version })),
+      el('label', { class: 'row' }, t('reason'), reason),
+      el('div', { class: 'row' }, el('button', { id: 'restore-go', class: 'primary', onclick: go }, t('restore_version')),
+        el('button', { onclick: () => box.replaceChildren() }, t('cancel'))),
+      result);
+    reason.focus();
   }
 
   /** Draws two versions of a grid over each other: A in red, B in blue. */
@@ -186,8 +236,10 @@ export class Editor {
   /** Sets vertices within ~1 mm of a neighbour's vertex to that vertex exactly, so shared
    * boundaries match bit for bit (the drawing library rounds coordinates). */
   exact(geometry) {
+    // The grid's own vertices as loaded come back exactly too, not as the drawing rounded them.
+    const own = this.edit?.base ?? [];
     const fix = (c) => {
-      for (const ring of this.targets) {
+      for (const ring of [...own, ...this.targets]) {
         for (const v of ring) {
           if (Math.abs(v[0] - c[0]) < SAME_VERTEX_DEG && Math.abs(v[1] - c[1]) < SAME_VERTEX_DEG) return [v[0], v[1]];
         }
@@ -211,7 +263,7 @@ export class Editor {
     this.stopEditing();
     await this.loadTargets(null);
     const village = this.app.grids.features[0]?.properties.village ?? null;
-    this.edit = { code: this.suggestCode(), version: null, village, name: null, isNew: true, featureId: null, undo: [], rest: [] };
+    this.edit = { code: this.suggestCode(), version: null, village, name: null, isNew: true, featureId: null, undo: [], redo: [], rest: [] };
     this.ensureDraw().setMode('polygon');
     this.renderEditPanel(t('drawing_hint'));
   }
@@ -227,12 +279,15 @@ export class Editor {
     const [main, ...rest] = parts;
     const draw = this.ensureDraw();
     draw.setMode('select');
-    const [added] = draw.addFeatures([{ type: 'Feature', geometry: { type: 'Polygon', coordinates: main }, properties: { mode: 'polygon' } }]);
+    const [added] = draw.addFeatures([{ type: 'Feature', geometry: { type: 'Polygon', coordinates: drawable(main) }, properties: { mode: 'polygon' } }]);
     if (!added?.valid) {
       this.renderEditPanel(t('check_invalid', { why: added?.reason ?? '?' }));
       return;
     }
-    this.edit = { code, version, village: f.properties.village, name: f.properties.name, isNew: false, featureId: added.id, undo: [], rest };
+    this.edit = {
+      code, version, village: f.properties.village, name: f.properties.name, isNew: false, featureId: added.id, undo: [], redo: [], rest,
+      base: structuredClone(main), // the shape as loaded: the common ancestor of a merge
+    };
     draw.selectFeature(added.id);
     this.lastGeometry = this.currentGeometry();
     this.renderEditPanel(t('editing_hint'));
@@ -262,6 +317,7 @@ export class Editor {
     } else if (id === this.edit.featureId) {
       // A vertex drag ended: remember the shape before it for undo.
       if (this.lastGeometry) this.edit.undo.push(this.lastGeometry);
+      this.edit.redo = [];
       this.lastGeometry = this.currentGeometry();
       this.updateUndo();
       this.check();
@@ -273,9 +329,15 @@ export class Editor {
     return f ? structuredClone(f.geometry) : null;
   }
 
-  undo() {
-    const g = this.edit?.undo.pop();
+  undo() { this.step('undo', 'redo'); }
+
+  redo() { this.step('redo', 'undo'); }
+
+  /** Moves one shape from the `from` stack to the map, the shape it replaces onto `to`. */
+  step(from, to) {
+    const g = this.edit?.[from].pop();
     if (!g) return;
+    if (this.lastGeometry) this.edit[to].push(this.lastGeometry);
     this.draw.updateFeatureGeometry(this.edit.featureId, g);
     this.lastGeometry = structuredClone(g);
     this.updateUndo();
@@ -285,6 +347,28 @@ export class Editor {
   updateUndo() {
     const b = this.panel.querySelector('#undo');
     if (b) b.disabled = !this.edit?.undo.length;
+    const r = this.panel.querySelector('#redo');
+    if (r) r.disabled = !this.edit?.redo.length;
+  }
+
+  /** Esc: leaves the drawing or the edit (asking first when it has unsaved changes). */
+  cancel() {
+    const e = this.edit;
+    if (!e) return;
+    if (this.dirty() && !window.confirm(t('unsaved_confirm'))) return;
+    this.stopEditing();
+    if (e.isNew) this.renderList(); else this.showGrid(e.code);
+  }
+
+  /** Keyboard: Ctrl+Z undo, Ctrl+Y or Ctrl+Shift+Z redo, Esc cancel; not while typing. */
+  onKey(ev) {
+    if (!this.edit || ev.target.closest?.('input, textarea, select')) return false;
+    const key = ev.key.toLowerCase();
+    if ((ev.ctrlKey || ev.metaKey) && key === 'z' && !ev.shiftKey) this.undo();
+    else if ((ev.ctrlKey || ev.metaKey) && (key === 'y' || (key === 'z' && ev.shiftKey))) this.redo();
+    else if (key === 'escape') this.cancel();
+    else return false;
+    return true;
   }
 
   /** The edited grid as a GeoJSON Feature, with its other parts put back. */
@@ -309,9 +393,10 @@ export class Editor {
       el('div', { id: 'moving' }),
       el('label', { class: 'row' }, t('reason'), el('input', { id: 'reason', size: 28 })),
       el('div', { class: 'row' },
-        el('button', { id: 'undo', onclick: () => this.undo(), disabled: true }, t('undo')),
+        el('button', { id: 'undo', onclick: () => this.undo(), disabled: true, title: 'Ctrl+Z' }, t('undo')),
+        el('button', { id: 'redo', onclick: () => this.redo(), disabled: true, title: 'Ctrl+Y' }, t('redo')),
         el('button', { id: 'save', class: 'primary', onclick: () => this.save(false) }, t('save')),
-        el('button', { id: 'cancel', onclick: () => { this.stopEditing(); e?.isNew ? this.renderList() : this.showGrid(e.code); } }, t('cancel'))),
+        el('button', { id: 'cancel', onclick: () => this.cancel(), title: 'Esc' }, t('cancel'))),
       el('div', { id: 'save-result', role: 'status' }),
     );
   }
@@ -356,8 +441,10 @@ export class Editor {
     }
     for (const g of v.gaps ?? []) lines.push(el('div', { class: 'warn gap' }, t('check_gap', { area: num(g.area_m2, 1), n: g.building_count ?? g.buildings.length })));
     if (v.outside_parent) lines.push(el('div', { class: 'warn' }, t('outside_parent', { area: num(v.outside_parent, 1) })));
-    if (v.ok && !lines.length) lines.push(el('div', { class: 'ok' }, t('check_ok')));
-    box.className = `verdict ${v.ok ? (lines.length > 1 ? 'info' : 'good') : 'bad'}`;
+    // Green only when nothing at all is wrong: a gap or a reach outside the parent is a warning.
+    const clean = v.ok && !lines.length;
+    if (clean) lines.push(el('div', { class: 'ok' }, t('check_ok')));
+    box.className = `verdict ${clean ? 'good' : (v.ok ? 'warn' : 'bad')}`;
     box.replaceChildren(...lines);
     box.dataset.ok = String(v.ok);
     box.dataset.overlaps = String((v.overlaps ?? []).length);
@@ -402,26 +489,61 @@ export class Editor {
       result.className = 'error';
       if (err instanceof ApiError && err.status === 412) await this.explainStale(result);
       else if (err instanceof ApiError && err.status === 409) {
-        result.replaceChildren(el('div', {}, t('conflict_overlap', { msg: '' })),
-          el('button', { id: 'save-force', class: 'danger', onclick: () => this.save(true) }, t('save_anyway')));
+        // Each overlap with its grid and area, from the check of this very shape.
+        const v = await post('/api/validate', { feature }).catch(() => this.verdict ?? {});
+        const items = (v.overlaps ?? []).map((o) => el('li', {}, t('overlap_item', {
+          grids: o.grids.filter((g) => g !== v.grid).map((g) => g ?? t('other_grid')).join('、'),
+          area: num(o.area_m2, 1), n: o.building_count ?? o.buildings?.length ?? 0,
+        })));
+        result.replaceChildren(el('div', {}, t('conflict_overlap')), el('ul', { id: 'overlap-list' }, ...items),
+          this.canCreate()
+            ? el('button', { id: 'save-force', class: 'danger', onclick: () => this.save(true) }, t('save_anyway'))
+            : el('p', { class: 'muted' }, t('overlap_fix_first')));
       } else result.textContent = t('save_failed', { msg: err.message });
     }
   }
 
-  /** Someone saved a newer version: say who, when and why; keep this edit to re-apply. */
+  /** Someone saved a newer version: say who, when and why, and never overwrite it silently.
+   * When the two edits moved different vertices of the same outline, they can be merged (a
+   * three-way merge against the shape both started from); otherwise the edit is redone on the
+   * newest version, with this one drawn beside it to copy from. Either way the user sees the
+   * result, checked, before saving it. */
   async explainStale(result) {
     const code = this.edit.code;
     const { body: latest, headers } = await call('GET', `/api/grids/${encodeURIComponent(code)}`);
     const v = Number((headers.get('ETag') ?? `"${latest.properties.version}"`).replaceAll('"', ''));
     const h = await get(`/api/grids/${encodeURIComponent(code)}/history`).catch(() => ({ versions: [] }));
     const newest = (h.versions ?? []).find((x) => x.version === v) ?? {};
+    const mine = this.currentGeometry();
+    const theirs = mainPart(latest.geometry);
+    const merged = mine && theirs && this.edit.base ? mergeRings(this.edit.base, theirs, mine.coordinates) : null;
+    const reason = this.panel.querySelector('#reason')?.value ?? '';
+    const load = async (rings) => {
+      const draw = this.ensureDraw();
+      draw.clear();
+      draw.setMode('select');
+      const [added] = draw.addFeatures([{ type: 'Feature', geometry: { type: 'Polygon', coordinates: drawable(rings) }, properties: { mode: 'polygon' } }]);
+      const rest = latest.geometry.type === 'MultiPolygon'
+        ? latest.geometry.coordinates.filter((p) => p !== theirs).sort((a, b) => b[0].length - a[0].length)
+        : [];
+      this.edit = { ...this.edit, version: v, featureId: added.id, undo: [], redo: [], base: structuredClone(theirs), rest };
+      draw.selectFeature(added.id);
+      this.lastGeometry = this.currentGeometry();
+      this.renderEditPanel(t('editing_hint'));
+      this.panel.querySelector('#reason').value = reason;
+      this.check();
+    };
     result.replaceChildren(
-      el('p', { id: 'stale' }, t('conflict_stale', { who: newest.who ?? '?', at: newest.at ?? '?', v, why: newest.why ?? '' })),
+      el('p', { id: 'stale' }, t('conflict_stale', { who: newest.who ?? '?', at: localTime(newest.at) || '?', v, why: newest.why ?? '' })),
+      merged
+        ? el('p', { class: 'muted', id: 'merge-note' }, t('merge_possible'))
+        : el('p', { class: 'muted', id: 'merge-note' }, t('merge_impossible')),
       el('div', { class: 'row' },
-        el('button', { id: 'reapply', onclick: () => { this.edit.version = v; result.replaceChildren(); this.check(); } }, t('reapply')),
+        merged ? el('button', { id: 'merge', class: 'primary', onclick: async () => { await load(merged); this.edit.undo.push({ type: 'Polygon', coordinates: drawable(theirs) }); this.updateUndo(); } }, t('merge_edits')) : '',
+        el('button', { id: 'redo-on-latest', onclick: async () => { await load(theirs); setOverlay(this.map, 'diff', [{ type: 'Feature', geometry: mine, properties: { side: 'a' } }]); } }, t('redo_on_latest')),
         el('button', { onclick: () => { this.stopEditing(); this.showGrid(code); } }, t('discard'))),
     );
-    // Show the newer version beside the edit, so the two can be reconciled by eye.
+    // The newer version beside the edit, so the two can be compared by eye.
     setOverlay(this.map, 'diff', [{ ...latest, properties: { side: 'b' } }]);
   }
 
@@ -433,3 +555,42 @@ export class Editor {
   }
 }
 
+
+/** Rings as the drawing library accepts them: at most 9 decimals (0.1 mm); `exact` puts the
+ * original coordinates back on saving. */
+function drawable(rings) {
+  const r9 = (x) => Math.round(x * 1e9) / 1e9;
+  return rings.map((ring) => ring.map((c) => [r9(c[0]), r9(c[1])]));
+}
+
+/** The largest part of a (multi)polygon: the part the editor edits. */
+function mainPart(geometry) {
+  if (!geometry) return null;
+  if (geometry.type === 'Polygon') return geometry.coordinates;
+  return [...geometry.coordinates].sort((a, b) => b[0].length - a[0].length)[0] ?? null;
+}
+
+/** The same vertex, to the drawing library's rounding (~1 mm). */
+const samePoint = (a, b) => Math.abs(a[0] - b[0]) < SAME_VERTEX_DEG && Math.abs(a[1] - b[1]) < SAME_VERTEX_DEG;
+
+/**
+ * Three-way merge of polygon rings, vertex by vertex: where `mine` kept the base's vertex,
+ * `theirs` wins; where `theirs` kept it, `mine` wins; where both moved the same vertex
+ * differently, or a vertex was added or removed on either side, there is no safe merge (null).
+ */
+export function mergeRings(base, theirs, mine) {
+  if (base.length !== theirs.length || base.length !== mine.length) return null;
+  const out = [];
+  for (let r = 0; r < base.length; r++) {
+    const [b, th, mi] = [base[r], theirs[r], mine[r]];
+    if (b.length !== th.length || b.length !== mi.length) return null;
+    const ring = [];
+    for (let i = 0; i < b.length; i++) {
+      if (samePoint(mi[i], b[i])) ring.push(th[i]);
+      else if (samePoint(th[i], b[i]) || samePoint(th[i], mi[i])) ring.push(mi[i]);
+      else return null;
+    }
+    out.push(ring);
+  }
+  return out;
+}

@@ -26,9 +26,18 @@ const zh = {
   other_grid: '其他网格',
   moving: '将改变所属网格的建筑：{n} 栋', from_to: '{b}：{from} → {to}', none: '无',
   saved: '已保存，版本 {v}。', save_failed: '保存失败：{msg}',
-  conflict_stale: '{who} 在 {at} 已保存了更新的版本 {v}（原因：{why}）。你的修改没有丢失：可以在最新版本上重新应用后再保存。',
-  reapply: '在最新版本上重新应用我的修改', discard: '放弃我的修改',
-  conflict_overlap: '保存会产生重叠：{msg}',
+  conflict_stale: '{who} 在 {at} 已保存了更新的版本 {v}（原因：{why}）。你的修改没有丢失，也不会覆盖对方的修改。',
+  discard: '放弃我的修改',
+  redo: '重做', restore_version: '恢复此版本', restore_title: '恢复到版本 {v}',
+  restore_reason_default: '恢复到版本 {v}',
+  unsaved_confirm: '当前边界修改尚未保存，确定放弃吗？',
+  overlap_item: '与 {grids} 重叠 {area} ㎡（{n} 栋建筑）',
+  overlap_fix_first: '请先调整边界消除重叠；只有村（社区）及以上管理员可以保存有重叠的网格。',
+  merge_possible: '两处修改涉及不同的顶点，可以合并：合并后请检查校验结果再保存。',
+  merge_impossible: '两处修改涉及相同的顶点，无法自动合并：请在最新版本上重做你的修改（你的修改以红色显示在旁边）。',
+  merge_edits: '合并两处修改', redo_on_latest: '在最新版本上重做',
+  choose_outcome: '请选择走访结果',
+  conflict_overlap: '保存会产生以下重叠：',
   save_anyway: '仍然保存（记录为有问题的网格）',
   history: '历史版本', diff: '对比', diff_legend: '红色：版本 {a}；蓝色：版本 {b}',
   at: '时间', who: '修改人', why: '原因', deleted: '已删除',
@@ -116,9 +125,18 @@ const en = {
   other_grid: 'another grid',
   moving: 'Buildings that would change grid: {n}', from_to: '{b}: {from} → {to}', none: 'none',
   saved: 'Saved as version {v}.', save_failed: 'Saving failed: {msg}',
-  conflict_stale: '{who} saved a newer version {v} at {at} (reason: {why}). Your edit is kept: re-apply it on the newest version, then save.',
-  reapply: 'Re-apply my edit on the newest version', discard: 'Discard my edit',
-  conflict_overlap: 'Saving would create overlaps: {msg}',
+  conflict_stale: '{who} saved a newer version {v} at {at} (reason: {why}). Your edit is kept, and will not overwrite theirs.',
+  discard: 'Discard my edit',
+  redo: 'Redo', restore_version: 'Restore this version', restore_title: 'Restore version {v}',
+  restore_reason_default: 'Restored version {v}',
+  unsaved_confirm: 'The boundary edit is not saved. Discard it?',
+  overlap_item: 'overlaps {grids} by {area} m² ({n} buildings)',
+  overlap_fix_first: 'Move the boundary to remove the overlaps first; only village-level managers and above may save a grid with overlaps.',
+  merge_possible: 'The two edits moved different vertices and can be merged: check the result, then save.',
+  merge_impossible: 'Both edits moved the same vertices and cannot be merged: redo your edit on the newest version (yours is drawn beside it in red).',
+  merge_edits: 'Merge both edits', redo_on_latest: 'Redo on the newest version',
+  choose_outcome: 'Choose the outcome',
+  conflict_overlap: 'Saving would create these overlaps:',
   save_anyway: 'Save anyway (recorded as a grid with problems)',
   history: 'History', diff: 'Compare', diff_legend: 'Red: version {a}; blue: version {b}',
   at: 'When', who: 'Who', why: 'Why', deleted: 'deleted',
@@ -260,6 +278,14 @@ export function tentacleText(n, tolerancePct) {
 export function num(x, digits = 0) {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   return Number(x).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** A server time (RFC 3339, UTC) in the user's local time and language; '' for none. */
+export function localTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
 }
 
 export function pct(x, digits = 1) {

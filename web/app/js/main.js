@@ -11,7 +11,7 @@ import { Plans } from './plans.js';
 import { openBuilding } from './building.js';
 
 const $ = (sel) => document.querySelector(sel);
-const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null };
+const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null, visitedNow: new Map() };
 window.gridmap = app;
 
 function showLogin(message = '') {
@@ -42,6 +42,7 @@ async function signIn(ev) {
 /** Signs out: the server revokes the token (best effort: offline, it still expires), then the
  * page forgets it. */
 async function signOut() {
+  if (!leaveAllowed()) return;
   try { await call('POST', '/api/logout'); } catch { /* the token dies with its lifetime anyway */ }
   setToken(null);
   location.reload();
@@ -60,8 +61,14 @@ function drawWatermark() {
   wm.dataset.text = stamp;
 }
 
+/** Whether the current view may be left: an unsaved boundary edit asks first. */
+function leaveAllowed() {
+  return !app.views[app.view]?.dirty?.() || window.confirm(t('unsaved_confirm'));
+}
+
 function switchView(name) {
   if (app.view === name) return;
+  if (app.view && !leaveAllowed()) return;
   app.views[app.view]?.leave?.();
   app.view = name;
   for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('active', b.dataset.view === name);
@@ -96,7 +103,9 @@ async function start() {
   const plansTab = document.querySelector('#tabs [data-view=plans]');
   plansTab.hidden = !app.me.capabilities.includes('plan');
   app.view = null;
-  switchView(app.me.role === 'town_supervisor' ? 'coverage' : 'map');
+  // Each role lands where its day starts: supervisors and grid workers on the coverage of their
+  // area, the roles that draw grids on the grids.
+  switchView(['town_supervisor', 'grid_worker'].includes(app.me.role) ? 'coverage' : 'map');
   setInterval(drawWatermark, 60_000);
   app.map.on('click', 'buildings', (e) => {
     if (app.views[app.view]?.busy?.()) return; // drawing: clicks belong to the editor
@@ -128,6 +137,14 @@ function boot() {
   for (const b of document.querySelectorAll('[data-lang-toggle]')) b.addEventListener('click', toggleLang);
   for (const b of document.querySelectorAll('#tabs button')) b.addEventListener('click', () => switchView(b.dataset.view));
   whenUnauthorized(() => showLogin(t('session_expired')));
+  // Keys belong to the view (the editor's Ctrl+Z, Ctrl+Y and Esc).
+  document.addEventListener('keydown', (ev) => {
+    if (app.views[app.view]?.onKey?.(ev)) ev.preventDefault();
+  });
+  // Reloading or closing the page with an unsaved edit asks first.
+  window.addEventListener('beforeunload', (ev) => {
+    if (app.views[app.view]?.dirty?.()) ev.preventDefault();
+  });
   app.ready = token() ? start().catch(() => showLogin()) : Promise.resolve(showLogin());
 }
 

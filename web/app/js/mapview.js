@@ -70,14 +70,16 @@ function style() {
       { id: 'buildings-moving', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
         filter: ['in', ['get', 'id'], ['literal', []]],
         paint: { 'fill-color': '#ff8c00', 'fill-outline-color': '#7a3e00' } },
+      { id: 'buildings-selected', type: 'line', source: 'buildings', 'source-layer': 'buildings',
+        filter: ['==', ['get', 'id'], ''], paint: { 'line-color': '#00a3ff', 'line-width': 4 } },
       { id: 'problems', type: 'fill', source: 'problems', 'source-layer': 'problems',
         layout: { visibility: 'none' },
         filter: ['!=', ['geometry-type'], 'Point'],
-        paint: { 'fill-color': ['match', ['get', 'kind'], 'overlap', '#e01b24', 'gap', '#ff9900', '#9141ac'],
+        paint: { 'fill-color': ['match', ['get', 'kind'], 'overlap', '#e01b24', 'gap', '#ff9900', '#d6336c'],
                  'fill-opacity': 0.45 } },
       { id: 'problems-points', type: 'circle', source: 'problems', 'source-layer': 'problems',
         layout: { visibility: 'none' }, filter: ['==', ['geometry-type'], 'Point'],
-        paint: { 'circle-color': '#9141ac', 'circle-radius': 5, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } },
+        paint: { 'circle-color': '#d6336c', 'circle-radius': 5, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } },
       { id: 'grids-line', type: 'line', source: 'grids', 'source-layer': 'grids',
         paint: { 'line-color': '#1f3b5a', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 1, 17, 3] } },
       { id: 'grids-selected', type: 'line', source: 'grids', 'source-layer': 'grids',
@@ -139,6 +141,11 @@ export function setOverlay(map, source, features) {
 
 export function highlightBuildings(map, ids) {
   map.setFilter('buildings-moving', ['in', ['get', 'id'], ['literal', ids ?? []]]);
+}
+
+/** Outlines the building whose panel is open ('' or null: none). */
+export function selectBuilding(map, id) {
+  map.setFilter('buildings-selected', ['==', ['get', 'id'], id ?? '']);
 }
 
 export function selectGrid(map, code) {
