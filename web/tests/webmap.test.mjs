@@ -53,6 +53,11 @@ describe('web map', () => {
     const buildings = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['buildings'] }).map((f) => f.properties.grid));
     assert.ok(buildings.length > 10, `only ${buildings.length} buildings drawn`);
     assert.ok(buildings.every((g) => g === LEADER_GRID), 'a building of another grid is drawn');
+    // The neighbours are drawn read-only, with their codes, so that the edges snapped to are seen.
+    await page.waitForFunction(() => document.querySelectorAll('.grid-label.neighbour').length > 0);
+    await mapIdle(page);
+    const neighbours = await rendered(page, ['neighbours-line'], 'code');
+    assert.ok(neighbours.length > 0 && !neighbours.includes(LEADER_GRID), JSON.stringify(neighbours));
     // The basemap is this server's own tiles: roads are drawn around the grid.
     await page.evaluate(() => window.gridmap.map.zoomTo(15, { duration: 0 }));
     await mapIdle(page);
@@ -413,6 +418,11 @@ describe('web map', () => {
       await mapIdle(page);
       assert.equal(await page.evaluate((k) => window.gridmap.map.getLayoutProperty(`heat-${k}`, 'visibility'), kind), 'visible');
       await page.waitForSelector(`#legend .legend-${kind}`);
+      // The legend carries its numbers: one per stop of the server's scale.
+      const legend = (await api(server.url, 'supervisor', `/heatmap/${kind}/legend.json`)).body;
+      const ticks = await page.$$eval(`#legend .legend-${kind} .ticks span`, (ss) => ss.map((x) => x.textContent));
+      assert.equal(ticks.length, legend.stops.length);
+      for (const tick of ticks) assert.match(tick, /^\d[\d,.]*[%+]?$/, tick);
       assert.notEqual(await pixels(), beforeToggle, `the ${kind} heatmap draws nothing`);
       await screenshot(page, `06-heatmap-${kind}`);
       await page.uncheck(`#toggle-heat-${kind}`);
@@ -441,10 +451,34 @@ describe('web map', () => {
       const s = stats.rows[i];
       assert.equal(r.code, s.grid);
       assert.equal(r.cells[0], String(s.rank));
-      assert.equal(Number(r.cells[3].replaceAll(',', '')), s.households);
-      assert.equal(Number(r.cells[4].replaceAll(',', '')), s.visited_households);
-      assert.equal(r.cells[5], `${(s.visit_rate * 100).toFixed(1)}%`);
+      assert.equal(Number(r.cells[4].replaceAll(',', '')), s.households);
+      assert.equal(Number(r.cells[5].replaceAll(',', '')), s.visited_households);
+      assert.equal(r.cells[6], `${(s.visit_rate * 100).toFixed(1)}%`);
     });
+    // Each grid is named, as /api/grids names it.
+    const grids = (await api(server.url, 'supervisor', '/api/grids')).body.features;
+    const named = grids.filter((f) => f.properties.name);
+    assert.ok(named.length > 0);
+    for (const f of named) {
+      const row = rows.find((r) => r.code === f.properties.code);
+      if (row) assert.equal(row.cells[2], f.properties.name);
+    }
+    // Sorting by the visit rate, then reversing it, then back to the ranking.
+    const rates = async () => page.$$eval('#stats-table td.visit-rate', (tds) => tds.map((td) => Number.parseFloat(td.textContent)));
+    await page.click('#stats-table th[data-key=visit_rate]');
+    const down = await rates();
+    assert.deepEqual(down, [...down].sort((a, b) => b - a));
+    await page.click('#stats-table th[data-key=visit_rate]');
+    const up = await rates();
+    assert.deepEqual(up, [...up].sort((a, b) => a - b));
+    // The chart follows a row, and goes back to the whole scope when switching to villages.
+    await page.click('#stats-table tr.clickable >> nth=0');
+    await page.waitForFunction(() => document.querySelector('#chart-title').textContent.includes('·'));
+    await page.click('#by-village');
+    await page.waitForSelector('#stats-table tr.clickable');
+    assert.ok(!(await page.textContent('#chart-title')).includes('·'), 'the chart stuck on one grid');
+    await page.click('#by-grid');
+    await page.waitForSelector('#stats-table tr.clickable');
     const total = stats.rows.reduce((a, r) => a + r.households, 0);
     assert.equal(Number((await page.textContent('#card-households')).replaceAll(',', '')), total);
     await page.waitForSelector('#chart svg, #chart p');

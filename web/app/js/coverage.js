@@ -4,7 +4,7 @@
 // (type, grids, area, buildings, zoom-to), like the QGIS topology checker's error table.
 
 import { get } from './api.js';
-import { currentLang, num, t } from './i18n.js';
+import { num, pct, t } from './i18n.js';
 import { el } from './dom.js';
 import {
   HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, isVisible, setOverlay, setVisible,
@@ -80,10 +80,17 @@ export class Coverage {
       this.legends[k] ??= await get(`/heatmap/${k}/legend.json`).catch(() => null);
       const l = this.legends[k];
       if (!l) continue;
-      const stops = l.stops.map((s) => s.color).join(', ');
-      parts.push(el('div', { class: `legend-${k}` }, t(`heat_${k}`), el('div', { class: 'bar', style: `background:linear-gradient(to right, ${stops})` }),
-        // The server's label is English; the title above already says it in Chinese.
-        currentLang() === 'en' ? el('div', { class: 'muted' }, l.label ?? '') : ''));
+      // The bar with its numbers: each stop at its place along the scale; a share in percent,
+      // a density in households (the last stop and above).
+      const lo = l.stops[0].value; const hi = l.stops[l.stops.length - 1].value;
+      const share = hi <= 1;
+      const at = (v) => (hi > lo ? ((v - lo) / (hi - lo)) * 100 : 0);
+      const stops = l.stops.map((s) => `${s.color} ${at(s.value).toFixed(1)}%`).join(', ');
+      const label = (v, last) => (share ? pct(v, 0) : `${num(v)}${last ? '+' : ''}`);
+      parts.push(el('div', { class: `legend-${k}` }, t(`heat_${k}`),
+        el('div', { class: 'bar', style: `background:linear-gradient(to right, ${stops})` }),
+        el('div', { class: 'ticks' }, ...l.stops.map((s, i) => el('span', { style: `left:${at(s.value)}%` }, label(s.value, i === l.stops.length - 1)))),
+        el('div', { class: 'muted unit' }, t(share ? 'legend_share' : 'legend_households'))));
     }
     box.replaceChildren(...parts);
     box.hidden = parts.length === 0;

@@ -12,6 +12,28 @@ export class Dashboard {
     this.page = page;
     this.by = 'grid';
     this.focus = null; // {by, code} of the chart, null for everything in scope
+    this.sort = null; // {key, dir} of the table, null for the server's ranking
+  }
+
+  /** Switches between grids and villages: the chart goes back to everything in scope. */
+  setBy(by) {
+    this.by = by;
+    this.focus = null;
+    this.sort = null;
+    this.render();
+  }
+
+  /** Sorts the table by column `key` (numbers, or codes and names), a second click reversing. */
+  sortBy(key) {
+    const dir = this.sort?.key === key && this.sort.dir === 'desc' ? 'asc' : 'desc';
+    this.sort = { key, dir };
+    this.render();
+  }
+
+  /** The name of a row's grid or village, where gridmap knows it. */
+  nameOf(r) {
+    if (this.by === 'grid') return r.name ?? this.app.grids.features.find((f) => f.properties.code === r.grid)?.properties.name ?? '';
+    return r.village_name ?? r.name ?? '';
   }
 
   enter() { this.render(); }
@@ -22,7 +44,18 @@ export class Dashboard {
     this.page.replaceChildren(el('p', {}, t('loading')));
     const stats = await get(`/api/stats?by=${this.by}`);
     this.stats = stats;
-    const rows = stats.rows;
+    const rows = [...stats.rows];
+    if (this.sort) {
+      const { key: k, dir } = this.sort;
+      const value = (r) => (k === 'name' ? this.nameOf(r) : r[k]);
+      rows.sort((a, b) => {
+        const [x, y] = [value(a), value(b)];
+        const c = typeof x === 'number' || typeof y === 'number'
+          ? (x ?? -Infinity) - (y ?? -Infinity)
+          : String(x ?? '').localeCompare(String(y ?? ''), 'zh-CN');
+        return dir === 'asc' ? c : -c;
+      });
+    }
     const sum = (k) => rows.reduce((a, r) => a + (r[k] ?? 0), 0);
     const households = sum('households');
     const visited = sum('visited_households');
@@ -31,9 +64,10 @@ export class Dashboard {
     const key = this.by;
     this.page.replaceChildren(
       el('div', { class: 'row' },
-        el('button', { id: 'by-grid', class: this.by === 'grid' ? 'primary' : '', onclick: () => { this.by = 'grid'; this.render(); } }, t('by_grid')),
+        el('button', { id: 'by-grid', class: this.by === 'grid' ? 'primary' : '', onclick: () => this.setBy('grid') }, t('by_grid')),
         // Village totals need a village or town scope (the server refuses them to a grid's users).
-        this.app.me.reach === 'grid' ? '' : el('button', { id: 'by-village', class: this.by === 'village' ? 'primary' : '', onclick: () => { this.by = 'village'; this.render(); } }, t('by_village')),
+        this.app.me.reach === 'grid' ? '' : el('button', { id: 'by-village', class: this.by === 'village' ? 'primary' : '', onclick: () => this.setBy('village') }, t('by_village')),
+        el('button', { id: 'reset', onclick: () => this.setBy(this.by) }, t('reset_view')),
         el('span', { class: 'spacer', style: 'flex:1' }),
         el('button', { id: 'export-xlsx', onclick: () => download(`/api/stats.xlsx?by=${this.by}`, `gridmap-stats-${this.by}.xlsx`) }, t('export_xlsx'))),
       el('div', { class: 'cards' },
@@ -45,17 +79,23 @@ export class Dashboard {
       el('h3', { id: 'chart-title' }, `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`),
       el('div', { id: 'chart' }),
       el('table', { id: 'stats-table' },
-        el('tr', {},
-          el('th', { class: 'num' }, t('rank')), el('th', {}, t(key === 'grid' ? 'grid' : 'village')),
-          el('th', { class: 'num' }, t('buildings')), el('th', { class: 'num' }, t('households')),
-          el('th', { class: 'num' }, t('visited_households')), el('th', { class: 'num' }, t('visit_rate')),
-          el('th', { class: 'num' }, t('expected_rate')), el('th', { class: 'num' }, t('linkage_rate')),
-          el('th', { class: 'num' }, t('flagged_visits'))),
+        el('tr', {}, ...[
+          ['rank', 'rank', true], [key, key === 'grid' ? 'grid' : 'village', false], ['name', 'unit_name', false],
+          ['buildings', 'buildings', true], ['households', 'households', true],
+          ['visited_households', 'visited_households', true], ['visit_rate', 'visit_rate', true],
+          ['expected_rate', 'expected_rate', true], ['linkage_rate', 'linkage_rate', true],
+          ['flagged_visits', 'flagged_visits', true],
+        ].map(([k, label, numeric]) => el('th', {
+          class: `sortable${numeric ? ' num' : ''}`, 'data-key': k, tabindex: 0,
+          'aria-sort': this.sort?.key === k ? (this.sort.dir === 'asc' ? 'ascending' : 'descending') : 'none',
+          onclick: () => this.sortBy(k), onkeydown: (e) => { if (e.key === 'Enter') this.sortBy(k); },
+        }, t(label), this.sort?.key === k ? (this.sort.dir === 'asc' ? ' ▲' : ' ▼') : ''))),
         ...rows.map((r) => el('tr', {
-          class: `clickable${r.behind_schedule ? ' behind' : ''}`, 'data-code': r[key],
+          class: `clickable${r.behind_schedule ? ' behind' : ''}`, 'data-code': r[key], tabindex: 0,
           onclick: () => { this.focus = { by: key, code: r[key] }; this.chart(); },
+          onkeydown: (e) => { if (e.key === 'Enter') { this.focus = { by: key, code: r[key] }; this.chart(); } },
         },
-        el('td', { class: 'num' }, String(r.rank)), el('td', {}, r[key]),
+        el('td', { class: 'num' }, String(r.rank)), el('td', {}, r[key]), el('td', { class: 'name' }, this.nameOf(r)),
         el('td', { class: 'num' }, num(r.buildings)), el('td', { class: 'num' }, num(r.households)),
         el('td', { class: 'num' }, num(r.visited_households)), el('td', { class: 'num visit-rate' }, pct(r.visit_rate)),
         el('td', { class: 'num' }, r.expected_rate == null ? '–' : pct(r.expected_rate)),
@@ -69,7 +109,8 @@ export class Dashboard {
   async chart() {
     const box = this.page.querySelector('#chart');
     const q = this.focus ? `?by=${this.focus.by}&code=${encodeURIComponent(this.focus.code)}` : '';
-    this.page.querySelector('#chart-title').textContent = `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`;
+    const focusName = this.focus ? this.nameOf(this.stats.rows.find((r) => r[this.focus.by] === this.focus.code) ?? {}) : '';
+    this.page.querySelector('#chart-title').textContent = `${t('progress_chart')}${this.focus ? ` · ${this.focus.code} ${focusName}` : ''}`;
     let p;
     try {
       p = await get(`/api/progress${q}`);

@@ -51,12 +51,25 @@ export class Editor {
     setVisible(this.map, 'problems', false);
     setVisible(this.map, 'problems-points', false);
     this.renderList();
+    this.showNeighbours();
   }
 
   leave() {
     this.stopEditing();
     setOverlay(this.map, 'diff', []);
+    setOverlay(this.map, 'neighbours', []);
+    showGridLabels(this.map, this.app.grids.features);
     selectGrid(this.map, null);
+  }
+
+  /** Draws the grids next to the user's (outline and code, read-only) for those who edit. */
+  async showNeighbours() {
+    if (!this.canEdit()) return;
+    const fc = await get('/api/grids?context=1').catch(() => null);
+    if (!fc || this.app.view !== 'map') return;
+    const others = fc.features.filter((f) => f.properties.context);
+    setOverlay(this.map, 'neighbours', others);
+    showGridLabels(this.map, [...this.app.grids.features, ...others]);
   }
 
   // ---- the list of grids and one grid's page -------------------------------------------
@@ -551,6 +564,7 @@ export class Editor {
   async refresh() {
     this.app.grids = await get('/api/grids');
     showGridLabels(this.map, this.app.grids.features);
+    this.showNeighbours();
     for (const s of ['grids', 'buildings', 'problems']) reloadTiles(this.map, s);
   }
 }

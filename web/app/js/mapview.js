@@ -35,7 +35,7 @@ function style() {
       overview: { ...vector('overview', 8), maxzoom: 13 },
       problems: vector('problems'),
       ...Object.fromEntries(HEATMAPS.map((k) => [`heat-${k}`, raster(k)])),
-      check: empty(), diff: empty(), plan: empty(), focus: empty(),
+      check: empty(), diff: empty(), plan: empty(), focus: empty(), neighbours: empty(),
     },
     layers: [
       { id: 'background', type: 'background', paint: { 'background-color': '#f2efe9' } },
@@ -80,6 +80,9 @@ function style() {
       { id: 'problems-points', type: 'circle', source: 'problems', 'source-layer': 'problems',
         layout: { visibility: 'none' }, filter: ['==', ['geometry-type'], 'Point'],
         paint: { 'circle-color': '#d6336c', 'circle-radius': 5, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } },
+      // The grids next to the user's, drawn read-only while editing so snapping is not blind.
+      { id: 'neighbours-line', type: 'line', source: 'neighbours',
+        paint: { 'line-color': '#5c6b7a', 'line-width': 1.5, 'line-dasharray': [3, 2] } },
       { id: 'grids-line', type: 'line', source: 'grids', 'source-layer': 'grids',
         paint: { 'line-color': '#1f3b5a', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 1, 17, 3] } },
       { id: 'grids-selected', type: 'line', source: 'grids', 'source-layer': 'grids',
@@ -222,7 +225,7 @@ export function showGridLabels(map, features) {
     const at = labelPoint(f.geometry);
     if (!at) continue;
     const div = document.createElement('div');
-    div.className = 'grid-label';
+    div.className = f.properties.context ? 'grid-label neighbour' : 'grid-label';
     div.textContent = f.properties.name ? `${f.properties.code}\n${f.properties.name}` : f.properties.code;
     labels.push(new maplibregl.Marker({ element: div }).setLngLat(at).addTo(map));
   }
