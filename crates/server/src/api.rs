@@ -294,38 +294,8 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
             });
         }
     }
-    let rate = Tally::visit_rate;
-    // People linked to houses in the buildings (人房关联): every person counted in a grid or
-    // village lives in a house of one of its buildings, so all of them are linked.
-    let linkage = |t: &Tally| -> (u64, u64, Option<f64>) {
-        (t.people, t.people, (t.people > 0).then_some(1.0))
-    };
     let expected = expected_rate(&state.0.settings);
-    let mut ranked: Vec<(&String, &Tally)> = rows.iter().collect();
-    ranked.sort_by(|a, b| rate(b.1).total_cmp(&rate(a.1)).then(a.0.cmp(b.0)));
-    let rows: Vec<StatsRow> = ranked
-        .iter()
-        .enumerate()
-        .map(|(rank, (key, r))| {
-            let (people, people_linked, linkage_rate) = linkage(r);
-            StatsRow {
-                grid: (by == "grid").then(|| key.to_string()),
-                village: (by == "village").then(|| key.to_string()),
-                rank: rank + 1,
-                buildings: r.buildings,
-                households: r.households,
-                visited_buildings: r.visited_buildings,
-                visited_households: r.visited_households,
-                visit_rate: rate(r),
-                expected_rate: expected,
-                behind_schedule: expected.is_some_and(|e| rate(r) + 1e-9 < e),
-                flagged_visits: r.flagged,
-                people,
-                people_linked,
-                linkage_rate,
-            }
-        })
-        .collect();
+    let rows = gridmap_stats::rank(&rows, by == "grid", expected);
     let settings = &state.0.settings;
     Ok(StatsTable {
         by: by.to_string(),
@@ -340,30 +310,9 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
 #[derive(serde::Serialize)]
 struct StatsTable {
     by: String,
-    rows: Vec<StatsRow>,
+    rows: Vec<gridmap_stats::StatsRow>,
     expected_rate: Option<f64>,
     campaign: Value,
-}
-
-/// One row of the statistics.
-#[derive(serde::Serialize)]
-struct StatsRow {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    village: Option<String>,
-    rank: usize,
-    buildings: u64,
-    households: u64,
-    visited_buildings: u64,
-    visited_households: u64,
-    visit_rate: f64,
-    expected_rate: Option<f64>,
-    behind_schedule: bool,
-    flagged_visits: u64,
-    people: u64,
-    people_linked: u64,
-    linkage_rate: Option<f64>,
 }
 
 /// The body of `POST /api/visits`. Unknown fields are refused (a client cannot set `flagged`).
@@ -712,25 +661,5 @@ pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
     let start = day_number(settings.campaign_start.as_deref()?)?;
     let end = day_number(settings.campaign_end.as_deref()?)?;
     let today = day_number(&crate::input::now_rfc3339())?;
-    if end <= start {
-        return Some(1.0);
-    }
-    Some(((today - start) as f64 / (end - start) as f64).clamp(0.0, 1.0))
-}
-
-/// The smallest rectangle holding both (either may be missing).
-pub(crate) fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        )),
-        (a, b) => a.or(b),
-    }
+    Some(gridmap_stats::expected_rate(start, end, today))
 }

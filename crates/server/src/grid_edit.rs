@@ -4,7 +4,7 @@
 //! Every write goes the same way: the body is checked field by field ([`crate::input`]), the
 //! user's right to write this grid with this code and village is checked
 //! ([`scope::check_grid_write`]), the validator measures what the new boundary would do
-//! ([`impact`]), and the edit is refused when it reaches outside the user's part of the org tree
+//! ([`gridmap_stats::edit`]), and the edit is refused when it reaches outside the user's part of the org tree
 //! (403, even with `force`), is invalid (400) or would create overlaps without `force` (409).
 //! `POST /api/validate` answers the same measurement without saving, with the reasons it would be
 //! refused in `refused`, and names only the grids and buildings the caller may see.
@@ -13,17 +13,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, MultiPolygon, Rect};
 use gridmap_core::model::Grid;
-use gridmap_core::validate::{CoverageInput, Gap, Options, Overlap, validate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::api::{geometry_json, union_rect};
+use crate::api::geometry_json;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::extract::{Json, Path, Query};
 use crate::input;
 use crate::scope;
 use crate::state::{AppState, Project};
+use gridmap_stats::edit::{Impact, Layer, union_rect};
 
 /// The longest grid name.
 const MAX_NAME_CHARS: usize = 100;
@@ -97,190 +97,78 @@ fn parse_grid(p: &Project, feature: &FeatureBody) -> Result<Grid, AppError> {
     })
 }
 
-/// What saving a candidate grid would do, as the validator measures it within the grid's parent
-/// (its village's boundary when known, else the town's).
-pub struct Impact {
-    /// The candidate's code.
-    pub grid: String,
-    /// Why its geometry is invalid (empty: valid).
-    pub invalid: Vec<String>,
-    /// Overlaps the candidate takes part in.
-    pub overlaps: Vec<Overlap>,
-    /// Gaps within the parent.
-    pub gaps: Vec<Gap>,
-    /// Buildings whose grid changes to or from the candidate: (index, before, after).
-    pub moved: Vec<(usize, Option<String>, Option<String>)>,
-    /// Area of the candidate outside its parent, when above the validator's floor (m²).
-    pub outside_parent_m2: Option<f64>,
-    /// The parent the candidate was measured in.
-    parent: Option<MultiPolygon>,
-}
-
-/// The validator's verdict on the grid layer with `candidate` in place of its namesake.
-pub fn impact(p: &Project, candidate: &Grid) -> Impact {
-    // Only the neighbourhood can change: the old and new boundaries' bounds, widened a little.
-    // Every grid meeting it and every building in it are validated, within the parent clipped
-    // to it — a gap there is a gap whatever lies further away, and a grid overlapping the
-    // candidate meets it — so an edit costs milliseconds whatever the size of the town.
-    const MARGIN_DEG: f64 = 0.002;
-    let old = p
-        .grid(&candidate.code)
-        .and_then(|g| g.grid.geometry.bounding_rect());
-    let area = crate::api::union_rect(old, candidate.geometry.bounding_rect()).map(|r| {
-        Rect::new(
-            geo::coord! {x: r.min().x - MARGIN_DEG, y: r.min().y - MARGIN_DEG},
-            geo::coord! {x: r.max().x + MARGIN_DEG, y: r.max().y + MARGIN_DEG},
-        )
-    });
-    let near = |r: Option<Rect>| match (area, r) {
-        (Some(a), Some(r)) => geo::Intersects::intersects(&a, &r),
-        _ => true,
-    };
-    let mut grids: Vec<Grid> = p
-        .grids
-        .iter()
-        .filter(|g| g.grid.code != candidate.code && near(g.grid.geometry.bounding_rect()))
-        .map(|g| g.grid.clone())
-        .collect();
-    grids.push(candidate.clone());
-    let local: Vec<usize> = match area {
-        Some(a) => {
-            let env = rstar::AABB::from_corners([a.min().x, a.min().y], [a.max().x, a.max().y]);
-            let mut v: Vec<usize> = p
-                .building_tree
-                .locate_in_envelope_intersecting(&env)
-                .map(|e| e.data as usize)
-                .collect();
-            v.sort_unstable();
-            v
-        }
-        None => (0..p.buildings.len()).collect(),
-    };
-    let buildings: Vec<gridmap_core::Building> =
-        local.iter().map(|&i| p.buildings[i].clone()).collect();
-    let parent = candidate
-        .village
-        .as_deref()
-        .and_then(|code| p.villages.iter().find(|v| v.code == code))
-        .and_then(|v| v.boundary.as_ref())
-        .or(p.town.boundary.as_ref());
-    let clipped = match (parent, area) {
-        (Some(b), Some(a)) => Some(geo::BooleanOps::intersection(b, &a.to_polygon())),
-        (b, _) => b.cloned(),
-    };
-    let input = CoverageInput {
-        grids: &grids,
-        buildings: &buildings,
-        boundary: clipped.as_ref(),
-        ..CoverageInput::default()
-    };
-    let coverage = validate(&input, &Options::default(), &mut |_| {});
-    let r = coverage.report;
-    let code = candidate.code.as_str();
-    let moved = coverage
-        .assignments
-        .iter()
-        .zip(&local)
-        .filter_map(|(a, &i)| {
-            let before = p.grid_of(i);
-            let after = a.grid().map(|g| grids[g as usize].code.as_str());
-            (before != after && (before == Some(code) || after == Some(code)))
-                .then(|| (i, before.map(String::from), after.map(String::from)))
-        })
-        .collect();
-    Impact {
-        grid: candidate.code.clone(),
-        invalid: r
-            .invalid_grids
-            .into_iter()
-            .filter(|g| g.grid == code)
-            .map(|g| g.reason)
-            .collect(),
-        overlaps: r
-            .overlaps
-            .into_iter()
-            .filter(|o| o.grids.iter().any(|g| g == code))
-            .collect(),
-        gaps: r.gaps,
-        moved,
-        outside_parent_m2: r
-            .outside_boundary
-            .iter()
-            .find(|o| o.grid == code)
-            .map(|o| o.area_m2),
-        parent: parent.cloned(),
+impl Layer for Project {
+    fn grids(&self) -> impl Iterator<Item = &Grid> {
+        self.grids.iter().map(|g| &g.grid)
     }
-}
 
-/// How much an edit may add to an overlap or to the area outside the village before it counts
-/// as reaching further (m²): the validator's floor.
-const GROWTH_FLOOR_M2: f64 = 1.0;
+    fn grid(&self, code: &str) -> Option<&Grid> {
+        Project::grid(self, code).map(|g| &g.grid)
+    }
 
-impl Impact {
-    /// The other grids the candidate would overlap more than today's grid of that code does
-    /// (an overlap the user inherited does not block an edit that leaves it as it is).
-    fn overlapping_more(&self, p: &Project) -> Vec<&str> {
-        let today = |other: &str| -> f64 {
-            p.report
-                .overlaps
-                .iter()
-                .filter(|o| o.grids.contains(&self.grid) && o.grids.iter().any(|g| g == other))
-                .map(|o| o.area_m2)
-                .sum()
-        };
-        self.overlaps
-            .iter()
-            .filter_map(|o| {
-                let other = o.grids.iter().find(|g| **g != self.grid)?;
-                (o.area_m2 > today(other) + GROWTH_FLOOR_M2).then_some(other.as_str())
-            })
+    fn buildings(&self) -> &[gridmap_core::Building] {
+        &self.buildings
+    }
+
+    fn buildings_in(&self, area: Rect) -> Vec<usize> {
+        let env =
+            rstar::AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+        self.building_tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
             .collect()
     }
 
-    /// The candidate's area outside its parent when it is larger than today's grid's (m²).
-    fn outside_more(&self, p: &Project) -> Option<f64> {
-        let after = self.outside_parent_m2?;
-        let before = match (p.grid(&self.grid), &self.parent) {
-            (Some(g), Some(parent)) => gridmap_core::geodesy::area_m2(
-                &geo::BooleanOps::difference(&g.grid.geometry, parent),
-            ),
-            _ => 0.0,
-        };
-        (after > before + GROWTH_FLOOR_M2).then_some(after)
+    fn grid_of(&self, i: usize) -> Option<&str> {
+        Project::grid_of(self, i)
     }
 
-    /// The grids the candidate takes buildings from, with how many.
-    fn taken_from(&self) -> Vec<(String, usize)> {
-        let mut out: Vec<(String, usize)> = Vec::new();
-        for (_, before, after) in &self.moved {
-            if after.as_deref() == Some(self.grid.as_str())
-                && let Some(b) = before
-            {
-                match out.iter_mut().find(|(c, _)| c == b) {
-                    Some((_, n)) => *n += 1,
-                    None => out.push((b.clone(), 1)),
-                }
-            }
-        }
-        out
+    fn parent(&self, village: Option<&str>) -> Option<&MultiPolygon> {
+        village
+            .and_then(|code| self.villages.iter().find(|v| v.code == code))
+            .and_then(|v| v.boundary.as_ref())
+            .or(self.town.boundary.as_ref())
     }
 
+    fn overlaps(&self) -> &[gridmap_core::validate::Overlap] {
+        &self.report.overlaps
+    }
+}
+
+/// What saving `candidate` would do, for `user`: the measurement ([`gridmap_stats::edit`]) and
+/// how the answer shows it.
+struct Verdict<'a> {
+    impact: Impact,
+    p: &'a Project,
+}
+
+/// The validator's verdict on the project with `candidate` in place of its namesake.
+fn impact<'a>(p: &'a Project, candidate: &Grid) -> Verdict<'a> {
+    Verdict {
+        impact: gridmap_stats::impact(p, candidate),
+        p,
+    }
+}
+
+impl Verdict<'_> {
     /// What the edit would do outside `user`'s part, in words (empty: nothing).
-    pub fn reach_violations(&self, p: &Project, user: &AuthUser) -> Vec<scope::Violation> {
+    fn reach_violations(&self, user: &AuthUser) -> Vec<scope::Violation> {
+        let (p, i) = (self.p, &self.impact);
         scope::reach_violations(
             p,
             user,
-            self.outside_more(p),
-            &self.overlapping_more(p),
-            &self.taken_from(),
+            i.outside_more(p),
+            &i.overlapping_more(p),
+            &i.taken_from(),
         )
     }
 
     /// The answer for `user`: grids the user does not see are `null`, buildings the user does
     /// not see are left out of the lists (their counts stay).
-    pub fn to_json(&self, p: &Project, user: &AuthUser) -> Value {
+    fn to_json(&self, user: &AuthUser) -> Value {
+        let (p, found) = (self.p, &self.impact);
         let code = |c: &str| -> Value {
-            if c == self.grid || user.sees_code(p, c) {
+            if c == found.grid || user.sees_code(p, c) {
                 Value::from(c)
             } else {
                 Value::Null
@@ -296,7 +184,7 @@ impl Impact {
                 .cloned()
                 .collect()
         };
-        let overlaps: Vec<Value> = self
+        let overlaps: Vec<Value> = found
             .overlaps
             .iter()
             .map(|o| {
@@ -305,7 +193,7 @@ impl Impact {
                        "building_count": o.buildings.len(), "geometry": geometry_json(&o.geometry)})
             })
             .collect();
-        let gaps: Vec<Value> = self
+        let gaps: Vec<Value> = found
             .gaps
             .iter()
             .map(|g| {
@@ -313,7 +201,7 @@ impl Impact {
                        "building_count": g.buildings.len(), "geometry": geometry_json(&g.geometry)})
             })
             .collect();
-        let moved: Vec<Value> = self
+        let moved: Vec<Value> = found
             .moved
             .iter()
             .filter(|(i, _, _)| user.sees_building(p, *i))
@@ -322,22 +210,22 @@ impl Impact {
                        "from": before.as_deref().map(code), "to": after.as_deref().map(code)})
             })
             .collect();
-        let refused = self.reach_violations(p, user);
-        let valid = self.invalid.is_empty();
+        let refused = self.reach_violations(user);
+        let valid = found.valid();
         json!({
-            "grid": self.grid,
+            "grid": found.grid,
             "valid": valid,
-            "invalid_reasons": self.invalid,
+            "invalid_reasons": found.invalid,
             "overlaps": overlaps,
             "gaps": gaps,
             "buildings_changing_grid": moved,
-            "outside_parent": self.outside_parent_m2,
+            "outside_parent": found.outside_parent_m2,
             "refused": refused,
-            "ok": valid && self.overlaps.is_empty() && refused.is_empty(),
+            "ok": valid && found.overlaps.is_empty() && refused.is_empty(),
             "summary": {
-                "overlap_area_m2": self.overlaps.iter().map(|o| o.area_m2).sum::<f64>(),
-                "gap_area_m2": self.gaps.iter().map(|g| g.area_m2).sum::<f64>(),
-                "buildings_changing_grid": self.moved.len(),
+                "overlap_area_m2": found.overlap_area_m2(),
+                "gap_area_m2": found.gap_area_m2(),
+                "buildings_changing_grid": found.moved.len(),
             },
         })
     }
@@ -364,7 +252,7 @@ fn validate_candidate_now(
     let mut candidate = parse_grid(&p, &c.feature)?;
     let existing = p.grid(&candidate.code);
     scope::check_grid_write(&p, &user, existing, Some(&mut candidate), false)?;
-    Ok(Json(impact(&p, &candidate).to_json(&p, &user)))
+    Ok(Json(impact(&p, &candidate).to_json(&user)))
 }
 
 /// The `reason` of an edit, required, non-blank and bounded: it goes into the grid's history.
@@ -385,7 +273,7 @@ fn save_verdict(
     force: bool,
 ) -> Result<Value, AppError> {
     let verdict = impact(p, candidate);
-    let refused = verdict.reach_violations(p, user);
+    let refused = verdict.reach_violations(user);
     if !refused.is_empty() {
         let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
         return Err(AppError::ForbiddenBecause(format!(
@@ -393,15 +281,16 @@ fn save_verdict(
             refused.join("; it ")
         )));
     }
-    if !verdict.invalid.is_empty() {
+    let found = &verdict.impact;
+    if !found.valid() {
         return Err(AppError::BadRequest(format!(
             "invalid geometry: {}",
-            verdict.invalid.join("; ")
+            found.invalid.join("; ")
         )));
     }
-    if !verdict.overlaps.is_empty() && !force {
+    if !found.overlaps.is_empty() && !force {
         // Grids and areas only: the geometries would drown the message.
-        let overlaps: Vec<String> = verdict
+        let overlaps: Vec<String> = found
             .overlaps
             .iter()
             .map(|o| {
@@ -418,7 +307,7 @@ fn save_verdict(
             overlaps.join(", ")
         )));
     }
-    Ok(verdict.to_json(p, user))
+    Ok(verdict.to_json(user))
 }
 
 /// The version in `If-Match`: `None` when absent, 400 when it is not a version.

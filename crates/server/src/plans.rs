@@ -6,9 +6,10 @@
 //! A finished job also compares the plan with today: `current` holds the village's grids as
 //! they were when the job started, with their workload; `matching` pairs each plan grid with the
 //! current grid it shares most households with (one to one, greedily, largest share first);
-//! `moves` lists the buildings whose plan grid is not the match of their current grid.
+//! `moves` lists the buildings whose plan grid is not the match of their current grid
+//! ([`gridmap_stats::compare()`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::extract::Json;
@@ -204,7 +205,7 @@ pub async fn start(
                         })
                     })
                     .collect();
-                let compared = compare(&plan, &buildings, &today);
+                let compared = gridmap_stats::compare(&plan, &buildings, &today);
                 for (f, g) in features.iter_mut().zip(&plan.grids) {
                     let matched = compared.matching.get(&g.code);
                     f["properties"]["matched_current"] = json!(matched);
@@ -265,83 +266,6 @@ fn households_of(current: &Value, code: &str) -> Option<u64> {
         .iter()
         .find(|f| f["properties"]["code"] == code)?["properties"]["households"]
         .as_u64()
-}
-
-/// A building whose grid would change under a plan.
-#[derive(Debug, serde::Serialize)]
-pub struct Move {
-    /// Id of the building.
-    pub building: String,
-    /// Its grid today (`None`: in no grid, or in several).
-    pub from: Option<String>,
-    /// Its plan grid.
-    pub to: String,
-    /// Its households: the workload that moves with it.
-    pub households: u32,
-}
-
-/// A plan compared with today's grids.
-#[derive(Debug, Default)]
-pub struct Comparison {
-    /// Plan grid code → the current grid it matches.
-    pub matching: BTreeMap<String, String>,
-    /// The buildings whose grid would change, counting a building as staying when its plan
-    /// grid matches its grid today.
-    pub moves: Vec<Move>,
-}
-
-/// Matches plan grids to today's grids and lists the buildings that would move.
-///
-/// Each (plan grid, current grid) pair is weighed by the households, then the buildings, they
-/// share; pairs are taken heaviest first while both sides are free, so the matching is one to
-/// one and a plan grid sharing nothing with today stays unmatched. A building moves when its
-/// plan grid's match is not its grid today (buildings outside the plan are left out).
-pub fn compare(
-    plan: &gridmap_partition::Plan,
-    buildings: &[gridmap_core::Building],
-    today: &[Option<String>],
-) -> Comparison {
-    let mut shared: HashMap<(usize, &str), (u64, u64)> = HashMap::new();
-    for (b, to) in plan.assignment.iter().enumerate() {
-        if let (Some(to), Some(Some(from))) = (to, today.get(b)) {
-            let e = shared.entry((*to, from.as_str())).or_default();
-            e.0 += u64::from(buildings[b].households);
-            e.1 += 1;
-        }
-    }
-    let mut pairs: Vec<_> = shared.into_iter().collect();
-    // Heaviest first; ties by plan grid, then current code, so the result is deterministic.
-    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut taken_plan = vec![false; plan.grids.len()];
-    let mut taken_current: std::collections::HashSet<&str> = Default::default();
-    let mut matched: Vec<Option<&str>> = vec![None; plan.grids.len()];
-    for ((g, code), _) in pairs {
-        if !taken_plan[g] && !taken_current.contains(code) {
-            taken_plan[g] = true;
-            taken_current.insert(code);
-            matched[g] = Some(code);
-        }
-    }
-    let mut out = Comparison::default();
-    for (g, m) in matched.iter().enumerate() {
-        if let Some(code) = m {
-            out.matching
-                .insert(plan.grids[g].code.clone(), (*code).to_string());
-        }
-    }
-    for (b, to) in plan.assignment.iter().enumerate() {
-        let Some(to) = *to else { continue };
-        let from = today.get(b).cloned().flatten();
-        if matched[to] != from.as_deref() {
-            out.moves.push(Move {
-                building: buildings[b].id.clone(),
-                from,
-                to: plan.grids[to].code.clone(),
-                households: buildings[b].households,
-            });
-        }
-    }
-    out
 }
 
 /// `GET /api/partition/{job}`: the job's status; only for those who may plan its village.

@@ -4,8 +4,6 @@
 //! `nobody_home` does not take it back: the chart shows work done). Only buildings assigned to a
 //! grid in the caller's scope count, as in `/api/stats`.
 
-use std::collections::{BTreeMap, HashMap};
-
 use crate::extract::Json;
 use crate::extract::Query;
 use axum::extract::State;
@@ -116,55 +114,21 @@ fn progress_now(
             buildings += 1;
         }
     }
-    // The first day each selected building was visited.
-    let mut first: HashMap<u32, (i64, &str)> = HashMap::new();
+    // Every `visited` visit of a selected building, with its day.
     let live = p.live();
-    for v in &live.visits {
+    let visits = live.visits.iter().filter_map(|v| {
         if v.outcome != VisitOutcome::Visited {
-            continue;
+            return None;
         }
-        let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) else {
-            continue;
-        };
-        let Some(day) = day_number(&v.time) else {
-            continue;
-        };
-        if !selected(i as usize) {
-            continue;
-        }
-        let date = &v.time[..10];
-        first
-            .entry(i)
-            .and_modify(|d| {
-                if day < d.0 {
-                    *d = (day, date);
-                }
-            })
-            .or_insert((day, date));
-    }
-    // Per day: (date, households, buildings) first visited that day.
-    let mut per_day: BTreeMap<i64, (&str, u64, u64)> = BTreeMap::new();
-    for (i, (day, date)) in first {
-        let row = per_day.entry(day).or_insert((date, 0, 0));
-        row.1 += u64::from(p.buildings[i as usize].households);
-        row.2 += 1;
-    }
-    let (mut hh, mut bl) = (0u64, 0u64);
-    let days: Vec<Value> = per_day
-        .values()
-        .map(|(date, h, b)| {
-            hh += h;
-            bl += b;
-            let rate = if households > 0 {
-                hh as f64 / households as f64
-            } else if buildings > 0 {
-                bl as f64 / buildings as f64
-            } else {
-                0.0
-            };
-            json!({"date": date, "visited_households": hh, "visited_buildings": bl, "visit_rate": rate})
-        })
-        .collect();
+        let &i = v.building.as_ref().and_then(|b| p.building_by_id.get(b))?;
+        let day = day_number(&v.time)?;
+        selected(i as usize).then(|| (i, day, &v.time[..10]))
+    });
+    let days = gridmap_stats::days_of_progress(
+        visits,
+        |i| u64::from(p.buildings[i as usize].households),
+        (households, buildings),
+    );
     let settings = &state.0.settings;
     let expected = match (&settings.campaign_start, &settings.campaign_end) {
         (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => {

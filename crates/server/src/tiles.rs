@@ -531,7 +531,7 @@ pub async fn tilejson(
                 .iter()
                 .filter_map(|g| g.grid.geometry.bounding_rect())
                 .map(Some)
-                .reduce(crate::api::union_rect)
+                .reduce(gridmap_stats::edit::union_rect)
                 .flatten()
         });
     let b = bounds.map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
