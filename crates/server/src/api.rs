@@ -13,6 +13,8 @@ use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use gridmap_io::write::geometry_json;
+
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::input::day_number;
@@ -25,15 +27,6 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "ok", "town": p.town.code, "grids": p.grids.len(), "buildings": p.buildings.len(),
     }))
-}
-
-/// The GeoJSON geometry object of any `geo` geometry, written by the `geojson` crate.
-pub fn geometry_json<G>(g: &G) -> Value
-where
-    for<'a> geojson::GeometryValue: From<&'a G>,
-{
-    serde_json::to_value(geojson::Geometry::new(geojson::GeometryValue::from(g)))
-        .unwrap_or(Value::Null)
 }
 
 fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {

@@ -178,9 +178,9 @@ impl Crs {
 
     fn geometry(self, g: &Geometry) -> Value {
         if self == Crs::Crs84 {
-            crate::api::geometry_json(g)
+            gridmap_io::write::geometry_json(g)
         } else {
-            crate::api::geometry_json(&g.map_coords(|c| self.from_lonlat(c)))
+            gridmap_io::write::geometry_json(&g.map_coords(|c| self.from_lonlat(c)))
         }
     }
 }

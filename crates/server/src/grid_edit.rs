@@ -16,13 +16,13 @@ use gridmap_core::model::Grid;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::api::geometry_json;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::extract::{Json, Path, Query};
 use crate::input;
 use crate::scope;
 use crate::state::{AppState, Project};
+use gridmap_io::write::geometry_json;
 use gridmap_stats::edit::{Impact, Layer, union_rect};
 
 /// The longest grid name.

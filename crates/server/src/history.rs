@@ -92,6 +92,6 @@ pub async fn version(
             "action": found.action, "at": found.at, "who": found.who, "why": found.why,
             "deleted": found.action == "deleted",
         },
-        "geometry": found.geometry.as_ref().map(crate::api::geometry_json),
+        "geometry": found.geometry.as_ref().map(gridmap_io::write::geometry_json),
     })))
 }

@@ -201,7 +201,7 @@ pub async fn start(
                             "type": "Feature",
                             "properties": {"code": g.code, "households": g.households, "buildings": g.buildings,
                                            "deviation_pct": g.deviation_pct, "polsby_popper": g.polsby_popper},
-                            "geometry": crate::api::geometry_json(&g.geometry),
+                            "geometry": gridmap_io::write::geometry_json(&g.geometry),
                         })
                     })
                     .collect();
@@ -252,7 +252,7 @@ fn current_collection(p: &crate::state::Project, village: &str) -> Value {
                 "type": "Feature", "id": g.grid.code,
                 "properties": {"code": g.grid.code, "name": g.grid.name,
                                "households": households, "buildings": buildings},
-                "geometry": crate::api::geometry_json(&g.grid.geometry),
+                "geometry": gridmap_io::write::geometry_json(&g.grid.geometry),
             })
         })
         .collect();

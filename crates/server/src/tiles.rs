@@ -667,11 +667,6 @@ fn overview_cells(p: &Project, user: &AuthUser, tile: TileId) -> Vec<gridmap_til
     }
 }
 
-/// The building footprints as tile geometry, built once per project.
-pub fn building_geometry(b: &gridmap_core::Building) -> Geometry {
-    Geometry::from(&b.footprint)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

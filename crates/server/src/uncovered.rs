@@ -32,7 +32,7 @@ pub struct UncoveredQuery {
 fn block_json(kind: &str, block: &Block) -> Value {
     json!({
         "type": "Feature",
-        "geometry": crate::api::geometry_json(&block.hull),
+        "geometry": gridmap_io::write::geometry_json(&block.hull),
         "properties": {
             "kind": kind, "buildings": block.buildings, "households": block.households,
             "building_ids": block.building_ids, "building_ids_truncated": block.truncated,
