@@ -21,12 +21,29 @@ use crate::input::day_number;
 use crate::live::Tally;
 use crate::state::{AppState, Project};
 
+/// The answer of `GET /health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The project's town code.
+    pub town: String,
+    /// How many grids are loaded.
+    pub grids: usize,
+    /// How many buildings are loaded.
+    pub buildings: usize,
+}
+
 /// `GET /health`: liveness and what is loaded.
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/health", tag = "server", security(()), responses((status = 200, description = "Alive; the town and what is loaded", body = crate::api::Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let p = state.project();
-    Json(json!({
-        "status": "ok", "town": p.town.code, "grids": p.grids.len(), "buildings": p.buildings.len(),
-    }))
+    Json(Health {
+        status: "ok".into(),
+        town: p.town.code.clone(),
+        grids: p.grids.len(),
+        buildings: p.buildings.len(),
+    })
 }
 
 fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
@@ -34,7 +51,8 @@ fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
 }
 
 /// Query of `GET /api/grids`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GridsQuery {
     /// `1`: add, for users who edit grids, the outlines of the grids next to theirs.
     context: Option<u8>,
@@ -44,6 +62,7 @@ pub struct GridsQuery {
 /// user who may edit grids also gets the grids outside their scope whose bounds meet (within
 /// ~10 m) one of theirs, with `"context": true` and only code and geometry, so an edit can snap
 /// to its neighbours' boundaries. Grid boundaries are not personal data.
+#[utoipa::path(get, path = "/api/grids", tag = "grids", params(GridsQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of grids", body = Object)))]
 pub async fn grids(
     State(state): State<AppState>,
     user: AuthUser,
@@ -95,6 +114,7 @@ pub async fn grids(
 }
 
 /// `GET /api/grids/{code}`: one grid, with its version as the `ETag`.
+#[utoipa::path(get, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "A GeoJSON Feature; its version in the ETag", body = Object), (status = 404, description = "No such grid", body = crate::openapi::ErrorBody)))]
 pub async fn grid(
     State(state): State<AppState>,
     user: AuthUser,
@@ -121,8 +141,10 @@ pub async fn grid(
 
 /// Query of the statistics endpoints and their CSV/XLSX exports: `by=grid` (the default)
 /// or `by=village`, how rows are grouped.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// `grid` (the default) or `village`.
     by: Option<String>,
 }
 
@@ -133,6 +155,7 @@ pub struct StatsQuery {
 /// The answer is shared for [`STATS_FRESH`] by users who reach the same part: a district's
 /// table is 10,000 rows (2.5 MB), and a dashboard refreshed by many supervisors during a
 /// campaign need not be younger than a second.
+#[utoipa::path(get, path = "/api/stats", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics table", body = StatsTable)))]
 pub async fn stats(
     State(state): State<AppState>,
     user: AuthUser,
@@ -294,32 +317,70 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
         by: by.to_string(),
         rows,
         expected_rate: expected,
-        campaign: json!({"start": settings.campaign_start, "end": settings.campaign_end,
-                         "target_visit_rate": 1.0, "target_linkage_rate": 0.95}),
+        campaign: Campaign {
+            start: settings.campaign_start.clone(),
+            end: settings.campaign_end.clone(),
+            target_visit_rate: 1.0,
+            target_linkage_rate: 0.95,
+        },
     })
 }
 
 /// The statistics answer (typed: a district has 10,000 rows, written straight to bytes).
-#[derive(serde::Serialize)]
-struct StatsTable {
-    by: String,
-    rows: Vec<gridmap_stats::StatsRow>,
-    expected_rate: Option<f64>,
-    campaign: Value,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StatsTable {
+    /// `grid` or `village`: what a row is.
+    pub by: String,
+    /// The rows, ranked by visit rate.
+    pub rows: Vec<gridmap_stats::StatsRow>,
+    /// The visit rate the campaign's schedule expects by today, `None` without a campaign.
+    pub expected_rate: Option<f64>,
+    /// The campaign and its targets.
+    pub campaign: Campaign,
+}
+
+/// The campaign the statistics measure against.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Campaign {
+    /// Its first day (RFC 3339 or `YYYY-MM-DD`), when set.
+    pub start: Option<String>,
+    /// Its last day, when set.
+    pub end: Option<String>,
+    /// The visit rate to reach by its end (100%).
+    pub target_visit_rate: f64,
+    /// The person–house linkage rate to reach (95%).
+    pub target_linkage_rate: f64,
 }
 
 /// The body of `POST /api/visits`. Unknown fields are refused (a client cannot set `flagged`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVisit {
+    /// The building's id.
     building: String,
+    /// A house of the building in the register, when the visit was to one.
     house: Option<String>,
     /// RFC 3339; the server's time when absent.
     time: Option<String>,
+    /// `visited`, `nobody_home`, `refused`, `demolished` or `newly_found`.
     outcome: String,
+    /// Where the worker stood: longitude (give both or neither).
     lon: Option<f64>,
+    /// Latitude.
     lat: Option<f64>,
+    /// A note, at most 1000 characters.
     note: Option<String>,
+}
+
+/// The answer of `POST /api/visits`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VisitRecorded {
+    /// The visit's id.
+    pub id: String,
+    /// Whether its GPS point lies farther from the building than allowed.
+    pub flagged: bool,
+    /// Metres from its GPS point to the building (0 inside), when a point was given.
+    pub distance_m: Option<f64>,
 }
 
 /// The longest note on a visit.
@@ -349,11 +410,12 @@ fn distance_to_building(b: &gridmap_core::Building, p: Coord) -> f64 {
 /// [`crate::scope`]) to a building in their part. A GPS point farther than the configured
 /// distance (50 m by default) from the building is stored but flagged. The id is a random UUID,
 /// so concurrent visits never collide.
+#[utoipa::path(post, path = "/api/visits", tag = "visits", request_body = NewVisit, responses((status = 200, description = "The visit's id; whether its GPS point is flagged", body = VisitRecorded), (status = 404, description = "No such building", body = crate::openapi::ErrorBody)))]
 pub async fn post_visit(
     State(state): State<AppState>,
     user: AuthUser,
     Json(v): Json<NewVisit>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<VisitRecorded>, AppError> {
     user.require(crate::scope::Role::records_visits)?;
     let p = state.project();
     let &i = p.building_by_id.get(&v.building).ok_or_else(|| {
@@ -424,9 +486,11 @@ pub async fn post_visit(
     let touched = p.buildings[i as usize].footprint_rect();
     drop(p);
     state.0.writer.record(visit, touched).await?;
-    Ok(Json(
-        json!({"id": id, "flagged": flagged, "distance_m": distance}),
-    ))
+    Ok(Json(VisitRecorded {
+        id,
+        flagged,
+        distance_m: distance,
+    }))
 }
 
 /// The columns of the exported statistics, the first named after the grouping.
@@ -450,6 +514,7 @@ fn stats_columns(by: &str) -> [&str; 12] {
 /// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook to hand on: one
 /// sheet named for what it counts, Chinese column names, the grid's or village's name beside
 /// its code (and a grid's village), rates as percentages, the header frozen and filterable.
+#[utoipa::path(get, path = "/api/stats.xlsx", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)))]
 pub async fn stats_xlsx(
     state: State<AppState>,
     user: AuthUser,
@@ -608,6 +673,7 @@ fn stats_workbook(
 }
 
 /// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.
+#[utoipa::path(get, path = "/api/stats.csv", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics as CSV", content_type = "text/csv", body = String)))]
 pub async fn stats_csv(
     state: State<AppState>,
     user: AuthUser,

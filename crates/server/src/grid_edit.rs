@@ -30,28 +30,57 @@ const MAX_NAME_CHARS: usize = 100;
 /// The longest reason for an edit.
 const MAX_REASON_CHARS: usize = 500;
 
-/// A GeoJSON Feature as a grid edit sends it.
-#[derive(Debug, Deserialize)]
+/// A GeoJSON Feature as a grid edit sends it. Properties and geometry are taken as JSON and
+/// checked field by field ([`crate::input`]), so that a bad one is named in the answer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FeatureBody {
+    /// `code` (required), `name`, `village`: strings.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     properties: Option<Map<String, Value>>,
+    /// A GeoJSON Polygon or MultiPolygon, WGS84 lon/lat.
+    #[schema(value_type = Object)]
     geometry: Value,
 }
 
 /// `{"feature": …}`: the body of `POST /api/validate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// A GeoJSON Feature with a `code` property and a Polygon or MultiPolygon.
     feature: FeatureBody,
 }
 
 /// `{"feature", "reason", "force"}`: the body of `POST /api/grids` and `PUT /api/grids/{code}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct GridBody {
+    /// The grid as a GeoJSON Feature.
     feature: FeatureBody,
+    /// Why (required, at most 500 characters): kept in the grid's history.
     reason: Option<String>,
+    /// Save even if the grid would overlap others.
     #[serde(default)]
     force: bool,
+}
+
+/// The answer of `POST /api/grids` and `PUT /api/grids/{code}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridSaved {
+    /// The grid's code.
+    pub grid: String,
+    /// Its new version (send it as `If-Match` to change it again).
+    pub version: u32,
+    /// What saving did, as `POST /api/validate` answers it.
+    #[schema(value_type = Object)]
+    pub validation: Value,
+}
+
+/// The answer of `DELETE /api/grids/{code}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridDeleted {
+    /// The grid's code.
+    pub grid: String,
+    /// Always `true`.
+    pub deleted: bool,
 }
 
 /// A string property of a feature: absent or null is `None`, anything but a string is a 400.
@@ -234,6 +263,7 @@ impl Verdict<'_> {
 /// `POST /api/validate` `{"feature": GeoJSON Feature}`: what saving this grid would do, without
 /// saving: whether its geometry is valid, the overlaps and gaps it would take part in, the
 /// buildings that would change grid, and why saving would be refused (`refused`).
+#[utoipa::path(post, path = "/api/validate", tag = "grids", request_body = Candidate, responses((status = 200, description = "What saving would do", body = Object)))]
 pub async fn validate_candidate(
     State(state): State<AppState>,
     user: AuthUser,
@@ -352,13 +382,14 @@ fn save(
 /// `PUT /api/grids/{code}` with `If-Match: "VERSION"` and `{"feature", "reason", "force"}`:
 /// saves a grid after validating it. Refused with 403 when it reaches outside the user's part,
 /// 409 when it would create overlaps unless `force`, 412 when someone saved a newer version.
+#[utoipa::path(put, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("If-Match" = String, Header, description = "The version edited")), request_body = GridBody, responses((status = 200, description = "Saved: the new version and the validation", body = GridSaved), (status = 409, description = "Would create overlaps (send force)", body = crate::openapi::ErrorBody), (status = 412, description = "Someone saved a newer version", body = crate::openapi::ErrorBody)))]
 pub async fn put_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Path(code): Path<String>,
     headers: HeaderMap,
     Json(body): Json<GridBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     crate::blocking(move || put_grid_now(state, user, code, headers, body)).await
 }
 
@@ -369,7 +400,7 @@ fn put_grid_now(
     code: String,
     headers: HeaderMap,
     body: GridBody,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if candidate.code != code {
@@ -390,23 +421,30 @@ fn put_grid_now(
     let verdict = save_verdict(&p, &user, &candidate, body.force)?;
     let before = existing.map(|g| &g.grid.geometry);
     let version = save(&state, &user, &candidate, before, expected, reason)?;
-    Ok(Json(
-        json!({"grid": code, "version": version, "validation": verdict}),
-    ))
+    Ok(Json(GridSaved {
+        grid: code,
+        version,
+        validation: verdict,
+    }))
 }
 
 /// `POST /api/grids` `{"feature", "reason", "force"}`: creates a grid after validating it
 /// (409 if the code exists or, without `force`, if it would create overlaps).
+#[utoipa::path(post, path = "/api/grids", tag = "grids", request_body = GridBody, responses((status = 200, description = "Created: version 1 and the validation", body = GridSaved), (status = 409, description = "The code exists, or it would create overlaps (send force)", body = crate::openapi::ErrorBody)))]
 pub async fn post_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Json(body): Json<GridBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     crate::blocking(move || post_grid_now(state, user, body)).await
 }
 
 /// [`post_grid`], on a blocking thread.
-fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json<Value>, AppError> {
+fn post_grid_now(
+    state: AppState,
+    user: AuthUser,
+    body: GridBody,
+) -> Result<Json<GridSaved>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if p.grid(&candidate.code).is_some() {
@@ -419,26 +457,31 @@ fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json
     let reason = check_reason(body.reason)?;
     let verdict = save_verdict(&p, &user, &candidate, body.force)?;
     let version = save(&state, &user, &candidate, None, Some(0), reason)?;
-    Ok(Json(
-        json!({"grid": candidate.code, "version": version, "validation": verdict}),
-    ))
+    Ok(Json(GridSaved {
+        grid: candidate.code,
+        version,
+        validation: verdict,
+    }))
 }
 
 /// Query of `DELETE /api/grids/{code}`: `reason`, kept in the grid's history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Why (required, at most 500 characters).
     reason: Option<String>,
 }
 
 /// `DELETE /api/grids/{code}` with `If-Match: "VERSION"` and `?reason=`: deletes a grid,
 /// keeping its history.
+#[utoipa::path(delete, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("If-Match" = String, Header, description = "The version deleted"), DeleteQuery), responses((status = 200, description = "Deleted (its history is kept)", body = GridDeleted), (status = 412, description = "Someone saved a newer version", body = crate::openapi::ErrorBody)))]
 pub async fn delete_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(q): Query<DeleteQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridDeleted>, AppError> {
     crate::blocking(move || delete_grid_now(state, user, code, headers, q)).await
 }
 
@@ -449,7 +492,7 @@ fn delete_grid_now(
     code: String,
     headers: HeaderMap,
     q: DeleteQuery,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridDeleted>, AppError> {
     let p = state.project();
     let g = p
         .grid(&code)
@@ -470,5 +513,8 @@ fn delete_grid_now(
         Ok(s.delete_grid(&code, Some(expected), &change)?)
     })?;
     state.0.tiles.clear_layer("problems");
-    Ok(Json(json!({"grid": code, "deleted": true})))
+    Ok(Json(GridDeleted {
+        grid: code,
+        deleted: true,
+    }))
 }

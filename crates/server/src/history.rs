@@ -47,6 +47,7 @@ fn versions_in_scope(
 
 /// `GET /api/grids/{code}/history` → `{"grid", "versions": [{"version", "action", "at", "who",
 /// "why", "deleted"}]}`, newest first. `action` is `created`, `updated`, `deleted` or `restored`.
+#[utoipa::path(get, path = "/api/grids/{code}/history", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "Its versions, newest first", body = Object)))]
 pub async fn history(
     State(state): State<AppState>,
     user: AuthUser,
@@ -70,6 +71,7 @@ pub async fn history(
 /// with properties `code`, `name`, `village`, `version`, `action`, `at`, `who`, `why`,
 /// `deleted`. A deletion has no boundary: its geometry is `null` (the version before it holds
 /// the last one).
+#[utoipa::path(get, path = "/api/grids/{code}/versions/{version}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("version" = u32, Path, description = "A version number")), responses((status = 200, description = "A GeoJSON Feature (null geometry for a deletion)", body = Object)))]
 pub async fn version(
     State(state): State<AppState>,
     user: AuthUser,

@@ -33,16 +33,30 @@ pub struct Jobs {
 
 /// Body of `POST /api/partition`: the village to re-partition and the partition options (see
 /// `gridmap_partition::PartitionOptions`); absent options take their defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlanRequest {
+    /// The village's code.
     village: String,
+    /// How many grids to draw (1–10000); or give `target_households`.
     grids: Option<usize>,
+    /// Households per grid to aim at; or give `grids`.
     target_households: Option<f64>,
+    /// How far a grid's workload may stray from the target, as a share (0.05 is ±5%).
     tolerance: Option<f64>,
+    /// The seed of the randomised search (1 by default): the same seed gives the same plan.
     seed: Option<u64>,
     /// Start from the village's current grids, moving as few buildings as possible.
     #[serde(default)]
     from_current: bool,
+}
+
+/// The answer of `POST /api/partition`: the job's id, to poll at `GET /api/partition/{job}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PlanStarted {
+    /// The job's id.
+    pub job: String,
+    /// Always `running`.
+    pub status: String,
 }
 
 /// Whether `user` may re-partition `village` (and read its plans): planners, supervisors and
@@ -87,11 +101,12 @@ fn check_plan_request(req: &PlanRequest) -> Result<(), AppError> {
 }
 
 /// `POST /api/partition`.
+#[utoipa::path(post, path = "/api/partition", tag = "planning", request_body = PlanRequest, responses((status = 200, description = "The job, running", body = PlanStarted)))]
 pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<PlanRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PlanStarted>, AppError> {
     let p = state.project();
     if !may_plan(&user, &p.town.code, &req.village) {
         return Err(AppError::Forbidden);
@@ -226,7 +241,10 @@ pub async fn start(
             }
         }
     });
-    Ok(Json(json!({"job": id, "status": "running"})))
+    Ok(Json(PlanStarted {
+        job: id,
+        status: "running".into(),
+    }))
 }
 
 /// Today's grids of `village` as a GeoJSON FeatureCollection with their workload (properties
@@ -269,6 +287,7 @@ fn households_of(current: &Value, code: &str) -> Option<u64> {
 }
 
 /// `GET /api/partition/{job}`: the job's status; only for those who may plan its village.
+#[utoipa::path(get, path = "/api/partition/{job}", tag = "planning", params(("job" = String, Path, description = "The job's id")), responses((status = 200, description = "Status and progress; when done the plan, report, current grids, matching and moves", body = Object)))]
 pub async fn status(
     State(state): State<AppState>,
     user: AuthUser,

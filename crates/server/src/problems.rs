@@ -241,6 +241,7 @@ fn natural(id: &str) -> (&str, usize) {
 /// "building", "address", "reason", "bbox": [w, s, e, n], "point": [lon, lat]}], "counts":
 /// {type: n}}`: the current validation problems in the caller's scope. `counts` has every type
 /// of [`TYPES`], zero when none is visible.
+#[utoipa::path(get, path = "/api/problems", tag = "grids", responses((status = 200, description = "Problems in scope, and counts by type", body = Object)))]
 pub async fn problems(
     State(state): State<AppState>,
     user: AuthUser,

@@ -8,8 +8,8 @@ use crate::extract::Json;
 use crate::extract::Query;
 use axum::extract::State;
 use gridmap_core::model::VisitOutcome;
+use gridmap_stats::ProgressDay;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -17,12 +17,39 @@ use crate::input::day_number;
 use crate::state::AppState;
 
 /// Query of `GET /api/progress`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     /// `town` (default), `village` or `grid`.
     by: Option<String>,
     /// The town, village or grid code; for `town`, the project's town by default.
     code: Option<String>,
+}
+
+/// The answer of `GET /api/progress`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// `town`, `village` or `grid`.
+    pub by: String,
+    /// The town's, village's or grid's code.
+    pub code: String,
+    /// Households of the selection in the caller's scope.
+    pub households: u64,
+    /// Buildings of the selection in the caller's scope.
+    pub buildings: u64,
+    /// Each day on which a building was first visited, oldest first, cumulative.
+    pub days: Vec<ProgressDay>,
+    /// The campaign's straight line: 0 on its first day, 1 on its last (empty without one).
+    pub expected: Vec<Expected>,
+}
+
+/// A point of the campaign's expected line.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Expected {
+    /// The day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The visit rate expected by then.
+    pub rate: f64,
 }
 
 /// `GET /api/progress?by=town|village|grid&code=X` → `{"by", "code", "households",
@@ -34,11 +61,12 @@ pub struct ProgressQuery {
 /// `visit_rate` is visited households over households (over buildings when no building has
 /// households). `expected` is the campaign's straight line from 0 at its start to 1 at its end,
 /// empty without a campaign.
+#[utoipa::path(get, path = "/api/progress", tag = "statistics", params(ProgressQuery), responses((status = 200, description = "Cumulative visits by day and the expected line", body = Progress)))]
 pub async fn progress(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ProgressQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Progress>, AppError> {
     crate::reading(move || progress_now(state, user, q)).await
 }
 
@@ -47,7 +75,7 @@ fn progress_now(
     state: AppState,
     user: AuthUser,
     q: ProgressQuery,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Progress>, AppError> {
     let p = state.project();
     let by = q.by.as_deref().unwrap_or("town");
     let code = match (by, q.code) {
@@ -131,13 +159,24 @@ fn progress_now(
     );
     let settings = &state.0.settings;
     let expected = match (&settings.campaign_start, &settings.campaign_end) {
-        (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => {
-            json!([{"date": &s[..10], "rate": 0.0}, {"date": &e[..10], "rate": 1.0}])
-        }
-        _ => json!([]),
+        (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => vec![
+            Expected {
+                date: s[..10].to_string(),
+                rate: 0.0,
+            },
+            Expected {
+                date: e[..10].to_string(),
+                rate: 1.0,
+            },
+        ],
+        _ => Vec::new(),
     };
-    Ok(Json(json!({
-        "by": by, "code": code, "households": households, "buildings": buildings,
-        "days": days, "expected": expected,
-    })))
+    Ok(Json(Progress {
+        by: by.to_string(),
+        code,
+        households,
+        buildings,
+        days,
+        expected,
+    }))
 }

@@ -20,7 +20,8 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Query of `GET /api/uncovered`: how buildings are clustered into blocks, and how many.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UncoveredQuery {
     /// Linkage distance in metres (5–500).
     eps: Option<f64>,
@@ -51,6 +52,7 @@ pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
 /// Shared by the callers who reach the same part, and made again in the background when more
 /// than [`FRESH`] old ([`crate::api::shared_answer`]): a district's blocks take a second of
 /// work to make, and change slowly.
+#[utoipa::path(get, path = "/api/uncovered", tag = "statistics", params(UncoveredQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of blocks", body = Object)))]
 pub async fn uncovered(
     State(state): State<AppState>,
     user: AuthUser,

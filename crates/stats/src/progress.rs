@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// The visits made by the end of one day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgressDay {
     /// The day, `YYYY-MM-DD`.
     pub date: String,

@@ -66,6 +66,7 @@ pub(crate) fn rate(households: (u64, u64), buildings: (u64, u64)) -> f64 {
 
 /// One row of the statistics table (the JSON of `/api/stats` and its CSV and XLSX exports).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsRow {
     /// The grid's code, when rows are grids.
     #[serde(skip_serializing_if = "Option::is_none")]
