@@ -11,7 +11,7 @@ use geo::{BoundingRect, Coord, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use gridmap_io::write::geometry_json;
 
@@ -50,6 +50,72 @@ fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
     user.sees_grid(&p.town.code, &grid.code, grid.village.as_deref())
 }
 
+/// Grids as a GeoJSON FeatureCollection (`GET /api/grids`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridCollection {
+    /// `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The grids.
+    pub features: Vec<GridFeature>,
+}
+
+/// A grid as a GeoJSON Feature, its code as the id.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridFeature {
+    /// `Feature`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The grid's code.
+    pub id: String,
+    /// Its record, or only its code for a neighbour's outline.
+    pub properties: GridProperties,
+    /// Its GeoJSON MultiPolygon.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+impl GridFeature {
+    /// The feature of a stored grid, with its record.
+    fn of(g: &gridmap_store::StoredGrid) -> GridFeature {
+        GridFeature {
+            kind: "Feature",
+            id: g.grid.code.clone(),
+            properties: GridProperties::Grid {
+                code: g.grid.code.clone(),
+                name: g.grid.name.clone(),
+                village: g.grid.village.clone(),
+                version: g.version,
+            },
+            geometry: geometry_json(&g.grid.geometry),
+        }
+    }
+}
+
+/// The properties of a [`GridFeature`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum GridProperties {
+    /// A grid of the caller's.
+    Grid {
+        /// Its code.
+        code: String,
+        /// Its name.
+        name: Option<String>,
+        /// Its village's code.
+        village: Option<String>,
+        /// Its version (send it as `If-Match` to change it).
+        version: u32,
+    },
+    /// The outline of a neighbour, for snapping (`?context=1`).
+    Context {
+        /// Its code.
+        code: String,
+        /// Always `true`.
+        context: bool,
+    },
+}
+
 /// Query of `GET /api/grids`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -62,23 +128,16 @@ pub struct GridsQuery {
 /// user who may edit grids also gets the grids outside their scope whose bounds meet (within
 /// ~10 m) one of theirs, with `"context": true` and only code and geometry, so an edit can snap
 /// to its neighbours' boundaries. Grid boundaries are not personal data.
-#[utoipa::path(get, path = "/api/grids", tag = "grids", params(GridsQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of grids", body = Object)))]
+#[utoipa::path(get, path = "/api/grids", tag = "grids", params(GridsQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of grids", body = GridCollection)))]
 pub async fn grids(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<GridsQuery>,
-) -> Json<Value> {
+) -> Json<GridCollection> {
     let p = state.project();
-    let feature = |g: &gridmap_store::StoredGrid| {
-        json!({
-            "type": "Feature", "id": g.grid.code,
-            "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
-            "geometry": geometry_json(&g.grid.geometry),
-        })
-    };
     let (mine, others): (Vec<_>, Vec<_>) =
         p.grids.iter().partition(|g| visible(&user, &p, &g.grid));
-    let mut features: Vec<Value> = mine.iter().map(|g| feature(g)).collect();
+    let mut features: Vec<GridFeature> = mine.iter().map(|g| GridFeature::of(g)).collect();
     if q.context == Some(1) && user.edits_grids() {
         const MARGIN_DEG: f64 = 1e-4;
         let near: Vec<Rect> = mine
@@ -102,19 +161,26 @@ pub async fn grids(
                 continue;
             };
             if near.iter().any(|n| geo::Intersects::intersects(n, &r)) {
-                features.push(json!({
-                    "type": "Feature", "id": g.grid.code,
-                    "properties": {"code": g.grid.code, "context": true},
-                    "geometry": geometry_json(&g.grid.geometry),
-                }));
+                features.push(GridFeature {
+                    kind: "Feature",
+                    id: g.grid.code.clone(),
+                    properties: GridProperties::Context {
+                        code: g.grid.code.clone(),
+                        context: true,
+                    },
+                    geometry: geometry_json(&g.grid.geometry),
+                });
             }
         }
     }
-    Json(json!({"type": "FeatureCollection", "features": features}))
+    Json(GridCollection {
+        kind: "FeatureCollection",
+        features,
+    })
 }
 
 /// `GET /api/grids/{code}`: one grid, with its version as the `ETag`.
-#[utoipa::path(get, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "A GeoJSON Feature; its version in the ETag", body = Object), (status = 404, description = "No such grid", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "A GeoJSON Feature; its version in the ETag", body = GridFeature), (status = 404, description = "No such grid", body = crate::openapi::ErrorBody)))]
 pub async fn grid(
     State(state): State<AppState>,
     user: AuthUser,
@@ -127,11 +193,7 @@ pub async fn grid(
     if !visible(&user, &p, &g.grid) {
         return Err(AppError::Forbidden);
     }
-    let body = json!({
-        "type": "Feature", "id": g.grid.code,
-        "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
-        "geometry": geometry_json(&g.grid.geometry),
-    });
+    let body = GridFeature::of(g);
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", g.version)) {
         headers.insert(header::ETAG, v);

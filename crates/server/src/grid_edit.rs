@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, MultiPolygon, Rect};
 use gridmap_core::model::Grid;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -70,8 +70,7 @@ pub struct GridSaved {
     /// Its new version (send it as `If-Match` to change it again).
     pub version: u32,
     /// What saving did, as `POST /api/validate` answers it.
-    #[schema(value_type = Object)]
-    pub validation: Value,
+    pub validation: EditVerdict,
 }
 
 /// The answer of `DELETE /api/grids/{code}`.
@@ -194,14 +193,10 @@ impl Verdict<'_> {
 
     /// The answer for `user`: grids the user does not see are `null`, buildings the user does
     /// not see are left out of the lists (their counts stay).
-    fn to_json(&self, user: &AuthUser) -> Value {
+    fn answer(&self, user: &AuthUser) -> EditVerdict {
         let (p, found) = (self.p, &self.impact);
-        let code = |c: &str| -> Value {
-            if c == found.grid || user.sees_code(p, c) {
-                Value::from(c)
-            } else {
-                Value::Null
-            }
+        let code = |c: &str| -> Option<String> {
+            (c == found.grid || user.sees_code(p, c)).then(|| c.to_string())
         };
         let seen = |ids: &[String]| -> Vec<String> {
             ids.iter()
@@ -213,51 +208,139 @@ impl Verdict<'_> {
                 .cloned()
                 .collect()
         };
-        let overlaps: Vec<Value> = found
+        let overlaps = found
             .overlaps
             .iter()
-            .map(|o| {
-                json!({"grids": o.grids.iter().map(|g| code(g)).collect::<Vec<_>>(),
-                       "area_m2": o.area_m2, "buildings": seen(&o.buildings),
-                       "building_count": o.buildings.len(), "geometry": geometry_json(&o.geometry)})
+            .map(|o| OverlapAnswer {
+                grids: o.grids.iter().map(|g| code(g)).collect(),
+                area_m2: o.area_m2,
+                buildings: seen(&o.buildings),
+                building_count: o.buildings.len(),
+                geometry: geometry_json(&o.geometry),
             })
             .collect();
-        let gaps: Vec<Value> = found
+        let gaps = found
             .gaps
             .iter()
-            .map(|g| {
-                json!({"area_m2": g.area_m2, "point": g.point, "buildings": seen(&g.buildings),
-                       "building_count": g.buildings.len(), "geometry": geometry_json(&g.geometry)})
+            .map(|g| GapAnswer {
+                area_m2: g.area_m2,
+                point: g.point,
+                buildings: seen(&g.buildings),
+                building_count: g.buildings.len(),
+                geometry: geometry_json(&g.geometry),
             })
             .collect();
-        let moved: Vec<Value> = found
+        let moved = found
             .moved
             .iter()
             .filter(|(i, _, _)| user.sees_building(p, *i))
-            .map(|(i, before, after)| {
-                json!({"building": p.buildings[*i].id,
-                       "from": before.as_deref().map(code), "to": after.as_deref().map(code)})
+            .map(|(i, before, after)| MovedAnswer {
+                building: p.buildings[*i].id.clone(),
+                from: before.as_deref().and_then(code),
+                to: after.as_deref().and_then(code),
             })
             .collect();
         let refused = self.reach_violations(user);
         let valid = found.valid();
-        json!({
-            "grid": found.grid,
-            "valid": valid,
-            "invalid_reasons": found.invalid,
-            "overlaps": overlaps,
-            "gaps": gaps,
-            "buildings_changing_grid": moved,
-            "outside_parent": found.outside_parent_m2,
-            "refused": refused,
-            "ok": valid && found.overlaps.is_empty() && refused.is_empty(),
-            "summary": {
-                "overlap_area_m2": found.overlap_area_m2(),
-                "gap_area_m2": found.gap_area_m2(),
-                "buildings_changing_grid": found.moved.len(),
+        EditVerdict {
+            grid: found.grid.clone(),
+            valid,
+            invalid_reasons: found.invalid.clone(),
+            overlaps,
+            gaps,
+            buildings_changing_grid: moved,
+            outside_parent: found.outside_parent_m2,
+            ok: valid && found.overlaps.is_empty() && refused.is_empty(),
+            refused,
+            summary: EditSummary {
+                overlap_area_m2: found.overlap_area_m2(),
+                gap_area_m2: found.gap_area_m2(),
+                buildings_changing_grid: found.moved.len(),
             },
-        })
+        }
     }
+}
+
+/// What saving a grid would do, as `POST /api/validate` answers it (and the grid writes, in
+/// `validation`). Grids the caller does not see are `null`; buildings the caller does not see
+/// are left out of the lists, their counts kept.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EditVerdict {
+    /// The grid's code.
+    pub grid: String,
+    /// Whether its geometry is valid.
+    pub valid: bool,
+    /// Why it is not.
+    pub invalid_reasons: Vec<String>,
+    /// The overlaps it would take part in.
+    pub overlaps: Vec<OverlapAnswer>,
+    /// The gaps around it.
+    pub gaps: Vec<GapAnswer>,
+    /// The buildings whose grid would change to or from it.
+    pub buildings_changing_grid: Vec<MovedAnswer>,
+    /// Its area outside its village (or town), m², when above the validator's floor.
+    pub outside_parent: Option<f64>,
+    /// Why saving would be refused (the edit reaches outside the caller's part).
+    #[schema(value_type = Vec<Object>)]
+    pub refused: Vec<scope::Violation>,
+    /// Whether it would be saved without `force`: valid, no overlap, not refused.
+    pub ok: bool,
+    /// Totals.
+    pub summary: EditSummary,
+}
+
+/// An overlap in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OverlapAnswer {
+    /// The two grids (`null`: one the caller does not see).
+    pub grids: Vec<Option<String>>,
+    /// Its area, m².
+    pub area_m2: f64,
+    /// The buildings in it that the caller sees.
+    pub buildings: Vec<String>,
+    /// How many buildings are in it.
+    pub building_count: usize,
+    /// Its GeoJSON geometry.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+/// A gap in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GapAnswer {
+    /// Its area, m².
+    pub area_m2: f64,
+    /// A point inside it, `[lon, lat]`.
+    pub point: [f64; 2],
+    /// The buildings in it that the caller sees.
+    pub buildings: Vec<String>,
+    /// How many buildings are in it.
+    pub building_count: usize,
+    /// Its GeoJSON geometry.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+/// A building that would change grid, in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MovedAnswer {
+    /// The building's id.
+    pub building: String,
+    /// Its grid before (`null`: none, several, or one the caller does not see).
+    pub from: Option<String>,
+    /// Its grid after.
+    pub to: Option<String>,
+}
+
+/// The totals of an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EditSummary {
+    /// Area of the overlaps it would take part in, m².
+    pub overlap_area_m2: f64,
+    /// Area of the gaps around it, m².
+    pub gap_area_m2: f64,
+    /// How many buildings would change grid (seen or not).
+    pub buildings_changing_grid: usize,
 }
 
 /// `POST /api/validate` `{"feature": GeoJSON Feature}`: what saving this grid would do, without
@@ -268,7 +351,7 @@ pub async fn validate_candidate(
     State(state): State<AppState>,
     user: AuthUser,
     Json(c): Json<Candidate>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<EditVerdict>, AppError> {
     crate::reading(move || validate_candidate_now(state, user, c)).await
 }
 
@@ -277,12 +360,12 @@ fn validate_candidate_now(
     state: AppState,
     user: AuthUser,
     c: Candidate,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<EditVerdict>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &c.feature)?;
     let existing = p.grid(&candidate.code);
     scope::check_grid_write(&p, &user, existing, Some(&mut candidate), false)?;
-    Ok(Json(impact(&p, &candidate).to_json(&user)))
+    Ok(Json(impact(&p, &candidate).answer(&user)))
 }
 
 /// The `reason` of an edit, required, non-blank and bounded: it goes into the grid's history.
@@ -301,7 +384,7 @@ fn save_verdict(
     user: &AuthUser,
     candidate: &Grid,
     force: bool,
-) -> Result<Value, AppError> {
+) -> Result<EditVerdict, AppError> {
     let verdict = impact(p, candidate);
     let refused = verdict.reach_violations(user);
     if !refused.is_empty() {
@@ -337,7 +420,7 @@ fn save_verdict(
             overlaps.join(", ")
         )));
     }
-    Ok(verdict.to_json(user))
+    Ok(verdict.answer(user))
 }
 
 /// The version in `If-Match`: `None` when absent, 400 when it is not a version.

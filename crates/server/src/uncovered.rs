@@ -13,7 +13,7 @@ use axum::extract::State;
 use gridmap_core::assign::Assignment;
 use gridmap_stats::Block;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -29,17 +29,62 @@ pub struct UncoveredQuery {
     limit: Option<usize>,
 }
 
-/// The JSON of one uncovered block of `kind`.
-fn block_json(kind: &str, block: &Block) -> Value {
-    json!({
-        "type": "Feature",
-        "geometry": gridmap_io::write::geometry_json(&block.hull),
-        "properties": {
-            "kind": kind, "buildings": block.buildings, "households": block.households,
-            "building_ids": block.building_ids, "building_ids_truncated": block.truncated,
-            "zoom_to": [block.zoom_to.x, block.zoom_to.y],
+/// The answer of `GET /api/uncovered`: a GeoJSON FeatureCollection of blocks.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Blocks {
+    /// `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The blocks: unvisited, then in no grid, then in several; each kind heaviest first.
+    pub features: Vec<BlockFeature>,
+    /// The linkage distance used, in metres.
+    pub eps_m: f64,
+}
+
+/// One block, as a GeoJSON Feature.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BlockFeature {
+    /// `Feature`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The convex hull of its buildings' footprints: a GeoJSON Polygon.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+    /// What it holds.
+    pub properties: BlockProperties,
+}
+
+/// The properties of a [`BlockFeature`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BlockProperties {
+    /// `unvisited`, `in_no_grid` or `in_many_grids` ([`KINDS`]).
+    pub kind: &'static str,
+    /// How many buildings.
+    pub buildings: usize,
+    /// Their households.
+    pub households: u64,
+    /// Their ids, sorted; the first 1000 of a larger block.
+    pub building_ids: Vec<String>,
+    /// Whether `building_ids` leaves some out.
+    pub building_ids_truncated: bool,
+    /// Where to zoom to, `[lon, lat]`.
+    pub zoom_to: [f64; 2],
+}
+
+/// One uncovered block of `kind`, as a feature.
+fn block_feature(kind: &'static str, block: Block) -> BlockFeature {
+    BlockFeature {
+        kind: "Feature",
+        geometry: gridmap_io::write::geometry_json(&block.hull),
+        properties: BlockProperties {
+            kind,
+            buildings: block.buildings,
+            households: block.households,
+            building_ids: block.building_ids,
+            building_ids_truncated: block.truncated,
+            zoom_to: [block.zoom_to.x, block.zoom_to.y],
         },
-    })
+    }
 }
 
 /// The kinds of uncovered block, in the order they are listed.
@@ -52,7 +97,7 @@ pub const KINDS: [&str; 3] = ["unvisited", "in_no_grid", "in_many_grids"];
 /// Shared by the callers who reach the same part, and made again in the background when more
 /// than [`FRESH`] old ([`crate::api::shared_answer`]): a district's blocks take a second of
 /// work to make, and change slowly.
-#[utoipa::path(get, path = "/api/uncovered", tag = "statistics", params(UncoveredQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of blocks", body = Object)))]
+#[utoipa::path(get, path = "/api/uncovered", tag = "statistics", params(UncoveredQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of blocks", body = Blocks)))]
 pub async fn uncovered(
     State(state): State<AppState>,
     user: AuthUser,
@@ -92,7 +137,7 @@ fn uncovered_now(
     state: AppState,
     user: AuthUser,
     q: UncoveredQuery,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Blocks>, AppError> {
     let eps = check_eps(q.eps)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     let p = state.project();
@@ -127,9 +172,11 @@ fn uncovered_now(
             eps,
             limit,
         );
-        features.extend(blocks.iter().map(|b| block_json(kind, b)));
+        features.extend(blocks.into_iter().map(|b| block_feature(kind, b)));
     }
-    Ok(Json(
-        json!({"type": "FeatureCollection", "features": features, "eps_m": eps}),
-    ))
+    Ok(Json(Blocks {
+        kind: "FeatureCollection",
+        features,
+        eps_m: eps,
+    }))
 }
