@@ -27,8 +27,49 @@ use crate::state::AppState;
 /// Jobs by id.
 #[derive(Default)]
 pub struct Jobs {
-    jobs: Mutex<HashMap<String, Arc<Mutex<Value>>>>,
+    jobs: Mutex<HashMap<String, Arc<Mutex<PlanJob>>>>,
     next: Mutex<u64>,
+}
+
+/// A partition job as `GET /api/partition/{job}` answers it: fields appear as the job reaches
+/// them (`progress` with the first report of progress; the plan and its comparison when done,
+/// `error` when failed).
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct PlanJob {
+    /// The job's id.
+    pub job: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// What the partitioner is doing (its last phase when done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The village re-partitioned.
+    pub village: String,
+    /// How far it is, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// The plan's grids: a GeoJSON FeatureCollection with workloads and matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<Value>,
+    /// Today's grids of the village, as a GeoJSON FeatureCollection with their workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub current: Option<Value>,
+    /// Plan grid code → the current grid it continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching: Option<std::collections::BTreeMap<String, String>>,
+    /// The buildings whose grid would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub moves: Option<Vec<gridmap_stats::Move>>,
+    /// The partitioner's report (figures and notes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<Value>,
+    /// Why the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Body of `POST /api/partition`: the village to re-partition and the partition options (see
@@ -177,9 +218,13 @@ pub async fn start(
         *n += 1;
         format!("plan-{}", *n)
     };
-    let status = Arc::new(Mutex::new(
-        json!({"job": id, "status": "running", "phase": "starting", "village": req.village}),
-    ));
+    let status = Arc::new(Mutex::new(PlanJob {
+        job: id.clone(),
+        status: "running".into(),
+        phase: Some("starting".into()),
+        village: req.village.clone(),
+        ..PlanJob::default()
+    }));
     state
         .0
         .plans
@@ -200,8 +245,8 @@ pub async fn start(
             let mut s = progress_status
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            s["phase"] = json!(phase);
-            s["progress"] = json!(fraction);
+            s.phase = Some(phase.to_string());
+            s.progress = Some(fraction);
         });
         let mut s = status
             .lock()
@@ -227,17 +272,17 @@ pub async fn start(
                     f["properties"]["households_before"] =
                         json!(matched.and_then(|c| households_of(&current_grids, c)));
                 }
-                s["status"] = json!("done");
-                s["progress"] = json!(1.0);
-                s["plan"] = json!({"type": "FeatureCollection", "features": features});
-                s["current"] = current_grids;
-                s["matching"] = json!(compared.matching);
-                s["moves"] = json!(compared.moves);
-                s["report"] = serde_json::to_value(&plan.report).unwrap_or(Value::Null);
+                s.status = "done".into();
+                s.progress = Some(1.0);
+                s.plan = Some(json!({"type": "FeatureCollection", "features": features}));
+                s.current = Some(current_grids);
+                s.matching = Some(compared.matching);
+                s.moves = Some(compared.moves);
+                s.report = Some(serde_json::to_value(&plan.report).unwrap_or(Value::Null));
             }
             Err(e) => {
-                s["status"] = json!("failed");
-                s["error"] = json!(e.to_string());
+                s.status = "failed".into();
+                s.error = Some(e.to_string());
             }
         }
     });
@@ -287,12 +332,12 @@ fn households_of(current: &Value, code: &str) -> Option<u64> {
 }
 
 /// `GET /api/partition/{job}`: the job's status; only for those who may plan its village.
-#[utoipa::path(get, path = "/api/partition/{job}", tag = "planning", params(("job" = String, Path, description = "The job's id")), responses((status = 200, description = "Status and progress; when done the plan, report, current grids, matching and moves", body = Object)))]
+#[utoipa::path(get, path = "/api/partition/{job}", tag = "planning", params(("job" = String, Path, description = "The job's id")), responses((status = 200, description = "Status and progress; when done the plan, report, current grids, matching and moves", body = PlanJob)))]
 pub async fn status(
     State(state): State<AppState>,
     user: AuthUser,
     Path(job): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PlanJob>, AppError> {
     let jobs = state
         .0
         .plans
@@ -306,8 +351,7 @@ pub async fn status(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let village = v["village"].as_str().unwrap_or_default();
-    if !may_plan(&user, &state.project().town.code, village) {
+    if !may_plan(&user, &state.project().town.code, &v.village) {
         return Err(AppError::Forbidden);
     }
     Ok(Json(v))
