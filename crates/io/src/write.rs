@@ -111,10 +111,13 @@ pub fn write_buildings_fgb(path: &Path, buildings: &[Building]) -> Result<(), Er
             ("kind", ColumnType::String),
         ],
         buildings.iter().map(|b| {
-            let geometry = match &b.footprint {
-                Footprint::Area(a) if a.0.len() == 1 => Geometry::Polygon(a.0[0].clone()),
-                Footprint::Area(a) => Geometry::MultiPolygon(a.clone()),
-                Footprint::Point(p) => Geometry::Point(*p),
+            // The footprint's geometry (core's one conversion), a one-part area as the
+            // Polygon the layer's header declares.
+            let geometry = match Geometry::from(&b.footprint) {
+                Geometry::MultiPolygon(MultiPolygon(mut parts)) if parts.len() == 1 => {
+                    Geometry::Polygon(parts.remove(0))
+                }
+                g => g,
             };
             (
                 geometry,
@@ -143,9 +146,23 @@ pub fn write_area_fgb(path: &Path, name: &str, area: &MultiPolygon) -> Result<()
     )
 }
 
-/// The GeoJSON geometry object of a geometry, written by the `geojson` crate (a `Rect` or
-/// `Triangle` as a Polygon, a `Line` as a LineString).
-pub fn geometry_json(g: &Geometry) -> Value {
+/// The GeoJSON geometry object of any `geo` geometry (a `Geometry`, `MultiPolygon`,
+/// `Polygon`, `Point`…; a `Rect` or `Triangle` as a Polygon, a `Line` as a LineString),
+/// written by the `geojson` crate: the one GeoJSON geometry writer of gridmap, used by the
+/// exports, the HTTP API and OGC API – Features alike. Coordinates are written as `f64`
+/// round-trip (shortest form that reads back the same number), never rounded.
+///
+/// ```
+/// use geo::polygon;
+/// let triangle = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 0.5, y: 0.25)];
+/// let json = gridmap_io::write::geometry_json(&triangle);
+/// assert_eq!(json.to_string(),
+///            r#"{"coordinates":[[[0.0,0.0],[1.0,0.0],[0.5,0.25],[0.0,0.0]]],"type":"Polygon"}"#);
+/// ```
+pub fn geometry_json<G>(g: &G) -> Value
+where
+    for<'a> geojson::GeometryValue: From<&'a G>,
+{
     let value = geojson::GeometryValue::from(g);
     serde_json::to_value(geojson::Geometry::new(value)).unwrap_or(Value::Null)
 }

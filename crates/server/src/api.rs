@@ -11,7 +11,9 @@ use geo::{BoundingRect, Coord, Rect};
 use gridmap_core::geodesy::{LocalMetres, point_segment_distance_m};
 use gridmap_core::model::{Footprint, Grid, Visit, VisitOutcome};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use gridmap_io::write::geometry_json;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -19,29 +21,104 @@ use crate::input::day_number;
 use crate::live::Tally;
 use crate::state::{AppState, Project};
 
-/// `GET /health`: liveness and what is loaded.
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let p = state.project();
-    Json(json!({
-        "status": "ok", "town": p.town.code, "grids": p.grids.len(), "buildings": p.buildings.len(),
-    }))
+/// The answer of `GET /health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The project's town code.
+    pub town: String,
+    /// How many grids are loaded.
+    pub grids: usize,
+    /// How many buildings are loaded.
+    pub buildings: usize,
 }
 
-/// The GeoJSON geometry object of any `geo` geometry, written by the `geojson` crate.
-pub fn geometry_json<G>(g: &G) -> Value
-where
-    for<'a> geojson::GeometryValue: From<&'a G>,
-{
-    serde_json::to_value(geojson::Geometry::new(geojson::GeometryValue::from(g)))
-        .unwrap_or(Value::Null)
+/// `GET /health`: liveness and what is loaded.
+#[utoipa::path(get, path = "/health", tag = "server", security(()), responses((status = 200, description = "Alive; the town and what is loaded", body = crate::api::Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let p = state.project();
+    Json(Health {
+        status: "ok".into(),
+        town: p.town.code.clone(),
+        grids: p.grids.len(),
+        buildings: p.buildings.len(),
+    })
 }
 
 fn visible(user: &AuthUser, p: &Project, grid: &Grid) -> bool {
     user.sees_grid(&p.town.code, &grid.code, grid.village.as_deref())
 }
 
+/// Grids as a GeoJSON FeatureCollection (`GET /api/grids`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridCollection {
+    /// `FeatureCollection`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The grids.
+    pub features: Vec<GridFeature>,
+}
+
+/// A grid as a GeoJSON Feature, its code as the id.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridFeature {
+    /// `Feature`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The grid's code.
+    pub id: String,
+    /// Its record, or only its code for a neighbour's outline.
+    pub properties: GridProperties,
+    /// Its GeoJSON MultiPolygon.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+impl GridFeature {
+    /// The feature of a stored grid, with its record.
+    fn of(g: &gridmap_store::StoredGrid) -> GridFeature {
+        GridFeature {
+            kind: "Feature",
+            id: g.grid.code.clone(),
+            properties: GridProperties::Grid {
+                code: g.grid.code.clone(),
+                name: g.grid.name.clone(),
+                village: g.grid.village.clone(),
+                version: g.version,
+            },
+            geometry: geometry_json(&g.grid.geometry),
+        }
+    }
+}
+
+/// The properties of a [`GridFeature`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum GridProperties {
+    /// A grid of the caller's.
+    Grid {
+        /// Its code.
+        code: String,
+        /// Its name.
+        name: Option<String>,
+        /// Its village's code.
+        village: Option<String>,
+        /// Its version (send it as `If-Match` to change it).
+        version: u32,
+    },
+    /// The outline of a neighbour, for snapping (`?context=1`).
+    Context {
+        /// Its code.
+        code: String,
+        /// Always `true`.
+        context: bool,
+    },
+}
+
 /// Query of `GET /api/grids`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GridsQuery {
     /// `1`: add, for users who edit grids, the outlines of the grids next to theirs.
     context: Option<u8>,
@@ -51,22 +128,16 @@ pub struct GridsQuery {
 /// user who may edit grids also gets the grids outside their scope whose bounds meet (within
 /// ~10 m) one of theirs, with `"context": true` and only code and geometry, so an edit can snap
 /// to its neighbours' boundaries. Grid boundaries are not personal data.
+#[utoipa::path(get, path = "/api/grids", tag = "grids", params(GridsQuery), responses((status = 200, description = "A GeoJSON FeatureCollection of grids", body = GridCollection)))]
 pub async fn grids(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<GridsQuery>,
-) -> Json<Value> {
+) -> Json<GridCollection> {
     let p = state.project();
-    let feature = |g: &gridmap_store::StoredGrid| {
-        json!({
-            "type": "Feature", "id": g.grid.code,
-            "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
-            "geometry": geometry_json(&g.grid.geometry),
-        })
-    };
     let (mine, others): (Vec<_>, Vec<_>) =
         p.grids.iter().partition(|g| visible(&user, &p, &g.grid));
-    let mut features: Vec<Value> = mine.iter().map(|g| feature(g)).collect();
+    let mut features: Vec<GridFeature> = mine.iter().map(|g| GridFeature::of(g)).collect();
     if q.context == Some(1) && user.edits_grids() {
         const MARGIN_DEG: f64 = 1e-4;
         let near: Vec<Rect> = mine
@@ -90,18 +161,26 @@ pub async fn grids(
                 continue;
             };
             if near.iter().any(|n| geo::Intersects::intersects(n, &r)) {
-                features.push(json!({
-                    "type": "Feature", "id": g.grid.code,
-                    "properties": {"code": g.grid.code, "context": true},
-                    "geometry": geometry_json(&g.grid.geometry),
-                }));
+                features.push(GridFeature {
+                    kind: "Feature",
+                    id: g.grid.code.clone(),
+                    properties: GridProperties::Context {
+                        code: g.grid.code.clone(),
+                        context: true,
+                    },
+                    geometry: geometry_json(&g.grid.geometry),
+                });
             }
         }
     }
-    Json(json!({"type": "FeatureCollection", "features": features}))
+    Json(GridCollection {
+        kind: "FeatureCollection",
+        features,
+    })
 }
 
 /// `GET /api/grids/{code}`: one grid, with its version as the `ETag`.
+#[utoipa::path(get, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "A GeoJSON Feature; its version in the ETag", body = GridFeature), (status = 404, description = "No such grid", body = crate::openapi::ErrorBody)))]
 pub async fn grid(
     State(state): State<AppState>,
     user: AuthUser,
@@ -114,11 +193,7 @@ pub async fn grid(
     if !visible(&user, &p, &g.grid) {
         return Err(AppError::Forbidden);
     }
-    let body = json!({
-        "type": "Feature", "id": g.grid.code,
-        "properties": {"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version},
-        "geometry": geometry_json(&g.grid.geometry),
-    });
+    let body = GridFeature::of(g);
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", g.version)) {
         headers.insert(header::ETAG, v);
@@ -128,8 +203,10 @@ pub async fn grid(
 
 /// Query of the statistics endpoints and their CSV/XLSX exports: `by=grid` (the default)
 /// or `by=village`, how rows are grouped.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// `grid` (the default) or `village`.
     by: Option<String>,
 }
 
@@ -140,6 +217,7 @@ pub struct StatsQuery {
 /// The answer is shared for [`STATS_FRESH`] by users who reach the same part: a district's
 /// table is 10,000 rows (2.5 MB), and a dashboard refreshed by many supervisors during a
 /// campaign need not be younger than a second.
+#[utoipa::path(get, path = "/api/stats", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics table", body = StatsTable)))]
 pub async fn stats(
     State(state): State<AppState>,
     user: AuthUser,
@@ -294,90 +372,77 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
             });
         }
     }
-    let rate = Tally::visit_rate;
-    // People linked to houses in the buildings (人房关联): every person counted in a grid or
-    // village lives in a house of one of its buildings, so all of them are linked.
-    let linkage = |t: &Tally| -> (u64, u64, Option<f64>) {
-        (t.people, t.people, (t.people > 0).then_some(1.0))
-    };
     let expected = expected_rate(&state.0.settings);
-    let mut ranked: Vec<(&String, &Tally)> = rows.iter().collect();
-    ranked.sort_by(|a, b| rate(b.1).total_cmp(&rate(a.1)).then(a.0.cmp(b.0)));
-    let rows: Vec<StatsRow> = ranked
-        .iter()
-        .enumerate()
-        .map(|(rank, (key, r))| {
-            let (people, people_linked, linkage_rate) = linkage(r);
-            StatsRow {
-                grid: (by == "grid").then(|| key.to_string()),
-                village: (by == "village").then(|| key.to_string()),
-                rank: rank + 1,
-                buildings: r.buildings,
-                households: r.households,
-                visited_buildings: r.visited_buildings,
-                visited_households: r.visited_households,
-                visit_rate: rate(r),
-                expected_rate: expected,
-                behind_schedule: expected.is_some_and(|e| rate(r) + 1e-9 < e),
-                flagged_visits: r.flagged,
-                people,
-                people_linked,
-                linkage_rate,
-            }
-        })
-        .collect();
+    let rows = gridmap_stats::rank(&rows, by == "grid", expected);
     let settings = &state.0.settings;
     Ok(StatsTable {
         by: by.to_string(),
         rows,
         expected_rate: expected,
-        campaign: json!({"start": settings.campaign_start, "end": settings.campaign_end,
-                         "target_visit_rate": 1.0, "target_linkage_rate": 0.95}),
+        campaign: Campaign {
+            start: settings.campaign_start.clone(),
+            end: settings.campaign_end.clone(),
+            target_visit_rate: 1.0,
+            target_linkage_rate: 0.95,
+        },
     })
 }
 
 /// The statistics answer (typed: a district has 10,000 rows, written straight to bytes).
-#[derive(serde::Serialize)]
-struct StatsTable {
-    by: String,
-    rows: Vec<StatsRow>,
-    expected_rate: Option<f64>,
-    campaign: Value,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StatsTable {
+    /// `grid` or `village`: what a row is.
+    pub by: String,
+    /// The rows, ranked by visit rate.
+    pub rows: Vec<gridmap_stats::StatsRow>,
+    /// The visit rate the campaign's schedule expects by today, `None` without a campaign.
+    pub expected_rate: Option<f64>,
+    /// The campaign and its targets.
+    pub campaign: Campaign,
 }
 
-/// One row of the statistics.
-#[derive(serde::Serialize)]
-struct StatsRow {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    village: Option<String>,
-    rank: usize,
-    buildings: u64,
-    households: u64,
-    visited_buildings: u64,
-    visited_households: u64,
-    visit_rate: f64,
-    expected_rate: Option<f64>,
-    behind_schedule: bool,
-    flagged_visits: u64,
-    people: u64,
-    people_linked: u64,
-    linkage_rate: Option<f64>,
+/// The campaign the statistics measure against.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Campaign {
+    /// Its first day (RFC 3339 or `YYYY-MM-DD`), when set.
+    pub start: Option<String>,
+    /// Its last day, when set.
+    pub end: Option<String>,
+    /// The visit rate to reach by its end (100%).
+    pub target_visit_rate: f64,
+    /// The person–house linkage rate to reach (95%).
+    pub target_linkage_rate: f64,
 }
 
 /// The body of `POST /api/visits`. Unknown fields are refused (a client cannot set `flagged`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVisit {
+    /// The building's id.
     building: String,
+    /// A house of the building in the register, when the visit was to one.
     house: Option<String>,
     /// RFC 3339; the server's time when absent.
     time: Option<String>,
+    /// `visited`, `nobody_home`, `refused`, `demolished` or `newly_found`.
     outcome: String,
+    /// Where the worker stood: longitude (give both or neither).
     lon: Option<f64>,
+    /// Latitude.
     lat: Option<f64>,
+    /// A note, at most 1000 characters.
     note: Option<String>,
+}
+
+/// The answer of `POST /api/visits`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VisitRecorded {
+    /// The visit's id.
+    pub id: String,
+    /// Whether its GPS point lies farther from the building than allowed.
+    pub flagged: bool,
+    /// Metres from its GPS point to the building (0 inside), when a point was given.
+    pub distance_m: Option<f64>,
 }
 
 /// The longest note on a visit.
@@ -407,11 +472,12 @@ fn distance_to_building(b: &gridmap_core::Building, p: Coord) -> f64 {
 /// [`crate::scope`]) to a building in their part. A GPS point farther than the configured
 /// distance (50 m by default) from the building is stored but flagged. The id is a random UUID,
 /// so concurrent visits never collide.
+#[utoipa::path(post, path = "/api/visits", tag = "visits", request_body = NewVisit, responses((status = 200, description = "The visit's id; whether its GPS point is flagged", body = VisitRecorded), (status = 404, description = "No such building", body = crate::openapi::ErrorBody)))]
 pub async fn post_visit(
     State(state): State<AppState>,
     user: AuthUser,
     Json(v): Json<NewVisit>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<VisitRecorded>, AppError> {
     user.require(crate::scope::Role::records_visits)?;
     let p = state.project();
     let &i = p.building_by_id.get(&v.building).ok_or_else(|| {
@@ -482,9 +548,11 @@ pub async fn post_visit(
     let touched = p.buildings[i as usize].footprint_rect();
     drop(p);
     state.0.writer.record(visit, touched).await?;
-    Ok(Json(
-        json!({"id": id, "flagged": flagged, "distance_m": distance}),
-    ))
+    Ok(Json(VisitRecorded {
+        id,
+        flagged,
+        distance_m: distance,
+    }))
 }
 
 /// The columns of the exported statistics, the first named after the grouping.
@@ -508,6 +576,7 @@ fn stats_columns(by: &str) -> [&str; 12] {
 /// `GET /api/stats.xlsx?by=grid|village`: the same table as an Excel workbook to hand on: one
 /// sheet named for what it counts, Chinese column names, the grid's or village's name beside
 /// its code (and a grid's village), rates as percentages, the header frozen and filterable.
+#[utoipa::path(get, path = "/api/stats.xlsx", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics as an Excel workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)))]
 pub async fn stats_xlsx(
     state: State<AppState>,
     user: AuthUser,
@@ -666,6 +735,7 @@ fn stats_workbook(
 }
 
 /// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.
+#[utoipa::path(get, path = "/api/stats.csv", tag = "statistics", params(StatsQuery), responses((status = 200, description = "The statistics as CSV", content_type = "text/csv", body = String)))]
 pub async fn stats_csv(
     state: State<AppState>,
     user: AuthUser,
@@ -712,25 +782,5 @@ pub fn expected_rate(settings: &crate::state::Settings) -> Option<f64> {
     let start = day_number(settings.campaign_start.as_deref()?)?;
     let end = day_number(settings.campaign_end.as_deref()?)?;
     let today = day_number(&crate::input::now_rfc3339())?;
-    if end <= start {
-        return Some(1.0);
-    }
-    Some(((today - start) as f64 / (end - start) as f64).clamp(0.0, 1.0))
-}
-
-/// The smallest rectangle holding both (either may be missing).
-pub(crate) fn union_rect(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        )),
-        (a, b) => a.or(b),
-    }
+    Some(gridmap_stats::expected_rate(start, end, today))
 }

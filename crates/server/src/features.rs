@@ -178,9 +178,9 @@ impl Crs {
 
     fn geometry(self, g: &Geometry) -> Value {
         if self == Crs::Crs84 {
-            crate::api::geometry_json(g)
+            gridmap_io::write::geometry_json(g)
         } else {
-            crate::api::geometry_json(&g.map_coords(|c| self.from_lonlat(c)))
+            gridmap_io::write::geometry_json(&g.map_coords(|c| self.from_lonlat(c)))
         }
     }
 }
@@ -324,6 +324,7 @@ fn landing_page(base: &Base, p: &Project) -> Value {
 }
 
 /// `GET /ogc`: the landing page (no token needed: it holds no data).
+#[utoipa::path(get, path = "/ogc", tag = "ogc", security(()), responses((status = 200, description = "The landing page (its own OpenAPI 3.0 document at /ogc/api)", body = Object)))]
 pub async fn landing(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -358,12 +359,14 @@ pub async fn root_landing(state: &AppState, headers: &HeaderMap) -> Response {
 }
 
 /// `GET /ogc/conformance`.
+#[utoipa::path(get, path = "/ogc/conformance", tag = "ogc", security(()), responses((status = 200, description = "Conformance classes", body = Object)))]
 pub async fn conformance(Query(params): Query<Params>) -> Result<Response, AppError> {
     check_params(&params, &[])?;
     Ok(json_response(JSON, json!({"conformsTo": CONFORMANCE})))
 }
 
 /// `GET /ogc/api`: the OpenAPI 3.0 document of the OGC API.
+#[utoipa::path(get, path = "/ogc/api", tag = "ogc", security(()), responses((status = 200, description = "The OpenAPI 3.0 document of /ogc", body = Object)))]
 pub async fn api_document(
     headers: HeaderMap,
     uri: Uri,
@@ -564,6 +567,7 @@ fn collection_json(base: &Base, p: &Project, id: &str, title: &str, description:
 }
 
 /// `GET /ogc/collections`.
+#[utoipa::path(get, path = "/ogc/collections", tag = "ogc", responses((status = 200, description = "Collections: grids, buildings, addresses, visits, roads, water", body = Object)))]
 pub async fn collections(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -590,6 +594,7 @@ pub async fn collections(
 }
 
 /// `GET /ogc/collections/{id}`.
+#[utoipa::path(get, path = "/ogc/collections/{id}", tag = "ogc", params(("id" = String, Path)), responses((status = 200, description = "One collection", body = Object)))]
 pub async fn one_collection(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -661,6 +666,7 @@ fn queryables(id: &str) -> Vec<(&'static str, &'static str, Option<Vec<&'static 
 }
 
 /// `GET /ogc/collections/{id}/queryables`: a JSON Schema of what items can be filtered by.
+#[utoipa::path(get, path = "/ogc/collections/{id}/queryables", tag = "ogc", params(("id" = String, Path)), responses((status = 200, description = "Queryables (JSON Schema)", content_type = "application/schema+json", body = Object)))]
 pub async fn queryables_doc(
     headers: HeaderMap,
     uri: Uri,
@@ -1122,6 +1128,7 @@ fn number(params: &Params, name: &str) -> Result<Option<usize>, AppError> {
 }
 
 /// `GET /ogc/collections/{id}/items`.
+#[utoipa::path(get, path = "/ogc/collections/{id}/items", tag = "ogc", params(("id" = String, Path)), responses((status = 200, description = "Items in your area (?limit, offset, bbox, bbox-crs, crs, datetime, queryables)", content_type = "application/geo+json", body = Object)))]
 pub async fn items(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1233,6 +1240,7 @@ pub async fn items(
 
 /// `GET /ogc/collections/{id}/items/{featureId}`: 404 when there is no such feature in the
 /// user's scope (whether it exists elsewhere is not told).
+#[utoipa::path(get, path = "/ogc/collections/{id}/items/{fid}", tag = "ogc", params(("id" = String, Path), ("fid" = String, Path)), responses((status = 200, description = "One item (?crs)", content_type = "application/geo+json", body = Object)))]
 pub async fn item(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -4,7 +4,7 @@
 //! Every write goes the same way: the body is checked field by field ([`crate::input`]), the
 //! user's right to write this grid with this code and village is checked
 //! ([`scope::check_grid_write`]), the validator measures what the new boundary would do
-//! ([`impact`]), and the edit is refused when it reaches outside the user's part of the org tree
+//! ([`gridmap_stats::edit`]), and the edit is refused when it reaches outside the user's part of the org tree
 //! (403, even with `force`), is invalid (400) or would create overlaps without `force` (409).
 //! `POST /api/validate` answers the same measurement without saving, with the reasons it would be
 //! refused in `refused`, and names only the grids and buildings the caller may see.
@@ -13,45 +13,73 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use geo::{BoundingRect, MultiPolygon, Rect};
 use gridmap_core::model::Grid;
-use gridmap_core::validate::{CoverageInput, Gap, Options, Overlap, validate};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::api::{geometry_json, union_rect};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::extract::{Json, Path, Query};
 use crate::input;
 use crate::scope;
 use crate::state::{AppState, Project};
+use gridmap_io::write::geometry_json;
+use gridmap_stats::edit::{Impact, Layer, union_rect};
 
 /// The longest grid name.
 const MAX_NAME_CHARS: usize = 100;
 /// The longest reason for an edit.
 const MAX_REASON_CHARS: usize = 500;
 
-/// A GeoJSON Feature as a grid edit sends it.
-#[derive(Debug, Deserialize)]
+/// A GeoJSON Feature as a grid edit sends it. Properties and geometry are taken as JSON and
+/// checked field by field ([`crate::input`]), so that a bad one is named in the answer.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FeatureBody {
+    /// `code` (required), `name`, `village`: strings.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     properties: Option<Map<String, Value>>,
+    /// A GeoJSON Polygon or MultiPolygon, WGS84 lon/lat.
+    #[schema(value_type = Object)]
     geometry: Value,
 }
 
 /// `{"feature": …}`: the body of `POST /api/validate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// A GeoJSON Feature with a `code` property and a Polygon or MultiPolygon.
     feature: FeatureBody,
 }
 
 /// `{"feature", "reason", "force"}`: the body of `POST /api/grids` and `PUT /api/grids/{code}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct GridBody {
+    /// The grid as a GeoJSON Feature.
     feature: FeatureBody,
+    /// Why (required, at most 500 characters): kept in the grid's history.
     reason: Option<String>,
+    /// Save even if the grid would overlap others.
     #[serde(default)]
     force: bool,
+}
+
+/// The answer of `POST /api/grids` and `PUT /api/grids/{code}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridSaved {
+    /// The grid's code.
+    pub grid: String,
+    /// Its new version (send it as `If-Match` to change it again).
+    pub version: u32,
+    /// What saving did, as `POST /api/validate` answers it.
+    pub validation: EditVerdict,
+}
+
+/// The answer of `DELETE /api/grids/{code}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GridDeleted {
+    /// The grid's code.
+    pub grid: String,
+    /// Always `true`.
+    pub deleted: bool,
 }
 
 /// A string property of a feature: absent or null is `None`, anything but a string is a 400.
@@ -97,194 +125,78 @@ fn parse_grid(p: &Project, feature: &FeatureBody) -> Result<Grid, AppError> {
     })
 }
 
-/// What saving a candidate grid would do, as the validator measures it within the grid's parent
-/// (its village's boundary when known, else the town's).
-pub struct Impact {
-    /// The candidate's code.
-    pub grid: String,
-    /// Why its geometry is invalid (empty: valid).
-    pub invalid: Vec<String>,
-    /// Overlaps the candidate takes part in.
-    pub overlaps: Vec<Overlap>,
-    /// Gaps within the parent.
-    pub gaps: Vec<Gap>,
-    /// Buildings whose grid changes to or from the candidate: (index, before, after).
-    pub moved: Vec<(usize, Option<String>, Option<String>)>,
-    /// Area of the candidate outside its parent, when above the validator's floor (m²).
-    pub outside_parent_m2: Option<f64>,
-    /// The parent the candidate was measured in.
-    parent: Option<MultiPolygon>,
-}
-
-/// The validator's verdict on the grid layer with `candidate` in place of its namesake.
-pub fn impact(p: &Project, candidate: &Grid) -> Impact {
-    // Only the neighbourhood can change: the old and new boundaries' bounds, widened a little.
-    // Every grid meeting it and every building in it are validated, within the parent clipped
-    // to it — a gap there is a gap whatever lies further away, and a grid overlapping the
-    // candidate meets it — so an edit costs milliseconds whatever the size of the town.
-    const MARGIN_DEG: f64 = 0.002;
-    let old = p
-        .grid(&candidate.code)
-        .and_then(|g| g.grid.geometry.bounding_rect());
-    let area = crate::api::union_rect(old, candidate.geometry.bounding_rect()).map(|r| {
-        Rect::new(
-            geo::coord! {x: r.min().x - MARGIN_DEG, y: r.min().y - MARGIN_DEG},
-            geo::coord! {x: r.max().x + MARGIN_DEG, y: r.max().y + MARGIN_DEG},
-        )
-    });
-    let near = |r: Option<Rect>| match (area, r) {
-        (Some(a), Some(r)) => geo::Intersects::intersects(&a, &r),
-        _ => true,
-    };
-    let mut grids: Vec<Grid> = p
-        .grids
-        .iter()
-        .filter(|g| g.grid.code != candidate.code && near(g.grid.geometry.bounding_rect()))
-        .map(|g| g.grid.clone())
-        .collect();
-    grids.push(candidate.clone());
-    let local: Vec<usize> = match area {
-        Some(a) => {
-            let env = rstar::AABB::from_corners([a.min().x, a.min().y], [a.max().x, a.max().y]);
-            let mut v: Vec<usize> = p
-                .building_tree
-                .locate_in_envelope_intersecting(&env)
-                .map(|e| e.data as usize)
-                .collect();
-            v.sort_unstable();
-            v
-        }
-        None => (0..p.buildings.len()).collect(),
-    };
-    let buildings: Vec<gridmap_core::Building> =
-        local.iter().map(|&i| p.buildings[i].clone()).collect();
-    let parent = candidate
-        .village
-        .as_deref()
-        .and_then(|code| p.villages.iter().find(|v| v.code == code))
-        .and_then(|v| v.boundary.as_ref())
-        .or(p.town.boundary.as_ref());
-    let clipped = match (parent, area) {
-        (Some(b), Some(a)) => Some(geo::BooleanOps::intersection(b, &a.to_polygon())),
-        (b, _) => b.cloned(),
-    };
-    let input = CoverageInput {
-        grids: &grids,
-        buildings: &buildings,
-        boundary: clipped.as_ref(),
-        ..CoverageInput::default()
-    };
-    let coverage = validate(&input, &Options::default(), &mut |_| {});
-    let r = coverage.report;
-    let code = candidate.code.as_str();
-    let moved = coverage
-        .assignments
-        .iter()
-        .zip(&local)
-        .filter_map(|(a, &i)| {
-            let before = p.grid_of(i);
-            let after = a.grid().map(|g| grids[g as usize].code.as_str());
-            (before != after && (before == Some(code) || after == Some(code)))
-                .then(|| (i, before.map(String::from), after.map(String::from)))
-        })
-        .collect();
-    Impact {
-        grid: candidate.code.clone(),
-        invalid: r
-            .invalid_grids
-            .into_iter()
-            .filter(|g| g.grid == code)
-            .map(|g| g.reason)
-            .collect(),
-        overlaps: r
-            .overlaps
-            .into_iter()
-            .filter(|o| o.grids.iter().any(|g| g == code))
-            .collect(),
-        gaps: r.gaps,
-        moved,
-        outside_parent_m2: r
-            .outside_boundary
-            .iter()
-            .find(|o| o.grid == code)
-            .map(|o| o.area_m2),
-        parent: parent.cloned(),
+impl Layer for Project {
+    fn grids(&self) -> impl Iterator<Item = &Grid> {
+        self.grids.iter().map(|g| &g.grid)
     }
-}
 
-/// How much an edit may add to an overlap or to the area outside the village before it counts
-/// as reaching further (m²): the validator's floor.
-const GROWTH_FLOOR_M2: f64 = 1.0;
+    fn grid(&self, code: &str) -> Option<&Grid> {
+        Project::grid(self, code).map(|g| &g.grid)
+    }
 
-impl Impact {
-    /// The other grids the candidate would overlap more than today's grid of that code does
-    /// (an overlap the user inherited does not block an edit that leaves it as it is).
-    fn overlapping_more(&self, p: &Project) -> Vec<&str> {
-        let today = |other: &str| -> f64 {
-            p.report
-                .overlaps
-                .iter()
-                .filter(|o| o.grids.contains(&self.grid) && o.grids.iter().any(|g| g == other))
-                .map(|o| o.area_m2)
-                .sum()
-        };
-        self.overlaps
-            .iter()
-            .filter_map(|o| {
-                let other = o.grids.iter().find(|g| **g != self.grid)?;
-                (o.area_m2 > today(other) + GROWTH_FLOOR_M2).then_some(other.as_str())
-            })
+    fn buildings(&self) -> &[gridmap_core::Building] {
+        &self.buildings
+    }
+
+    fn buildings_in(&self, area: Rect) -> Vec<usize> {
+        let env =
+            rstar::AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+        self.building_tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
             .collect()
     }
 
-    /// The candidate's area outside its parent when it is larger than today's grid's (m²).
-    fn outside_more(&self, p: &Project) -> Option<f64> {
-        let after = self.outside_parent_m2?;
-        let before = match (p.grid(&self.grid), &self.parent) {
-            (Some(g), Some(parent)) => gridmap_core::geodesy::area_m2(
-                &geo::BooleanOps::difference(&g.grid.geometry, parent),
-            ),
-            _ => 0.0,
-        };
-        (after > before + GROWTH_FLOOR_M2).then_some(after)
+    fn grid_of(&self, i: usize) -> Option<&str> {
+        Project::grid_of(self, i)
     }
 
-    /// The grids the candidate takes buildings from, with how many.
-    fn taken_from(&self) -> Vec<(String, usize)> {
-        let mut out: Vec<(String, usize)> = Vec::new();
-        for (_, before, after) in &self.moved {
-            if after.as_deref() == Some(self.grid.as_str())
-                && let Some(b) = before
-            {
-                match out.iter_mut().find(|(c, _)| c == b) {
-                    Some((_, n)) => *n += 1,
-                    None => out.push((b.clone(), 1)),
-                }
-            }
-        }
-        out
+    fn parent(&self, village: Option<&str>) -> Option<&MultiPolygon> {
+        village
+            .and_then(|code| self.villages.iter().find(|v| v.code == code))
+            .and_then(|v| v.boundary.as_ref())
+            .or(self.town.boundary.as_ref())
     }
 
+    fn overlaps(&self) -> &[gridmap_core::validate::Overlap] {
+        &self.report.overlaps
+    }
+}
+
+/// What saving `candidate` would do, for `user`: the measurement ([`gridmap_stats::edit`]) and
+/// how the answer shows it.
+struct Verdict<'a> {
+    impact: Impact,
+    p: &'a Project,
+}
+
+/// The validator's verdict on the project with `candidate` in place of its namesake.
+fn impact<'a>(p: &'a Project, candidate: &Grid) -> Verdict<'a> {
+    Verdict {
+        impact: gridmap_stats::impact(p, candidate),
+        p,
+    }
+}
+
+impl Verdict<'_> {
     /// What the edit would do outside `user`'s part, in words (empty: nothing).
-    pub fn reach_violations(&self, p: &Project, user: &AuthUser) -> Vec<scope::Violation> {
+    fn reach_violations(&self, user: &AuthUser) -> Vec<scope::Violation> {
+        let (p, i) = (self.p, &self.impact);
         scope::reach_violations(
             p,
             user,
-            self.outside_more(p),
-            &self.overlapping_more(p),
-            &self.taken_from(),
+            i.outside_more(p),
+            &i.overlapping_more(p),
+            &i.taken_from(),
         )
     }
 
     /// The answer for `user`: grids the user does not see are `null`, buildings the user does
     /// not see are left out of the lists (their counts stay).
-    pub fn to_json(&self, p: &Project, user: &AuthUser) -> Value {
-        let code = |c: &str| -> Value {
-            if c == self.grid || user.sees_code(p, c) {
-                Value::from(c)
-            } else {
-                Value::Null
-            }
+    fn answer(&self, user: &AuthUser) -> EditVerdict {
+        let (p, found) = (self.p, &self.impact);
+        let code = |c: &str| -> Option<String> {
+            (c == found.grid || user.sees_code(p, c)).then(|| c.to_string())
         };
         let seen = |ids: &[String]| -> Vec<String> {
             ids.iter()
@@ -296,61 +208,150 @@ impl Impact {
                 .cloned()
                 .collect()
         };
-        let overlaps: Vec<Value> = self
+        let overlaps = found
             .overlaps
             .iter()
-            .map(|o| {
-                json!({"grids": o.grids.iter().map(|g| code(g)).collect::<Vec<_>>(),
-                       "area_m2": o.area_m2, "buildings": seen(&o.buildings),
-                       "building_count": o.buildings.len(), "geometry": geometry_json(&o.geometry)})
+            .map(|o| OverlapAnswer {
+                grids: o.grids.iter().map(|g| code(g)).collect(),
+                area_m2: o.area_m2,
+                buildings: seen(&o.buildings),
+                building_count: o.buildings.len(),
+                geometry: geometry_json(&o.geometry),
             })
             .collect();
-        let gaps: Vec<Value> = self
+        let gaps = found
             .gaps
             .iter()
-            .map(|g| {
-                json!({"area_m2": g.area_m2, "point": g.point, "buildings": seen(&g.buildings),
-                       "building_count": g.buildings.len(), "geometry": geometry_json(&g.geometry)})
+            .map(|g| GapAnswer {
+                area_m2: g.area_m2,
+                point: g.point,
+                buildings: seen(&g.buildings),
+                building_count: g.buildings.len(),
+                geometry: geometry_json(&g.geometry),
             })
             .collect();
-        let moved: Vec<Value> = self
+        let moved = found
             .moved
             .iter()
             .filter(|(i, _, _)| user.sees_building(p, *i))
-            .map(|(i, before, after)| {
-                json!({"building": p.buildings[*i].id,
-                       "from": before.as_deref().map(code), "to": after.as_deref().map(code)})
+            .map(|(i, before, after)| MovedAnswer {
+                building: p.buildings[*i].id.clone(),
+                from: before.as_deref().and_then(code),
+                to: after.as_deref().and_then(code),
             })
             .collect();
-        let refused = self.reach_violations(p, user);
-        let valid = self.invalid.is_empty();
-        json!({
-            "grid": self.grid,
-            "valid": valid,
-            "invalid_reasons": self.invalid,
-            "overlaps": overlaps,
-            "gaps": gaps,
-            "buildings_changing_grid": moved,
-            "outside_parent": self.outside_parent_m2,
-            "refused": refused,
-            "ok": valid && self.overlaps.is_empty() && refused.is_empty(),
-            "summary": {
-                "overlap_area_m2": self.overlaps.iter().map(|o| o.area_m2).sum::<f64>(),
-                "gap_area_m2": self.gaps.iter().map(|g| g.area_m2).sum::<f64>(),
-                "buildings_changing_grid": self.moved.len(),
+        let refused = self.reach_violations(user);
+        let valid = found.valid();
+        EditVerdict {
+            grid: found.grid.clone(),
+            valid,
+            invalid_reasons: found.invalid.clone(),
+            overlaps,
+            gaps,
+            buildings_changing_grid: moved,
+            outside_parent: found.outside_parent_m2,
+            ok: valid && found.overlaps.is_empty() && refused.is_empty(),
+            refused,
+            summary: EditSummary {
+                overlap_area_m2: found.overlap_area_m2(),
+                gap_area_m2: found.gap_area_m2(),
+                buildings_changing_grid: found.moved.len(),
             },
-        })
+        }
     }
+}
+
+/// What saving a grid would do, as `POST /api/validate` answers it (and the grid writes, in
+/// `validation`). Grids the caller does not see are `null`; buildings the caller does not see
+/// are left out of the lists, their counts kept.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EditVerdict {
+    /// The grid's code.
+    pub grid: String,
+    /// Whether its geometry is valid.
+    pub valid: bool,
+    /// Why it is not.
+    pub invalid_reasons: Vec<String>,
+    /// The overlaps it would take part in.
+    pub overlaps: Vec<OverlapAnswer>,
+    /// The gaps around it.
+    pub gaps: Vec<GapAnswer>,
+    /// The buildings whose grid would change to or from it.
+    pub buildings_changing_grid: Vec<MovedAnswer>,
+    /// Its area outside its village (or town), m², when above the validator's floor.
+    pub outside_parent: Option<f64>,
+    /// Why saving would be refused (the edit reaches outside the caller's part).
+    #[schema(value_type = Vec<Object>)]
+    pub refused: Vec<scope::Violation>,
+    /// Whether it would be saved without `force`: valid, no overlap, not refused.
+    pub ok: bool,
+    /// Totals.
+    pub summary: EditSummary,
+}
+
+/// An overlap in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OverlapAnswer {
+    /// The two grids (`null`: one the caller does not see).
+    pub grids: Vec<Option<String>>,
+    /// Its area, m².
+    pub area_m2: f64,
+    /// The buildings in it that the caller sees.
+    pub buildings: Vec<String>,
+    /// How many buildings are in it.
+    pub building_count: usize,
+    /// Its GeoJSON geometry.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+/// A gap in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GapAnswer {
+    /// Its area, m².
+    pub area_m2: f64,
+    /// A point inside it, `[lon, lat]`.
+    pub point: [f64; 2],
+    /// The buildings in it that the caller sees.
+    pub buildings: Vec<String>,
+    /// How many buildings are in it.
+    pub building_count: usize,
+    /// Its GeoJSON geometry.
+    #[schema(value_type = Object)]
+    pub geometry: Value,
+}
+
+/// A building that would change grid, in an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MovedAnswer {
+    /// The building's id.
+    pub building: String,
+    /// Its grid before (`null`: none, several, or one the caller does not see).
+    pub from: Option<String>,
+    /// Its grid after.
+    pub to: Option<String>,
+}
+
+/// The totals of an [`EditVerdict`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EditSummary {
+    /// Area of the overlaps it would take part in, m².
+    pub overlap_area_m2: f64,
+    /// Area of the gaps around it, m².
+    pub gap_area_m2: f64,
+    /// How many buildings would change grid (seen or not).
+    pub buildings_changing_grid: usize,
 }
 
 /// `POST /api/validate` `{"feature": GeoJSON Feature}`: what saving this grid would do, without
 /// saving: whether its geometry is valid, the overlaps and gaps it would take part in, the
 /// buildings that would change grid, and why saving would be refused (`refused`).
+#[utoipa::path(post, path = "/api/validate", tag = "grids", request_body = Candidate, responses((status = 200, description = "What saving would do", body = Object)))]
 pub async fn validate_candidate(
     State(state): State<AppState>,
     user: AuthUser,
     Json(c): Json<Candidate>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<EditVerdict>, AppError> {
     crate::reading(move || validate_candidate_now(state, user, c)).await
 }
 
@@ -359,12 +360,12 @@ fn validate_candidate_now(
     state: AppState,
     user: AuthUser,
     c: Candidate,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<EditVerdict>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &c.feature)?;
     let existing = p.grid(&candidate.code);
     scope::check_grid_write(&p, &user, existing, Some(&mut candidate), false)?;
-    Ok(Json(impact(&p, &candidate).to_json(&p, &user)))
+    Ok(Json(impact(&p, &candidate).answer(&user)))
 }
 
 /// The `reason` of an edit, required, non-blank and bounded: it goes into the grid's history.
@@ -383,9 +384,9 @@ fn save_verdict(
     user: &AuthUser,
     candidate: &Grid,
     force: bool,
-) -> Result<Value, AppError> {
+) -> Result<EditVerdict, AppError> {
     let verdict = impact(p, candidate);
-    let refused = verdict.reach_violations(p, user);
+    let refused = verdict.reach_violations(user);
     if !refused.is_empty() {
         let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
         return Err(AppError::ForbiddenBecause(format!(
@@ -393,15 +394,16 @@ fn save_verdict(
             refused.join("; it ")
         )));
     }
-    if !verdict.invalid.is_empty() {
+    let found = &verdict.impact;
+    if !found.valid() {
         return Err(AppError::BadRequest(format!(
             "invalid geometry: {}",
-            verdict.invalid.join("; ")
+            found.invalid.join("; ")
         )));
     }
-    if !verdict.overlaps.is_empty() && !force {
+    if !found.overlaps.is_empty() && !force {
         // Grids and areas only: the geometries would drown the message.
-        let overlaps: Vec<String> = verdict
+        let overlaps: Vec<String> = found
             .overlaps
             .iter()
             .map(|o| {
@@ -418,7 +420,7 @@ fn save_verdict(
             overlaps.join(", ")
         )));
     }
-    Ok(verdict.to_json(p, user))
+    Ok(verdict.answer(user))
 }
 
 /// The version in `If-Match`: `None` when absent, 400 when it is not a version.
@@ -463,13 +465,14 @@ fn save(
 /// `PUT /api/grids/{code}` with `If-Match: "VERSION"` and `{"feature", "reason", "force"}`:
 /// saves a grid after validating it. Refused with 403 when it reaches outside the user's part,
 /// 409 when it would create overlaps unless `force`, 412 when someone saved a newer version.
+#[utoipa::path(put, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("If-Match" = String, Header, description = "The version edited")), request_body = GridBody, responses((status = 200, description = "Saved: the new version and the validation", body = GridSaved), (status = 409, description = "Would create overlaps (send force)", body = crate::openapi::ErrorBody), (status = 412, description = "Someone saved a newer version", body = crate::openapi::ErrorBody)))]
 pub async fn put_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Path(code): Path<String>,
     headers: HeaderMap,
     Json(body): Json<GridBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     crate::blocking(move || put_grid_now(state, user, code, headers, body)).await
 }
 
@@ -480,7 +483,7 @@ fn put_grid_now(
     code: String,
     headers: HeaderMap,
     body: GridBody,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if candidate.code != code {
@@ -501,23 +504,30 @@ fn put_grid_now(
     let verdict = save_verdict(&p, &user, &candidate, body.force)?;
     let before = existing.map(|g| &g.grid.geometry);
     let version = save(&state, &user, &candidate, before, expected, reason)?;
-    Ok(Json(
-        json!({"grid": code, "version": version, "validation": verdict}),
-    ))
+    Ok(Json(GridSaved {
+        grid: code,
+        version,
+        validation: verdict,
+    }))
 }
 
 /// `POST /api/grids` `{"feature", "reason", "force"}`: creates a grid after validating it
 /// (409 if the code exists or, without `force`, if it would create overlaps).
+#[utoipa::path(post, path = "/api/grids", tag = "grids", request_body = GridBody, responses((status = 200, description = "Created: version 1 and the validation", body = GridSaved), (status = 409, description = "The code exists, or it would create overlaps (send force)", body = crate::openapi::ErrorBody)))]
 pub async fn post_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Json(body): Json<GridBody>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridSaved>, AppError> {
     crate::blocking(move || post_grid_now(state, user, body)).await
 }
 
 /// [`post_grid`], on a blocking thread.
-fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json<Value>, AppError> {
+fn post_grid_now(
+    state: AppState,
+    user: AuthUser,
+    body: GridBody,
+) -> Result<Json<GridSaved>, AppError> {
     let p = state.project();
     let mut candidate = parse_grid(&p, &body.feature)?;
     if p.grid(&candidate.code).is_some() {
@@ -530,26 +540,31 @@ fn post_grid_now(state: AppState, user: AuthUser, body: GridBody) -> Result<Json
     let reason = check_reason(body.reason)?;
     let verdict = save_verdict(&p, &user, &candidate, body.force)?;
     let version = save(&state, &user, &candidate, None, Some(0), reason)?;
-    Ok(Json(
-        json!({"grid": candidate.code, "version": version, "validation": verdict}),
-    ))
+    Ok(Json(GridSaved {
+        grid: candidate.code,
+        version,
+        validation: verdict,
+    }))
 }
 
 /// Query of `DELETE /api/grids/{code}`: `reason`, kept in the grid's history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Why (required, at most 500 characters).
     reason: Option<String>,
 }
 
 /// `DELETE /api/grids/{code}` with `If-Match: "VERSION"` and `?reason=`: deletes a grid,
 /// keeping its history.
+#[utoipa::path(delete, path = "/api/grids/{code}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("If-Match" = String, Header, description = "The version deleted"), DeleteQuery), responses((status = 200, description = "Deleted (its history is kept)", body = GridDeleted), (status = 412, description = "Someone saved a newer version", body = crate::openapi::ErrorBody)))]
 pub async fn delete_grid(
     State(state): State<AppState>,
     user: AuthUser,
     Path(code): Path<String>,
     headers: HeaderMap,
     Query(q): Query<DeleteQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridDeleted>, AppError> {
     crate::blocking(move || delete_grid_now(state, user, code, headers, q)).await
 }
 
@@ -560,7 +575,7 @@ fn delete_grid_now(
     code: String,
     headers: HeaderMap,
     q: DeleteQuery,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<GridDeleted>, AppError> {
     let p = state.project();
     let g = p
         .grid(&code)
@@ -581,5 +596,8 @@ fn delete_grid_now(
         Ok(s.delete_grid(&code, Some(expected), &change)?)
     })?;
     state.0.tiles.clear_layer("problems");
-    Ok(Json(json!({"grid": code, "deleted": true})))
+    Ok(Json(GridDeleted {
+        grid: code,
+        deleted: true,
+    }))
 }

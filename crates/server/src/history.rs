@@ -47,29 +47,62 @@ fn versions_in_scope(
 
 /// `GET /api/grids/{code}/history` → `{"grid", "versions": [{"version", "action", "at", "who",
 /// "why", "deleted"}]}`, newest first. `action` is `created`, `updated`, `deleted` or `restored`.
+#[utoipa::path(get, path = "/api/grids/{code}/history", tag = "grids", params(("code" = String, Path, description = "The grid's code")), responses((status = 200, description = "Its versions, newest first", body = History)))]
 pub async fn history(
     State(state): State<AppState>,
     user: AuthUser,
     Path(code): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<History>, AppError> {
     let history = versions_in_scope(&state, &user, &code)?;
-    let versions: Vec<Value> = history
+    let versions = history
         .iter()
         .rev()
-        .map(|v| {
-            json!({
-                "version": v.version, "action": v.action, "at": v.at, "who": v.who, "why": v.why,
-                "deleted": v.action == "deleted",
-            })
+        .map(|v| Change {
+            version: v.version,
+            action: v.action.clone(),
+            at: v.at.clone(),
+            who: v.who.clone(),
+            why: v.why.clone(),
+            deleted: v.action == "deleted",
         })
         .collect();
-    Ok(Json(json!({"grid": code, "versions": versions})))
+    Ok(Json(History {
+        grid: code,
+        versions,
+    }))
+}
+
+/// The answer of `GET /api/grids/{code}/history`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct History {
+    /// The grid's code.
+    pub grid: String,
+    /// Its changes, newest first.
+    pub versions: Vec<Change>,
+}
+
+/// One change of a grid.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Change {
+    /// The version it made.
+    pub version: u32,
+    /// `created`, `updated`, `deleted` or `restored`.
+    pub action: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who made it.
+    pub who: String,
+    /// Why, in their words.
+    pub why: String,
+    /// Whether it deleted the grid.
+    pub deleted: bool,
 }
 
 /// `GET /api/grids/{code}/versions/{v}` → the grid as it was after change `v`, a GeoJSON Feature
 /// with properties `code`, `name`, `village`, `version`, `action`, `at`, `who`, `why`,
 /// `deleted`. A deletion has no boundary: its geometry is `null` (the version before it holds
 /// the last one).
+#[utoipa::path(get, path = "/api/grids/{code}/versions/{version}", tag = "grids", params(("code" = String, Path, description = "The grid's code"), ("version" = u32, Path, description = "A version number")), responses((status = 200, description = "A GeoJSON Feature (null geometry for a deletion)", body = Object)))]
 pub async fn version(
     State(state): State<AppState>,
     user: AuthUser,
@@ -92,6 +125,6 @@ pub async fn version(
             "action": found.action, "at": found.at, "who": found.who, "why": found.why,
             "deleted": found.action == "deleted",
         },
-        "geometry": found.geometry.as_ref().map(crate::api::geometry_json),
+        "geometry": found.geometry.as_ref().map(gridmap_io::write::geometry_json),
     })))
 }

@@ -113,7 +113,7 @@ pub fn neighbourhood(p: &Project) -> Option<Rect> {
                 .iter()
                 .filter_map(|g| g.grid.geometry.bounding_rect())
                 .chain(p.buildings.iter().filter_map(|b| b.footprint_rect()));
-            rects.fold(None, |acc, r| crate::api::union_rect(acc, Some(r)))
+            rects.fold(None, |acc, r| gridmap_stats::edit::union_rect(acc, Some(r)))
         })?;
     Some(Rect::new(
         Coord {

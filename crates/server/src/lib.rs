@@ -193,7 +193,9 @@ pub async fn blocking<T: Send + 'static>(
 
 /// `GET /`: the OGC API landing page for a client that asks for JSON (`f=json`, or an
 /// `Accept` naming JSON and not HTML, as OWSLib, GDAL and QGIS send), else the web app.
-async fn root(
+#[utoipa::path(get, path = "/", tag = "server", security(()),
+    responses((status = 200, description = "The web app (HTML); the OGC API landing page to a client asking for JSON", content_type = "text/html", body = String)))]
+pub(crate) async fn root(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
 ) -> axum::response::Response {

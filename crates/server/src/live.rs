@@ -32,45 +32,7 @@ pub struct Latest {
     pub outcome: VisitOutcome,
 }
 
-/// A grid's tallies: its buildings and households (from the assignment) and what visits found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Buildings assigned to the grid.
-    pub buildings: u64,
-    /// Households of those buildings.
-    pub households: u64,
-    /// Buildings whose latest visit found them visited.
-    pub visited_buildings: u64,
-    /// Households of the buildings whose latest visit found them visited.
-    pub visited_households: u64,
-    /// Visits flagged by the server (GPS too far from the building).
-    pub flagged: u64,
-    /// People registered in the grid's buildings (linked to a house in a building, 人房关联).
-    pub people: u64,
-}
-
-impl Tally {
-    /// Adds `other` into `self`.
-    pub fn add(&mut self, other: &Tally) {
-        self.buildings += other.buildings;
-        self.households += other.households;
-        self.visited_buildings += other.visited_buildings;
-        self.visited_households += other.visited_households;
-        self.flagged += other.flagged;
-        self.people += other.people;
-    }
-
-    /// Visited households over households (over buildings when there are no households).
-    pub fn visit_rate(&self) -> f64 {
-        if self.households > 0 {
-            self.visited_households as f64 / self.households as f64
-        } else if self.buildings > 0 {
-            self.visited_buildings as f64 / self.buildings as f64
-        } else {
-            0.0
-        }
-    }
-}
+pub use gridmap_stats::Tally;
 
 /// Every visit and what it says of each building. Building positions do not change while a
 /// server runs (only `gridmap import` changes buildings, and that reloads everything), so one

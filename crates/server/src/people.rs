@@ -20,6 +20,7 @@ use crate::scope::Role;
 use crate::state::AppState;
 
 /// `GET /api/buildings/{id}`.
+#[utoipa::path(get, path = "/api/buildings/{id}", tag = "people", params(("id" = String, Path, description = "The building's id")), responses((status = 200, description = "Visits, houses and people (masked or clear by role)", body = Object)))]
 pub async fn building(
     State(state): State<AppState>,
     user: AuthUser,
@@ -127,6 +128,7 @@ pub async fn building(
 }
 
 /// `GET /api/audit`: the audit log of clear personal-data reads (admins only).
+#[utoipa::path(get, path = "/api/audit", tag = "people", responses((status = 200, description = "Reads of clear personal data, newest first", body = Object)))]
 pub async fn audit(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
     user.require(Role::reads_audit)?;
     let store = state

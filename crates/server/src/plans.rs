@@ -6,9 +6,10 @@
 //! A finished job also compares the plan with today: `current` holds the village's grids as
 //! they were when the job started, with their workload; `matching` pairs each plan grid with the
 //! current grid it shares most households with (one to one, greedily, largest share first);
-//! `moves` lists the buildings whose plan grid is not the match of their current grid.
+//! `moves` lists the buildings whose plan grid is not the match of their current grid
+//! ([`gridmap_stats::compare()`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::extract::Json;
@@ -26,22 +27,77 @@ use crate::state::AppState;
 /// Jobs by id.
 #[derive(Default)]
 pub struct Jobs {
-    jobs: Mutex<HashMap<String, Arc<Mutex<Value>>>>,
+    jobs: Mutex<HashMap<String, Arc<Mutex<PlanJob>>>>,
     next: Mutex<u64>,
+}
+
+/// A partition job as `GET /api/partition/{job}` answers it: fields appear as the job reaches
+/// them (`progress` with the first report of progress; the plan and its comparison when done,
+/// `error` when failed).
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct PlanJob {
+    /// The job's id.
+    pub job: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// What the partitioner is doing (its last phase when done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The village re-partitioned.
+    pub village: String,
+    /// How far it is, 0 to 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// The plan's grids: a GeoJSON FeatureCollection with workloads and matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub plan: Option<Value>,
+    /// Today's grids of the village, as a GeoJSON FeatureCollection with their workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub current: Option<Value>,
+    /// Plan grid code → the current grid it continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching: Option<std::collections::BTreeMap<String, String>>,
+    /// The buildings whose grid would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub moves: Option<Vec<gridmap_stats::Move>>,
+    /// The partitioner's report (figures and notes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<Value>,
+    /// Why the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Body of `POST /api/partition`: the village to re-partition and the partition options (see
 /// `gridmap_partition::PartitionOptions`); absent options take their defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlanRequest {
+    /// The village's code.
     village: String,
+    /// How many grids to draw (1–10000); or give `target_households`.
     grids: Option<usize>,
+    /// Households per grid to aim at; or give `grids`.
     target_households: Option<f64>,
+    /// How far a grid's workload may stray from the target, as a share (0.05 is ±5%).
     tolerance: Option<f64>,
+    /// The seed of the randomised search (1 by default): the same seed gives the same plan.
     seed: Option<u64>,
     /// Start from the village's current grids, moving as few buildings as possible.
     #[serde(default)]
     from_current: bool,
+}
+
+/// The answer of `POST /api/partition`: the job's id, to poll at `GET /api/partition/{job}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PlanStarted {
+    /// The job's id.
+    pub job: String,
+    /// Always `running`.
+    pub status: String,
 }
 
 /// Whether `user` may re-partition `village` (and read its plans): planners, supervisors and
@@ -86,11 +142,12 @@ fn check_plan_request(req: &PlanRequest) -> Result<(), AppError> {
 }
 
 /// `POST /api/partition`.
+#[utoipa::path(post, path = "/api/partition", tag = "planning", request_body = PlanRequest, responses((status = 200, description = "The job, running", body = PlanStarted)))]
 pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<PlanRequest>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PlanStarted>, AppError> {
     let p = state.project();
     if !may_plan(&user, &p.town.code, &req.village) {
         return Err(AppError::Forbidden);
@@ -161,9 +218,13 @@ pub async fn start(
         *n += 1;
         format!("plan-{}", *n)
     };
-    let status = Arc::new(Mutex::new(
-        json!({"job": id, "status": "running", "phase": "starting", "village": req.village}),
-    ));
+    let status = Arc::new(Mutex::new(PlanJob {
+        job: id.clone(),
+        status: "running".into(),
+        phase: Some("starting".into()),
+        village: req.village.clone(),
+        ..PlanJob::default()
+    }));
     state
         .0
         .plans
@@ -184,8 +245,8 @@ pub async fn start(
             let mut s = progress_status
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            s["phase"] = json!(phase);
-            s["progress"] = json!(fraction);
+            s.phase = Some(phase.to_string());
+            s.progress = Some(fraction);
         });
         let mut s = status
             .lock()
@@ -200,32 +261,35 @@ pub async fn start(
                             "type": "Feature",
                             "properties": {"code": g.code, "households": g.households, "buildings": g.buildings,
                                            "deviation_pct": g.deviation_pct, "polsby_popper": g.polsby_popper},
-                            "geometry": crate::api::geometry_json(&g.geometry),
+                            "geometry": gridmap_io::write::geometry_json(&g.geometry),
                         })
                     })
                     .collect();
-                let compared = compare(&plan, &buildings, &today);
+                let compared = gridmap_stats::compare(&plan, &buildings, &today);
                 for (f, g) in features.iter_mut().zip(&plan.grids) {
                     let matched = compared.matching.get(&g.code);
                     f["properties"]["matched_current"] = json!(matched);
                     f["properties"]["households_before"] =
                         json!(matched.and_then(|c| households_of(&current_grids, c)));
                 }
-                s["status"] = json!("done");
-                s["progress"] = json!(1.0);
-                s["plan"] = json!({"type": "FeatureCollection", "features": features});
-                s["current"] = current_grids;
-                s["matching"] = json!(compared.matching);
-                s["moves"] = json!(compared.moves);
-                s["report"] = serde_json::to_value(&plan.report).unwrap_or(Value::Null);
+                s.status = "done".into();
+                s.progress = Some(1.0);
+                s.plan = Some(json!({"type": "FeatureCollection", "features": features}));
+                s.current = Some(current_grids);
+                s.matching = Some(compared.matching);
+                s.moves = Some(compared.moves);
+                s.report = Some(serde_json::to_value(&plan.report).unwrap_or(Value::Null));
             }
             Err(e) => {
-                s["status"] = json!("failed");
-                s["error"] = json!(e.to_string());
+                s.status = "failed".into();
+                s.error = Some(e.to_string());
             }
         }
     });
-    Ok(Json(json!({"job": id, "status": "running"})))
+    Ok(Json(PlanStarted {
+        job: id,
+        status: "running".into(),
+    }))
 }
 
 /// Today's grids of `village` as a GeoJSON FeatureCollection with their workload (properties
@@ -251,7 +315,7 @@ fn current_collection(p: &crate::state::Project, village: &str) -> Value {
                 "type": "Feature", "id": g.grid.code,
                 "properties": {"code": g.grid.code, "name": g.grid.name,
                                "households": households, "buildings": buildings},
-                "geometry": crate::api::geometry_json(&g.grid.geometry),
+                "geometry": gridmap_io::write::geometry_json(&g.grid.geometry),
             })
         })
         .collect();
@@ -267,89 +331,13 @@ fn households_of(current: &Value, code: &str) -> Option<u64> {
         .as_u64()
 }
 
-/// A building whose grid would change under a plan.
-#[derive(Debug, serde::Serialize)]
-pub struct Move {
-    /// Id of the building.
-    pub building: String,
-    /// Its grid today (`None`: in no grid, or in several).
-    pub from: Option<String>,
-    /// Its plan grid.
-    pub to: String,
-    /// Its households: the workload that moves with it.
-    pub households: u32,
-}
-
-/// A plan compared with today's grids.
-#[derive(Debug, Default)]
-pub struct Comparison {
-    /// Plan grid code → the current grid it matches.
-    pub matching: BTreeMap<String, String>,
-    /// The buildings whose grid would change, counting a building as staying when its plan
-    /// grid matches its grid today.
-    pub moves: Vec<Move>,
-}
-
-/// Matches plan grids to today's grids and lists the buildings that would move.
-///
-/// Each (plan grid, current grid) pair is weighed by the households, then the buildings, they
-/// share; pairs are taken heaviest first while both sides are free, so the matching is one to
-/// one and a plan grid sharing nothing with today stays unmatched. A building moves when its
-/// plan grid's match is not its grid today (buildings outside the plan are left out).
-pub fn compare(
-    plan: &gridmap_partition::Plan,
-    buildings: &[gridmap_core::Building],
-    today: &[Option<String>],
-) -> Comparison {
-    let mut shared: HashMap<(usize, &str), (u64, u64)> = HashMap::new();
-    for (b, to) in plan.assignment.iter().enumerate() {
-        if let (Some(to), Some(Some(from))) = (to, today.get(b)) {
-            let e = shared.entry((*to, from.as_str())).or_default();
-            e.0 += u64::from(buildings[b].households);
-            e.1 += 1;
-        }
-    }
-    let mut pairs: Vec<_> = shared.into_iter().collect();
-    // Heaviest first; ties by plan grid, then current code, so the result is deterministic.
-    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut taken_plan = vec![false; plan.grids.len()];
-    let mut taken_current: std::collections::HashSet<&str> = Default::default();
-    let mut matched: Vec<Option<&str>> = vec![None; plan.grids.len()];
-    for ((g, code), _) in pairs {
-        if !taken_plan[g] && !taken_current.contains(code) {
-            taken_plan[g] = true;
-            taken_current.insert(code);
-            matched[g] = Some(code);
-        }
-    }
-    let mut out = Comparison::default();
-    for (g, m) in matched.iter().enumerate() {
-        if let Some(code) = m {
-            out.matching
-                .insert(plan.grids[g].code.clone(), (*code).to_string());
-        }
-    }
-    for (b, to) in plan.assignment.iter().enumerate() {
-        let Some(to) = *to else { continue };
-        let from = today.get(b).cloned().flatten();
-        if matched[to] != from.as_deref() {
-            out.moves.push(Move {
-                building: buildings[b].id.clone(),
-                from,
-                to: plan.grids[to].code.clone(),
-                households: buildings[b].households,
-            });
-        }
-    }
-    out
-}
-
 /// `GET /api/partition/{job}`: the job's status; only for those who may plan its village.
+#[utoipa::path(get, path = "/api/partition/{job}", tag = "planning", params(("job" = String, Path, description = "The job's id")), responses((status = 200, description = "Status and progress; when done the plan, report, current grids, matching and moves", body = PlanJob)))]
 pub async fn status(
     State(state): State<AppState>,
     user: AuthUser,
     Path(job): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PlanJob>, AppError> {
     let jobs = state
         .0
         .plans
@@ -363,8 +351,7 @@ pub async fn status(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let village = v["village"].as_str().unwrap_or_default();
-    if !may_plan(&user, &state.project().town.code, village) {
+    if !may_plan(&user, &state.project().town.code, &v.village) {
         return Err(AppError::Forbidden);
     }
     Ok(Json(v))

@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::extract::Json;
 use axum::extract::State;
 use geo::{BoundingRect, Geometry, InteriorPoint, Rect};
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -74,17 +73,59 @@ impl Problem {
     }
 
     /// The problem as a row of the table.
-    pub fn row(&self) -> Value {
+    pub fn row(&self) -> ProblemRow {
         let bbox = self
             .geometry
             .bounding_rect()
             .map(|r: Rect| [r.min().x, r.min().y, r.max().x, r.max().y]);
-        json!({
-            "id": self.id, "type": self.kind, "grids": self.grids, "area_m2": self.area_m2,
-            "buildings": self.buildings, "building": self.building, "address": self.address,
-            "reason": self.reason, "bbox": bbox, "point": self.point.map(|c| [c.x, c.y]),
-        })
+        ProblemRow {
+            id: self.id.clone(),
+            kind: self.kind,
+            grids: self.grids.clone(),
+            area_m2: self.area_m2,
+            buildings: self.buildings,
+            building: self.building.clone(),
+            address: self.address.clone(),
+            reason: self.reason.clone(),
+            bbox,
+            point: self.point.map(|c| [c.x, c.y]),
+        }
     }
+}
+
+/// One row of `GET /api/problems`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemRow {
+    /// `TYPE-N`, stable for one project snapshot.
+    pub id: String,
+    /// One of [`TYPES`].
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The grids involved.
+    pub grids: Vec<String>,
+    /// Area in m² for overlaps, gaps and the part of a grid outside the town.
+    pub area_m2: Option<f64>,
+    /// Buildings inside the problem.
+    pub buildings: usize,
+    /// The building the problem is about, when it is about one.
+    pub building: Option<String>,
+    /// The address the problem is about.
+    pub address: Option<String>,
+    /// Why a grid is invalid.
+    pub reason: Option<String>,
+    /// Its bounds, `[west, south, east, north]`.
+    pub bbox: Option<[f64; 4]>,
+    /// A point inside it, `[lon, lat]`.
+    pub point: Option<[f64; 2]>,
+}
+
+/// The answer of `GET /api/problems`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Problems {
+    /// The problems in the caller's scope.
+    pub problems: Vec<ProblemRow>,
+    /// How many of each type (every type, zero when none is visible).
+    pub counts: BTreeMap<&'static str, usize>,
 }
 
 /// A point in (or on) a geometry: an interior point of an area, else its first coordinate's
@@ -241,21 +282,22 @@ fn natural(id: &str) -> (&str, usize) {
 /// "building", "address", "reason", "bbox": [w, s, e, n], "point": [lon, lat]}], "counts":
 /// {type: n}}`: the current validation problems in the caller's scope. `counts` has every type
 /// of [`TYPES`], zero when none is visible.
+#[utoipa::path(get, path = "/api/problems", tag = "grids", responses((status = 200, description = "Problems in scope, and counts by type", body = Problems)))]
 pub async fn problems(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Problems>, AppError> {
     crate::reading(move || problems_now(state, user)).await
 }
 
 /// [`problems`], on a blocking thread.
-fn problems_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
+fn problems_now(state: AppState, user: AuthUser) -> Result<Json<Problems>, AppError> {
     let p = state.project();
     let rows = visible(&p, &user);
     let mut counts: BTreeMap<&str, usize> = TYPES.iter().map(|t| (*t, 0)).collect();
     for x in &rows {
         *counts.entry(x.kind).or_insert(0) += 1;
     }
-    let problems: Vec<Value> = rows.iter().map(Problem::row).collect();
-    Ok(Json(json!({"problems": problems, "counts": counts})))
+    let problems = rows.iter().map(Problem::row).collect();
+    Ok(Json(Problems { problems, counts }))
 }

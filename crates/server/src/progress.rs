@@ -4,14 +4,12 @@
 //! `nobody_home` does not take it back: the chart shows work done). Only buildings assigned to a
 //! grid in the caller's scope count, as in `/api/stats`.
 
-use std::collections::{BTreeMap, HashMap};
-
 use crate::extract::Json;
 use crate::extract::Query;
 use axum::extract::State;
 use gridmap_core::model::VisitOutcome;
+use gridmap_stats::ProgressDay;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -19,12 +17,39 @@ use crate::input::day_number;
 use crate::state::AppState;
 
 /// Query of `GET /api/progress`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     /// `town` (default), `village` or `grid`.
     by: Option<String>,
     /// The town, village or grid code; for `town`, the project's town by default.
     code: Option<String>,
+}
+
+/// The answer of `GET /api/progress`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// `town`, `village` or `grid`.
+    pub by: String,
+    /// The town's, village's or grid's code.
+    pub code: String,
+    /// Households of the selection in the caller's scope.
+    pub households: u64,
+    /// Buildings of the selection in the caller's scope.
+    pub buildings: u64,
+    /// Each day on which a building was first visited, oldest first, cumulative.
+    pub days: Vec<ProgressDay>,
+    /// The campaign's straight line: 0 on its first day, 1 on its last (empty without one).
+    pub expected: Vec<Expected>,
+}
+
+/// A point of the campaign's expected line.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Expected {
+    /// The day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The visit rate expected by then.
+    pub rate: f64,
 }
 
 /// `GET /api/progress?by=town|village|grid&code=X` → `{"by", "code", "households",
@@ -36,11 +61,12 @@ pub struct ProgressQuery {
 /// `visit_rate` is visited households over households (over buildings when no building has
 /// households). `expected` is the campaign's straight line from 0 at its start to 1 at its end,
 /// empty without a campaign.
+#[utoipa::path(get, path = "/api/progress", tag = "statistics", params(ProgressQuery), responses((status = 200, description = "Cumulative visits by day and the expected line", body = Progress)))]
 pub async fn progress(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ProgressQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Progress>, AppError> {
     crate::reading(move || progress_now(state, user, q)).await
 }
 
@@ -49,7 +75,7 @@ fn progress_now(
     state: AppState,
     user: AuthUser,
     q: ProgressQuery,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Progress>, AppError> {
     let p = state.project();
     let by = q.by.as_deref().unwrap_or("town");
     let code = match (by, q.code) {
@@ -116,64 +142,41 @@ fn progress_now(
             buildings += 1;
         }
     }
-    // The first day each selected building was visited.
-    let mut first: HashMap<u32, (i64, &str)> = HashMap::new();
+    // Every `visited` visit of a selected building, with its day.
     let live = p.live();
-    for v in &live.visits {
+    let visits = live.visits.iter().filter_map(|v| {
         if v.outcome != VisitOutcome::Visited {
-            continue;
+            return None;
         }
-        let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) else {
-            continue;
-        };
-        let Some(day) = day_number(&v.time) else {
-            continue;
-        };
-        if !selected(i as usize) {
-            continue;
-        }
-        let date = &v.time[..10];
-        first
-            .entry(i)
-            .and_modify(|d| {
-                if day < d.0 {
-                    *d = (day, date);
-                }
-            })
-            .or_insert((day, date));
-    }
-    // Per day: (date, households, buildings) first visited that day.
-    let mut per_day: BTreeMap<i64, (&str, u64, u64)> = BTreeMap::new();
-    for (i, (day, date)) in first {
-        let row = per_day.entry(day).or_insert((date, 0, 0));
-        row.1 += u64::from(p.buildings[i as usize].households);
-        row.2 += 1;
-    }
-    let (mut hh, mut bl) = (0u64, 0u64);
-    let days: Vec<Value> = per_day
-        .values()
-        .map(|(date, h, b)| {
-            hh += h;
-            bl += b;
-            let rate = if households > 0 {
-                hh as f64 / households as f64
-            } else if buildings > 0 {
-                bl as f64 / buildings as f64
-            } else {
-                0.0
-            };
-            json!({"date": date, "visited_households": hh, "visited_buildings": bl, "visit_rate": rate})
-        })
-        .collect();
+        let &i = v.building.as_ref().and_then(|b| p.building_by_id.get(b))?;
+        let day = day_number(&v.time)?;
+        selected(i as usize).then(|| (i, day, &v.time[..10]))
+    });
+    let days = gridmap_stats::days_of_progress(
+        visits,
+        |i| u64::from(p.buildings[i as usize].households),
+        (households, buildings),
+    );
     let settings = &state.0.settings;
     let expected = match (&settings.campaign_start, &settings.campaign_end) {
-        (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => {
-            json!([{"date": &s[..10], "rate": 0.0}, {"date": &e[..10], "rate": 1.0}])
-        }
-        _ => json!([]),
+        (Some(s), Some(e)) if day_number(s).is_some() && day_number(e).is_some() => vec![
+            Expected {
+                date: s[..10].to_string(),
+                rate: 0.0,
+            },
+            Expected {
+                date: e[..10].to_string(),
+                rate: 1.0,
+            },
+        ],
+        _ => Vec::new(),
     };
-    Ok(Json(json!({
-        "by": by, "code": code, "households": households, "buildings": buildings,
-        "days": days, "expected": expected,
-    })))
+    Ok(Json(Progress {
+        by: by.to_string(),
+        code,
+        households,
+        buildings,
+        days,
+        expected,
+    }))
 }

@@ -265,7 +265,7 @@ impl Project {
         let building_geometry = Arc::new(
             buildings
                 .iter()
-                .map(crate::tiles::building_geometry)
+                .map(|b| geo::Geometry::from(&b.footprint))
                 .collect(),
         );
         let address_geometry = Arc::new(

@@ -437,6 +437,7 @@ fn respond(
 }
 
 /// `GET /tiles/{layer}/{z}/{x}/{y}.mvt`.
+#[utoipa::path(get, path = "/tiles/{layer}/{z}/{x}/{y}", tag = "tiles", params(("layer" = String, Path), ("z" = u8, Path), ("x" = u32, Path), ("y" = String, Path, description = "`{y}.mvt`")), responses((status = 200, description = "A Mapbox Vector Tile", content_type = "application/vnd.mapbox-vector-tile", body = Vec<u8>), (status = 204, description = "An empty tile"), (status = 304, description = "Not modified (ETag)")))]
 pub async fn vector_tile(
     State(state): State<AppState>,
     user: AuthUser,
@@ -506,6 +507,7 @@ fn render_tile(p: &Project, user: &AuthUser, layer: &str, tile: TileId) -> Vec<u
 }
 
 /// `GET /tiles/{layer}.json`: TileJSON 3.0.
+#[utoipa::path(get, path = "/tiles/{layer}", tag = "tiles", params(("layer" = String, Path, description = "`grids.json`, `buildings.json`, `addresses.json`, `problems.json` or `basemap.json`")), responses((status = 200, description = "TileJSON", body = Object)))]
 pub async fn tilejson(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -531,7 +533,7 @@ pub async fn tilejson(
                 .iter()
                 .filter_map(|g| g.grid.geometry.bounding_rect())
                 .map(Some)
-                .reduce(crate::api::union_rect)
+                .reduce(gridmap_stats::edit::union_rect)
                 .flatten()
         });
     let b = bounds.map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
@@ -598,6 +600,7 @@ fn scale_of(kind: &str) -> Result<ColorScale, AppError> {
 }
 
 /// `GET /heatmap/{kind}/legend.json`: the colour scale.
+#[utoipa::path(get, path = "/heatmap/{kind}/legend.json", tag = "tiles", params(("kind" = String, Path, description = "visited, unvisited or coverage")), responses((status = 200, description = "The colour scale", body = Object)))]
 pub async fn legend(
     _user: AuthUser,
     Path(kind): Path<String>,
@@ -606,6 +609,7 @@ pub async fn legend(
 }
 
 /// `GET /heatmap/{kind}/{z}/{x}/{y}.png`.
+#[utoipa::path(get, path = "/heatmap/{kind}/{z}/{x}/{y}", tag = "tiles", params(("kind" = String, Path), ("z" = u8, Path), ("x" = u32, Path), ("y" = String, Path, description = "`{y}.png`")), responses((status = 200, description = "A heatmap PNG", content_type = "image/png", body = Vec<u8>)))]
 pub async fn heatmap(
     State(state): State<AppState>,
     user: AuthUser,
@@ -665,11 +669,6 @@ fn overview_cells(p: &Project, user: &AuthUser, tile: TileId) -> Vec<gridmap_til
     } else {
         scoped_pyramid(p, user).overview(tile, OVERVIEW_CELLS)
     }
-}
-
-/// The building footprints as tile geometry, built once per project.
-pub fn building_geometry(b: &gridmap_core::Building) -> Geometry {
-    Geometry::from(&b.footprint)
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ async fn apply(st: &AppState, admin: &str, op: &Op, edited: &mut Vec<String>) {
                     geo::coord! {x: c.x + dx, y: c.y}
                 });
                 let f = json!({"type": "Feature", "properties": {"code": stored.grid.code},
-                               "geometry": gridmap_server::api::geometry_json(&geometry)});
+                               "geometry": gridmap_io::write::geometry_json(&geometry)});
                 let (st, admin) = (st.clone(), admin.to_string());
                 tasks.push(tokio::spawn(async move {
                     let version = format!("\"{}\"", stored.version);

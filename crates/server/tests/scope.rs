@@ -56,11 +56,11 @@ fn grid_feature(st: &AppState, code: &str) -> Value {
     let g = p.grid(code).unwrap();
     json!({"type": "Feature",
            "properties": {"code": code, "name": g.grid.name, "village": g.grid.village},
-           "geometry": gridmap_server::api::geometry_json(&g.grid.geometry)})
+           "geometry": gridmap_io::write::geometry_json(&g.grid.geometry)})
 }
 
 fn multipolygon_json(m: &MultiPolygon) -> Value {
-    gridmap_server::api::geometry_json(m)
+    gridmap_io::write::geometry_json(m)
 }
 
 /// A square of `half` degrees around (x, y), as GeoJSON polygon coordinates.
