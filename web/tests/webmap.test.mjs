@@ -350,6 +350,58 @@ describe('web map', () => {
     });
   }
 
+  test('a grid worker offline records three visits; back online exactly three are stored, with their own times', async () => {
+    const page = await signIn(browser, server.url, 'worker', { viewport: { width: 390, height: 844 } });
+    // Signed in online, the worker's grid is kept for the field.
+    await page.waitForFunction(() => window.gridmap.offlineReady);
+    await page.evaluate(() => window.gridmap.offlineReady);
+    assert.ok(await page.evaluate(() => window.gridmap.offlineTiles) > 0, 'no tile of the grid was kept');
+    await page.waitForFunction(() => navigator.serviceWorker?.controller || navigator.serviceWorker?.ready);
+    const { body } = await api(server.url, 'admin', '/collections/buildings/items?limit=10000');
+    const own = body.features.filter((f) => f.properties.grid === LEADER_GRID).slice(0, 3).map((f) => f.properties.id);
+    assert.equal(own.length, 3);
+    const beforeIds = new Set((await api(server.url, 'admin', '/collections/visits/items?limit=10000')).body.features.map((f) => f.id));
+    const before = beforeIds.size;
+    await page.context().setOffline(true);
+    const times = [];
+    for (const id of own) {
+      await page.evaluate(async (b) => {
+        const { openBuilding } = await import('/js/building.js');
+        await openBuilding(window.gridmap, document.querySelector('#panel'), b);
+      }, id);
+      await page.waitForSelector('#visit-form');
+      await page.selectOption('#visit-outcome', 'nobody_home');
+      times.push(new Date().toISOString());
+      await page.click('#visit-form button[type=submit]');
+      await page.waitForSelector('#visit-queued');
+      await page.waitForTimeout(1100); // distinct times, a second apart
+    }
+    assert.equal(await page.getAttribute('#outbox', 'data-waiting'), '3');
+    assert.match(await page.textContent('#outbox'), /3/);
+    await screenshot(page, '11-worker-offline-phone');
+    // Nothing reached the server while offline.
+    assert.equal((await api(server.url, 'admin', '/collections/visits/items?limit=10000')).body.features.length, before);
+    await page.context().setOffline(false);
+    await page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await page.waitForFunction(() => document.querySelector('#outbox').hidden);
+    // Sending again (a lost answer, a second tab) records nothing more.
+    await page.evaluate(async () => {
+      const { flush } = await import('/js/outbox.js');
+      await flush(window.gridmap.me.username);
+    });
+    const after = (await api(server.url, 'admin', '/collections/visits/items?limit=10000')).body.features;
+    assert.equal(after.length, before + 3);
+    for (const [i, id] of own.entries()) {
+      const v = after.filter((f) => !beforeIds.has(f.id) && f.properties.building === id);
+      assert.equal(v.length, 1, `building ${id} has ${v.length} offline visits`);
+      // Recorded at the time of the tap offline, not at the time it was sent.
+      const dt = Math.abs(Date.parse(v[0].properties.time ?? v[0].properties.visited_at) - Date.parse(times[i]));
+      assert.ok(dt < 5000, `visit ${i} is ${dt} ms off its offline time`);
+    }
+    assert.deepEqual(page.errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::/.test(e)), []);
+    await page.context().close();
+  });
+
   test('a grid worker sees their own grid’s people masked and cannot see another grid’s', async () => {
     const page = await signIn(browser, server.url, 'worker');
     const { body } = await api(server.url, 'admin', '/collections/buildings/items?limit=10000');

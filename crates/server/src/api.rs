@@ -432,6 +432,10 @@ pub struct NewVisit {
     lat: Option<f64>,
     /// A note, at most 1000 characters.
     note: Option<String>,
+    /// The client's own id for this visit (1–64 letters, digits and `-`; a UUID from an
+    /// offline phone): sending the same visit again records it once and answers as the first
+    /// time, with `duplicate: true`.
+    client_id: Option<String>,
 }
 
 /// The answer of `POST /api/visits`.
@@ -443,6 +447,10 @@ pub struct VisitRecorded {
     pub flagged: bool,
     /// Metres from its GPS point to the building (0 inside), when a point was given.
     pub distance_m: Option<f64>,
+    /// The visit had been recorded already (the same `client_id` sent again): nothing new was
+    /// written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// The longest note on a visit.
@@ -533,7 +541,19 @@ pub async fn post_visit(
     }
     let distance = point.map(|pt| distance_to_building(&p.buildings[i as usize], pt.0));
     let flagged = distance.is_some_and(|d| d > state.0.settings.gps_flag_m);
-    let id = format!("visit-{}", uuid::Uuid::new_v4());
+    let id = match &v.client_id {
+        Some(c) => {
+            let ok = (1..=64).contains(&c.len())
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(AppError::BadRequest(
+                    "client_id: 1 to 64 letters, digits and '-' (a UUID)".into(),
+                ));
+            }
+            format!("visit-{c}")
+        }
+        None => format!("visit-{}", uuid::Uuid::new_v4()),
+    };
     let visit = Visit {
         id: id.clone(),
         building: Some(v.building.clone()),
@@ -547,11 +567,38 @@ pub async fn post_visit(
     };
     let touched = p.buildings[i as usize].footprint_rect();
     drop(p);
-    state.0.writer.record(visit, touched).await?;
+    let recorded = state.0.writer.record(visit, touched).await;
+    let duplicate = match recorded {
+        Ok(()) => false,
+        // A visit sent again: the first is in the file already under the client's id.
+        Err(e) if v.client_id.is_some() => {
+            let (shared, key) = (state.0.clone(), id.clone());
+            let worker = crate::blocking(move || {
+                shared
+                    .store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .visit_worker(&key)
+                    .map_err(|e| AppError::Internal(e.to_string()))
+            })
+            .await?;
+            match worker {
+                Some(w) if w == user.0.username => true,
+                Some(_) => {
+                    return Err(AppError::Conflict(
+                        "client_id is the id of another worker's visit; make a new one".into(),
+                    ));
+                }
+                None => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Json(VisitRecorded {
         id,
         flagged,
         distance_m: distance,
+        duplicate,
     }))
 }
 

@@ -455,6 +455,70 @@ async fn concurrent_visits_to_one_building_are_all_kept() {
     );
 }
 
+/// A visit sent again with its `client_id` (an offline phone that lost the answer, two tabs,
+/// a retry racing the first send) is recorded once: every send answers 200, the later ones
+/// with `duplicate: true`; another worker cannot take the id; a malformed id is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_visit_sent_again_with_its_client_id_is_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let worker = login(&st, "worker").await;
+    let leader = login(&st, "leader").await;
+    let b = building_of(&st, GRID);
+    let before = st.0.store.lock().unwrap().visits().unwrap().len();
+    let body = json!({"building": b, "outcome": "nobody_home", "time": "2026-11-20T08:00:00Z",
+                      "client_id": "0b8e6c2a-5f7e-4c47-9a55-0d6f1f8e2b11"});
+    // Eight sends at once, as a flaky network might make them.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (st, worker, body) = (st.clone(), worker.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            call(&st, "POST", "/api/visits", Some(&worker), Some(body), &[]).await
+        }));
+    }
+    let mut duplicates = 0;
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["id"], "visit-0b8e6c2a-5f7e-4c47-9a55-0d6f1f8e2b11");
+        duplicates += usize::from(answer["duplicate"] == true);
+    }
+    assert_eq!(duplicates, 7, "exactly the first send records");
+    let rows = st.0.store.lock().unwrap().visits().unwrap();
+    assert_eq!(rows.len(), before + 1);
+    let kept = rows
+        .iter()
+        .find(|v| v.id.ends_with("0b8e6c2a-5f7e-4c47-9a55-0d6f1f8e2b11"));
+    assert_eq!(kept.map(|v| v.time.as_str()), Some("2026-11-20T08:00:00Z"));
+    // The in-memory state counts it once too.
+    assert_eq!(st.project().live().visits.len(), before + 1);
+    // Another worker sending the same id is told so, and nothing is written.
+    let (status, answer) = call(
+        &st,
+        "POST",
+        "/api/visits",
+        Some(&leader),
+        Some(body.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    for bad in ["", "has space", "ü", &"x".repeat(65), "a/b"] {
+        let mut b2 = body.clone();
+        b2["client_id"] = json!(bad);
+        let (status, answer) = call(&st, "POST", "/api/visits", Some(&worker), Some(b2), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("client_id"),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        st.0.store.lock().unwrap().visits().unwrap().len(),
+        before + 1
+    );
+}
+
 /// axum's own rejections come as the API's JSON errors, with their status.
 #[tokio::test]
 async fn framework_rejections_are_json() {

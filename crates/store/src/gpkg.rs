@@ -276,6 +276,17 @@ struct Row {
 }
 
 impl GpkgStore {
+    /// The worker of the visit with id `id`, `None` when there is no such visit: how the server
+    /// tells a visit sent again (same id, same worker: already recorded) from a clash.
+    pub fn visit_worker(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT worker FROM visits WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Creates a new project file for a town. Fails if the file exists.
     pub fn create(path: &Path, town_code: &str, town_name: &str) -> Result<Self> {
         if path.exists() {

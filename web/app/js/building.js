@@ -2,7 +2,8 @@
 // masked or in clear as the user's role allows (the server decides and audits), and the
 // "record a visit" form for grid workers.
 
-import { get, post } from './api.js';
+import { ApiError, get } from './api.js';
+import { record } from './outbox.js';
 import { localTime, num, t } from './i18n.js';
 import { el } from './dom.js';
 import { reloadTiles, selectBuilding } from './mapview.js';
@@ -28,6 +29,14 @@ export async function openBuilding(app, panel, id) {
   try {
     b = await get(`/api/buildings/${encodeURIComponent(id)}`);
   } catch (e) {
+    if (!(e instanceof ApiError) && app.me.capabilities.includes('record_visits')) {
+      // No network: the building's details stay on the server, but a visit can be recorded.
+      panel.replaceChildren(
+        el('div', { class: 'row' }, el('button', { class: 'link', onclick: () => { selectBuilding(app.map, null); app.views[app.view]?.enter(); } }, '←'), el('h2', {}, `${t('building')} ${id}`)),
+        el('p', { class: 'warn', id: 'offline-note' }, t('offline_building')),
+        visitForm(app, panel, { id }, []));
+      return;
+    }
     panel.replaceChildren(el('p', { class: 'error' }, e.status === 403 ? t('forbidden') : t('error', { msg: e.message })));
     return;
   }
@@ -73,12 +82,21 @@ function visitForm(app, panel, b, houses) {
   const result = el('div', { id: 'visit-result', role: 'status' });
   const submit = async (ev) => {
     ev.preventDefault();
+    const time = new Date().toISOString();
     const at = await position();
     try {
-      await post('/api/visits', {
-        building: b.id, house: house?.value || undefined, outcome: outcome.value,
+      const how = await record(app.me.username, {
+        building: b.id, house: house?.value || undefined, outcome: outcome.value, time,
         note: note.value.trim() || undefined, lon: at?.[0], lat: at?.[1],
       });
+      if (how === 'queued') {
+        if (outcome.value === 'visited') app.visitedNow?.set(b.id, b.households ?? 0);
+        form.reset();
+        result.className = 'warn';
+        result.id = 'visit-queued';
+        result.textContent = t('visit_queued');
+        return;
+      }
       reloadTiles(app.map, 'buildings');
       // Lists of unvisited buildings (shared by the server for a few seconds) leave it out now.
       if (outcome.value === 'visited') app.visitedNow?.set(b.id, b.households ?? 0);
@@ -89,11 +107,12 @@ function visitForm(app, panel, b, houses) {
       result.textContent = t('error', { msg: e.message });
     }
   };
-  return el('form', { id: 'visit-form', onsubmit: submit },
+  const form = el('form', { id: 'visit-form', onsubmit: submit },
     el('h3', {}, t('record_visit')),
     el('label', { class: 'row' }, t('outcome'), outcome),
     house ? el('label', { class: 'row' }, t('houses'), house) : '',
     el('label', { class: 'row' }, t('note'), note),
     el('button', { class: 'primary', type: 'submit' }, t('record')),
     result);
+  return form;
 }

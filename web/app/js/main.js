@@ -9,6 +9,9 @@ import { Coverage } from './coverage.js';
 import { Dashboard } from './dashboard.js';
 import { Plans } from './plans.js';
 import { openBuilding } from './building.js';
+import { flush, onChange, rejected, waiting } from './outbox.js';
+import { forget, keepArea, registerWorker } from './offline.js';
+import { boundsOf } from './mapview.js';
 
 const $ = (sel) => document.querySelector(sel);
 const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null, visitedNow: new Map() };
@@ -30,6 +33,7 @@ async function signIn(ev) {
     });
     setToken(body.token);
     ev.target.reset();
+    await forget(); // nothing of another user's session stays in this browser's caches
     // Signing in again after a session expired: start clean, with no tile of the last
     // session's scope left in the map's cache.
     if (app.me) location.reload();
@@ -45,6 +49,7 @@ async function signOut() {
   if (!leaveAllowed()) return;
   try { await call('POST', '/api/logout'); } catch { /* the token dies with its lifetime anyway */ }
   setToken(null);
+  await forget();
   location.reload();
 }
 
@@ -115,6 +120,26 @@ async function start() {
   app.map.on('mouseenter', 'buildings', () => { app.map.getCanvas().style.cursor = 'pointer'; });
   app.map.on('mouseleave', 'buildings', () => { app.map.getCanvas().style.cursor = ''; });
   await idle(app.map);
+  // Visits waiting in this browser: counted in the header, sent when the network is back.
+  const showOutbox = async () => {
+    const [n, bad] = await Promise.all([waiting(app.me.username), rejected(app.me.username)]);
+    const box = $('#outbox');
+    box.hidden = n.length + bad.length === 0;
+    box.textContent = [n.length ? t('outbox_waiting', { n: n.length }) : '', bad.length ? t('outbox_rejected', { n: bad.length }) : '']
+      .filter(Boolean).join(' · ');
+    box.dataset.waiting = String(n.length);
+  };
+  onChange(showOutbox);
+  const send = () => flush(app.me.username).then(showOutbox);
+  window.addEventListener('online', send);
+  setInterval(send, 30_000);
+  await send();
+  // A grid worker's grid is kept for the field: the tiles of z15–18 over their grid.
+  if (app.me.role === 'grid_worker' && app.grids.features.length) {
+    app.offlineReady = registerWorker()
+      .then(() => keepArea(boundsOf(app.grids.features.map((f) => f.geometry))))
+      .then((n) => { app.offlineTiles = n; });
+  }
 }
 
 /** Re-renders the current view in the other language. */
