@@ -4,7 +4,7 @@
 //! [`repair`] takes the grids of a village (or a town), optionally the boundary they should
 //! cover, and the buildings, and answers repaired grids with a [`RepairReport`]. It lives in
 //! `core` beside validation because it is validation's other half: it finds what to repair
-//! with [`validate`](crate::validate::validate) itself (the same overlaps, the same gaps),
+//! with [`validate()`](fn@crate::validate::validate) itself (the same overlaps, the same gaps),
 //! measures areas with [`geodesy`](crate::geodesy), and assigns buildings with
 //! [`assign`](crate::assign), so that "repaired" means exactly "validation finds nothing".
 //!
