@@ -9,9 +9,9 @@
 //! [`assign`](crate::assign), so that "repaired" means exactly "validation finds nothing".
 //!
 //! The steps, in order:
-//! 1. **Make valid.** Repeated points are dropped; a grid that is still not a valid polygon
-//!    (self-intersection, spike, ring too short) goes through `geo`'s `MakeValid`
-//!    (constrained triangulation, so the vertices it keeps do not move). Of several parts the
+//! 1. **Make valid.** Repeated points and spikes (a vertex where the ring turns straight
+//!    back) are dropped; a grid that is still not a valid polygon (self-intersection, ring
+//!    too short) is overlaid with itself under the even–odd rule. Of several parts the
 //!    largest stays the grid; the others become fragments (step 5).
 //! 2. **Snap.** Vertices of different grids (and of the boundary, which never moves) within
 //!    `snap_m` of each other become one vertex, and a vertex within `snap_m` of a neighbour's
@@ -27,9 +27,10 @@
 //! 6. **Gaps.** Each gap (inside the boundary, or without one a hole enclosed by the grids)
 //!    no larger than `max_gap_m2` and holding no building goes to the neighbour sharing the
 //!    longest edge with it. Larger ones and ones holding buildings are left for a human.
-//! 7. **Tidy.** Overlays round the coordinates they output to a grid of their own, so the
-//!    grids changed by steps 3–6 are snapped once more with a tolerance of a centimetre,
-//!    their unchanged neighbours winning.
+//! 7. **Tidy** (after step 5 and again after step 6). Overlays round the coordinates they
+//!    output to a grid of their own, so the grids they changed get back the input coordinates
+//!    they were within a millimetre of, and are snapped once more to their neighbours with a
+//!    tolerance of a centimetre, the unchanged neighbours winning.
 //!
 //! The report lists each change with the grids and the area moved, every grid's area before
 //! and after, the buildings (and households) whose grid changes, and what was left and why.
@@ -40,10 +41,8 @@
 
 use std::collections::BTreeMap;
 
-use geo::{
-    BooleanOps, BoundingRect, Coord, MakeValid, MultiPolygon, Polygon, Rect, RemoveRepeatedPoints,
-    Validation,
-};
+use geo::algorithm::bool_ops::{FillRule, OpType};
+use geo::{BooleanOps, BoundingRect, Coord, MultiPolygon, Polygon, Rect, Validation};
 use serde::Serialize;
 
 use crate::assign::Assignment;
@@ -301,16 +300,15 @@ pub fn repair(
     let mid = check(&work.grids());
     work.overlaps(&mid);
     work.fragments();
+    // Before looking for gaps, close the seams of no width that overlays leave: without a
+    // boundary a gap is a hole in the union, and a seam would open it to the outside.
+    work.tidy();
     progress("filling gaps");
     let mid = check(&work.grids());
     work.gaps(&mid);
     work.fragments();
     progress("tidying");
-    work.restore();
-    let touched = work.touched.clone();
-    work.snap(TIDY_M.min(options.snap_m), &|g| {
-        u32::from(touched[g as usize])
-    });
+    work.tidy();
     work.last_valid();
 
     progress("validating the result");
@@ -335,6 +333,15 @@ struct Work<'a> {
     left: Vec<Left>,
     frame: LocalMetres,
     buildings: BuildingIndex<'a>,
+}
+
+/// `mp` made valid by an overlay of itself under the even–odd rule: self-intersections split
+/// into their lobes, spikes and doubled edges cancel, holes stay holes. (geo's `MakeValid`
+/// rebuilds rings from a triangulation and was seen to drop vertices of a valid notch next
+/// to a spike; the overlay keeps every vertex, rounded by a few units in the last place,
+/// which the tidy step puts back.)
+fn make_valid(mp: &MultiPolygon) -> MultiPolygon {
+    mp.boolean_op_with_fill_rule(&MultiPolygon(vec![]), OpType::Union, FillRule::EvenOdd)
 }
 
 /// The point inside `p` as `[lon, lat]`, or its first vertex.
@@ -450,7 +457,7 @@ impl<'a> Work<'a> {
             geoms: input
                 .grids
                 .iter()
-                .map(|g| g.geometry.remove_repeated_points())
+                .map(|g| snap::clean(&g.geometry))
                 .collect(),
             touched: vec![false; input.grids.len()],
             broken: vec![false; input.grids.len()],
@@ -500,7 +507,15 @@ impl<'a> Work<'a> {
         for g in 0..self.geoms.len() {
             let fixed = self.valid_or_repaired(g);
             match fixed {
-                Ok(None) => {}
+                Ok(None) => {
+                    // Cleaning repeated points and spikes was enough.
+                    if let Some(reason) = reasons.get(self.input.grids[g].code.as_str()) {
+                        self.changes.push(Change::MadeValid {
+                            grid: self.code(g),
+                            reason: reason.to_string(),
+                        });
+                    }
+                }
                 Ok(Some(mp)) => {
                     let reason = reasons
                         .get(self.input.grids[g].code.as_str())
@@ -542,9 +557,7 @@ impl<'a> Work<'a> {
         if mp.is_valid() {
             return Ok(Some(mp.clone()));
         }
-        let fixed = mp
-            .make_valid()
-            .map_err(|e| format!("cannot be made valid: {e}"))?;
+        let fixed = make_valid(mp);
         if fixed.0.is_empty() {
             return Err("no area is left once made valid: draw it again".into());
         }
@@ -585,7 +598,7 @@ impl<'a> Work<'a> {
                 });
             }
             // Snapping can fold a thin part over: make it valid again.
-            let mp = self.geoms[g].remove_repeated_points();
+            let mp = snap::clean(&self.geoms[g]);
             self.geoms[g] = mp;
             match self.valid_or_repaired(g) {
                 Ok(None) => {}
@@ -841,6 +854,16 @@ impl<'a> Work<'a> {
         }
     }
 
+    /// Puts back rounded input coordinates and snaps the grids overlays output to their
+    /// neighbours within [`TIDY_M`], the neighbours' vertices winning.
+    fn tidy(&mut self) {
+        self.restore();
+        let touched = self.touched.clone();
+        self.snap(TIDY_M.min(self.options.snap_m), &|g| {
+            u32::from(touched[g as usize])
+        });
+    }
+
     /// Puts back the input coordinates of the vertices that overlays rounded (by less than a
     /// millimetre) in the grids they output.
     fn restore(&mut self) {
@@ -954,7 +977,7 @@ impl<'a> Work<'a> {
         if old.is_valid() {
             old.clone()
         } else {
-            old.make_valid().unwrap_or_else(|_| MultiPolygon(vec![]))
+            make_valid(old)
         }
     }
 }

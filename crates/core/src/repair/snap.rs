@@ -1,10 +1,13 @@
 //! Snapping: vertices of different grids (and of the boundary) closer than the tolerance are
-//! made one, and a vertex closer than the tolerance to another grid's edge is inserted into
-//! that edge, so that every shared edge has the same vertices on both sides.
+//! made one, and a vertex closer than the tolerance to another grid's edge moves onto that
+//! edge and is inserted into it, so that every shared edge has the same vertices on both
+//! sides. Edges never bend: only vertices move, by less than the tolerance.
 //!
 //! Distances are measured in one local metre frame ([`LocalMetres`]) at the centre of the
 //! input; coordinates are only ever copied, never recomputed through the frame, so a vertex
 //! that does not move keeps its exact lon/lat.
+
+use std::collections::HashMap;
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -56,11 +59,8 @@ fn close_rings(rings: Vec<Vec<Vec<Coord>>>) -> MultiPolygon {
         rings
             .into_iter()
             .map(|poly| {
-                let mut rs = poly.into_iter().map(|mut r| {
-                    r.dedup();
-                    while r.len() > 1 && r.first() == r.last() {
-                        r.pop();
-                    }
+                let mut rs = poly.into_iter().map(|r| {
+                    let mut r = clean_ring(r);
                     if let Some(&first) = r.first() {
                         r.push(first);
                     }
@@ -71,6 +71,42 @@ fn close_rings(rings: Vec<Vec<Vec<Coord>>>) -> MultiPolygon {
             })
             .collect(),
     )
+}
+
+/// `r` (open) without repeated points and without spikes: a vertex where the ring turns
+/// straight back (within a millionth of a radian) goes, and so on until none is left.
+fn clean_ring(mut r: Vec<Coord>) -> Vec<Coord> {
+    let mut changed = true;
+    while changed && r.len() >= 3 {
+        changed = false;
+        r.dedup();
+        while r.len() > 1 && r.first() == r.last() {
+            r.pop();
+        }
+        let n = r.len();
+        if n < 3 {
+            break;
+        }
+        for k in 0..n {
+            let (a, b, c) = (r[(k + n - 1) % n], r[k], r[(k + 1) % n]);
+            let (u, v) = (a - b, c - b);
+            let cross = u.x * v.y - u.y * v.x;
+            let dot = u.x * v.x + u.y * v.y;
+            let (lu, lv) = (u.x.hypot(u.y), v.x.hypot(v.y));
+            if dot > 0.0 && cross.abs() <= 1e-6 * lu * lv {
+                r.remove(k);
+                changed = true;
+                break;
+            }
+        }
+    }
+    r.dedup();
+    r
+}
+
+/// `mp` with every ring cleaned of repeated points and spikes (see [`clean_ring`]).
+pub(super) fn clean(mp: &MultiPolygon) -> MultiPolygon {
+    close_rings(open_rings(mp))
 }
 
 type Rings = Vec<Vec<Vec<Coord>>>;
@@ -154,19 +190,45 @@ pub(super) fn snap(
             }
         }
     }
-    let rank = |v: &VertexRef| {
-        if v.owner == BOUNDARY {
-            (0u32, 0u32)
-        } else {
-            (1 + prefer(v.owner), v.owner)
-        }
-    };
-    // The winner of each cluster: the best ranked member.
-    let mut winner: Vec<usize> = (0..verts.len()).collect();
+    // The winner of each cluster: the boundary's vertex if it has one; else the position
+    // most owners already share (a vertex one grid jittered goes back to where its
+    // neighbours have it); else the best ranked owner's.
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
     for i in 0..verts.len() {
         let root = find(&mut parent, i);
-        if rank(&verts[i].0) < rank(&verts[winner[root]].0) {
-            winner[root] = i;
+        if root != i {
+            members.entry(root).or_default().push(i);
+        }
+    }
+    let mut winner: Vec<usize> = (0..verts.len()).collect();
+    for (root, mut list) in members {
+        if !list.contains(&root) {
+            list.push(root);
+        }
+        let score = |i: usize| {
+            let (v, c) = verts[i];
+            let mut owners: Vec<u32> = list
+                .iter()
+                .filter(|&&j| verts[j].1 == c)
+                .map(|&j| verts[j].0.owner)
+                .collect();
+            owners.sort_unstable();
+            owners.dedup();
+            let boundary = owners.contains(&BOUNDARY);
+            let rank = if v.owner == BOUNDARY {
+                0
+            } else {
+                1 + prefer(v.owner)
+            };
+            (
+                std::cmp::Reverse(boundary),
+                std::cmp::Reverse(owners.len()),
+                rank,
+                v.owner,
+            )
+        };
+        if let Some(best) = list.iter().copied().min_by_key(|&i| score(i)) {
+            winner[root] = best;
         }
     }
     for i in 0..verts.len() {
@@ -249,14 +311,33 @@ pub(super) fn snap(
                             None => best.push((ev.owner, dist, t, ev, a, b)),
                         }
                     }
-                    for (other, _, t, ev, a, b) in best {
-                        if other == BOUNDARY {
-                            let to = a + (b - a) * t;
-                            if owner != BOUNDARY && to != c {
-                                moves.push((v, to));
-                            }
-                        } else {
-                            inserts.push((ev, t, c));
+                    // A grid's vertex moves onto the nearest edge (the boundary's first), and
+                    // goes there into every other grid's near edge too: the edges do not bend,
+                    // so nothing away from the vertex changes. The boundary's vertices never
+                    // move: they go into the grids' edges where they are.
+                    best.sort_by(|x, y| {
+                        (x.0 != BOUNDARY)
+                            .cmp(&(y.0 != BOUNDARY))
+                            .then(x.1.total_cmp(&y.1))
+                    });
+                    let Some(&(_, _, t, _, a, b)) = best.first() else {
+                        continue;
+                    };
+                    let to = if owner == BOUNDARY {
+                        c
+                    } else {
+                        a + (b - a) * t
+                    };
+                    if to != c {
+                        moves.push((v, to));
+                    }
+                    for &(other, _, _, ev, a, b) in &best {
+                        if other != BOUNDARY {
+                            let (pa, pb, q) = (xy(a), xy(b), xy(to));
+                            let d = [pb[0] - pa[0], pb[1] - pa[1]];
+                            let t = ((q[0] - pa[0]) * d[0] + (q[1] - pa[1]) * d[1])
+                                / (d[0] * d[0] + d[1] * d[1]);
+                            inserts.push((ev, t, to));
                         }
                     }
                 }
@@ -297,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn near_vertices_become_one_and_a_vertex_goes_into_the_edge_it_touches() {
+    fn near_vertices_become_one_and_a_vertex_near_an_edge_moves_onto_it() {
         let d = 1e-3; // about 100 m
         let e = 3e-6; // about 0.3 m
         let mut grids = vec![
@@ -312,41 +393,32 @@ mod tests {
                 (x: 121.0 + d + e, y: 31.0 + d / 2.0)]]),
         ];
         let done = snap(&mut grids, None, 1.0, &frame(), &|_| 0);
-        assert_eq!(done[1].moved, 2);
+        // Two corners moved onto the first grid's, the middle vertex onto its edge (and into
+        // it): the first grid's edge stays straight.
+        assert_eq!(done[1].moved, 3);
+        assert_eq!(done[0].moved, 0);
         assert_eq!(done[0].inserted, 1);
-        let right_of_first: Vec<Coord> = grids[0].0[0].exterior().0[1..4].to_vec();
-        assert_eq!(
-            right_of_first,
-            vec![
-                Coord {
-                    x: 121.0 + d,
-                    y: 31.0
-                },
-                Coord {
-                    x: 121.0 + d + e,
-                    y: 31.0 + d / 2.0
-                },
-                Coord {
-                    x: 121.0 + d,
-                    y: 31.0 + d
-                },
-            ]
-        );
+        let first = &grids[0].0[0].exterior().0;
         let second = &grids[1].0[0].exterior().0;
         assert_eq!(
-            second[0],
+            first[1],
             Coord {
                 x: 121.0 + d,
                 y: 31.0
             }
         );
+        assert_eq!(first[2].x, 121.0 + d);
+        assert!((first[2].y - (31.0 + d / 2.0)).abs() < 1e-12);
         assert_eq!(
-            second[3],
+            first[3],
             Coord {
                 x: 121.0 + d,
                 y: 31.0 + d
             }
         );
+        assert_eq!(second[0], first[1]);
+        assert_eq!(second[3], first[3]);
+        assert_eq!(second[4], first[2]);
     }
 
     #[test]
