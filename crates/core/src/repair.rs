@@ -826,17 +826,23 @@ impl<'a> Work<'a> {
                 buildings: gap.buildings.clone(),
                 why,
             };
+            let mut why: Vec<String> = Vec::new();
             if gap.area_m2 > self.options.max_gap_m2 {
-                self.left.push(left(format!(
-                    "larger than max_gap_m2 ({} m²): a human decides which grid it belongs to",
+                why.push(format!(
+                    "larger than max_gap_m2 ({} m²)",
                     self.options.max_gap_m2
-                )));
-                continue;
+                ));
             }
             if !gap.buildings.is_empty() {
-                self.left.push(left(format!(
-                    "holds {} building(s) in no grid: a human decides which grid they belong to",
+                why.push(format!(
+                    "holds {} building(s) in no grid",
                     gap.buildings.len()
+                ));
+            }
+            if !why.is_empty() {
+                self.left.push(left(format!(
+                    "{}: a human decides which grid it belongs to",
+                    why.join(" and ")
                 )));
                 continue;
             }
@@ -964,7 +970,16 @@ impl<'a> Work<'a> {
                 households_moved: moved.iter().map(|m| u64::from(m.households)).sum(),
                 left: self.left.len(),
             },
-            changes: self.changes.clone(),
+            // Snapping that later steps undid (a vertex put back where it was) is no change.
+            changes: self
+                .changes
+                .iter()
+                .filter(|c| match c {
+                    Change::Snapped { grid, .. } => changed.iter().any(|g| &g.grid == grid),
+                    _ => true,
+                })
+                .cloned()
+                .collect(),
             grids: changed,
             moved_buildings: moved,
             left: self.left.clone(),
