@@ -13,11 +13,12 @@
 //!    back) are dropped; a grid that is still not a valid polygon (self-intersection, ring
 //!    too short) is overlaid with itself under the even–odd rule. Of several parts the
 //!    largest stays the grid; the others become fragments (step 5).
-//! 2. **Snap.** Vertices of different grids (and of the boundary, which never moves) within
-//!    `snap_m` of each other become one vertex, and a vertex within `snap_m` of a neighbour's
-//!    edge is inserted into that edge, so that every shared edge has the same vertices on
-//!    both sides. Vertices already shared keep their exact coordinates.
-//! 3. **Clip.** With a boundary, each grid is cut to it.
+//! 2. **Clip.** With a boundary, each grid is cut to it.
+//! 3. **Snap.** Vertices of different grids (and of the boundary, which never moves) within
+//!    `snap_m` of each other become one vertex (where most of them already are), and a vertex
+//!    within `snap_m` of a neighbour's edge moves onto it and is inserted into it, so that
+//!    every shared edge has the same vertices on both sides. Edges never bend, and vertices
+//!    already shared keep their exact coordinates.
 //! 4. **Overlaps.** Each overlap no larger than `max_overlap_m2` goes to one of its two grids:
 //!    the one holding more of the footprints of the buildings that touch it (so that a building
 //!    straddling the overlap's edge is not split when a choice avoids it), else the one
@@ -255,6 +256,9 @@ pub struct Repaired {
     pub report: RepairReport,
 }
 
+/// Passes of overlap and gap resolution at most; the second rarely has anything to do.
+const MAX_PASSES: usize = 3;
+
 /// Tolerance of the final snap (m): overlays move coordinates by far less.
 const TIDY_M: f64 = 0.01;
 
@@ -290,25 +294,38 @@ pub fn repair(
 
     progress("making invalid grids valid");
     work.make_valid(&before);
-    progress("snapping shared edges");
-    work.snap(options.snap_m, &|_| 0);
+    // Clip first, so that the vertices where grid edges cross the boundary are snapped with
+    // their neighbours' like any other.
     if input.boundary.is_some() {
         progress("clipping to the boundary");
         work.clip();
     }
-    progress("resolving overlaps");
-    let mid = check(&work.grids());
-    work.overlaps(&mid);
-    work.fragments();
-    // Before looking for gaps, close the seams of no width that overlays leave: without a
-    // boundary a gap is a hole in the union, and a seam would open it to the outside.
-    work.tidy();
-    progress("filling gaps");
-    let mid = check(&work.grids());
-    work.gaps(&mid);
-    work.fragments();
-    progress("tidying");
-    work.tidy();
+    progress("snapping shared edges");
+    work.snap(options.snap_m, &|_| 0);
+    // Snapping a grid that lost an overlap to its other neighbours can, rarely, open a new
+    // sliver of overlap or gap: a second (and third) pass takes what the first left.
+    for pass in 0..MAX_PASSES {
+        let made = work.changes.len();
+        progress("resolving overlaps");
+        let mid = check(&work.grids());
+        work.overlaps(&mid);
+        work.fragments();
+        // Before looking for gaps, close the seams of no width that overlays leave: without
+        // a boundary a gap is a hole in the union, and a seam would open it to the outside.
+        work.tidy();
+        progress("filling gaps");
+        let mid = check(&work.grids());
+        work.gaps(&mid);
+        work.fragments();
+        progress("tidying");
+        work.tidy();
+        let resolved = work.changes[made..]
+            .iter()
+            .any(|c| !matches!(c, Change::Snapped { .. }));
+        if !resolved || pass + 1 == MAX_PASSES {
+            break;
+        }
+    }
     work.last_valid();
 
     progress("validating the result");
@@ -670,6 +687,8 @@ impl<'a> Work<'a> {
             .enumerate()
             .map(|(i, g)| (g.code.as_str(), i))
             .collect();
+        // What an earlier pass left is found again.
+        self.left.retain(|l| l.kind != "overlap");
         for o in &mid.report.overlaps {
             let (a, b) = (index[o.grids[0].as_str()], index[o.grids[1].as_str()]);
             let point = point_in(&o.geometry);
@@ -816,6 +835,8 @@ impl<'a> Work<'a> {
     }
 
     fn gaps(&mut self, mid: &Coverage) {
+        // What an earlier pass left is found again.
+        self.left.retain(|l| l.kind != "gap");
         for gap in &mid.report.gaps {
             let mp = MultiPolygon(vec![gap.geometry.clone()]);
             let left = |why: String| Left {

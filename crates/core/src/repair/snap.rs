@@ -269,6 +269,19 @@ pub(super) fn snap(
         }
     }
     let edge_tree = RTree::bulk_load(edges);
+    // How many owners have a vertex at each position.
+    let key = |c: Coord| (c.x.to_bits(), c.y.to_bits());
+    let mut at_position: HashMap<(u64, u64), Vec<u32>> = HashMap::new();
+    for (owner, polys) in owners(&rings, &boundary_rings) {
+        for c in polys.iter().flatten().flatten() {
+            let list = at_position.entry(key(*c)).or_default();
+            if !list.contains(&owner) {
+                list.push(owner);
+            }
+        }
+    }
+    let shared: HashMap<(u64, u64), usize> =
+        at_position.into_iter().map(|(k, v)| (k, v.len())).collect();
     // Insertions per edge: (edge, t along it, coordinate).
     let mut inserts: Vec<(VertexRef, f64, Coord)> = Vec::new();
     let mut moves: Vec<(VertexRef, Coord)> = Vec::new();
@@ -313,21 +326,21 @@ pub(super) fn snap(
                     }
                     // A grid's vertex moves onto the nearest edge (the boundary's first), and
                     // goes there into every other grid's near edge too: the edges do not bend,
-                    // so nothing away from the vertex changes. The boundary's vertices never
-                    // move: they go into the grids' edges where they are.
+                    // so nothing away from the vertex changes. But a vertex that several
+                    // owners share (a junction) stays, and the lone edge bends to it: moving
+                    // it would bend every edge that meets there. The boundary's vertices
+                    // never move.
                     best.sort_by(|x, y| {
                         (x.0 != BOUNDARY)
                             .cmp(&(y.0 != BOUNDARY))
                             .then(x.1.total_cmp(&y.1))
                     });
-                    let Some(&(_, _, t, _, a, b)) = best.first() else {
+                    let Some(&(nearest, _, t, _, a, b)) = best.first() else {
                         continue;
                     };
-                    let to = if owner == BOUNDARY {
-                        c
-                    } else {
-                        a + (b - a) * t
-                    };
+                    let stays = owner == BOUNDARY
+                        || (nearest != BOUNDARY && shared.get(&key(c)).copied().unwrap_or(1) > 1);
+                    let to = if stays { c } else { a + (b - a) * t };
                     if to != c {
                         moves.push((v, to));
                     }
