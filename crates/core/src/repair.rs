@@ -288,6 +288,20 @@ pub fn repair(
             &mut |_| {},
         )
     };
+    // Between the steps only the shapes matter: overlaps and gaps without the buildings
+    // (a validation without them skips assigning a million buildings each time); the
+    // buildings in an overlap or gap are looked up where needed.
+    let shapes = |grids: &[Grid]| {
+        validate(
+            &CoverageInput {
+                grids,
+                boundary: input.boundary,
+                ..CoverageInput::default()
+            },
+            &vopts,
+            &mut |_| {},
+        )
+    };
     progress("validating the input");
     let before = check(input.grids);
     let mut work = Work::new(input, options);
@@ -307,14 +321,14 @@ pub fn repair(
     for pass in 0..MAX_PASSES {
         let made = work.changes.len();
         progress("resolving overlaps");
-        let mid = check(&work.grids());
+        let mid = shapes(&work.grids());
         work.overlaps(&mid);
         work.fragments();
         // Before looking for gaps, close the seams of no width that overlays leave: without
         // a boundary a gap is a hole in the union, and a seam would open it to the outside.
         work.tidy();
         progress("filling gaps");
-        let mid = check(&work.grids());
+        let mid = shapes(&work.grids());
         work.gaps(&mid);
         work.fragments();
         progress("tidying");
@@ -698,7 +712,7 @@ impl<'a> Work<'a> {
                     grids: o.grids.to_vec(),
                     area_m2: o.area_m2,
                     point: Some(point),
-                    buildings: o.buildings.clone(),
+                    buildings: self.buildings_located_in(&o.geometry),
                     why: format!(
                         "larger than max_overlap_m2 ({} m²): a human decides which grid it belongs to",
                         self.options.max_overlap_m2
@@ -839,12 +853,13 @@ impl<'a> Work<'a> {
         self.left.retain(|l| l.kind != "gap");
         for gap in &mid.report.gaps {
             let mp = MultiPolygon(vec![gap.geometry.clone()]);
+            let located = self.buildings_located_in(&mp);
             let left = |why: String| Left {
                 kind: "gap".into(),
                 grids: vec![],
                 area_m2: gap.area_m2,
                 point: Some(gap.point),
-                buildings: gap.buildings.clone(),
+                buildings: located.clone(),
                 why,
             };
             let mut why: Vec<String> = Vec::new();
@@ -854,11 +869,8 @@ impl<'a> Work<'a> {
                     self.options.max_gap_m2
                 ));
             }
-            if !gap.buildings.is_empty() {
-                why.push(format!(
-                    "holds {} building(s) in no grid",
-                    gap.buildings.len()
-                ));
+            if !located.is_empty() {
+                why.push(format!("holds {} building(s) in no grid", located.len()));
             }
             if !why.is_empty() {
                 self.left.push(left(format!(
