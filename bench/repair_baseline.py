@@ -3,6 +3,7 @@
 bench/run_repair.sh).
 
     repair_baseline.py jitter GRIDS OUT.geojson [--share 0.05] [--max-m 0.8] [--seed 1]
+    repair_baseline.py count ORIGINAL_GRIDS REPAIRED_GRIDS BUILDINGS
     repair_baseline.py repair GRIDS_JITTERED BOUNDARY BUILDINGS ORIGINAL_GRIDS OUT.json
         [--snap-m 1.0] [--max-gap-m2 100]
 
@@ -86,7 +87,12 @@ def repair(grids_path, boundary_path, buildings_path, original_path, out_path, s
            max_gap_m2=100.0):
     df = pyogrio.read_dataframe(grids_path)
     boundary = shapely.union_all(pyogrio.read_dataframe(boundary_path).geometry.values)
-    original = pyogrio.read_dataframe(original_path).geometry.values
+    original_df = pyogrio.read_dataframe(original_path)
+    original = original_df.geometry.values
+    # FlatGeobuf files are written in spatial order: compare grids by code, not position
+    # (locate answers -1 for no grid, -2 for several).
+    original_codes = np.append(original_df["code"].astype(str).values, ["<many>", "<none>"])
+    codes = np.append(df["code"].astype(str).values, ["<many>", "<none>"])
     buildings = pyogrio.read_dataframe(buildings_path, columns=[]).geometry.values
     lat = shapely.centroid(boundary).y
     mx, my = metres_per_deg(lat)
@@ -137,8 +143,10 @@ def repair(grids_path, boundary_path, buildings_path, original_path, out_path, s
     seconds = time.perf_counter() - t0
 
     points = shapely.point_on_surface(buildings)
-    before = locate(original, points)
-    after = locate(np.array(geoms, dtype=object), points)
+    before = original_codes[locate(original, points)]
+    repaired = np.empty(len(geoms), dtype=object)
+    repaired[:] = geoms
+    after = codes[locate(repaired, points)]
     changed = int(np.sum(before != after))
     overlap = 0.0
     tree = STRtree(geoms)
@@ -157,6 +165,18 @@ def repair(grids_path, boundary_path, buildings_path, original_path, out_path, s
     print(json.dumps(result))
 
 
+def count(original_path, repaired_path, buildings_path):
+    """Buildings whose grid (by code; point on surface within) differs between two layers."""
+    a, b = pyogrio.read_dataframe(original_path), pyogrio.read_dataframe(repaired_path)
+    ca = np.append(a["code"].astype(str).values, ["<many>", "<none>"])
+    cb = np.append(b["code"].astype(str).values, ["<many>", "<none>"])
+    points = shapely.point_on_surface(
+        pyogrio.read_dataframe(buildings_path, columns=[]).geometry.values)
+    before = ca[locate(a.geometry.values, points)]
+    after = cb[locate(b.geometry.values, points)]
+    print(int(np.sum(before != after)))
+
+
 def opt(args, name, default):
     if name in args:
         return type(default)(args[args.index(name) + 1])
@@ -169,5 +189,7 @@ if __name__ == "__main__":
         jitter(a[1], a[2], opt(a, "--share", 0.05), opt(a, "--max-m", 0.8), opt(a, "--seed", 1))
     elif a and a[0] == "repair":
         repair(a[1], a[2], a[3], a[4], a[5], opt(a, "--snap-m", 1.0), opt(a, "--max-gap-m2", 100.0))
+    elif a and a[0] == "count":
+        count(a[1], a[2], a[3])
     else:
         sys.exit(__doc__)
