@@ -2,6 +2,7 @@
 //! [`gridmap_core::repair`], writes the repaired grids and the report, and with `--apply`
 //! saves the changed grids into the project as one change with a history version each.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -193,6 +194,26 @@ pub fn run_repair(args: RepairArgs, verbose: bool) -> Result<ExitCode> {
         phases.phase("saving the repaired grids");
         use gridmap_store::Store;
         let mut store = gridmap_store::GpkgStore::open(project)?;
+        // Someone may have edited a grid while this ran: then the repair was of another
+        // coverage, and saving it would undo their edit.
+        let now: HashMap<String, Grid> = store
+            .grids()?
+            .into_iter()
+            .map(|g| (g.grid.code.clone(), g.grid))
+            .collect();
+        let edited: Vec<&str> = grids
+            .iter()
+            .filter(|g| changed.contains(g.code.as_str()))
+            .filter(|g| now.get(&g.code) != Some(*g))
+            .map(|g| g.code.as_str())
+            .collect();
+        if !edited.is_empty() {
+            bail!(
+                "{}: grid(s) {} changed while the repair ran; nothing was saved: run it again",
+                project.display(),
+                edited.join(", ")
+            );
+        }
         let to_save: Vec<Grid> = repaired
             .grids
             .iter()
