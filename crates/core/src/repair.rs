@@ -53,7 +53,9 @@ use crate::locate::PreparedArea;
 use crate::model::{Building, Footprint, Grid};
 use crate::overlay::intersection_area;
 use crate::surface::point_on_surface;
-use crate::validate::{Coverage, CoverageInput, Options as ValidateOptions, validate};
+use crate::validate::{
+    Coverage, CoverageInput, Options as ValidateOptions, grown, union_rect, validate,
+};
 
 mod snap;
 
@@ -434,19 +436,6 @@ fn rect_of(mp: &MultiPolygon) -> Option<Rect> {
     mp.bounding_rect()
 }
 
-fn grown(r: Rect, by: f64) -> Rect {
-    Rect::new(
-        Coord {
-            x: r.min().x - by,
-            y: r.min().y - by,
-        },
-        Coord {
-            x: r.max().x + by,
-            y: r.max().y + by,
-        },
-    )
-}
-
 fn rects_meet(a: &Rect, b: &Rect) -> bool {
     a.min().x <= b.max().x
         && b.min().x <= a.max().x
@@ -468,18 +457,7 @@ impl<'a> Work<'a> {
             .grids
             .iter()
             .filter_map(|g| g.geometry.bounding_rect())
-            .reduce(|a, b| {
-                Rect::new(
-                    Coord {
-                        x: a.min().x.min(b.min().x),
-                        y: a.min().y.min(b.min().y),
-                    },
-                    Coord {
-                        x: a.max().x.max(b.max().x),
-                        y: a.max().y.max(b.max().y),
-                    },
-                )
-            })
+            .reduce(|a, b| union_rect(&a, &b))
             .map(|r| r.center())
             .unwrap_or(Coord { x: 0.0, y: 0.0 });
         Work {
