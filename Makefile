@@ -14,3 +14,4 @@ bench:
 	bench/run_assign.sh
 	bench/run_signin.sh
 	bench/run_live.sh
+	bench/run_repair.sh

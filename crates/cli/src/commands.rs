@@ -33,6 +33,11 @@ enum Command {
     /// boundary with no gap and no overlap. Exit code 0: no problem; 1: problems found; 2: bad
     /// input or usage.
     Validate(ValidateArgs),
+    /// Repair the grids' coverage with the least change: snap near-coincident edges, give
+    /// each small overlap and empty gap to one grid, clip to the boundary, make invalid grids
+    /// valid; report which buildings change grid and what is left for a human. Exit code 0:
+    /// nothing left; 1: defects left for a human (see the report); 2: bad input or usage.
+    Repair(crate::repair_cmd::RepairArgs),
     /// Write the grid of every building to a CSV file: building,grid,status,outside_share.
     Assign(AssignArgs),
     /// Generate a synthetic town (grids, buildings, boundary) for tests and benchmarks.
@@ -177,6 +182,7 @@ struct SynthArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => run_validate(args, cli.verbose),
+        Command::Repair(args) => crate::repair_cmd::run_repair(args, cli.verbose),
         Command::Assign(args) => run_assign(args, cli.verbose),
         Command::Synth(args) => run_synth(args),
         Command::Init(args) => crate::project::run_init(args),

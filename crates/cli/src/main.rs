@@ -6,6 +6,7 @@ mod households_cmd;
 mod partition_cmd;
 mod progress;
 mod project;
+mod repair_cmd;
 mod serve_cmd;
 
 use std::process::ExitCode;

@@ -262,6 +262,18 @@ impl<'a> BuildingIndex<'a> {
         out
     }
 
+    /// Buildings whose footprint envelope intersects `rect`, in index order.
+    pub fn buildings_in(&self, rect: Rect) -> Vec<u32> {
+        let env = AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
+        let mut out: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Candidates in order of envelope distance from `p` (in degrees²), for nearest searches.
     pub fn nearest_candidates(&self, p: Coord) -> impl Iterator<Item = (u32, f64)> + '_ {
         self.tree

@@ -5,7 +5,8 @@
 //! prepared for point location ([`locate`]) and indexed by envelope ([`index`]); every building
 //! is located by a point on its surface ([`surface`]) and assigned to its grid ([`assign`]);
 //! [`validate`](mod@validate) then measures overlaps, gaps and leaks with exact overlays
-//! ([`overlay`]) and true areas in square metres ([`geodesy`]).
+//! ([`overlay`]) and true areas in square metres ([`geodesy`]); [`repair`] fixes what it finds
+//! with the least change.
 //!
 //! This crate does no I/O and holds no async code.
 
@@ -18,6 +19,7 @@ pub mod locate;
 pub mod model;
 pub mod overlay;
 pub mod register;
+pub mod repair;
 pub mod surface;
 pub mod validate;
 

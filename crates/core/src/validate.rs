@@ -34,6 +34,7 @@ use crate::surface::point_on_surface;
 mod incremental;
 mod problems;
 pub use incremental::{Before, Delta, Revalidation, revalidate};
+pub(crate) use incremental::{grown, union_rect};
 pub use problems::{KINDS, Problem};
 
 /// Thresholds of a validation run.

@@ -542,7 +542,7 @@ fn widened(r: Rect) -> Rect {
 }
 
 /// `r` grown by `by` on every side.
-fn grown(r: Rect, by: f64) -> Rect {
+pub(crate) fn grown(r: Rect, by: f64) -> Rect {
     Rect::new(
         Coord {
             x: r.min().x - by,
@@ -555,7 +555,8 @@ fn grown(r: Rect, by: f64) -> Rect {
     )
 }
 
-fn union_rect(a: &Rect, b: &Rect) -> Rect {
+/// The smallest rectangle holding `a` and `b`.
+pub(crate) fn union_rect(a: &Rect, b: &Rect) -> Rect {
     Rect::new(
         Coord {
             x: a.min().x.min(b.min().x),
