@@ -581,4 +581,35 @@ describe('web map', () => {
     await screenshot(page, '11-plan-side-by-side');
     await page.context().close();
   });
+
+  test('a supervisor previews the repair of a village on the map, applies it with a reason, and the overlap is gone', async () => {
+    const page = await signIn(browser, server.url, 'supervisor');
+    await page.waitForSelector('#problems-table');
+    const overlapVillage = '310101001001';
+    const overlaps = async () => (await api(server.url, 'supervisor', '/api/problems')).body.problems
+      .filter((p) => p.type === 'overlap' && p.grids.some((g) => g?.startsWith(overlapVillage))).length;
+    assert.ok(await overlaps() > 0, 'the demo has an overlap in this village');
+    await page.click(`#repair-offers button[data-village="${overlapVillage}"]`);
+    await page.waitForSelector('#repair-changes li');
+    const changes = await page.$$eval('#repair-changes li', (l) => l.map((x) => x.textContent));
+    assert.ok(changes.some((c) => /重叠/.test(c)), changes.join(' | '));
+    for (const c of changes) assert.ok(!/[{}]|undefined/.test(c), c);
+    // The grids before and after are drawn, and the buildings that move are listed.
+    await mapIdle(page);
+    const sides = await page.evaluate(() => [...new Set(window.gridmap.map.querySourceFeatures('diff').map((f) => f.properties.side))].sort());
+    assert.deepEqual(sides, ['a', 'b']);
+    assert.ok(await page.$$eval('#repair-moved li', (l) => l.length) > 0);
+    await screenshot(page, '12-repair-preview');
+    // A reason is needed; then it is applied, one new version per repaired grid.
+    await page.click('#repair-apply');
+    assert.match(await page.textContent('#repair-result'), /原因/);
+    await page.fill('#repair-reason', '修复网格重叠');
+    await page.click('#repair-apply');
+    await page.waitForSelector('#repair-applied');
+    assert.equal(await overlaps(), 0);
+    const history = (await api(server.url, 'supervisor', `/api/grids/${overlapVillage}-01/history`)).body.versions;
+    assert.equal(history[0].why, '修复网格重叠');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
 });

@@ -369,7 +369,7 @@ fn validate_candidate_now(
 }
 
 /// The `reason` of an edit, required, non-blank and bounded: it goes into the grid's history.
-fn check_reason(reason: Option<String>) -> Result<String, AppError> {
+pub(crate) fn check_reason(reason: Option<String>) -> Result<String, AppError> {
     let reason = reason
         .filter(|r| !r.trim().is_empty())
         .ok_or_else(|| AppError::BadRequest("say why in `reason`".into()))?;

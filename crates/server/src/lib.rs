@@ -21,6 +21,7 @@ pub mod people;
 pub mod plans;
 pub mod problems;
 pub mod progress;
+pub mod repair;
 pub mod scope;
 pub mod state;
 pub mod tiles;
@@ -86,6 +87,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/partition", post(plans::start))
         .route("/api/partition/{job}", get(plans::status))
         .route("/api/validate", post(grid_edit::validate_candidate))
+        .route("/api/repair", post(repair::preview))
+        .route("/api/repair/apply", post(repair::apply))
         .route("/tiles/{layer}", get(tiles::tilejson))
         .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::vector_tile))
         .route("/heatmap/{kind}/legend.json", get(tiles::legend))

@@ -46,6 +46,8 @@ pub struct ErrorBody {
         grid_edit::put_grid,
         grid_edit::delete_grid,
         grid_edit::validate_candidate,
+        crate::repair::preview,
+        crate::repair::apply,
         history::history,
         history::version,
         problems::problems,

@@ -600,6 +600,17 @@ impl AppState {
         code: &str,
         write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
+        self.write_grids(touched, &[code], write)
+    }
+
+    /// [`write`](Self::write) for a write of several grids at once (a repair): one new
+    /// snapshot takes in all of them.
+    pub fn write_grids<T>(
+        &self,
+        touched: Option<geo::Rect>,
+        codes: &[&str],
+        write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         let out = {
             let mut store = self
                 .0
@@ -607,13 +618,15 @@ impl AppState {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let out = write(&mut store)?;
-            let saved = store.grid(code)?;
-            // Queued in commit order, under the store's lock.
-            self.0
-                .pending_grids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((code.to_string(), saved));
+            for code in codes {
+                let saved = store.grid(code)?;
+                // Queued in commit order, under the store's lock.
+                self.0
+                    .pending_grids
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(((*code).to_string(), saved));
+            }
             out
         };
         // One new snapshot at a time; it takes in every grid saved by then, so edits that

@@ -3,11 +3,11 @@
 // grid as a list that zooms to each, and the validation problems as a layer and a table
 // (type, grids, area, buildings, zoom-to), like the QGIS topology checker's error table.
 
-import { get } from './api.js';
+import { get, post } from './api.js';
 import { num, pct, t } from './i18n.js';
 import { el } from './dom.js';
 import {
-  HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, isVisible, setOverlay, setVisible,
+  HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, highlightBuildings, isVisible, reloadTiles, setOverlay, setVisible,
 } from './mapview.js';
 
 const BASEMAP_LAYERS = ['water', 'waterways', 'roads-minor', 'roads-major', 'railways'];
@@ -38,6 +38,8 @@ export class Coverage {
     setVisible(this.map, 'buildings', true);
     colourBuildingsByVisit(this.map, false);
     setOverlay(this.map, 'focus', []);
+    setOverlay(this.map, 'diff', []);
+    highlightBuildings(this.map, []);
     document.querySelector('#legend').hidden = true;
   }
 
@@ -134,6 +136,70 @@ export class Coverage {
     }
   }
 
+  /** Shows what repairing `village`'s grids would change: each grid before (red) and after
+   * (blue) on the map, the buildings that would change grid highlighted and listed, what is
+   * left for a human; then applies it with a reason. */
+  async previewRepair(village) {
+    const box = this.panel.querySelector('#repair');
+    box.replaceChildren(el('p', {}, t('loading')));
+    let preview;
+    try {
+      preview = await post('/api/repair', { village });
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'error' }, t('error', { msg: e.message })));
+      return;
+    }
+    const r = preview.report;
+    setOverlay(this.map, 'diff', preview.grids.features.map((f) => ({ ...f, properties: { ...f.properties, side: f.properties.side === 'before' ? 'a' : 'b' } })));
+    highlightBuildings(this.map, r.moved_buildings.map((m) => m.building));
+    const change = (c) => {
+      switch (c.kind) {
+        case 'overlap': return t('repair_overlap', { from: c.from, to: c.to, area: num(c.area_m2, 1) });
+        case 'gap': return t('repair_gap', { to: c.to, area: num(c.area_m2, 1) });
+        case 'fragment': return t('repair_fragment', { from: c.from, to: c.to, area: num(c.area_m2, 1) });
+        case 'snapped': return t('repair_snapped', { grid: c.grid, n: (c.moved ?? 0) + (c.inserted ?? 0) });
+        case 'clipped': return t('repair_clipped', { grid: c.grid, area: num(c.area_m2, 1) });
+        case 'made_valid': return t('repair_made_valid', { grid: c.grid });
+        default: return t('repair_other', { grid: c.grid ?? c.to ?? '' });
+      }
+    };
+    const reason = el('input', { id: 'repair-reason', size: 24 });
+    const result = el('div', { id: 'repair-result', role: 'status' });
+    const apply = async () => {
+      const why = reason.value.trim();
+      if (!why) { result.className = 'error'; result.textContent = t('reason_required'); reason.focus(); return; }
+      try {
+        const done = await post('/api/repair/apply', { village, versions: preview.versions, reason: why });
+        this.app.grids = await get('/api/grids');
+        for (const l of ['grids', 'buildings', 'problems']) reloadTiles(this.map, l);
+        setOverlay(this.map, 'diff', []);
+        highlightBuildings(this.map, []);
+        await this.loadProblems();
+        this.panel.querySelector('#repair')?.replaceChildren(el('p', { class: 'ok', id: 'repair-applied' },
+          t('repair_applied', { n: Object.keys(done.saved).length })));
+      } catch (e) {
+        result.className = 'error';
+        result.textContent = t('save_failed', { msg: e.message });
+      }
+    };
+    const nothing = !r.changes.length;
+    box.replaceChildren(
+      el('h3', {}, t('repair_title', { v: village })),
+      el('ul', { id: 'repair-changes' }, ...r.changes.map((c) => el('li', {}, change(c)))),
+      nothing ? el('p', { class: 'muted' }, t('repair_nothing')) : '',
+      el('p', {}, t('repair_moves', { n: r.moved_buildings.length, h: num(r.summary.households_moved ?? 0) })),
+      el('ul', { id: 'repair-moved' }, ...r.moved_buildings.slice(0, 100).map((m) => el('li', {}, t('from_to', { b: m.building, from: (m.from ?? []).join('、') || t('none'), to: (m.to ?? []).join('、') || t('none') })))),
+      // What is left, worded from its figures (the server's `why` is English).
+      r.left.length ? el('div', { class: 'warn', id: 'repair-left' }, t('repair_left'), el('ul', {}, ...r.left.map((l) => el('li', {},
+        t('repair_left_item', { what: t(`left_${l.kind}`), grids: (l.grids ?? []).join('、'), area: num(l.area_m2 ?? 0, 1), n: (l.buildings ?? []).length }))))) : '',
+      nothing ? '' : el('label', { class: 'row' }, t('reason'), reason),
+      nothing ? '' : el('div', { class: 'row' }, el('button', { id: 'repair-apply', class: 'primary', onclick: apply }, t('repair_apply')),
+        el('button', { onclick: () => { box.replaceChildren(); setOverlay(this.map, 'diff', []); highlightBuildings(this.map, []); } }, t('cancel'))),
+      result,
+    );
+    box.scrollIntoView({ block: 'start' });
+  }
+
   async loadProblems() {
     const box = this.panel.querySelector('#problems');
     try {
@@ -142,9 +208,16 @@ export class Coverage {
         el('td', {}, t(`type_${p.type}`)), el('td', {}, (p.grids ?? []).join('、')),
         el('td', { class: 'num' }, p.area_m2 == null ? '–' : num(p.area_m2, 1)), el('td', { class: 'num' }, num(p.buildings)),
         el('td', {}, el('button', { class: 'link' }, t('zoom_to')))));
+      // Repair is offered per village with problems, to the roles that may redraw its grids.
+      const villageOf = (code) => this.app.grids.features.find((f) => f.properties.code === code)?.properties.village;
+      const villages = [...new Set(problems.flatMap((p) => (p.grids ?? []).map(villageOf)).filter(Boolean))].sort();
+      const mine = this.app.me.reach === 'village' ? villages.filter((v) => v === this.app.me.scope) : villages;
+      const repairs = this.app.me.capabilities.includes('create_grids') && mine.length
+        ? el('div', { class: 'row', id: 'repair-offers' }, ...mine.map((v) => el('button', { class: 'repair', 'data-village': v, onclick: () => this.previewRepair(v) }, t('repair_village', { v }))))
+        : '';
       box.replaceChildren(rows.length ? el('table', { id: 'problems-table' },
         el('tr', {}, el('th', {}, t('type')), el('th', {}, t('grids')), el('th', { class: 'num' }, t('area_m2')), el('th', { class: 'num' }, t('buildings')), el('th', {})),
-        ...rows) : el('p', { class: 'muted' }, t('no_problems')));
+        ...rows) : el('p', { class: 'muted' }, t('no_problems')), repairs, el('div', { id: 'repair' }));
     } catch (e) {
       box.textContent = t('error', { msg: e.message });
     }
