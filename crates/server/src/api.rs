@@ -274,7 +274,7 @@ pub async fn shared_answer<T: serde::Serialize + 'static>(
                 let st = state.clone();
                 tokio::spawn(async move {
                     // A failure leaves the stale answer; the next caller past the limit waits.
-                    let _ = make_and_keep(&st, &key, make).await;
+                    let _ = make_and_keep(&st, &key, make, Lane::Background).await;
                     st.0.refreshing
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -285,7 +285,16 @@ pub async fn shared_answer<T: serde::Serialize + 'static>(
         }
         _ => {}
     }
-    Ok(json(make_and_keep(state, &key, make).await?))
+    Ok(json(make_and_keep(state, &key, make, Lane::Caller).await?))
+}
+
+/// Where an answer of [`shared_answer`] is made.
+enum Lane {
+    /// For a caller who waits: with the other reads ([`crate::reading`]).
+    Caller,
+    /// A refresh nobody waits for: one at a time, beside the reads, so that a tile or a
+    /// heatmap asked for meanwhile does not queue behind a district's statistics.
+    Background,
 }
 
 /// Makes an answer of [`shared_answer`] and keeps it under `key`.
@@ -293,13 +302,24 @@ async fn make_and_keep<T: serde::Serialize + 'static>(
     state: &AppState,
     key: &str,
     make: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+    lane: Lane,
 ) -> Result<axum::body::Bytes, AppError> {
-    let bytes = crate::reading(move || {
+    static REFRESHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let work = move || {
         serde_json::to_vec(&make()?)
             .map(axum::body::Bytes::from)
             .map_err(|e| AppError::Internal(e.to_string()))
-    })
-    .await?;
+    };
+    let bytes = match lane {
+        Lane::Caller => crate::reading(work).await?,
+        Lane::Background => {
+            let _turn = REFRESHES
+                .acquire()
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            crate::blocking(work).await?
+        }
+    };
     let mut cache = state
         .0
         .stats_cache

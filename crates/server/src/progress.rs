@@ -62,12 +62,26 @@ pub struct Expected {
 /// households). `expected` is the campaign's straight line from 0 at its start to 1 at its end,
 /// empty without a campaign.
 #[utoipa::path(get, path = "/api/progress", tag = "statistics", params(ProgressQuery), responses((status = 200, description = "Cumulative visits by day and the expected line", body = Progress)))]
+///
+/// Shared for [`STATS_FRESH`](crate::api::STATS_FRESH) by the users who reach the same part,
+/// like the statistics: a dashboard's chart over a district's million buildings is made once a
+/// second, not once a caller.
 pub async fn progress(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ProgressQuery>,
-) -> Result<Json<Progress>, AppError> {
-    crate::reading(move || progress_now(state, user, q)).await
+) -> Result<axum::response::Response, AppError> {
+    let key = format!(
+        "progress|{}|{}|{}",
+        user.reach_key(&state.project().town.code),
+        q.by.as_deref().unwrap_or("town"),
+        q.code.as_deref().unwrap_or("")
+    );
+    let st = state.clone();
+    crate::api::shared_answer(&state, key, crate::api::STATS_FRESH, move || {
+        progress_now(st, user, q).map(|Json(p)| p)
+    })
+    .await
 }
 
 /// [`progress`], on a blocking thread.
