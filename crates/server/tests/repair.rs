@@ -1,5 +1,6 @@
 //! Coverage repair through the API: `POST /api/repair` previews, `POST /api/repair/apply`
 //! saves, for the roles that may and the villages they hold, and only what was previewed.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
 mod common;
 
@@ -108,27 +109,28 @@ async fn a_village_manager_previews_and_applies_a_repair_with_history() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let store = st.0.store.lock().unwrap();
-    for (code, v) in &versions {
-        let now = store.grid(code).unwrap().unwrap();
-        assert_eq!(now.version, v.as_u64().unwrap() as u32 + 1, "{code}");
-        assert_eq!(applied["saved"][code], now.version);
-        let history = store.grid_history(code).unwrap();
-        let newest = history.iter().max_by_key(|h| h.version).unwrap();
-        assert_eq!(
-            (newest.version, newest.why.as_str()),
-            (now.version, "修复重叠"),
-            "{code}"
-        );
-    }
-    // Grids outside the village are untouched.
-    for g in before
-        .iter()
-        .filter(|g| g.grid.village.as_deref() != Some(VILLAGE))
     {
-        assert_eq!(store.grid(&g.grid.code).unwrap().as_ref(), Some(g));
+        let store = st.0.store.lock().unwrap();
+        for (code, v) in &versions {
+            let now = store.grid(code).unwrap().unwrap();
+            assert_eq!(now.version, v.as_u64().unwrap() as u32 + 1, "{code}");
+            assert_eq!(applied["saved"][code], now.version);
+            let history = store.grid_history(code).unwrap();
+            let newest = history.iter().max_by_key(|h| h.version).unwrap();
+            assert_eq!(
+                (newest.version, newest.why.as_str()),
+                (now.version, "修复重叠"),
+                "{code}"
+            );
+        }
+        // Grids outside the village are untouched.
+        for g in before
+            .iter()
+            .filter(|g| g.grid.village.as_deref() != Some(VILLAGE))
+        {
+            assert_eq!(store.grid(&g.grid.code).unwrap().as_ref(), Some(g));
+        }
     }
-    drop(store);
     let (_, problems) = call(&st, "GET", "/api/problems", Some(&manager), None, &[]).await;
     assert_eq!(overlaps_in(&problems, VILLAGE), 0, "{problems}");
 }
