@@ -531,6 +531,9 @@ describe('web map', () => {
     assert.ok(!(await page.textContent('#chart-title')).includes('·'), 'the chart stuck on one grid');
     await page.click('#by-grid');
     await page.waitForSelector('#stats-table tr.clickable');
+    // 人房关联率: the scope's own figure, as /api/stats and `gridmap stats` give it.
+    const linkage = await page.textContent('#card-linkage');
+    assert.equal(linkage, stats.linkage.rate == null ? '–' : `${(stats.linkage.rate * 100).toFixed(1)}%`);
     const total = stats.rows.reduce((a, r) => a + r.households, 0);
     assert.equal(Number((await page.textContent('#card-households')).replaceAll(',', '')), total);
     await page.waitForSelector('#chart svg, #chart p');

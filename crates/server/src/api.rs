@@ -395,9 +395,11 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
     let expected = expected_rate(&state.0.settings);
     let rows = gridmap_stats::rank(&rows, by == "grid", expected);
     let settings = &state.0.settings;
+    let linkage = linkage_in_scope(&p, user);
     Ok(StatsTable {
         by: by.to_string(),
         rows,
+        linkage,
         expected_rate: expected,
         campaign: Campaign {
             start: settings.campaign_start.clone(),
@@ -415,10 +417,50 @@ pub struct StatsTable {
     pub by: String,
     /// The rows, ranked by visit rate.
     pub rows: Vec<gridmap_stats::StatsRow>,
+    /// 人房关联率 of the caller's whole scope, the one figure the CLI, the dashboard and the
+    /// exports give (see [`Linkage`]).
+    pub linkage: Linkage,
     /// The visit rate the campaign's schedule expects by today, `None` without a campaign.
     pub expected_rate: Option<f64>,
     /// The campaign and its targets.
     pub campaign: Campaign,
+}
+
+/// 人房关联率: of the people in the registers, the share whose house is linked to a building.
+///
+/// For town-wide users this is the register's own figure (`gridmap stats`' `town` row): every
+/// person of the register, including those whose house is linked to no building or whose
+/// building lies in no grid. A village or grid user sees the people of the buildings in their
+/// part, which are linked by construction: a person whose house has no building belongs to no
+/// part below the town.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Linkage {
+    /// People counted.
+    pub people: u64,
+    /// Of them, those whose house is linked to a building.
+    pub people_linked: u64,
+    /// `people_linked / people`; `None` without people.
+    pub rate: Option<f64>,
+}
+
+/// The linkage of everything `user` sees (see [`Linkage`]).
+fn linkage_in_scope(p: &Project, user: &AuthUser) -> Linkage {
+    let scope = user.scope(p);
+    let linked: u64 = (0..p.buildings.len())
+        .filter(|&i| scope.building(i))
+        .map(|i| u64::from(p.people.get(i).copied().unwrap_or(0)))
+        .sum();
+    let unlinked = if user.town_wide(&p.town.code) {
+        p.people_unlinked
+    } else {
+        0
+    };
+    let people = linked + unlinked;
+    Linkage {
+        people,
+        people_linked: linked,
+        rate: (people > 0).then(|| linked as f64 / people as f64),
+    }
 }
 
 /// The campaign the statistics measure against.

@@ -131,6 +131,9 @@ pub struct Project {
     /// People registered in each building's houses (by position), from the registers: shared
     /// between snapshots (only `gridmap import` changes them).
     pub people: Arc<Vec<u32>>,
+    /// People in the registers whose house is linked to no building (人房未关联): they count
+    /// against the linkage rate of the town, not of any grid.
+    pub people_unlinked: u64,
     /// For each grid whose buildings are those it had in the snapshot this one was made from,
     /// its position there: its tallies carry over ([`crate::live::tallies_after`]).
     pub tallied: Vec<Option<u32>>,
@@ -296,6 +299,7 @@ impl Project {
             address_geometry,
             report: gridmap_core::validate::Report::default(),
             people: Arc::new(Vec::new()),
+            people_unlinked: 0,
             tallied: Vec::new(),
         };
         let people_of = store
@@ -310,8 +314,12 @@ impl Project {
                     .map_or(0, |&n| n.min(u64::from(u32::MAX)) as u32)
             })
             .collect();
+        let people_unlinked = store
+            .people_unlinked()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let ground = Project {
             people: Arc::new(people),
+            people_unlinked,
             ..ground
         };
         let mut project = Project::regrid(
@@ -415,6 +423,7 @@ impl Project {
             address_geometry: old.address_geometry.clone(),
             report: coverage.report,
             people: old.people.clone(),
+            people_unlinked: old.people_unlinked,
             tallied,
         }
     }

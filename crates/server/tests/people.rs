@@ -189,3 +189,60 @@ async fn the_panel_names_the_standard_addresses_of_the_building() {
     assert!(listed.contains(&a.text.as_deref().unwrap()), "{v}");
     assert_eq!(v["address"], listed[0]);
 }
+
+/// 人房关联率 has one definition: `/api/stats`' `linkage` for the town is the register's own
+/// figure (`gridmap stats`' town row), counting the people whose house is linked to no
+/// building; a grid's users see their grid's people, linked by construction.
+#[tokio::test]
+async fn the_linkage_rate_is_the_registers_own_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = demo_store(&dir.path().join("p.gpkg"));
+    let form = dir.path().join("form.csv");
+    std::fs::write(&form, format!(
+        "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n,测试乙,{},13800002222,配偶,租住\n上海市黄浦区无此路999号101室,测试丙,{},13800003333,户主,自购\n",
+        fake_id(1), fake_id(2), fake_id(3)
+    )).unwrap();
+    let rows = gridmap_io::households::read_households(&form).unwrap().rows;
+    let key = RegisterKey::from_hex(KEY).unwrap();
+    s.import_households(
+        &rows,
+        &key,
+        HouseholdOptions {
+            skip_invalid: false,
+        },
+    )
+    .unwrap();
+    let register = s
+        .register_stats(gridmap_store::registers::GroupBy::Grid)
+        .unwrap();
+    assert_eq!((register.town.people, register.town.people_linked), (3, 2));
+    let linked = s
+        .houses()
+        .unwrap()
+        .into_iter()
+        .find_map(|h| h.building)
+        .unwrap();
+    let grid = {
+        let probe = AppState::new(
+            GpkgStore::open(&dir.path().join("p.gpkg")).unwrap(),
+            Settings::default(),
+        )
+        .unwrap();
+        let i = probe.project().building_by_id[&linked] as usize;
+        probe.project().grid_of(i).unwrap().to_string()
+    };
+    add_user(&mut s, "admin", "admin", "310101001");
+    add_user(&mut s, "worker", "grid_worker", &grid);
+    let state = AppState::with_register_key(s, Settings::default(), Some(key)).unwrap();
+    let (_, stats) = get(&state, "/api/stats", "admin").await;
+    assert_eq!(stats["linkage"]["people"], 3);
+    assert_eq!(stats["linkage"]["people_linked"], 2);
+    let rate = stats["linkage"]["rate"].as_f64().unwrap();
+    assert!(
+        (rate - register.town.linkage_rate.unwrap()).abs() < 1e-12,
+        "{rate}"
+    );
+    let (_, mine) = get(&state, "/api/stats", "worker").await;
+    assert_eq!(mine["linkage"]["people"], 2);
+    assert_eq!(mine["linkage"]["rate"], 1.0);
+}

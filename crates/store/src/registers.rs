@@ -899,6 +899,19 @@ impl GpkgStore {
         Ok(rows)
     }
 
+    /// The people registered in houses linked to no building (人房未关联): with
+    /// [`people_by_building`](Self::people_by_building), every person of the register once.
+    pub fn people_unlinked(&self) -> Result<u64> {
+        self.ensure_register_tables()?;
+        let n: i64 = self.connection().query_row(
+            "SELECT count(*) FROM people p LEFT JOIN houses h ON h.id = p.house
+             WHERE h.building IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Whether house `house` is registered in building `building`.
     pub fn house_in_building(&self, house: &str, building: &str) -> Result<bool> {
         self.ensure_register_tables()?;

@@ -59,8 +59,6 @@ export class Dashboard {
     const sum = (k) => rows.reduce((a, r) => a + (r[k] ?? 0), 0);
     const households = sum('households');
     const visited = sum('visited_households');
-    const people = sum('people');
-    const linked = sum('people_linked');
     const key = this.by;
     this.page.replaceChildren(
       el('div', { class: 'row' },
@@ -75,7 +73,9 @@ export class Dashboard {
         el('div', { class: 'card' }, t('visited_households'), el('b', { id: 'card-visited' }, num(visited))),
         el('div', { class: 'card' }, t('visit_rate'), el('b', { id: 'card-rate' }, households ? pct(visited / households) : '–')),
         el('div', { class: 'card' }, t('expected_rate'), el('b', {}, stats.expected_rate == null ? '–' : pct(stats.expected_rate))),
-        el('div', { class: 'card' }, t('linkage_rate'), el('b', {}, people ? pct(linked / people) : '–'))),
+        // The scope's own 人房关联率 (the register's figure: people whose house has no building
+        // count against it), not a sum of the rows, where everyone is linked by construction.
+        el('div', { class: 'card' }, t('linkage_rate'), el('b', { id: 'card-linkage' }, stats.linkage?.rate == null ? '–' : pct(stats.linkage.rate)))),
       el('h3', { id: 'chart-title' }, `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`),
       el('div', { id: 'chart' }),
       el('table', { id: 'stats-table' },
