@@ -447,6 +447,15 @@ describe('web map', () => {
     await page.waitForSelector('#uncovered-table, #uncovered p');
     const problems = await api(server.url, 'supervisor', '/api/problems');
     assert.equal(await page.$$eval('#problems-table tr', (r) => r.length - 1), problems.body.problems.length);
+    // Every uncovered block says where it is: its village and, for unvisited ones, its grid.
+    const blocks = (await api(server.url, 'supervisor', '/api/uncovered')).body.features;
+    const wheres = await page.$$eval('#uncovered-table td.where', (tds) => tds.map((td) => td.textContent));
+    assert.equal(wheres.length, blocks.length);
+    blocks.forEach((b, i) => {
+      const p = b.properties;
+      if (p.kind === 'unvisited') assert.ok(wheres[i].includes(p.grid_name ?? p.grid), `${wheres[i]} lacks ${p.grid}`);
+      if (p.village) assert.ok(wheres[i].includes(p.village_name ?? p.village), `${wheres[i]} lacks ${p.village}`);
+    });
     // The problems layer and the table are the same list: every drawn problem is a row.
     await mapIdle(page);
     const drawnProblems = await rendered(page, ['problems', 'problems-points'], 'problem');

@@ -69,10 +69,27 @@ pub struct BlockProperties {
     pub building_ids_truncated: bool,
     /// Where to zoom to, `[lon, lat]`.
     pub zoom_to: [f64; 2],
+    /// The grid of an `unvisited` block (blocks never span grids); `None` for the others.
+    pub grid: Option<String>,
+    /// The grid's name, when it has one.
+    pub grid_name: Option<String>,
+    /// The village the block lies in (its grid's, or the one whose boundary holds it).
+    pub village: Option<String>,
+    /// The village's name, when known.
+    pub village_name: Option<String>,
+}
+
+/// Where a block is: its grid and village, with their names.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    grid: Option<String>,
+    grid_name: Option<String>,
+    village: Option<String>,
+    village_name: Option<String>,
 }
 
 /// One uncovered block of `kind`, as a feature.
-fn block_feature(kind: &'static str, block: Block) -> BlockFeature {
+fn block_feature(kind: &'static str, block: Block, place: Place) -> BlockFeature {
     BlockFeature {
         kind: "Feature",
         geometry: gridmap_io::write::geometry_json(&block.hull),
@@ -83,6 +100,10 @@ fn block_feature(kind: &'static str, block: Block) -> BlockFeature {
             building_ids: block.building_ids,
             building_ids_truncated: block.truncated,
             zoom_to: [block.zoom_to.x, block.zoom_to.y],
+            grid: place.grid,
+            grid_name: place.grid_name,
+            village: place.village,
+            village_name: place.village_name,
         },
     }
 }
@@ -162,17 +183,69 @@ fn uncovered_now(
         let live = p.live();
         unvisited.retain(|&i| !live.visited(i));
     }
+    // Blocks are made within one grid (unvisited) or one village (the others), so that each
+    // says where it is and a grid worker's list is their own; the largest `limit` of each kind
+    // are listed, largest first.
+    let village_name = |code: &str| {
+        p.villages
+            .iter()
+            .find(|v| v.code == code)
+            .map(|v| v.name.clone())
+            .filter(|n| !n.is_empty())
+    };
+    let place_of = |i: usize, grid: bool| -> Place {
+        let g = grid
+            .then(|| p.assignment[i].grid())
+            .flatten()
+            .and_then(|g| p.grids.get(g as usize));
+        let village = match g {
+            Some(g) => g.grid.village.clone(),
+            None => scope.village_of_building(i).map(str::to_string),
+        };
+        Place {
+            grid: g.map(|g| g.grid.code.clone()),
+            grid_name: g.and_then(|g| g.grid.name.clone()),
+            village_name: village.as_deref().and_then(village_name),
+            village,
+        }
+    };
     let mut features = Vec::new();
     for (kind, members) in KINDS.into_iter().zip([unvisited, no_grid, many]) {
-        let blocks = gridmap_stats::cluster::blocks(
-            &p.buildings,
-            &p.building_geometry,
-            |i| p.location(i),
-            &members,
-            eps,
-            limit,
+        let by_grid = kind == "unvisited";
+        let mut groups: std::collections::BTreeMap<Option<String>, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for i in members {
+            let key = if by_grid {
+                p.assignment[i].grid().map(|g| g.to_string())
+            } else {
+                scope.village_of_building(i).map(str::to_string)
+            };
+            groups.entry(key).or_default().push(i);
+        }
+        let mut found: Vec<(Block, Place)> = Vec::new();
+        for members in groups.values() {
+            let place = place_of(members[0], by_grid);
+            let blocks = gridmap_stats::cluster::blocks(
+                &p.buildings,
+                &p.building_geometry,
+                |i| p.location(i),
+                members,
+                eps,
+                limit,
+            );
+            found.extend(blocks.into_iter().map(|b| (b, place.clone())));
+        }
+        found.sort_by(|a, b| {
+            (b.0.households, b.0.buildings)
+                .cmp(&(a.0.households, a.0.buildings))
+                .then_with(|| a.0.building_ids.cmp(&b.0.building_ids))
+        });
+        found.truncate(limit);
+        features.extend(
+            found
+                .into_iter()
+                .map(|(b, place)| block_feature(kind, b, place)),
         );
-        features.extend(blocks.into_iter().map(|b| block_feature(kind, b)));
     }
     Ok(Json(Blocks {
         kind: "FeatureCollection",

@@ -798,6 +798,32 @@ async fn uncovered_blocks_for_the_supervisors_list() {
         .map(|f| f["properties"]["households"].as_u64().unwrap())
         .collect();
     assert!(hh.windows(2).all(|w| w[0] >= w[1]));
+    // Each unvisited block lies in one grid and says which, with its village and their names;
+    // the others say their village.
+    for f in features {
+        let props = &f["properties"];
+        if props["kind"] == "unvisited" {
+            let grid = props["grid"]
+                .as_str()
+                .expect("an unvisited block names its grid");
+            let g = p.grid(grid).unwrap();
+            assert_eq!(props["village"].as_str(), g.grid.village.as_deref());
+            assert_eq!(props["grid_name"].as_str(), g.grid.name.as_deref());
+            for id in props["building_ids"].as_array().unwrap() {
+                let i = p.building_by_id[id.as_str().unwrap()] as usize;
+                assert_eq!(p.grid_of(i), Some(grid), "{id} is not in {grid}");
+            }
+            let village = p
+                .villages
+                .iter()
+                .find(|v| Some(v.code.as_str()) == props["village"].as_str());
+            if let Some(v) = village {
+                assert_eq!(props["village_name"], v.name.as_str());
+            }
+        } else {
+            assert!(props["grid"].is_null());
+        }
+    }
     // A worker sees only their grid's unvisited buildings and no town-wide gaps.
     let (_, mine) = call(
         &st,

@@ -124,12 +124,16 @@ export class Coverage {
         const ring = f.geometry.coordinates[0];
         const xs = ring.map((c) => c[0]); const ys = ring.map((c) => c[1]);
         const bbox = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
-        return el('tr', { class: 'clickable', 'data-i': i, onclick: () => this.zoomTo(f.geometry, bbox) },
-          el('td', {}, t(`kind_${p.kind}`)), el('td', { class: 'num' }, num(p.buildings)),
+        // Where: the grid (unvisited blocks never span grids) or the village, by name.
+        const where = [p.village_name ?? p.village, p.grid_name ?? p.grid].filter(Boolean).join(' · ');
+        return el('tr', { class: 'clickable', 'data-i': i, tabindex: 0, onclick: () => this.zoomTo(f.geometry, bbox),
+          onkeydown: (e) => { if (e.key === 'Enter') this.zoomTo(f.geometry, bbox); } },
+          el('td', {}, t(`kind_${p.kind}`)), el('td', { class: 'where', title: [p.village, p.grid].filter(Boolean).join(' · ') }, where || '–'),
+          el('td', { class: 'num' }, num(p.buildings)),
           el('td', { class: 'num' }, num(p.households)), el('td', {}, el('button', { class: 'link' }, t('zoom_to'))));
       });
       box.replaceChildren(rows.length ? el('table', { id: 'uncovered-table' },
-        el('tr', {}, el('th', {}, t('type')), el('th', { class: 'num' }, t('buildings')), el('th', { class: 'num' }, t('households')), el('th', {})),
+        el('tr', {}, el('th', {}, t('type')), el('th', {}, t('where')), el('th', { class: 'num' }, t('buildings')), el('th', { class: 'num' }, t('households')), el('th', {})),
         ...rows) : el('p', { class: 'muted' }, t('none')));
     } catch (e) {
       box.textContent = t('error', { msg: e.message });
