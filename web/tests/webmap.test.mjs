@@ -624,4 +624,27 @@ describe('web map', () => {
     assert.deepEqual(page.errors, []);
     await page.context().close();
   });
+
+  test('a town supervisor adopts a plan: the village’s grids become the plan’s, with history', async () => {
+    const page = await signIn(browser, server.url, 'supervisor');
+    await page.click('#tabs [data-view=plans]');
+    await page.selectOption('#plan-village', VILLAGE);
+    await page.check('#plan-from-current');
+    await page.click('#plan-start');
+    await page.waitForSelector('#plan-adopt-go', { timeout: 120_000 });
+    const proposed = await page.$$eval('#plan-grids-table tr', (r) => r.length - 1);
+    await page.click('#plan-adopt-go');
+    assert.match(await page.textContent('#adopt-result'), /原因/);
+    await page.fill('#adopt-reason', '按方案调整网格');
+    page.once('dialog', (d) => d.accept());
+    await page.click('#plan-adopt-go');
+    await page.waitForSelector('#plan-adopted');
+    const grids = (await api(server.url, 'supervisor', '/api/grids')).body.features.filter((f) => f.properties.village === VILLAGE);
+    assert.equal(grids.length, proposed);
+    const history = (await api(server.url, 'supervisor', `/api/grids/${grids[0].properties.code}/history`)).body.versions;
+    assert.equal(history[0].why, '按方案调整网格');
+    assert.deepEqual(page.errors, []);
+    await screenshot(page, '13-plan-adopted');
+    await page.context().close();
+  });
 });

@@ -86,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/uncovered", get(uncovered::uncovered))
         .route("/api/partition", post(plans::start))
         .route("/api/partition/{job}", get(plans::status))
+        .route("/api/partition/{job}/adopt", post(plans::adopt))
         .route("/api/validate", post(grid_edit::validate_candidate))
         .route("/api/repair", post(repair::preview))
         .route("/api/repair/apply", post(repair::apply))

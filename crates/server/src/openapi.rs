@@ -61,6 +61,7 @@ pub struct ErrorBody {
         uncovered::uncovered,
         plans::start,
         plans::status,
+        plans::adopt,
         tiles::tilejson,
         tiles::vector_tile,
         tiles::legend,

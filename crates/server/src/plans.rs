@@ -70,6 +70,19 @@ pub struct PlanJob {
     /// Why the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Once adopted: each grid saved (code → its new version) and those deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub adopted: Option<Value>,
+    /// The plan's grids, to adopt (not sent: `plan` carries them as GeoJSON).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub grids: Vec<gridmap_core::model::Grid>,
+    /// The version of each of the village's grids when the job started: adopting is refused
+    /// when they are no longer the village's grids.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub started_from: std::collections::BTreeMap<String, u32>,
 }
 
 /// Body of `POST /api/partition`: the village to re-partition and the partition options (see
@@ -218,11 +231,18 @@ pub async fn start(
         *n += 1;
         format!("plan-{}", *n)
     };
+    let started_from = p
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(req.village.as_str()))
+        .map(|g| (g.grid.code.clone(), g.version))
+        .collect();
     let status = Arc::new(Mutex::new(PlanJob {
         job: id.clone(),
         status: "running".into(),
         phase: Some("starting".into()),
         village: req.village.clone(),
+        started_from,
         ..PlanJob::default()
     }));
     state
@@ -279,6 +299,16 @@ pub async fn start(
                 s.matching = Some(compared.matching);
                 s.moves = Some(compared.moves);
                 s.report = Some(serde_json::to_value(&plan.report).unwrap_or(Value::Null));
+                s.grids = plan
+                    .grids
+                    .iter()
+                    .map(|g| gridmap_core::model::Grid {
+                        code: g.code.clone(),
+                        name: None,
+                        village: None,
+                        geometry: g.geometry.clone(),
+                    })
+                    .collect();
             }
             Err(e) => {
                 s.status = "failed".into();
@@ -355,4 +385,130 @@ pub async fn status(
         return Err(AppError::Forbidden);
     }
     Ok(Json(v))
+}
+
+/// The body of `POST /api/partition/{job}/adopt`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptBody {
+    /// Why, kept in the history of every grid changed, created or deleted.
+    reason: Option<String>,
+}
+
+/// `POST /api/partition/{job}/adopt {"reason"}`: the plan becomes the village's grids, in one
+/// transaction. A plan grid that continues a current one (the job's `matching`) keeps that
+/// grid's code and name; the others get new codes in the village's pattern (`VILLAGE-NN`);
+/// current grids no plan grid continues are deleted. Every one keeps its history (deleted with
+/// the reason). For village managers, town supervisors and administrators whose scope holds the
+/// village; refused (412) when the village's grids changed since the plan was computed.
+#[utoipa::path(post, path = "/api/partition/{job}/adopt", tag = "planning", params(("job" = String, Path, description = "The job's id")), request_body = AdoptBody, responses((status = 200, description = "Adopted: the grids saved and deleted", body = Object), (status = 412, description = "The village's grids changed since the plan was computed", body = crate::openapi::ErrorBody)))]
+pub async fn adopt(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(job): Path<String>,
+    Json(body): Json<AdoptBody>,
+) -> Result<Json<Value>, AppError> {
+    crate::blocking(move || {
+        use crate::scope::{Reach, Role};
+        let reason = crate::grid_edit::check_reason(body.reason)?;
+        let slot = state
+            .0
+            .plans
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&job)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("partition job {}", crate::input::short(&job))))?;
+        let plan = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let p = state.project();
+        user.require(Role::creates_grids)?;
+        match user.reach(&p.town.code) {
+            Reach::Town => {}
+            Reach::Village(v) if v == plan.village => {}
+            _ => return Err(AppError::Forbidden),
+        }
+        if plan.status != "done" || plan.grids.is_empty() {
+            return Err(AppError::Conflict(format!("partition job {job} is {}: only a finished plan can be adopted", plan.status)));
+        }
+        if plan.adopted.is_some() {
+            return Err(AppError::Conflict(format!("partition job {job} was adopted already")));
+        }
+        let village = plan.village.clone();
+        let now: std::collections::BTreeMap<String, u32> = p
+            .grids
+            .iter()
+            .filter(|g| g.grid.village.as_deref() == Some(village.as_str()))
+            .map(|g| (g.grid.code.clone(), g.version))
+            .collect();
+        if now != plan.started_from {
+            return Err(AppError::PreconditionFailed(
+                "the village's grids changed since this plan was computed: compute it again".into(),
+            ));
+        }
+        // Codes: a continued grid keeps its code and name; new ones take the next free numbers.
+        let matching = plan.matching.clone().unwrap_or_default();
+        let mut taken: std::collections::HashSet<String> =
+            p.grids.iter().map(|g| g.grid.code.clone()).collect();
+        let mut next = 1;
+        let mut fresh = || loop {
+            let code = format!("{village}-{next:02}");
+            next += 1;
+            if taken.insert(code.clone()) {
+                return code;
+            }
+        };
+        let mut save = Vec::new();
+        let mut kept = std::collections::HashSet::new();
+        for g in &plan.grids {
+            let (code, name, version) = match matching.get(&g.code).and_then(|c| p.grid(c)) {
+                Some(cur) if kept.insert(cur.grid.code.clone()) => {
+                    (cur.grid.code.clone(), cur.grid.name.clone(), Some(cur.version))
+                }
+                _ => (fresh(), None, None),
+            };
+            save.push((
+                gridmap_core::model::Grid { code, name, village: Some(village.clone()), geometry: g.geometry.clone() },
+                version,
+            ));
+        }
+        let delete: Vec<(String, u32)> = now
+            .iter()
+            .filter(|(c, _)| !kept.contains(*c))
+            .map(|(c, v)| (c.clone(), *v))
+            .collect();
+        let touched = save
+            .iter()
+            .map(|(g, _)| &g.geometry)
+            .chain(delete.iter().filter_map(|(c, _)| p.grid(c).map(|g| &g.grid.geometry)))
+            .filter_map(geo::BoundingRect::bounding_rect)
+            .reduce(|a, b| gridmap_stats::edit::union_rect(Some(a), Some(b)).unwrap_or(a));
+        drop(p);
+        let change = gridmap_store::Change { who: user.0.username.clone(), why: reason };
+        let codes: Vec<String> = save.iter().map(|(g, _)| g.code.clone()).chain(delete.iter().map(|(c, _)| c.clone())).collect();
+        let code_refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+        let versions = state.write_grids(touched, &code_refs, |s| {
+            use gridmap_store::Store;
+            s.replace_grids(&delete, &save, &change).map_err(|e| match e {
+                gridmap_store::StoreError::VersionConflict { .. } => AppError::PreconditionFailed(
+                    "the village's grids changed since this plan was computed: compute it again".into(),
+                ),
+                e => AppError::from(e),
+            })
+        })?;
+        state.0.tiles.clear_layer("problems");
+        let saved: serde_json::Map<String, Value> = save
+            .iter()
+            .zip(&versions)
+            .map(|((g, _), v)| (g.code.clone(), json!(v)))
+            .collect();
+        let deleted: Vec<&String> = delete.iter().map(|(c, _)| c).collect();
+        let adopted = json!({"village": village, "saved": saved, "deleted": deleted});
+        slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).adopted = Some(adopted.clone());
+        Ok(Json(adopted))
+    })
+    .await
 }

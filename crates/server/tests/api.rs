@@ -849,6 +849,191 @@ async fn uncovered_blocks_for_the_supervisors_list() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Polls a partition job until it is no longer running.
+async fn finished(st: &AppState, token: &str, job: &str) -> Value {
+    for _ in 0..600 {
+        let (_, s) = call(
+            st,
+            "GET",
+            &format!("/api/partition/{job}"),
+            Some(token),
+            None,
+            &[],
+        )
+        .await;
+        if s["status"] != "running" {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("partition job {job} did not finish");
+}
+
+/// A plan becomes the village's grids: continued grids keep their code (and history), new ones
+/// get the village's next codes, the others are deleted with the reason; the village is then
+/// covered by exactly the plan's grids. Only the village-level roles adopt, only once, and not
+/// after the village's grids changed.
+#[tokio::test]
+async fn a_plan_is_adopted_as_the_villages_grids_with_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let manager = login(&st, "manager").await;
+    let leader = login(&st, "leader").await;
+    let before: Vec<(String, u32)> = st
+        .project()
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(VILLAGE))
+        .map(|g| (g.grid.code.clone(), g.version))
+        .collect();
+    let (status, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&manager),
+        Some(
+            json!({"village": VILLAGE, "grids": before.len() - 1, "from_current": true, "seed": 3}),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let job = started["job"].as_str().unwrap().to_string();
+    let done = finished(&st, &manager, &job).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let url = format!("/api/partition/{job}/adopt");
+    let (status, _) = call(
+        &st,
+        "POST",
+        &url,
+        Some(&leader),
+        Some(json!({"reason": "x"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a grid leader does not adopt plans"
+    );
+    let (status, _) = call(&st, "POST", &url, Some(&manager), Some(json!({})), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a reason is needed");
+    let (status, adopted) = call(
+        &st,
+        "POST",
+        &url,
+        Some(&manager),
+        Some(json!({"reason": "按方案调整网格"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{adopted}");
+    let saved = adopted["saved"].as_object().unwrap();
+    let deleted: Vec<&str> = adopted["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        saved.len(),
+        done["plan"]["features"].as_array().unwrap().len()
+    );
+    // Continued grids keep their code; every old code is either kept or deleted.
+    let matching = done["matching"].as_object().unwrap();
+    for current in matching.values() {
+        assert!(
+            saved.contains_key(current.as_str().unwrap()),
+            "{current} lost its code"
+        );
+    }
+    for (code, _) in &before {
+        assert!(
+            saved.contains_key(code) ^ deleted.contains(&code.as_str()),
+            "{code}"
+        );
+    }
+    // The village now has exactly the plan's grids; history says why, for every one.
+    let p = st.project();
+    let now: Vec<&str> = p
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(VILLAGE))
+        .map(|g| g.grid.code.as_str())
+        .collect();
+    assert_eq!(now.len(), saved.len());
+    let store = st.0.store.lock().unwrap();
+    for code in saved
+        .keys()
+        .map(String::as_str)
+        .chain(deleted.iter().copied())
+    {
+        let history = store.grid_history(code).unwrap();
+        let newest = history.iter().max_by_key(|h| h.version).unwrap();
+        assert_eq!(newest.why, "按方案调整网格", "{code}");
+        if deleted.contains(&code) {
+            assert_eq!(newest.action, "deleted");
+        }
+    }
+    drop(store);
+    // Once only.
+    let (status, _) = call(
+        &st,
+        "POST",
+        &url,
+        Some(&manager),
+        Some(json!({"reason": "again"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A plan computed before someone changed the village's grids is not adopted.
+    let (_, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&manager),
+        Some(json!({"village": VILLAGE, "grids": 3, "seed": 1})),
+        &[],
+    )
+    .await;
+    let job = started["job"].as_str().unwrap().to_string();
+    finished(&st, &manager, &job).await;
+    {
+        let mut s = st.0.store.lock().unwrap();
+        let g = s.grid(now[0]).unwrap().unwrap();
+        let renamed = gridmap_core::model::Grid {
+            name: Some("改名".into()),
+            ..g.grid.clone()
+        };
+        let change = gridmap_store::Change {
+            who: "t".into(),
+            why: "t".into(),
+        };
+        s.save_grid(&renamed, Some(g.version), &change).unwrap();
+    }
+    let (status, _) = call(
+        &st,
+        "POST",
+        "/api/partition/plan-x/adopt",
+        Some(&manager),
+        Some(json!({"reason": "x"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = call(
+        &st,
+        "POST",
+        &format!("/api/partition/{job}/adopt"),
+        Some(&manager),
+        Some(json!({"reason": "x"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{answer}");
+}
+
 #[tokio::test]
 async fn a_plan_is_computed_in_the_background() {
     let dir = tempfile::tempdir().unwrap();

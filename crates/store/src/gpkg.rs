@@ -956,6 +956,28 @@ impl Store for GpkgStore {
         Ok(())
     }
 
+    fn replace_grids(
+        &mut self,
+        delete: &[(String, u32)],
+        save: &[(Grid, Option<u32>)],
+        change: &Change,
+    ) -> Result<Vec<u32>> {
+        let tx = self.conn.transaction()?;
+        for (code, version) in delete {
+            delete_grid_tx(&tx, code, Some(*version), change)?;
+        }
+        let mut versions = Vec::with_capacity(save.len());
+        for (grid, expected) in save {
+            let saved = save_grid_tx(&tx, grid, Some(expected.unwrap_or(0)), change, None)?;
+            versions.push(match saved {
+                Saved::Inserted(v) | Saved::Updated(v) | Saved::Unchanged(v) => v,
+            });
+        }
+        touch(&tx, "grids")?;
+        tx.commit()?;
+        Ok(versions)
+    }
+
     fn grid_history(&self, code: &str) -> Result<Vec<GridVersion>> {
         let mut stmt = self.conn.prepare(
             "SELECT fid, version, action, changed_at, changed_by, reason, name, village, old_geom, geom

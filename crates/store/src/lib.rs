@@ -241,6 +241,15 @@ pub trait Store {
         expected_version: Option<u32>,
         change: &Change,
     ) -> Result<()>;
+    /// Deletes the grids of `delete` and saves those of `save`, each at its expected version
+    /// (`None`: a new grid), in one transaction with one [`Change`]: a village's grids replaced
+    /// by an adopted plan, all or nothing. Returns each saved grid's version, in order.
+    fn replace_grids(
+        &mut self,
+        delete: &[(String, u32)],
+        save: &[(Grid, Option<u32>)],
+        change: &Change,
+    ) -> Result<Vec<u32>>;
     /// Every version of a grid, oldest first.
     fn grid_history(&self, code: &str) -> Result<Vec<GridVersion>>;
     /// Makes an earlier version current again (as a new version). Returns the new version.

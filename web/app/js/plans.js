@@ -5,7 +5,7 @@
 import { get, post } from './api.js';
 import { noteText, num, t, tentacleText } from './i18n.js';
 import { el } from './dom.js';
-import { createMap, fitTo, highlightBuildings, setOverlay, setVisible } from './mapview.js';
+import { createMap, fitTo, highlightBuildings, reloadTiles, setOverlay, setVisible, showGridLabels } from './mapview.js';
 
 const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#46f0f0', '#f032e6',
   '#bcf60c', '#fabebe', '#008080', '#e6beff', '#9a6324', '#800000', '#aaffc3', '#808000'];
@@ -82,6 +82,39 @@ export class Plans {
     }
   }
 
+  /** Adopting the plan as the village's grids, for the roles that own the village's grids:
+   * continued grids keep their codes, new ones get the village's next codes, the rest are
+   * deleted; every one keeps its history with the reason. */
+  adoptForm(r) {
+    if (!this.app.me.capabilities.includes('create_grids')) return '';
+    if (r.adopted) return el('p', { class: 'ok', id: 'plan-adopted' }, t('plan_adopted', { n: Object.keys(r.adopted.saved).length, d: r.adopted.deleted.length }));
+    const reason = el('input', { id: 'adopt-reason', size: 24 });
+    const result = el('div', { id: 'adopt-result', role: 'status' });
+    const adopt = async () => {
+      const why = reason.value.trim();
+      if (!why) { result.className = 'error'; result.textContent = t('reason_required'); reason.focus(); return; }
+      if (!window.confirm(t('plan_adopt_confirm', { v: r.village }))) return;
+      try {
+        const done = await post(`/api/partition/${r.job}/adopt`, { reason: why });
+        this.result = { ...r, adopted: done };
+        this.app.grids = await get('/api/grids');
+        showGridLabels(this.map, this.app.grids.features);
+        for (const l of ['grids', 'buildings', 'problems']) reloadTiles(this.map, l);
+        setOverlay(this.map, 'plan', []);
+        this.show();
+      } catch (e) {
+        result.className = 'error';
+        result.textContent = t('save_failed', { msg: e.message });
+      }
+    };
+    return el('div', { id: 'plan-adopt' },
+      el('h3', {}, t('plan_adopt_title')),
+      el('p', { class: 'muted' }, t('plan_adopt_hint')),
+      el('label', { class: 'row' }, t('reason'), reason),
+      el('div', { class: 'row' }, el('button', { id: 'plan-adopt-go', class: 'primary', onclick: adopt }, t('plan_adopt'))),
+      result);
+  }
+
   /** The plan's grids with a colour each, for the map. */
   planFeatures() {
     return this.result.plan.features.map((f, i) => ({ ...f, properties: { ...f.properties, colour: PALETTE[i % PALETTE.length] } }));
@@ -128,6 +161,7 @@ export class Plans {
         })),
       el('h3', {}, `${t('plan_moves')} (${num(moves.length)})`),
       el('ul', { id: 'plan-moves' }, ...moves.slice(0, 300).map((m) => el('li', {}, t('from_to', { b: m.building, from: m.from ?? t('none'), to: m.to ?? t('none') })))),
+      this.adoptForm(r),
     );
     highlightBuildings(this.map, moves.map((m) => m.building));
     if (this.mode === 'overlay') {
