@@ -962,20 +962,21 @@ async fn a_plan_is_adopted_as_the_villages_grids_with_history() {
         .map(|g| g.grid.code.as_str())
         .collect();
     assert_eq!(now.len(), saved.len());
-    let store = st.0.store.lock().unwrap();
-    for code in saved
-        .keys()
-        .map(String::as_str)
-        .chain(deleted.iter().copied())
     {
-        let history = store.grid_history(code).unwrap();
-        let newest = history.iter().max_by_key(|h| h.version).unwrap();
-        assert_eq!(newest.why, "按方案调整网格", "{code}");
-        if deleted.contains(&code) {
-            assert_eq!(newest.action, "deleted");
+        let store = st.0.store.lock().unwrap();
+        for code in saved
+            .keys()
+            .map(String::as_str)
+            .chain(deleted.iter().copied())
+        {
+            let history = store.grid_history(code).unwrap();
+            let newest = history.iter().max_by_key(|h| h.version).unwrap();
+            assert_eq!(newest.why, "按方案调整网格", "{code}");
+            if deleted.contains(&code) {
+                assert_eq!(newest.action, "deleted");
+            }
         }
     }
-    drop(store);
     // Once only.
     let (status, _) = call(
         &st,
