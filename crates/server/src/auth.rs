@@ -206,13 +206,93 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = bearer(&parts.headers).ok_or(AppError::Unauthorized)?;
-        state
-            .0
-            .sessions
-            .get(token, Instant::now())
+        if let Some(session) = state.0.sessions.get(token, Instant::now()) {
+            return Ok(AuthUser(session));
+        }
+        restore_session(state, token)
+            .await
             .map(AuthUser)
             .ok_or(AppError::Unauthorized)
     }
+}
+
+/// The hex SHA-256 of a token: what the store keeps of a session (the file never holds a
+/// token that would sign anyone in).
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Keeps a new session in the store, so that it survives a restart (best effort: the session
+/// works from memory whatever happens here).
+async fn keep_session(state: &AppState, token: &str, session: &Session, ttl: Duration) {
+    let (shared, hash, username) = (state.0.clone(), token_hash(token), session.username.clone());
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d + ttl).as_secs() as i64);
+    let kept = crate::blocking(move || {
+        shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put_session(&hash, &username, expires)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await;
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "a session is kept in memory only");
+    }
+}
+
+/// A session the store kept from before a restart, with the user's role and scope as they are
+/// now (a user removed since is signed out); it is kept in memory again from then on. Only a
+/// token of the form gridmap makes is looked up.
+async fn restore_session(state: &AppState, token: &str) -> Option<Session> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let (shared, hash) = (state.0.clone(), token_hash(token));
+    let found = crate::blocking(move || {
+        let store = shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((username, expires_unix)) = store
+            .session(&hash)
+            .map_err(|e| AppError::Internal(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let user = store
+            .users()
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .into_iter()
+            .find(|u| u.username == username);
+        Ok(user.map(|u| (u, expires_unix)))
+    })
+    .await
+    .ok()
+    .flatten()?;
+    let (user, expires_unix) = found;
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let left = Duration::from_secs(u64::try_from(expires_unix - now_unix).ok()?);
+    let now = Instant::now();
+    let session = Session {
+        username: user.username,
+        role: user.role,
+        scope: user.scope,
+        expires: now + left,
+    };
+    state
+        .0
+        .sessions
+        .open(token.to_string(), session.clone(), now);
+    Some(session)
 }
 
 /// The peer address of the connection, when the server was bound with connect info (`serve`
@@ -449,16 +529,14 @@ async fn sign_in_as(
     let token = new_token();
     let ttl = state.0.settings.session_secs;
     let now = Instant::now();
-    state.0.sessions.open(
-        token.clone(),
-        Session {
-            username: user.username.clone(),
-            role: user.role.clone(),
-            scope: user.scope.clone(),
-            expires: now + Duration::from_secs(ttl),
-        },
-        now,
-    );
+    let session = Session {
+        username: user.username.clone(),
+        role: user.role.clone(),
+        scope: user.scope.clone(),
+        expires: now + Duration::from_secs(ttl),
+    };
+    keep_session(state, &token, &session, Duration::from_secs(ttl)).await;
+    state.0.sessions.open(token.clone(), session, now);
     tracing::info!(%client, username = ?user.username, role = ?user.role, "signed in");
     Ok(json!({
         "token": token, "expires_in": ttl, "username": user.username, "role": user.role, "scope": user.scope,
@@ -472,11 +550,34 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<Json<Value>, AppError> {
     let token = bearer(&headers).ok_or(AppError::Unauthorized)?;
-    let session = state
-        .0
-        .sessions
-        .close(token, Instant::now())
-        .ok_or(AppError::Unauthorized)?;
+    let in_memory = state.0.sessions.close(token, Instant::now());
+    let session = match in_memory {
+        Some(s) => s,
+        // Signed in before a restart: forget it all the same.
+        None => {
+            restore_session(&state, token)
+                .await
+                .ok_or(AppError::Unauthorized)?;
+            state
+                .0
+                .sessions
+                .close(token, Instant::now())
+                .ok_or(AppError::Unauthorized)?
+        }
+    };
+    let (shared, hash) = (state.0.clone(), token_hash(token));
+    let forgotten = crate::blocking(move || {
+        shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .delete_session(&hash)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await;
+    if let Err(e) = forgotten {
+        tracing::warn!(error = %e, "a signed-out session stays in the store until it expires");
+    }
     tracing::info!(username = ?session.username, "signed out");
     Ok(Json(json!({"signed_out": true})))
 }

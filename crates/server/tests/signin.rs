@@ -428,3 +428,62 @@ async fn typed_usernames_are_never_logged_raw() {
         "a forged line:\n{text}"
     );
 }
+
+/// A session survives a restart of the server (the store keeps the SHA-256 of its token, never
+/// the token), takes the user's role and scope as they are after it, and a sign-out is
+/// remembered across a restart too.
+#[tokio::test]
+async fn a_session_survives_a_restart_and_a_sign_out_does_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = state(dir.path(), Settings::default());
+    let router = app(first.clone());
+    let (status, _, body) = login(&router, None, "manager", "secret-pass").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    // Nothing in the file signs anyone in.
+    drop(router);
+    drop(first);
+    let bytes = std::fs::read(dir.path().join("p.gpkg")).unwrap();
+    assert!(
+        !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+        "a token is in the file"
+    );
+    // The manager is moved to another village meanwhile.
+    {
+        let mut s = GpkgStore::open(&dir.path().join("p.gpkg")).unwrap();
+        add_user(&mut s, "manager", "village_manager", "310101001003");
+    }
+    let restarted = || {
+        AppState::new(
+            GpkgStore::open(&dir.path().join("p.gpkg")).unwrap(),
+            Settings::default(),
+        )
+        .unwrap()
+    };
+    let router = app(restarted());
+    let (status, _, me) = send(&router, "GET", "/api/me", None, Some(&token), Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["scope"], "310101001003", "the scope as it is now");
+    // A made-up token of the same form is still refused.
+    let fake = "0".repeat(64);
+    let (status, _, _) = send(&router, "GET", "/api/me", None, Some(&fake), Body::empty()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = send(
+        &router,
+        "POST",
+        "/api/logout",
+        None,
+        Some(&token),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(router);
+    let router = app(restarted());
+    let (status, _, _) = send(&router, "GET", "/api/me", None, Some(&token), Body::empty()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "signed out stays signed out"
+    );
+}

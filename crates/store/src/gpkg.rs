@@ -362,6 +362,60 @@ impl GpkgStore {
         Ok(())
     }
 
+    /// Keeps a signed-in session so that it survives a restart of the server: only the
+    /// SHA-256 of its token (hex), the user, and when it expires (Unix seconds). Expired
+    /// sessions are dropped on the way.
+    pub fn put_session(
+        &mut self,
+        token_sha256: &str,
+        username: &str,
+        expires_unix: i64,
+    ) -> Result<()> {
+        self.ensure_sessions_table()?;
+        self.conn.execute(
+            "DELETE FROM gridmap_sessions WHERE expires_unix <= strftime('%s','now')",
+            [],
+        )?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO gridmap_sessions (token_sha256, username, expires_unix) VALUES (?1, ?2, ?3)",
+            params![token_sha256, username, expires_unix],
+        )?;
+        Ok(())
+    }
+
+    /// The user and expiry (Unix seconds) of the session whose token hashes to
+    /// `token_sha256`, if it is kept and not expired.
+    pub fn session(&self, token_sha256: &str) -> Result<Option<(String, i64)>> {
+        self.ensure_sessions_table()?;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT username, expires_unix FROM gridmap_sessions
+                 WHERE token_sha256 = ?1 AND expires_unix > strftime('%s','now')",
+                [token_sha256],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Forgets a session (sign-out).
+    pub fn delete_session(&mut self, token_sha256: &str) -> Result<()> {
+        self.ensure_sessions_table()?;
+        self.conn.execute(
+            "DELETE FROM gridmap_sessions WHERE token_sha256 = ?1",
+            [token_sha256],
+        )?;
+        Ok(())
+    }
+
+    fn ensure_sessions_table(&self) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS gridmap_sessions (token_sha256 TEXT PRIMARY KEY,
+               username TEXT NOT NULL, expires_unix INTEGER NOT NULL)",
+        )?;
+        Ok(())
+    }
+
     /// Records that `username` read personal data in clear: what (`action`), about what
     /// (`target`, e.g. a building id), how many records. Never the data itself.
     pub fn audit(&self, username: &str, action: &str, target: &str, count: usize) -> Result<()> {
