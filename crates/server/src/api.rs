@@ -693,9 +693,27 @@ pub async fn stats_xlsx(
 ) -> Result<Response, AppError> {
     let (State(state), Query(q)) = (state, query);
     let (book, by_grid) = crate::reading(move || {
-        let table = stats_now(&state, &user, &q)?;
-        stats_workbook(&state.project(), &table)
-            .map_err(|e| AppError::Internal(format!("the workbook: {e}")))
+        let first = stats_now(&state, &user, &q)?;
+        // The other level too, where the user may see it: one sheet per level, the one asked
+        // for first.
+        let other_by = if first.by == "grid" {
+            "village"
+        } else {
+            "grid"
+        };
+        let other = stats_now(
+            &state,
+            &user,
+            &StatsQuery {
+                by: Some(other_by.to_string()),
+            },
+        )
+        .ok();
+        let by_grid = first.by == "grid";
+        let tables: Vec<&StatsTable> = std::iter::once(&first).chain(other.as_ref()).collect();
+        let book = stats_workbook(&state.project(), &tables)
+            .map_err(|e| AppError::Internal(format!("the workbook: {e}")))?;
+        Ok((book, by_grid))
     })
     .await?;
     let by = if by_grid { "grid" } else { "village" };
@@ -733,13 +751,15 @@ fn percent_encoded(s: &str) -> String {
         .collect()
 }
 
-/// The statistics workbook, and whether it is by grid.
+/// The statistics workbook a town office forwards: one sheet per level in `tables` (the first
+/// the one asked for), each with a title row, the campaign and the scope's 人房关联率, Chinese
+/// column names, names beside codes, percentages formatted as percent, a frozen header with
+/// filters.
 fn stats_workbook(
     p: &crate::state::Project,
-    table: &StatsTable,
-) -> Result<(Vec<u8>, bool), rust_xlsxwriter::XlsxError> {
+    tables: &[&StatsTable],
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, FormatAlign, Workbook};
-    let by_grid = table.by == "grid";
     let village_name = |code: &str| {
         p.villages
             .iter()
@@ -748,12 +768,7 @@ fn stats_workbook(
             .unwrap_or_default()
     };
     let mut book = Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name(if by_grid {
-        "走访统计（按网格）"
-    } else {
-        "走访统计（按村社区）"
-    })?;
+    let title = Format::new().set_bold().set_font_size(14.0);
     let head = Format::new()
         .set_bold()
         .set_background_color("#DDEBF7")
@@ -761,86 +776,123 @@ fn stats_workbook(
         .set_text_wrap();
     let percent = Format::new().set_num_format("0.0%");
     let whole = Format::new().set_num_format("#,##0");
-    let mut columns: Vec<(&str, f64)> = vec![("排名", 6.0)];
-    if by_grid {
-        columns.extend([
-            ("网格编码", 20.0),
-            ("网格名称", 18.0),
-            ("所属村（社区）", 18.0),
-        ]);
-    } else {
-        columns.extend([("村（社区）编码", 18.0), ("村（社区）名称", 18.0)]);
-    }
-    columns.extend([
-        ("建筑数", 9.0),
-        ("户数", 9.0),
-        ("已走访建筑", 11.0),
-        ("已走访户数", 11.0),
-        ("入户走访率", 11.0),
-        ("应达进度", 10.0),
-        ("进度落后", 9.0),
-        ("定位异常走访", 12.0),
-        ("登记人口", 10.0),
-        ("人房关联人口", 12.0),
-        ("人房关联率", 11.0),
-    ]);
-    for (c, (name, width)) in columns.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *name, &head)?;
-        sheet.set_column_width(c as u16, *width)?;
-    }
-    for (r, row) in table.rows.iter().enumerate() {
-        let r = r as u32 + 1;
-        let mut c: u16 = 0;
-        let mut next = || {
-            c += 1;
-            c - 1
-        };
-        sheet.write_number(r, next(), row.rank as f64)?;
-        if let Some(code) = &row.grid {
-            let grid = p.grid(code).map(|g| &g.grid);
-            sheet.write_string(r, next(), code)?;
-            sheet.write_string(
-                r,
-                next(),
-                grid.and_then(|g| g.name.clone()).unwrap_or_default(),
-            )?;
-            sheet.write_string(
-                r,
-                next(),
-                grid.and_then(|g| g.village.as_deref())
-                    .map(village_name)
-                    .unwrap_or_default(),
-            )?;
+    for table in tables {
+        let by_grid = table.by == "grid";
+        let level = if by_grid { "按网格" } else { "按村社区" };
+        let sheet = book.add_worksheet();
+        sheet.set_name(format!("走访统计（{level}）"))?;
+        let mut columns: Vec<(&str, f64)> = vec![("排名", 6.0)];
+        if by_grid {
+            columns.extend([
+                ("网格编码", 20.0),
+                ("网格名称", 18.0),
+                ("所属村（社区）", 18.0),
+            ]);
         } else {
-            let code = row.village.clone().unwrap_or_default();
-            sheet.write_string(r, next(), &code)?;
-            sheet.write_string(r, next(), village_name(&code))?;
+            columns.extend([("村（社区）编码", 18.0), ("村（社区）名称", 18.0)]);
         }
-        for n in [
-            row.buildings,
-            row.households,
-            row.visited_buildings,
-            row.visited_households,
-        ] {
-            sheet.write_number_with_format(r, next(), n as f64, &whole)?;
-        }
-        sheet.write_number_with_format(r, next(), row.visit_rate, &percent)?;
-        match row.expected_rate {
-            Some(e) => sheet.write_number_with_format(r, next(), e, &percent)?,
-            None => sheet.write_string(r, next(), "")?,
+        columns.extend([
+            ("建筑数", 9.0),
+            ("户数", 9.0),
+            ("已走访建筑", 11.0),
+            ("已走访户数", 11.0),
+            ("入户走访率", 11.0),
+            ("应达进度", 10.0),
+            ("进度落后", 9.0),
+            ("定位异常走访", 12.0),
+            ("登记人口", 10.0),
+            ("人房关联人口", 12.0),
+            ("人房关联率", 11.0),
+        ]);
+        let last = columns.len() as u16 - 1;
+        // Row 0: the title; row 1: the campaign, the date and the scope's linkage; row 2: the
+        // column names.
+        sheet.merge_range(
+            0,
+            0,
+            0,
+            last,
+            &format!("{} 入户走访统计（{level}）", p.town.name),
+            &title,
+        )?;
+        let campaign = match (&table.campaign.start, &table.campaign.end) {
+            (Some(a), Some(b)) => format!("走访活动：{a} 至 {b}"),
+            _ => "走访活动：未设定".to_string(),
         };
-        sheet.write_string(r, next(), if row.behind_schedule { "是" } else { "否" })?;
-        for n in [row.flagged_visits, row.people, row.people_linked] {
-            sheet.write_number_with_format(r, next(), n as f64, &whole)?;
+        let linkage = table
+            .linkage
+            .rate
+            .map_or("–".to_string(), |r| format!("{:.1}%", r * 100.0));
+        let today = chrono::Local::now().format("%Y-%m-%d %H:%M");
+        sheet.merge_range(
+            1,
+            0,
+            1,
+            last,
+            &format!(
+                "{campaign}　导出时间：{today}　人房关联率（本范围）：{linkage}（目标 {:.0}%）",
+                table.campaign.target_linkage_rate * 100.0
+            ),
+            &Format::new(),
+        )?;
+        for (c, (name, width)) in columns.iter().enumerate() {
+            sheet.write_string_with_format(2, c as u16, *name, &head)?;
+            sheet.set_column_width(c as u16, *width)?;
         }
-        match row.linkage_rate {
-            Some(l) => sheet.write_number_with_format(r, next(), l, &percent)?,
-            None => sheet.write_string(r, next(), "")?,
-        };
+        for (r, row) in table.rows.iter().enumerate() {
+            let r = r as u32 + 3;
+            let mut c: u16 = 0;
+            let mut next = || {
+                c += 1;
+                c - 1
+            };
+            sheet.write_number(r, next(), row.rank as f64)?;
+            if let Some(code) = &row.grid {
+                let grid = p.grid(code).map(|g| &g.grid);
+                sheet.write_string(r, next(), code)?;
+                sheet.write_string(
+                    r,
+                    next(),
+                    grid.and_then(|g| g.name.clone()).unwrap_or_default(),
+                )?;
+                sheet.write_string(
+                    r,
+                    next(),
+                    grid.and_then(|g| g.village.as_deref())
+                        .map(village_name)
+                        .unwrap_or_default(),
+                )?;
+            } else {
+                let code = row.village.clone().unwrap_or_default();
+                sheet.write_string(r, next(), &code)?;
+                sheet.write_string(r, next(), village_name(&code))?;
+            }
+            for n in [
+                row.buildings,
+                row.households,
+                row.visited_buildings,
+                row.visited_households,
+            ] {
+                sheet.write_number_with_format(r, next(), n as f64, &whole)?;
+            }
+            sheet.write_number_with_format(r, next(), row.visit_rate, &percent)?;
+            match row.expected_rate {
+                Some(e) => sheet.write_number_with_format(r, next(), e, &percent)?,
+                None => sheet.write_string(r, next(), "")?,
+            };
+            sheet.write_string(r, next(), if row.behind_schedule { "是" } else { "否" })?;
+            for n in [row.flagged_visits, row.people, row.people_linked] {
+                sheet.write_number_with_format(r, next(), n as f64, &whole)?;
+            }
+            match row.linkage_rate {
+                Some(l) => sheet.write_number_with_format(r, next(), l, &percent)?,
+                None => sheet.write_string(r, next(), "")?,
+            };
+        }
+        sheet.set_freeze_panes(3, 0)?;
+        sheet.autofilter(2, 0, table.rows.len() as u32 + 2, last)?;
     }
-    sheet.set_freeze_panes(1, 0)?;
-    sheet.autofilter(0, 0, table.rows.len() as u32, columns.len() as u16 - 1)?;
-    Ok((book.save_to_buffer()?, by_grid))
+    book.save_to_buffer()
 }
 
 /// `GET /api/stats.csv?by=grid|village`: the same table as CSV, for the monthly report.

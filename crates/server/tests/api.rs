@@ -591,19 +591,38 @@ async fn ogc_api_features_and_exports() {
     use calamine::{DataType, Reader};
     let mut book: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    // One sheet per level, the one asked for first.
+    assert_eq!(
+        book.sheet_names(),
+        ["走访统计（按网格）", "走访统计（按村社区）"]
+    );
     let range = book.worksheet_range("走访统计（按网格）").unwrap();
-    assert_eq!(range.height(), 1 + 31, "a header and one row per grid");
+    assert_eq!(
+        range.height(),
+        3 + 31,
+        "a title, the campaign line, a header and one row per grid"
+    );
+    let title = range.get((0, 0)).unwrap().to_string();
+    assert!(
+        title.contains("演示镇") && title.contains("入户走访统计"),
+        "{title}"
+    );
+    let line = range.get((1, 0)).unwrap().to_string();
+    assert!(
+        line.contains("走访活动") && line.contains("人房关联率"),
+        "{line}"
+    );
     let header: Vec<String> = (0..5)
-        .map(|c| range.get((0, c)).unwrap().to_string())
+        .map(|c| range.get((2, c)).unwrap().to_string())
         .collect();
     assert_eq!(
         header,
         ["排名", "网格编码", "网格名称", "所属村（社区）", "建筑数"]
     );
     let rate_column = (0..range.width())
-        .find(|&c| *range.get((0, c)).unwrap() == "入户走访率")
+        .find(|&c| *range.get((2, c)).unwrap() == "入户走访率")
         .unwrap();
-    for r in 1..range.height() {
+    for r in 3..range.height() {
         // Rates are numbers (shown as percentages), names are filled in.
         let rate = range.get((r, rate_column)).unwrap().get_float().unwrap();
         assert!((0.0..=1.0).contains(&rate), "{rate}");
@@ -622,9 +641,10 @@ async fn ogc_api_features_and_exports() {
     );
     let mut book: calamine::Xlsx<_> =
         calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    assert_eq!(book.sheet_names()[0], "走访统计（按村社区）");
     let range = book.worksheet_range("走访统计（按村社区）").unwrap();
-    assert_eq!(range.get((0, 2)).unwrap().to_string(), "村（社区）名称");
-    assert!(!range.get((1, 2)).unwrap().to_string().is_empty());
+    assert_eq!(range.get((2, 2)).unwrap().to_string(), "村（社区）名称");
+    assert!(!range.get((3, 2)).unwrap().to_string().is_empty());
 }
 
 #[tokio::test]
