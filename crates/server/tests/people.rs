@@ -32,13 +32,16 @@ fn fake_id(n: u32) -> String {
 
 /// The demo project with one household of two people, and users around it; returns the state
 /// (with or without the key), the building id and its grid.
-fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
+/// The household form's header and the two people of one house the tests share (a household
+/// head and, on the form's next line without an address, their spouse).
+const FORM: &str = "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{1},13800001111,户主,租住\n,测试乙,{2},13800002222,配偶,租住\n";
+
+/// The demo project in `dir` with the form `FORM` (ids filled in) and `more` lines imported.
+fn demo_with_form(dir: &Path, more: &str) -> GpkgStore {
     let mut s = demo_store(&dir.join("p.gpkg"));
     let form = dir.join("form.csv");
-    std::fs::write(&form, format!(
-        "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n,测试乙,{},13800002222,配偶,租住\n",
-        fake_id(1), fake_id(2)
-    )).unwrap();
+    let text = FORM.replace("{1}", &fake_id(1)).replace("{2}", &fake_id(2)) + more;
+    std::fs::write(&form, text).unwrap();
     let rows = gridmap_io::households::read_households(&form).unwrap().rows;
     let key = RegisterKey::from_hex(KEY).unwrap();
     s.import_households(
@@ -49,6 +52,11 @@ fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
         },
     )
     .unwrap();
+    s
+}
+
+fn setup(dir: &Path, with_key: bool) -> (AppState, String, String) {
+    let mut s = demo_with_form(dir, "");
     let building = s.houses().unwrap()[0]
         .building
         .clone()
@@ -196,22 +204,15 @@ async fn the_panel_names_the_standard_addresses_of_the_building() {
 #[tokio::test]
 async fn the_linkage_rate_is_the_registers_own_figure() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = demo_store(&dir.path().join("p.gpkg"));
-    let form = dir.path().join("form.csv");
-    std::fs::write(&form, format!(
-        "住址,姓名,公民身份号码,联系电话,与户主关系,房屋性质\n上海市黄浦区中山东一路18号301室,测试甲,{},13800001111,户主,租住\n,测试乙,{},13800002222,配偶,租住\n上海市黄浦区无此路999号101室,测试丙,{},13800003333,户主,自购\n",
-        fake_id(1), fake_id(2), fake_id(3)
-    )).unwrap();
-    let rows = gridmap_io::households::read_households(&form).unwrap().rows;
+    // A third person whose address names no building: in the register, linked to nothing.
+    let mut s = demo_with_form(
+        dir.path(),
+        &format!(
+            "上海市黄浦区无此路999号101室,测试丙,{},13800003333,户主,自购\n",
+            fake_id(3)
+        ),
+    );
     let key = RegisterKey::from_hex(KEY).unwrap();
-    s.import_households(
-        &rows,
-        &key,
-        HouseholdOptions {
-            skip_invalid: false,
-        },
-    )
-    .unwrap();
     let register = s
         .register_stats(gridmap_store::registers::GroupBy::Grid)
         .unwrap();
