@@ -363,6 +363,12 @@ describe('web map', () => {
     const beforeIds = new Set((await api(server.url, 'admin', '/collections/visits/items?limit=10000')).body.features.map((f) => f.id));
     const before = beforeIds.size;
     await page.context().setOffline(true);
+    // A call that cannot reach the server says so in the user's language.
+    const offlineMessage = await page.evaluate(async () => {
+      const { get } = await import('/js/api.js');
+      return get('/api/stats').then(() => 'answered', (e) => e.message);
+    });
+    assert.match(offlineMessage, /无法连接服务器/);
     const times = [];
     for (const id of own) {
       await page.evaluate(async (b) => {
@@ -622,6 +628,23 @@ describe('web map', () => {
     const history = (await api(server.url, 'supervisor', `/api/grids/${overlapVillage}-01/history`)).body.versions;
     assert.equal(history[0].why, '修复网格重叠');
     assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  test('server errors are worded in the user’s language by their code', async () => {
+    const page = await signIn(browser, server.url, 'worker');
+    const texts = await page.evaluate(async () => {
+      const { get } = await import('/js/api.js');
+      const { setLang } = await import('/js/i18n.js');
+      const ask = (path) => get(path).then(() => 'answered', (e) => e.message);
+      const zh = [await ask('/api/grids/NOPE'), await ask('/api/stats?by=village')];
+      setLang('en');
+      const en = [await ask('/api/grids/NOPE')];
+      setLang('zh');
+      return { zh, en };
+    });
+    assert.deepEqual(texts.zh, ['未找到。', '超出您的管辖范围，无权操作。']);
+    assert.deepEqual(texts.en, ['Not found.']);
     await page.context().close();
   });
 

@@ -52,6 +52,27 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A stable code for the kind of error, sent beside the message (`{"error", "code"}`) so
+    /// that clients can word it in their user's language: `bad_request`, `unauthorized`,
+    /// `bad_login`, `too_many_attempts`, `forbidden`, `invalid_request`, `not_found`,
+    /// `conflict`, `stale` (a newer version was saved) or `internal`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized => "unauthorized",
+            AppError::BadLogin => "bad_login",
+            AppError::TooManyAttempts => "too_many_attempts",
+            AppError::Forbidden | AppError::ForbiddenBecause(_) => "forbidden",
+            AppError::Rejected(..) => "invalid_request",
+            AppError::NotFound(_)
+            | AppError::Store(gridmap_store::StoreError::NoSuchGrid { .. }) => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::PreconditionFailed(_)
+            | AppError::Store(gridmap_store::StoreError::VersionConflict { .. }) => "stale",
+            AppError::Store(_) | AppError::Internal(_) => "internal",
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -84,7 +105,8 @@ impl IntoResponse for AppError {
                 other => other.to_string(),
             }
         };
-        let mut response = (status, Json(json!({"error": message}))).into_response();
+        let mut response =
+            (status, Json(json!({"error": message, "code": self.code()}))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme that would do.
             response.headers_mut().insert(

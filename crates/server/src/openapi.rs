@@ -23,6 +23,9 @@ use crate::{
 pub struct ErrorBody {
     /// What is wrong, in words; never personal data.
     pub error: String,
+    /// The kind of error, stable, for a client to word in its user's language (see
+    /// [`crate::error::AppError::code`]).
+    pub code: String,
 }
 
 /// The generated part of the document: every operation, its parameters and its types.

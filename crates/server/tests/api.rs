@@ -776,6 +776,73 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["paths"]["/api/stats"]["get"]["responses"]["401"].is_object());
 }
 
+/// Every error carries a stable `code` beside its message, for clients to word it in their
+/// user's language.
+#[tokio::test]
+async fn errors_carry_a_stable_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let worker = login(&st, "worker").await;
+    for (method, uri, token, body, status, code) in [
+        (
+            "GET",
+            "/api/stats",
+            None,
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "GET",
+            "/api/grids/NOPE",
+            Some(&worker),
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/api/stats?by=village",
+            Some(&worker),
+            None,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "GET",
+            "/api/uncovered?eps=0",
+            Some(&worker),
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/nowhere",
+            Some(&worker),
+            None,
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/visits",
+            Some(&worker),
+            Some(json!({"building": 3})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let (got, answer) = call(&st, method, uri, token.map(String::as_str), body, &[]).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{method} {uri}: {answer}"
+        );
+        assert!(answer["error"].is_string());
+    }
+}
+
 #[tokio::test]
 async fn uncovered_blocks_for_the_supervisors_list() {
     let dir = tempfile::tempdir().unwrap();

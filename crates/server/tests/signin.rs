@@ -282,7 +282,10 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_and_work() {
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
     );
     assert_eq!(a1, a2);
-    assert_eq!(a1, json!({"error": "wrong username or password"}));
+    assert_eq!(
+        a1,
+        json!({"error": "wrong username or password", "code": "bad_login"})
+    );
     for h in [h1, h2] {
         assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
     }

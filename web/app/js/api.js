@@ -1,6 +1,8 @@
 // The HTTP API: the bearer token lives in sessionStorage (gone when the tab closes); every
 // call sends it; a 401 sends the user back to the sign-in form.
 
+import { t } from './i18n.js';
+
 const TOKEN = 'gridmap.token';
 
 export class ApiError extends Error {
@@ -8,7 +10,22 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.body = body;
+    this.code = body?.code ?? null;
   }
+}
+
+/** The server could not be reached (no network, server down): not an answer from it. */
+export class NetworkError extends Error {}
+
+/** An error answer worded in the user's language by its stable `code`; where the server's
+ * words say what to change (a bad value, a clash), they follow the worded kind. */
+function errorText(status, body, text) {
+  const server = (body && (body.error || body.message)) || text || String(status);
+  const code = body?.code;
+  if (!code) return server;
+  const kind = t(`err_${code}`);
+  if (kind === `err_${code}`) return server; // a code this app does not know yet
+  return ['bad_request', 'conflict', 'invalid_request'].includes(code) ? `${kind}（${server}）` : kind;
 }
 
 export function token() { return sessionStorage.getItem(TOKEN); }
@@ -34,7 +51,12 @@ export async function call(method, path, { json, headers = {}, raw = false } = {
   const h = { ...headers };
   if (token()) h.Authorization = `Bearer ${token()}`;
   if (json !== undefined) h['Content-Type'] = 'application/json';
-  const res = await fetch(path, { method, headers: h, body: json === undefined ? undefined : JSON.stringify(json) });
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h, body: json === undefined ? undefined : JSON.stringify(json) });
+  } catch {
+    throw new NetworkError(t('err_network'));
+  }
   if (res.status === 401 && path !== '/api/login') {
     setToken(null);
     onUnauthorized();
@@ -44,8 +66,7 @@ export async function call(method, path, { json, headers = {}, raw = false } = {
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = text; }
   if (!res.ok) {
-    const msg = (body && (body.error || body.message)) || text || res.statusText;
-    throw new ApiError(res.status, msg, body);
+    throw new ApiError(res.status, errorText(res.status, body, text || res.statusText), body);
   }
   return { body, headers: res.headers, status: res.status };
 }
