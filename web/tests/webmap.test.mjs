@@ -631,6 +631,36 @@ describe('web map', () => {
     await page.context().close();
   });
 
+  test('an edit left unsaved when the session ends comes back after signing in again', async () => {
+    const page = await signIn(browser, server.url, 'leader');
+    await page.click(`#grid-list tr[data-code="${LEADER_GRID}"]`);
+    await page.click('#edit-shape');
+    await page.waitForSelector('#verdict[data-ok]');
+    const moved = await page.evaluate(() => {
+      const ed = window.gridmap.views.map;
+      const g = ed.currentGeometry();
+      ed.edit.undo.push(structuredClone(g));
+      const r = g.coordinates[0];
+      r[2] = [Math.round((r[2][0] + 0.00001) * 1e9) / 1e9, r[2][1]];
+      ed.draw.updateFeatureGeometry(ed.edit.featureId, g);
+      ed.lastGeometry = ed.currentGeometry();
+      return JSON.stringify(ed.currentGeometry().coordinates);
+    });
+    await page.fill('#reason', '未保存的修改');
+    // The session ends (revoked on the server); the next call finds out.
+    await page.evaluate(() => fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${sessionStorage.getItem('gridmap.token')}` } }));
+    await page.evaluate(async () => { const { get } = await import('/js/api.js'); await get('/api/stats').catch(() => {}); });
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#login [name=username]', 'leader');
+    await page.fill('#login [name=password]', 'gridmap-demo-2026');
+    await Promise.all([page.waitForNavigation(), page.click('#login button[type=submit]')]);
+    await page.waitForSelector('#restored-edit');
+    assert.equal(await page.evaluate(() => JSON.stringify(window.gridmap.views.map.currentGeometry().coordinates)), moved);
+    assert.equal(await page.inputValue('#reason'), '未保存的修改');
+    assert.ok(await page.evaluate(() => window.gridmap.views.map.dirty()));
+    await page.context().close();
+  });
+
   test('server errors are worded in the user’s language by their code', async () => {
     const page = await signIn(browser, server.url, 'worker');
     const texts = await page.evaluate(async () => {

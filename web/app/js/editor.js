@@ -364,6 +364,30 @@ export class Editor {
     if (r) r.disabled = !this.edit?.redo.length;
   }
 
+  /** What to keep of an unsaved edit of an existing grid through a sign-in (null: nothing). */
+  keepable() {
+    if (!this.dirty() || this.edit.isNew) return null;
+    return {
+      code: this.edit.code, version: this.edit.version, geometry: this.currentGeometry(),
+      reason: this.panel.querySelector('#reason')?.value ?? '',
+    };
+  }
+
+  /** Opens a kept edit again: the grid as saved, with the kept shape on top, unsaved. If
+   * someone saved a newer version meanwhile, saving says so (412) as for any edit. */
+  async resume(kept) {
+    await this.startEdit(kept.code);
+    if (!this.edit) return;
+    this.edit.version = kept.version;
+    this.edit.undo.push(this.currentGeometry());
+    this.draw.updateFeatureGeometry(this.edit.featureId, kept.geometry);
+    this.lastGeometry = this.currentGeometry();
+    this.updateUndo();
+    this.panel.querySelector('#reason').value = kept.reason;
+    this.panel.prepend(el('p', { class: 'warn', id: 'restored-edit' }, t('edit_restored')));
+    this.check();
+  }
+
   /** Esc: leaves the drawing or the edit (asking first when it has unsaved changes). */
   cancel() {
     const e = this.edit;

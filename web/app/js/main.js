@@ -14,6 +14,8 @@ import { forget, keepArea, registerWorker } from './offline.js';
 import { boundsOf } from './mapview.js';
 
 const $ = (sel) => document.querySelector(sel);
+/** Where an unsaved boundary edit waits through a sign-in after the session expired. */
+const UNSAVED = 'gridmap.unsaved-edit';
 const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null, visitedNow: new Map() };
 window.gridmap = app;
 
@@ -36,8 +38,12 @@ async function signIn(ev) {
     await forget(); // nothing of another user's session stays in this browser's caches
     // Signing in again after a session expired: start clean, with no tile of the last
     // session's scope left in the map's cache.
-    if (app.me) location.reload();
-    else await start();
+    if (app.me) {
+      // An edit the expired session left unsaved goes through the reload with the user.
+      const kept = app.views.map?.keepable?.();
+      if (kept) sessionStorage.setItem(UNSAVED, JSON.stringify({ ...kept, user: form.get('username') }));
+      location.reload();
+    } else await start();
   } catch (e) {
     $('#login-error').textContent = t('login_failed', { msg: e.message });
   }
@@ -120,6 +126,13 @@ async function start() {
   app.map.on('mouseenter', 'buildings', () => { app.map.getCanvas().style.cursor = 'pointer'; });
   app.map.on('mouseleave', 'buildings', () => { app.map.getCanvas().style.cursor = ''; });
   await idle(app.map);
+  // An edit left unsaved when the session expired: back in the editor, still unsaved.
+  const unsaved = JSON.parse(sessionStorage.getItem(UNSAVED) ?? 'null');
+  sessionStorage.removeItem(UNSAVED);
+  if (unsaved && unsaved.user === app.me.username) {
+    switchView('map');
+    await app.views.map.resume(unsaved);
+  }
   // Visits waiting in this browser: counted in the header, sent when the network is back.
   const showOutbox = async () => {
     const [n, bad] = await Promise.all([waiting(app.me.username), rejected(app.me.username)]);
