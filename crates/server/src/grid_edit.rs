@@ -170,6 +170,28 @@ struct Verdict<'a> {
     p: &'a Project,
 }
 
+/// Checks one grid of a write of several (a repair, an adopted plan) as a single edit is
+/// checked: [`scope::check_grid_write`] on its code and village, then what it would reach
+/// outside the user's part (another village's area, grids the user may not edit, their
+/// buildings): 403 naming it.
+pub(crate) fn check_reach(
+    p: &Project,
+    user: &AuthUser,
+    candidate: &mut Grid,
+) -> Result<(), AppError> {
+    scope::check_grid_write(p, user, p.grid(&candidate.code), Some(candidate), false)?;
+    let refused = impact(p, candidate).reach_violations(user);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    Err(AppError::ForbiddenBecause(format!(
+        "grid {}: this change reaches outside your part of the organisation: it {}",
+        candidate.code,
+        refused.join("; it ")
+    )))
+}
+
 /// The validator's verdict on the project with `candidate` in place of its namesake.
 fn impact<'a>(p: &'a Project, candidate: &Grid) -> Verdict<'a> {
     Verdict {

@@ -409,7 +409,6 @@ pub async fn adopt(
     Json(body): Json<AdoptBody>,
 ) -> Result<Json<Value>, AppError> {
     crate::blocking(move || {
-        use crate::scope::{Reach, Role};
         let reason = crate::grid_edit::check_reason(body.reason)?;
         let slot = state
             .0
@@ -425,12 +424,7 @@ pub async fn adopt(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let p = state.project();
-        user.require(Role::creates_grids)?;
-        match user.reach(&p.town.code) {
-            Reach::Town => {}
-            Reach::Village(v) if v == plan.village => {}
-            _ => return Err(AppError::Forbidden),
-        }
+        crate::scope::check_village_write(&p, &user, &plan.village)?;
         if plan.status != "done" || plan.grids.is_empty() {
             return Err(AppError::Conflict(format!("partition job {job} is {}: only a finished plan can be adopted", plan.status)));
         }
@@ -474,6 +468,11 @@ pub async fn adopt(
                 gridmap_core::model::Grid { code, name, village: Some(village.clone()), geometry: g.geometry.clone() },
                 version,
             ));
+        }
+        // Each grid written is checked as an edit is: nothing reaches another village's area,
+        // grids the user may not edit, or their buildings.
+        for (g, _) in &mut save {
+            crate::grid_edit::check_reach(&p, &user, g)?;
         }
         let delete: Vec<(String, u32)> = now
             .iter()

@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::extract::Json;
-use crate::scope::{Reach, Role};
 use crate::state::{AppState, Project};
 
 /// The body of `POST /api/repair` and `POST /api/repair/apply`.
@@ -134,10 +133,13 @@ pub async fn apply(
                 report,
             }));
         }
-        let to_save: Vec<Grid> = repaired
+        let mut to_save: Vec<Grid> = repaired
             .into_iter()
             .filter(|g| versions.contains_key(&g.code))
             .collect();
+        for g in &mut to_save {
+            crate::grid_edit::check_reach(&p, &user, g)?;
+        }
         let touched = to_save
             .iter()
             .chain(grids.iter().filter(|g| versions.contains_key(&g.code)))
@@ -183,13 +185,8 @@ fn check(
     user: &AuthUser,
     body: &RepairBody,
 ) -> Result<(RepairOptions, Vec<Grid>), AppError> {
-    user.require(Role::creates_grids)?;
     let village = body.village.as_str();
-    match user.reach(&p.town.code) {
-        Reach::Town => {}
-        Reach::Village(v) if v == village => {}
-        _ => return Err(AppError::Forbidden),
-    }
+    crate::scope::check_village_write(p, user, village)?;
     let known = p.villages.iter().any(|v| v.code == village);
     let grids: Vec<Grid> = p
         .grids

@@ -561,6 +561,18 @@ pub fn check_grid_write(
     Ok(())
 }
 
+/// Checks that `user` may rewrite the grids of `village` as a whole (a repair, an adopted
+/// plan): the roles that create grids, whose part holds the village. Each grid written is then
+/// checked as any edit is (`grid_edit::check_reach`).
+pub fn check_village_write(p: &Project, user: &AuthUser, village: &str) -> Result<(), AppError> {
+    user.require(Role::creates_grids)?;
+    match user.reach(&p.town.code) {
+        Reach::Town => Ok(()),
+        Reach::Village(v) if v == village => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
 fn forbidden_village() -> AppError {
     AppError::ForbiddenBecause("only town-level users may put a grid in another village".into())
 }

@@ -1122,6 +1122,68 @@ async fn a_plan_is_adopted_as_the_villages_grids_with_history() {
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{answer}");
 }
 
+/// Adopting a plan is checked grid by grid as an edit is: a plan laid over another village's
+/// grid inside this village's boundary is refused (403), and nothing is saved.
+#[tokio::test]
+async fn an_adopted_plan_cannot_take_another_villages_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let manager = login(&st, "manager").await;
+    // The town puts a small grid of another village inside this village, over one of its grids.
+    let inside = {
+        let p = st.project();
+        let g = p
+            .grids
+            .iter()
+            .find(|g| g.grid.village.as_deref() == Some(VILLAGE))
+            .unwrap();
+        let r = geo::BoundingRect::bounding_rect(&g.grid.geometry).unwrap();
+        r.center()
+    };
+    let d = 0.0002;
+    let (x, y) = (inside.x, inside.y);
+    let foreign = json!({"type": "Feature", "properties": {"code": "310101001003-91", "village": "310101001003"},
+        "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}});
+    let (status, answer) = call(
+        &st,
+        "POST",
+        "/api/grids",
+        Some(&admin),
+        Some(json!({"feature": foreign, "reason": "t", "force": true})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&manager),
+        Some(json!({"village": VILLAGE, "grids": 3, "seed": 1})),
+        &[],
+    )
+    .await;
+    let job = started["job"].as_str().unwrap().to_string();
+    assert_eq!(finished(&st, &manager, &job).await["status"], "done");
+    let before = st.0.store.lock().unwrap().grids().unwrap();
+    let (status, answer) = call(
+        &st,
+        "POST",
+        &format!("/api/partition/{job}/adopt"),
+        Some(&manager),
+        Some(json!({"reason": "按方案调整网格"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("may not edit"),
+        "{answer}"
+    );
+    assert_eq!(st.0.store.lock().unwrap().grids().unwrap(), before);
+}
+
 #[tokio::test]
 async fn a_plan_is_computed_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
