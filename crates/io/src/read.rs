@@ -1046,6 +1046,8 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
         fields.source("outcome"),
         fields.source("note"),
         fields.source("flagged"),
+        fields.source("knows_worker"),
+        fields.source("satisfaction"),
     ];
     let visits = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, fields.source("id"))?;
@@ -1067,6 +1069,31 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
                 ),
             )
         })?;
+        let knows_worker = match ctx.text(&f, 8).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("true" | "1" | "yes" | "是") => Some(true),
+            Some("false" | "0" | "no" | "否") => Some(false),
+            Some(other) => {
+                return Err(ctx.err(
+                    &f,
+                    Some(&id),
+                    format!("knows_worker `{other}` is not yes or no (true/false, 1/0, 是/否)"),
+                ));
+            }
+        };
+        let satisfaction = match ctx.text(&f, 9).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => match s.parse::<u8>() {
+                Ok(n @ 1..=5) => Some(n),
+                _ => {
+                    return Err(ctx.err(
+                        &f,
+                        Some(&id),
+                        format!("satisfaction `{s}` is not a whole number from 1 to 5"),
+                    ));
+                }
+            },
+        };
         Ok(Visit {
             building: ctx.text(&f, 1),
             house: ctx.text(&f, 2),
@@ -1077,6 +1104,8 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
             flagged: ctx
                 .text(&f, 7)
                 .is_some_and(|t| matches!(t.trim(), "true" | "1" | "yes")),
+            knows_worker,
+            satisfaction,
             point,
             id,
         })

@@ -23,6 +23,7 @@ pub mod problems;
 pub mod progress;
 pub mod repair;
 pub mod scope;
+pub mod scorecard;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
@@ -80,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats", get(api::stats))
         .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/stats.xlsx", get(api::stats_xlsx))
+        .route("/api/scorecard", get(scorecard::get))
+        .route("/api/scorecard.xlsx", get(scorecard::xlsx))
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))

@@ -58,6 +58,8 @@ pub struct ErrorBody {
         api::stats,
         api::stats_csv,
         api::stats_xlsx,
+        crate::scorecard::get,
+        crate::scorecard::xlsx,
         api::post_visit,
         people::building,
         people::audit,

@@ -15,6 +15,7 @@
 pub mod gpkg;
 pub mod registers;
 mod rtree_bulk;
+pub mod scorecard;
 pub mod wkb;
 
 pub use gpkg::GpkgStore;
