@@ -69,13 +69,18 @@ fn village_names(p: &crate::state::Project) -> std::collections::HashMap<String,
 fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppError> {
     let p = state.project();
     let scope = user.scope(&p);
-    let houses = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .scorecard_houses(&|b| p.building_by_id.get(b).map(|&i| i as usize))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let building_at = |b: &str| p.building_by_id.get(b).map(|&i| i as usize);
+    let (houses, key_subjects) = {
+        let store = state
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let houses = store.scorecard_houses(&building_at);
+        (houses, store.key_subject_counts(&building_at))
+    };
+    let houses = houses.map_err(|e| AppError::Internal(e.to_string()))?;
+    let key_subjects = key_subjects.map_err(|e| AppError::Internal(e.to_string()))?;
     let live = p
         .live
         .read()
@@ -87,6 +92,7 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
         grid_of: &grid_of,
         houses: &houses,
         visits: &live.visits,
+        key_subjects: &key_subjects,
     });
     drop(live);
     let visible: Vec<_> = grids

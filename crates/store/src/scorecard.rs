@@ -65,6 +65,9 @@ pub struct Inputs<'a, V> {
     pub houses: &'a [HouseCount],
     /// Every visit.
     pub visits: V,
+    /// Each key unit, place or person: its building's position, and whether it has an
+    /// attention level ([`GpkgStore::key_subject_counts`]).
+    pub key_subjects: &'a [(Option<usize>, bool)],
 }
 
 /// Each grid's counts and the counts that belong to the town but to no grid (buildings in no
@@ -79,6 +82,7 @@ pub fn count<'v>(
         grid_of,
         houses,
         visits,
+        key_subjects,
     } = input;
     let mut out: Vec<GridCounts> = grids
         .iter()
@@ -170,6 +174,15 @@ pub fn count<'v>(
             c.people_linked += h.people;
         }
     }
+    // Key subjects: counted where their building is.
+    for &(at, rated) in key_subjects {
+        let c = match at.filter(|&i| i < buildings.len()).and_then(grid_of) {
+            Some(g) => &mut out[g].counts,
+            None => &mut outside,
+        };
+        c.key_subjects += 1;
+        c.key_subjects_rated += u64::from(rated);
+    }
     (out, outside)
 }
 
@@ -214,6 +227,7 @@ impl GpkgStore {
             .map(|(i, b)| (b.id.as_str(), i))
             .collect();
         let houses = self.scorecard_houses(&|b| building_at.get(b).copied())?;
+        let key_subjects = self.key_subject_counts(&|b| building_at.get(b).copied())?;
         let visits = self.visits()?;
         let grid_of = |i: usize| assignment[i].grid().map(|g| g as usize);
         Ok(count(Inputs {
@@ -222,6 +236,7 @@ impl GpkgStore {
             grid_of: &grid_of,
             houses: &houses,
             visits: &visits,
+            key_subjects: &key_subjects,
         }))
     }
 }
@@ -310,8 +325,11 @@ mod tests {
             grid_of: &grid_of,
             houses: &houses,
             visits: &visits,
+            key_subjects: &[(Some(0), true), (Some(1), false), (None, false)],
         });
         let c = by_grid[0].counts;
+        assert_eq!((c.key_subjects_rated, c.key_subjects), (1, 2));
+        assert_eq!(outside.key_subjects, 1);
         assert_eq!((c.households_visited, c.households), (1 + 3, 2 + 3));
         // Units: B0, B1, H1, H2; checked: B0, B1, H1 (H2 refused).
         assert_eq!((c.units_checked, c.units), (3, 4));
