@@ -12,7 +12,9 @@
 
 #![warn(missing_docs)]
 
+pub mod declarations;
 pub mod gpkg;
+pub mod plates;
 pub mod registers;
 mod rtree_bulk;
 pub mod wkb;

@@ -455,6 +455,12 @@ impl StandardAddresses {
         s
     }
 
+    /// The building each address belongs to, in the order of the addresses given to
+    /// [`StandardAddresses::new`] (`None`: no building).
+    pub(crate) fn buildings(&self) -> impl Iterator<Item = Option<&str>> {
+        self.entries.iter().map(|e| e.building.as_deref())
+    }
+
     /// The buildings of the compatible entries among `found`: `Some` when any entry matched.
     fn decide(&self, levels: &Levels, found: &[usize], how: &'static str) -> Option<Link> {
         let hits: Vec<&Entry> = found
