@@ -9,9 +9,10 @@
 //! data) exactly as `people.name` is; nothing of them is stored in clear.
 //!
 //! Nothing reaches `houses` or `people` until a worker confirms: [`GpkgStore::confirm_declaration`]
-//! turns the declaration into rows of a household form and imports them through
-//! [`GpkgStore::import_households`] (the same linking to buildings, fingerprints and
-//! deduplication by ID number as a form), then drops the sealed people from the queue.
+//! turns the declaration into rows of a household form and imports them through the import of
+//! [`GpkgStore::import_households`] (the same houses by address key, fingerprints and
+//! deduplication by ID number as a form; the house is linked to the plate's building, where
+//! the plate hangs, with link `plate`), then drops the sealed people from the queue.
 //! [`GpkgStore::reject_declaration`] deletes the declaration: the project keeps nothing of it.
 
 use gridmap_core::register::{FormRow, HouseNature, mask_id_number, mask_name, mask_phone};
@@ -240,9 +241,9 @@ impl GpkgStore {
         Ok(out)
     }
 
-    /// Confirms pending declaration `id`: its household goes into the registers through
-    /// [`GpkgStore::import_households`] (one form row per person, under the plate's address
-    /// with the room), then the declaration keeps no personal data and is marked `confirmed`
+    /// Confirms pending declaration `id`: its household goes into the registers through the
+    /// import of [`GpkgStore::import_households`] (one form row per person, under the plate's
+    /// address with the room, linked to the plate's building), then the declaration keeps no personal data and is marked `confirmed`
     /// by `who`. `None` when there is no such pending declaration. A household whose address
     /// the register refuses fails with [`RegisterError::Rejected`] and stays pending.
     ///
@@ -278,7 +279,12 @@ impl GpkgStore {
                 ..Default::default()
             })
             .collect();
-        let done = self.import_households(&rows, key, HouseholdOptions::default())?;
+        let done = self.import_households_in(
+            &rows,
+            key,
+            HouseholdOptions::default(),
+            Some(d.building.as_str()),
+        )?;
         self.connection().execute(
             "UPDATE gridmap_declarations SET people = NULL, status = 'confirmed',
                decided_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), decided_by = ?2 WHERE id = ?1",

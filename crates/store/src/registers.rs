@@ -39,6 +39,9 @@
 //! 3. **compound + building**: the same compound and building number (`阳光花园3幢`).
 //!
 //! A rule that finds standard addresses of two buildings (一号多址) links nothing and says so.
+//! A household declared through a building's QR plate and confirmed by a grid worker is linked
+//! to that building whatever its address matches (link `plate`; see
+//! [`crate::declarations`]).
 
 use std::collections::BTreeMap;
 
@@ -329,6 +332,7 @@ const LINK_KEY: &str = "address_key";
 const LINK_ROAD: &str = "road_number";
 const LINK_RANGE: &str = "number_range";
 const LINK_COMPOUND: &str = "compound_building";
+const LINK_PLATE: &str = "plate";
 
 /// The project's standard addresses, parsed and indexed for matching houses to buildings.
 pub struct StandardAddresses {
@@ -674,6 +678,19 @@ impl GpkgStore {
         key: &RegisterKey,
         options: HouseholdOptions,
     ) -> Result<HouseholdImport> {
+        self.import_households_in(rows, key, options, None)
+    }
+
+    /// [`Self::import_households`], every house linked to building `at` when given (a
+    /// household declared through the QR plate on that building: where it lives is known,
+    /// whatever its address matches), with link `plate`.
+    pub(crate) fn import_households_in(
+        &mut self,
+        rows: &[FormRow],
+        key: &RegisterKey,
+        options: HouseholdOptions,
+        at: Option<&str>,
+    ) -> Result<HouseholdImport> {
         self.ensure_register_tables()?;
         let standard = StandardAddresses::new(&self.addresses()?, &self.buildings()?);
         let mut out = HouseholdImport {
@@ -702,13 +719,13 @@ impl GpkgStore {
                 });
                 continue;
             }
-            let entry =
-                links
-                    .entry(parsed.normalized.clone())
-                    .or_insert_with(|| match standard.link(l) {
-                        Link::Building(b, how) => (Some(b), Some(how), None),
-                        Link::None(why) => (None, None, Some(why)),
-                    });
+            let entry = links.entry(parsed.normalized.clone()).or_insert_with(|| {
+                match (at, standard.link(l)) {
+                    (Some(b), _) => (Some(b.to_string()), Some(LINK_PLATE), None),
+                    (None, Link::Building(b, how)) => (Some(b), Some(how), None),
+                    (None, Link::None(why)) => (None, None, Some(why)),
+                }
+            });
             match &entry.2 {
                 Some(why) => out.unlinked.push(RowProblem {
                     row: r.row,
