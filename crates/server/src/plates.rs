@@ -278,6 +278,7 @@ pub fn print_grid(
 
 /// The query of `GET /api/plates.pdf`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PlatesQuery {
     /// The grid's code.
     pub grid: String,
