@@ -38,6 +38,8 @@ function cacheFor(url) {
   if (p.startsWith('/tiles/') || p.startsWith('/heatmap/')) return TILES;
   if (p === '/api/me' || p === '/api/grids') return APP;
   if (p.startsWith('/api/') || p.startsWith('/ogc') || p.startsWith('/collections')) return null;
+  // The public self-report pages of QR door plates are not the app's.
+  if (p.startsWith('/r/')) return null;
   return APP;
 }
 

@@ -681,30 +681,9 @@ impl AppState {
             None => Project::regrid(&old, town, villages, grids),
         };
         let regridded = started.elapsed();
-        {
-            let _writer_paused = self
-                .0
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tallies = crate::live::tallies_after(
-                &next,
-                &old.tallies(),
-                &next
-                    .live
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            *next
-                .tallies
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = tallies;
-            *self
-                .0
-                .project
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
-        }
+        self.swap_in(next, |next, live| {
+            crate::live::tallies_after(next, &old.tallies(), live)
+        });
         tracing::debug!(
             regrid_ms = regridded.as_secs_f64() * 1e3,
             swap_ms = (started.elapsed() - regridded).as_secs_f64() * 1e3,
@@ -759,29 +738,38 @@ impl AppState {
                 .collect(),
         );
         next.people_unlinked = unlinked;
-        {
-            let _writer_paused = self
-                .0
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tallies = crate::live::tallies(&next, &next.live());
-            *next
-                .tallies
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = tallies;
-            *self
-                .0
-                .project
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
-        }
+        self.swap_in(next, crate::live::tallies);
         self.0
             .stats_cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
         Ok(())
+    }
+
+    /// Makes `next` the served snapshot, with the grid tallies `tallies` makes from it and the
+    /// visit log. The swap happens under the store's lock, so the writer of visits is between
+    /// two batches: the tallies are made from the log as it then is, and no visit is lost.
+    fn swap_in(
+        &self,
+        next: Project,
+        tallies: impl FnOnce(&Project, &Live) -> Vec<crate::live::Tally>,
+    ) {
+        let _writer_paused = self
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let made = tallies(&next, &next.live());
+        *next
+            .tallies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = made;
+        *self
+            .0
+            .project
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
     }
 
     /// Drops the cached tiles that meet `touched` (`None`: every tile).
