@@ -198,6 +198,38 @@ fn a_declaration_is_sealed_until_confirmed_and_rejecting_keeps_nothing() {
         "the queue keeps no personal data"
     );
 
+    // The confirmed household's house now has a plate of its own; a declaration through it
+    // names that house (no room asked) and finds the same house again.
+    let house_plate = s
+        .plates_for(std::slice::from_ref(&plate.building))
+        .unwrap()
+        .plates
+        .into_iter()
+        .find(|p| p.house.as_deref() == Some(house.id.as_str()))
+        .unwrap();
+    assert_eq!(house_plate.address, house.address);
+    let through_house = s
+        .add_declaration(
+            &key,
+            &NewDeclaration {
+                token: house_plate.token.clone(),
+                room: None,
+                ..declare("", vec![person("申报戊", 5, "子女")])
+            },
+        )
+        .unwrap()
+        .unwrap();
+    let d = s
+        .declaration(&key, View::Clear, through_house)
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.house.as_deref(), Some(house.id.as_str()));
+    let done = s
+        .confirm_declaration(&key, through_house, "worker")
+        .unwrap()
+        .unwrap();
+    assert_eq!((done.houses_existing, done.houses_created), (1, 0));
+
     assert_eq!(s.reject_declaration(dropped).unwrap(), Some(1));
     assert_eq!(s.reject_declaration(dropped).unwrap(), None);
     let rows: i64 = s
