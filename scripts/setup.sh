@@ -2,7 +2,9 @@
 # Installs what building and testing gridmap needs on a fresh Debian 12 machine that has the
 # Rust toolchain: a C toolchain, pkg-config and libclang for crates that build C code, GDAL and
 # PROJ (libraries and their command-line tools, which tests use as references), Node.js and
-# Debian's Chromium for the web app and its browser tests, the web app's npm packages
+# Debian's Chromium for the web app and its browser tests, a CJK font (fonts-wqy-microhei: the
+# browser tests' Chinese and the QR door plates' PDF), poppler-utils and zbar-tools (the plate
+# tests render the PDF and decode its QR codes), the web app's npm packages
 # (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time), and
 # the OGC API clients the OGC tests drive: Debian's QGIS with PyQGIS (headless), and OWSLib
 # (into the virtual environment target/py: Debian's Python refuses pip installs outside one).
@@ -11,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3
-          nodejs chromium chromium-driver fonts-wqy-microhei python3-venv qgis python3-qgis)
+          nodejs chromium chromium-driver fonts-wqy-microhei poppler-utils zbar-tools
+          python3-venv qgis python3-qgis)
 missing=()
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -15,7 +15,7 @@ const SHELL = [
   '/', '/index.html', '/style.css', '/manifest.webmanifest', '/icon.svg',
   '/js/main.js', '/js/api.js', '/js/i18n.js', '/js/dom.js', '/js/mapview.js', '/js/editor.js',
   '/js/coverage.js', '/js/dashboard.js', '/js/plans.js', '/js/building.js', '/js/outbox.js',
-  '/js/offline.js',
+  '/js/offline.js', '/js/reviews.js',
   '/vendor/maplibre-gl/maplibre-gl.mjs', '/vendor/maplibre-gl/maplibre-gl.css',
   '/vendor/terra-draw/terra-draw.module.js',
   '/vendor/terra-draw-maplibre-gl-adapter/terra-draw-maplibre-gl-adapter.module.js',
@@ -38,6 +38,8 @@ function cacheFor(url) {
   if (p.startsWith('/tiles/') || p.startsWith('/heatmap/')) return TILES;
   if (p === '/api/me' || p === '/api/grids') return APP;
   if (p.startsWith('/api/') || p.startsWith('/ogc') || p.startsWith('/collections')) return null;
+  // The public self-report pages of QR door plates are not the app's.
+  if (p.startsWith('/r/')) return null;
   return APP;
 }
 

@@ -66,6 +66,10 @@ enum Command {
     /// Registers per grid or village: houses, people, person–house linkage, addresses matched,
     /// duplicate, in conflict, missing, malformed.
     Stats(StatsArgs),
+    /// Print the QR door plates (二维码门牌) of a grid as an A4 PDF: one plate per building
+    /// with a standard address and per house registered in it, the QR code of BASE_URL/r/TOKEN
+    /// and the address in Chinese under it. Needs a CJK font (Debian: fonts-wqy-microhei).
+    Plates(crate::plates_cmd::PlatesArgs),
     /// Re-encrypt the household registers with a new key (GRIDMAP_KEY or GRIDMAP_KEY_FILE holds
     /// the current one), all or nothing.
     Rekey(RekeyArgs),
@@ -205,6 +209,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::households_cmd::run_scorecard(&a.project, a.json, a.xlsx.as_deref())
         }
         Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
+        Command::Plates(a) => crate::plates_cmd::run_plates(a),
         Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
     }
 }

@@ -4,6 +4,7 @@ mod address_cmd;
 mod commands;
 mod households_cmd;
 mod partition_cmd;
+mod plates_cmd;
 mod progress;
 mod project;
 mod repair_cmd;

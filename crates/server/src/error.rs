@@ -22,6 +22,10 @@ pub enum AppError {
     /// 429: sign-ins from this client or for this user name are throttled after failures.
     #[error("too many failed sign-ins; wait a few minutes")]
     TooManyAttempts,
+    /// 429: too many requests from this client or for this thing (the public self-report
+    /// page); also the answer for an unknown plate, so that plates cannot be found by trying.
+    #[error("too many requests; try again later")]
+    TooManyRequests,
     /// 403: what was asked for lies outside the user's scope, or the role may not do it.
     #[error("outside your part of the organisation")]
     Forbidden,
@@ -54,7 +58,7 @@ pub enum AppError {
 impl AppError {
     /// A stable code for the kind of error, sent beside the message (`{"error", "code"}`) so
     /// that clients can word it in their user's language: `bad_request`, `unauthorized`,
-    /// `bad_login`, `too_many_attempts`, `forbidden`, `invalid_request`, `not_found`,
+    /// `bad_login`, `too_many_attempts`, `too_many_requests`, `forbidden`, `invalid_request`, `not_found`,
     /// `conflict`, `stale` (a newer version was saved) or `internal`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -62,6 +66,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::BadLogin => "bad_login",
             AppError::TooManyAttempts => "too_many_attempts",
+            AppError::TooManyRequests => "too_many_requests",
             AppError::Forbidden | AppError::ForbiddenBecause(_) => "forbidden",
             AppError::Rejected(..) => "invalid_request",
             AppError::NotFound(_)
@@ -77,7 +82,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized | AppError::BadLogin => StatusCode::UNAUTHORIZED,
-            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyAttempts | AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden | AppError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             AppError::Rejected(status, _) => *status,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,

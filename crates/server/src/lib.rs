@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod declarations;
 pub mod error;
 pub mod extract;
 pub mod features;
@@ -20,6 +21,7 @@ pub mod live;
 pub mod openapi;
 pub mod people;
 pub mod plans;
+pub mod plates;
 pub mod problems;
 pub mod progress;
 pub mod repair;
@@ -92,6 +94,19 @@ pub fn app(state: AppState) -> Router {
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))
+        .route("/api/plates.pdf", get(plates::plates_pdf))
+        .route("/api/declarations", get(declarations::list))
+        .route(
+            "/api/declarations/{id}/confirm",
+            post(declarations::confirm),
+        )
+        .route("/api/declarations/{id}/reject", post(declarations::reject))
+        .route(
+            "/r/{token}",
+            get(plates::page)
+                .post(plates::declare)
+                .layer(DefaultBodyLimit::max(plates::DECLARATION_BODY_LIMIT)),
+        )
         .route("/api/uncovered", get(uncovered::uncovered))
         .route("/api/partition", post(plans::start))
         .route("/api/partition/{job}", get(plans::status))

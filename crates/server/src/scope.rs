@@ -132,6 +132,23 @@ impl AuthUser {
         self.scope(p).building(i)
     }
 
+    /// Whether the user sees a self-report declaration (自主申报) for building `building` (by
+    /// position in the scope's project; `None`: a building no longer in the project): when the
+    /// building lies in their part ([`Scope::building`]); one gone from the project, town-wide
+    /// users only. People in it are clear or masked as [`Role::sees_people_clear`] says.
+    pub fn sees_declaration(&self, scope: &Scope, building: Option<usize>) -> bool {
+        match building {
+            Some(i) => scope.building(i),
+            None => scope.town_wide(),
+        }
+    }
+
+    /// Whether the user may confirm or reject a declaration they see: the roles that record
+    /// visits, since checking a declaration against the household (核查比对) is field work.
+    pub fn reviews_declaration(&self, scope: &Scope, building: Option<usize>) -> bool {
+        self.can(Role::records_visits) && self.sees_declaration(scope, building)
+    }
+
     /// What the user sees of `p`: the one rule for buildings, addresses and visits.
     pub fn scope<'p>(&self, p: &'p Project) -> Scope<'p> {
         Scope::new(p, self)

@@ -70,17 +70,22 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
     let p = state.project();
     let scope = user.scope(&p);
     let building_at = |b: &str| p.building_by_id.get(b).map(|&i| i as usize);
-    let (houses, key_subjects) = {
+    let (houses, key_subjects, plates) = {
         let store = state
             .0
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let houses = store.scorecard_houses(&building_at);
-        (houses, store.key_subject_counts(&building_at))
+        (
+            store.scorecard_houses(&building_at),
+            store.key_subject_counts(&building_at),
+            store.plates_in_use(),
+        )
     };
-    let houses = houses.map_err(|e| AppError::Internal(e.to_string()))?;
-    let key_subjects = key_subjects.map_err(|e| AppError::Internal(e.to_string()))?;
+    let internal = |e: gridmap_store::registers::RegisterError| AppError::Internal(e.to_string());
+    let houses = houses.map_err(internal)?;
+    let key_subjects = key_subjects.map_err(internal)?;
+    let plates = plates.map_err(internal)?;
     let live = p
         .live
         .read()
@@ -93,6 +98,7 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
         houses: &houses,
         visits: &live.visits,
         key_subjects: &key_subjects,
+        plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
     });
     drop(live);
     let visible: Vec<_> = grids

@@ -524,6 +524,8 @@ pub struct Shared {
     pub tiles: crate::tiles::TileCache,
     /// The key of the household registers (personal data); `None`: people are not served.
     pub register_key: Option<gridmap_store::registers::RegisterKey>,
+    /// The counters of the public self-report page (`/r/{token}`).
+    pub self_report: crate::plates::Limits,
     /// Re-partitioning jobs.
     pub plans: crate::plans::Jobs,
     /// The one writer of visits (group commit).
@@ -578,6 +580,7 @@ impl AppState {
             settings,
             tiles: crate::tiles::TileCache::default(),
             register_key,
+            self_report: Default::default(),
             plans: crate::plans::Jobs::default(),
             writer: crate::writer::Writer::start(me.clone()),
             grid_writes: Mutex::new(()),
@@ -678,30 +681,9 @@ impl AppState {
             None => Project::regrid(&old, town, villages, grids),
         };
         let regridded = started.elapsed();
-        {
-            let _writer_paused = self
-                .0
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tallies = crate::live::tallies_after(
-                &next,
-                &old.tallies(),
-                &next
-                    .live
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            *next
-                .tallies
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = tallies;
-            *self
-                .0
-                .project
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
-        }
+        self.swap_in(next, |next, live| {
+            crate::live::tallies_after(next, &old.tallies(), live)
+        });
         tracing::debug!(
             regrid_ms = regridded.as_secs_f64() * 1e3,
             swap_ms = (started.elapsed() - regridded).as_secs_f64() * 1e3,
@@ -709,6 +691,85 @@ impl AppState {
         );
         self.invalidate(touched);
         Ok(out)
+    }
+
+    /// Takes in a change of the registers made through the server (a confirmed self-report):
+    /// the people of each building and the unlinked people are read again, and the next
+    /// snapshot (the same grids, buildings and visits) counts them; cached statistics are
+    /// dropped.
+    ///
+    /// # Performance
+    /// One count of people by building in the store, the snapshot made again without
+    /// reassigning anything (no grid changed), the grid tallies counted again.
+    pub fn registers_changed(&self) -> Result<(), AppError> {
+        let internal =
+            |e: gridmap_store::registers::RegisterError| AppError::Internal(e.to_string());
+        let _one_at_a_time = self
+            .0
+            .grid_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (people_of, unlinked) = {
+            let store = self
+                .0
+                .store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (
+                store.people_by_building().map_err(internal)?,
+                store.people_unlinked().map_err(internal)?,
+            )
+        };
+        let old = self.project();
+        let mut next = Project::regrid(
+            &old,
+            old.town.clone(),
+            old.villages.clone(),
+            old.grids.clone(),
+        );
+        next.people = Arc::new(
+            old.buildings
+                .iter()
+                .map(|b| {
+                    people_of
+                        .get(&b.id)
+                        .map_or(0, |&n| n.min(u64::from(u32::MAX)) as u32)
+                })
+                .collect(),
+        );
+        next.people_unlinked = unlinked;
+        self.swap_in(next, crate::live::tallies);
+        self.0
+            .stats_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        Ok(())
+    }
+
+    /// Makes `next` the served snapshot, with the grid tallies `tallies` makes from it and the
+    /// visit log. The swap happens under the store's lock, so the writer of visits is between
+    /// two batches: the tallies are made from the log as it then is, and no visit is lost.
+    fn swap_in(
+        &self,
+        next: Project,
+        tallies: impl FnOnce(&Project, &Live) -> Vec<crate::live::Tally>,
+    ) {
+        let _writer_paused = self
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let made = tallies(&next, &next.live());
+        *next
+            .tallies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = made;
+        *self
+            .0
+            .project
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
     }
 
     /// Drops the cached tiles that meet `touched` (`None`: every tile).

@@ -12,8 +12,10 @@
 
 #![warn(missing_docs)]
 
+pub mod declarations;
 pub mod gpkg;
 pub mod key_subjects;
+pub mod plates;
 pub mod registers;
 mod rtree_bulk;
 pub mod scorecard;

@@ -39,6 +39,9 @@
 //! 3. **compound + building**: the same compound and building number (`阳光花园3幢`).
 //!
 //! A rule that finds standard addresses of two buildings (一号多址) links nothing and says so.
+//! A household declared through a building's QR plate and confirmed by a grid worker is linked
+//! to that building whatever its address matches (link `plate`; see
+//! [`crate::declarations`]).
 
 use std::collections::BTreeMap;
 
@@ -344,6 +347,7 @@ const LINK_KEY: &str = "address_key";
 const LINK_ROAD: &str = "road_number";
 const LINK_RANGE: &str = "number_range";
 const LINK_COMPOUND: &str = "compound_building";
+const LINK_PLATE: &str = "plate";
 
 /// The project's standard addresses, parsed and indexed for matching houses to buildings.
 pub struct StandardAddresses {
@@ -468,6 +472,12 @@ impl StandardAddresses {
             });
         }
         s
+    }
+
+    /// The building each address belongs to, in the order of the addresses given to
+    /// [`StandardAddresses::new`] (`None`: no building).
+    pub(crate) fn buildings(&self) -> impl Iterator<Item = Option<&str>> {
+        self.entries.iter().map(|e| e.building.as_deref())
     }
 
     /// The buildings of the compatible entries among `found`: `Some` when any entry matched.
@@ -732,6 +742,19 @@ impl GpkgStore {
         key: &RegisterKey,
         options: HouseholdOptions,
     ) -> Result<HouseholdImport> {
+        self.import_households_in(rows, key, options, None)
+    }
+
+    /// [`Self::import_households`], every house linked to building `at` when given (a
+    /// household declared through the QR plate on that building: where it lives is known,
+    /// whatever its address matches), with link `plate`.
+    pub(crate) fn import_households_in(
+        &mut self,
+        rows: &[FormRow],
+        key: &RegisterKey,
+        options: HouseholdOptions,
+        at: Option<&str>,
+    ) -> Result<HouseholdImport> {
         self.ensure_register_tables()?;
         let standard = StandardAddresses::new(&self.addresses()?, &self.buildings()?);
         let mut out = HouseholdImport {
@@ -760,13 +783,13 @@ impl GpkgStore {
                 });
                 continue;
             }
-            let entry =
-                links
-                    .entry(parsed.normalized.clone())
-                    .or_insert_with(|| match standard.link(l) {
-                        Link::Building(b, how) => (Some(b), Some(how), None),
-                        Link::None(why) => (None, None, Some(why)),
-                    });
+            let entry = links.entry(parsed.normalized.clone()).or_insert_with(|| {
+                match (at, standard.link(l)) {
+                    (Some(b), _) => (Some(b.to_string()), Some(LINK_PLATE), None),
+                    (None, Link::Building(b, how)) => (Some(b), Some(how), None),
+                    (None, Link::None(why)) => (None, None, Some(why)),
+                }
+            });
             match &entry.2 {
                 Some(why) => out.unlinked.push(RowProblem {
                     row: r.row,

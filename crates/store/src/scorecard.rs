@@ -68,6 +68,9 @@ pub struct Inputs<'a, V> {
     /// Each key unit, place or person: its building's position, and whether it has an
     /// attention level ([`GpkgStore::key_subject_counts`]).
     pub key_subjects: &'a [(Option<usize>, bool)],
+    /// Whether the plate of (building id, house id or `""` for the building's own) was printed
+    /// and scanned at least once ([`GpkgStore::plates_in_use`]).
+    pub plate_in_use: &'a dyn Fn(&str, &str) -> bool,
 }
 
 /// Each grid's counts and the counts that belong to the town but to no grid (buildings in no
@@ -83,6 +86,7 @@ pub fn count<'v>(
         houses,
         visits,
         key_subjects,
+        plate_in_use,
     } = input;
     let mut out: Vec<GridCounts> = grids
         .iter()
@@ -130,7 +134,7 @@ pub fn count<'v>(
         }
         verdict
     };
-    let add = |c: &mut Counts, l: Option<&Latest>, households: u64| {
+    let add = |c: &mut Counts, l: Option<&Latest>, households: u64, plate: bool| {
         let verdict = check(c, l);
         c.households += households;
         if verdict == Some(VisitOutcome::Visited) {
@@ -145,6 +149,7 @@ pub fn count<'v>(
             c.satisfied += u64::from(s >= 4);
         }
         c.plate_places += 1;
+        c.plates_scanned += u64::from(plate);
     };
     // Buildings: a unit each; their households when they have no registered house.
     for (i, b) in buildings.iter().enumerate() {
@@ -158,7 +163,7 @@ pub fn count<'v>(
             // as a unit of its own.
             check(c, l);
         } else {
-            add(c, l, u64::from(b.households));
+            add(c, l, u64::from(b.households), plate_in_use(&b.id, ""));
         }
     }
     // Houses: a household, a unit and a plate place each; their people.
@@ -168,7 +173,8 @@ pub fn count<'v>(
             Some(g) => &mut out[g].counts,
             None => &mut outside,
         };
-        add(c, latest.get(&Unit::House(h.id.as_str())), 1);
+        let plate = at.is_some_and(|i| plate_in_use(&buildings[i].id, &h.id));
+        add(c, latest.get(&Unit::House(h.id.as_str())), 1, plate);
         c.people += h.people;
         if at.is_some() {
             c.people_linked += h.people;
@@ -228,6 +234,7 @@ impl GpkgStore {
             .collect();
         let houses = self.scorecard_houses(&|b| building_at.get(b).copied())?;
         let key_subjects = self.key_subject_counts(&|b| building_at.get(b).copied())?;
+        let plates = self.plates_in_use()?;
         let visits = self.visits()?;
         let grid_of = |i: usize| assignment[i].grid().map(|g| g as usize);
         Ok(count(Inputs {
@@ -237,6 +244,7 @@ impl GpkgStore {
             houses: &houses,
             visits: &visits,
             key_subjects: &key_subjects,
+            plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
         }))
     }
 }
@@ -279,6 +287,11 @@ mod tests {
             building,
             people,
         }
+    }
+
+    fn c_plates(by_grid: &[GridCounts]) -> (u64, u64) {
+        let c = by_grid[0].counts;
+        (c.plates_scanned, c.plate_places)
     }
 
     #[test]
@@ -326,7 +339,9 @@ mod tests {
             houses: &houses,
             visits: &visits,
             key_subjects: &[(Some(0), true), (Some(1), false), (None, false)],
+            plate_in_use: &|b, h| (b, h) == ("B0", "H1") || (b, h) == ("B1", ""),
         });
+        assert_eq!((c_plates(&by_grid)), (2, 3));
         let c = by_grid[0].counts;
         assert_eq!((c.key_subjects_rated, c.key_subjects), (1, 2));
         assert_eq!(outside.key_subjects, 1);

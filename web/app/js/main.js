@@ -8,6 +8,7 @@ import { Editor } from './editor.js';
 import { Coverage } from './coverage.js';
 import { Dashboard } from './dashboard.js';
 import { Plans } from './plans.js';
+import { Reviews } from './reviews.js';
 import { openBuilding } from './building.js';
 import { flush, onChange, rejected, waiting } from './outbox.js';
 import { forget, keepArea, registerWorker } from './offline.js';
@@ -109,6 +110,7 @@ async function start() {
     coverage: new Coverage(app, panel),
     dashboard: new Dashboard(app, $('#dashboard')),
     plans: new Plans(app, panel),
+    reviews: new Reviews(app, panel),
   };
   // Planning is for planners and the town; a grid worker has no use for it.
   const plansTab = document.querySelector('#tabs [data-view=plans]');
