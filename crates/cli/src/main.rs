@@ -6,6 +6,7 @@ mod households_cmd;
 mod partition_cmd;
 mod progress;
 mod project;
+mod reconcile_cmd;
 mod repair_cmd;
 mod serve_cmd;
 

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod gpkg;
+pub mod reconcile;
 pub mod registers;
 mod rtree_bulk;
 pub mod wkb;

@@ -346,7 +346,7 @@ struct Entry {
     building: Option<String>,
 }
 
-fn local(levels: &Levels) -> Levels {
+pub(crate) fn local(levels: &Levels) -> Levels {
     Levels {
         province: None,
         city: None,
@@ -356,7 +356,7 @@ fn local(levels: &Levels) -> Levels {
     }
 }
 
-fn admin_compatible(a: &Levels, b: &Levels) -> bool {
+pub(crate) fn admin_compatible(a: &Levels, b: &Levels) -> bool {
     [
         (&a.province, &b.province),
         (&a.city, &b.city),
@@ -377,7 +377,7 @@ fn range_of(number: &str) -> Option<(u32, u32)> {
 type Linked = (Option<String>, Option<&'static str>, Option<String>);
 
 /// Where a house's address led.
-enum Link {
+pub(crate) enum Link {
     Building(String, &'static str),
     None(String),
 }
@@ -486,7 +486,7 @@ impl StandardAddresses {
         })
     }
 
-    fn link(&self, levels: &Levels) -> Link {
+    pub(crate) fn link(&self, levels: &Levels) -> Link {
         let l = local(levels);
         let strips: [fn(&mut Levels); 3] =
             [|l| l.room = None, |l| l.floor = None, |l| l.unit = None];
@@ -540,7 +540,7 @@ impl GpkgStore {
         Ok(())
     }
 
-    fn check_key(tx: &Transaction, key: &RegisterKey) -> Result<()> {
+    pub(crate) fn check_key(tx: &Transaction, key: &RegisterKey) -> Result<()> {
         let check: Option<String> = tx
             .query_row(
                 "SELECT value FROM gridmap_meta WHERE key = 'register_key_check'",
@@ -623,7 +623,7 @@ impl GpkgStore {
     /// # Performance
     /// Nothing when the project is up to date; else one decryption and one HMAC per person
     /// with an ID number (a few µs each).
-    fn upgrade_fingerprints_in(tx: &Transaction, key: &RegisterKey) -> Result<usize> {
+    pub(crate) fn upgrade_fingerprints_in(tx: &Transaction, key: &RegisterKey) -> Result<usize> {
         let scheme = Self::scheme_in(tx)?;
         if scheme == FINGERPRINT_SCHEME {
             return Ok(0);
