@@ -399,6 +399,28 @@ mod tests {
     }
 
     #[test]
+    fn every_bad_row_is_kept_and_the_message_lists_fifty() {
+        let rows: String = (0..60)
+            .map(|i| format!("测试{i},1234,A路{i}号\n"))
+            .collect();
+        let e = read(&format!("姓名,公民身份号码,现住址\n{rows}")).unwrap_err();
+        let PoliceError::Rejected { rows, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(rows.len(), 60);
+        assert_eq!(rows[59].row, 61);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("row 51: column B 公民身份号码 has 4 characters, not 18"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("row 52:") && msg.ends_with("… and 10 more"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn wrong_columns_gbk_and_empty_files() {
         let e = read("姓名,现住址,电话\n测试甲,A路1号,1\n").unwrap_err();
         assert!(
