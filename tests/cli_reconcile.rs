@@ -34,13 +34,14 @@ fn gm(args: &[&str]) -> Output {
 /// household form (542 synthetic people).
 fn demo_register(dir: &Path) -> PathBuf {
     let p = dir.join("demo.gpkg");
-    let out = gm(&["init", s(&p), "--town", "演示镇", "--code", "310101001"]);
-    assert!(out.status.success(), "init: {}", stderr(&out));
-    for layer in ["grids", "buildings", "addresses"] {
-        let file = demo(&format!("{layer}.geojson"));
-        let out = gm(&["import", s(&p), "--layer", layer, s(&file)]);
-        assert!(out.status.success(), "import {layer}: {}", stderr(&out));
-    }
+    demo_project(
+        &p,
+        &[
+            ("grids", "grids.geojson"),
+            ("buildings", "buildings.geojson"),
+            ("addresses", "addresses.geojson"),
+        ],
+    );
     let side = dir.join("rejected.csv");
     let form = demo("households.csv");
     let out = gm(&[

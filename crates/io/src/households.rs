@@ -519,6 +519,26 @@ pub(crate) fn read_header<C: Titled>(
     ))
 }
 
+/// Checks the ID number `v` of row `row` (see `check_id_number`) and that no earlier row of
+/// `seen` has it: the canonical number unless it is invalid, and what is wrong, if anything
+/// (`has a wrong check digit (GB 11643)`, `repeats row 3`), never echoing the number.
+pub(crate) fn checked_id(
+    v: &str,
+    row: usize,
+    seen: &mut FxHashMap<String, usize>,
+) -> (Option<String>, Option<String>) {
+    match check_id_number(v) {
+        Ok(id) => match seen.get(&id) {
+            Some(first) => (Some(id), Some(format!("repeats row {first}"))),
+            None => {
+                seen.insert(id.clone(), row);
+                (Some(id), None)
+            }
+        },
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
 /// The header among the first ten rows of `table`: the row in which most cells are titles
 /// (`is_title`), at least two; its index in `table`. A header cell merged down takes the value
 /// of the region's top cell; one merged across columns is [`FormError::MergedHeader`]; no such
@@ -661,19 +681,12 @@ fn parse_table(
         }
         let id_number = match get(Column::IdNumber) {
             "" => None,
-            v => match check_id_number(v) {
-                Ok(id) => {
-                    if let Some(first) = seen_ids.get(&id) {
-                        why.push(format!("{} repeats row {first}", Column::IdNumber.title()));
-                    } else {
-                        seen_ids.insert(id.clone(), *row);
-                    }
-                    Some(id)
-                }
-                Err(e) => {
+            v => match checked_id(v, *row, &mut seen_ids) {
+                (id, Some(e)) => {
                     why.push(format!("{} {e}", Column::IdNumber.title()));
-                    None
+                    id
                 }
+                (id, None) => id,
             },
         };
         let phone = match get(Column::Phone) {

@@ -25,13 +25,12 @@
 use std::path::{Path, PathBuf};
 
 use gridmap_core::police::{PoliceRow, PoliceStatus};
-use gridmap_core::register::check_id_number;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::households::{
-    FormError, Header, MAX_ADDRESS_CHARS, MAX_TEXT_CHARS, RejectedRow, Titled, a1, read_csv,
-    read_header, read_table,
+    FormError, Header, MAX_ADDRESS_CHARS, MAX_TEXT_CHARS, RejectedRow, Titled, a1, checked_id,
+    read_csv, read_header, read_table,
 };
 
 /// How many row errors [`PoliceError::Rejected`] prints before it says "and N more".
@@ -232,23 +231,13 @@ fn parse(
                 why.push(format!("{} is empty", at(PoliceColumn::IdNumber)));
                 None
             }
-            v => match check_id_number(v) {
-                Ok(id) => {
-                    if let Some(first) = seen.get(&id) {
-                        why.push(format!(
-                            "{} repeats row {first}",
-                            at(PoliceColumn::IdNumber)
-                        ));
-                    } else {
-                        seen.insert(id.clone(), *row);
-                    }
-                    Some(id)
-                }
-                Err(e) => {
+            v => {
+                let (id, wrong) = checked_id(v, *row, &mut seen);
+                if let Some(e) = wrong {
                     why.push(format!("{} {e}", at(PoliceColumn::IdNumber)));
-                    None
                 }
-            },
+                id
+            }
         };
         let name = get(PoliceColumn::Name);
         if name.is_empty() {

@@ -65,8 +65,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::registers::{
-    Link, RegisterError, RegisterKey, Result, StandardAddresses, UNASSIGNED, admin_compatible,
-    local,
+    Link, RegisterKey, Result, StandardAddresses, UNASSIGNED, admin_compatible, local,
 };
 use crate::{GpkgStore, Store};
 
@@ -576,14 +575,7 @@ impl GpkgStore {
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let fid: i64 = r.get(0)?;
-                let open = |i: usize, column: &'static str| -> Result<Option<String>> {
-                    let b: Option<Vec<u8>> = r.get(i)?;
-                    b.map(|b| {
-                        key.open(column, &b)
-                            .ok_or(RegisterError::Decrypt { fid, column })
-                    })
-                    .transpose()
-                };
+                let open = |i: usize, column: &'static str| key.open_cell(r, i, column, fid);
                 let building: Option<String> = r.get(7)?;
                 register.push(RegisterPerson {
                     id: r.get(1)?,

@@ -252,6 +252,23 @@ impl RegisterKey {
         String::from_utf8(plain).ok()
     }
 
+    /// The sealed value in cell `i` of `row` of `people` (whose `fid` is given), decrypted for
+    /// `column`; `None` for a NULL cell.
+    pub(crate) fn open_cell(
+        &self,
+        row: &rusqlite::Row,
+        i: usize,
+        column: &'static str,
+        fid: i64,
+    ) -> Result<Option<String>> {
+        let b: Option<Vec<u8>> = row.get(i)?;
+        b.map(|b| {
+            self.open(column, &b)
+                .ok_or(RegisterError::Decrypt { fid, column })
+        })
+        .transpose()
+    }
+
     /// A keyed fingerprint of an ID number (scheme 2, [`FINGERPRINT_SCHEME`]): HMAC-SHA256 of
     /// its UTF-8 bytes under the key HKDF-SHA256 derives from the register key with
     /// [`FINGERPRINT_INFO`], as 64 lower-case hex digits. Equal numbers give equal
@@ -935,14 +952,7 @@ impl GpkgStore {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let fid: i64 = r.get(0)?;
-            let open = |i: usize, column: &'static str| -> Result<Option<String>> {
-                let b: Option<Vec<u8>> = r.get(i)?;
-                b.map(|b| {
-                    key.open(column, &b)
-                        .ok_or(RegisterError::Decrypt { fid, column })
-                })
-                .transpose()
-            };
+            let open = |i: usize, column: &'static str| key.open_cell(r, i, column, fid);
             let mut p = Person {
                 id: r.get(1)?,
                 house: r.get(2)?,
