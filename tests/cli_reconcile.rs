@@ -288,6 +288,12 @@ fn planted_differences_give_exactly_the_planted_counts() {
         run.town.consistency_rate,
         v["summary"]["consistency_rate"].as_f64()
     );
+    let audit = store.audit_log().expect("audit");
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].count),
+        ("wrote the police exchange workbook in clear", 16)
+    );
     let tasks = store.open_tasks(None).expect("tasks");
     assert_eq!(tasks.len(), 7);
     assert!(tasks.iter().all(|t| t.kind == "police_only" && !t.done));

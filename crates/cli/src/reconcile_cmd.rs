@@ -35,6 +35,10 @@ pub struct ReconcileArgs {
     /// of their address (once: not again while open, nor for the same extract).
     #[arg(long)]
     apply_tasks: bool,
+    /// Who runs it: kept in the project's audit log with each exchange workbook written (it
+    /// holds personal data in clear).
+    #[arg(long, default_value = "gridmap reconcile")]
+    who: String,
 }
 
 /// Reads the extract (all or nothing), compares it with the register, records the figures
@@ -72,6 +76,13 @@ pub fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode> {
         exchange_workbook(r, &town.name, &date, &name, args.apply_tasks)
             .and_then(|mut book| book.save(out))
             .with_context(|| format!("cannot write {}", out.display()))?;
+        let people = r.police_only.len() + r.register_only.len() + r.address_mismatch.len();
+        store.audit(
+            &args.who,
+            "wrote the police exchange workbook in clear",
+            &out.display().to_string(),
+            people,
+        )?;
     }
     let s = &r.summary;
     println!(
