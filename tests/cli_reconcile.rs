@@ -87,6 +87,43 @@ fn extract_csv(dir: &Path, name: &str, rows: &[PoliceRow]) -> PathBuf {
     f
 }
 
+/// Writes `rows` as an XLSX extract in `dir`, as a station exports it: a title merged across
+/// the columns above the header, a serial number column, other titles for the same columns.
+fn extract_xlsx(dir: &Path, name: &str, rows: &[PoliceRow]) -> PathBuf {
+    use rust_xlsxwriter::{Format, Workbook};
+    let f = dir.join(name);
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet
+        .merge_range(0, 0, 0, 5, "某派出所实有人口信息（导出）", &Format::new())
+        .expect("title");
+    let titles = [
+        "序号",
+        "人员姓名",
+        "身份证号码",
+        "现居住地址",
+        "房屋编号",
+        "人口状态",
+    ];
+    for (c, t) in titles.iter().enumerate() {
+        sheet.write_string(1, c as u16, *t).expect("cell");
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 2;
+        sheet.write_number(row, 0, i as f64 + 1.0).expect("cell");
+        sheet.write_string(row, 1, &r.name).expect("cell");
+        sheet.write_string(row, 2, &r.id_number).expect("cell");
+        sheet.write_string(row, 3, &r.address).expect("cell");
+        if let Some(code) = &r.house_code {
+            sheet.write_string(row, 4, code).expect("cell");
+        }
+        let status = r.status.map_or("", |s| s.as_str());
+        sheet.write_string(row, 5, status).expect("cell");
+    }
+    book.save(&f).expect("saved");
+    f
+}
+
 fn reconcile(p: &Path, extract: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["reconcile", s(p), "--police", s(extract)];
     args.extend_from_slice(extra);
@@ -406,6 +443,38 @@ fn each_kind_of_difference_alone() {
             "{name}"
         );
     }
+}
+
+/// An XLSX extract as a station exports it (a merged title above the header, other titles)
+/// reads as the CSV does and gives the planted counts.
+#[test]
+fn an_xlsx_extract_with_a_title_row_gives_the_planted_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = demo_register(dir.path());
+    let plan = PolicePlan {
+        added: 4,
+        removed: 2,
+        moved: 3,
+        variants: 10,
+        gone: 2,
+        seed: 11,
+    };
+    let (rows, planted) = police_extract(&register_of(&p), &plan);
+    let extract = extract_xlsx(dir.path(), "police.xlsx", &rows);
+    let json = dir.path().join("r.json");
+    let out = reconcile(&p, &extract, &["--json", s(&json)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(xlsx, header row 2, 546 rows, 2 of people gone"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("columns left out: 序号"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(read_json(&json)["summary"], expected_summary(&planted));
 }
 
 /// The golden report of the demo register against a fixed synthetic extract: grids, houses,

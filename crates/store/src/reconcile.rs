@@ -878,4 +878,52 @@ mod tests {
         assert!(!json.contains("测试人") && !json.contains("警3"), "{json}");
         assert!(!format!("{r:?}").contains("测试人"));
     }
+
+    proptest::proptest! {
+        /// Whatever the two sides list: everyone counted once, the lists as long as the
+        /// counts, the grids summing to the town, and the rate by its formula.
+        #[test]
+        fn every_person_is_counted_once(
+            police in proptest::collection::vec((0u8..40, 0u8..4, 0u8..8), 0..40),
+            register in proptest::collection::vec((0u8..40, 0u8..4, proptest::option::of(0u8..3)), 0..40),
+        ) {
+            let statuses = [None, Some(PoliceStatus::Resident), Some(PoliceStatus::MovedOut)];
+            // One police row per ID, one person per ID (as the reader and the store ensure).
+            let mut seen = std::collections::HashSet::new();
+            let rows: Vec<PoliceRow> = police
+                .iter()
+                .filter(|(id, _, _)| seen.insert(*id))
+                .enumerate()
+                .map(|(i, (id, house, st))| row(i + 2, &id.to_string(), &format!("A路{house}号"), statuses[*st as usize % 3]))
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let people: Vec<RegisterPerson> = register
+                .iter()
+                .filter(|(id, _, _)| seen.insert(*id))
+                .enumerate()
+                .map(|(i, (id, house, grid))| {
+                    let grid = grid.map(|g| format!("g{g}"));
+                    person(&format!("p{i}"), Some(&id.to_string()), &format!("A路{house}号"), grid.as_deref())
+                })
+                .collect();
+            let fp: Vec<(&PoliceRow, String)> = rows.iter().map(|r| (r, r.id_number.clone())).collect();
+            let grids = ["g0".to_string(), "g1".to_string()];
+            let r = compare(&fp, &people, &grids, |_| Place::default());
+            let s = &r.summary;
+            proptest::prop_assert_eq!(s.police + s.police_gone, rows.len());
+            proptest::prop_assert_eq!(s.police, s.matched + s.police_only);
+            proptest::prop_assert_eq!(s.register, s.matched + s.register_only);
+            proptest::prop_assert_eq!(r.police_only.len(), s.police_only);
+            proptest::prop_assert_eq!(r.register_only.len(), s.register_only);
+            proptest::prop_assert_eq!(r.address_mismatch.len(), s.address_mismatch);
+            let total = |f: fn(&GridCounts) -> usize| r.by_grid.iter().map(f).sum::<usize>();
+            proptest::prop_assert_eq!(total(|c| c.matched), s.matched);
+            proptest::prop_assert_eq!(total(|c| c.police_only), s.police_only);
+            proptest::prop_assert_eq!(total(|c| c.register_only), s.register_only);
+            proptest::prop_assert_eq!(total(|c| c.address_mismatch), s.address_mismatch);
+            let all = s.matched + s.police_only + s.register_only;
+            let same = s.matched - s.address_mismatch;
+            proptest::prop_assert_eq!(s.consistency_rate, (all > 0).then(|| same as f64 / all as f64));
+        }
+    }
 }
