@@ -86,7 +86,7 @@ pub fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode> {
     }
     let s = &r.summary;
     println!(
-        "reconciled {} ({}, header row {}, {} rows, {} of people gone left out) with {} (run {}):",
+        "reconciled {} ({}, header row {}, {} rows, {} of people gone (迁出/注销/死亡) left out) with {} (run {}):",
         args.police.display(),
         extract.encoding,
         extract.header_row,
