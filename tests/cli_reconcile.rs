@@ -214,7 +214,10 @@ fn planted_differences_give_exactly_the_planted_counts() {
         text.contains("police 544, register 542, matched 537 (4 at another address), police only 7, register only 5"),
         "{text}"
     );
-    assert!(text.contains("3 of people gone (迁出/注销/死亡) left out"), "{text}");
+    assert!(
+        text.contains("3 of people gone (迁出/注销/死亡) left out"),
+        "{text}"
+    );
     assert!(
         text.contains("tasks to visit: 7 made, 0 already there"),
         "{text}"

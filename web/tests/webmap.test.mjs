@@ -330,6 +330,9 @@ describe('web map', () => {
       await page.click('#visit-form button[type=submit]');
       assert.equal(await page.$('#visit-recorded'), null);
       await page.selectOption('#visit-outcome', 'visited');
+      // The residents' answers (知晓率, 满意率) go with the visit.
+      await page.selectOption('#visit-knows', 'yes');
+      await page.selectOption('#visit-satisfaction', '5');
       await page.click('#visit-form button[type=submit]');
       await page.waitForSelector('#visit-recorded');
       const times = await page.$$eval('#visits tr td:first-child', (tds) => tds.map((td) => td.textContent));
@@ -549,6 +552,16 @@ describe('web map', () => {
     // 人房关联率: the scope's own figure, as /api/stats and `gridmap stats` give it.
     const linkage = await page.textContent('#card-linkage');
     assert.equal(linkage, stats.linkage.rate == null ? '–' : `${(stats.linkage.rate * 100).toFixed(1)}%`);
+    // The scorecard row: the eight rates as /api/scorecard gives them, the workers' answers in.
+    const card = (await api(server.url, 'supervisor', '/api/scorecard')).body.town;
+    for (const k of ['visit_rate', 'registration_rate', 'attention_rate', 'consistency_rate',
+      'linkage_rate', 'awareness_rate', 'satisfaction_rate', 'plate_rate']) {
+      const shown = await page.textContent(`#scorecard [data-key=${k}] b`);
+      assert.equal(shown, card[k].rate == null ? '无数据' : `${(card[k].rate * 100).toFixed(1)}%`, k);
+      assert.match(await page.getAttribute(`#scorecard [data-key=${k}]`, 'class'), new RegExp(`grade-${card[k].grade ?? 'none'}`));
+    }
+    assert.ok(card.awareness_rate.denominator >= 1, 'the worker’s answers are not counted');
+    assert.equal(card.linkage_rate.rate, stats.linkage.rate);
     const total = stats.rows.reduce((a, r) => a + r.households, 0);
     assert.equal(Number((await page.textContent('#card-households')).replaceAll(',', '')), total);
     await page.waitForSelector('#chart svg, #chart p');

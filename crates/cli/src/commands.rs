@@ -93,6 +93,13 @@ struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The campaign scorecard instead of the register table: the eight rates (三个100%、
+    /// 三个95%, 二维码管理率) for the town, each village and each grid, against their targets.
+    #[arg(long)]
+    scorecard: bool,
+    /// With --scorecard: also write the monthly ranking report (Excel, Chinese headers) here.
+    #[arg(long, value_name = "OUT.xlsx", requires = "scorecard")]
+    xlsx: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +205,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::User(command) => crate::serve_cmd::run_user(command),
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
+        Command::Stats(a) if a.scorecard => {
+            crate::households_cmd::run_scorecard(&a.project, a.json, a.xlsx.as_deref())
+        }
         Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
         Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
         Command::Reconcile(args) => crate::reconcile_cmd::run_reconcile(args),

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use gridmap_io::households::read_households;
-use gridmap_store::GpkgStore;
 use gridmap_store::registers::{
     GroupBy, GroupStats, HouseholdOptions, RegisterError, RegisterKey, RowProblem,
 };
+use gridmap_store::{GpkgStore, Store as _};
 
 /// How many rows a message lists before it says "and N more".
 const LIST: usize = 20;
@@ -190,6 +190,57 @@ pub fn run_stats(project: &Path, by: &str, json: bool) -> Result<ExitCode> {
                 "below"
             },
             100.0 * stats.linkage_target
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gridmap stats PROJECT --scorecard [--json] [--xlsx OUT]`: the campaign scorecard, from the
+/// same counting as the server's `/api/scorecard`.
+pub fn run_scorecard(project: &Path, json: bool, xlsx: Option<&Path>) -> Result<ExitCode> {
+    let store = GpkgStore::open(project)?;
+    let town = store.town()?;
+    let (grids, outside) = store.scorecard_counts()?;
+    let card = gridmap_stats::scorecard::scorecard(&town.name, &grids, &outside);
+    if let Some(out) = xlsx {
+        let names: std::collections::HashMap<String, String> = store
+            .villages()?
+            .into_iter()
+            .map(|v| (v.code, v.name))
+            .collect();
+        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        let book = gridmap_server::scorecard::workbook(&town.name, &today, &card, &|v| {
+            names.get(v).cloned()
+        })?;
+        std::fs::write(out, book).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&card)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} scorecard", town.name);
+    for line in gridmap_server::scorecard::describe(&card.town) {
+        println!("  {line}");
+    }
+    println!(
+        "{:<20} {:>5} {:>5}  rates (visit registration attention consistency linkage awareness satisfaction plate)",
+        "grid", "red", "green"
+    );
+    for c in &card.grids {
+        let rates: Vec<String> = c
+            .rates()
+            .iter()
+            .map(|(_, r)| {
+                r.rate
+                    .map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
+            })
+            .collect();
+        println!(
+            "{:<20} {:>5} {:>5}  {}",
+            c.code,
+            c.red,
+            c.green,
+            rates.join(" ")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -243,4 +243,11 @@ pub struct Visit {
     /// Set by the server, never by the worker: the phone's point lay too far from the building.
     #[serde(default)]
     pub flagged: bool,
+    /// The household's answer to "do you know your grid worker?" (群众知晓率), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knows_worker: Option<bool>,
+    /// The household's satisfaction with the grid's work, 1 (very unsatisfied) to 5 (very
+    /// satisfied) (群众满意率), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<u8>,
 }

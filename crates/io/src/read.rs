@@ -783,19 +783,44 @@ fn expect_polygons(
 
 /// Fails on the first repeated id, naming both features.
 fn check_unique<'a>(path: &Path, ids: impl Iterator<Item = &'a str>) -> Result<(), Error> {
-    let mut seen: FxHashMap<&str, usize> =
-        FxHashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
-    for (index, id) in ids.enumerate() {
-        if let Some(first) = seen.insert(id, index) {
-            return Err(Error::Feature {
-                path: path.to_path_buf(),
-                index,
-                id: Some(id.to_string()),
-                message: format!("duplicate id: feature {first} has the same id"),
-            });
-        }
+    let ids: Vec<&str> = ids.collect();
+    match first_repeat(&ids) {
+        None => Ok(()),
+        Some((first, index)) => Err(Error::Feature {
+            path: path.to_path_buf(),
+            index,
+            id: Some(ids[index].to_string()),
+            message: format!("duplicate id: feature {first} has the same id"),
+        }),
     }
-    Ok(())
+}
+
+/// The first id in order that repeats an earlier one: (the earlier one's position, its
+/// position). Hashes are computed and sorted in parallel, then neighbours with equal hashes
+/// are compared; a million ids take a few milliseconds on each core instead of one long
+/// hash-map pass.
+fn first_repeat(ids: &[&str]) -> Option<(usize, usize)> {
+    use std::hash::BuildHasher as _;
+    let hasher = rustc_hash::FxBuildHasher;
+    let mut keyed: Vec<(u64, usize)> = ids
+        .par_iter()
+        .enumerate()
+        .map(|(i, id)| (hasher.hash_one(id), i))
+        .collect();
+    keyed.par_sort_unstable();
+    // Runs of equal hashes: within each, an id repeats the earliest equal id before it.
+    keyed
+        .par_chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+        .filter_map(|run| {
+            run.iter().enumerate().skip(1).find_map(|(k, &(_, i))| {
+                run[..k]
+                    .iter()
+                    .find(|&&(_, j)| ids[j] == ids[i])
+                    .map(|&(_, j)| (j, i))
+            })
+        })
+        .min_by_key(|&(_, i)| i)
 }
 
 /// Reads grids: id from `fields.grid_id` (default `code`), optional `name` and `village`.
@@ -1021,6 +1046,8 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
         fields.source("outcome"),
         fields.source("note"),
         fields.source("flagged"),
+        fields.source("knows_worker"),
+        fields.source("satisfaction"),
     ];
     let visits = read_layer(path, &wanted, fields, |mut f| {
         let id = ctx.id(&mut f, 0, fields.source("id"))?;
@@ -1042,6 +1069,31 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
                 ),
             )
         })?;
+        let knows_worker = match ctx.text(&f, 8).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("true" | "1" | "yes" | "是") => Some(true),
+            Some("false" | "0" | "no" | "否") => Some(false),
+            Some(other) => {
+                return Err(ctx.err(
+                    &f,
+                    Some(&id),
+                    format!("knows_worker `{other}` is not yes or no (true/false, 1/0, 是/否)"),
+                ));
+            }
+        };
+        let satisfaction = match ctx.text(&f, 9).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => match s.parse::<u8>() {
+                Ok(n @ 1..=5) => Some(n),
+                _ => {
+                    return Err(ctx.err(
+                        &f,
+                        Some(&id),
+                        format!("satisfaction `{s}` is not a whole number from 1 to 5"),
+                    ));
+                }
+            },
+        };
         Ok(Visit {
             building: ctx.text(&f, 1),
             house: ctx.text(&f, 2),
@@ -1052,6 +1104,8 @@ pub fn read_visits(path: &Path, fields: &Fields) -> Result<Vec<Visit>, Error> {
             flagged: ctx
                 .text(&f, 7)
                 .is_some_and(|t| matches!(t.trim(), "true" | "1" | "yes")),
+            knows_worker,
+            satisfaction,
             point,
             id,
         })
@@ -1214,5 +1268,29 @@ fn osm_class(
                 (tag(10), tag(11))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod unique_tests {
+    use super::first_repeat;
+
+    #[test]
+    fn the_first_repeat_in_order_names_its_earliest_twin() {
+        assert_eq!(first_repeat(&[]), None);
+        assert_eq!(first_repeat(&["a", "b", "c"]), None);
+        assert_eq!(first_repeat(&["a", "b", "a", "b"]), Some((0, 2)));
+        assert_eq!(first_repeat(&["x", "b", "y", "b", "x"]), Some((1, 3)));
+        assert_eq!(first_repeat(&["a", "a", "a"]), Some((0, 1)));
+    }
+
+    #[test]
+    fn a_large_unique_set_has_no_repeat_and_one_planted_twin_is_found() {
+        let ids: Vec<String> = (0..200_000).map(|i| format!("B{i}")).collect();
+        let mut refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(first_repeat(&refs), None);
+        refs.push("B123456");
+        refs.push("B7");
+        assert_eq!(first_repeat(&refs), Some((123_456, 200_000)));
     }
 }

@@ -498,6 +498,10 @@ pub struct NewVisit {
     /// offline phone): sending the same visit again records it once and answers as the first
     /// time, with `duplicate: true`.
     client_id: Option<String>,
+    /// The household's answer: does it know its grid worker (群众知晓率)?
+    knows_worker: Option<bool>,
+    /// The household's satisfaction, 1 to 5 (群众满意率; 4 and 5 count as satisfied).
+    satisfaction: Option<u8>,
 }
 
 /// The answer of `POST /api/visits`.
@@ -582,6 +586,11 @@ pub async fn post_visit(
     if let Some(n) = &v.note {
         crate::input::check_text("note", n, MAX_NOTE_CHARS)?;
     }
+    if v.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
+        return Err(AppError::BadRequest(
+            "satisfaction must be a whole number from 1 to 5".into(),
+        ));
+    }
     if let Some(house) = &v.house {
         // SQLite, off the runtime's threads (the writer may hold the store for a commit).
         let (shared, house, building) = (state.0.clone(), house.clone(), v.building.clone());
@@ -626,6 +635,8 @@ pub async fn post_visit(
         point,
         note: v.note,
         flagged,
+        knows_worker: v.knows_worker,
+        satisfaction: v.satisfaction,
     };
     let touched = p.buildings[i as usize].footprint_rect();
     drop(p);
@@ -739,7 +750,7 @@ pub async fn stats_xlsx(
 }
 
 /// `s` percent-encoded for a header's extended value (RFC 8187).
-fn percent_encoded(s: &str) -> String {
+pub(crate) fn percent_encoded(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -15,6 +15,7 @@ pub mod features;
 pub mod grid_edit;
 pub mod history;
 pub mod input;
+pub mod key_subjects;
 pub mod live;
 pub mod openapi;
 pub mod people;
@@ -23,6 +24,7 @@ pub mod problems;
 pub mod progress;
 pub mod repair;
 pub mod scope;
+pub mod scorecard;
 pub mod state;
 pub mod tiles;
 pub mod uncovered;
@@ -37,7 +39,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -80,6 +82,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats", get(api::stats))
         .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/stats.xlsx", get(api::stats_xlsx))
+        .route("/api/scorecard", get(scorecard::get))
+        .route(
+            "/api/key-subjects",
+            get(key_subjects::list).post(key_subjects::create),
+        )
+        .route("/api/key-subjects/{id}", put(key_subjects::update))
+        .route("/api/scorecard.xlsx", get(scorecard::xlsx))
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))

@@ -6,6 +6,8 @@
 //! - [`progress`]: visit progress day by day, against the campaign's straight line;
 //! - [`cluster`]: uncovered blocks, buildings clustered by single linkage, with their hulls;
 //! - [`compare`](mod@compare): a re-partitioning plan against today's grids (matching and moves);
+//! - [`scorecard`]: the campaign's eight rates (三个100%、三个95%, 二维码管理率) per grid,
+//!   village and town, against their targets;
 //! - [`edit`]: what saving a grid's new boundary would change (overlaps, gaps, buildings that
 //!   change grid).
 //!
@@ -27,6 +29,7 @@ pub mod cluster;
 pub mod compare;
 pub mod edit;
 pub mod progress;
+pub mod scorecard;
 pub mod tally;
 
 pub use cluster::{Block, single_linkage};

@@ -133,6 +133,8 @@ const VISITS: Table = Table {
         ("outcome", "TEXT NOT NULL"),
         ("note", "TEXT"),
         ("flagged", "INTEGER NOT NULL DEFAULT 0"),
+        ("knows_worker", "INTEGER"),
+        ("satisfaction", "INTEGER"),
     ],
     description: "household visits (入户走访)",
 };
@@ -537,6 +539,18 @@ impl GpkgStore {
                  UPDATE visits SET flagged = 1 WHERE note LIKE '[flagged]%';",
             )?;
             tx.commit()?;
+        }
+        // The residents' two answers (知晓率, 满意率), added in the scorecard's version.
+        let has: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('visits') WHERE name = 'knows_worker')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            self.conn.execute_batch(
+                "BEGIN; ALTER TABLE visits ADD COLUMN knows_worker INTEGER;
+                 ALTER TABLE visits ADD COLUMN satisfaction INTEGER; COMMIT;",
+            )?;
         }
         Ok(())
     }
@@ -1257,6 +1271,10 @@ impl Store for GpkgStore {
                 outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
                 note: r.get(7)?,
                 flagged: r.get::<_, i64>(8)? != 0,
+                knows_worker: r.get::<_, Option<i64>>(9)?.map(|k| k != 0),
+                satisfaction: r
+                    .get::<_, Option<i64>>(10)?
+                    .and_then(|s| u8::try_from(s).ok()),
                 point: point(g),
             })
         })
@@ -1275,6 +1293,10 @@ impl Store for GpkgStore {
                     Value::Text(v.outcome.as_str().into()),
                     text(&v.note),
                     Value::Integer(i64::from(v.flagged)),
+                    v.knows_worker
+                        .map_or(Value::Null, |k| Value::Integer(i64::from(k))),
+                    v.satisfaction
+                        .map_or(Value::Null, |s| Value::Integer(i64::from(s))),
                 ],
                 geom: v.point.map(|p| blob(Geometry::Point(p))),
             })

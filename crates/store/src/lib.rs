@@ -13,9 +13,11 @@
 #![warn(missing_docs)]
 
 pub mod gpkg;
+pub mod key_subjects;
 pub mod reconcile;
 pub mod registers;
 mod rtree_bulk;
+pub mod scorecard;
 pub mod wkb;
 
 pub use gpkg::GpkgStore;

@@ -105,6 +105,13 @@ pub enum RegisterError {
         /// The column (`name`, `id_number` or `phone`).
         column: &'static str,
     },
+    /// A key subject's sealed fields do not open with the key although the key passed the
+    /// check: the value was altered or damaged.
+    #[error("key_subjects row {id}: its sealed fields cannot be decrypted")]
+    SealedSubject {
+        /// The subject's id.
+        id: String,
+    },
     /// The project records an ID fingerprint scheme this gridmap does not know (a newer one,
     /// or an unreadable record): nothing was written.
     #[error(

@@ -90,6 +90,8 @@ fn layers_round_trip_with_chinese_text() {
         point: Some(Point::new(121.0, 31.0)),
         note: Some("敲不开门".into()),
         flagged: true,
+        knows_worker: Some(true),
+        satisfaction: Some(4),
     }];
     s.import_visits(&visits, Mode::Append).unwrap();
     assert_eq!(s.visits().unwrap(), visits);

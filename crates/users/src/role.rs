@@ -83,6 +83,14 @@ impl Role {
         )
     }
 
+    /// Sees and rates key units, places and persons (重点单位、场所、人员: people released from
+    /// prison, under community correction, with severe mental disorders, …) within its reach:
+    /// admins and grid leaders only — narrower than who sees residents in clear, as the seeds
+    /// hand key persons to the grid leader and the police, not every grid worker.
+    pub fn sees_key_subjects(self) -> bool {
+        matches!(self, Role::Admin | Role::GridLeader)
+    }
+
     /// May read the audit log of clear personal-data reads.
     pub fn reads_audit(self) -> bool {
         self == Role::Admin
@@ -105,6 +113,7 @@ impl Role {
             ("create_grids", self.creates_grids()),
             ("record_visits", self.records_visits()),
             ("people_in_clear", self.sees_people_clear()),
+            ("key_subjects", self.sees_key_subjects()),
             ("plan", self.plans()),
             ("read_audit", self.reads_audit()),
         ]
@@ -136,13 +145,19 @@ mod tests {
                 "create_grids",
                 "record_visits",
                 "people_in_clear",
+                "key_subjects",
                 "plan",
                 "read_audit"
             ]
         );
         assert_eq!(
             Role::GridLeader.capabilities(),
-            ["edit_grids", "record_visits", "people_in_clear"]
+            [
+                "edit_grids",
+                "record_visits",
+                "people_in_clear",
+                "key_subjects"
+            ]
         );
         assert_eq!(
             Role::GridWorker.capabilities(),

@@ -79,6 +79,11 @@ function visitForm(app, panel, b, houses) {
   const house = houses.length ? el('select', { id: 'visit-house' }, el('option', { value: '' }, '–'),
     ...houses.map((h) => el('option', { value: h.id }, h.address ?? h.id))) : null;
   const note = el('input', { id: 'visit-note', size: 24 });
+  // The residents' two answers (知晓率, 满意率): asked at the door, left blank when not asked.
+  const knows = el('select', { id: 'visit-knows' }, el('option', { value: '' }, '–'),
+    el('option', { value: 'yes' }, t('yes')), el('option', { value: 'no' }, t('no')));
+  const satisfaction = el('select', { id: 'visit-satisfaction' }, el('option', { value: '' }, '–'),
+    ...[5, 4, 3, 2, 1].map((n) => el('option', { value: String(n) }, '★'.repeat(n))));
   const result = el('div', { id: 'visit-result', role: 'status' });
   const submit = async (ev) => {
     ev.preventDefault();
@@ -88,6 +93,8 @@ function visitForm(app, panel, b, houses) {
       const how = await record(app.me.username, {
         building: b.id, house: house?.value || undefined, outcome: outcome.value, time,
         note: note.value.trim() || undefined, lon: at?.[0], lat: at?.[1],
+        knows_worker: knows.value ? knows.value === 'yes' : undefined,
+        satisfaction: satisfaction.value ? Number(satisfaction.value) : undefined,
       });
       if (how === 'queued') {
         if (outcome.value === 'visited') app.visitedNow?.set(b.id, b.households ?? 0);
@@ -112,6 +119,8 @@ function visitForm(app, panel, b, houses) {
     el('label', { class: 'row' }, t('outcome'), outcome),
     house ? el('label', { class: 'row' }, t('houses'), house) : '',
     el('label', { class: 'row' }, t('note'), note),
+    el('label', { class: 'row' }, t('knows_worker'), knows),
+    el('label', { class: 'row' }, t('satisfaction'), satisfaction),
     el('button', { class: 'primary', type: 'submit' }, t('record')),
     result);
   return form;

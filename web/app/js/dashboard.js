@@ -42,7 +42,7 @@ export class Dashboard {
 
   async render() {
     this.page.replaceChildren(el('p', {}, t('loading')));
-    const stats = await get(`/api/stats?by=${this.by}`);
+    const [stats, card] = await Promise.all([get(`/api/stats?by=${this.by}`), get('/api/scorecard')]);
     this.stats = stats;
     const rows = [...stats.rows];
     if (this.sort) {
@@ -76,6 +76,9 @@ export class Dashboard {
         // The scope's own 人房关联率 (the register's figure: people whose house has no building
         // count against it), not a sum of the rows, where everyone is linked by construction.
         el('div', { class: 'card' }, t('linkage_rate'), el('b', { id: 'card-linkage' }, stats.linkage?.rate == null ? '–' : pct(stats.linkage.rate)))),
+      el('h3', {}, t('scorecard'), ' ',
+        el('button', { id: 'export-scorecard', onclick: () => download('/api/scorecard.xlsx', 'gridmap-scorecard.xlsx') }, t('scorecard_export'))),
+      scorecardRow(card.town),
       el('h3', { id: 'chart-title' }, `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`),
       el('div', { id: 'chart' }),
       el('table', { id: 'stats-table' },
@@ -146,4 +149,18 @@ export class Dashboard {
       svg('text', { x: W - R, y: T + 12, 'text-anchor': 'end', fill: '#1a5fb4' }, `— ${t('actual')}`),
       svg('text', { x: W - R, y: T + 26, 'text-anchor': 'end' }, `- - ${t('expected')}`)));
   }
+}
+
+/** The eight rates of a scorecard card, each coloured by its grade against its target. */
+function scorecardRow(card) {
+  const keys = ['visit_rate', 'registration_rate', 'attention_rate', 'consistency_rate',
+    'linkage_rate', 'awareness_rate', 'satisfaction_rate', 'plate_rate'];
+  return el('div', { class: 'cards', id: 'scorecard' }, ...keys.map((k) => {
+    const r = card[k];
+    return el('div', { class: `card grade-${r.grade ?? 'none'}`, 'data-key': k,
+      title: `${num(r.numerator)} / ${num(r.denominator)}` },
+    t(`sc_${k}`),
+    el('b', {}, r.rate == null ? t('sc_none') : pct(r.rate)),
+    el('span', { class: 'muted' }, t('sc_target', { pct: pct(r.target) })));
+  }));
 }
