@@ -136,7 +136,7 @@ pub struct Place {
 
 /// The figures of one grid (or `(unassigned)`, or the town).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct GridCounts {
+pub struct ReconcileCounts {
     /// Grid code, `(unassigned)` or `town`.
     pub grid: String,
     /// People in both (not in the JSON report, whose shape the issue fixes).
@@ -156,21 +156,26 @@ pub struct GridCounts {
     pub consistency_rate: Option<f64>,
 }
 
-impl GridCounts {
+impl ReconcileCounts {
     fn named(grid: &str) -> Self {
-        GridCounts {
+        ReconcileCounts {
             grid: grid.to_string(),
-            ..GridCounts::default()
+            ..ReconcileCounts::default()
         }
     }
 
-    /// Sets [`GridCounts::consistency_rate`] from the counts.
+    /// The consistency rate's denominator: matched + police only + register only.
+    pub fn reconciled(&self) -> usize {
+        self.matched + self.police_only + self.register_only
+    }
+
+    /// Sets [`ReconcileCounts::consistency_rate`] from the counts.
     pub fn finish(&mut self) {
-        let all = self.matched + self.police_only + self.register_only;
+        let all = self.reconciled();
         self.consistency_rate = (all > 0).then(|| self.matched_same_address as f64 / all as f64);
     }
 
-    fn add(&mut self, o: &GridCounts) {
+    fn add(&mut self, o: &ReconcileCounts) {
         self.matched += o.matched;
         self.matched_same_address += o.matched_same_address;
         self.police_only += o.police_only;
@@ -259,7 +264,7 @@ pub struct Reconciliation {
     /// The town's figures.
     pub summary: Summary,
     /// Each grid's figures, by code, then `(unassigned)` when anyone counts there.
-    pub by_grid: Vec<GridCounts>,
+    pub by_grid: Vec<ReconcileCounts>,
     /// People the police list and the register lacks, by grid then police row.
     pub police_only: Vec<Difference>,
     /// People the register holds and the police do not list as living here, by grid then id.
@@ -296,15 +301,15 @@ pub fn compare(
     locate: impl Fn(&str) -> Place,
 ) -> Reconciliation {
     let mut out = Reconciliation::default();
-    let mut counts: BTreeMap<String, GridCounts> = grids
+    let mut counts: BTreeMap<String, ReconcileCounts> = grids
         .iter()
-        .map(|g| (g.clone(), GridCounts::named(g)))
+        .map(|g| (g.clone(), ReconcileCounts::named(g)))
         .collect();
-    let mut count = |grid: &Option<String>, f: &mut dyn FnMut(&mut GridCounts)| {
+    let mut count = |grid: &Option<String>, f: &mut dyn FnMut(&mut ReconcileCounts)| {
         let g = grid.as_deref().unwrap_or(UNASSIGNED);
         f(counts
             .entry(g.to_string())
-            .or_insert_with(|| GridCounts::named(g)));
+            .or_insert_with(|| ReconcileCounts::named(g)));
     };
     let by_fingerprint: FxHashMap<&str, usize> = register
         .iter()
@@ -388,7 +393,7 @@ pub fn compare(
             }
         }
     }
-    let mut town = GridCounts::named("town");
+    let mut town = ReconcileCounts::named("town");
     for (_, mut c) in counts {
         c.finish();
         town.add(&c);
@@ -506,9 +511,9 @@ pub struct ReconciliationRecord {
     /// The extract ([`extract_source`]).
     pub source: String,
     /// Each grid's figures as recorded, by code, `(unassigned)` last; rates set.
-    pub grids: Vec<GridCounts>,
+    pub grids: Vec<ReconcileCounts>,
     /// Their sum, with the town's rate.
-    pub town: GridCounts,
+    pub town: ReconcileCounts,
 }
 
 impl GpkgStore {
@@ -740,9 +745,9 @@ impl GpkgStore {
              ORDER BY grid = ?2, grid",
         )?;
         let n = |v: i64| v.max(0) as usize;
-        let mut grids: Vec<GridCounts> = stmt
+        let mut grids: Vec<ReconcileCounts> = stmt
             .query_map(params![run, UNASSIGNED], |r| {
-                Ok(GridCounts {
+                Ok(ReconcileCounts {
                     grid: r.get(0)?,
                     matched: n(r.get(1)?),
                     matched_same_address: n(r.get(2)?),
@@ -753,7 +758,7 @@ impl GpkgStore {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut town = GridCounts::named("town");
+        let mut town = ReconcileCounts::named("town");
         for g in &mut grids {
             g.finish();
             town.add(g);
@@ -916,7 +921,7 @@ mod tests {
             proptest::prop_assert_eq!(r.police_only.len(), s.police_only);
             proptest::prop_assert_eq!(r.register_only.len(), s.register_only);
             proptest::prop_assert_eq!(r.address_mismatch.len(), s.address_mismatch);
-            let total = |f: fn(&GridCounts) -> usize| r.by_grid.iter().map(f).sum::<usize>();
+            let total = |f: fn(&ReconcileCounts) -> usize| r.by_grid.iter().map(f).sum::<usize>();
             proptest::prop_assert_eq!(total(|c| c.matched), s.matched);
             proptest::prop_assert_eq!(total(|c| c.police_only), s.police_only);
             proptest::prop_assert_eq!(total(|c| c.register_only), s.register_only);
