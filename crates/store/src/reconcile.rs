@@ -12,6 +12,15 @@
 //! administrative level (省 市 区 镇) that both write differs; an address that does not parse is
 //! the same only as the same text without spaces.
 //!
+//! ```
+//! use gridmap_store::reconcile::same_address;
+//! let registered = "上海市浦东新区世纪大道100号601室";
+//! assert!(same_address("世纪大道１００號 ６０１室", registered));
+//! assert!(same_address("世纪大道100号6层601室", registered));
+//! assert!(!same_address("世纪大道100号602室", registered));
+//! assert!(!same_address("上海市黄浦区世纪大道100号601室", registered)); // another district
+//! ```
+//!
 //! - **matched**: in both; **address_mismatch**: matched, at another address;
 //! - **police_only**: the police list the person as living here, the register does not have
 //!   them (to visit: they become tasks in the grid of the police's address);
