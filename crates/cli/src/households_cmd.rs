@@ -80,7 +80,11 @@ pub fn run_import_households(
         let mut w = csv::Writer::from_path(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         w.write_record(["row", "status", "reason"])?;
-        for (status, rows) in [("rejected", &rejected_rows), ("unlinked", &done.unlinked)] {
+        for (status, rows) in [
+            ("rejected", &rejected_rows),
+            ("unlinked", &done.unlinked),
+            ("rental_incomplete", &done.rentals_incomplete),
+        ] {
             for r in rows.iter() {
                 w.write_record([r.row.to_string().as_str(), status, r.reason.as_str()])?;
             }
@@ -116,6 +120,13 @@ pub fn run_import_households(
             "{} rows not linked to a building:{}",
             done.unlinked.len(),
             list(&done.unlinked)
+        );
+    }
+    if !done.rentals_incomplete.is_empty() {
+        println!(
+            "{} rented houses' remarks lack what the form asks (房主, 承租期限, 租赁原因):{}",
+            done.rentals_incomplete.len(),
+            list(&done.rentals_incomplete)
         );
     }
     if !form.ignored_columns.is_empty() {

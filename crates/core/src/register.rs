@@ -96,6 +96,98 @@ impl HouseNature {
     }
 }
 
+/// Where a person's household registration is, against where they live (人口类型): the
+/// categories the seeds count (户籍人口、流动人口、境外人员; `001_…` also 流出).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Residence {
+    /// 户籍: registered here.
+    Registered,
+    /// 流入: living here, registered elsewhere (流动人口).
+    Inflow,
+    /// 流出: registered here, living elsewhere.
+    Outflow,
+    /// 境外: a foreign national or a resident from outside the mainland.
+    Foreign,
+}
+
+impl Residence {
+    /// Every type.
+    pub const ALL: [Residence; 4] = [
+        Residence::Registered,
+        Residence::Inflow,
+        Residence::Outflow,
+        Residence::Foreign,
+    ];
+
+    /// The form's word: `户籍`, `流入`, `流出`, `境外`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Residence::Registered => "户籍",
+            Residence::Inflow => "流入",
+            Residence::Outflow => "流出",
+            Residence::Foreign => "境外",
+        }
+    }
+
+    /// Reads the form's word and its usual variants (`户籍人口`, `常住`, `流动人口`, `暂住`,
+    /// `外来`, `外出`, `境外人员`, `外籍`).
+    ///
+    /// ```
+    /// use gridmap_core::register::Residence;
+    /// assert_eq!(Residence::parse("流动人口"), Some(Residence::Inflow));
+    /// assert_eq!(Residence::parse(" 户籍人口 "), Some(Residence::Registered));
+    /// assert_eq!(Residence::parse("外籍"), Some(Residence::Foreign));
+    /// assert_eq!(Residence::parse("不详"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let s = s
+            .strip_suffix("人口")
+            .or(s.strip_suffix("人员"))
+            .unwrap_or(&s);
+        Some(match s {
+            "户籍" | "常住" | "本地" | "户籍常住" => Residence::Registered,
+            "流入" | "流动" | "暂住" | "外来" | "寄住" => Residence::Inflow,
+            "流出" | "外出" | "人户分离外出" => Residence::Outflow,
+            "境外" | "外籍" | "港澳台" | "外国" => Residence::Foreign,
+            _ => return None,
+        })
+    }
+}
+
+/// What the household form's rule 4 asks a rented house's remarks to say ("如果为出租户,请在备注
+/// 栏写清房主、承租期限、租赁原因"), and which of it is missing from `remarks`. Empty when the
+/// remarks name the landlord (房主/房东/出租人/业主), the lease period (期限/租期/至/到期, or two
+/// dates) and the reason (原因/务工/经商/上学/就业/工作/陪读/照顾).
+///
+/// ```
+/// use gridmap_core::register::rental_remarks_missing;
+/// assert!(rental_remarks_missing("房主王某，租期2026.1至2027.1，务工").is_empty());
+/// assert_eq!(rental_remarks_missing("房东李某"), ["承租期限", "租赁原因"]);
+/// assert_eq!(rental_remarks_missing(""), ["房主", "承租期限", "租赁原因"]);
+/// ```
+pub fn rental_remarks_missing(remarks: &str) -> Vec<&'static str> {
+    let has = |words: &[&str]| words.iter().any(|w| remarks.contains(w));
+    let mut missing = Vec::new();
+    if !has(&["房主", "房东", "出租人", "业主"]) {
+        missing.push("房主");
+    }
+    let dates = remarks
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|d| d.len() == 4 && d.starts_with("20"))
+        .count();
+    if !has(&["期限", "租期", "至", "到期"]) && dates < 2 {
+        missing.push("承租期限");
+    }
+    if !has(&[
+        "原因", "务工", "经商", "上学", "就业", "工作", "陪读", "照顾", "就医",
+    ]) {
+        missing.push("租赁原因");
+    }
+    missing
+}
+
 /// A house (户/室): one dwelling, keyed by its normalised address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct House {
@@ -109,7 +201,8 @@ pub struct House {
     pub address: String,
     /// Its nature as last registered, `None` when the form left it blank.
     pub nature: Option<HouseNature>,
-    /// The form's free-text remarks (备注).
+    /// The form's free-text remarks (备注), when read with the register key (they may name a
+    /// landlord and a phone, so the store keeps them sealed); `None` otherwise.
     pub remarks: Option<String>,
 }
 
@@ -138,6 +231,8 @@ pub struct Person {
     pub hukou_match: Option<bool>,
     /// Phone number as written. Personal data.
     pub phone: Option<String>,
+    /// 人口类型: 户籍, 流入, 流出 or 境外, when known.
+    pub residence: Option<Residence>,
 }
 
 impl std::fmt::Debug for Person {
@@ -152,6 +247,7 @@ impl std::fmt::Debug for Person {
             .field("relation", &self.relation)
             .field("marital_status", &self.marital_status)
             .field("hukou_match", &self.hukou_match)
+            .field("residence", &self.residence)
             .field("phone", &self.phone.as_deref().map(mask_phone))
             .finish()
     }
@@ -183,8 +279,11 @@ pub struct FormRow {
     pub hukou_match: Option<bool>,
     /// The house's nature, `None` when blank.
     pub nature: Option<HouseNature>,
-    /// The row's remarks (备注).
+    /// The row's remarks (备注). May hold personal data (a landlord's name and phone): the store
+    /// keeps it sealed.
     pub remarks: Option<String>,
+    /// See [`Person::residence`].
+    pub residence: Option<Residence>,
 }
 
 impl std::fmt::Debug for FormRow {
@@ -387,6 +486,7 @@ mod tests {
             marital_status: None,
             hukou_match: None,
             phone: Some("13812345678".into()),
+            residence: None,
         };
         let d = format!("{p:?}");
         assert!(!d.contains("测试甲") && !d.contains("320602199001011234"));

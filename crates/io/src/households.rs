@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use gridmap_core::register::{FormRow, HouseNature, check_id_number};
+use gridmap_core::register::{FormRow, HouseNature, Residence, check_id_number};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -59,11 +59,13 @@ pub enum Column {
     Nature,
     /// 备注: remarks.
     Remarks,
+    /// 人口类型: 户籍, 流入, 流出 or 境外 (see `Residence`); optional, not on the town's form.
+    Residence,
 }
 
 impl Column {
     /// Every column, in the form's usual order.
-    pub const ALL: [Column; 11] = [
+    pub const ALL: [Column; 12] = [
         Column::Address,
         Column::Name,
         Column::IdNumber,
@@ -75,6 +77,7 @@ impl Column {
         Column::HukouMatch,
         Column::Nature,
         Column::Remarks,
+        Column::Residence,
     ];
 
     /// The form's title for the column, used in messages.
@@ -122,6 +125,7 @@ impl Column {
             Column::HukouMatch => &["人户一致", "是否人户一致", "人户是否一致"],
             Column::Nature => &["房屋性质", "住房性质", "房屋类型"],
             Column::Remarks => &["备注"],
+            Column::Residence => &["人口类型", "人员类型", "居住类型", "户口类型", "户籍类型"],
         }
     }
 }
@@ -741,6 +745,21 @@ fn parse_table(
         let relation = text(Column::Relation, &mut why);
         let marital_status = text(Column::MaritalStatus, &mut why);
         let remarks = text(Column::Remarks, &mut why);
+        let residence = match get(Column::Residence) {
+            "" => None,
+            v => match Residence::parse(v) {
+                Some(r) => Some(r),
+                None => {
+                    why.push(format!(
+                        "{} '{}' is not one of {}",
+                        Column::Residence.title(),
+                        v.chars().take(10).collect::<String>(),
+                        Residence::ALL.map(Residence::as_str).join(" ")
+                    ));
+                    None
+                }
+            },
+        };
         if n <= MAX_ADDRESS_CHARS && !address.is_empty() {
             household_address = address.clone();
             household_nature = nature;
@@ -759,6 +778,7 @@ fn parse_table(
                 hukou_match,
                 nature,
                 remarks,
+                residence,
             });
         } else {
             form.rejected.push(RejectedRow {

@@ -99,6 +99,7 @@ pub async fn building(
                     json!({
                         "name": p.name, "id_number": p.id_number, "phone": p.phone,
                         "relation": p.relation, "occupation": p.occupation, "hukou_match": p.hukou_match,
+                        "residence": p.residence.map(|r| r.as_str()),
                     })
                 })
                 .collect();

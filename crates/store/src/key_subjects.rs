@@ -115,7 +115,8 @@ struct Sealed {
     note: Option<String>,
 }
 
-const SEALED_COLUMN: &str = "key_subjects.sealed";
+/// The column the sealed part is bound to.
+pub(crate) const SEALED_COLUMN: &str = "key_subjects.sealed";
 
 const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS key_subjects (
     fid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, building TEXT NOT NULL,
@@ -129,6 +130,12 @@ const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS key_subjects (
 impl GpkgStore {
     fn ensure_key_subjects(&self) -> Result<()> {
         self.connection().execute_batch(TABLE_SQL)?;
+        Ok(())
+    }
+
+    /// [`Self::ensure_key_subjects`] inside a transaction.
+    pub(crate) fn ensure_key_subjects_in(tx: &rusqlite::Transaction) -> Result<()> {
+        tx.execute_batch(TABLE_SQL)?;
         Ok(())
     }
 

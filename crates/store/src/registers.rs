@@ -47,7 +47,9 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use gridmap_address::Levels;
 use gridmap_core::index::{BuildingIndex, GridIndex};
 use gridmap_core::model::{Address, Building};
-use gridmap_core::register::{FormRow, House, HouseNature, Person};
+use gridmap_core::register::{
+    FormRow, House, HouseNature, Person, Residence, rental_remarks_missing,
+};
 use hmac::{Hmac, Mac};
 use rusqlite::{OptionalExtension, Transaction, params};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -326,6 +328,9 @@ pub struct HouseholdImport {
     pub rejected: Vec<RowProblem>,
     /// Rows imported whose house could not be linked to a building, with the reason.
     pub unlinked: Vec<RowProblem>,
+    /// Rows of rented houses (租住) whose remarks lack what the form's rule 4 asks (房主,
+    /// 承租期限, 租赁原因): imported, to be completed at the next visit.
+    pub rentals_incomplete: Vec<RowProblem>,
 }
 
 const HOUSES_SQL: &str = "CREATE TABLE IF NOT EXISTS houses (
@@ -337,13 +342,16 @@ const HOUSES_SQL: &str = "CREATE TABLE IF NOT EXISTS houses (
     fid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     house TEXT NOT NULL REFERENCES houses (id), name BLOB NOT NULL, id_number BLOB,
     id_fingerprint TEXT UNIQUE, occupation TEXT, employer TEXT, relation TEXT,
-    marital_status TEXT, hukou_match INTEGER, phone BLOB, source_row INTEGER);
+    marital_status TEXT, hukou_match INTEGER, phone BLOB, source_row INTEGER, residence TEXT);
   CREATE INDEX IF NOT EXISTS people_by_house ON people (house);
   INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description)
     VALUES ('houses', 'attributes', 'houses', 'houses (户/室) of the household registers'),
            ('people', 'attributes', 'people', 'people (实有人口); name, id_number and phone encrypted');";
 
 const KEY_CHECK: &str = "gridmap register key check";
+
+/// The column a house's sealed remarks are bound to.
+const REMARKS_COLUMN: &str = "houses.remarks";
 
 /// A person's sealed values: fid, name, ID number, phone.
 type SealedRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -560,8 +568,57 @@ fn nature_of(s: Option<String>) -> Option<HouseNature> {
 impl GpkgStore {
     /// Creates the `houses` and `people` tables if they are missing (idempotent).
     pub fn ensure_register_tables(&self) -> Result<()> {
-        self.connection().execute_batch(HOUSES_SQL)?;
+        let conn = self.connection();
+        conn.execute_batch(HOUSES_SQL)?;
+        // 人口类型, added with the campaign scorecard: files from before lack the column.
+        let has: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('people') WHERE name = 'residence')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch("ALTER TABLE people ADD COLUMN residence TEXT")?;
+        }
         Ok(())
+    }
+
+    /// Seals the remarks that files from before kept in clear (they may name a landlord and a
+    /// phone), inside the caller's transaction, after its key check.
+    fn seal_clear_remarks(tx: &Transaction, key: &RegisterKey) -> Result<()> {
+        let clear: Vec<(i64, String)> = {
+            let mut stmt =
+                tx.prepare("SELECT fid, remarks FROM houses WHERE typeof(remarks) = 'text'")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut update = tx.prepare("UPDATE houses SET remarks = ?2 WHERE fid = ?1")?;
+        for (fid, text) in clear {
+            update.execute(params![fid, key.seal(REMARKS_COLUMN, &text)])?;
+        }
+        Ok(())
+    }
+
+    /// Each house's remarks, opened with the register key, by house id (houses without remarks
+    /// are left out).
+    pub fn house_remarks(&self, key: &RegisterKey) -> Result<FxHashMap<String, String>> {
+        self.ensure_register_tables()?;
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT id, remarks FROM houses WHERE remarks IS NOT NULL")?;
+        let mut rows = stmt.query([])?;
+        let mut out = FxHashMap::default();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let text = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                rusqlite::types::ValueRef::Blob(b) => key
+                    .open(REMARKS_COLUMN, b)
+                    .ok_or(RegisterError::SealedSubject { id: id.clone() })?,
+                _ => continue,
+            };
+            out.insert(id, text);
+        }
+        Ok(out)
     }
 
     pub(crate) fn check_key(tx: &Transaction, key: &RegisterKey) -> Result<()> {
@@ -743,6 +800,7 @@ impl GpkgStore {
         Self::check_key(&tx, key)?;
         // People are found by fingerprint: those of an older scheme are recomputed first.
         Self::upgrade_fingerprints_in(&tx, key)?;
+        Self::seal_clear_remarks(&tx, key)?;
         let mut next_house: i64 =
             tx.query_row("SELECT COALESCE(MAX(fid), 0) FROM houses", [], |r| r.get(0))?;
         let mut next_person: i64 =
@@ -760,18 +818,31 @@ impl GpkgStore {
             let mut find_person = tx.prepare("SELECT id FROM people WHERE id_fingerprint = ?1")?;
             let mut add_person = tx.prepare(
                 "INSERT INTO people (id, house, name, id_number, id_fingerprint, occupation, employer,
-                   relation, marital_status, hukou_match, phone, source_row)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   relation, marital_status, hukou_match, phone, source_row, residence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             let mut update_person = tx.prepare(
                 "UPDATE people SET house = ?2, name = ?3, id_number = ?4, occupation = ?6,
                    employer = ?7, relation = ?8, marital_status = ?9, hukou_match = ?10, phone = ?11,
-                   source_row = ?12 WHERE id = ?1 AND id_fingerprint = ?5",
+                   source_row = ?12, residence = COALESCE(?13, residence)
+                 WHERE id = ?1 AND id_fingerprint = ?5",
             )?;
             let mut houses_seen: FxHashSet<String> = FxHashSet::default();
             for (r, key_text) in &ready {
                 let (building, how, why) = links.get(key_text).cloned().unwrap_or_default();
                 let nature = r.nature.map(HouseNature::as_str);
+                let remarks = r.remarks.as_deref().map(|t| key.seal(REMARKS_COLUMN, t));
+                // The form's rule 4: a rented house's remarks name the landlord, the lease and
+                // its reason. Reported, not refused: the worker completes it at the next visit.
+                if r.nature == Some(HouseNature::Rented) {
+                    let missing = rental_remarks_missing(r.remarks.as_deref().unwrap_or(""));
+                    if !missing.is_empty() {
+                        out.rentals_incomplete.push(RowProblem {
+                            row: r.row,
+                            reason: format!("租住: 备注 lacks {}", missing.join(", ")),
+                        });
+                    }
+                }
                 let house: Option<String> = find_house
                     .query_row([key_text], |row| row.get(0))
                     .optional()?;
@@ -780,14 +851,14 @@ impl GpkgStore {
                         if houses_seen.insert(h.clone()) {
                             out.houses_existing += 1;
                         }
-                        touch_house.execute(params![h, building, how, why, nature, r.remarks])?;
+                        touch_house.execute(params![h, building, how, why, nature, remarks])?;
                         h
                     }
                     None => {
                         next_house += 1;
                         let h = format!("h{next_house}");
                         add_house.execute(params![
-                            h, building, key_text, r.address, nature, r.remarks, how, why
+                            h, building, key_text, r.address, nature, remarks, how, why
                         ])?;
                         houses_seen.insert(h.clone());
                         out.houses_created += 1;
@@ -821,7 +892,8 @@ impl GpkgStore {
                     r.marital_status,
                     r.hukou_match,
                     phone,
-                    r.row as i64
+                    r.row as i64,
+                    r.residence.map(Residence::as_str)
                 ];
                 if existing.is_some() {
                     update_person.execute(values)?;
@@ -840,7 +912,7 @@ impl GpkgStore {
     pub fn houses(&self) -> Result<Vec<House>> {
         self.ensure_register_tables()?;
         let mut stmt = self.connection().prepare(
-            "SELECT id, building, address_key, address, nature, remarks FROM houses ORDER BY fid",
+            "SELECT id, building, address_key, address, nature FROM houses ORDER BY fid",
         )?;
         let houses = stmt
             .query_map([], |r| {
@@ -850,7 +922,8 @@ impl GpkgStore {
                     address_key: r.get(2)?,
                     address: r.get(3)?,
                     nature: nature_of(r.get(4)?),
-                    remarks: r.get(5)?,
+                    // Sealed: see `house_remarks`.
+                    remarks: None,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -897,6 +970,18 @@ impl GpkgStore {
                 update.execute(rusqlite::params![fid, name, id_sealed, phone, fingerprint])?;
             }
         }
+        // Houses' remarks (clear ones from older files are sealed on the way) and key subjects.
+        Self::seal_clear_remarks(&tx, old)?;
+        Self::reseal_column(&tx, old, new, "houses", "remarks", REMARKS_COLUMN)?;
+        Self::ensure_key_subjects_in(&tx)?;
+        Self::reseal_column(
+            &tx,
+            old,
+            new,
+            "key_subjects",
+            "sealed",
+            crate::key_subjects::SEALED_COLUMN,
+        )?;
         tx.execute(
             "DELETE FROM gridmap_meta WHERE key = 'register_key_check'",
             [],
@@ -906,6 +991,35 @@ impl GpkgStore {
         Self::set_scheme(&tx)?;
         tx.commit()?;
         Ok(rows.len())
+    }
+
+    /// Re-seals every value of `table.column` (bound to `bound`) from key `old` to `new`,
+    /// inside the caller's transaction.
+    fn reseal_column(
+        tx: &Transaction,
+        old: &RegisterKey,
+        new: &RegisterKey,
+        table: &str,
+        column: &str,
+        bound: &str,
+    ) -> Result<()> {
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT fid, {column} FROM {table} WHERE typeof({column}) = 'blob'"
+            ))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut update = tx.prepare(&format!("UPDATE {table} SET {column} = ?2 WHERE fid = ?1"))?;
+        for (fid, sealed) in rows {
+            let plain = old
+                .open(bound, &sealed)
+                .ok_or(RegisterError::SealedSubject {
+                    id: format!("{table} row {fid}"),
+                })?;
+            update.execute(params![fid, new.seal(bound, &plain)])?;
+        }
+        Ok(())
     }
 
     /// The people registered in each building's houses (人房关联), by building id; buildings
@@ -953,7 +1067,7 @@ impl GpkgStore {
         self.ensure_register_tables()?;
         let mut stmt = self.connection().prepare(
             "SELECT fid, id, house, name, id_number, occupation, employer, relation, marital_status,
-               hukou_match, phone FROM people ORDER BY fid",
+               hukou_match, phone, residence FROM people ORDER BY fid",
         )?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
@@ -971,6 +1085,10 @@ impl GpkgStore {
                 marital_status: r.get(8)?,
                 hukou_match: r.get(9)?,
                 phone: open(10, "phone")?,
+                residence: r
+                    .get::<_, Option<String>>(11)?
+                    .as_deref()
+                    .and_then(Residence::parse),
             };
             if view == View::Masked {
                 p.name = mask_name(&p.name);

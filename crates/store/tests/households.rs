@@ -858,3 +858,82 @@ fn rekey_changes_every_fingerprint_and_records_the_scheme() {
         .unwrap();
     assert_eq!((again.people_inserted, again.people_updated), (0, 8));
 }
+
+/// Remarks may name a landlord and a phone: they are sealed in the file, opened with the key,
+/// and re-sealed by `rekey` (with the key subjects); a rented house whose remarks lack what the
+/// form's rule 4 asks is reported; 人口类型 is read and kept.
+#[test]
+fn remarks_are_sealed_rentals_checked_and_residence_kept() {
+    use gridmap_core::register::{FormRow, HouseNature, Residence};
+    use gridmap_store::key_subjects::{KeySubject, SubjectKind};
+    const NEW: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let (dir, mut store) = project();
+    let row = |n: usize, address: &str, remarks: &str, residence| FormRow {
+        row: n,
+        address: address.into(),
+        name: NAMES[n].into(),
+        id_number: Some(fake_id(n as u32)),
+        nature: Some(HouseNature::Rented),
+        remarks: Some(remarks.into()),
+        residence,
+        ..FormRow::default()
+    };
+    let rows = [
+        row(
+            3,
+            "中山东一路12号",
+            "房主测试房东甲，租期2026.1至2027.1，务工",
+            Some(Residence::Inflow),
+        ),
+        row(4, "中山东一路18号301室", "房东测试房东乙", None),
+    ];
+    let done = store
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap();
+    assert_eq!(done.rentals_incomplete.len(), 1);
+    assert_eq!(done.rentals_incomplete[0].row, 4);
+    assert!(done.rentals_incomplete[0].reason.contains("承租期限"));
+    assert!(
+        !done.rentals_incomplete[0].reason.contains("房东"),
+        "no values in reasons"
+    );
+    // Sealed in the file, opened with the key, never given out by `houses()`.
+    let subject = KeySubject {
+        id: "key-1".into(),
+        kind: SubjectKind::Place,
+        category: "出租房屋".into(),
+        name: "测试出租屋".into(),
+        building: "osm-178408816".into(),
+        house: None,
+        attention: Some(2),
+        note: None,
+        updated_by: "t".into(),
+        updated_at: "2026-12-05T00:00:00Z".into(),
+    };
+    store.put_key_subject(&key(), &subject).unwrap();
+    drop(store);
+    let bytes = std::fs::read(dir.path().join("p.gpkg")).unwrap();
+    let wal = std::fs::read(dir.path().join("p.gpkg-wal")).unwrap_or_default();
+    for clear in ["测试房东甲", "测试房东乙", "测试出租屋"] {
+        for file in [&bytes, &wal] {
+            assert!(
+                !file.windows(clear.len()).any(|w| w == clear.as_bytes()),
+                "{clear}"
+            );
+        }
+    }
+    let mut store = GpkgStore::open(&dir.path().join("p.gpkg")).unwrap();
+    assert!(store.houses().unwrap().iter().all(|h| h.remarks.is_none()));
+    let remarks = store.house_remarks(&key()).unwrap();
+    assert!(remarks.values().any(|r| r.contains("测试房东甲")));
+    let people = store.people(&key(), View::Masked).unwrap();
+    let residences: Vec<_> = people.iter().map(|p| p.residence).collect();
+    assert!(residences.contains(&Some(Residence::Inflow)) && residences.contains(&None));
+    // Re-keyed: remarks and key subjects open with the new key only.
+    let new_key = RegisterKey::from_hex(NEW).unwrap();
+    store.rekey(&key(), &new_key).unwrap();
+    assert!(store.house_remarks(&key()).is_err());
+    assert_eq!(store.house_remarks(&new_key).unwrap(), remarks);
+    assert_eq!(store.key_subjects(&new_key).unwrap(), [subject]);
+    assert!(store.key_subjects(&key()).is_err());
+}
