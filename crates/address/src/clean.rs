@@ -7,6 +7,9 @@
 /// - dash-like characters (`-－—–‐−~～〜`) become `-`, kept only between two digits (`3-2-301`,
 ///   `98~114` → `98-114`), several in a row count as one;
 /// - `#` becomes `号` (`3#楼` = `3号楼`);
+/// - the traditional forms of the unit and division words become simplified (`號` → `号`,
+///   `棟` → `栋`, `樓` → `楼`, `單` → `单`, `門` → `门`, `層` → `层`, `區` → `区`, `縣` → `县`,
+///   `鎮` → `镇`, `鄉` → `乡`), as police and older registers write them (`100號` = `100号`);
 /// - whitespace and punctuation (`,，。、;；:：()（）[]【】"“”'‘’·/\` and the like) are dropped,
 ///   except that a run of them between two digits becomes a `-` (`3 2 301` = `3-2-301`);
 /// - control characters are dropped.
@@ -29,11 +32,28 @@ pub(crate) fn clean(s: &str) -> Vec<char> {
             out.push(match c {
                 '#' => '号',
                 c if c.is_ascii_lowercase() => c.to_ascii_uppercase(),
-                c => c,
+                c => simplified(c),
             });
         }
     }
     out
+}
+
+/// The simplified form of a traditional unit or division word, `c` itself otherwise.
+fn simplified(c: char) -> char {
+    match c {
+        '號' => '号',
+        '棟' => '栋',
+        '樓' => '楼',
+        '單' => '单',
+        '門' => '门',
+        '層' => '层',
+        '區' => '区',
+        '縣' => '县',
+        '鎮' => '镇',
+        '鄉' => '乡',
+        c => c,
+    }
 }
 
 fn half_width(c: char) -> char {
@@ -143,5 +163,11 @@ mod tests {
         assert_eq!(c("汇龙镇（东方村）-3组"), "汇龙镇东方村3组");
         assert_eq!(c("3#楼"), "3号楼");
         assert_eq!(c("-301-"), "301");
+    }
+
+    #[test]
+    fn traditional_unit_words_become_simplified() {
+        assert_eq!(c("世纪大道１００號６０１室"), "世纪大道100号601室");
+        assert_eq!(c("陽光花園3棟2單元3層301"), "陽光花園3栋2单元3层301");
     }
 }

@@ -73,6 +73,10 @@ enum Command {
     /// Re-encrypt the household registers with a new key (GRIDMAP_KEY or GRIDMAP_KEY_FILE holds
     /// the current one), all or nothing.
     Rekey(RekeyArgs),
+    /// Compare the register with the police station's population extract (同增同减): people
+    /// on one side only and at different addresses, per grid, with the consistency rate;
+    /// optionally the exchange workbook for the station and tasks to visit.
+    Reconcile(crate::reconcile_cmd::ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +215,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
         Command::Plates(a) => crate::plates_cmd::run_plates(a),
         Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
+        Command::Reconcile(args) => crate::reconcile_cmd::run_reconcile(args),
     }
 }
 

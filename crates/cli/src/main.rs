@@ -7,6 +7,7 @@ mod partition_cmd;
 mod plates_cmd;
 mod progress;
 mod project;
+mod reconcile_cmd;
 mod repair_cmd;
 mod serve_cmd;
 

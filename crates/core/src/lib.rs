@@ -18,6 +18,7 @@ pub mod index;
 pub mod locate;
 pub mod model;
 pub mod overlay;
+pub mod police;
 pub mod register;
 pub mod repair;
 pub mod surface;

@@ -236,32 +236,40 @@ pub enum FormError {
 /// Linear in the cells; a 100,000-row form reads in about a second (most of it unzipping and
 /// parsing the XLSX XML).
 pub fn read_households(path: &Path) -> Result<HouseholdForm, FormError> {
+    let (table, merges, encoding) = read_table(path, "a household form")?;
+    parse_table(path, table, &merges, encoding)
+}
+
+/// The cells of `.xlsx` or `.csv` file `path` (by extension), its merged regions and its
+/// encoding (`xlsx`, `UTF-8` or `GBK`); `what` names the file's kind in the message for
+/// another extension (`a household form`).
+pub(crate) fn read_table(
+    path: &Path,
+    what: &str,
+) -> Result<(Table, Vec<Merge>, &'static str), FormError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let open = |message: String| FormError::Open {
-        path: path.to_path_buf(),
-        message,
-    };
-    let (table, merges, encoding) = match ext.as_str() {
+    match ext.as_str() {
         "xlsx" | "xlsm" => {
             let (t, m) = read_xlsx(path)?;
-            (t, m, "xlsx")
+            Ok((t, m, "xlsx"))
         }
         "csv" | "txt" => {
-            let bytes = std::fs::read(path).map_err(|e| open(e.to_string()))?;
+            let bytes = std::fs::read(path).map_err(|e| FormError::Open {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
             let (t, enc) = read_csv(path, &bytes)?;
-            (t, Vec::new(), enc)
+            Ok((t, Vec::new(), enc))
         }
-        _ => {
-            return Err(open(
-                "a household form must be .xlsx or .csv (save .xls and .et files as .xlsx)".into(),
-            ));
-        }
-    };
-    parse_table(path, table, &merges, encoding)
+        _ => Err(FormError::Open {
+            path: path.to_path_buf(),
+            message: format!("{what} must be .xlsx or .csv (save .xls and .et files as .xlsx)"),
+        }),
+    }
 }
 
 /// Reads a household form from CSV bytes (UTF-8 or GBK); `path` only names it in messages.
@@ -271,9 +279,9 @@ pub fn read_households_csv(path: &Path, bytes: &[u8]) -> Result<HouseholdForm, F
 }
 
 /// Rows as (1-based row number, cells from column A).
-type Table = Vec<(usize, Vec<String>)>;
+pub(crate) type Table = Vec<(usize, Vec<String>)>;
 /// A merged region: (first row, first column, last row, last column), 0-based.
-type Merge = (u32, u32, u32, u32);
+pub(crate) type Merge = (u32, u32, u32, u32);
 
 fn read_xlsx(path: &Path) -> Result<(Table, Vec<Merge>), FormError> {
     let open = |message: String| FormError::Open {
@@ -330,7 +338,7 @@ fn cell(d: &Data) -> String {
     }
 }
 
-fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Table, &'static str), FormError> {
+pub(crate) fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Table, &'static str), FormError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let (text, enc): (Cow<str>, &'static str) = match std::str::from_utf8(body) {
         Ok(s) => (Cow::Borrowed(s), "UTF-8"),
@@ -373,7 +381,7 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Table, &'static str), FormErro
 }
 
 /// A title as compared: no spaces, line breaks, `*` marks or bracketed notes.
-fn clean_title(s: &str) -> String {
+pub(crate) fn clean_title(s: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;
     for c in s.chars() {
@@ -388,18 +396,7 @@ fn clean_title(s: &str) -> String {
     out
 }
 
-/// The column a title reads as, with its rank among the column's titles.
-fn column_of(title: &str) -> Option<(Column, usize)> {
-    let t = clean_title(title);
-    Column::ALL.into_iter().find_map(|c| {
-        c.titles()
-            .iter()
-            .position(|x| *x == t)
-            .map(|rank| (c, rank))
-    })
-}
-
-fn a1(row: u32, col: u32) -> String {
+pub(crate) fn a1(row: u32, col: u32) -> String {
     let mut c = col + 1;
     let mut letters = Vec::new();
     while c > 0 {
@@ -410,15 +407,156 @@ fn a1(row: u32, col: u32) -> String {
     letters.iter().rev().collect::<String>() + &(row + 1).to_string()
 }
 
-fn parse_table(
+/// The columns a sheet reader recognises by their titles.
+pub(crate) trait Titled: Copy + Eq + std::hash::Hash + 'static {
+    /// Every column, in the sheet's usual order.
+    const ALL: &'static [Self];
+    /// The titles read as the column, preferred first; the first names it in messages.
+    fn titles(self) -> &'static [&'static str];
+}
+
+impl Titled for Column {
+    const ALL: &'static [Self] = &Column::ALL;
+    fn titles(self) -> &'static [&'static str] {
+        Column::titles(self)
+    }
+}
+
+/// The column a title reads as, with its rank among the column's titles.
+pub(crate) fn column_in<C: Titled>(title: &str) -> Option<(C, usize)> {
+    let t = clean_title(title);
+    C::ALL.iter().find_map(|&c| {
+        c.titles()
+            .iter()
+            .position(|x| *x == t)
+            .map(|rank| (c, rank))
+    })
+}
+
+/// A sheet's header as understood.
+pub(crate) struct Header<C> {
+    /// Cells up to the last titled one.
+    pub width: usize,
+    /// Each recognised column's index (0-based).
+    pub index: FxHashMap<C, usize>,
+    /// Each recognised column with its title in the file, in [`Titled::ALL`] order.
+    pub columns: Vec<(C, String)>,
+    /// Titles that read as no column, or lost to a preferred title of the same column.
+    pub ignored: Vec<String>,
+}
+
+/// Finds the header of `table` ([`locate_header`]) and its columns: when two cells read as
+/// the same column, the one with the earlier title wins, and equal titles are
+/// [`FormError::DuplicateColumn`]; a column of `required` missing is
+/// [`FormError::MissingColumn`]. Answers the header's index in `table` and the header.
+pub(crate) fn read_header<C: Titled>(
     path: &Path,
-    mut table: Table,
+    table: &mut Table,
     merges: &[Merge],
-    encoding: &'static str,
-) -> Result<HouseholdForm, FormError> {
+    required: &[C],
+    expected: &str,
+) -> Result<(usize, Header<C>), FormError> {
+    let hi = locate_header(
+        path,
+        table,
+        merges,
+        |c| column_in::<C>(c).is_some(),
+        || expected.into(),
+    )?;
+    let header_row = table[hi].0;
+    let h0 = u32::try_from(header_row - 1).unwrap_or(u32::MAX);
+    let header = &table[hi].1;
+    let width = header
+        .iter()
+        .rposition(|c| !c.is_empty())
+        .map_or(0, |i| i + 1);
+    let mut chosen: FxHashMap<C, (usize, usize)> = FxHashMap::default();
+    let mut ignored = Vec::new();
+    for (i, title) in header.iter().enumerate().take(width) {
+        match column_in::<C>(title) {
+            Some((col, rank)) => match chosen.get(&col) {
+                Some(&(j, r)) if r == rank => {
+                    return Err(FormError::DuplicateColumn {
+                        path: path.to_path_buf(),
+                        row: header_row,
+                        column: col.titles()[0],
+                        first: format!("{} '{}'", a1(h0, j as u32), header[j]),
+                        second: format!("{} '{}'", a1(h0, i as u32), title),
+                    });
+                }
+                Some(&(_, r)) if r < rank => ignored.push(header[i].clone()),
+                Some(&(j, _)) => {
+                    ignored.push(header[j].clone());
+                    chosen.insert(col, (i, rank));
+                }
+                None => {
+                    chosen.insert(col, (i, rank));
+                }
+            },
+            None if !title.is_empty() => ignored.push(title.clone()),
+            None => {}
+        }
+    }
+    for &need in required {
+        if !chosen.contains_key(&need) {
+            return Err(FormError::MissingColumn {
+                path: path.to_path_buf(),
+                row: header_row,
+                missing: need.titles()[0],
+                accepted: need.titles().join(", "),
+            });
+        }
+    }
+    let columns: Vec<(C, String)> = C::ALL
+        .iter()
+        .filter_map(|c| chosen.get(c).map(|(i, _)| (*c, header[*i].clone())))
+        .collect();
+    let index = chosen.iter().map(|(c, (i, _))| (*c, *i)).collect();
+    Ok((
+        hi,
+        Header {
+            width,
+            index,
+            columns,
+            ignored,
+        },
+    ))
+}
+
+/// Checks the ID number `v` of row `row` (see `check_id_number`) and that no earlier row of
+/// `seen` has it: the canonical number unless it is invalid, and what is wrong, if anything
+/// (`has a wrong check digit (GB 11643)`, `repeats row 3`), never echoing the number.
+pub(crate) fn checked_id(
+    v: &str,
+    row: usize,
+    seen: &mut FxHashMap<String, usize>,
+) -> (Option<String>, Option<String>) {
+    match check_id_number(v) {
+        Ok(id) => match seen.get(&id) {
+            Some(first) => (Some(id), Some(format!("repeats row {first}"))),
+            None => {
+                seen.insert(id.clone(), row);
+                (Some(id), None)
+            }
+        },
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// The header among the first ten rows of `table`: the row in which most cells are titles
+/// (`is_title`), at least two; its index in `table`. A header cell merged down takes the value
+/// of the region's top cell; one merged across columns is [`FormError::MergedHeader`]; no such
+/// row is [`FormError::NoHeader`] with `expected` titles.
+pub(crate) fn locate_header(
+    path: &Path,
+    table: &mut Table,
+    merges: &[Merge],
+    is_title: impl Fn(&str) -> bool,
+    expected: impl FnOnce() -> String,
+) -> Result<usize, FormError> {
     // The header: the row among the first ten with the most cells that read as columns.
     let scored = table.iter().take(10).enumerate().map(|(i, (_, cells))| {
-        let n = cells.iter().filter(|c| column_of(c).is_some()).count();
+        let n = cells.iter().filter(|c| is_title(c)).count();
         (i, n)
     });
     let Some((hi, _)) = scored
@@ -430,7 +568,7 @@ fn parse_table(
     else {
         return Err(FormError::NoHeader {
             path: path.to_path_buf(),
-            expected: "住址, 姓名, 身份证号, 联系电话, 与户主关系, 房屋性质".into(),
+            expected: expected(),
         });
     };
     let header_row = table[hi].0;
@@ -458,54 +596,30 @@ fn parse_table(
             }
         }
     }
-    let header = &table[hi].1;
-    let width = header
-        .iter()
-        .rposition(|c| !c.is_empty())
-        .map_or(0, |i| i + 1);
-    let mut chosen: FxHashMap<Column, (usize, usize)> = FxHashMap::default();
-    let mut ignored = Vec::new();
-    for (i, title) in header.iter().enumerate().take(width) {
-        match column_of(title) {
-            Some((col, rank)) => match chosen.get(&col) {
-                Some(&(j, r)) if r == rank => {
-                    return Err(FormError::DuplicateColumn {
-                        path: path.to_path_buf(),
-                        row: header_row,
-                        column: col.title(),
-                        first: format!("{} '{}'", a1(h0, j as u32), header[j]),
-                        second: format!("{} '{}'", a1(h0, i as u32), title),
-                    });
-                }
-                Some(&(_, r)) if r < rank => ignored.push(header[i].clone()),
-                Some(&(j, _)) => {
-                    ignored.push(header[j].clone());
-                    chosen.insert(col, (i, rank));
-                }
-                None => {
-                    chosen.insert(col, (i, rank));
-                }
-            },
-            None if !title.is_empty() => ignored.push(title.clone()),
-            None => {}
-        }
-    }
-    for need in [Column::Address, Column::Name] {
-        if !chosen.contains_key(&need) {
-            return Err(FormError::MissingColumn {
-                path: path.to_path_buf(),
-                row: header_row,
-                missing: need.title(),
-                accepted: need.titles().join(", "),
-            });
-        }
-    }
-    let mut columns: Vec<(Column, String)> = chosen
-        .iter()
-        .map(|(c, (i, _))| (*c, header[*i].clone()))
-        .collect();
-    columns.sort_by_key(|(c, _)| *c as u8);
-    let index: FxHashMap<Column, usize> = chosen.iter().map(|(c, (i, _))| (*c, *i)).collect();
+    Ok(hi)
+}
+
+fn parse_table(
+    path: &Path,
+    mut table: Table,
+    merges: &[Merge],
+    encoding: &'static str,
+) -> Result<HouseholdForm, FormError> {
+    let (hi, header) = read_header(
+        path,
+        &mut table,
+        merges,
+        &[Column::Address, Column::Name],
+        "住址, 姓名, 身份证号, 联系电话, 与户主关系, 房屋性质",
+    )?;
+    let Header {
+        width,
+        index,
+        columns,
+        ignored,
+        ..
+    } = header;
+    let header_row = table[hi].0;
 
     let mut form = HouseholdForm {
         rows: Vec::new(),
@@ -571,19 +685,12 @@ fn parse_table(
         }
         let id_number = match get(Column::IdNumber) {
             "" => None,
-            v => match check_id_number(v) {
-                Ok(id) => {
-                    if let Some(first) = seen_ids.get(&id) {
-                        why.push(format!("{} repeats row {first}", Column::IdNumber.title()));
-                    } else {
-                        seen_ids.insert(id.clone(), *row);
-                    }
-                    Some(id)
-                }
-                Err(e) => {
+            v => match checked_id(v, *row, &mut seen_ids) {
+                (id, Some(e)) => {
                     why.push(format!("{} {e}", Column::IdNumber.title()));
-                    None
+                    id
                 }
+                (id, None) => id,
             },
         };
         let phone = match get(Column::Phone) {
@@ -689,11 +796,20 @@ mod tests {
 
     #[test]
     fn titles_read_with_their_variants_and_notes() {
-        assert_eq!(column_of("公民身份号码"), Some((Column::IdNumber, 2)));
-        assert_eq!(column_of("身份证号码（18位）"), Some((Column::IdNumber, 1)));
-        assert_eq!(column_of(" 姓 名 *"), Some((Column::Name, 0)));
-        assert_eq!(column_of("是否人户一致"), Some((Column::HukouMatch, 1)));
-        assert_eq!(column_of("性别"), None);
+        assert_eq!(
+            column_in::<Column>("公民身份号码"),
+            Some((Column::IdNumber, 2))
+        );
+        assert_eq!(
+            column_in::<Column>("身份证号码（18位）"),
+            Some((Column::IdNumber, 1))
+        );
+        assert_eq!(column_in::<Column>(" 姓 名 *"), Some((Column::Name, 0)));
+        assert_eq!(
+            column_in::<Column>("是否人户一致"),
+            Some((Column::HukouMatch, 1))
+        );
+        assert_eq!(column_in::<Column>("性别"), None);
         assert_eq!(a1(0, 0), "A1");
         assert_eq!(a1(2, 27), "AB3");
     }

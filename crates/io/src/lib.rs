@@ -13,6 +13,7 @@ mod error;
 #[cfg(feature = "gdal")]
 pub mod gdal_io;
 pub mod households;
+pub mod police;
 pub mod read;
 pub mod write;
 

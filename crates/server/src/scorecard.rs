@@ -70,7 +70,7 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
     let p = state.project();
     let scope = user.scope(&p);
     let building_at = |b: &str| p.building_by_id.get(b).map(|&i| i as usize);
-    let (houses, key_subjects, plates) = {
+    let (houses, key_subjects, plates, reconciliation) = {
         let store = state
             .0
             .store
@@ -80,12 +80,14 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
             store.scorecard_houses(&building_at),
             store.key_subject_counts(&building_at),
             store.plates_in_use(),
+            gridmap_store::scorecard::reconciliation_counts(&store),
         )
     };
     let internal = |e: gridmap_store::registers::RegisterError| AppError::Internal(e.to_string());
     let houses = houses.map_err(internal)?;
     let key_subjects = key_subjects.map_err(internal)?;
     let plates = plates.map_err(internal)?;
+    let reconciliation = reconciliation.map_err(internal)?;
     let live = p
         .live
         .read()
@@ -99,6 +101,7 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
         visits: &live.visits,
         key_subjects: &key_subjects,
         plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
+        reconciliation: &reconciliation,
     });
     drop(live);
     let visible: Vec<_> = grids

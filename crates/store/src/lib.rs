@@ -16,6 +16,7 @@ pub mod declarations;
 pub mod gpkg;
 pub mod key_subjects;
 pub mod plates;
+pub mod reconcile;
 pub mod registers;
 mod rtree_bulk;
 pub mod scorecard;

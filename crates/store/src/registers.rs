@@ -264,6 +264,23 @@ impl RegisterKey {
         String::from_utf8(plain).ok()
     }
 
+    /// The sealed value in cell `i` of `row` of `people` (whose `fid` is given), decrypted for
+    /// `column`; `None` for a NULL cell.
+    pub(crate) fn open_cell(
+        &self,
+        row: &rusqlite::Row,
+        i: usize,
+        column: &'static str,
+        fid: i64,
+    ) -> Result<Option<String>> {
+        let b: Option<Vec<u8>> = row.get(i)?;
+        b.map(|b| {
+            self.open(column, &b)
+                .ok_or(RegisterError::Decrypt { fid, column })
+        })
+        .transpose()
+    }
+
     /// A keyed fingerprint of an ID number (scheme 2, [`FINGERPRINT_SCHEME`]): HMAC-SHA256 of
     /// its UTF-8 bytes under the key HKDF-SHA256 derives from the register key with
     /// [`FINGERPRINT_INFO`], as 64 lower-case hex digits. Equal numbers give equal
@@ -365,7 +382,7 @@ struct Entry {
     building: Option<String>,
 }
 
-fn local(levels: &Levels) -> Levels {
+pub(crate) fn local(levels: &Levels) -> Levels {
     Levels {
         province: None,
         city: None,
@@ -375,7 +392,7 @@ fn local(levels: &Levels) -> Levels {
     }
 }
 
-fn admin_compatible(a: &Levels, b: &Levels) -> bool {
+pub(crate) fn admin_compatible(a: &Levels, b: &Levels) -> bool {
     [
         (&a.province, &b.province),
         (&a.city, &b.city),
@@ -396,7 +413,7 @@ fn range_of(number: &str) -> Option<(u32, u32)> {
 type Linked = (Option<String>, Option<&'static str>, Option<String>);
 
 /// Where a house's address led.
-enum Link {
+pub(crate) enum Link {
     Building(String, &'static str),
     None(String),
 }
@@ -511,7 +528,7 @@ impl StandardAddresses {
         })
     }
 
-    fn link(&self, levels: &Levels) -> Link {
+    pub(crate) fn link(&self, levels: &Levels) -> Link {
         let l = local(levels);
         let strips: [fn(&mut Levels); 3] =
             [|l| l.room = None, |l| l.floor = None, |l| l.unit = None];
@@ -697,7 +714,7 @@ impl GpkgStore {
     /// # Performance
     /// Nothing when the project is up to date; else one decryption and one HMAC per person
     /// with an ID number (a few µs each).
-    fn upgrade_fingerprints_in(tx: &Transaction, key: &RegisterKey) -> Result<usize> {
+    pub(crate) fn upgrade_fingerprints_in(tx: &Transaction, key: &RegisterKey) -> Result<usize> {
         let scheme = Self::scheme_in(tx)?;
         if scheme == FINGERPRINT_SCHEME {
             return Ok(0);
@@ -1079,14 +1096,7 @@ impl GpkgStore {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let fid: i64 = r.get(0)?;
-            let open = |i: usize, column: &'static str| -> Result<Option<String>> {
-                let b: Option<Vec<u8>> = r.get(i)?;
-                b.map(|b| {
-                    key.open(column, &b)
-                        .ok_or(RegisterError::Decrypt { fid, column })
-                })
-                .transpose()
-            };
+            let open = |i: usize, column: &'static str| key.open_cell(r, i, column, fid);
             let mut p = Person {
                 id: r.get(1)?,
                 house: r.get(2)?,

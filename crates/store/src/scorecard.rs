@@ -71,6 +71,30 @@ pub struct Inputs<'a, V> {
     /// Whether the plate of (building id, house id or `""` for the building's own) was printed
     /// and scanned at least once ([`GpkgStore::plates_in_use`]).
     pub plate_in_use: &'a dyn Fn(&str, &str) -> bool,
+    /// The latest reconciliation with the police register, per grid code as recorded: people
+    /// matched at the same address, and matched + police only + register only
+    /// ([`reconciliation_counts`]). A code no grid has now counts for the town.
+    pub reconciliation: &'a [(String, u64, u64)],
+}
+
+/// The figures of the latest `gridmap reconcile` as [`Inputs::reconciliation`] takes them
+/// (empty when there has been none).
+pub fn reconciliation_counts(store: &GpkgStore) -> Result<Vec<(String, u64, u64)>> {
+    Ok(store
+        .latest_reconciliation()?
+        .map(|rec| {
+            rec.grids
+                .iter()
+                .map(|g| {
+                    (
+                        g.grid.clone(),
+                        g.matched_same_address as u64,
+                        g.reconciled() as u64,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Each grid's counts and the counts that belong to the town but to no grid (buildings in no
@@ -87,6 +111,7 @@ pub fn count<'v>(
         visits,
         key_subjects,
         plate_in_use,
+        reconciliation,
     } = input;
     let mut out: Vec<GridCounts> = grids
         .iter()
@@ -180,6 +205,20 @@ pub fn count<'v>(
             c.people_linked += h.people;
         }
     }
+    // The police reconciliation: each grid's recorded figures.
+    let by_code: FxHashMap<&str, usize> = grids
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.code.as_str(), i))
+        .collect();
+    for (code, same, reconciled) in reconciliation {
+        let c = match by_code.get(code.as_str()) {
+            Some(&g) => &mut out[g].counts,
+            None => &mut outside,
+        };
+        c.matched_same_address += same;
+        c.reconciled += reconciled;
+    }
     // Key subjects: counted where their building is.
     for &(at, rated) in key_subjects {
         let c = match at.filter(|&i| i < buildings.len()).and_then(grid_of) {
@@ -235,6 +274,7 @@ impl GpkgStore {
         let houses = self.scorecard_houses(&|b| building_at.get(b).copied())?;
         let key_subjects = self.key_subject_counts(&|b| building_at.get(b).copied())?;
         let plates = self.plates_in_use()?;
+        let reconciliation = reconciliation_counts(self)?;
         let visits = self.visits()?;
         let grid_of = |i: usize| assignment[i].grid().map(|g| g as usize);
         Ok(count(Inputs {
@@ -245,6 +285,7 @@ impl GpkgStore {
             visits: &visits,
             key_subjects: &key_subjects,
             plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
+            reconciliation: &reconciliation,
         }))
     }
 }
@@ -340,7 +381,16 @@ mod tests {
             visits: &visits,
             key_subjects: &[(Some(0), true), (Some(1), false), (None, false)],
             plate_in_use: &|b, h| (b, h) == ("B0", "H1") || (b, h) == ("B1", ""),
+            reconciliation: &[("G1".into(), 9, 10), ("(unassigned)".into(), 0, 2)],
         });
+        assert_eq!(
+            (
+                by_grid[0].counts.matched_same_address,
+                by_grid[0].counts.reconciled
+            ),
+            (9, 10)
+        );
+        assert_eq!(outside.reconciled, 2);
         assert_eq!((c_plates(&by_grid)), (2, 3));
         let c = by_grid[0].counts;
         assert_eq!((c.key_subjects_rated, c.key_subjects), (1, 2));

@@ -15,6 +15,8 @@
 
 #![warn(missing_docs)]
 
+pub mod police;
+
 use geo::{Coord, LineString, MultiPolygon, Polygon, Scale};
 use gridmap_core::geodesy::LocalMetres;
 use gridmap_core::model::{Building, Footprint, Grid};
