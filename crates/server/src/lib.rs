@@ -28,6 +28,7 @@ pub mod repair;
 pub mod scope;
 pub mod scorecard;
 pub mod state;
+pub mod tasks;
 pub mod tiles;
 pub mod uncovered;
 pub mod watch;
@@ -85,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stats.csv", get(api::stats_csv))
         .route("/api/stats.xlsx", get(api::stats_xlsx))
         .route("/api/scorecard", get(scorecard::get))
+        .route("/api/tasks", get(tasks::list))
+        .route("/api/tasks/{id}/done", post(tasks::done))
         .route(
             "/api/key-subjects",
             get(key_subjects::list).post(key_subjects::create),

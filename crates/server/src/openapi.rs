@@ -60,6 +60,8 @@ pub struct ErrorBody {
         api::stats_xlsx,
         crate::scorecard::get,
         crate::scorecard::xlsx,
+        crate::tasks::list,
+        crate::tasks::done,
         crate::key_subjects::list,
         crate::key_subjects::create,
         crate::key_subjects::update,
