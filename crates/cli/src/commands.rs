@@ -104,6 +104,10 @@ struct StatsArgs {
     /// With --scorecard: also write the monthly ranking report (Excel, Chinese headers) here.
     #[arg(long, value_name = "OUT.xlsx", requires = "scorecard")]
     xlsx: Option<PathBuf>,
+    /// With --scorecard: also write the monthly ranking report as a PDF here (needs a CJK
+    /// font: Debian's fonts-wqy-microhei, or GRIDMAP_CJK_FONT).
+    #[arg(long, value_name = "OUT.pdf", requires = "scorecard")]
+    pdf: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,9 +213,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::User(command) => crate::serve_cmd::run_user(command),
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
-        Command::Stats(a) if a.scorecard => {
-            crate::households_cmd::run_scorecard(&a.project, a.json, a.xlsx.as_deref())
-        }
+        Command::Stats(a) if a.scorecard => crate::households_cmd::run_scorecard(
+            &a.project,
+            a.json,
+            a.xlsx.as_deref(),
+            a.pdf.as_deref(),
+        ),
         Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
         Command::Plates(a) => crate::plates_cmd::run_plates(a),
         Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),

@@ -208,7 +208,12 @@ pub fn run_stats(project: &Path, by: &str, json: bool) -> Result<ExitCode> {
 
 /// `gridmap stats PROJECT --scorecard [--json] [--xlsx OUT]`: the campaign scorecard, from the
 /// same counting as the server's `/api/scorecard`.
-pub fn run_scorecard(project: &Path, json: bool, xlsx: Option<&Path>) -> Result<ExitCode> {
+pub fn run_scorecard(
+    project: &Path,
+    json: bool,
+    xlsx: Option<&Path>,
+    pdf: Option<&Path>,
+) -> Result<ExitCode> {
     let store = GpkgStore::open(project)?;
     let town = store.town()?;
     let (grids, outside) = store.scorecard_counts()?;
@@ -224,6 +229,12 @@ pub fn run_scorecard(project: &Path, json: bool, xlsx: Option<&Path>) -> Result<
             names.get(v).cloned()
         })?;
         std::fs::write(out, book).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if let Some(out) = pdf {
+        let font = gridmap_plates::Font::find()?;
+        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        let bytes = gridmap_server::scorecard::pdf(&town.name, &today, &card, &font)?;
+        std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&card)?);

@@ -4,8 +4,9 @@
 //! Data flows one way: the caller (the `gridmap plates` command, or the server's
 //! `/api/plates.pdf`) decides which plates a grid gets and their URLs and addresses (see
 //! `gridmap_store::plates`), finds a CJK font with [`Font::find`], and [`render`] lays the
-//! plates out, [`COLUMNS`] × [`ROWS`] to a page, and writes the PDF. Nothing here reads the
-//! project or personal data.
+//! plates out, [`COLUMNS`] × [`ROWS`] to a page, and writes the PDF. [`render_table`] sets a
+//! report table (the scorecard's monthly ranking) on landscape pages with the same font. Nothing
+//! here reads the project or personal data.
 //!
 //! Chinese text needs a font that has it, embedded in the PDF: the font is a TrueType file (or
 //! a TrueType collection) from a Debian package — [`FONT_PACKAGE`] by default, see
@@ -508,6 +509,111 @@ fn embed_font(pdf: &mut Pdf, w: &Writer, font: &Font, refs: [Ref; 5]) -> Result<
     }
     pdf.cmap(to_unicode, &cmap.finish());
     Ok(())
+}
+
+/// A report table: a title, a line under it, the column names and the rows, set on landscape
+/// A4 pages with the header repeated and numbered pages (the monthly ranking report).
+pub struct Table<'a> {
+    /// The title, on every page.
+    pub title: &'a str,
+    /// A line under the title (the date, what the figures count).
+    pub subtitle: &'a str,
+    /// Column names, and each column's share of the width (they are scaled to fill it).
+    pub columns: &'a [(&'a str, f32)],
+    /// The rows, one text a cell.
+    pub rows: &'a [Vec<String>],
+}
+
+/// Renders `table` as a PDF with `font` embedded (the glyphs used only).
+pub fn render_table(table: &Table, font: &Font) -> Result<Vec<u8>> {
+    const SIZE: f32 = 8.5;
+    const ROW_H: f32 = 14.0;
+    let face = font.face();
+    let units = f32::from(face.units_per_em());
+    let mut w = Writer {
+        face,
+        remapper: GlyphRemapper::new(),
+        chars: Vec::new(),
+        units,
+    };
+    let (page_w, page_h) = (A4.1, A4.0); // landscape
+    let width = page_w - 2.0 * MARGIN;
+    let total: f32 = table.columns.iter().map(|c| c.1).sum::<f32>().max(1.0);
+    let widths: Vec<f32> = table.columns.iter().map(|c| c.1 / total * width).collect();
+    let top = page_h - MARGIN - 44.0;
+    let per_page = (((top - MARGIN - 20.0) / ROW_H) as usize).max(1);
+    let pages = table.rows.len().div_ceil(per_page).max(1);
+
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let refs = [
+        Ref::new(3),
+        Ref::new(4),
+        Ref::new(5),
+        Ref::new(6),
+        Ref::new(7),
+    ];
+    let info = Ref::new(8);
+    let page_ref = |i: usize| Ref::new(10 + 2 * i as i32);
+    let content_ref = |i: usize| Ref::new(11 + 2 * i as i32);
+    for page in 0..pages {
+        let mut content = Content::new();
+        content.set_fill_gray(0.0);
+        w.show(
+            &mut content,
+            table.title,
+            MARGIN,
+            page_h - MARGIN - 16.0,
+            14.0,
+        );
+        let sub = format!("{}　第 {} / {} 页", table.subtitle, page + 1, pages);
+        w.show(&mut content, &sub, MARGIN, page_h - MARGIN - 32.0, 9.0);
+        let mut row_text = |content: &mut Content, cells: &[String], y: f32| {
+            let mut x = MARGIN;
+            for (cell, cw) in cells.iter().zip(&widths) {
+                if let Some(line) = w.wrap(cell, SIZE, cw - 4.0, 1).first() {
+                    w.show(content, line, x + 2.0, y + 4.0, SIZE);
+                }
+                x += cw;
+            }
+        };
+        // The header row, shaded.
+        content.set_fill_gray(0.88);
+        content.rect(MARGIN, top - ROW_H, width, ROW_H);
+        content.fill_nonzero();
+        content.set_fill_gray(0.0);
+        let names: Vec<String> = table.columns.iter().map(|c| c.0.to_string()).collect();
+        row_text(&mut content, &names, top - ROW_H);
+        let rows = table.rows.iter().skip(page * per_page).take(per_page);
+        let mut y = top - ROW_H;
+        for cells in rows {
+            y -= ROW_H;
+            row_text(&mut content, cells, y);
+            content.set_stroke_gray(0.8);
+            content.set_line_width(0.4);
+            content.move_to(MARGIN, y);
+            content.line_to(MARGIN + width, y);
+            content.stroke();
+        }
+        let mut p = pdf.page(page_ref(page));
+        p.media_box(Rect::new(0.0, 0.0, page_w, page_h));
+        p.parent(tree);
+        p.contents(content_ref(page));
+        p.resources().fonts().pair(Name(b"F1"), refs[0]);
+        p.finish();
+        pdf.stream(content_ref(page), &deflate(&content.finish()))
+            .filter(Filter::FlateDecode);
+    }
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree)
+        .kids((0..pages).map(page_ref))
+        .count(pages as i32);
+    pdf.document_info(info)
+        .title(TextStr(table.title))
+        .producer(TextStr("gridmap"));
+    embed_font(&mut pdf, &w, font, refs)?;
+    Ok(pdf.finish())
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/key-subjects/{id}", put(key_subjects::update))
         .route("/api/scorecard.xlsx", get(scorecard::xlsx))
+        .route("/api/scorecard.pdf", get(scorecard::pdf_report))
         .route("/api/visits", post(api::post_visit))
         .route("/api/buildings/{id}", get(people::building))
         .route("/api/audit", get(people::audit))

@@ -60,6 +60,7 @@ pub struct ErrorBody {
         api::stats_xlsx,
         crate::scorecard::get,
         crate::scorecard::xlsx,
+        crate::scorecard::pdf_report,
         crate::tasks::list,
         crate::tasks::done,
         crate::key_subjects::list,

@@ -245,6 +245,97 @@ pub fn workbook(
     book.save_to_buffer()
 }
 
+/// The monthly ranking report as a PDF (landscape A4, Chinese, the font embedded): the town's
+/// rates, then grids ranked, each rate with its grade's word.
+pub fn pdf(
+    town: &str,
+    date: &str,
+    card: &Scorecard,
+    font: &gridmap_plates::Font,
+) -> Result<Vec<u8>, gridmap_plates::PlateError> {
+    let cell = |r: &gridmap_stats::scorecard::Rate| match r.rate {
+        Some(v) => format!(
+            "{:.1}%{}",
+            v * 100.0,
+            match r.grade {
+                Some(gridmap_stats::scorecard::Grade::Red) => " *",
+                Some(gridmap_stats::scorecard::Grade::Amber) => " ~",
+                _ => "",
+            }
+        ),
+        None => "–".to_string(),
+    };
+    let mut columns: Vec<(&str, f32)> = vec![("排名", 0.6), ("编码", 1.6), ("名称", 1.6)];
+    let titles: Vec<&str> = card
+        .town
+        .rates()
+        .iter()
+        .map(|(k, _)| rate_title(k))
+        .collect();
+    columns.extend(titles.iter().map(|t| (*t, 1.0)));
+    let mut rows = vec![{
+        let mut r = vec!["全镇".to_string(), String::new(), town.to_string()];
+        r.extend(card.town.rates().iter().map(|(_, rate)| cell(rate)));
+        r
+    }];
+    for (n, c) in card.grids.iter().enumerate() {
+        let mut r = vec![
+            (n + 1).to_string(),
+            c.code.clone(),
+            c.name.clone().unwrap_or_default(),
+        ];
+        r.extend(c.rates().iter().map(|(_, rate)| cell(rate)));
+        rows.push(r);
+    }
+    let title = format!("{town} “三个100%、三个95%”月度排名通报");
+    let subtitle = format!(
+        "统计日期：{date}　* 未达标（低于目标 10 个百分点以上）　~ 接近目标（差 10 个百分点以内）"
+    );
+    gridmap_plates::render_table(
+        &gridmap_plates::Table {
+            title: &title,
+            subtitle: &subtitle,
+            columns: &columns,
+            rows: &rows,
+        },
+        font,
+    )
+}
+
+/// `GET /api/scorecard.pdf`: [`pdf`] of the caller's part (503 without a CJK font).
+#[utoipa::path(get, path = "/api/scorecard.pdf", tag = "statistics", responses((status = 200, description = "The monthly ranking report as a PDF", content_type = "application/pdf", body = Vec<u8>), (status = 503, description = "No CJK font on the server", body = crate::openapi::ErrorBody)))]
+pub async fn pdf_report(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, AppError> {
+    let st = state.clone();
+    let bytes = crate::reading(move || {
+        let card = scorecard_now(&st, &user)?;
+        let town = st.project().town.name.clone();
+        let font = gridmap_plates::Font::find().map_err(|e| {
+            AppError::Rejected(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("the report cannot be printed: {e}"),
+            )
+        })?;
+        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        pdf(&town, &today, &card, &font).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"gridmap-scorecard.pdf\"; filename*=UTF-8''{}",
+        crate::api::percent_encoded("月度排名通报.pdf")
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, bytes).into_response())
+}
+
 /// Each rate's definition, in Chinese, as the report prints it.
 pub fn definition(key: &str) -> &'static str {
     match key {

@@ -128,3 +128,39 @@ async fn the_monthly_report_is_a_workbook_with_chinese_sheets() {
     let grids = book.worksheet_range("网格排名").unwrap();
     assert_eq!(grids.rows().count(), 2 + 31);
 }
+
+#[tokio::test]
+async fn the_monthly_report_prints_as_a_pdf_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let (status, headers, bytes) =
+        send(&st, "GET", "/api/scorecard.pdf", Some(&admin), None, &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(headers[axum::http::header::CONTENT_TYPE], "application/pdf");
+    assert!(bytes.starts_with(b"%PDF"));
+    // Its text, as a reader copies it out (the font is embedded with its Unicode map).
+    let file = dir.path().join("report.pdf");
+    std::fs::write(&file, &bytes).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            for word in ["月度排名通报", "入户调查率", "310101001002-03"] {
+                assert!(text.contains(word), "{word} not in: {text}");
+            }
+        }
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("pdftotext (poppler-utils) is missing under CI")
+        }
+        Err(_) => eprintln!("pdftotext missing: the PDF's text is not checked"),
+    }
+}

@@ -77,7 +77,8 @@ export class Dashboard {
         // count against it), not a sum of the rows, where everyone is linked by construction.
         el('div', { class: 'card' }, t('linkage_rate'), el('b', { id: 'card-linkage' }, stats.linkage?.rate == null ? '–' : pct(stats.linkage.rate)))),
       el('h3', {}, t('scorecard'), ' ',
-        el('button', { id: 'export-scorecard', onclick: () => download('/api/scorecard.xlsx', 'gridmap-scorecard.xlsx') }, t('scorecard_export'))),
+        el('button', { id: 'export-scorecard', onclick: () => download('/api/scorecard.xlsx', 'gridmap-scorecard.xlsx') }, t('scorecard_export')), ' ',
+        el('button', { id: 'export-scorecard-pdf', onclick: () => download('/api/scorecard.pdf', 'gridmap-scorecard.pdf') }, t('scorecard_pdf'))),
       scorecardRow(card.town),
       el('h3', { id: 'chart-title' }, `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`),
       el('div', { id: 'chart' }),
