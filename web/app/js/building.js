@@ -2,7 +2,7 @@
 // masked or in clear as the user's role allows (the server decides and audits), and the
 // "record a visit" form for grid workers.
 
-import { ApiError, get } from './api.js';
+import { ApiError, call, get, post } from './api.js';
 import { record } from './outbox.js';
 import { localTime, num, t } from './i18n.js';
 import { el } from './dom.js';
@@ -62,6 +62,7 @@ export async function openBuilding(app, panel, id) {
           ...h.people.map((p) => el('tr', {}, el('td', {}, p.name ?? ''), el('td', {}, p.id_number ?? ''), el('td', {}, p.phone ?? ''), el('td', {}, p.relation ?? ''))))
         : el('p', { class: 'muted' }, t('no_people')))),
     b.note ? el('p', { class: 'muted' }, b.note) : '',
+    app.me.capabilities.includes('key_subjects') ? keySubjects(app, b.id) : '',
     el('h3', {}, t('visits')),
     el('table', { id: 'visits' },
       el('tr', {}, el('th', {}, t('at')), el('th', {}, t('who')), el('th', {}, t('outcome'))),
@@ -124,4 +125,69 @@ function visitForm(app, panel, b, houses) {
     el('button', { class: 'primary', type: 'submit' }, t('record')),
     result);
   return form;
+}
+
+/**
+ * Key units, places and persons (重点单位、场所、人员) of the building with their attention
+ * level (关注等级), for the roles allowed to see them (admins, grid leaders): the list, a level
+ * to set on each, and a form to add one. The server decides, seals and audits.
+ */
+function keySubjects(app, building) {
+  const box = el('div', { id: 'key-subjects' }, el('h3', {}, t('key_subjects')), el('p', {}, t('loading')));
+  const load = async () => {
+    let all;
+    try {
+      all = await get('/api/key-subjects');
+    } catch (e) {
+      box.replaceChildren(el('h3', {}, t('key_subjects')), el('p', { class: 'error' }, t('error', { msg: e.message })));
+      return;
+    }
+    const mine = all.subjects.filter((s) => s.building === building);
+    const levels = all.attention_levels;
+    const level = (s) => {
+      const select = el('select', { 'data-subject': s.id, 'aria-label': t('attention') },
+        el('option', { value: '' }, t('attention_unset')),
+        ...levels.map((label, i) => el('option', { value: String(i + 1), selected: s.attention === i + 1 }, label)));
+      select.addEventListener('change', async () => {
+        try {
+          await call('PUT', `/api/key-subjects/${encodeURIComponent(s.id)}`, { json: { attention: select.value ? Number(select.value) : null, note: s.note ?? undefined } });
+          await load();
+        } catch (e) { box.append(el('p', { class: 'error' }, t('error', { msg: e.message }))); }
+      });
+      return select;
+    };
+    const kind = el('select', { id: 'key-kind' }, ...Object.keys(all.categories).map((k) => el('option', { value: k }, t(`key_${k}`))));
+    const category = el('select', { id: 'key-category' });
+    const fill = () => category.replaceChildren(...all.categories[kind.value].map((c) => el('option', { value: c }, c)));
+    kind.addEventListener('change', fill);
+    fill();
+    const name = el('input', { id: 'key-name', maxlength: 64, required: true });
+    const attention = el('select', { id: 'key-attention' }, el('option', { value: '' }, t('attention_unset')),
+      ...levels.map((label, i) => el('option', { value: String(i + 1) }, label)));
+    const add = async (ev) => {
+      ev.preventDefault();
+      try {
+        await post('/api/key-subjects', {
+          kind: kind.value, category: category.value, name: name.value.trim(), building,
+          attention: attention.value ? Number(attention.value) : undefined,
+        });
+        await load();
+      } catch (e) { box.append(el('p', { class: 'error' }, t('error', { msg: e.message }))); }
+    };
+    box.replaceChildren(
+      el('h3', {}, `${t('key_subjects')} (${mine.length})`),
+      el('p', { class: 'muted' }, t('key_subjects_note')),
+      mine.length ? el('table', { class: 'people', id: 'key-subject-list' },
+        el('tr', {}, el('th', {}, t('key_kind')), el('th', {}, t('key_category')), el('th', {}, t('name')), el('th', {}, t('attention'))),
+        ...mine.map((s) => el('tr', {}, el('td', {}, t(`key_${s.kind}`)), el('td', {}, s.category), el('td', {}, s.name), el('td', {}, level(s)))))
+        : el('p', { class: 'muted' }, t('none')),
+      el('form', { id: 'key-subject-form', onsubmit: add },
+        el('label', { class: 'row' }, t('key_kind'), kind),
+        el('label', { class: 'row' }, t('key_category'), category),
+        el('label', { class: 'row' }, t('name'), name),
+        el('label', { class: 'row' }, t('attention'), attention),
+        el('button', { type: 'submit' }, t('key_add'))));
+  };
+  load();
+  return box;
 }

@@ -61,12 +61,39 @@ export class Coverage {
         this.toggle('problems', t('problems_layer'), ['problems', 'problems-points'])),
       el('h3', {}, t('uncovered')),
       el('div', { id: 'uncovered' }, t('loading')),
+      el('h3', {}, t('tasks')),
+      el('div', { id: 'tasks' }, t('loading')),
       el('h3', {}, t('problems')),
       el('div', { id: 'problems' }, t('loading')),
     );
     this.showLegend();
     this.loadUncovered();
+    this.loadTasks();
     this.loadProblems();
+  }
+
+  /** The addresses a police reconciliation asks the grid to check; field roles mark them done. */
+  async loadTasks() {
+    const box = this.panel.querySelector('#tasks');
+    let list;
+    try {
+      list = (await get('/api/tasks')).tasks;
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'muted' }, t('error', { msg: e.message })));
+      return;
+    }
+    const field = this.app.me.capabilities.includes('record_visits');
+    box.replaceChildren(list.length ? el('table', { id: 'tasks-table' },
+      el('tr', {}, el('th', {}, t('grid')), el('th', {}, t('address')), el('th', {})),
+      ...list.map((task) => el('tr', { 'data-task': task.id },
+        el('td', {}, task.grid ?? '–'), el('td', {}, task.address ?? '–'),
+        el('td', {}, field ? el('button', {
+          class: 'link',
+          onclick: async () => {
+            try { await post(`/api/tasks/${task.id}/done`); this.loadTasks(); } catch (e) { box.append(el('p', { class: 'error' }, t('error', { msg: e.message }))); }
+          },
+        }, t('task_done')) : ''))))
+      : el('p', { class: 'muted' }, t('tasks_none')));
   }
 
   /** The legend of the buildings' colours and of each heatmap shown. */
