@@ -610,6 +610,30 @@ describe('web map', () => {
     await page.waitForFunction(() => window.gridmap.twin?.loaded());
     await mapIdle(page, 'twin');
     await screenshot(page, '11-plan-side-by-side');
+    // The plan goes out as GeoJSON, every grid in it.
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#plan-export')]);
+    assert.match(file.suggestedFilename(), /^plan-310101001\d+-\d{4}-\d\d-\d\d\.geojson$/);
+    const chunks = [];
+    for await (const c of await file.createReadStream()) chunks.push(c);
+    const fc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    assert.equal(fc.type, 'FeatureCollection');
+    assert.equal(fc.features.length, planRows);
+    // Sized by households a grid, with the tolerance in percent; the phases in Chinese, and
+    // the earlier plan taken off the map while the new one is made.
+    await page.selectOption('#plan-by', 'target');
+    await page.fill('#plan-target', '1500');
+    await page.fill('#plan-tolerance', '10');
+    const phases = [];
+    const watch = setInterval(async () => {
+      const s = await page.textContent('#plan-status').catch(() => '');
+      if (s) phases.push(s);
+    }, 100);
+    await page.click('#plan-start');
+    assert.equal(await page.evaluate(() => window.gridmap.twin ?? null), null, 'the twin map stayed');
+    await page.waitForSelector('#plan-report', { timeout: 120_000 });
+    clearInterval(watch);
+    for (const s of phases) assert.doesNotMatch(s, /[A-Za-z]{3,}/, s);
+    assert.match(await page.textContent('#plan-report'), /10%/);
     await page.context().close();
   });
 

@@ -39,18 +39,30 @@ export class Plans {
     const village = el('select', { id: 'plan-village' }, ...villages.map((v) => el('option', { value: v }, v)));
     const grids = el('input', { id: 'plan-grids', type: 'number', min: 1, value: String(count(villages[0]) || 4), style: 'width:6em' });
     village.addEventListener('change', () => { grids.value = String(count(village.value) || 4); });
-    const tolerance = el('input', { id: 'plan-tolerance', type: 'number', min: 0.01, max: 0.5, step: 0.01, value: '0.05', style: 'width:6em' });
+    // Either a number of grids or a workload a grid (the norms speak of 300–500 households).
+    const by = el('select', { id: 'plan-by' },
+      el('option', { value: 'grids' }, t('plan_by_grids')), el('option', { value: 'target' }, t('plan_by_target')));
+    const target = el('input', { id: 'plan-target', type: 'number', min: 1, step: 10, value: '400', style: 'width:6em' });
+    const targetRow = el('label', { class: 'row', hidden: true }, t('plan_target'), target, ` ${t('households')}`);
+    const gridsRow = el('label', { class: 'row' }, t('plan_grids'), grids);
+    by.addEventListener('change', () => { targetRow.hidden = by.value !== 'target'; gridsRow.hidden = by.value === 'target'; });
+    // In percent, as the report gives it.
+    const tolerance = el('input', { id: 'plan-tolerance', type: 'number', min: 1, max: 50, step: 1, value: '5', style: 'width:5em' });
     const fromCurrent = el('input', { id: 'plan-from-current', type: 'checkbox' });
     this.panel.replaceChildren(
       el('h2', {}, t('plan_new')),
       el('label', { class: 'row' }, t('plan_village'), village),
-      el('label', { class: 'row' }, t('plan_grids'), grids),
-      el('label', { class: 'row' }, t('plan_tolerance'), tolerance),
+      el('label', { class: 'row' }, t('plan_size'), by),
+      gridsRow,
+      targetRow,
+      el('label', { class: 'row' }, t('plan_tolerance'), tolerance, ' %'),
       el('label', { class: 'row' }, fromCurrent, t('plan_from_current')),
       el('div', { class: 'row' }, el('button', {
         id: 'plan-start', class: 'primary',
         onclick: () => this.start({
-          village: village.value, grids: Number(grids.value), tolerance: Number(tolerance.value), from_current: fromCurrent.checked,
+          village: village.value,
+          ...(by.value === 'target' ? { target_households: Number(target.value) } : { grids: Number(grids.value) }),
+          tolerance: Number(tolerance.value) / 100, from_current: fromCurrent.checked,
         }),
       }, t('plan_start'))),
       el('div', { id: 'plan-status', role: 'status' }),
@@ -63,6 +75,10 @@ export class Plans {
     const status = this.panel.querySelector('#plan-status');
     this.result = null;
     this.panel.querySelector('#plan-result').replaceChildren();
+    // A plan from an earlier run is not left on the map while this one is made (or fails).
+    setOverlay(this.map, 'plan', []);
+    this.closeTwin();
+    status.className = '';
     try {
       const { job } = await post('/api/partition', req);
       this.job = job;
@@ -71,7 +87,7 @@ export class Plans {
         if (this.job !== job) return; // another plan was started
         if (s.status === 'done') { this.result = s; break; }
         if (s.status === 'failed') throw new Error(s.error);
-        status.textContent = t('plan_running', { phase: s.phase ?? '', pct: Math.round((s.progress ?? 0) * 100) });
+        status.textContent = t('plan_running', { phase: phaseText(s.phase), pct: Math.round((s.progress ?? 0) * 100) });
         await new Promise((r) => setTimeout(r, 300));
       }
       status.textContent = '';
@@ -113,6 +129,19 @@ export class Plans {
       el('label', { class: 'row' }, t('reason'), reason),
       el('div', { class: 'row' }, el('button', { id: 'plan-adopt-go', class: 'primary', onclick: adopt }, t('plan_adopt'))),
       result);
+  }
+
+  /** The plan as a GeoJSON file (RFC 7946, WGS84), named for its village and date: for QGIS or
+   * `gridmap import --layer grids`. */
+  exportGeoJson() {
+    const r = this.result;
+    const fc = { type: 'FeatureCollection', features: r.plan.features.map((f) => ({ type: 'Feature', geometry: f.geometry, properties: { ...f.properties } })) };
+    const blob = new Blob([JSON.stringify(fc)], { type: 'application/geo+json' });
+    const a = el('a', { href: URL.createObjectURL(blob), download: `plan-${r.village ?? 'village'}-${new Date().toISOString().slice(0, 10)}.geojson` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
 
   /** The plan's grids with a colour each, for the map. */
@@ -159,6 +188,7 @@ export class Plans {
             el('td', { class: 'num' }, num(p.households)),
             el('td', { class: 'num' }, p.deviation_pct == null ? '–' : `${num(p.deviation_pct, 1)}%`));
         })),
+      el('div', { class: 'row' }, el('button', { id: 'plan-export', onclick: () => this.exportGeoJson() }, t('plan_export'))),
       el('h3', {}, `${t('plan_moves')} (${num(moves.length)})`),
       el('ul', { id: 'plan-moves' }, ...moves.slice(0, 300).map((m) => el('li', {}, t('from_to', { b: m.building, from: m.from ?? t('none'), to: m.to ?? t('none') })))),
       this.adoptForm(r),
@@ -215,3 +245,9 @@ export class Plans {
   }
 }
 
+/** The partitioner's phase in the UI's language (the server names it in English). */
+function phaseText(phase) {
+  const key = `phase_${String(phase ?? 'starting').replaceAll(' ', '_')}`;
+  const text = t(key);
+  return text === key ? '' : text;
+}
