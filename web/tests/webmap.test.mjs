@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { api, launch, mapIdle, rendered, screenshot, signIn, startServer } from './support.mjs';
+import { join } from 'node:path';
+import { api, launch, mapIdle, outDir, rendered, screenshot, signIn, startServer } from './support.mjs';
 
 const LEADER_GRID = '310101001002-03';
 const VILLAGE = '310101001002';
@@ -505,6 +506,25 @@ describe('web map', () => {
       assert.notEqual(await page.evaluate(() => window.gridmap.map.getZoom()), zoom);
     }
     await screenshot(page, '07-coverage');
+    // Printing: the map as shown, with the title, scale, north arrow, legend and who printed
+    // it, and nothing else on the page (a PDF of it is kept for a look).
+    await page.evaluate(() => { window.print = () => { window.printed = true; }; });
+    await page.click('#print-map');
+    assert.equal(await page.evaluate(() => window.printed), true);
+    const sheet = await page.evaluate(() => {
+      const s = document.querySelector('#print-sheet');
+      return { title: s.querySelector('h1').textContent, image: s.querySelector('img').src.length, text: s.innerText };
+    });
+    assert.match(sheet.title, /走访覆盖图/);
+    assert.ok(sheet.image > 20_000, `the map image is ${sheet.image} bytes`);
+    assert.match(sheet.text, /北/);
+    assert.match(sheet.text, /\d+ (m|km)/);
+    assert.match(sheet.text, /supervisor 打印于/);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.isVisible('#panel'), false);
+    assert.equal(await page.isVisible('#print-sheet'), true);
+    await page.pdf({ path: join(outDir, '07-coverage-print.pdf'), format: 'A4', landscape: true });
+    await page.emulateMedia({ media: 'screen' });
     await page.context().close();
   });
 

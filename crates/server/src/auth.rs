@@ -584,7 +584,8 @@ pub async fn logout(
 
 /// `GET /api/me`: who the token belongs to, and what their role may do (`capabilities`, see
 /// [`crate::scope::Role::capabilities`]): the web app shows what the server will allow.
-/// `reach` is what the scope is for this role: `town`, `village`, `grid` or `none`.
+/// `reach` is what the scope is for this role: `town`, `village`, `grid` or `none`;
+/// `town_name` the town's name, for titles.
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
     use crate::scope::Reach;
     let capabilities = user
@@ -597,9 +598,10 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Json<Value> {
         Reach::Grid(_) => "grid",
         Reach::Nothing => "none",
     };
+    let town_name = state.project().town.name.clone();
     let s = user.0;
     Json(
         json!({"username": s.username, "role": s.role, "scope": s.scope,
-                "capabilities": capabilities, "reach": reach}),
+                "capabilities": capabilities, "reach": reach, "town_name": town_name}),
     )
 }

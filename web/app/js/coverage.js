@@ -4,6 +4,7 @@
 // (type, grids, area, buildings, zoom-to), like the QGIS topology checker's error table.
 
 import { get, post } from './api.js';
+import { printMap } from './print.js';
 import { num, pct, t } from './i18n.js';
 import { el } from './dom.js';
 import {
@@ -53,7 +54,8 @@ export class Coverage {
 
   render() {
     this.panel.replaceChildren(
-      el('h2', {}, t('layers')),
+      el('div', { class: 'row' }, el('h2', {}, t('layers')), el('span', { style: 'flex:1' }),
+        el('button', { id: 'print-map', onclick: () => printMap(this.app, t('print_title', { town: this.app.me.town_name ?? '' })) }, t('print_map'))),
       el('div', { class: 'toggles' },
         this.toggle('basemap', t('basemap'), BASEMAP_LAYERS),
         this.toggle('buildings', t('buildings_by_visit'), ['buildings', 'overview'], () => this.showLegend()),
