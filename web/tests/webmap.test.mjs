@@ -479,6 +479,14 @@ describe('web map', () => {
     const cells = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['overview'] }));
     assert.ok(cells.length > 0, 'no overview cell drawn at z12');
     assert.ok(cells.every((c) => c.properties.buildings > 0 && c.properties.visited_share >= 0));
+    // …and each grid is coloured by its visit rate, the rate of /api/stats.
+    const stats = (await api(server.url, 'supervisor', '/api/stats?by=grid')).body.rows;
+    const coloured = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['grids-progress'] })
+      .map((f) => [f.properties.code, f.state.rate]));
+    assert.ok(coloured.length > 0, 'no grid coloured at z12');
+    for (const [code, rate] of coloured) {
+      assert.equal(rate, stats.find((r) => r.grid === code)?.visit_rate, code);
+    }
     await screenshot(page, '06-overview-z12');
     await page.evaluate(() => window.gridmap.map.zoomTo(14, { duration: 0 }));
     await mapIdle(page);

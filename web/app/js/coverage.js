@@ -25,6 +25,8 @@ export class Coverage {
     colourBuildingsByVisit(this.map, true);
     // Zoomed out to the district, buildings are cells with their visited share.
     setVisible(this.map, 'overview', true);
+    setVisible(this.map, 'grids-progress', true);
+    this.loadProgress();
     setVisible(this.map, 'problems', true);
     setVisible(this.map, 'problems-points', true);
     this.render();
@@ -35,6 +37,7 @@ export class Coverage {
     setVisible(this.map, 'problems', false);
     setVisible(this.map, 'problems-points', false);
     setVisible(this.map, 'overview', false);
+    setVisible(this.map, 'grids-progress', false);
     for (const l of BASEMAP_LAYERS) setVisible(this.map, l, true);
     setVisible(this.map, 'buildings', true);
     colourBuildingsByVisit(this.map, false);
@@ -72,6 +75,19 @@ export class Coverage {
     this.loadUncovered();
     this.loadTasks();
     this.loadProblems();
+  }
+
+  /** Each grid's visit rate on the map (z8–z13), from the statistics table. */
+  async loadProgress() {
+    let stats;
+    try {
+      stats = await get('/api/stats?by=grid');
+    } catch {
+      return; // the map without colours; the table says why
+    }
+    for (const r of stats.rows) {
+      this.map.setFeatureState({ source: 'grids', sourceLayer: 'grids', id: r.grid }, { rate: r.visit_rate });
+    }
   }
 
   /** The addresses a police reconciliation asks the grid to check; field roles mark them done. */

@@ -29,7 +29,8 @@ function style() {
     version: 8,
     sources: {
       basemap: vector('basemap', 10),
-      grids: vector('grids'),
+      // Grids by code, so that each can carry its visit rate as feature state (coverage view).
+      grids: { ...vector('grids'), promoteId: { grids: 'code' } },
       buildings: vector('buildings', 14),
       // Below z14, where buildings are too small to draw, cells with their counts (z8–z13).
       overview: { ...vector('overview', 8), maxzoom: 13 },
@@ -56,6 +57,14 @@ function style() {
         layout: { visibility: 'none' }, paint: { 'raster-opacity': 0.75 } })),
       { id: 'grids-fill', type: 'fill', source: 'grids', 'source-layer': 'grids',
         paint: { 'fill-color': '#1a5fb4', 'fill-opacity': 0.06 } },
+      // Zoomed out (z8–z13), each grid coloured by its visit rate, as /api/stats gives it.
+      { id: 'grids-progress', type: 'fill', source: 'grids', 'source-layer': 'grids',
+        minzoom: 8, maxzoom: 14, layout: { visibility: 'none' },
+        paint: {
+          'fill-color': ['interpolate', ['linear'], ['coalesce', ['feature-state', 'rate'], 0],
+            0, '#d73027', 0.5, '#fee08b', 0.8, '#a6d96a', 1, '#1a9850'],
+          'fill-opacity': ['case', ['==', ['feature-state', 'rate'], null], 0, 0.45],
+        } },
       { id: 'buildings', type: 'fill', source: 'buildings', 'source-layer': 'buildings',
         paint: { 'fill-color': '#b9b2a6', 'fill-outline-color': '#8c857a' } },
       { id: 'overview', type: 'circle', source: 'overview', 'source-layer': 'overview',
