@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { api, launch, signIn, startServer } from './support.mjs';
+import { api, launch, screenshot, signIn, startServer } from './support.mjs';
 
 // Words that are the same in both languages: product and format names, units; the language
 // switch names the other language in its own words ("English"), and the map's attribution is
@@ -17,13 +17,14 @@ function englishWords(text) {
     .filter((w) => !/^(osm|way|rel|node)$/i.test(w));
 }
 
-async function walk(page) {
+async function walk(page, shots) {
   const texts = [];
   const views = await page.$$eval('#tabs button:not([hidden])', (bs) => bs.map((b) => b.dataset.view));
   for (const v of views) {
     await page.click(`#tabs [data-view=${v}]`);
     await page.waitForTimeout(1500);
     texts.push([v, await page.evaluate(() => document.body.innerText)]);
+    if (shots) await screenshot(page, `30-${shots}-${v}`);
   }
   return texts;
 }
@@ -44,7 +45,7 @@ describe('one language at a time', () => {
     test(`${user}: the Chinese UI has no English word`, async () => {
       const page = await signIn(browser, server.url, user);
       const found = [];
-      for (const [view, text] of await walk(page)) {
+      for (const [view, text] of await walk(page, `${user}-desktop`)) {
         // The user's own name (in the header and the watermark) is data, not the UI's.
         const words = englishWords(text.replaceAll(user, ' ').replaceAll(/[\w-]*\d[\w-]*/g, ' '));
         if (words.length) found.push(`${view}: ${[...new Set(words)].join(', ')}`);
@@ -59,6 +60,19 @@ describe('one language at a time', () => {
       const words = englishWords(panel.replaceAll(user, ' ').replaceAll(/[\w-]*\d[\w-]*/g, ' '));
       if (words.length) found.push(`building: ${[...new Set(words)].join(', ')}`);
       assert.deepEqual(found, []);
+      await page.context().close();
+    });
+  }
+
+  // Every role's every view on a phone: nothing wider than the screen (screenshots kept).
+  for (const user of ['admin', 'supervisor', 'manager', 'leader', 'worker', 'planner']) {
+    test(`${user} on a phone: every view fits the screen`, async () => {
+      const page = await signIn(browser, server.url, user, { viewport: { width: 390, height: 844 } });
+      for (const [view] of await walk(page, `${user}-phone`)) {
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(wide <= 390, `${view} is ${wide} px wide`);
+      }
+      assert.deepEqual(page.errors, []);
       await page.context().close();
     });
   }
