@@ -337,17 +337,7 @@ pub fn render(sheet: &Sheet, font: &Font) -> Result<Vec<u8>> {
     let cell_w = (page_w - 2.0 * MARGIN) / COLUMNS as f32;
     let cell_h = (page_h - 2.0 * MARGIN - HEADER) / ROWS as f32;
 
-    let mut pdf = Pdf::new();
-    let catalog = Ref::new(1);
-    let tree = Ref::new(2);
-    let type0 = Ref::new(3);
-    let cid = Ref::new(4);
-    let descriptor = Ref::new(5);
-    let file = Ref::new(6);
-    let to_unicode = Ref::new(7);
-    let info = Ref::new(8);
-    let page_ref = |i: usize| Ref::new(10 + 2 * i as i32);
-    let content_ref = |i: usize| Ref::new(11 + 2 * i as i32);
+    let mut contents = Vec::with_capacity(pages);
 
     for page in 0..pages {
         let mut content = Content::new();
@@ -401,28 +391,50 @@ pub fn render(sheet: &Sheet, font: &Font) -> Result<Vec<u8>> {
             }
             content.set_fill_gray(0.0);
         }
-        let mut p = pdf.page(page_ref(page));
-        p.media_box(Rect::new(0.0, 0.0, page_w, page_h));
+        contents.push(content);
+    }
+    write_pdf(&sheet.title, (page_w, page_h), contents, &w, font)
+}
+
+/// Writes `pages` (their content streams, drawn with `w`) as a PDF of pages `size` points
+/// big, titled `title`, with the glyphs `w` used embedded.
+fn write_pdf(
+    title: &str,
+    size: (f32, f32),
+    pages: Vec<Content>,
+    w: &Writer,
+    font: &Font,
+) -> Result<Vec<u8>> {
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let refs = [
+        Ref::new(3),
+        Ref::new(4),
+        Ref::new(5),
+        Ref::new(6),
+        Ref::new(7),
+    ];
+    let info = Ref::new(8);
+    let page_ref = |i: usize| Ref::new(10 + 2 * i as i32);
+    let content_ref = |i: usize| Ref::new(11 + 2 * i as i32);
+    let n = pages.len();
+    for (i, content) in pages.into_iter().enumerate() {
+        let mut p = pdf.page(page_ref(i));
+        p.media_box(Rect::new(0.0, 0.0, size.0, size.1));
         p.parent(tree);
-        p.contents(content_ref(page));
-        p.resources().fonts().pair(Name(b"F1"), type0);
+        p.contents(content_ref(i));
+        p.resources().fonts().pair(Name(b"F1"), refs[0]);
         p.finish();
-        pdf.stream(content_ref(page), &deflate(&content.finish()))
+        pdf.stream(content_ref(i), &deflate(&content.finish()))
             .filter(Filter::FlateDecode);
     }
     pdf.catalog(catalog).pages(tree);
-    pdf.pages(tree)
-        .kids((0..pages).map(page_ref))
-        .count(pages as i32);
+    pdf.pages(tree).kids((0..n).map(page_ref)).count(n as i32);
     pdf.document_info(info)
-        .title(TextStr(&sheet.title))
+        .title(TextStr(title))
         .producer(TextStr("gridmap"));
-    embed_font(
-        &mut pdf,
-        &w,
-        font,
-        [type0, cid, descriptor, file, to_unicode],
-    )?;
+    embed_font(&mut pdf, w, font, refs)?;
     Ok(pdf.finish())
 }
 
@@ -544,19 +556,7 @@ pub fn render_table(table: &Table, font: &Font) -> Result<Vec<u8>> {
     let per_page = (((top - MARGIN - 20.0) / ROW_H) as usize).max(1);
     let pages = table.rows.len().div_ceil(per_page).max(1);
 
-    let mut pdf = Pdf::new();
-    let catalog = Ref::new(1);
-    let tree = Ref::new(2);
-    let refs = [
-        Ref::new(3),
-        Ref::new(4),
-        Ref::new(5),
-        Ref::new(6),
-        Ref::new(7),
-    ];
-    let info = Ref::new(8);
-    let page_ref = |i: usize| Ref::new(10 + 2 * i as i32);
-    let content_ref = |i: usize| Ref::new(11 + 2 * i as i32);
+    let mut contents = Vec::with_capacity(pages);
     for page in 0..pages {
         let mut content = Content::new();
         content.set_fill_gray(0.0);
@@ -596,24 +596,9 @@ pub fn render_table(table: &Table, font: &Font) -> Result<Vec<u8>> {
             content.line_to(MARGIN + width, y);
             content.stroke();
         }
-        let mut p = pdf.page(page_ref(page));
-        p.media_box(Rect::new(0.0, 0.0, page_w, page_h));
-        p.parent(tree);
-        p.contents(content_ref(page));
-        p.resources().fonts().pair(Name(b"F1"), refs[0]);
-        p.finish();
-        pdf.stream(content_ref(page), &deflate(&content.finish()))
-            .filter(Filter::FlateDecode);
+        contents.push(content);
     }
-    pdf.catalog(catalog).pages(tree);
-    pdf.pages(tree)
-        .kids((0..pages).map(page_ref))
-        .count(pages as i32);
-    pdf.document_info(info)
-        .title(TextStr(table.title))
-        .producer(TextStr("gridmap"));
-    embed_font(&mut pdf, &w, font, refs)?;
-    Ok(pdf.finish())
+    write_pdf(table.title, (page_w, page_h), contents, &w, font)
 }
 
 #[cfg(test)]
