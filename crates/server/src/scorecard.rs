@@ -100,7 +100,7 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
         houses: &houses,
         visits: &live.visits,
         key_subjects: &key_subjects,
-        plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
+        plates_in_use: &plates,
         reconciliation: &reconciliation,
     });
     drop(live);

@@ -269,15 +269,19 @@ impl GpkgStore {
         Ok(out)
     }
 
-    /// The plates printed and scanned at least once, as (building id, house id or `""`): what
-    /// the scorecard's 二维码管理率 counts (`crate::scorecard::count`).
-    pub fn plates_in_use(&self) -> Result<FxHashSet<(String, String)>> {
+    /// The plates printed and scanned at least once: what the scorecard's 二维码管理率 counts
+    /// (`crate::scorecard::count`).
+    pub fn plates_in_use(&self) -> Result<crate::scorecard::PlatesInUse> {
         self.ensure_plates_table()?;
         let mut stmt = self.connection().prepare(
             "SELECT building, house FROM gridmap_plates WHERE printed_at IS NOT NULL AND scans > 0",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = stmt.query([])?;
+        let mut out = crate::scorecard::PlatesInUse::default();
+        while let Some(r) = rows.next()? {
+            out.entry(r.get(0)?).or_default().insert(r.get(1)?);
+        }
+        Ok(out)
     }
 
     /// 二维码管理率 per grid (see the module doc), grids by code, with `(unassigned)` when

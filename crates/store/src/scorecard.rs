@@ -51,6 +51,10 @@ pub struct HouseCount {
     pub people: u64,
 }
 
+/// Plates printed and scanned at least once: by building id, the houses whose plate it is
+/// (`""` for the building's own). Looked up without allocating, once per unit.
+pub type PlatesInUse = FxHashMap<String, rustc_hash::FxHashSet<String>>;
+
 /// What the scorecard counts: the grids, the buildings with their grid, the houses and the
 /// visits. The store ([`GpkgStore::scorecard_counts`]) and the server (from its live state)
 /// both count through [`count`], so the figures agree.
@@ -68,9 +72,8 @@ pub struct Inputs<'a, V> {
     /// Each key unit, place or person: its building's position, and whether it has an
     /// attention level ([`GpkgStore::key_subject_counts`]).
     pub key_subjects: &'a [(Option<usize>, bool)],
-    /// Whether the plate of (building id, house id or `""` for the building's own) was printed
-    /// and scanned at least once ([`GpkgStore::plates_in_use`]).
-    pub plate_in_use: &'a dyn Fn(&str, &str) -> bool,
+    /// The plates printed and scanned at least once ([`GpkgStore::plates_in_use`]).
+    pub plates_in_use: &'a PlatesInUse,
     /// The latest reconciliation with the police register, per grid code as recorded: people
     /// matched at the same address, and matched + police only + register only
     /// ([`reconciliation_counts`]). A code no grid has now counts for the town.
@@ -110,9 +113,10 @@ pub fn count<'v>(
         houses,
         visits,
         key_subjects,
-        plate_in_use,
+        plates_in_use,
         reconciliation,
     } = input;
+    let plate_in_use = |b: &str, h: &str| plates_in_use.get(b).is_some_and(|hs| hs.contains(h));
     let mut out: Vec<GridCounts> = grids
         .iter()
         .map(|g| GridCounts {
@@ -284,7 +288,7 @@ impl GpkgStore {
             houses: &houses,
             visits: &visits,
             key_subjects: &key_subjects,
-            plate_in_use: &|b, h| plates.contains(&(b.to_string(), h.to_string())),
+            plates_in_use: &plates,
             reconciliation: &reconciliation,
         }))
     }
@@ -380,7 +384,10 @@ mod tests {
             houses: &houses,
             visits: &visits,
             key_subjects: &[(Some(0), true), (Some(1), false), (None, false)],
-            plate_in_use: &|b, h| (b, h) == ("B0", "H1") || (b, h) == ("B1", ""),
+            plates_in_use: &[("B0", "H1"), ("B1", "")]
+                .into_iter()
+                .map(|(b, h)| (b.to_string(), [h.to_string()].into_iter().collect()))
+                .collect(),
             reconciliation: &[("G1".into(), 9, 10), ("(unassigned)".into(), 0, 2)],
         });
         assert_eq!(
