@@ -24,7 +24,8 @@
 //! The units of a grid are the houses registered in its buildings, and its buildings without
 //! a registered house. A unit is **printed** when its plate (the house's; for a building
 //! without houses, the building's) has been printed, and **scanned** when that plate has also
-//! been opened at least once. The rate is scanned / units ([`PlateRate`]).
+//! been opened at least once. The rate is scanned / units, counted with the other rates of the
+//! campaign scorecard (`crate::scorecard::count`, from [`GpkgStore::plates_in_use`]).
 
 use std::collections::BTreeMap;
 
@@ -37,9 +38,6 @@ use serde::Serialize;
 
 use crate::registers::{Result, StandardAddresses, UNASSIGNED};
 use crate::{GpkgStore, Store};
-
-/// The target of 二维码管理率 (95%, in the seeds' wording).
-pub const PLATE_TARGET: f64 = 0.95;
 
 const PLATES_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_plates (
     token TEXT PRIMARY KEY, building TEXT NOT NULL, house TEXT NOT NULL DEFAULT '',
@@ -95,21 +93,6 @@ pub struct PlateSet {
     pub plates: Vec<Plate>,
     /// Buildings without a standard address: no plate.
     pub without_address: Vec<String>,
-}
-
-/// 二维码管理率 of one grid: units, printed and scanned (see the module doc).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PlateRate {
-    /// Grid code, or `(unassigned)` for buildings in no grid.
-    pub grid: String,
-    /// Houses in the grid's buildings, plus its buildings without a house.
-    pub units: usize,
-    /// Units whose plate was printed.
-    pub printed: usize,
-    /// Units whose plate was printed and scanned at least once.
-    pub scanned: usize,
-    /// `scanned / units`; `None` without units.
-    pub rate: Option<f64>,
 }
 
 fn plate_of(r: &rusqlite::Row) -> rusqlite::Result<Plate> {
@@ -280,58 +263,6 @@ impl GpkgStore {
         let mut out = crate::scorecard::PlatesInUse::default();
         while let Some(r) = rows.next()? {
             out.entry(r.get(0)?).or_default().insert(r.get(1)?);
-        }
-        Ok(out)
-    }
-
-    /// 二维码管理率 per grid (see the module doc), grids by code, with `(unassigned)` when
-    /// buildings lie in no grid. Reads no personal data.
-    ///
-    /// # Performance
-    /// One assignment of every building to its grid and one pass over houses and plates.
-    pub fn plate_rates(&self) -> Result<Vec<PlateRate>> {
-        self.ensure_plates_table()?;
-        self.ensure_register_tables()?;
-        let by_grid = self.buildings_by_grid()?;
-        let mut houses_of: FxHashMap<String, Vec<String>> = FxHashMap::default();
-        for h in self.houses()? {
-            if let Some(b) = h.building {
-                houses_of.entry(b).or_default().push(h.id);
-            }
-        }
-        // (building, house) → (printed, scanned)
-        let mut state: FxHashMap<(String, String), (bool, bool)> = FxHashMap::default();
-        {
-            let mut stmt = self.connection().prepare(
-                "SELECT building, house, printed_at IS NOT NULL, scans FROM gridmap_plates",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let printed: bool = r.get(2)?;
-                let scans: i64 = r.get(3)?;
-                state.insert((r.get(0)?, r.get(1)?), (printed, printed && scans > 0));
-            }
-        }
-        let mut out = Vec::with_capacity(by_grid.len());
-        for (grid, buildings) in by_grid {
-            let mut rate = PlateRate {
-                grid,
-                ..Default::default()
-            };
-            for b in &buildings {
-                let units: Vec<(String, String)> = match houses_of.get(b) {
-                    Some(hs) => hs.iter().map(|h| (b.clone(), h.clone())).collect(),
-                    None => vec![(b.clone(), String::new())],
-                };
-                for u in units {
-                    rate.units += 1;
-                    let (printed, scanned) = state.get(&u).copied().unwrap_or_default();
-                    rate.printed += usize::from(printed);
-                    rate.scanned += usize::from(scanned);
-                }
-            }
-            rate.rate = (rate.units > 0).then(|| rate.scanned as f64 / rate.units as f64);
-            out.push(rate);
         }
         Ok(out)
     }
