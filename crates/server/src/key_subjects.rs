@@ -164,6 +164,22 @@ pub async fn create(
     }
     check_attention(body.attention)?;
     reach(&state, &user, &body.building)?;
+    if let Some(house) = &body.house {
+        // The house is the building's, or the subject would sit in one grid and name a house
+        // of another.
+        let known = state
+            .0
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .house_in_building(house, &body.building)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        if !known {
+            return Err(AppError::BadRequest(
+                "house is not a house of this building in the register".into(),
+            ));
+        }
+    }
     let subject = KeySubject {
         id: format!("key-{}", uuid::Uuid::new_v4()),
         kind,

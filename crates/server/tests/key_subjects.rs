@@ -77,6 +77,11 @@ async fn only_admins_and_grid_leaders_see_and_rate_key_subjects_in_their_part() 
             json!({"kind": "person", "category": "其他", "name": NAME, "building": building, "attention": 4}),
             "attention",
         ),
+        (
+            json!({"kind": "person", "category": "其他", "name": NAME, "building": building,
+                   "house": "h-not-in-this-building"}),
+            "house",
+        ),
     ] {
         let (status, body) = call(
             &st,
