@@ -34,7 +34,7 @@ pub struct Jobs {
 /// A partition job as `GET /api/partition/{job}` answers it: fields appear as the job reaches
 /// them (`progress` with the first report of progress; the plan and its comparison when done,
 /// `error` when failed).
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PlanJob {
     /// The job's id.
     pub job: String,
@@ -70,6 +70,10 @@ pub struct PlanJob {
     /// Why the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Once saved under a name: the saved plan's number, name, who saved it and when.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Object>)]
+    pub saved: Option<gridmap_store::plans::PlanEntry>,
     /// Once adopted: each grid saved (code → its new version) and those deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -507,7 +511,239 @@ pub async fn adopt(
         let deleted: Vec<&String> = delete.iter().map(|(c, _)| c).collect();
         let adopted = json!({"village": village, "saved": saved, "deleted": deleted});
         slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).adopted = Some(adopted.clone());
+        // A saved plan remembers that it was adopted (the grids are written already).
+        if let Some(entry) = &plan.saved {
+            lock(&state.0.store).set_plan_adopted(entry.id, &adopted.to_string())?;
+        }
         Ok(Json(adopted))
     })
     .await
+}
+
+/// A plan as the store keeps it: the job as answered, with what adopting it needs (the grids'
+/// geometries and the village's grid versions when it was computed).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    job: PlanJob,
+    grids: Vec<gridmap_core::model::Grid>,
+    started_from: std::collections::BTreeMap<String, u32>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The job `job`, if the caller may plan its village.
+fn job_for(state: &AppState, user: &AuthUser, job: &str) -> Result<Arc<Mutex<PlanJob>>, AppError> {
+    let slot = lock(&state.0.plans.jobs)
+        .get(job)
+        .cloned()
+        .ok_or_else(|| AppError::NotFound(format!("partition job {}", crate::input::short(job))))?;
+    let village = lock(&slot).village.clone();
+    if !may_plan(user, &state.project().town.code, &village) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(slot)
+}
+
+/// The body of `POST /api/partition/{job}/save`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveBody {
+    /// The plan's name, unique within its village (1–60 characters).
+    name: String,
+}
+
+/// `POST /api/partition/{job}/save {"name"}`: keeps a finished plan in the project under a
+/// name, so that it outlives the server, can be listed (`GET /api/plans`), opened again and
+/// adopted later. For those who may plan its village; 409 when the village already has a
+/// plan of that name or this plan was saved already.
+#[utoipa::path(post, path = "/api/partition/{job}/save", tag = "planning", params(("job" = String, Path, description = "The job's id")), request_body = SaveBody, responses((status = 200, description = "Saved: the plan's entry", body = Object), (status = 409, description = "The name is taken in the village, or the plan is saved already", body = crate::openapi::ErrorBody)))]
+pub async fn save(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(job): Path<String>,
+    Json(body): Json<SaveBody>,
+) -> Result<Json<gridmap_store::plans::PlanEntry>, AppError> {
+    let slot = job_for(&state, &user, &job)?;
+    let name = gridmap_store::plans::check_plan_name(&body.name)
+        .map_err(|e| AppError::BadRequest(e.to_string().replace("gridmap_plans: ", "")))?;
+    let plan = lock(&slot).clone();
+    if plan.status != "done" || plan.grids.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "partition job {job} is {}: only a finished plan can be saved",
+            plan.status
+        )));
+    }
+    if let Some(saved) = &plan.saved {
+        return Err(AppError::Conflict(format!(
+            "this plan is saved already, as {}",
+            saved.name
+        )));
+    }
+    let (st, who) = (state.clone(), user.0.username.clone());
+    let entry = crate::blocking(move || {
+        let kept = Kept {
+            grids: plan.grids.clone(),
+            started_from: plan.started_from.clone(),
+            job: plan,
+        };
+        let text = serde_json::to_string(&kept).map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut store = lock(&st.0.store);
+        let n = u32::try_from(kept.grids.len()).unwrap_or(u32::MAX);
+        let id = store
+            .save_plan(&name, &kept.job.village, &who, n, &text)
+            .map_err(|e| match e {
+                gridmap_store::StoreError::Import { message, .. } => AppError::Conflict(message),
+                e => AppError::from(e),
+            })?;
+        store
+            .plan(id)?
+            .map(|p| p.entry)
+            .ok_or_else(|| AppError::Internal("a saved plan vanished".into()))
+    })
+    .await?;
+    lock(&slot).saved = Some(entry.clone());
+    Ok(Json(entry))
+}
+
+/// `GET /api/plans`: the saved plans of the villages the caller may plan, newest first.
+#[utoipa::path(get, path = "/api/plans", tag = "planning", responses((status = 200, description = "Saved plans: id, name, village, saved_by, saved_at, grids, adopted", body = Object)))]
+pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    let st = state.clone();
+    let plans = crate::reading(move || Ok(lock(&st.0.store).plans()?)).await?;
+    let town = state.project().town.code.clone();
+    let mine: Vec<_> = plans
+        .into_iter()
+        .filter(|p| may_plan(&user, &town, &p.village))
+        .collect();
+    Ok(Json(json!({ "plans": mine })))
+}
+
+/// The saved plan `id` for `user`: 404 when there is none, 403 outside their villages.
+async fn saved(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+) -> Result<gridmap_store::plans::SavedPlan, AppError> {
+    let st = state.clone();
+    let plan = crate::reading(move || Ok(lock(&st.0.store).plan(id)?))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("plan {id}")))?;
+    if !may_plan(user, &state.project().town.code, &plan.entry.village) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(plan)
+}
+
+/// `GET /api/plans/{id}`: a saved plan, answered as its job is (`GET /api/partition/{job}`),
+/// under the job id `saved-{id}` with which it can be exported and adopted.
+#[utoipa::path(get, path = "/api/plans/{id}", tag = "planning", params(("id" = i64, Path, description = "The plan's number")), responses((status = 200, description = "The plan, as a finished job", body = PlanJob), (status = 404, description = "No such plan", body = crate::openapi::ErrorBody)))]
+pub async fn open(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<PlanJob>, AppError> {
+    let plan = saved(&state, &user, id).await?;
+    let kept: Kept = serde_json::from_str(&plan.body)
+        .map_err(|e| AppError::Internal(format!("saved plan {id} is unreadable: {e}")))?;
+    let mut job = kept.job;
+    job.job = format!("saved-{id}");
+    job.grids = kept.grids;
+    job.started_from = kept.started_from;
+    job.saved = Some(plan.entry);
+    job.adopted = plan
+        .adopted
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok());
+    lock(&state.0.plans.jobs).insert(job.job.clone(), Arc::new(Mutex::new(job.clone())));
+    Ok(Json(job))
+}
+
+/// `DELETE /api/plans/{id}`: forgets a saved plan (the grids it may have become stay).
+#[utoipa::path(delete, path = "/api/plans/{id}", tag = "planning", params(("id" = i64, Path, description = "The plan's number")), responses((status = 200, description = "Deleted", body = Object), (status = 404, description = "No such plan", body = crate::openapi::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
+    saved(&state, &user, id).await?;
+    let st = state.clone();
+    crate::blocking(move || Ok(lock(&st.0.store).delete_plan(id)?)).await?;
+    let mut jobs = lock(&state.0.plans.jobs);
+    jobs.remove(&format!("saved-{id}"));
+    for slot in jobs.values() {
+        let mut j = lock(slot);
+        if j.saved.as_ref().is_some_and(|s| s.id == id) {
+            j.saved = None;
+        }
+    }
+    Ok(Json(json!({ "deleted": id })))
+}
+
+/// The columns of a plan's grids in an exported file.
+const EXPORT_COLUMNS: [(&str, gridmap_io::gdal_io::Column); 7] = {
+    use gridmap_io::gdal_io::Column::{Integer, Real, Text};
+    [
+        ("code", Text),
+        ("matched_current", Text),
+        ("households", Integer),
+        ("households_before", Integer),
+        ("buildings", Integer),
+        ("deviation_pct", Real),
+        ("polsby_popper", Real),
+    ]
+};
+
+/// `GET /api/partition/{job}/grids.gpkg`: a finished plan's grids as a GeoPackage (layer
+/// `plan`, EPSG:4326) with each grid's workload, its deviation from the target and the current
+/// grid it continues: for QGIS, or `gridmap import --layer grids`.
+#[utoipa::path(get, path = "/api/partition/{job}/grids.gpkg", tag = "planning", params(("job" = String, Path, description = "The job's id (`saved-N` for a saved plan)")), responses((status = 200, description = "The plan's grids, GeoPackage", content_type = "application/geopackage+sqlite3")))]
+pub async fn export_gpkg(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(job): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use axum::response::IntoResponse;
+    let slot = job_for(&state, &user, &job)?;
+    let plan = lock(&slot).clone();
+    let features = match (&plan.plan, plan.status.as_str()) {
+        (Some(fc), "done") => fc["features"].as_array().cloned().unwrap_or_default(),
+        _ => {
+            return Err(AppError::Conflict(format!(
+                "partition job {job} is {}: only a finished plan can be exported",
+                plan.status
+            )));
+        }
+    };
+    let bytes = crate::blocking(move || {
+        let dir = tempfile::tempdir().map_err(|e| AppError::Internal(e.to_string()))?;
+        let path = dir.path().join("plan.gpkg");
+        let rows = features.iter().zip(&plan.grids).map(|(f, g)| {
+            let props = f["properties"].as_object().cloned().unwrap_or_default();
+            (Some(geo::Geometry::MultiPolygon(g.geometry.clone())), props)
+        });
+        gridmap_io::gdal_io::write(&path, "plan", &EXPORT_COLUMNS, rows)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        std::fs::read(&path).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geopackage+sqlite3"),
+    );
+    let today = chrono::Local::now().format("%Y-%m-%d");
+    let stem = match &plan.saved {
+        Some(s) => format!("{}-{}", plan.village, s.name),
+        None => format!("{}-{today}", plan.village),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"plan.gpkg\"; filename*=UTF-8''{}",
+        crate::api::percent_encoded(&format!("plan-{stem}.gpkg"))
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, bytes).into_response())
 }

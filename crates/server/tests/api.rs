@@ -1351,3 +1351,237 @@ async fn scope_matrix() {
         }
     }
 }
+
+/// A finished plan is saved under a name (unique in its village), listed for those who may
+/// plan the village, opened again by a server started afresh on the same file, exported as a
+/// GeoPackage that GDAL reads back with every grid and its workload, adopted from its saved
+/// form (which then says so), and deleted.
+#[tokio::test]
+async fn a_plan_is_saved_listed_reopened_exported_and_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let manager = login(&st, "manager").await;
+    let leader = login(&st, "leader").await;
+    let (_, started) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&manager),
+        Some(json!({"village": VILLAGE, "grids": 3, "seed": 2})),
+        &[],
+    )
+    .await;
+    let job = started["job"].as_str().unwrap().to_string();
+    let done = finished(&st, &manager, &job).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let save = format!("/api/partition/{job}/save");
+    for bad in [
+        json!({"name": "  "}),
+        json!({"name": "x".repeat(61)}),
+        json!({}),
+    ] {
+        let (status, _) = call(&st, "POST", &save, Some(&manager), Some(bad.clone()), &[]).await;
+        assert!(status.is_client_error(), "{bad}: {status}");
+    }
+    let (status, _) = call(
+        &st,
+        "POST",
+        &save,
+        Some(&leader),
+        Some(json!({"name": "三格方案"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a grid leader does not plan");
+    let (status, entry) = call(
+        &st,
+        "POST",
+        &save,
+        Some(&manager),
+        Some(json!({"name": " 三格方案 "})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{entry}");
+    assert_eq!(entry["name"], "三格方案");
+    assert_eq!(entry["village"], VILLAGE);
+    assert_eq!(entry["saved_by"], "manager");
+    assert_eq!(entry["grids"], 3);
+    let (status, _) = call(
+        &st,
+        "POST",
+        &save,
+        Some(&manager),
+        Some(json!({"name": "again"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "saved once");
+    let (_, s) = call(
+        &st,
+        "GET",
+        &format!("/api/partition/{job}"),
+        Some(&manager),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s["saved"]["name"], "三格方案");
+    // A second plan of the same name in the village is refused.
+    let (_, other) = call(
+        &st,
+        "POST",
+        "/api/partition",
+        Some(&manager),
+        Some(json!({"village": VILLAGE, "grids": 2, "seed": 2})),
+        &[],
+    )
+    .await;
+    let other = other["job"].as_str().unwrap().to_string();
+    finished(&st, &manager, &other).await;
+    let (status, answer) = call(
+        &st,
+        "POST",
+        &format!("/api/partition/{other}/save"),
+        Some(&manager),
+        Some(json!({"name": "三格方案"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let id = entry["id"].as_i64().unwrap();
+    drop(st);
+
+    // A server started afresh lists and opens it; a grid leader sees no plans.
+    let st = AppState::new(
+        gridmap_store::GpkgStore::open(&dir.path().join("p.gpkg")).unwrap(),
+        Settings::default(),
+    )
+    .unwrap();
+    let manager = login(&st, "manager").await;
+    let leader = login(&st, "leader").await;
+    let (status, list) = call(&st, "GET", "/api/plans", Some(&manager), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["plans"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["plans"][0]["name"], "三格方案");
+    assert_eq!(list["plans"][0]["adopted"], false);
+    let (status, list) = call(&st, "GET", "/api/plans", Some(&leader), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list["plans"].as_array().unwrap().is_empty(), "{list}");
+    let (status, _) = call(
+        &st,
+        "GET",
+        &format!("/api/plans/{id}"),
+        Some(&leader),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, opened) = call(
+        &st,
+        "GET",
+        &format!("/api/plans/{id}"),
+        Some(&manager),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(opened["job"], format!("saved-{id}"));
+    assert_eq!(opened["status"], "done");
+    assert_eq!(opened["plan"], done["plan"], "the plan as computed");
+    assert_eq!(opened["report"], done["report"]);
+    assert_eq!(opened["matching"], done["matching"]);
+    let (status, _) = call(&st, "GET", "/api/plans/999", Some(&manager), None, &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Exported as a GeoPackage: every grid with its workload.
+    let (status, headers, bytes) = send(
+        &st,
+        "GET",
+        &format!("/api/partition/saved-{id}/grids.gpkg"),
+        Some(&manager),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/geopackage+sqlite3");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("plan-{VILLAGE}-")),
+        "{headers:?}"
+    );
+    let file = dir.path().join("plan.gpkg");
+    std::fs::write(&file, &bytes).unwrap();
+    let read = gridmap_io::gdal_io::read(&file, &["code", "households"], None).unwrap();
+    let features = done["plan"]["features"].as_array().unwrap();
+    assert_eq!(read.len(), features.len());
+    for (r, f) in read.iter().zip(features) {
+        assert_eq!(r.properties[0].as_ref(), Some(&f["properties"]["code"]));
+        assert_eq!(
+            r.properties[1].as_ref().and_then(Value::as_u64),
+            f["properties"]["households"].as_u64()
+        );
+        assert!(r.geometry.is_some());
+    }
+    let (status, _, _) = send(
+        &st,
+        "GET",
+        &format!("/api/partition/saved-{id}/grids.gpkg"),
+        Some(&leader),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Adopted from its saved form; the saved plan then says so.
+    let (status, adopted) = call(
+        &st,
+        "POST",
+        &format!("/api/partition/saved-{id}/adopt"),
+        Some(&manager),
+        Some(json!({"reason": "采用三格方案"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{adopted}");
+    assert_eq!(adopted["saved"].as_object().unwrap().len(), 3);
+    let (_, list) = call(&st, "GET", "/api/plans", Some(&manager), None, &[]).await;
+    assert_eq!(list["plans"][0]["adopted"], true);
+    let (_, opened) = call(
+        &st,
+        "GET",
+        &format!("/api/plans/{id}"),
+        Some(&manager),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(opened["adopted"], adopted);
+
+    // Deleted: gone from the list; the grids it became stay.
+    let (status, _) = call(
+        &st,
+        "DELETE",
+        &format!("/api/plans/{id}"),
+        Some(&manager),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = call(&st, "GET", "/api/plans", Some(&manager), None, &[]).await;
+    assert!(list["plans"].as_array().unwrap().is_empty());
+    let village_grids = st
+        .project()
+        .grids
+        .iter()
+        .filter(|g| g.grid.village.as_deref() == Some(VILLAGE))
+        .count();
+    assert_eq!(village_grids, 3);
+}

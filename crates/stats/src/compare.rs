@@ -8,7 +8,7 @@ use gridmap_partition::Plan;
 use serde::Serialize;
 
 /// A building whose grid would change under a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Move {
     /// Id of the building.
     pub building: String,

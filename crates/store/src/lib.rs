@@ -15,6 +15,7 @@
 pub mod declarations;
 pub mod gpkg;
 pub mod key_subjects;
+pub mod plans;
 pub mod plates;
 pub mod reconcile;
 pub mod registers;
