@@ -1048,7 +1048,7 @@ def plant_address_defects(st, addresses, buildings):
 def write_outputs(out, raw, town, villages, grids, buildings, addresses):
     os.makedirs(os.path.join(out, "raw"), exist_ok=True)
     if os.path.realpath(raw) != os.path.realpath(os.path.join(out, "raw")):
-        for fn in ("buildings.geojson", "roads.geojson", "water.geojson", "PROVENANCE.md"):
+        for fn in ("buildings.geojson", "roads.geojson", "water.geojson", "landuse.geojson", "PROVENANCE.md"):
             shutil.copyfile(os.path.join(raw, fn), os.path.join(out, "raw", fn))
     attribution = {"attribution": "© OpenStreetMap contributors", "license": "ODbL-1.0"}
     write_fc(os.path.join(out, "town.geojson"),
@@ -1185,7 +1185,7 @@ def write_readme(path, out, defects, exp, villages, grids, buildings, addresses,
     missing_tile_grid = [g["code"] for g in grids if g["geom"].contains(Point(121.5035, 31.2385))][0]
     planted_b = {b for d in defects for b in d["buildings"] if not d["kind"].startswith("address")}
     files = [
-        ("raw/", "–", "verbatim copy of the OSM extract actually used (buildings, roads, water) and its PROVENANCE.md"),
+        ("raw/", "–", "verbatim copy of the OSM extract actually used (buildings, roads, water, land use) and its PROVENANCE.md"),
         ("town.geojson", 1, f"the demo town {TOWN_NAME} ({TOWN_CODE}): study rectangle minus 黄浦江 and 苏州河 (MultiPolygon of 3 land parts)"),
         ("villages.geojson", len(villages), "communities (社区); tile the town exactly"),
         ("grids.geojson", len(grids), "grids (网格) along real roads; tiled their community exactly before the defects below were planted"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the demo project PROJECT.gpkg from data/demo with the gridmap binary GRIDMAP
 # (default target/release/gridmap): the town, villages, grids with planted defects, OSM
-# buildings, addresses, OSM roads and water (the basemap), the synthetic household form,
+# buildings, addresses, OSM roads, water and land use (the basemap), the synthetic household form,
 # synthetic visits (data/build_visits.py), and one demo user per role
 # (password gridmap-demo-2026: `gridmap user add` refuses a password holding the username).
 # Used by scripts/demo.sh and by the browser tests.
@@ -21,6 +21,7 @@ $gridmap import "$project" --layer addresses data/demo/addresses.geojson
 # The basemap the web map draws under the grids (no external basemap on an intranet).
 $gridmap import "$project" --layer roads data/demo/raw/roads.geojson
 $gridmap import "$project" --layer water data/demo/raw/water.geojson
+$gridmap import "$project" --layer landuse data/demo/raw/landuse.geojson
 # Synthetic households (fictional people); rows whose address matches two buildings are
 # skipped and listed in households.rejected.csv beside the project.
 $gridmap import "$project" --layer households data/demo/households.csv \

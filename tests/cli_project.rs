@@ -701,7 +701,7 @@ fn a_village_of_a_project_is_partitioned() {
 }
 
 #[test]
-fn roads_and_water_import_as_the_basemap_and_export_again() {
+fn roads_water_and_landuse_import_as_the_basemap_and_export_again() {
     let dir = tempfile::tempdir().unwrap();
     let p = demo_project(dir.path());
     let roads = demo("raw/roads.geojson");
@@ -764,6 +764,39 @@ fn roads_and_water_import_as_the_basemap_and_export_again() {
     let exported = dir.path().join("water.geojson");
     ok(&["export", s(&p), "--layer", "water", s(&exported)]);
     assert_eq!(geojson_features(&exported).len(), 8);
+    // Land use: polygons classed by kind; a line is refused, named.
+    let landuse = demo("raw/landuse.geojson");
+    let out = ok(&["import", s(&p), "--layer", "landuse", s(&landuse)]);
+    assert!(out.contains("read 175, inserted 175"), "{out}");
+    let exported = dir.path().join("landuse.geojson");
+    ok(&["export", s(&p), "--layer", "landuse", s(&exported)]);
+    let back = geojson_features(&exported);
+    assert_eq!(back.len(), 175);
+    assert_eq!(
+        back.iter()
+            .filter(|f| f["properties"]["kind"] == "park")
+            .count(),
+        18
+    );
+    let mut features = geojson_features(&landuse);
+    features[0]["geometry"] =
+        serde_json::json!({"type": "LineString", "coordinates": [[121.49, 31.24], [121.5, 31.24]]});
+    let bad = dir.path().join("bad-landuse.geojson");
+    std::fs::write(
+        &bad,
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    let err = fails(&[
+        "import",
+        s(&p),
+        "--layer",
+        "landuse",
+        s(&bad),
+        "--mode",
+        "replace",
+    ]);
+    assert!(err.contains("land use needs polygons"), "{err}");
     // GDAL sees one basemap layer of lines and polygons.
     if tools::have("ogrinfo") {
         let o = Command::new("ogrinfo")
@@ -771,6 +804,6 @@ fn roads_and_water_import_as_the_basemap_and_export_again() {
             .output()
             .expect("ogrinfo runs");
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(text.contains("Feature Count: 1102"), "{text}");
+        assert!(text.contains("Feature Count: 1277"), "{text}");
     }
 }

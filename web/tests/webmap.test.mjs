@@ -743,14 +743,51 @@ describe('web map', () => {
     await page.context().close();
   });
 
-  test('a town supervisor adopts a plan: the village’s grids become the plan’s, with history', async () => {
-    const page = await signIn(browser, server.url, 'supervisor');
+  test('a town supervisor saves, exports and prints a plan, opens it again and adopts it: the village’s grids become the plan’s, with history', async () => {
+    let page = await signIn(browser, server.url, 'supervisor');
     await page.click('#tabs [data-view=plans]');
     await page.selectOption('#plan-village', VILLAGE);
     await page.check('#plan-from-current');
     await page.click('#plan-start');
     await page.waitForSelector('#plan-adopt-go', { timeout: 120_000 });
     const proposed = await page.$$eval('#plan-grids-table tr', (r) => r.length - 1);
+    const codes = await page.$$eval('#plan-grids-table tr td:first-child', (c) => c.map((x) => x.textContent.trim()));
+    // Named and saved in the project.
+    await page.fill('#plan-name', '');
+    await page.click('#plan-save-go');
+    assert.match(await page.textContent('#plan-save-result'), /名称/);
+    await page.fill('#plan-name', '调整方案甲');
+    await page.click('#plan-save-go');
+    await page.waitForSelector('#plan-saved-as');
+    assert.match(await page.textContent('#plan-saved-as'), /调整方案甲/);
+    await page.waitForSelector('#plan-saved-table');
+    // Exported as a GeoPackage.
+    const [gpkg] = await Promise.all([page.waitForEvent('download'), page.click('#plan-export-gpkg')]);
+    assert.match(gpkg.suggestedFilename(), /^plan-310101001\d+\.gpkg$/);
+    const chunks = [];
+    for await (const c of await gpkg.createReadStream()) chunks.push(c);
+    assert.equal(Buffer.concat(chunks).subarray(0, 15).toString('latin1'), 'SQLite format 3');
+    // Printed: the sheet's key lists every plan grid with its colour.
+    await page.evaluate(() => { window.print = () => { window.printed = true; }; });
+    await page.click('#plan-print');
+    assert.equal(await page.evaluate(() => window.printed), true);
+    const sheet = await page.textContent('#print-sheet');
+    assert.match(sheet, /网格划分方案/);
+    assert.match(sheet, /调整方案甲/);
+    for (const code of codes) assert.ok(sheet.includes(code), code);
+    await page.emulateMedia({ media: 'print' });
+    await page.pdf({ path: join(outDir, '14-plan-print.pdf'), format: 'A4', landscape: true });
+    await page.emulateMedia({ media: 'screen' });
+    await page.context().close();
+
+    // Another day: the saved plan is opened from the list and adopted.
+    page = await signIn(browser, server.url, 'supervisor');
+    await page.click('#tabs [data-view=plans]');
+    await page.waitForSelector('#plan-saved-table');
+    const row = page.locator('#plan-saved-table tr', { hasText: '调整方案甲' });
+    await row.locator('.plan-open').click();
+    await page.waitForSelector('#plan-adopt-go');
+    assert.equal(await page.$$eval('#plan-grids-table tr', (r) => r.length - 1), proposed);
     await page.click('#plan-adopt-go');
     assert.match(await page.textContent('#adopt-result'), /原因/);
     await page.fill('#adopt-reason', '按方案调整网格');
@@ -761,6 +798,8 @@ describe('web map', () => {
     assert.equal(grids.length, proposed);
     const history = (await api(server.url, 'supervisor', `/api/grids/${grids[0].properties.code}/history`)).body.versions;
     assert.equal(history[0].why, '按方案调整网格');
+    const saved = (await api(server.url, 'supervisor', '/api/plans')).body.plans.find((p) => p.name === '调整方案甲');
+    assert.equal(saved.adopted, true);
     assert.deepEqual(page.errors, []);
     await screenshot(page, '13-plan-adopted');
     await page.context().close();

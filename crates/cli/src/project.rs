@@ -33,6 +33,8 @@ pub enum Layer {
     Roads,
     /// Basemap water (polygons or lines with `kind`, `name`, or raw OSM `waterway`/`natural`).
     Water,
+    /// Basemap land use (polygons with `kind`, `name`, or raw OSM `landuse`/`leisure`/`natural`).
+    Landuse,
 }
 
 impl Layer {
@@ -41,6 +43,7 @@ impl Layer {
         match self {
             Layer::Roads => Some(BasemapLayer::Roads),
             Layer::Water => Some(BasemapLayer::Water),
+            Layer::Landuse => Some(BasemapLayer::Landuse),
             _ => None,
         }
     }
@@ -349,11 +352,11 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
             (villages.len(), store.import_villages(&villages, mode)?)
         }
         Layer::Households => bail!("household forms are imported above"),
-        Layer::Roads | Layer::Water => {
+        Layer::Roads | Layer::Water | Layer::Landuse => {
             let layer = args
                 .layer
                 .basemap()
-                .expect("roads and water are basemap layers");
+                .expect("roads, water and landuse are basemap layers");
             let f = gridmap_io::read_basemap(path, layer, &fields)?;
             store.on_progress(phases.counted(&format!("writing {}", layer.as_str())));
             (f.len(), store.import_basemap(layer, &f, mode)?)
@@ -520,8 +523,10 @@ fn layer_features(
                 })
                 .collect(),
         ),
-        Layer::Roads | Layer::Water => {
-            let layer = layer.basemap().expect("roads and water are basemap layers");
+        Layer::Roads | Layer::Water | Layer::Landuse => {
+            let layer = layer
+                .basemap()
+                .expect("roads, water and landuse are basemap layers");
             (
                 vec![("kind", Text), ("detail", Text), ("name", Text)],
                 store
@@ -596,6 +601,7 @@ fn layer_name(layer: Layer) -> &'static str {
         Layer::Households => "households",
         Layer::Roads => "roads",
         Layer::Water => "water",
+        Layer::Landuse => "landuse",
     }
 }
 

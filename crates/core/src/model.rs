@@ -141,21 +141,29 @@ pub enum BasemapLayer {
     Roads,
     /// Rivers, lakes and pools (polygons, or lines for narrow waterways).
     Water,
+    /// Land use: parks, residential and commercial blocks, squares (polygons), drawn under
+    /// the water and roads.
+    Landuse,
 }
 
 impl BasemapLayer {
     /// Every layer.
-    pub const ALL: [BasemapLayer; 2] = [BasemapLayer::Roads, BasemapLayer::Water];
+    pub const ALL: [BasemapLayer; 3] = [
+        BasemapLayer::Roads,
+        BasemapLayer::Water,
+        BasemapLayer::Landuse,
+    ];
 
-    /// The layer's name in files, URLs and tiles: `roads` or `water`.
+    /// The layer's name in files, URLs and tiles: `roads`, `water` or `landuse`.
     pub fn as_str(self) -> &'static str {
         match self {
             BasemapLayer::Roads => "roads",
             BasemapLayer::Water => "water",
+            BasemapLayer::Landuse => "landuse",
         }
     }
 
-    /// Parses `roads` or `water`.
+    /// Parses `roads`, `water` or `landuse`.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|l| l.as_str() == s)
     }
@@ -168,7 +176,8 @@ pub struct BasemapFeature {
     /// The layer it is drawn in.
     pub layer: BasemapLayer,
     /// The class: `major_road`, `minor_road`, `path`, `rail`, `ferry`, `highway` for roads;
-    /// `water`, `river`, `riverbank`, `swimming_pool`… for water.
+    /// `water`, `river`, `riverbank`, `swimming_pool`… for water; `park`, `grass`,
+    /// `residential`, `commercial`, `pedestrian`… for land use.
     pub kind: Option<String>,
     /// The finer class, e.g. `primary`, `footway`, `subway`.
     pub detail: Option<String>,

@@ -1142,13 +1142,14 @@ pub fn read_lines(path: &Path) -> Result<Vec<LineString>, Error> {
     Ok(parts.into_iter().flatten().collect())
 }
 
-/// Reads a basemap layer (roads or water): LineString/MultiLineString or Polygon/MultiPolygon
+/// Reads a basemap layer (roads, water or land use): LineString/MultiLineString or Polygon/MultiPolygon
 /// features with optional `kind`, `detail` (or `kind_detail`) and `name`, as in the Tilezen
 /// schema of OSM extracts. Raw OSM exports without `kind` are classified from their tags:
 /// `highway` (motorway/trunk → `highway`, primary…tertiary → `major_road`, residential,
 /// service… → `minor_road`, footway, path, steps… → `path`), `railway` (→ `rail`), `route=ferry`
 /// (→ `ferry`), `waterway` (→ its value, e.g. `river`, `canal`) and `natural=water` (→ `water`,
-/// detail from `water`); the tag's value becomes `detail`. Points, null geometries, lines of one
+/// detail from `water`); the tag's value becomes `detail`. Land use is polygons only, classed by
+/// `landuse`, else `leisure`, `natural` or `amenity`. Points, null geometries, lines of one
 /// point and unclosed rings are errors naming the feature (by `osm_id` or `id` when it has one).
 pub fn read_basemap(
     path: &Path,
@@ -1172,6 +1173,9 @@ pub fn read_basemap(
         "waterway",
         "natural",
         "water",
+        "landuse",
+        "leisure",
+        "amenity",
     ];
     let read = read_layer(path, &wanted, fields, |mut f| {
         let label = ctx
@@ -1179,6 +1183,13 @@ pub fn read_basemap(
             .or_else(|| ctx.text(&f, 5))
             .unwrap_or_else(|| format!("#{}", f.index));
         let geometry = match f.geometry.take() {
+            Some(Shape::Lines(_)) if layer == BasemapLayer::Landuse => {
+                return Err(ctx.err(
+                    &f,
+                    Some(&label),
+                    "geometry is lines, land use needs polygons",
+                ));
+            }
             Some(Shape::Lines(parts)) => {
                 let mut lines = parts
                     .into_iter()
@@ -1268,6 +1279,12 @@ fn osm_class(
                 (tag(10), tag(11))
             }
         }
+        // OSM's landuse=*, else leisure=* (park, garden, pitch), natural=* (wood, scrub),
+        // amenity=* (school, hospital, parking).
+        BasemapLayer::Landuse => match tag(12).or_else(|| tag(13)).or_else(|| tag(10)) {
+            Some(kind) => (Some(kind), None),
+            None => (tag(14), None),
+        },
     }
 }
 

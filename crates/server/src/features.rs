@@ -50,7 +50,7 @@ pub const CONFORMANCE: [&str; 7] = [
 ];
 
 /// The collections: id, title, description.
-pub const COLLECTIONS: [(&str, &str, &str); 6] = [
+pub const COLLECTIONS: [(&str, &str, &str); 7] = [
     (
         "grids",
         "Grids (网格)",
@@ -73,6 +73,11 @@ pub const COLLECTIONS: [(&str, &str, &str); 6] = [
     ),
     ("roads", "Basemap roads (道路)", "OpenStreetMap roads."),
     ("water", "Basemap water (水系)", "OpenStreetMap water."),
+    (
+        "landuse",
+        "Basemap land use (用地)",
+        "OpenStreetMap land use: parks, residential and commercial blocks.",
+    ),
 ];
 
 /// Items per page when the request gives no `limit`.
@@ -476,7 +481,7 @@ fn openapi(base: &Base) -> Value {
 
 fn extent(p: &Project, id: &str) -> Value {
     let rect = match id {
-        "roads" | "water" => {
+        "roads" | "water" | "landuse" => {
             let e = p.basemap.tree.root().envelope();
             (p.basemap.tree.size() > 0).then(|| Rect::new(e.lower(), e.upper()))
         }
@@ -567,7 +572,7 @@ fn collection_json(base: &Base, p: &Project, id: &str, title: &str, description:
 }
 
 /// `GET /ogc/collections`.
-#[utoipa::path(get, path = "/ogc/collections", tag = "ogc", responses((status = 200, description = "Collections: grids, buildings, addresses, visits, roads, water", body = Object)))]
+#[utoipa::path(get, path = "/ogc/collections", tag = "ogc", responses((status = 200, description = "Collections: grids, buildings, addresses, visits, roads, water, landuse", body = Object)))]
 pub async fn collections(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -818,12 +823,8 @@ struct Layer<'p> {
 impl<'p> Layer<'p> {
     fn new(p: &'p Project, user: &AuthUser, id: &'static str) -> Layer<'p> {
         let basemap = match id {
-            "roads" | "water" => {
-                let layer = if id == "roads" {
-                    BasemapLayer::Roads
-                } else {
-                    BasemapLayer::Water
-                };
+            "roads" | "water" | "landuse" => {
+                let layer = BasemapLayer::parse(id).unwrap_or(BasemapLayer::Roads);
                 p.basemap
                     .features
                     .iter()

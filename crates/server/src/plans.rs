@@ -45,6 +45,9 @@ pub struct PlanJob {
     pub phase: Option<String>,
     /// The village re-partitioned.
     pub village: String,
+    /// Its name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub village_name: Option<String>,
     /// How far it is, 0 to 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
@@ -246,6 +249,7 @@ pub async fn start(
         status: "running".into(),
         phase: Some("starting".into()),
         village: req.village.clone(),
+        village_name: Some(village.name.clone()).filter(|n| !n.is_empty()),
         started_from,
         ..PlanJob::default()
     }));

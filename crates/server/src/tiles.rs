@@ -327,7 +327,7 @@ fn basemap_feature(i: usize, f: &BasemapFeature, detail: bool) -> Feature<'_> {
     }
 }
 
-/// The basemap tile: `water` then `roads` (drawn in that order), paths only from
+/// The basemap tile: `landuse`, `water` then `roads` (drawn in that order), paths only from
 /// [`BASEMAP_PATHS_MIN_ZOOM`], absent properties left out. Below that zoom geometry is
 /// simplified at 1 px instead of 0.5: the basemap is background.
 fn basemap_tile(p: &Project, tile: TileId) -> Vec<u8> {
@@ -339,6 +339,12 @@ fn basemap_tile(p: &Project, tile: TileId) -> Vec<u8> {
         opts.simplify_tolerance_px = 1.0;
     }
     let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
+    let landuse = p
+        .basemap
+        .in_area(BasemapLayer::Landuse, area)
+        .into_iter()
+        .map(|(i, f)| basemap_feature(i, f, false))
+        .collect();
     let water = p
         .basemap
         .in_area(BasemapLayer::Water, area)
@@ -355,6 +361,10 @@ fn basemap_tile(p: &Project, tile: TileId) -> Vec<u8> {
     encode(
         tile,
         &[
+            Layer {
+                name: "landuse",
+                features: landuse,
+            },
             Layer {
                 name: "water",
                 features: water,
@@ -551,6 +561,7 @@ pub async fn tilejson(
     };
     let vector_layers = if layer == "basemap" {
         json!([
+            {"id": "landuse", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "name": "String"}},
             {"id": "water", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "name": "String"}},
             {"id": "roads", "minzoom": minzoom, "maxzoom": 22, "fields": {"kind": "String", "detail": "String", "name": "String"}},
         ])

@@ -514,7 +514,7 @@ async fn ogc_api_features_and_exports() {
     let worker = login(&st, "worker").await;
     let admin = login(&st, "admin").await;
     let (_, c) = call(&st, "GET", "/collections", Some(&admin), None, &[]).await;
-    assert_eq!(c["collections"].as_array().unwrap().len(), 6);
+    assert_eq!(c["collections"].as_array().unwrap().len(), 7);
     let (_, page) = call(
         &st,
         "GET",

@@ -119,6 +119,7 @@ async fn a_basemap_tile_holds_roads_and_water_for_every_user_alike() {
         };
         assert!(count("roads") > 50, "{layers:?}");
         assert!(count("water") >= 1, "the Huangpu: {layers:?}");
+        assert!(count("landuse") >= 1, "{layers:?}");
         assert!(text.contains("name (String) = 中山东一路"), "{text}");
         assert!(text.contains("detail (String) = footway"), "paths at z14");
     }
@@ -141,7 +142,7 @@ async fn low_zooms_leave_out_paths_and_below_zoom_10_nothing() {
     }
     let (status, _) = get(&st, &uri(bund_tile(9)), Some(&admin)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    // TileJSON names both layers and the minimum zoom.
+    // TileJSON names the three layers and the minimum zoom.
     let (status, body) = get(&st, "/tiles/basemap.json", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK);
     let tj: Value = serde_json::from_slice(&body).unwrap();
@@ -152,7 +153,7 @@ async fn low_zooms_leave_out_paths_and_below_zoom_10_nothing() {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["water", "roads"]);
+    assert_eq!(ids, ["landuse", "water", "roads"]);
     // The OGC API lists the roads too, with line geometry.
     let (status, body) = get(&st, "/collections/roads/items?limit=2", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK);

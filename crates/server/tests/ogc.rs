@@ -195,7 +195,8 @@ async fn collections_and_errors_are_json() {
             "addresses",
             "visits",
             "roads",
-            "water"
+            "water",
+            "landuse"
         ]
     );
     let (status, c) = call(

@@ -11,7 +11,7 @@ import {
   HEATMAPS, VISIT_COLOURS, colourBuildingsByVisit, highlightBuildings, isVisible, reloadTiles, setOverlay, setVisible,
 } from './mapview.js';
 
-const BASEMAP_LAYERS = ['water', 'waterways', 'roads-minor', 'roads-major', 'railways'];
+const BASEMAP_LAYERS = ['landuse', 'water', 'waterways', 'roads-minor', 'roads-major', 'railways'];
 
 export class Coverage {
   constructor(app, panel) {

@@ -39,7 +39,20 @@ function style() {
       check: empty(), diff: empty(), plan: empty(), focus: empty(), neighbours: empty(),
     },
     layers: [
+      // Beyond the imported basemap the map is this plain land colour, not a hole.
       { id: 'background', type: 'background', paint: { 'background-color': '#f2efe9' } },
+      // Land use under everything: green for parks and woods, soft tints for blocks and squares.
+      { id: 'landuse', type: 'fill', source: 'basemap', 'source-layer': 'landuse',
+        paint: {
+          'fill-color': ['match', ['get', 'kind'],
+            ['park', 'grass', 'garden', 'forest', 'natural_wood', 'wood', 'recreation_ground', 'pitch', 'protected_area', 'meadow'], '#cde6c4',
+            ['residential'], '#ebe6df',
+            ['commercial', 'retail'], '#f1e3dc',
+            ['school', 'hospital', 'library', 'place_of_worship', 'university'], '#efe0e0',
+            ['pedestrian', 'parking', 'pier', 'footway', 'bridge'], '#e6e4e0',
+            '#ece9e2'],
+          'fill-opacity': 0.9,
+        } },
       { id: 'water', type: 'fill', source: 'basemap', 'source-layer': 'water',
         filter: ['==', ['geometry-type'], 'Polygon'], paint: { 'fill-color': '#aacbe6' } },
       { id: 'waterways', type: 'line', source: 'basemap', 'source-layer': 'water',

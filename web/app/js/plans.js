@@ -2,8 +2,9 @@
 // background (POST /api/partition, polled), shown over today's grids or side by side with
 // them, with each grid's workload before and after and the buildings that move.
 
-import { get, post } from './api.js';
-import { noteText, num, t, tentacleText } from './i18n.js';
+import { call, download, get, post } from './api.js';
+import { localTime, noteText, num, t, tentacleText } from './i18n.js';
+import { printMap } from './print.js';
 import { el } from './dom.js';
 import { createMap, fitTo, highlightBuildings, reloadTiles, setOverlay, setVisible, showGridLabels } from './mapview.js';
 
@@ -67,8 +68,107 @@ export class Plans {
       }, t('plan_start'))),
       el('div', { id: 'plan-status', role: 'status' }),
       el('div', { id: 'plan-result' }),
+      el('div', { id: 'plan-saved' }),
     );
     if (!villages.length) this.panel.querySelector('#plan-start').disabled = true;
+    this.listSaved();
+  }
+
+  /** The saved plans of the villages this user may plan: open one, or delete it. */
+  async listSaved() {
+    const box = this.panel.querySelector('#plan-saved');
+    if (!box) return;
+    let plans;
+    try {
+      ({ plans } = await get('/api/plans'));
+    } catch (e) {
+      box.replaceChildren(el('p', { class: 'error' }, e.message));
+      return;
+    }
+    const row = (p) => el('tr', {},
+      el('td', {}, p.name, p.adopted ? el('span', { class: 'badge ok' }, ` ${t('plan_is_adopted')}`) : ''),
+      el('td', {}, p.village),
+      el('td', { class: 'num' }, num(p.grids)),
+      el('td', {}, p.saved_by),
+      el('td', {}, localTime(p.saved_at)),
+      el('td', {},
+        el('button', { class: 'plan-open', onclick: () => this.open(p.id) }, t('plan_open')), ' ',
+        el('button', { class: 'plan-delete', onclick: () => this.remove(p) }, t('plan_delete'))));
+    box.replaceChildren(
+      el('h3', {}, t('plan_saved_list')),
+      plans.length
+        ? el('table', { id: 'plan-saved-table' },
+          el('tr', {}, el('th', {}, t('plan_name')), el('th', {}, t('plan_village')), el('th', { class: 'num' }, t('plan_grids')),
+            el('th', {}, t('saved_by')), el('th', {}, t('saved_at')), el('th', {}, '')),
+          ...plans.map(row))
+        : el('p', { class: 'muted' }, t('plan_saved_none')));
+  }
+
+  async open(id) {
+    const status = this.panel.querySelector('#plan-status');
+    status.className = '';
+    try {
+      this.result = await get(`/api/plans/${id}`);
+      this.job = this.result.job;
+      this.show();
+    } catch (e) {
+      status.className = 'error';
+      status.textContent = e.message;
+    }
+  }
+
+  async remove(p) {
+    if (!window.confirm(t('plan_delete_confirm', { name: p.name }))) return;
+    try {
+      await call('DELETE', `/api/plans/${p.id}`);
+      if (this.result?.saved?.id === p.id) this.result = { ...this.result, saved: null };
+    } catch (e) {
+      this.panel.querySelector('#plan-status').textContent = e.message;
+    }
+    this.listSaved();
+  }
+
+  /** Naming and saving the plan, or what it was saved as. */
+  saveForm(r) {
+    if (r.saved) {
+      return el('p', { class: 'ok', id: 'plan-saved-as' },
+        t('plan_saved_as', { name: r.saved.name, who: r.saved.saved_by, at: localTime(r.saved.saved_at) }));
+    }
+    const day = new Date().toLocaleDateString('zh-CN');
+    const name = el('input', { id: 'plan-name', size: 24, maxlength: 60, value: `${r.village} ${t('plan_grid_n', { n: r.plan.features.length })} ${day}` });
+    const result = el('div', { id: 'plan-save-result', role: 'status' });
+    const save = async () => {
+      const n = name.value.trim();
+      if (!n) { result.className = 'error'; result.textContent = t('plan_name_required'); name.focus(); return; }
+      try {
+        const saved = await post(`/api/partition/${r.job}/save`, { name: n });
+        this.result = { ...this.result, saved };
+        this.show();
+        this.listSaved();
+      } catch (e) {
+        result.className = 'error';
+        result.textContent = t('save_failed', { msg: e.message });
+      }
+    };
+    return el('div', { id: 'plan-save' },
+      el('label', { class: 'row' }, t('plan_name'), name,
+        el('button', { id: 'plan-save-go', class: 'primary', onclick: save }, t('plan_save'))),
+      result);
+  }
+
+  /** The plan's colour key (swatch, code, households) for the printed map. */
+  key(plan) {
+    return el('div', { class: 'plan-key' },
+      el('b', {}, t('plan_key')),
+      ...plan.map((f) => el('div', {},
+        el('span', { class: 'swatch', style: `background:${f.properties.colour}` }),
+        `${f.properties.code}  ${num(f.properties.households)} ${t('households')}`)));
+  }
+
+  print(plan) {
+    const r = this.result;
+    const title = t('plan_print_title', { town: this.app.me.town_name ?? '', v: r.village_name ?? r.village, name: r.saved ? `“${r.saved.name}”` : '' });
+    printMap(this.app, title, this.key(plan));
   }
 
   async start(req) {
@@ -188,7 +288,11 @@ export class Plans {
             el('td', { class: 'num' }, num(p.households)),
             el('td', { class: 'num' }, p.deviation_pct == null ? '–' : `${num(p.deviation_pct, 1)}%`));
         })),
-      el('div', { class: 'row' }, el('button', { id: 'plan-export', onclick: () => this.exportGeoJson() }, t('plan_export'))),
+      this.saveForm(r),
+      el('div', { class: 'row' },
+        el('button', { id: 'plan-export', onclick: () => this.exportGeoJson() }, t('plan_export')), ' ',
+        el('button', { id: 'plan-export-gpkg', onclick: () => download(`/api/partition/${r.job}/grids.gpkg`, `plan-${r.village}.gpkg`) }, t('plan_export_gpkg')), ' ',
+        el('button', { id: 'plan-print', onclick: () => this.print(plan) }, t('plan_print'))),
       el('h3', {}, `${t('plan_moves')} (${num(moves.length)})`),
       el('ul', { id: 'plan-moves' }, ...moves.slice(0, 300).map((m) => el('li', {}, t('from_to', { b: m.building, from: m.from ?? t('none'), to: m.to ?? t('none') })))),
       this.adoptForm(r),

@@ -17,8 +17,9 @@ function scaleLength(widthM) {
   return [...steps].reverse().find((n) => n <= widthM / 5) ?? steps[0];
 }
 
-/** Lays out the print sheet for `app`'s map under `title` and opens the print dialog. */
-export function printMap(app, title) {
+/** Lays out the print sheet for `app`'s map under `title` and opens the print dialog; the
+ * legend is `key` when given, else the map's own legend. */
+export function printMap(app, title, key = null) {
   const map = app.map;
   const canvas = map.getCanvas();
   // The map keeps its drawing buffer (see `createMap`), so the canvas holds what is shown.
@@ -36,7 +37,8 @@ export function printMap(app, title) {
       el('div', { class: 'print-scale' },
         el('div', { class: 'bar', style: `width:${((100 * length) / widthM).toFixed(2)}%` }),
         el('span', {}, length >= 1000 ? `${length / 1000} km` : `${length} m`)),
-      legend && !legend.hidden ? el('div', { class: 'print-legend' }, ...[...legend.childNodes].map((n) => n.cloneNode(true))) : '',
+      key ? el('div', { class: 'print-legend' }, key)
+        : legend && !legend.hidden ? el('div', { class: 'print-legend' }, ...[...legend.childNodes].map((n) => n.cloneNode(true))) : '',
       el('div', { class: 'print-stamp' }, t('printed_by', { who: app.me.username, at: localTime(now) }), el('br'), '© OpenStreetMap contributors')));
   document.querySelector('#print-sheet')?.remove();
   document.body.append(sheet);

@@ -63,6 +63,7 @@ pub fn demo_store(path: &Path) -> GpkgStore {
     for (layer, file) in [
         (BasemapLayer::Roads, "raw/roads.geojson"),
         (BasemapLayer::Water, "raw/water.geojson"),
+        (BasemapLayer::Landuse, "raw/landuse.geojson"),
     ] {
         let features = gridmap_io::read_basemap(&demo(file), layer, &fields).unwrap();
         s.import_basemap(layer, &features, Mode::Append).unwrap();
