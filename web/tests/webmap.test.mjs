@@ -64,6 +64,8 @@ describe('web map', () => {
     await mapIdle(page);
     const roads = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['roads-major', 'roads-minor', 'water'] }).length);
     assert.ok(roads > 0, 'no basemap roads or water drawn');
+    const landuse = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['landuse'] }).length);
+    assert.ok(landuse > 0, 'no land use drawn');
     assert.match(await page.textContent('#watermark'), /leader · \d{4}/);
     await screenshot(page, '01-map-grid-leader');
     assert.deepEqual(page.errors, []);

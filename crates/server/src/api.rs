@@ -393,7 +393,18 @@ fn stats_now(state: &AppState, user: &AuthUser, q: &StatsQuery) -> Result<StatsT
         }
     }
     let expected = expected_rate(&state.0.settings);
-    let rows = gridmap_stats::rank(&rows, by == "grid", expected);
+    let mut rows = gridmap_stats::rank(&rows, by == "grid", expected);
+    if by == "grid" {
+        gridmap_stats::name_rows(&mut rows, |c| p.grid(c).and_then(|g| g.grid.name.clone()));
+    } else {
+        gridmap_stats::name_rows(&mut rows, |c| {
+            p.villages
+                .iter()
+                .find(|v| v.code == c)
+                .map(|v| v.name.clone())
+                .filter(|n| !n.is_empty())
+        });
+    }
     let settings = &state.0.settings;
     let linkage = linkage_in_scope(&p, user);
     Ok(StatsTable {

@@ -1585,3 +1585,28 @@ async fn a_plan_is_saved_listed_reopened_exported_and_adopted() {
         .count();
     assert_eq!(village_grids, 3);
 }
+
+/// The statistics rows name their grid or village (the dashboard shows names, not codes only).
+#[tokio::test]
+async fn statistics_rows_carry_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let admin = login(&st, "admin").await;
+    let p = st.project();
+    let (_, by_village) = call(&st, "GET", "/api/stats?by=village", Some(&admin), None, &[]).await;
+    let rows = by_village["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let v = p
+            .villages
+            .iter()
+            .find(|v| Some(v.code.as_str()) == r["village"].as_str())
+            .unwrap();
+        assert_eq!(r["name"], v.name.as_str(), "{r}");
+    }
+    let (_, by_grid) = call(&st, "GET", "/api/stats?by=grid", Some(&admin), None, &[]).await;
+    for r in by_grid["rows"].as_array().unwrap() {
+        let g = p.grid(r["grid"].as_str().unwrap()).unwrap();
+        assert_eq!(r["name"].as_str(), g.grid.name.as_deref(), "{r}");
+    }
+}

@@ -36,4 +36,4 @@ pub use cluster::{Block, single_linkage};
 pub use compare::{Comparison, Move, compare};
 pub use edit::{Impact, Layer, impact};
 pub use progress::{ProgressDay, days_of_progress};
-pub use tally::{StatsRow, Tally, expected_rate, rank};
+pub use tally::{StatsRow, Tally, expected_rate, name_rows, rank};

@@ -74,6 +74,9 @@ pub struct StatsRow {
     /// The village's code, when rows are villages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub village: Option<String>,
+    /// The grid's or village's name, where the caller knows it (see [`name_rows`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Its place by visit rate, from 1.
     pub rank: usize,
     /// Buildings counted.
@@ -100,6 +103,15 @@ pub struct StatsRow {
     pub linkage_rate: Option<f64>,
 }
 
+/// Gives each row the name `name_of` knows for its grid or village code.
+pub fn name_rows(rows: &mut [StatsRow], name_of: impl Fn(&str) -> Option<String>) {
+    for r in rows {
+        if let Some(code) = r.grid.as_deref().or(r.village.as_deref()) {
+            r.name = name_of(code);
+        }
+    }
+}
+
 /// The statistics rows of `tallies` (by grid code when `by_grid`, else by village code),
 /// ranked by visit rate (highest first, ties by code), each against the `expected` rate.
 ///
@@ -124,6 +136,7 @@ pub fn rank(
             StatsRow {
                 grid: by_grid.then(|| key.to_string()),
                 village: (!by_grid).then(|| key.to_string()),
+                name: None,
                 rank: rank + 1,
                 buildings: t.buildings,
                 households: t.households,

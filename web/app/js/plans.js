@@ -38,6 +38,11 @@ export class Plans {
     const villages = this.villages();
     const count = (v) => this.app.grids.features.filter((f) => f.properties.village === v).length;
     const village = el('select', { id: 'plan-village' }, ...villages.map((v) => el('option', { value: v }, v)));
+    // Villages by name where the statistics know it (the code stays the option's value).
+    get('/api/stats?by=village').then((stats) => {
+      const names = new Map((stats.rows ?? []).map((r) => [r.village, r.village_name ?? r.name]));
+      for (const o of village.options) if (names.get(o.value)) o.textContent = `${names.get(o.value)}（${o.value}）`;
+    }).catch(() => {});
     const grids = el('input', { id: 'plan-grids', type: 'number', min: 1, value: String(count(villages[0]) || 4), style: 'width:6em' });
     village.addEventListener('change', () => { grids.value = String(count(village.value) || 4); });
     // Either a number of grids or a workload a grid (the norms speak of 300–500 households).
