@@ -577,6 +577,11 @@ describe('web map', () => {
     await page.click('#by-village');
     await page.waitForSelector('#stats-table tr.clickable');
     assert.ok(!(await page.textContent('#chart-title')).includes('·'), 'the chart stuck on one grid');
+    // Villages are named too.
+    const villageRows = (await api(server.url, 'supervisor', '/api/stats?by=village')).body.rows;
+    const villageNames = await page.$$eval('#stats-table tr.clickable', (trs) => trs.map((tr) => tr.children[2].textContent));
+    assert.ok(villageRows.every((r) => r.name), 'a village without a name');
+    for (const r of villageRows) assert.ok(villageNames.includes(r.name), `${r.name} not shown`);
     await page.click('#by-grid');
     await page.waitForSelector('#stats-table tr.clickable');
     // 人房关联率: the scope's own figure, as /api/stats and `gridmap stats` give it.
