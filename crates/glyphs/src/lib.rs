@@ -366,7 +366,9 @@ fn render(face: &ttf_parser::Face<'_>, c: char, scale: f32, ascender: i32) -> Op
         first: ab_glyph_rasterizer::point(0.0, 0.0),
         last: ab_glyph_rasterizer::point(0.0, 0.0),
     };
-    face.outline_glyph(id, &mut outline)?;
+    if face.outline_glyph(id, &mut outline).is_none() {
+        return Some(empty);
+    }
     let mut alpha = vec![0u8; width * height];
     outline.raster.for_each_pixel(|i, a| {
         alpha[i] = (a.clamp(0.0, 1.0) * 255.0).round() as u8;
