@@ -69,9 +69,11 @@ export async function launch() {
 export const DEMO_PASSWORD = 'gridmap-demo-2026';
 
 /** A new page signed in as a demo user (password DEMO_PASSWORD), the map idle. */
-export async function signIn(browser, url, user, { lang = 'zh', viewport = { width: 1280, height: 800 } } = {}) {
+export async function signIn(browser, url, user, { lang = 'zh', viewport = { width: 1280, height: 800 }, onPage } = {}) {
   const context = await browser.newContext({ viewport, locale: 'zh-CN' });
   const page = await context.newPage();
+  // E.g. to listen to the page's requests from its first one.
+  onPage?.(page);
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });

@@ -55,8 +55,13 @@ describe('web map', () => {
     assert.ok(buildings.length > 10, `only ${buildings.length} buildings drawn`);
     assert.ok(buildings.every((g) => g === LEADER_GRID), 'a building of another grid is drawn');
     // The neighbours are drawn read-only, with their codes, so that the edges snapped to are seen.
-    await page.waitForFunction(() => document.querySelectorAll('.grid-label.neighbour').length > 0);
+    // Their labels are the map's own (a symbol layer), greyed, beside the leader's grid's.
+    await page.waitForFunction(() => window.gridmap.map.queryRenderedFeatures({ layers: ['grid-labels-neighbours'] }).length > 0);
     await mapIdle(page);
+    const labelled = await rendered(page, ['grid-labels-neighbours'], 'code');
+    assert.ok(labelled.length > 0 && !labelled.includes(LEADER_GRID), JSON.stringify(labelled));
+    assert.deepEqual(await rendered(page, ['grid-labels'], 'code'), [LEADER_GRID]);
+    assert.equal(await page.locator('.grid-label').count(), 0, 'HTML labels beside the map\'s');
     const neighbours = await rendered(page, ['neighbours-line'], 'code');
     assert.ok(neighbours.length > 0 && !neighbours.includes(LEADER_GRID), JSON.stringify(neighbours));
     // The basemap is this server's own tiles: roads are drawn around the grid.

@@ -29,7 +29,7 @@
 
 #![warn(missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
@@ -42,19 +42,9 @@ pub const A4: (f32, f32) = (595.28, 841.89);
 pub const COLUMNS: usize = 3;
 /// Plates down a page.
 pub const ROWS: usize = 4;
-/// The environment variable naming a TrueType font (`.ttf`/`.ttc`) with Chinese glyphs to use
-/// instead of the Debian ones.
-pub const FONT_VAR: &str = "GRIDMAP_CJK_FONT";
-/// The Debian package whose font is looked for first.
-pub const FONT_PACKAGE: &str = "fonts-wqy-microhei";
-/// Where Debian's CJK font packages put their TrueType fonts, tried in order:
-/// `fonts-wqy-microhei`, `fonts-wqy-zenhei`, `fonts-droid-fallback`, `fonts-arphic-uming`.
-pub const FONT_CANDIDATES: [&str; 4] = [
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-];
+/// The font lookup is `gridmap-glyphs`' (the web map's labels use the same font): the
+/// environment variable, the Debian package looked for first, and the paths tried in order.
+pub use gridmap_glyphs::{FONT_CANDIDATES, FONT_PACKAGE, FONT_VAR};
 
 const MARGIN: f32 = 28.0;
 const HEADER: f32 = 26.0;
@@ -121,17 +111,12 @@ impl Font {
     /// The font named by [`FONT_VAR`], else the first of [`FONT_CANDIDATES`] that exists;
     /// [`PlateError::NoFont`] naming the package to install when there is none.
     pub fn find() -> Result<Font> {
-        if let Some(path) = std::env::var_os(FONT_VAR) {
-            return Font::load(Path::new(&path));
-        }
-        match FONT_CANDIDATES
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-        {
-            Some(p) => Font::load(&p),
-            None => Err(PlateError::NoFont {
-                looked: FONT_CANDIDATES.join(", "),
+        match gridmap_glyphs::font_path() {
+            Ok(path) => Font::load(&path),
+            Err(gridmap_glyphs::FontError::NoFont { looked }) => Err(PlateError::NoFont { looked }),
+            Err(e) => Err(PlateError::Font {
+                path: String::new(),
+                message: e.to_string(),
             }),
         }
     }
@@ -144,11 +129,7 @@ impl Font {
             message,
         };
         let data = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let face = ttf_parser::Face::parse(&data, 0)
-            .map_err(|e| fail(format!("not a TrueType font: {e}")))?;
-        if "门牌网格".chars().any(|c| face.glyph_index(c).is_none()) {
-            return Err(fail("the font has no Chinese glyphs".into()));
-        }
+        gridmap_glyphs::check_cjk(&data, 0).map_err(fail)?;
         Ok(Font { data, path: name })
     }
 

@@ -2,8 +2,8 @@
 //!
 //! [`app`] builds the router (tests call it with `tower::ServiceExt::oneshot`, no socket);
 //! [`serve`] binds it with request tracing, timeouts, compression and graceful shutdown.
-//! Every endpoint but `/health` and `/api/login` needs a bearer token, and answers only with
-//! what lies in the caller's part of the org tree (see [`auth`]).
+//! Every endpoint but `/health`, `/api/login` and the map's glyphs (`/fonts/…`) needs a bearer
+//! token, and answers only with what lies in the caller's part of the org tree (see [`auth`]).
 
 #![warn(missing_docs)]
 
@@ -13,6 +13,7 @@ pub mod declarations;
 pub mod error;
 pub mod extract;
 pub mod features;
+pub mod glyphs;
 pub mod grid_edit;
 pub mod history;
 pub mod input;
@@ -156,8 +157,11 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ));
     // `/`: the web app, or the OGC landing page for a client that asks for JSON (after the
-    // no-store layer: the app's page is revalidated, not refetched).
-    let router = router.route("/", get(root));
+    // no-store layer: the app's page is revalidated, not refetched). The map's label glyphs
+    // hold no data and are cached by the browser for a day: after the no-store layer too.
+    let router = router
+        .route("/", get(root))
+        .route("/fonts/{fontstack}/{range}", get(glyphs::glyph_range));
     let index = match &web {
         Some(dir) => std::fs::read_to_string(dir.join("app").join("index.html")).ok(),
         None => webapp::index_html().map(String::from),

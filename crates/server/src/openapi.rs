@@ -88,6 +88,7 @@ pub struct ErrorBody {
         tiles::vector_tile,
         tiles::legend,
         tiles::heatmap,
+        crate::glyphs::glyph_range,
         features::landing,
         features::conformance,
         features::api_document,

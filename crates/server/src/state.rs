@@ -522,6 +522,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Cached vector tiles and heatmaps, by layer, tile and scope.
     pub tiles: crate::tiles::TileCache,
+    /// The map label font and the glyph ranges made from it.
+    pub glyphs: crate::glyphs::GlyphCache,
     /// The key of the household registers (personal data); `None`: people are not served.
     pub register_key: Option<gridmap_store::registers::RegisterKey>,
     /// The counters of the public self-report page (`/r/{token}`).
@@ -579,6 +581,7 @@ impl AppState {
             signin: Default::default(),
             settings,
             tiles: crate::tiles::TileCache::default(),
+            glyphs: Default::default(),
             register_key,
             self_report: Default::default(),
             plans: crate::plans::Jobs::default(),

@@ -14,6 +14,17 @@ const raster = (kind) => ({
 });
 const empty = () => ({ type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
 
+// Labels are drawn by MapLibre from glyphs this server makes from its CJK font (/fonts/…):
+// nothing is fetched from the internet, and the labels give way to each other.
+const LABEL_FONT = 'WenQuanYi Micro Hei';
+const GLYPHS = `${origin}/fonts/{fontstack}/{range}.pbf`;
+// A grid's code, and its name under it, smaller.
+const labelText = ['format', ['get', 'code'], {}, '\n', {}, ['coalesce', ['get', 'name'], ''], { 'font-scale': 0.85 }];
+const labelLayout = {
+  'text-field': labelText, 'text-font': [LABEL_FONT], 'text-size': 12, 'text-line-height': 1.25,
+  'symbol-placement': 'point', 'text-max-width': 12,
+};
+
 /** Colours of a building's last visit outcome. */
 export const VISIT_COLOURS = {
   visited: '#2e9d5b', unvisited: '#d64545', nobody_home: '#e8a33d', refused: '#8e44ad',
@@ -27,6 +38,7 @@ export const HEATMAPS = ['visited', 'unvisited', 'coverage'];
 function style() {
   return {
     version: 8,
+    glyphs: GLYPHS,
     sources: {
       basemap: vector('basemap', 10),
       // Grids by code, so that each can carry its visit rate as feature state (coverage view).
@@ -37,6 +49,8 @@ function style() {
       problems: vector('problems'),
       ...Object.fromEntries(HEATMAPS.map((k) => [`heat-${k}`, raster(k)])),
       check: empty(), diff: empty(), plan: empty(), focus: empty(), neighbours: empty(),
+      // One point inside each grid (labelPoint), for its label: see showGridLabels.
+      'grid-labels': empty(),
     },
     layers: [
       // Beyond the imported basemap the map is this plain land colour, not a hole.
@@ -122,6 +136,14 @@ function style() {
       { id: 'check-line', type: 'line', source: 'check',
         paint: { 'line-color': ['match', ['get', 'kind'], 'overlap', '#a50f15', '#b35900'], 'line-width': 2 } },
       { id: 'focus', type: 'line', source: 'focus', paint: { 'line-color': '#000', 'line-width': 3, 'line-dasharray': [1, 1] } },
+      // Grid labels from z13: the user's grids, then the neighbours shown while editing, greyed
+      // (placed after them, so the user's own labels win where they collide).
+      { id: 'grid-labels', type: 'symbol', source: 'grid-labels', minzoom: 13,
+        filter: ['!', ['to-boolean', ['get', 'context']]], layout: labelLayout,
+        paint: { 'text-color': '#1f3b5a', 'text-halo-color': '#ffffff', 'text-halo-width': 1.5 } },
+      { id: 'grid-labels-neighbours', type: 'symbol', source: 'grid-labels', minzoom: 13,
+        filter: ['to-boolean', ['get', 'context']], layout: { ...labelLayout, 'text-size': 11 },
+        paint: { 'text-color': '#5c6b7a', 'text-opacity': 0.85, 'text-halo-color': '#ffffff', 'text-halo-width': 1.5 } },
     ],
   };
 }
@@ -136,6 +158,9 @@ export function createMap(container) {
     maxZoom: 20,
     attributionControl: { compact: true, customAttribution: '© OpenStreetMap contributors' },
     transformRequest: (url) => authorize(url),
+    // Chinese labels come from the server's glyphs too, not the browser's fonts: the same on
+    // every machine, and in the map's screenshots and prints.
+    localIdeographFontFamily: false,
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
@@ -238,22 +263,60 @@ export function labelPoint(geometry) {
   return best ? [(best[0] + best[1]) / 2, cy] : [cx, cy];
 }
 
+/** Whether the server has glyphs for the labels (it answers 404 without a CJK font): asked once. */
+let glyphsServed = null;
+function glyphsAvailable() {
+  glyphsServed ??= fetch(GLYPHS.replace('{fontstack}', encodeURIComponent(LABEL_FONT)).replace('{range}', '0-255'))
+    .then((r) => r.ok, () => false);
+  return glyphsServed;
+}
+
 let labels = [];
-/** Grid codes as HTML labels (the map has no glyph server: nothing is fetched). */
+const labelled = new WeakMap();
+/**
+ * Labels grids with their code and name from z13, at a point inside each (`labelPoint`); grids
+ * with `properties.context` (the neighbours shown while editing) greyed. Drawn by the symbol
+ * layers `grid-labels` and `grid-labels-neighbours`; HTML markers when the server has no glyphs.
+ */
 export function showGridLabels(map, features) {
-  for (const m of labels) m.remove();
-  labels = [];
+  const points = [];
   for (const f of features) {
     const at = labelPoint(f.geometry);
     if (!at) continue;
+    const { code, name, context } = f.properties;
+    points.push({ type: 'Feature', geometry: { type: 'Point', coordinates: at },
+      properties: { code, name: name ?? null, context: Boolean(context) } });
+  }
+  // The last call wins, whichever answer about the glyphs comes first.
+  const call = {};
+  labelled.set(map, call);
+  glyphsAvailable().then((ok) => {
+    if (labelled.get(map) !== call) return;
+    if (ok) {
+      markerLabels(map, []);
+      const apply = () => {
+        const source = map.getSource('grid-labels');
+        if (source) source.setData({ type: 'FeatureCollection', features: points });
+        else map.once('styledata', apply);
+      };
+      apply();
+    } else markerLabels(map, points);
+  });
+}
+
+/** The labels as HTML markers (no collision handling): for a server without glyphs. */
+function markerLabels(map, points) {
+  for (const m of labels) m.remove();
+  labels = [];
+  for (const p of points) {
     const div = document.createElement('div');
-    div.className = f.properties.context ? 'grid-label neighbour' : 'grid-label';
-    div.textContent = f.properties.name ? `${f.properties.code}\n${f.properties.name}` : f.properties.code;
-    labels.push(new maplibregl.Marker({ element: div }).setLngLat(at).addTo(map));
+    div.className = p.properties.context ? 'grid-label neighbour' : 'grid-label';
+    div.textContent = p.properties.name ? `${p.properties.code}\n${p.properties.name}` : p.properties.code;
+    labels.push(new maplibregl.Marker({ element: div }).setLngLat(p.geometry.coordinates).addTo(map));
   }
   const toggle = () => { for (const m of labels) m.getElement().hidden = map.getZoom() < 13; };
-  map.off('zoomend', showGridLabels.toggle ?? (() => {}));
-  showGridLabels.toggle = toggle;
+  map.off('zoomend', markerLabels.toggle ?? (() => {}));
+  markerLabels.toggle = toggle;
   map.on('zoomend', toggle);
   toggle();
 }
