@@ -645,6 +645,10 @@ describe('web map', () => {
     await mapIdle(page);
     const drawn = await page.evaluate(() => new Set(window.gridmap.map.queryRenderedFeatures({ layers: ['plan-line'] }).map((f) => f.properties.code)).size);
     assert.equal(drawn, planRows);
+    // The map keys itself: each plan grid's code on a halo of its colour (symbols are placed
+    // a few frames after their data arrives).
+    await page.waitForFunction(() => window.gridmap.map.queryRenderedFeatures({ layers: ['plan-labels'] })
+      .some((f) => /^310101001\d+-\d+$/.test(f.properties.code)), null, { timeout: 10_000 });
     await screenshot(page, '10-plan-overlay');
     await page.click('#plan-side');
     await page.waitForFunction(() => window.gridmap.twin?.loaded());

@@ -51,6 +51,8 @@ function style() {
       check: empty(), diff: empty(), plan: empty(), focus: empty(), neighbours: empty(),
       // One point inside each grid (labelPoint), for its label: see showGridLabels.
       'grid-labels': empty(),
+      // The plan's grids' codes and households, at a point inside each, in the grid's colour.
+      'plan-labels': empty(),
     },
     layers: [
       // Beyond the imported basemap the map is this plain land colour, not a hole.
@@ -144,6 +146,9 @@ function style() {
       { id: 'grid-labels-neighbours', type: 'symbol', source: 'grid-labels', minzoom: 13,
         filter: ['to-boolean', ['get', 'context']], layout: { ...labelLayout, 'text-size': 11 },
         paint: { 'text-color': '#5c6b7a', 'text-opacity': 0.85, 'text-halo-color': '#ffffff', 'text-halo-width': 1.5 } },
+      { id: 'plan-labels', type: 'symbol', source: 'plan-labels',
+        layout: { ...labelLayout, 'text-field': ['format', ['get', 'code'], {}, '\n', {}, ['get', 'load'], { 'font-scale': 0.85 }], 'text-size': 13 },
+        paint: { 'text-color': '#1a1a1a', 'text-halo-color': ['coalesce', ['get', 'colour'], '#ffffff'], 'text-halo-width': 2.5 } },
     ],
   };
 }
@@ -231,6 +236,21 @@ export function idle(map) {
 export function reloadTiles(map, source) {
   const s = map.getSource(source);
   if (s?.setTiles) s.setTiles([...s.tiles]);
+}
+
+/** Draws a plan's grids (`features` with `code`, `households`, `colour`) with a label each:
+ * its code and households, on a halo of its colour, so the map keys itself. */
+export function showPlan(map, features, householdsWord) {
+  setOverlay(map, 'plan', features);
+  const points = (features ?? []).map((f) => {
+    const at = labelPoint(f.geometry);
+    return at && { type: 'Feature', geometry: { type: 'Point', coordinates: at },
+      properties: { code: f.properties.code, colour: f.properties.colour,
+        load: `${Number(f.properties.households ?? 0).toLocaleString()} ${householdsWord}` } };
+  }).filter(Boolean);
+  setOverlay(map, 'plan-labels', points);
+  // Today's grid labels would stand where the plan's go: they give way while a plan is shown.
+  setVisible(map, 'grid-labels', !points.length);
 }
 
 /** A point inside a polygon's outer ring for its label: the area centroid when it lies inside,

@@ -6,7 +6,7 @@ import { call, download, get, post } from './api.js';
 import { localTime, noteText, num, t, tentacleText } from './i18n.js';
 import { printMap } from './print.js';
 import { el } from './dom.js';
-import { createMap, fitTo, highlightBuildings, reloadTiles, setOverlay, setVisible, showGridLabels } from './mapview.js';
+import { createMap, fitTo, highlightBuildings, reloadTiles, setVisible, showGridLabels, showPlan } from './mapview.js';
 
 const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#46f0f0', '#f032e6',
   '#bcf60c', '#fabebe', '#008080', '#e6beff', '#9a6324', '#800000', '#aaffc3', '#808000'];
@@ -25,7 +25,7 @@ export class Plans {
   enter() { this.render(); if (this.result) this.show(); }
 
   leave() {
-    setOverlay(this.map, 'plan', []);
+    showPlan(this.map, [], '');
     highlightBuildings(this.map, []);
     this.closeTwin();
   }
@@ -181,7 +181,7 @@ export class Plans {
     this.result = null;
     this.panel.querySelector('#plan-result').replaceChildren();
     // A plan from an earlier run is not left on the map while this one is made (or fails).
-    setOverlay(this.map, 'plan', []);
+    showPlan(this.map, [], '');
     this.closeTwin();
     status.className = '';
     try {
@@ -221,7 +221,7 @@ export class Plans {
         this.app.grids = await get('/api/grids');
         showGridLabels(this.map, this.app.grids.features);
         for (const l of ['grids', 'buildings', 'problems']) reloadTiles(this.map, l);
-        setOverlay(this.map, 'plan', []);
+        showPlan(this.map, [], '');
         this.show();
       } catch (e) {
         result.className = 'error';
@@ -305,9 +305,9 @@ export class Plans {
     highlightBuildings(this.map, moves.map((m) => m.building));
     if (this.mode === 'overlay') {
       this.closeTwin();
-      setOverlay(this.map, 'plan', plan);
+      showPlan(this.map, plan, t('households'));
     } else {
-      setOverlay(this.map, 'plan', []);
+      showPlan(this.map, [], '');
       this.openTwin(plan);
     }
     fitTo(this.map, plan.map((f) => f.geometry));
@@ -335,11 +335,11 @@ export class Plans {
       twin.on('move', this.syncB);
       twin.once('load', () => {
         for (const l of ['grids-fill', 'grids-line', 'grids-selected', 'problems']) setVisible(twin, l, false);
-        setOverlay(twin, 'plan', plan);
+        showPlan(twin, plan, t('households'));
         twin.jumpTo({ center: this.map.getCenter(), zoom: this.map.getZoom() });
       });
       this.app.twin = twin;
-    } else if (this.twin.loaded()) setOverlay(this.twin, 'plan', plan);
+    } else if (this.twin.loaded()) showPlan(this.twin, plan, t('households'));
   }
 
   closeTwin() {
