@@ -796,14 +796,15 @@ describe('web map', () => {
     await page.emulateMedia({ media: 'screen' });
     await page.context().close();
 
-    // Another day: the saved plan is opened from the list and adopted.
-    page = await signIn(browser, server.url, 'supervisor');
+    // Another day, on a phone: the saved plan is opened from the list and adopted.
+    page = await signIn(browser, server.url, 'supervisor', { viewport: { width: 390, height: 844 } });
     await page.click('#tabs [data-view=plans]');
     await page.waitForSelector('#plan-saved-table');
     const row = page.locator('#plan-saved-table tr', { hasText: '调整方案甲' });
     await row.locator('.plan-open').click();
     await page.waitForSelector('#plan-adopt-go');
     assert.equal(await page.$$eval('#plan-grids-table tr', (r) => r.length - 1), proposed);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'wider than the phone');
     await page.click('#plan-adopt-go');
     assert.match(await page.textContent('#adopt-result'), /原因/);
     await page.fill('#adopt-reason', '按方案调整网格');

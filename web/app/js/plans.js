@@ -218,6 +218,7 @@ export class Plans {
       try {
         const done = await post(`/api/partition/${r.job}/adopt`, { reason: why });
         this.result = { ...r, adopted: done };
+        this.listSaved();
         this.app.grids = await get('/api/grids');
         showGridLabels(this.map, this.app.grids.features);
         for (const l of ['grids', 'buildings', 'problems']) reloadTiles(this.map, l);
