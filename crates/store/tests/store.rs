@@ -454,3 +454,51 @@ fn a_project_made_before_the_basemap_opens_and_gets_the_table() {
         .unwrap();
     assert_eq!(registered, 1);
 }
+
+/// The extent recorded in `gpkg_contents` (what QGIS and GDAL zoom to) holds every row: grown
+/// by appends without rescanning the table, recomputed after a replace.
+#[test]
+fn recorded_extent_follows_appends_and_replaces() {
+    let (_dir, mut s) = project();
+    let visit = |id: &str, x: f64, y: f64| Visit {
+        id: id.into(),
+        building: None,
+        house: None,
+        worker: "w".into(),
+        time: "2026-11-21T10:00:00+08:00".into(),
+        outcome: VisitOutcome::Visited,
+        point: Some(Point::new(x, y)),
+        note: None,
+        flagged: false,
+        knows_worker: None,
+        satisfaction: None,
+    };
+    let extent = |s: &GpkgStore| -> [f64; 4] {
+        s.connection()
+            .query_row(
+                "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = 'visits'",
+                [],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+            )
+            .unwrap()
+    };
+    s.import_visits(&[visit("a", 121.0, 31.0)], Mode::Append)
+        .unwrap();
+    assert_eq!(extent(&s), [121.0, 121.0, 31.0, 31.0]);
+    s.import_visits(
+        &[visit("b", 121.5, 30.5), visit("c", 120.5, 31.2)],
+        Mode::Append,
+    )
+    .unwrap();
+    assert_eq!(extent(&s), [120.5, 121.5, 30.5, 31.2]);
+    let mut none = visit("d", 0.0, 0.0);
+    none.point = None;
+    s.import_visits(&[none], Mode::Append).unwrap();
+    assert_eq!(extent(&s), [120.5, 121.5, 30.5, 31.2]);
+    s.import_visits(&[visit("e", 121.1, 31.1)], Mode::Replace)
+        .unwrap();
+    // Recomputed from the R-tree, whose 32-bit boxes are rounded outwards.
+    let e = extent(&s);
+    assert!(e[0] <= 121.1 && e[1] >= 121.1 && e[2] <= 31.1 && e[3] >= 31.1, "{e:?}");
+    assert!(e.iter().zip([121.1, 121.1, 31.1, 31.1]).all(|(a, b)| (a - b).abs() < 1e-4), "{e:?}");
+}
