@@ -157,7 +157,18 @@ pub fn config(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config>
         path: "PostgreSQL URL".into(),
         message,
     };
-    let mut c = Config::from_str(url).map_err(|_| {
+    let port = match env("PGPORT").filter(|p| !p.is_empty()) {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| fail(format!("PGPORT {p:?} is not a port number")))?,
+        ),
+        None => None,
+    };
+    let url = match port {
+        Some(p) => with_default_port(url, p),
+        None => url.to_string(),
+    };
+    let mut c = Config::from_str(&url).map_err(|_| {
         fail(
             "not a PostgreSQL connection URL (postgres://user@host:port/database, or key=value pairs)"
                 .into(),
@@ -174,12 +185,9 @@ pub fn config(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config>
         }
     }
     if c.get_ports().is_empty()
-        && let Some(p) = env("PGPORT").filter(|p| !p.is_empty())
+        && let Some(p) = port
     {
-        let port = p
-            .parse::<u16>()
-            .map_err(|_| fail(format!("PGPORT {p:?} is not a port number")))?;
-        c.port(port);
+        c.port(p);
     }
     if c.get_user().is_none() {
         let user = env("PGUSER")
@@ -208,6 +216,43 @@ pub fn config(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config>
         c.application_name("gridmap");
     }
     Ok(c)
+}
+
+/// `url` with `:port` after each of its hosts that has none, when it is a URL
+/// (`postgres://…`): the driver's parser gives such a host port 5432, which would hide `PGPORT`.
+fn with_default_port(url: &str, port: u16) -> String {
+    let Some(scheme) = ["postgres://", "postgresql://"]
+        .into_iter()
+        .find(|s| url.starts_with(s))
+    else {
+        return url.into();
+    };
+    let rest = &url[scheme.len()..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let (userinfo, hosts) = match authority.find('@') {
+        Some(i) => authority.split_at(i + 1),
+        None => ("", authority),
+    };
+    if hosts.is_empty() {
+        return url.into();
+    }
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|h| {
+            let has_port = if h.starts_with('[') {
+                h.contains("]:")
+            } else {
+                h.contains(':')
+            };
+            if has_port {
+                h.to_string()
+            } else {
+                format!("{h}:{port}")
+            }
+        })
+        .collect();
+    format!("{scheme}{userinfo}{}{}", hosts.join(","), &rest[end..])
 }
 
 /// `postgres://user@host:port/database` for `c`, without the password: how errors name a
@@ -250,10 +295,15 @@ fn connect(url: &str) -> Result<(Client, String)> {
     Ok((client, target))
 }
 
-/// The schema version of the database `gridmap_schema` records (0: none).
+/// The schema version that `gridmap_schema` records (0: none). gridmap's tables live in the
+/// current schema (the first of the search path that exists; PostGIS may be in a later one,
+/// such as `public`).
 fn schema_version(tx: &mut Transaction) -> Result<i32> {
     let exists: bool = tx
-        .query_one("SELECT to_regclass('gridmap_schema') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass(quote_ident(current_schema()) || '.gridmap_schema') IS NOT NULL",
+            &[],
+        )
         .db()?
         .get(0);
     if !exists {

@@ -17,10 +17,16 @@ pub fn pg_url() -> Option<String> {
                 "GRIDMAP_TEST_PG is not set, and CI is: the PostgreSQL store's tests must run \
                  (scripts/test.sh starts a cluster with scripts/pg-test-cluster.sh)"
             );
-            eprintln!(
-                "skipped: GRIDMAP_TEST_PG is not set (scripts/pg-test-cluster.sh start DIR prints \
-                 a URL for it)"
-            );
+            // Straight to stderr, past the test harness's capture, once per test binary.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the PostgreSQL store's tests, as GRIDMAP_TEST_PG is not set \
+                     (scripts/pg-test-cluster.sh start DIR prints a URL for it)"
+                );
+            });
             None
         }
     }
