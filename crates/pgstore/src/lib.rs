@@ -651,6 +651,20 @@ impl PgStore {
                 return Err(fail(format!("id {k} appears twice in the input")));
             }
         }
+        // PostgreSQL's text cannot hold NUL: name the record rather than fail half-way.
+        let nul = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains('\0'));
+        for (i, k) in batch.keys.iter().enumerate() {
+            let in_text = batch.cols.iter().any(|c| match c {
+                Col::Text(v) => nul(&v[i]),
+                _ => false,
+            });
+            if k.contains('\0') || in_text {
+                return Err(fail(format!(
+                    "id {}: text with a NUL character, which PostgreSQL cannot store",
+                    k.replace('\0', "\\0")
+                )));
+            }
+        }
         let town = self.town.clone();
         let mut tx = self.conn().transaction().db()?;
         let mut counts = ImportCounts::default();

@@ -473,4 +473,36 @@ fn imports_larger_than_a_statement_chunk_count_and_keep_order() {
     let err = s.import_buildings(&more, Mode::Append).unwrap_err();
     assert!(err.to_string().contains("id b7 already exists"), "{err}");
     assert_eq!(s.count("buildings").unwrap(), 12_345);
+    // A text PostgreSQL cannot store is refused with its record named, before anything is written.
+    let mut bad = changed.clone();
+    bad[12_000].kind = Some("住\0宅".into());
+    let err = s.import_buildings(&bad, Mode::Replace).unwrap_err();
+    assert!(
+        err.to_string().contains("id b12000: text with a NUL"),
+        "{err}"
+    );
+    assert_eq!(s.buildings().unwrap(), changed);
+}
+
+#[test]
+fn a_statement_failing_half_way_through_an_import_leaves_nothing_written() {
+    let Some((_guard, mut s)) = town("pg_half_way", "东镇") else {
+        return;
+    };
+    s.import_grids(&[grid("G1", 121.0)], Mode::Append, &who())
+        .unwrap();
+    // The third grid's name holds a NUL, which PostgreSQL refuses when it is written: after
+    // G1 was updated and G2 created in the same transaction.
+    let mut grids = vec![grid("G1", 121.5), grid("G2", 121.1), grid("G3", 121.2)];
+    grids[2].name = Some("坏\0名".into());
+    let err = s.import_grids(&grids, Mode::Upsert, &who()).unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert_eq!(err.to_string(), "database error");
+    assert_eq!(s.grids().unwrap().len(), 1);
+    assert_eq!(s.grid("G1").unwrap().unwrap().grid, grid("G1", 121.0));
+    assert_eq!(s.count("grid_history").unwrap(), 1);
+    // And the connection is usable again.
+    grids[2].name = None;
+    let c = s.import_grids(&grids, Mode::Upsert, &who()).unwrap();
+    assert_eq!((c.inserted, c.updated), (2, 1));
 }
