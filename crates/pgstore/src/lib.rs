@@ -33,7 +33,10 @@
 //! leaves out come from the usual `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and
 //! `PGCONNECT_TIMEOUT` environment variables (see [`config`]), so that a password need not be
 //! on a command line. A password never appears in an error or in `Debug` output. Connections
-//! are not encrypted yet (no TLS).
+//! are not encrypted yet (no TLS). The client is synchronous (the `postgres` crate drives its
+//! own small runtime), so async code calls it off its threads (`spawn_blocking`), as the server
+//! already does with SQLite; a [`PgStore`] is `Send` and `Sync` (its connection is behind a
+//! mutex).
 //!
 //! # Citus (sharded PostgreSQL)
 //!

@@ -506,3 +506,9 @@ fn a_statement_failing_half_way_through_an_import_leaves_nothing_written() {
     let c = s.import_grids(&grids, Mode::Upsert, &who()).unwrap();
     assert_eq!((c.inserted, c.updated), (2, 1));
 }
+
+#[test]
+fn a_store_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PgStore>();
+}
