@@ -7,14 +7,16 @@
 # tests render the PDF and decode its QR codes), the web app's npm packages
 # (web/package-lock.json, installed into web/node_modules; nothing is fetched at run time), and
 # the OGC API clients the OGC tests drive: Debian's QGIS with PyQGIS (headless), and OWSLib
-# (into the virtual environment target/py: Debian's Python refuses pip installs outside one).
+# (into the virtual environment target/py: Debian's Python refuses pip installs outside one),
+# and PostgreSQL 15 with PostGIS 3 for the PostgreSQL store's tests (scripts/test.sh runs them
+# on a throw-away cluster, scripts/pg-test-cluster.sh; no system cluster is needed or started).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential pkg-config libclang-dev libgdal-dev gdal-bin libproj-dev proj-bin sqlite3
           nodejs chromium chromium-driver fonts-wqy-microhei poppler-utils zbar-tools
-          python3-venv qgis python3-qgis)
+          python3-venv qgis python3-qgis postgresql-15 postgresql-15-postgis-3)
 missing=()
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -6,12 +6,16 @@
 //! binary geometries, `gpkg_contents`, `gpkg_geometry_columns`, `gpkg_spatial_ref_sys`, and the
 //! R-tree spatial index extension), so QGIS and `ogrinfo` open it as it is. The file runs in WAL
 //! mode and every write is one transaction: a crash leaves it as before or after a write, never
-//! half-way. A PostgreSQL/PostGIS store can implement the same trait.
+//! half-way. The crate `gridmap-pgstore` implements the same trait on PostgreSQL/PostGIS, for
+//! many towns in one database; the module `conformance` (cargo feature `conformance`) holds the
+//! behaviour tests both implementations pass.
 //!
 //! Geometry is WGS84 longitude/latitude (EPSG:4326), as everywhere in gridmap.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod declarations;
 pub mod gpkg;
 pub mod key_subjects;
@@ -49,6 +53,11 @@ pub enum StoreError {
     /// rolled back. The message is kept out of `Display` and available as the source.
     #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another database backend failed (PostgreSQL: the connection broke, a constraint, a
+    /// statement…); a write in progress was rolled back. As with [`StoreError::Sqlite`], the
+    /// driver's message is kept out of `Display` and available as the source.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// No current grid has this code (it never existed, or was deleted).
     #[error("grid {code} does not exist")]
     NoSuchGrid {
