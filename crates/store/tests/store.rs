@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
 use geo::{MultiPolygon, Point, polygon};
-use gridmap_core::model::{Building, Footprint, Grid};
+use gridmap_core::model::{Building, Footprint, Grid, Visit, VisitOutcome};
 use gridmap_store::{Change, GpkgStore, Mode, Store};
 
 fn square(x0: f64, w: f64) -> MultiPolygon {
