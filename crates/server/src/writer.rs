@@ -13,6 +13,11 @@
 //! The writer holds the store's lock from the commit until the batch is applied: a grid edit,
 //! which reloads the snapshot under the same lock, therefore sees either none or all of a batch,
 //! and no visit is applied to a snapshot that already read it from the file.
+//!
+//! Copying the write-ahead log into the file (SQLite's checkpoint) is not done by the commits:
+//! with it on, every thousandth page written made one batch of visits wait for the copy. A
+//! thread of its own does it every [`CHECKPOINT_EVERY`] on another connection, passively (it
+//! waits for nobody and copies what no reader still needs).
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, Weak};
@@ -26,6 +31,9 @@ use crate::state::Shared;
 
 /// The most visits committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+
+/// How often the checkpoint thread copies the write-ahead log into the file.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One visit waiting to be written, with where it is (for the tiles) and who waits for it.
 struct Job {
@@ -42,6 +50,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread over `shared` (held weakly: the thread ends with the state).
     pub fn start(shared: Weak<Shared>) -> Writer {
+        let shared_for_checkpoints = shared.clone();
         let (tx, rx) = channel();
         let spawned = std::thread::Builder::new()
             .name("gridmap-writer".into())
@@ -49,6 +58,7 @@ impl Writer {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the visit writer");
         }
+        start_checkpoints(shared_for_checkpoints);
         Writer { tx: Mutex::new(tx) }
     }
 
@@ -88,6 +98,60 @@ fn run(shared: &Weak<Shared>, rx: &Receiver<Job>) {
             return;
         };
         commit(&shared, batch);
+    }
+}
+
+/// Starts the checkpoint thread for the store of `shared` (see the module docs), once the
+/// state exists; the commits keep checkpointing themselves if it cannot start.
+fn start_checkpoints(shared: Weak<Shared>) {
+    let spawned = std::thread::Builder::new()
+        .name("gridmap-checkpoint".into())
+        .spawn(move || {
+            // The state is being built when the writer starts: wait for it.
+            let path = loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let store = shared
+                    .store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                break store.path();
+            };
+            let Some(path) = path else {
+                return;
+            };
+            let checkpointer = match gridmap_store::Checkpointer::open(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no checkpoint thread: commits checkpoint themselves");
+                    return;
+                }
+            };
+            if let Some(shared) = shared.upgrade() {
+                let store = shared
+                    .store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(e) = store.set_auto_checkpoint(false) {
+                    tracing::warn!(error = %e, "commits keep checkpointing themselves");
+                    return;
+                }
+            }
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if let Err(e) = checkpointer.run() {
+                    tracing::warn!(error = %e, "checkpoint failed; the next one tries again");
+                }
+                drop(shared);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the checkpoint thread");
     }
 }
 

@@ -270,6 +270,33 @@ fn text(v: &Option<String>) -> Value {
     v.clone().map_or(Value::Null, Value::Text)
 }
 
+/// A connection of its own that copies the project's write-ahead log into the file (SQLite's
+/// passive checkpoint: it waits for no reader or writer and copies what it can), for the
+/// thread that takes this work off the committing connection (see
+/// [`GpkgStore::set_auto_checkpoint`]).
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// Opens the project file at `path` for checkpoints.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(1))?;
+        Ok(Checkpointer { conn })
+    }
+
+    /// Copies what it can of the log into the file; answers the log's frames and how many
+    /// of them are now in the file.
+    pub fn run(&self) -> Result<(i64, i64)> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })?)
+    }
+}
+
 /// One record for a simple (history-less) layer: key, other columns in table order, geometry.
 struct Row {
     key: String,
@@ -573,6 +600,24 @@ impl GpkgStore {
     /// Calls `f(rows written, rows in all)` while imports write (a progress bar).
     pub fn on_progress(&mut self, f: impl Fn(u64, u64) + Send + 'static) {
         self.progress = Progress(Some(Box::new(f)));
+    }
+
+    /// The project file's path; `None` for a store without a file.
+    pub fn path(&self) -> Option<std::path::PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Whether commits on this connection copy the write-ahead log into the file once it
+    /// holds 1,000 pages (SQLite's default, on). A server that commits many small
+    /// transactions turns it off and leaves the copying to a [`Checkpointer`] on another
+    /// thread, so that no commit waits for it.
+    pub fn set_auto_checkpoint(&self, on: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", if on { 1000 } else { 0 })?;
+        Ok(())
     }
 
     /// The underlying connection, for read-only inspection in tests and tools.

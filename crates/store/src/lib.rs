@@ -27,7 +27,7 @@ mod rtree_bulk;
 pub mod scorecard;
 pub mod wkb;
 
-pub use gpkg::GpkgStore;
+pub use gpkg::{Checkpointer, GpkgStore};
 
 use geo::MultiPolygon;
 use gridmap_core::model::{

@@ -235,6 +235,54 @@ fn recorded_extent_follows_appends_and_replaces() {
         .unwrap();
     // Recomputed from the R-tree, whose 32-bit boxes are rounded outwards.
     let e = extent(&s);
-    assert!(e[0] <= 121.1 && e[1] >= 121.1 && e[2] <= 31.1 && e[3] >= 31.1, "{e:?}");
-    assert!(e.iter().zip([121.1, 121.1, 31.1, 31.1]).all(|(a, b)| (a - b).abs() < 1e-4), "{e:?}");
+    assert!(
+        e[0] <= 121.1 && e[1] >= 121.1 && e[2] <= 31.1 && e[3] >= 31.1,
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .zip([121.1, 121.1, 31.1, 31.1])
+            .all(|(a, b)| (a - b).abs() < 1e-4),
+        "{e:?}"
+    );
+}
+
+/// With the commits' own checkpoints off, a `Checkpointer` on another connection copies the
+/// log into the file, and what was committed reads back after the store is reopened.
+#[test]
+fn a_checkpointer_copies_the_log_that_commits_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.gpkg");
+    let mut s = GpkgStore::create(&path, "T", "Town").unwrap();
+    assert_eq!(s.path().as_deref(), Some(path.as_path()));
+    s.set_auto_checkpoint(false).unwrap();
+    let visits: Vec<Visit> = (0..2000)
+        .map(|i| Visit {
+            id: format!("v{i}"),
+            building: None,
+            house: None,
+            worker: "w".into(),
+            time: "2026-11-21T10:00:00+08:00".into(),
+            outcome: VisitOutcome::Visited,
+            point: Some(Point::new(121.0 + f64::from(i) * 1e-5, 31.0)),
+            note: None,
+            flagged: false,
+            knows_worker: None,
+            satisfaction: None,
+        })
+        .collect();
+    for chunk in visits.chunks(100) {
+        s.import_visits(chunk, Mode::Append).unwrap();
+    }
+    let checkpointer = gridmap_store::Checkpointer::open(&path).unwrap();
+    let (log, copied) = checkpointer.run().unwrap();
+    assert!(log > 0, "the commits left their pages in the log");
+    assert_eq!(
+        copied, log,
+        "a passive checkpoint with no reader copies it all"
+    );
+    drop(checkpointer);
+    drop(s);
+    let s = GpkgStore::open(&path).unwrap();
+    assert_eq!(s.count("visits").unwrap(), 2000);
 }
