@@ -107,19 +107,15 @@ fn start_checkpoints(shared: Weak<Shared>) {
     let spawned = std::thread::Builder::new()
         .name("gridmap-checkpoint".into())
         .spawn(move || {
-            // The state is being built when the writer starts: wait for it.
-            let path = loop {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                let Some(shared) = shared.upgrade() else {
-                    return;
-                };
-                let store = shared
+            // The state is being built when the writer starts: let it finish.
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let Some(path) = shared.upgrade().and_then(|shared| {
+                shared
                     .store
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                break store.path();
-            };
-            let Some(path) = path else {
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .path()
+            }) else {
                 return;
             };
             let checkpointer = match gridmap_store::Checkpointer::open(&path) {
