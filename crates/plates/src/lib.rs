@@ -58,22 +58,10 @@ const ADDRESS_LINES: usize = 3;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlateError {
-    /// No CJK font was found.
-    #[error(
-        "no font with Chinese glyphs: install the Debian package {FONT_PACKAGE} (apt-get install {FONT_PACKAGE}) or set {FONT_VAR} to a TrueType font file; looked for {looked}"
-    )]
-    NoFont {
-        /// The paths looked at.
-        looked: String,
-    },
-    /// The font file cannot be read, is not a TrueType font, or has no Chinese glyphs.
-    #[error("{path}: {message}")]
-    Font {
-        /// The font file.
-        path: String,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// No CJK font was found, or it cannot be read, is not a TrueType font or has no Chinese
+    /// glyphs (the lookup is `gridmap_glyphs`', shared with the map's labels).
+    #[error(transparent)]
+    Font(#[from] gridmap_glyphs::FontError),
     /// A plate's URL is too long for a QR code.
     #[error("plate {index}: its URL cannot be put in a QR code: {message}")]
     Qr {
@@ -109,24 +97,19 @@ impl std::fmt::Debug for Font {
 
 impl Font {
     /// The font named by [`FONT_VAR`], else the first of [`FONT_CANDIDATES`] that exists;
-    /// [`PlateError::NoFont`] naming the package to install when there is none.
+    /// [`gridmap_glyphs::FontError::NoFont`] naming the package to install when there is none.
     pub fn find() -> Result<Font> {
-        match gridmap_glyphs::font_path() {
-            Ok(path) => Font::load(&path),
-            Err(gridmap_glyphs::FontError::NoFont { looked }) => Err(PlateError::NoFont { looked }),
-            Err(e) => Err(PlateError::Font {
-                path: String::new(),
-                message: e.to_string(),
-            }),
-        }
+        Font::load(&gridmap_glyphs::font_path()?)
     }
 
     /// Reads the font at `path` and checks that it has Chinese glyphs.
     pub fn load(path: &Path) -> Result<Font> {
         let name = path.display().to_string();
-        let fail = |message: String| PlateError::Font {
-            path: name.clone(),
-            message,
+        let fail = |message: String| {
+            PlateError::Font(gridmap_glyphs::FontError::Font {
+                path: name.clone(),
+                message,
+            })
         };
         let data = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         gridmap_glyphs::check_cjk(&data, 0).map_err(fail)?;

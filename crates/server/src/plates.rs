@@ -196,7 +196,9 @@ impl From<PrintError> for AppError {
     fn from(e: PrintError) -> AppError {
         match e {
             PrintError::BaseUrl(_) => AppError::BadRequest(e.to_string()),
-            PrintError::Plates(gridmap_plates::PlateError::NoFont { .. }) => {
+            PrintError::Plates(gridmap_plates::PlateError::Font(
+                gridmap_glyphs::FontError::NoFont { .. },
+            )) => {
                 AppError::Rejected(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
             other => AppError::Internal(other.to_string()),
