@@ -1371,23 +1371,7 @@ impl Store for PgStore {
         features: &[BasemapFeature],
         mode: Mode,
     ) -> Result<ImportCounts> {
-        let fail = |message: String| StoreError::Import {
-            layer: "basemap",
-            message,
-        };
-        if mode == Mode::Upsert {
-            return Err(fail(format!(
-                "{}: basemap features have no ids to match (import with --mode append or replace)",
-                layer.as_str()
-            )));
-        }
-        if let Some((i, f)) = features.iter().enumerate().find(|(_, f)| f.layer != layer) {
-            return Err(fail(format!(
-                "feature {i} belongs to layer {}, not {}",
-                f.layer.as_str(),
-                layer.as_str()
-            )));
-        }
+        gridmap_store::check_basemap_import(layer, features, mode)?;
         let town = self.town.clone();
         let name = layer.as_str();
         let mut tx = self.conn().transaction().db()?;

@@ -198,9 +198,7 @@ impl From<PrintError> for AppError {
             PrintError::BaseUrl(_) => AppError::BadRequest(e.to_string()),
             PrintError::Plates(gridmap_plates::PlateError::Font(
                 gridmap_glyphs::FontError::NoFont { .. },
-            )) => {
-                AppError::Rejected(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            }
+            )) => AppError::Rejected(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -1412,23 +1412,7 @@ impl Store for GpkgStore {
         features: &[BasemapFeature],
         mode: Mode,
     ) -> Result<ImportCounts> {
-        let fail = |message: String| StoreError::Import {
-            layer: "basemap",
-            message,
-        };
-        if mode == Mode::Upsert {
-            return Err(fail(format!(
-                "{}: basemap features have no ids to match (import with --mode append or replace)",
-                layer.as_str()
-            )));
-        }
-        if let Some((i, f)) = features.iter().enumerate().find(|(_, f)| f.layer != layer) {
-            return Err(fail(format!(
-                "feature {i} belongs to layer {}, not {}",
-                f.layer.as_str(),
-                layer.as_str()
-            )));
-        }
+        crate::check_basemap_import(layer, features, mode)?;
         let tx = self.conn.transaction()?;
         let deleted = if mode == Mode::Replace {
             tx.execute("DELETE FROM basemap WHERE layer = ?1", [layer.as_str()])?

@@ -220,6 +220,33 @@ pub const LAYERS: [&str; 9] = [
     "basemap",
 ];
 
+/// What every store checks before a basemap import: upserts are refused (basemap features have
+/// no ids to match) and every feature must belong to `layer`.
+pub fn check_basemap_import(
+    layer: BasemapLayer,
+    features: &[BasemapFeature],
+    mode: Mode,
+) -> Result<()> {
+    let fail = |message: String| StoreError::Import {
+        layer: "basemap",
+        message,
+    };
+    if mode == Mode::Upsert {
+        return Err(fail(format!(
+            "{}: basemap features have no ids to match (import with --mode append or replace)",
+            layer.as_str()
+        )));
+    }
+    if let Some((i, f)) = features.iter().enumerate().find(|(_, f)| f.layer != layer) {
+        return Err(fail(format!(
+            "feature {i} belongs to layer {}, not {}",
+            f.layer.as_str(),
+            layer.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// The operations gridmap needs from a project store.
 pub trait Store {
     /// The project's town (one per project, written when the project is created); fails
