@@ -157,7 +157,8 @@ fn owslib_opens_the_service_and_pages_through_every_building() {
             "addresses",
             "visits",
             "roads",
-            "water"
+            "water",
+            "landuse"
         ])
     );
     assert_eq!(v["matched"], BUILDINGS);
