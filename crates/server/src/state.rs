@@ -553,6 +553,27 @@ impl Shared {
     }
 }
 
+/// Drops `snapshot` on a thread of its own. Freeing a district's snapshot (the report's
+/// strings, the grids' rings, the member lists: a few hundred thousand allocations) took tens
+/// of milliseconds, and it happened where the last reference went: in a grid edit's answer,
+/// or in the swap itself, under the locks that the visit writer and every reader wait for.
+pub fn drop_later(snapshot: Arc<Project>) {
+    static DROPPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Arc<Project>>>> =
+        std::sync::OnceLock::new();
+    let sender = DROPPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<Project>>();
+        std::thread::Builder::new()
+            .name("gridmap-drop".into())
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    // Without the thread (it could not start), or should it be gone, drop here.
+    if let Some(tx) = sender {
+        let _ = tx.send(snapshot);
+    }
+}
+
 /// The state handed to every handler.
 #[derive(Clone)]
 pub struct AppState(pub Arc<Shared>);
@@ -687,6 +708,7 @@ impl AppState {
         self.swap_in(next, |next, live| {
             crate::live::tallies_after(next, &old.tallies(), live)
         });
+        drop_later(old);
         tracing::debug!(
             regrid_ms = regridded.as_secs_f64() * 1e3,
             swap_ms = (started.elapsed() - regridded).as_secs_f64() * 1e3,
@@ -742,6 +764,7 @@ impl AppState {
         );
         next.people_unlinked = unlinked;
         self.swap_in(next, crate::live::tallies);
+        drop_later(old);
         self.0
             .stats_cache
             .lock()
@@ -768,11 +791,15 @@ impl AppState {
             .tallies
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = made;
-        *self
-            .0
-            .project
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        let previous = std::mem::replace(
+            &mut *self
+                .0
+                .project
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Arc::new(next),
+        );
+        drop_later(previous);
     }
 
     /// Drops the cached tiles that meet `touched` (`None`: every tile).

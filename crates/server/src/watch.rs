@@ -109,10 +109,14 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
             next.pyramid = Arc::new(crate::state::pyramid_of(&next, &live));
             next.live = Arc::new(RwLock::new(live));
         }
-        *shared
-            .project
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        let previous = std::mem::replace(
+            &mut *shared
+                .project
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Arc::new(next),
+        );
+        crate::state::drop_later(previous);
         *shared
             .users
             .write()
