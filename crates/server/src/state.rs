@@ -317,11 +317,9 @@ impl Project {
         let people_unlinked = store
             .people_unlinked()
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        let ground = Project {
-            people: Arc::new(people),
-            people_unlinked,
-            ..ground
-        };
+        let mut ground = ground;
+        ground.people = Arc::new(people);
+        ground.people_unlinked = people_unlinked;
         let mut project = Project::regrid(
             &ground,
             ground.town.clone(),
@@ -553,24 +551,48 @@ impl Shared {
     }
 }
 
-/// Drops `snapshot` on a thread of its own. Freeing a district's snapshot (the report's
-/// strings, the grids' rings, the member lists: a few hundred thousand allocations) took tens
-/// of milliseconds, and it happened where the last reference went: in a grid edit's answer,
-/// or in the swap itself, under the locks that the visit writer and every reader wait for.
-pub fn drop_later(snapshot: Arc<Project>) {
-    static DROPPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Arc<Project>>>> =
+/// Drops `value` on a thread of its own (or here, if that thread could not start).
+pub fn drop_later(value: impl Send + 'static) {
+    type Parcel = Box<dyn Send>;
+    static DROPPER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Parcel>>> =
         std::sync::OnceLock::new();
     let sender = DROPPER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Arc<Project>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Parcel>();
         std::thread::Builder::new()
             .name("gridmap-drop".into())
             .spawn(move || rx.into_iter().for_each(drop))
             .ok()
             .map(|_| tx)
     });
-    // Without the thread (it could not start), or should it be gone, drop here.
     if let Some(tx) = sender {
-        let _ = tx.send(snapshot);
+        let _ = tx.send(Box::new(value));
+    }
+}
+
+/// Freeing a district's snapshot (the report's strings, the grids' rings, the member lists,
+/// the assignment: a few hundred thousand allocations) takes tens of milliseconds, and it
+/// happens wherever the last reference goes: in the swap under the locks the visit writer and
+/// every reader wait for, in a grid edit's answer, or on the one thread reads take turns on.
+/// The snapshot's own parts are freed on a thread of their own instead.
+impl Drop for Project {
+    fn drop(&mut self) {
+        use std::mem::take;
+        let tallies = take(
+            self.tallies
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        drop_later((
+            take(&mut self.grids),
+            take(&mut self.grid_models),
+            take(&mut self.assignment),
+            take(&mut self.grid_buildings),
+            take(&mut self.grid_by_code),
+            take(&mut self.grid_geometry),
+            take(&mut self.report),
+            take(&mut self.tallied),
+            tallies,
+        ));
     }
 }
 
@@ -708,7 +730,6 @@ impl AppState {
         self.swap_in(next, |next, live| {
             crate::live::tallies_after(next, &old.tallies(), live)
         });
-        drop_later(old);
         tracing::debug!(
             regrid_ms = regridded.as_secs_f64() * 1e3,
             swap_ms = (started.elapsed() - regridded).as_secs_f64() * 1e3,
@@ -764,7 +785,6 @@ impl AppState {
         );
         next.people_unlinked = unlinked;
         self.swap_in(next, crate::live::tallies);
-        drop_later(old);
         self.0
             .stats_cache
             .lock()
@@ -799,7 +819,7 @@ impl AppState {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
             Arc::new(next),
         );
-        drop_later(previous);
+        drop(previous);
     }
 
     /// Drops the cached tiles that meet `touched` (`None`: every tile).

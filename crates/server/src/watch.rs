@@ -116,7 +116,7 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
             Arc::new(next),
         );
-        crate::state::drop_later(previous);
+        drop(previous);
         *shared
             .users
             .write()
