@@ -199,6 +199,73 @@ fn a_town_in_postgres_validates_counts_and_exports_as_its_geopackage_does() {
 }
 
 #[test]
+fn the_basemap_and_visits_round_trip_as_in_a_geopackage() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::new(&url, "990100007");
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("demo.gpkg");
+    let gpkg = s(&gpkg);
+    let on_pg = ["--town", "990100007"];
+    demo_town(gpkg, "990100007", &[], &["grids", "buildings"]);
+    demo_town(&url, "990100007", &on_pg, &["grids", "buildings"]);
+    let layers = [
+        ("roads", demo("raw/roads.geojson")),
+        ("water", demo("raw/water.geojson")),
+        ("landuse", demo("raw/landuse.geojson")),
+        ("visits", demo("visits.geojson")),
+    ];
+    for (layer, file) in &layers {
+        ok(&["import", gpkg, "--layer", layer, s(file)]);
+        let said = ok(&[
+            "import",
+            &url,
+            "--town",
+            "990100007",
+            "--layer",
+            layer,
+            s(file),
+        ]);
+        assert!(said.contains("town 990100007"), "{said}");
+    }
+    for (layer, _) in &layers {
+        let pg_out = dir.path().join(format!("pg-{layer}.geojson"));
+        let file_out = dir.path().join(format!("gpkg-{layer}.geojson"));
+        ok(&[
+            "export",
+            &url,
+            "--town",
+            "990100007",
+            "--layer",
+            layer,
+            s(&pg_out),
+        ]);
+        ok(&["export", gpkg, "--layer", layer, s(&file_out)]);
+        let (a, b) = (read_json(&pg_out), read_json(&file_out));
+        assert!(!a["features"].as_array().unwrap().is_empty(), "{layer}");
+        assert_eq!(a, b, "{layer}");
+    }
+    // An upsert of the same grids changes nothing, on both.
+    let grids = demo("grids.geojson");
+    for project in [gpkg, url.as_str()] {
+        let said = ok(&[
+            "import",
+            project,
+            "--layer",
+            "grids",
+            s(&grids),
+            "--mode",
+            "upsert",
+            "--town",
+            "990100007",
+        ]);
+        assert!(
+            said.contains("inserted 0, updated 0, unchanged 31"),
+            "{said}"
+        );
+    }
+}
+
+#[test]
 fn a_second_init_of_a_town_is_refused() {
     let Some(url) = pg_url() else { return };
     let _town = Town::new(&url, "990100002");
