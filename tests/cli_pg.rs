@@ -178,6 +178,10 @@ fn a_town_in_postgres_validates_counts_and_exports_as_its_geopackage_does() {
     assert!(pg_stats["town"]["buildings"].as_u64().unwrap() > 0);
     assert_eq!(pg_stats, file_stats);
     assert_eq!(stats(&url, &on_pg, false), stats(gpkg, &[], false));
+    // --town with a GeoPackage must name the project's own town.
+    assert_eq!(stats(gpkg, &on_pg, false), stats(gpkg, &[], false));
+    let err = fails(&["stats", gpkg, "--town", "990100999"]);
+    assert!(err.contains("not 990100999"), "{err}");
 
     for layer in ["grids", "villages", "boundary", "buildings", "addresses"] {
         let pg_out = dir.path().join(format!("pg-{layer}.geojson"));
