@@ -172,8 +172,10 @@ pub struct RestoreArgs {
 }
 
 pub fn run_init(args: InitArgs) -> Result<ExitCode> {
-    let name = crate::target::create(&args.project, &args.code, &args.town)?;
-    println!("created {name} for {} ({})", args.town, args.code);
+    println!(
+        "{}",
+        crate::target::create(&args.project, &args.code, &args.town)?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -165,17 +165,17 @@ fn only_town(url: &str) -> Result<String> {
 }
 
 /// Creates the project `arg` for the town `code` named `name`: a new GeoPackage file, or a new
-/// town in a PostgreSQL database (refused if the database has it). Returns how messages name
-/// it.
+/// town in a PostgreSQL database (refused if the database has it). Returns what was done, in
+/// a sentence.
 pub fn create(arg: &Path, code: &str, name: &str) -> Result<String> {
     Ok(match project(arg)? {
         Project::File(path) => {
             GpkgStore::create(path, code, name)?;
-            path.display().to_string()
+            format!("created {} for {name} ({code})", path.display())
         }
         Project::Pg(url) => {
             let store = PgStore::create(url, code, name)?;
-            format!("town {code} in {}", store.database())
+            format!("added {name} ({code}) to {}", store.database())
         }
     })
 }
