@@ -42,7 +42,7 @@ enum Command {
     Assign(AssignArgs),
     /// Generate a synthetic town (grids, buildings, boundary) for tests and benchmarks.
     Synth(SynthArgs),
-    /// Create a project file (a GeoPackage) for a town.
+    /// Create a project file (a GeoPackage) for a town, or add a town to a PostgreSQL database.
     Init(crate::project::InitArgs),
     /// Import a layer into a project, all or nothing.
     Import(crate::project::ImportArgs),
@@ -90,8 +90,12 @@ struct RekeyArgs {
 
 #[derive(Debug, Args)]
 struct StatsArgs {
-    /// The project file.
+    /// The project file, or a PostgreSQL database (postgres://…, see `gridmap init`): there,
+    /// the figures of buildings and addresses only (the registers are GeoPackage-only for now).
     project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     #[arg(long, default_value = "grid", value_parser = ["grid", "village"])]
     by: String,
     /// Print JSON instead of a table.
@@ -138,9 +142,13 @@ struct LayerArgs {
 
 #[derive(Debug, Args)]
 struct ValidateArgs {
-    /// A project file (.gpkg) to validate instead of --grids and --buildings; its town boundary
-    /// and addresses are used unless --boundary or --addresses say otherwise.
+    /// A project file (.gpkg), or a PostgreSQL database (postgres://…, see `gridmap init`), to
+    /// validate instead of --grids and --buildings; its town boundary and addresses are used
+    /// unless --boundary or --addresses say otherwise.
     project: Option<PathBuf>,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE", requires = "project")]
+    town: Option<String>,
     #[command(flatten)]
     layers: LayerArgs,
     /// The outline the grids must cover (village or town); several polygons are merged.
@@ -198,7 +206,37 @@ struct SynthArgs {
     out_dir: PathBuf,
 }
 
+/// Refuses a PostgreSQL project (`postgres://…`) for the commands that work on GeoPackage
+/// projects only, before they read anything; and a password in any project URL.
+fn check_project(command: &Command) -> Result<()> {
+    use crate::target::{gpkg_only, project};
+    let optional = |p: &Option<PathBuf>, name: &str| match p {
+        Some(p) => gpkg_only(p, name),
+        None => Ok(()),
+    };
+    match command {
+        Command::Validate(a) => a
+            .project
+            .as_deref()
+            .map_or(Ok(()), |p| project(p).map(|_| ())),
+        Command::Repair(a) => optional(&a.project, "repair"),
+        Command::Assign(_) | Command::Synth(_) | Command::Address(_) => Ok(()),
+        Command::Init(_) | Command::Import(_) | Command::Export(_) => Ok(()),
+        Command::History(a) => gpkg_only(&a.project, "history"),
+        Command::Restore(a) => gpkg_only(&a.project, "restore"),
+        Command::Partition(a) => optional(&a.project, "partition"),
+        Command::Serve(a) => gpkg_only(&a.project, "serve"),
+        Command::User(crate::serve_cmd::UserCommand::Add(a)) => gpkg_only(&a.project, "user add"),
+        Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
+        Command::Stats(a) => project(&a.project).map(|_| ()),
+        Command::Plates(a) => gpkg_only(&a.project, "plates"),
+        Command::Rekey(a) => gpkg_only(&a.project, "rekey"),
+        Command::Reconcile(a) => gpkg_only(&a.project, "reconcile"),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    check_project(&cli.command)?;
     match cli.command {
         Command::Validate(args) => run_validate(args, cli.verbose),
         Command::Repair(args) => crate::repair_cmd::run_repair(args, cli.verbose),
@@ -219,7 +257,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             a.xlsx.as_deref(),
             a.pdf.as_deref(),
         ),
-        Command::Stats(a) => crate::households_cmd::run_stats(&a.project, &a.by, a.json),
+        Command::Stats(a) => {
+            crate::households_cmd::run_stats(&a.project, a.town.as_deref(), &a.by, a.json)
+        }
         Command::Plates(a) => crate::plates_cmd::run_plates(a),
         Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
         Command::Reconcile(args) => crate::reconcile_cmd::run_reconcile(args),
@@ -270,8 +310,8 @@ fn run_validate(args: ValidateArgs, verbose: bool) -> Result<ExitCode> {
                 bail!("give either a project file or --grids and --buildings, not both");
             }
             phases.phase("reading the project");
-            let store = gridmap_store::GpkgStore::open(project)?;
-            use gridmap_store::Store;
+            let project = crate::target::Opened::open(project, args.town.as_deref())?;
+            let store = project.store();
             let grids = store.grids()?.into_iter().map(|g| g.grid).collect();
             let layer = gridmap_io::GridLayer {
                 grids,

@@ -138,14 +138,21 @@ pub fn run_import_households(
 /// `gridmap stats PROJECT [--by grid|village] [--json]`: houses, people, linkage rate and the
 /// state of the standard addresses per grid or village, with the town's totals. Reads no
 /// personal data, so needs no key.
-pub fn run_stats(project: &Path, by: &str, json: bool) -> Result<ExitCode> {
+pub fn run_stats(project: &Path, town: Option<&str>, by: &str, json: bool) -> Result<ExitCode> {
     let by = match by {
         "grid" => GroupBy::Grid,
         "village" => GroupBy::Village,
         other => bail!("--by {other}: expected grid or village"),
     };
-    let store = GpkgStore::open(project)?;
-    let stats = store.register_stats(by)?;
+    let stats = match crate::target::Opened::open(project, town)? {
+        crate::target::Opened::Gpkg(store, _) => store.register_stats(by)?,
+        crate::target::Opened::Pg(store) => {
+            eprintln!(
+                "note: the registers (houses, people) are GeoPackage-only for now: they count 0 here"
+            );
+            gridmap_store::registers::stats_of(store.as_ref(), by, &[])?
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);

@@ -10,6 +10,7 @@ mod project;
 mod reconcile_cmd;
 mod repair_cmd;
 mod serve_cmd;
+mod target;
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
-//! Project-file commands: init, import, export, history, restore.
+//! Project commands: init, import, export (on a GeoPackage file or a town of a PostgreSQL
+//! database, see [`crate::target`]), history, restore (GeoPackage only for now).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,8 @@ use gridmap_core::model::BasemapLayer;
 use gridmap_io::Fields;
 use gridmap_io::gdal_io::Column;
 use gridmap_store::{Change, GpkgStore, ImportCounts, Mode, Store};
+
+use crate::target::Opened;
 use serde_json::{Map, Value, json};
 
 use crate::progress::Phases;
@@ -58,7 +61,8 @@ pub enum ImportMode {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The project file to create (.gpkg).
+    /// The project file to create (.gpkg), or a PostgreSQL database (postgres://user@host/db,
+    /// no password: PGPASSWORD or ~/.pgpass) to add the town to.
     project: PathBuf,
     /// Town name, e.g. 外滩街道.
     #[arg(long)]
@@ -70,8 +74,11 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The project file.
+    /// The project file, or a PostgreSQL database (postgres://…, see `gridmap init`).
     project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     /// Which layer the file holds.
     #[arg(long, value_enum)]
     layer: Layer,
@@ -119,8 +126,11 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The project file.
+    /// The project file, or a PostgreSQL database (postgres://…, see `gridmap init`).
     project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     /// Which layer to export.
     #[arg(long, value_enum)]
     layer: Layer,
@@ -138,7 +148,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The project file.
-    project: PathBuf,
+    pub(crate) project: PathBuf,
     /// The grid's code.
     grid: String,
     /// Print JSON instead of a table.
@@ -149,7 +159,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The project file.
-    project: PathBuf,
+    pub(crate) project: PathBuf,
     /// The grid's code.
     grid: String,
     /// The version to make current again (see `gridmap history`).
@@ -162,12 +172,9 @@ pub struct RestoreArgs {
 }
 
 pub fn run_init(args: InitArgs) -> Result<ExitCode> {
-    GpkgStore::create(&args.project, &args.code, &args.town)?;
     println!(
-        "created {} for {} ({})",
-        args.project.display(),
-        args.town,
-        args.code
+        "{}",
+        crate::target::create(&args.project, &args.code, &args.town)?
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -242,6 +249,7 @@ fn short(crs: &str) -> String {
 
 pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
     if args.layer == Layer::Households {
+        crate::target::gpkg_only(&args.project, "import --layer households")?;
         if args.crs.is_some() || args.from_gcj02 || args.from_bd09 || !args.map.is_empty() {
             bail!("--crs, --from-gcj02/--from-bd09 and --map do not apply to household forms");
         }
@@ -252,7 +260,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
             args.rejected.as_deref(),
         );
     }
-    let mut store = GpkgStore::open(&args.project)?;
+    let mut project = Opened::open(&args.project, args.town.as_deref())?;
     let mut phases = Phases::new(verbose);
     phases.phase("reading");
     let (transform, what) = source_transform(&args)?;
@@ -310,31 +318,33 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
                 let g = layer.grids.remove(*i);
                 rejected.push((None, Some(g.code), why.clone()));
             }
-            store.on_progress(phases.counted("writing grids"));
+            project.on_progress(phases.counted("writing grids"));
             (
                 layer.grids.len(),
-                store.import_grids(&layer.grids, mode, &change)?,
+                project
+                    .store_mut()
+                    .import_grids(&layer.grids, mode, &change)?,
             )
         }
         Layer::Buildings => {
             let b = gridmap_io::read_buildings(path, &fields)?;
-            store.on_progress(phases.counted("writing buildings"));
-            (b.len(), store.import_buildings(&b, mode)?)
+            project.on_progress(phases.counted("writing buildings"));
+            (b.len(), project.store_mut().import_buildings(&b, mode)?)
         }
         Layer::Addresses => {
             let a = gridmap_io::read_addresses(path, &fields)?;
-            store.on_progress(phases.counted("writing addresses"));
-            (a.len(), store.import_addresses(&a, mode)?)
+            project.on_progress(phases.counted("writing addresses"));
+            (a.len(), project.store_mut().import_addresses(&a, mode)?)
         }
         Layer::Units => {
             let u = gridmap_io::read_units(path, &fields)?;
-            store.on_progress(phases.counted("writing units"));
-            (u.len(), store.import_units(&u, mode)?)
+            project.on_progress(phases.counted("writing units"));
+            (u.len(), project.store_mut().import_units(&u, mode)?)
         }
         Layer::Visits => {
             let v = gridmap_io::read_visits(path, &fields)?;
-            store.on_progress(phases.counted("writing visits"));
-            (v.len(), store.import_visits(&v, mode)?)
+            project.on_progress(phases.counted("writing visits"));
+            (v.len(), project.store_mut().import_visits(&v, mode)?)
         }
         Layer::Villages => {
             let layer = gridmap_io::read_grids(path, &fields)?;
@@ -348,8 +358,11 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
                     boundary: Some(g.geometry),
                 })
                 .collect();
-            store.on_progress(phases.counted("writing villages"));
-            (villages.len(), store.import_villages(&villages, mode)?)
+            project.on_progress(phases.counted("writing villages"));
+            (
+                villages.len(),
+                project.store_mut().import_villages(&villages, mode)?,
+            )
         }
         Layer::Households => bail!("household forms are imported above"),
         Layer::Roads | Layer::Water | Layer::Landuse => {
@@ -358,12 +371,15 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
                 .basemap()
                 .expect("roads, water and landuse are basemap layers");
             let f = gridmap_io::read_basemap(path, layer, &fields)?;
-            store.on_progress(phases.counted(&format!("writing {}", layer.as_str())));
-            (f.len(), store.import_basemap(layer, &f, mode)?)
+            project.on_progress(phases.counted(&format!("writing {}", layer.as_str())));
+            (
+                f.len(),
+                project.store_mut().import_basemap(layer, &f, mode)?,
+            )
         }
         Layer::Boundary => {
             let b = gridmap_io::read::read_boundary_with(path, &fields)?;
-            store.set_town_boundary(&b)?;
+            project.store_mut().set_town_boundary(&b)?;
             (
                 1,
                 ImportCounts {
@@ -415,7 +431,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
     println!(
         "imported {} into {} ({:?}, {}): read {}, inserted {}, updated {}, unchanged {}, deleted {}{skipped} in {:.2} s",
         path.display(),
-        args.project.display(),
+        project.name(),
         args.layer,
         what,
         read + rejected.len(),
@@ -439,7 +455,7 @@ fn obj(v: Value) -> Map<String, Value> {
 
 /// A layer of the project as features, with its column types.
 fn layer_features(
-    store: &GpkgStore,
+    store: &dyn Store,
     layer: Layer,
 ) -> Result<(Vec<(&'static str, Column)>, Features)> {
     use Column::{Integer, Text};
@@ -553,8 +569,8 @@ fn layer_features(
 }
 
 pub fn run_export(args: ExportArgs) -> Result<ExitCode> {
-    let store = GpkgStore::open(&args.project)?;
-    let (columns, mut features) = layer_features(&store, args.layer)?;
+    let project = Opened::open(&args.project, args.town.as_deref())?;
+    let (columns, mut features) = layer_features(project.store(), args.layer)?;
     let shift: Option<Shift> = if args.to_gcj02 {
         Some(gridmap_io::chinese::wgs84_to_gcj02)
     } else if args.to_bd09 {

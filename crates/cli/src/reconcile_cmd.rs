@@ -19,7 +19,7 @@ use gridmap_store::{GpkgStore, Store};
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     /// The project file.
-    project: PathBuf,
+    pub(crate) project: PathBuf,
     /// The police extract: .xlsx or .csv (UTF-8 or GBK) with 公民身份号码, 姓名, 现住址 and
     /// optionally 房屋编码 and 人员状态 (usual title variants accepted).
     #[arg(long, value_name = "FILE")]

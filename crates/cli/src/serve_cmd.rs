@@ -13,7 +13,7 @@ use gridmap_store::{GpkgStore, User};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The project file.
-    project: PathBuf,
+    pub(crate) project: PathBuf,
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -58,7 +58,7 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct UserAddArgs {
     /// The project file.
-    project: PathBuf,
+    pub(crate) project: PathBuf,
     /// At most 64 characters, no spaces, control or invisible characters.
     #[arg(long)]
     username: String,

@@ -64,8 +64,9 @@
 //!
 //! # Not yet
 //!
-//! The CLI and the server still open GeoPackage projects only; users, the audit log, the
-//! registers, `LISTEN/NOTIFY` between instances and streamed reads are for later.
+//! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate` and
+//! `stats`; its other commands and the server still open GeoPackage projects only. Users, the
+//! audit log, the registers, `LISTEN/NOTIFY` between instances and streamed reads are for later.
 
 #![warn(missing_docs)]
 
@@ -583,6 +584,21 @@ impl PgStore {
             .db()?
             .iter()
             .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// The towns of the database at `url` (see [`config`]) as (code, name), sorted by code,
+    /// without opening one: how a caller given no town finds which to open. Applies the
+    /// migrations the database lacks, as [`PgStore::open`] does, and fails as it does with
+    /// [`StoreError::Open`] if the database is not a gridmap database or has a newer schema.
+    pub fn towns_in(url: &str) -> Result<Vec<(String, String)>> {
+        let (mut client, target) = connect(url)?;
+        migrate(&mut client, &target, false)?;
+        Ok(client
+            .query("SELECT town, name FROM town ORDER BY town", &[])
+            .db()?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
             .collect())
     }
 

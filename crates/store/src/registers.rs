@@ -1131,176 +1131,191 @@ impl GpkgStore {
     /// every standard address, two passes over houses and people.
     pub fn register_stats(&self, by: GroupBy) -> Result<RegisterStats> {
         self.ensure_register_tables()?;
-        let grids: Vec<_> = self.grids()?.into_iter().map(|g| g.grid).collect();
-        let buildings = self.buildings()?;
-        let addresses = self.addresses()?;
-        let index = GridIndex::new(&grids, |_| false);
-        let assignment = gridmap_core::assign_buildings(&index, &buildings);
-        let group_of_grid = |g: u32| -> String {
-            let g = &grids[g as usize];
-            match by {
-                GroupBy::Grid => g.code.clone(),
-                GroupBy::Village => g.village.clone().unwrap_or_else(|| UNASSIGNED.into()),
-            }
-        };
-        let building_group: FxHashMap<&str, String> = buildings
-            .iter()
-            .zip(&assignment)
-            .map(|(b, a)| {
-                (
-                    b.id.as_str(),
-                    a.grid()
-                        .map_or_else(|| UNASSIGNED.to_string(), group_of_grid),
-                )
-            })
-            .collect();
-        let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
-        match by {
-            GroupBy::Grid => grids.iter().for_each(|g| {
-                groups.entry(g.code.clone()).or_default();
-            }),
-            GroupBy::Village => grids.iter().for_each(|g| {
-                groups
-                    .entry(g.village.clone().unwrap_or_else(|| UNASSIGNED.into()))
-                    .or_default();
-            }),
-        }
-        for g in building_group.values() {
-            groups.entry(g.clone()).or_default().buildings += 1;
-        }
-
-        // Addresses: which group, which state.
-        let standard = StandardAddresses::new(&addresses, &buildings);
-        let addr_group: Vec<String> = addresses
-            .iter()
-            .zip(&standard.entries)
-            .map(|(a, e)| match &e.building {
-                Some(b) => building_group
-                    .get(b.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| UNASSIGNED.into()),
-                None if a.point.x().is_finite() => {
-                    let at = index.grids_at(a.point.0);
-                    at.inside
-                        .first()
-                        .or(at.on_edge.first())
-                        .map_or_else(|| UNASSIGNED.to_string(), |g| group_of_grid(*g))
-                }
-                None => UNASSIGNED.into(),
-            })
-            .collect();
-        let mut seen_keys: FxHashSet<&str> = FxHashSet::default();
-        let mut duplicate = vec![false; addresses.len()];
-        for (i, e) in standard.entries.iter().enumerate() {
-            if let Some(k) = &e.key
-                && !seen_keys.insert(k.as_str())
-            {
-                duplicate[i] = true;
-            }
-        }
-        // 一号多址: one road+number on several buildings; 多号一址: one building, several numbers.
-        let mut conflict = vec![false; addresses.len()];
-        for found in standard.by_road_number.values() {
-            let b: FxHashSet<&str> = found
-                .iter()
-                .filter_map(|i| standard.entries[*i].building.as_deref())
-                .collect();
-            if b.len() > 1 {
-                found.iter().for_each(|i| conflict[*i] = true);
-            }
-        }
-        let mut numbers_of: FxHashMap<&str, FxHashMap<(&str, &str), Vec<usize>>> =
-            FxHashMap::default();
-        for (i, e) in standard.entries.iter().enumerate() {
-            if let (Some(b), Some(l)) = (&e.building, &e.levels)
-                && let (Some(r), Some(n)) = (&l.road, &l.number)
-            {
-                numbers_of
-                    .entry(b.as_str())
-                    .or_default()
-                    .entry((r.as_str(), n.as_str()))
-                    .or_default()
-                    .push(i);
-            }
-        }
-        for nums in numbers_of.values().filter(|n| n.len() > 1) {
-            nums.values().flatten().for_each(|i| conflict[*i] = true);
-        }
-        let mut addressed: FxHashSet<&str> = FxHashSet::default();
-        for (i, e) in standard.entries.iter().enumerate() {
-            let g = groups.entry(addr_group[i].clone()).or_default();
-            g.addresses += 1;
-            if let Some(b) = &e.building {
-                addressed.insert(b.as_str());
-            }
-            if e.key.is_none() {
-                g.addresses_malformed += 1;
-            } else if duplicate[i] {
-                g.addresses_duplicate += 1;
-            } else if conflict[i] {
-                g.addresses_conflict += 1;
-            } else if e.building.is_none() {
-                g.addresses_without_building += 1;
-            } else {
-                g.addresses_matched += 1;
-            }
-        }
-        for b in &buildings {
-            if !addressed.contains(b.id.as_str())
-                && let Some(g) = building_group.get(b.id.as_str())
-            {
-                groups
-                    .entry(g.clone())
-                    .or_default()
-                    .buildings_without_address += 1;
-            }
-        }
-
-        // Houses and people.
         let conn = self.connection();
         let mut stmt = conn.prepare(
             "SELECT h.building, count(p.fid) FROM houses h LEFT JOIN people p ON p.house = h.id
              GROUP BY h.id",
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let building: Option<String> = r.get(0)?;
-            let people: i64 = r.get(1)?;
-            let group = building
-                .as_deref()
-                .and_then(|b| building_group.get(b).cloned())
-                .unwrap_or_else(|| UNASSIGNED.into());
-            let g = groups.entry(group).or_default();
-            g.houses += 1;
-            g.people += people as usize;
-            if people == 0 {
-                g.houses_without_people += 1;
-            }
-            if building.is_some() {
-                g.houses_linked += 1;
-                g.people_linked += people as usize;
-            }
-        }
-        let mut town = GroupStats::default();
-        let mut list = Vec::with_capacity(groups.len());
-        for (code, mut g) in groups {
-            g.code = code;
-            g.finish();
-            town.add(&g);
-            list.push(g);
-        }
-        town.code = "town".into();
-        town.finish();
-        Ok(RegisterStats {
-            by: match by {
-                GroupBy::Grid => "grid",
-                GroupBy::Village => "village",
-            },
-            linkage_target: LINKAGE_TARGET,
-            groups: list,
-            town,
-        })
+        let houses = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as usize))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        stats_of(self, by, &houses)
     }
+}
+
+/// The register statistics of any [`Store`] per grid or village, with the town's totals:
+/// buildings and standard addresses from the store's layers, and `houses` as (the building a
+/// house is linked to, its number of people), one per house. A store without registers (the
+/// PostgreSQL store, for now) passes none: its houses and people count 0.
+/// [`GpkgStore::register_stats`] is this with the project's houses.
+pub fn stats_of<S: Store + ?Sized>(
+    store: &S,
+    by: GroupBy,
+    houses: &[(Option<String>, usize)],
+) -> Result<RegisterStats> {
+    let grids: Vec<_> = store.grids()?.into_iter().map(|g| g.grid).collect();
+    let buildings = store.buildings()?;
+    let addresses = store.addresses()?;
+    let index = GridIndex::new(&grids, |_| false);
+    let assignment = gridmap_core::assign_buildings(&index, &buildings);
+    let group_of_grid = |g: u32| -> String {
+        let g = &grids[g as usize];
+        match by {
+            GroupBy::Grid => g.code.clone(),
+            GroupBy::Village => g.village.clone().unwrap_or_else(|| UNASSIGNED.into()),
+        }
+    };
+    let building_group: FxHashMap<&str, String> = buildings
+        .iter()
+        .zip(&assignment)
+        .map(|(b, a)| {
+            (
+                b.id.as_str(),
+                a.grid()
+                    .map_or_else(|| UNASSIGNED.to_string(), group_of_grid),
+            )
+        })
+        .collect();
+    let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
+    match by {
+        GroupBy::Grid => grids.iter().for_each(|g| {
+            groups.entry(g.code.clone()).or_default();
+        }),
+        GroupBy::Village => grids.iter().for_each(|g| {
+            groups
+                .entry(g.village.clone().unwrap_or_else(|| UNASSIGNED.into()))
+                .or_default();
+        }),
+    }
+    for g in building_group.values() {
+        groups.entry(g.clone()).or_default().buildings += 1;
+    }
+
+    // Addresses: which group, which state.
+    let standard = StandardAddresses::new(&addresses, &buildings);
+    let addr_group: Vec<String> = addresses
+        .iter()
+        .zip(&standard.entries)
+        .map(|(a, e)| match &e.building {
+            Some(b) => building_group
+                .get(b.as_str())
+                .cloned()
+                .unwrap_or_else(|| UNASSIGNED.into()),
+            None if a.point.x().is_finite() => {
+                let at = index.grids_at(a.point.0);
+                at.inside
+                    .first()
+                    .or(at.on_edge.first())
+                    .map_or_else(|| UNASSIGNED.to_string(), |g| group_of_grid(*g))
+            }
+            None => UNASSIGNED.into(),
+        })
+        .collect();
+    let mut seen_keys: FxHashSet<&str> = FxHashSet::default();
+    let mut duplicate = vec![false; addresses.len()];
+    for (i, e) in standard.entries.iter().enumerate() {
+        if let Some(k) = &e.key
+            && !seen_keys.insert(k.as_str())
+        {
+            duplicate[i] = true;
+        }
+    }
+    // 一号多址: one road+number on several buildings; 多号一址: one building, several numbers.
+    let mut conflict = vec![false; addresses.len()];
+    for found in standard.by_road_number.values() {
+        let b: FxHashSet<&str> = found
+            .iter()
+            .filter_map(|i| standard.entries[*i].building.as_deref())
+            .collect();
+        if b.len() > 1 {
+            found.iter().for_each(|i| conflict[*i] = true);
+        }
+    }
+    let mut numbers_of: FxHashMap<&str, FxHashMap<(&str, &str), Vec<usize>>> = FxHashMap::default();
+    for (i, e) in standard.entries.iter().enumerate() {
+        if let (Some(b), Some(l)) = (&e.building, &e.levels)
+            && let (Some(r), Some(n)) = (&l.road, &l.number)
+        {
+            numbers_of
+                .entry(b.as_str())
+                .or_default()
+                .entry((r.as_str(), n.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for nums in numbers_of.values().filter(|n| n.len() > 1) {
+        nums.values().flatten().for_each(|i| conflict[*i] = true);
+    }
+    let mut addressed: FxHashSet<&str> = FxHashSet::default();
+    for (i, e) in standard.entries.iter().enumerate() {
+        let g = groups.entry(addr_group[i].clone()).or_default();
+        g.addresses += 1;
+        if let Some(b) = &e.building {
+            addressed.insert(b.as_str());
+        }
+        if e.key.is_none() {
+            g.addresses_malformed += 1;
+        } else if duplicate[i] {
+            g.addresses_duplicate += 1;
+        } else if conflict[i] {
+            g.addresses_conflict += 1;
+        } else if e.building.is_none() {
+            g.addresses_without_building += 1;
+        } else {
+            g.addresses_matched += 1;
+        }
+    }
+    for b in &buildings {
+        if !addressed.contains(b.id.as_str())
+            && let Some(g) = building_group.get(b.id.as_str())
+        {
+            groups
+                .entry(g.clone())
+                .or_default()
+                .buildings_without_address += 1;
+        }
+    }
+
+    // Houses and people.
+    for (building, people) in houses {
+        let people = *people;
+        let group = building
+            .as_deref()
+            .and_then(|b| building_group.get(b).cloned())
+            .unwrap_or_else(|| UNASSIGNED.into());
+        let g = groups.entry(group).or_default();
+        g.houses += 1;
+        g.people += people;
+        if people == 0 {
+            g.houses_without_people += 1;
+        }
+        if building.is_some() {
+            g.houses_linked += 1;
+            g.people_linked += people;
+        }
+    }
+    let mut town = GroupStats::default();
+    let mut list = Vec::with_capacity(groups.len());
+    for (code, mut g) in groups {
+        g.code = code;
+        g.finish();
+        town.add(&g);
+        list.push(g);
+    }
+    town.code = "town".into();
+    town.finish();
+    Ok(RegisterStats {
+        by: match by {
+            GroupBy::Grid => "grid",
+            GroupBy::Village => "village",
+        },
+        linkage_target: LINKAGE_TARGET,
+        groups: list,
+        town,
+    })
 }
 
 /// The group of buildings in no grid, and of houses linked to no building.
