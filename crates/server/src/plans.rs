@@ -376,23 +376,8 @@ pub async fn status(
     user: AuthUser,
     Path(job): Path<String>,
 ) -> Result<Json<PlanJob>, AppError> {
-    let jobs = state
-        .0
-        .plans
-        .jobs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = jobs
-        .get(&job)
-        .ok_or_else(|| AppError::NotFound(format!("partition job {job}")))?;
-    let v = s
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    if !may_plan(&user, &state.project().town.code, &v.village) {
-        return Err(AppError::Forbidden);
-    }
-    Ok(Json(v))
+    let slot = job_for(&state, &user, &job)?;
+    Ok(Json(lock(&slot).clone()))
 }
 
 /// The body of `POST /api/partition/{job}/adopt`.
@@ -570,23 +555,24 @@ pub async fn save(
     Json(body): Json<SaveBody>,
 ) -> Result<Json<gridmap_store::plans::PlanEntry>, AppError> {
     let slot = job_for(&state, &user, &job)?;
-    let name = gridmap_store::plans::check_plan_name(&body.name)
-        .map_err(|e| AppError::BadRequest(e.to_string().replace("gridmap_plans: ", "")))?;
-    let plan = lock(&slot).clone();
-    if plan.status != "done" || plan.grids.is_empty() {
-        return Err(AppError::Conflict(format!(
-            "partition job {job} is {}: only a finished plan can be saved",
-            plan.status
-        )));
-    }
-    if let Some(saved) = &plan.saved {
-        return Err(AppError::Conflict(format!(
-            "this plan is saved already, as {}",
-            saved.name
-        )));
-    }
+    let name = gridmap_store::plans::check_plan_name(&body.name).map_err(AppError::BadRequest)?;
     let (st, who) = (state.clone(), user.0.username.clone());
-    let entry = crate::blocking(move || {
+    crate::blocking(move || {
+        // The job stays locked until it is saved: two saves of one plan make one entry.
+        let mut job_now = lock(&slot);
+        let plan = job_now.clone();
+        if plan.status != "done" || plan.grids.is_empty() {
+            return Err(AppError::Conflict(format!(
+                "partition job {job} is {}: only a finished plan can be saved",
+                plan.status
+            )));
+        }
+        if let Some(saved) = &plan.saved {
+            return Err(AppError::Conflict(format!(
+                "this plan is saved already, as {}",
+                saved.name
+            )));
+        }
         let kept = Kept {
             grids: plan.grids.clone(),
             started_from: plan.started_from.clone(),
@@ -601,14 +587,14 @@ pub async fn save(
                 gridmap_store::StoreError::Import { message, .. } => AppError::Conflict(message),
                 e => AppError::from(e),
             })?;
-        store
+        let entry = store
             .plan(id)?
             .map(|p| p.entry)
-            .ok_or_else(|| AppError::Internal("a saved plan vanished".into()))
+            .ok_or_else(|| AppError::Internal("a saved plan vanished".into()))?;
+        job_now.saved = Some(entry.clone());
+        Ok(Json(entry))
     })
-    .await?;
-    lock(&slot).saved = Some(entry.clone());
-    Ok(Json(entry))
+    .await
 }
 
 /// `GET /api/plans`: the saved plans of the villages the caller may plan, newest first.

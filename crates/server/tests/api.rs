@@ -1359,9 +1359,16 @@ async fn scope_matrix() {
 #[tokio::test]
 async fn a_plan_is_saved_listed_reopened_exported_and_adopted() {
     let dir = tempfile::tempdir().unwrap();
-    let st = state(dir.path());
+    let st = {
+        // Beside the usual users, the manager of another village.
+        drop(state(dir.path()));
+        let mut s = gridmap_store::GpkgStore::open(&dir.path().join("p.gpkg")).unwrap();
+        add_user(&mut s, "elsewhere", "village_manager", "310101001004");
+        AppState::new(s, Settings::default()).unwrap()
+    };
     let manager = login(&st, "manager").await;
     let leader = login(&st, "leader").await;
+    let elsewhere = login(&st, "elsewhere").await;
     let (_, started) = call(
         &st,
         "POST",
@@ -1393,6 +1400,20 @@ async fn a_plan_is_saved_listed_reopened_exported_and_adopted() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a grid leader does not plan");
+    // Another village's manager reaches this village's plan by none of its ids.
+    for (method, uri, body) in [
+        ("GET", format!("/api/partition/{job}"), None),
+        ("POST", save.clone(), Some(json!({"name": "偷看"}))),
+        ("GET", format!("/api/partition/{job}/grids.gpkg"), None),
+        (
+            "POST",
+            format!("/api/partition/{job}/adopt"),
+            Some(json!({"reason": "x"})),
+        ),
+    ] {
+        let (status, _) = call(&st, method, &uri, Some(&elsewhere), body, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+    }
     let (status, entry) = call(
         &st,
         "POST",
@@ -1460,6 +1481,14 @@ async fn a_plan_is_saved_listed_reopened_exported_and_adopted() {
     .unwrap();
     let manager = login(&st, "manager").await;
     let leader = login(&st, "leader").await;
+    let elsewhere = login(&st, "elsewhere").await;
+    let (_, list) = call(&st, "GET", "/api/plans", Some(&elsewhere), None, &[]).await;
+    assert!(list["plans"].as_array().unwrap().is_empty(), "{list}");
+    for method in ["GET", "DELETE"] {
+        let uri = format!("/api/plans/{id}");
+        let (status, _) = call(&st, method, &uri, Some(&elsewhere), None, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+    }
     let (status, list) = call(&st, "GET", "/api/plans", Some(&manager), None, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["plans"].as_array().unwrap().len(), 1, "{list}");

@@ -59,15 +59,10 @@ pub struct SavedPlan {
 }
 
 /// Checks a plan's name: 1 to [`MAX_PLAN_NAME`] characters once trimmed, no control
-/// characters. Answers it trimmed.
-pub fn check_plan_name(name: &str) -> Result<String> {
+/// characters. Answers it trimmed, or what is wrong with it.
+pub fn check_plan_name(name: &str) -> std::result::Result<String, String> {
     let name = name.trim();
-    let bad = |message: String| {
-        Err(StoreError::Import {
-            layer: "gridmap_plans",
-            message,
-        })
-    };
+    let bad = |message: String| Err(message);
     if name.is_empty() {
         return bad("a plan needs a name".into());
     }
@@ -113,7 +108,10 @@ impl GpkgStore {
         grids: u32,
         body: &str,
     ) -> Result<i64> {
-        let name = check_plan_name(name)?;
+        let name = check_plan_name(name).map_err(|message| StoreError::Import {
+            layer: "gridmap_plans",
+            message,
+        })?;
         self.ensure_plans_table()?;
         let conn = self.connection();
         let taken: Option<i64> = conn
