@@ -847,22 +847,14 @@ fn save_grid_tx(
     action: Option<&str>,
 ) -> Result<Saved> {
     let cur = current(tx, town, &grid.code)?;
-    let actual = cur.as_ref().map_or(0, |c| c.version);
-    if let Some(e) = expected
-        && e != actual
-    {
-        return Err(StoreError::VersionConflict {
-            code: grid.code.clone(),
-            expected: e,
-            actual,
-        });
-    }
-    if let Some(c) = &cur
-        && c.name == grid.name
-        && c.village == grid.village
-        && c.geometry.as_ref() == Some(&grid.geometry)
-    {
-        return Ok(Saved::Unchanged(c.version));
+    let stored = cur.as_ref().map(|c| {
+        let same = c.name == grid.name
+            && c.village == grid.village
+            && c.geometry.as_ref() == Some(&grid.geometry);
+        (c.version, same)
+    });
+    if let Some(version) = gridmap_store::check_grid_save(&grid.code, expected, stored)? {
+        return Ok(Saved::Unchanged(version));
     }
     let version = last_version(tx, town, &grid.code)? + 1;
     let action = action.unwrap_or(if cur.is_some() { "updated" } else { "created" });

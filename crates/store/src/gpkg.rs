@@ -933,22 +933,13 @@ fn save_grid_tx(
 ) -> Result<Saved> {
     let geom = blob(Geometry::MultiPolygon(grid.geometry.clone()));
     let cur = current(tx, &grid.code)?;
-    let actual = cur.as_ref().map_or(0, |c| c.version);
-    if let Some(e) = expected
-        && e != actual
-    {
-        return Err(StoreError::VersionConflict {
-            code: grid.code.clone(),
-            expected: e,
-            actual,
-        });
-    }
-    if let Some(c) = &cur
-        && c.name == grid.name
-        && c.village == grid.village
-        && c.geom.as_deref() == Some(&geom)
-    {
-        return Ok(Saved::Unchanged(c.version));
+    let stored = cur.as_ref().map(|c| {
+        let same =
+            c.name == grid.name && c.village == grid.village && c.geom.as_deref() == Some(&geom);
+        (c.version, same)
+    });
+    if let Some(version) = crate::check_grid_save(&grid.code, expected, stored)? {
+        return Ok(Saved::Unchanged(version));
     }
     let version = last_version(tx, &grid.code)? + 1;
     let action = action.unwrap_or(if cur.is_some() { "updated" } else { "created" });

@@ -220,6 +220,29 @@ pub const LAYERS: [&str; 9] = [
     "basemap",
 ];
 
+/// The optimistic-concurrency rule of a grid save, the same in every store: `stored` is the
+/// grid's current version and whether it is identical to what is saved (`None`: no current
+/// grid, version 0). With `expected`, a different current version is a
+/// [`StoreError::VersionConflict`]; an identical grid is not saved again (answers its
+/// version); `Ok(None)`: save it.
+pub fn check_grid_save(
+    code: &str,
+    expected: Option<u32>,
+    stored: Option<(u32, bool)>,
+) -> Result<Option<u32>> {
+    let actual = stored.map_or(0, |(v, _)| v);
+    if let Some(e) = expected
+        && e != actual
+    {
+        return Err(StoreError::VersionConflict {
+            code: code.to_string(),
+            expected: e,
+            actual,
+        });
+    }
+    Ok(stored.and_then(|(v, same)| same.then_some(v)))
+}
+
 /// What every store checks before a basemap import: upserts are refused (basemap features have
 /// no ids to match) and every feature must belong to `layer`.
 pub fn check_basemap_import(
