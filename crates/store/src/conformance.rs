@@ -87,12 +87,14 @@ macro_rules! store_conformance_tests {
     };
 }
 
-fn square(x0: f64, w: f64) -> MultiPolygon {
+/// A square of side `w` degrees from (`x0`, 31°N): the grids and footprints of the suite.
+pub fn square(x0: f64, w: f64) -> MultiPolygon {
     MultiPolygon(vec![polygon![
         (x: x0, y: 31.0), (x: x0 + w, y: 31.0), (x: x0 + w, y: 31.0 + w), (x: x0, y: 31.0 + w)]])
 }
 
-fn grid(code: &str, x0: f64) -> Grid {
+/// Grid `code` of village `V1`, a 0.01° square from `x0`.
+pub fn grid(code: &str, x0: f64) -> Grid {
     Grid {
         code: code.into(),
         name: Some(format!("{code} 网格")),
@@ -101,7 +103,8 @@ fn grid(code: &str, x0: f64) -> Grid {
     }
 }
 
-fn who() -> Change {
+/// The change the suite's writes record.
+pub fn who() -> Change {
     Change {
         who: "网格长 王".into(),
         why: "initial import".into(),

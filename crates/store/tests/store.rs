@@ -7,27 +7,24 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
 use geo::{MultiPolygon, Point, polygon};
-use gridmap_core::model::{Building, Footprint, Grid, Visit, VisitOutcome};
-use gridmap_store::{Change, GpkgStore, Mode, Store};
+use gridmap_core::model::{Building, Footprint, Visit, VisitOutcome};
+use gridmap_store::conformance::{grid, who};
+use gridmap_store::{GpkgStore, Mode, Store};
 
-fn square(x0: f64, w: f64) -> MultiPolygon {
-    MultiPolygon(vec![polygon![
-        (x: x0, y: 31.0), (x: x0 + w, y: 31.0), (x: x0 + w, y: 31.0 + w), (x: x0, y: 31.0 + w)]])
-}
-
-fn grid(code: &str, x0: f64) -> Grid {
-    Grid {
-        code: code.into(),
-        name: Some(format!("{code} 网格")),
-        village: Some("V1".into()),
-        geometry: square(x0, 0.01),
-    }
-}
-
-fn who() -> Change {
-    Change {
-        who: "网格长 王".into(),
-        why: "initial import".into(),
+/// A visit by worker `w` at (`x`, `y`).
+fn visit(id: &str, x: f64, y: f64) -> Visit {
+    Visit {
+        id: id.into(),
+        building: None,
+        house: None,
+        worker: "w".into(),
+        time: "2026-11-21T10:00:00+08:00".into(),
+        outcome: VisitOutcome::Visited,
+        point: Some(Point::new(x, y)),
+        note: None,
+        flagged: false,
+        knows_worker: None,
+        satisfaction: None,
     }
 }
 
@@ -196,19 +193,6 @@ fn a_project_made_before_the_basemap_opens_and_gets_the_table() {
 #[test]
 fn recorded_extent_follows_appends_and_replaces() {
     let (_dir, mut s) = project();
-    let visit = |id: &str, x: f64, y: f64| Visit {
-        id: id.into(),
-        building: None,
-        house: None,
-        worker: "w".into(),
-        time: "2026-11-21T10:00:00+08:00".into(),
-        outcome: VisitOutcome::Visited,
-        point: Some(Point::new(x, y)),
-        note: None,
-        flagged: false,
-        knows_worker: None,
-        satisfaction: None,
-    };
     let extent = |s: &GpkgStore| -> [f64; 4] {
         s.connection()
             .query_row(
@@ -257,19 +241,7 @@ fn a_checkpointer_copies_the_log_that_commits_leave() {
     assert_eq!(s.path().as_deref(), Some(path.as_path()));
     s.set_auto_checkpoint(false).unwrap();
     let visits: Vec<Visit> = (0..2000)
-        .map(|i| Visit {
-            id: format!("v{i}"),
-            building: None,
-            house: None,
-            worker: "w".into(),
-            time: "2026-11-21T10:00:00+08:00".into(),
-            outcome: VisitOutcome::Visited,
-            point: Some(Point::new(121.0 + f64::from(i) * 1e-5, 31.0)),
-            note: None,
-            flagged: false,
-            knows_worker: None,
-            satisfaction: None,
-        })
+        .map(|i| visit(&format!("v{i}"), 121.0 + f64::from(i) * 1e-5, 31.0))
         .collect();
     for chunk in visits.chunks(100) {
         s.import_visits(chunk, Mode::Append).unwrap();
