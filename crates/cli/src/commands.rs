@@ -600,7 +600,7 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
     phases.phase("checking grid geometries");
     let defects = grid_defects(&layer.grids, &layer.defects);
     let invalid = defects.iter().filter(|d| d.is_some()).count();
-    let index = GridIndex::new(&layer.grids, |i| defects[i].is_some());
+    let index = GridIndex::new(&layer.grids, |i| defects[i].is_some()).with_interior_cells();
     // Buildings are assigned as they are decoded; only the id and the answer are kept.
     phases.phase("reading and assigning buildings");
     let assigned = gridmap_io::read::read_buildings_with(building_file, &fields, |b| {

@@ -133,6 +133,19 @@ pub fn assign_buildings(index: &GridIndex, buildings: &[Building]) -> Vec<Assign
 
 /// Assigns one building (see the module docs for the rules).
 pub fn assign_building(index: &GridIndex, building: &Building) -> Assignment {
+    // Well inside one grid (the index's interior cells say so from the envelope, every ring
+    // included): the location is in that grid's interior and no part of the footprint is out.
+    if let Some(grid) = envelope(&building.footprint).and_then(|r| index.inside_one(&r)) {
+        let outside_share = match building.footprint {
+            Footprint::Area(_) => Some(0.0),
+            Footprint::Point(_) => None,
+        };
+        return Assignment::One {
+            grid,
+            outside_share,
+            on_edge: false,
+        };
+    }
     let Some(loc) = building.location() else {
         return Assignment::NoGrid;
     };
@@ -178,6 +191,31 @@ pub fn assign_building(index: &GridIndex, building: &Building) -> Assignment {
         }
         _ => Assignment::Many(at.inside.into_vec().into_boxed_slice()),
     }
+}
+
+/// The envelope of every ring of a footprint; `None` when empty or not finite.
+fn envelope(footprint: &Footprint) -> Option<geo::Rect> {
+    let rect = match footprint {
+        Footprint::Area(a) => {
+            let mut coords =
+                a.0.iter()
+                    .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+                    .flat_map(|r| r.0.iter());
+            let first = *coords.next()?;
+            let (mut min, mut max) = (first, first);
+            let mut finite = first.x.is_finite() && first.y.is_finite();
+            for c in coords {
+                min.x = min.x.min(c.x);
+                min.y = min.y.min(c.y);
+                max.x = max.x.max(c.x);
+                max.y = max.y.max(c.y);
+                finite &= c.x.is_finite() && c.y.is_finite();
+            }
+            finite.then(|| geo::Rect::new(min, max))?
+        }
+        Footprint::Point(p) => geo::Rect::new(p.0, p.0),
+    };
+    Some(rect)
 }
 
 /// Share of `area` outside grid `grid`, given that its location is inside the grid.

@@ -15,6 +15,7 @@
 pub mod assign;
 pub mod geodesy;
 pub mod index;
+mod interior;
 pub mod locate;
 pub mod model;
 pub mod overlay;

@@ -408,7 +408,7 @@ pub fn validate(
 ) -> Coverage {
     progress("checking grid geometries");
     let defects = grid_defects(input.grids, input.input_defects);
-    let index = GridIndex::new(input.grids, |i| defects[i].is_some());
+    let index = GridIndex::new(input.grids, |i| defects[i].is_some()).with_interior_cells();
     progress("assigning buildings to grids");
     let assignments = assign_buildings(&index, input.buildings);
     let mut report = Report {

@@ -723,22 +723,26 @@ impl Context<'_> {
                 for c in ring.iter_mut() {
                     *c = self.coord(f, id, *c)?;
                 }
-                let which = if ri == 0 {
-                    "exterior ring".to_string()
-                } else {
-                    format!("interior ring {}", ri - 1)
-                };
-                let which = if many {
-                    format!("{which} of polygon {pi}")
-                } else {
-                    which
+                // Named only when something is wrong (most rings are fine).
+                let which = || {
+                    let ring = if ri == 0 {
+                        "exterior ring".to_string()
+                    } else {
+                        format!("interior ring {}", ri - 1)
+                    };
+                    if many {
+                        format!("{ring} of polygon {pi}")
+                    } else {
+                        ring
+                    }
                 };
                 if ring.len() >= 2 && ring.first() != ring.last() {
-                    defects.push(format!("{which} is not closed"));
+                    defects.push(format!("{} is not closed", which()));
                 }
                 if ring.len() < 4 {
                     defects.push(format!(
-                        "{which} has {} positions, fewer than 4",
+                        "{} has {} positions, fewer than 4",
+                        which(),
                         ring.len()
                     ));
                 }
