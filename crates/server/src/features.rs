@@ -947,7 +947,7 @@ impl<'p> Layer<'p> {
                 let visit = p.live().outcome(i).map_or("unvisited", |o| o.as_str());
                 (
                     b.id.clone(),
-                    Some(Cow::Borrowed(&p.building_geometry[i])),
+                    Some(Cow::Owned(p.building_shape(i))),
                     json!({"id": b.id, "grid": p.grid_of(i).unwrap_or(""), "village": self.building_village(i),
                            "households": b.households, "floors": b.floors, "kind": b.kind, "visit": visit}),
                 )
@@ -957,7 +957,7 @@ impl<'p> Layer<'p> {
                 let village = self.address_village(i);
                 (
                     a.id.clone(),
-                    Some(Cow::Borrowed(&p.address_geometry[i])),
+                    Some(Cow::Owned(geo::Geometry::Point(a.point))),
                     json!({"id": a.id, "text": a.text, "grid": a.declared_grid, "village": village,
                            "building": a.declared_building}),
                 )

@@ -152,7 +152,7 @@ pub fn all(p: &Project) -> Vec<Problem> {
     let building = |id: &str| p.building_by_id.get(id).map(|&i| i as usize);
     let building_geometry = |id: &str| {
         building(id).map_or(Geometry::GeometryCollection(Default::default()), |i| {
-            p.building_geometry[i].clone()
+            p.building_shape(i)
         })
     };
     let mut per_grid: Option<HashMap<&str, usize>> = None;

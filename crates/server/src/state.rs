@@ -122,10 +122,6 @@ pub struct Project {
     pub grid_by_code: HashMap<String, usize>,
     /// Geometries as tiles take them, built once per snapshot.
     pub grid_geometry: Vec<geo::Geometry>,
-    /// Each building's footprint (or point) as a geometry, by position.
-    pub building_geometry: Arc<Vec<geo::Geometry>>,
-    /// Each address's point as a geometry, by position.
-    pub address_geometry: Arc<Vec<geo::Geometry>>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
     /// People registered in each building's houses (by position), from the registers: shared
@@ -265,18 +261,6 @@ impl Project {
                 .collect(),
         );
         let locations = Arc::new(buildings.iter().map(Building::location).collect());
-        let building_geometry = Arc::new(
-            buildings
-                .iter()
-                .map(|b| geo::Geometry::from(&b.footprint))
-                .collect(),
-        );
-        let address_geometry = Arc::new(
-            addresses
-                .iter()
-                .map(|a| geo::Geometry::Point(a.point))
-                .collect(),
-        );
         let ground = Project {
             town: store.town()?,
             villages: store.villages()?,
@@ -295,8 +279,6 @@ impl Project {
             building_by_id,
             grid_by_code: HashMap::new(),
             grid_geometry: Vec::new(),
-            building_geometry,
-            address_geometry,
             report: gridmap_core::validate::Report::default(),
             people: Arc::new(Vec::new()),
             people_unlinked: 0,
@@ -417,8 +399,6 @@ impl Project {
             building_by_id: old.building_by_id.clone(),
             grid_by_code,
             grid_geometry,
-            building_geometry: old.building_geometry.clone(),
-            address_geometry: old.address_geometry.clone(),
             report: coverage.report,
             people: old.people.clone(),
             people_unlinked: old.people_unlinked,
@@ -451,6 +431,13 @@ impl Project {
     /// The grid record with `code`.
     pub fn grid(&self, code: &str) -> Option<&StoredGrid> {
         self.grids.get(*self.grid_by_code.get(code)?)
+    }
+
+    /// Building `i`'s footprint (or point) as a geometry, made when asked: footprints are kept
+    /// once, in `buildings` (a second copy as `geo::Geometry` was 200 MB at a million
+    /// buildings).
+    pub fn building_shape(&self, i: usize) -> geo::Geometry {
+        geo::Geometry::from(&self.buildings[i].footprint)
     }
 
     /// A building's location.

@@ -14,6 +14,7 @@
 //! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
 //! buffered bounds meet the edited geometry's bounds (`AppState::invalidate`).
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use crate::extract::Path;
@@ -215,7 +216,7 @@ fn features<'a>(
             })
             .map(|(i, g)| Feature {
                 id: i as u64 + 1,
-                geometry: geometry_of_grid(p, i),
+                geometry: Cow::Borrowed(geometry_of_grid(p, i)),
                 properties: vec![
                     ("code", Value::from(g.grid.code.as_str())),
                     ("name", Value::from(g.grid.name.clone().unwrap_or_default())),
@@ -245,7 +246,7 @@ fn features<'a>(
                         let b = &p.buildings[i];
                         Feature {
                             id: i as u64 + 1,
-                            geometry: &p.building_geometry[i],
+                            geometry: Cow::Owned(p.building_shape(i)),
                             properties: vec![
                                 ("id", Value::from(b.id.as_str())),
                                 ("grid", Value::from(grid.unwrap_or(""))),
@@ -266,7 +267,7 @@ fn features<'a>(
             .filter(|(i, a)| area.intersects(&a.point) && scope.address(*i))
             .map(|(i, a)| Feature {
                 id: i as u64 + 1,
-                geometry: &p.address_geometry[i],
+                geometry: Cow::Owned(Geometry::Point(a.point)),
                 properties: vec![
                     ("id", Value::from(a.id.as_str())),
                     ("text", Value::from(a.text.clone().unwrap_or_default())),
@@ -282,7 +283,7 @@ fn features<'a>(
             .filter(|(_, g, _)| g.bounding_rect().is_some_and(|r| r.intersects(&area)))
             .map(|(id, g, props)| Feature {
                 id: *id,
-                geometry: g,
+                geometry: Cow::Borrowed(g),
                 properties: props.clone(),
             })
             .collect(),
@@ -322,7 +323,7 @@ fn basemap_feature(i: usize, f: &BasemapFeature, detail: bool) -> Feature<'_> {
     }
     Feature {
         id: i as u64 + 1,
-        geometry: &f.geometry,
+        geometry: Cow::Borrowed(&f.geometry),
         properties,
     }
 }

@@ -227,7 +227,6 @@ fn uncovered_now(
             let place = place_of(members[0], by_grid);
             let blocks = gridmap_stats::cluster::blocks(
                 &p.buildings,
-                &p.building_geometry,
                 |i| p.location(i),
                 members,
                 eps,

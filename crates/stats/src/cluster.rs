@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use geo::{ConvexHull, Coord, CoordsIter, MultiPoint, Point, Polygon};
-use gridmap_core::Building;
 use gridmap_core::geodesy::LocalMetres;
+use gridmap_core::{Building, Footprint};
 
 /// At most this many building ids are listed with a block (the first in order).
 pub const MAX_IDS: usize = 1000;
@@ -50,12 +50,10 @@ pub fn clusters(
     single_linkage(&pts, eps)
 }
 
-/// The blocks of `members` (building positions in `buildings` and `geometry`, each building's
-/// footprint as a geometry), clustered by single linkage within `eps` metres, the `limit`
+/// The blocks of `members` (building positions in `buildings`), clustered by single linkage within `eps` metres, the `limit`
 /// heaviest (households, then buildings), heaviest first.
 pub fn blocks(
     buildings: &[Building],
-    geometry: &[geo::Geometry],
     location: impl Fn(usize) -> Option<Coord>,
     members: &[usize],
     eps: f64,
@@ -72,15 +70,18 @@ pub fn blocks(
     found
         .iter()
         .take(limit)
-        .map(|b| block(buildings, geometry, b))
+        .map(|b| block(buildings, b))
         .collect()
 }
 
-/// The [`Block`] of the buildings `members` (positions in `buildings` and `geometry`).
-pub fn block(buildings: &[Building], geometry: &[geo::Geometry], members: &[usize]) -> Block {
+/// The [`Block`] of the buildings `members` (positions in `buildings`).
+pub fn block(buildings: &[Building], members: &[usize]) -> Block {
     let coords: Vec<Point> = members
         .iter()
-        .flat_map(|&i| geometry[i].coords_iter().collect::<Vec<Coord>>())
+        .flat_map(|&i| match &buildings[i].footprint {
+            Footprint::Area(a) => a.coords_iter().collect::<Vec<Coord>>(),
+            Footprint::Point(p) => vec![p.0],
+        })
         .map(Point)
         .collect();
     let hull = MultiPoint(coords).convex_hull();
@@ -271,19 +272,15 @@ mod tests {
             point_building("e2", 120.0101, 30.0, 5),
             point_building("e1", 120.01, 30.0, 2),
         ];
-        let geometry: Vec<geo::Geometry> = buildings
-            .iter()
-            .map(|b| geo::Geometry::from(&b.footprint))
-            .collect();
         let location = |i: usize| buildings[i].location();
-        let found = blocks(&buildings, &geometry, location, &[0, 1, 2, 3], 50.0, 10);
+        let found = blocks(&buildings, location, &[0, 1, 2, 3], 50.0, 10);
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].building_ids, ["e1", "e2"]);
         assert_eq!((found[0].buildings, found[0].households), (2, 7));
         assert_eq!(found[1].building_ids, ["w1", "w2"]);
         assert!(!found[0].truncated);
-        let only = blocks(&buildings, &geometry, location, &[0, 1, 2, 3], 50.0, 1);
+        let only = blocks(&buildings, location, &[0, 1, 2, 3], 50.0, 1);
         assert_eq!(only.len(), 1);
-        assert!(blocks(&buildings, &geometry, location, &[], 50.0, 10).is_empty());
+        assert!(blocks(&buildings, location, &[], 50.0, 10).is_empty());
     }
 }

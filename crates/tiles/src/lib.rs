@@ -15,6 +15,7 @@
 //! cache.
 //!
 //! ```
+//! use std::borrow::Cow;
 //! use gridmap_tiles::{encode, EncodeOptions, Feature, Layer, TileId, Value};
 //! let tile = TileId::new(14, 13489, 6208)?;
 //! let b = tile.bounds_lonlat();
@@ -24,7 +25,7 @@
 //! ).to_polygon());
 //! let layers = [Layer {
 //!     name: "grids",
-//!     features: vec![Feature { id: 1, geometry: &square, properties: vec![("code", Value::from("G01"))] }],
+//!     features: vec![Feature { id: 1, geometry: Cow::Borrowed(&square), properties: vec![("code", Value::from("G01"))] }],
 //! }];
 //! let mvt = encode(tile, &layers, &EncodeOptions::default());
 //! assert!(!mvt.is_empty());

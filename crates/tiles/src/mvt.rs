@@ -6,6 +6,8 @@
 //! winding and writes the protobuf by hand (the schema is small and stable: `vector_tile.proto`
 //! version 2.1). The output is uncompressed; the server gzips it.
 
+use std::borrow::Cow;
+
 use geo::{Coord, Geometry, LineString, Polygon};
 use rustc_hash::FxHashMap;
 
@@ -62,8 +64,10 @@ impl From<bool> for Value {
 pub struct Feature<'a> {
     /// Written as the feature's `id`.
     pub id: u64,
-    /// WGS84 longitude/latitude geometry.
-    pub geometry: &'a Geometry,
+    /// WGS84 longitude/latitude geometry: borrowed from where it is kept, or made for this
+    /// tile (a building's footprint is kept once, as the model's, and turned into a
+    /// `Geometry` only for the tiles that show it).
+    pub geometry: Cow<'a, Geometry>,
     /// Properties in order; a key repeated within a feature is written once (its first value).
     pub properties: Vec<(&'a str, Value)>,
 }
@@ -120,12 +124,13 @@ impl Default for EncodeOptions {
 /// empty `Vec` (serve it as 204).
 ///
 /// ```
+/// use std::borrow::Cow;
 /// use gridmap_tiles::{encode, EncodeOptions, Feature, Layer, TileId, Value};
 /// let tile = TileId::new(16, 53957, 24832).unwrap();
 /// let centre = geo::Geometry::Point(tile.bounds_lonlat().center().into());
 /// let layer = Layer {
 ///     name: "buildings",
-///     features: vec![Feature { id: 7, geometry: &centre, properties: vec![("grid", Value::from("G01"))] }],
+///     features: vec![Feature { id: 7, geometry: Cow::Borrowed(&centre), properties: vec![("grid", Value::from("G01"))] }],
 /// };
 /// let bytes = encode(tile, &[layer], &EncodeOptions::default());
 /// assert!(!bytes.is_empty());
@@ -355,7 +360,7 @@ impl Encoder {
             self.points.clear();
             self.lines.clear();
             self.polys.clear();
-            self.geometry(f.geometry);
+            self.geometry(&f.geometry);
             if self.points.is_empty() && self.lines.buf.is_empty() && self.polys.buf.is_empty() {
                 continue;
             }
@@ -581,7 +586,7 @@ fn touch(features: &[Feature<'_>]) {
         }
     };
     for f in features {
-        match f.geometry {
+        match &*f.geometry {
             Geometry::Polygon(p) => ends(&p.exterior().0),
             Geometry::LineString(ls) => ends(&ls.0),
             Geometry::Point(p) => ends(std::slice::from_ref(&p.0)),

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use geo::{Coord, Geometry, LineString, Polygon, Validation};
@@ -328,7 +329,7 @@ fn fixture_layers(f: &Fixture) -> Vec<Layer<'_>> {
         features: vec![
             Feature {
                 id: 11,
-                geometry: &f.poly,
+                geometry: Cow::Borrowed(&f.poly),
                 properties: vec![
                     ("name", Value::from("楼A")),
                     ("households", Value::Int(12)),
@@ -339,17 +340,17 @@ fn fixture_layers(f: &Fixture) -> Vec<Layer<'_>> {
             },
             Feature {
                 id: 22,
-                geometry: &f.line,
+                geometry: Cow::Borrowed(&f.line),
                 properties: vec![("name", Value::from("楼A")), ("households", Value::Int(3))],
             },
             Feature {
                 id: 33,
-                geometry: &f.point,
+                geometry: Cow::Borrowed(&f.point),
                 properties: vec![("visited", Value::Bool(false))],
             },
             Feature {
                 id: 44,
-                geometry: &f.far_point,
+                geometry: Cow::Borrowed(&f.far_point),
                 properties: vec![("visited", Value::Bool(true))],
             },
         ],
@@ -614,7 +615,7 @@ fn polygon_straddling_the_tile_edge_is_clipped_valid_and_closed() {
         name: "grids",
         features: vec![Feature {
             id: 5,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![],
         }],
     }];
@@ -664,7 +665,7 @@ fn a_hole_cut_by_the_edge_stays_a_hole() {
         name: "grids",
         features: vec![Feature {
             id: 5,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![],
         }],
     }];
@@ -694,7 +695,7 @@ fn polygon_covering_the_whole_tile_becomes_the_buffered_square() {
         name: "grids",
         features: vec![Feature {
             id: 1,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![],
         }],
     }];
@@ -726,7 +727,7 @@ fn winding_is_fixed_whatever_the_input_orientation() {
                 name: "l",
                 features: vec![Feature {
                     id: 9,
-                    geometry: &g,
+                    geometry: Cow::Borrowed(&g),
                     properties: vec![],
                 }],
             }];
@@ -768,17 +769,17 @@ fn empty_tiles_encode_to_an_empty_vec() {
         features: vec![
             Feature {
                 id: 1,
-                geometry: &far,
+                geometry: Cow::Borrowed(&far),
                 properties: vec![("a", Value::Int(1))],
             },
             Feature {
                 id: 2,
-                geometry: &far_poly,
+                geometry: Cow::Borrowed(&far_poly),
                 properties: vec![],
             },
             Feature {
                 id: 3,
-                geometry: &far_line,
+                geometry: Cow::Borrowed(&far_line),
                 properties: vec![],
             },
         ],
@@ -799,7 +800,7 @@ fn points_inside_the_buffer_are_kept_and_beyond_it_dropped() {
         name: "p",
         features: vec![Feature {
             id: 1,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![],
         }],
     }];
@@ -821,7 +822,7 @@ fn a_line_leaving_and_reentering_the_tile_becomes_a_multi_line() {
         name: "l",
         features: vec![Feature {
             id: 1,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![],
         }],
     }];
@@ -860,17 +861,17 @@ fn rings_and_lines_that_collapse_after_quantisation_are_dropped() {
         features: vec![
             Feature {
                 id: 1,
-                geometry: &tiny_poly,
+                geometry: Cow::Borrowed(&tiny_poly),
                 properties: vec![],
             },
             Feature {
                 id: 2,
-                geometry: &tiny_line,
+                geometry: Cow::Borrowed(&tiny_line),
                 properties: vec![],
             },
             Feature {
                 id: 3,
-                geometry: &big,
+                geometry: Cow::Borrowed(&big),
                 properties: vec![],
             },
         ],
@@ -906,7 +907,7 @@ fn low_zoom_simplifies_and_high_zoom_keeps_every_vertex() {
             name: "l",
             features: vec![Feature {
                 id: 1,
-                geometry: &g,
+                geometry: Cow::Borrowed(&g),
                 properties: vec![],
             }],
         }];
@@ -940,7 +941,7 @@ fn geometry_collections_split_by_type_and_keep_the_id() {
         name: "l",
         features: vec![Feature {
             id: 77,
-            geometry: &g,
+            geometry: Cow::Borrowed(&g),
             properties: vec![("k", Value::Bool(true))],
         }],
     }];
@@ -966,7 +967,7 @@ fn encoding_is_deterministic() {
     let want: Vec<Option<u64>> = fixture_layers(&f)[0]
         .features
         .iter()
-        .filter(|x| !std::ptr::eq(x.geometry, &f.far_point))
+        .filter(|x| !std::ptr::eq(&*x.geometry, &f.far_point))
         .map(|x| Some(x.id))
         .collect();
     assert_eq!(
