@@ -635,8 +635,12 @@ impl PgStore {
         } else {
             String::new()
         };
+        // An empty point (an address or unit without a location, written as NaN, NaN) comes
+        // back as no geometry: the decoder cannot read `POINT EMPTY`.
         let sql = format!(
-            "SELECT fid, \"{key}\"{cols}, geom FROM {table} WHERE town = $1{filter} ORDER BY fid"
+            "SELECT fid, \"{key}\"{cols},
+               CASE WHEN GeometryType(geom) = 'POINT' AND ST_IsEmpty(geom) THEN NULL ELSE geom END
+             FROM {table} WHERE town = $1{filter} ORDER BY fid"
         );
         let rows = match only {
             Some(k) => self.lock().query(&sql, &[&self.town, &k]),

@@ -448,6 +448,34 @@ fn two_connections_agree_on_grid_versions() {
     assert_eq!(a.grid_history("G1").unwrap().len(), 2);
 }
 
+/// An address without a location (its point NaN, NaN, as a form's compound address has) is
+/// stored as `POINT EMPTY` and read back as NaN, NaN, as the GeoPackage store does.
+#[test]
+fn an_address_without_a_point_reads_back() {
+    let Some((_guard, mut s)) = town("pg_empty_point", "东镇") else {
+        return;
+    };
+    let a = gridmap_core::model::Address {
+        id: "a1".into(),
+        point: geo::Point::new(f64::NAN, f64::NAN),
+        text: Some("阳光花园3幢".into()),
+        declared_grid: None,
+        declared_building: Some("b1".into()),
+    };
+    s.import_addresses(std::slice::from_ref(&a), Mode::Append)
+        .unwrap();
+    let back = s.addresses().unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(back[0].point.x().is_nan() && back[0].point.y().is_nan());
+    assert_eq!(
+        (
+            back[0].text.as_deref(),
+            back[0].declared_building.as_deref()
+        ),
+        (Some("阳光花园3幢"), Some("b1"))
+    );
+}
+
 #[test]
 fn imports_larger_than_a_statement_chunk_count_and_keep_order() {
     let Some((_guard, mut s)) = town("pg_chunks", "东镇") else {
