@@ -19,6 +19,39 @@
 //! checked under a row lock (`SELECT … FOR UPDATE`), so optimistic concurrency holds between
 //! several processes sharing the database.
 //!
+//! # Accounts, plans and registers
+//!
+//! Beside the layers, each town keeps what a GeoPackage project keeps beside its own (schema
+//! version 2), with inherent methods of the same names, arguments, answers and errors as
+//! `GpkgStore`'s, so that either store can stand behind one interface:
+//!
+//! - `users` (`PRIMARY KEY (town, username)`: a town's users are its own, as a project's
+//!   are; the password only as its argon2 hash), `sessions` (the SHA-256 of each token, never
+//!   the token; expired ones dropped by the next [`PgStore::put_session`]) and `audit` (who
+//!   read personal data in clear, what, about what, how many; never the data), read oldest
+//!   first: [`PgStore::put_user`], [`PgStore::users`], [`PgStore::put_session`],
+//!   [`PgStore::session`], [`PgStore::delete_session`], [`PgStore::audit`],
+//!   [`PgStore::audit_log`];
+//! - `plans` (re-partition plans; a name is unique within its village, also between processes
+//!   saving at once; a plan's number is unique in the database, so a number names one plan of
+//!   one town): [`PgStore::save_plan`], [`PgStore::plans`], [`PgStore::plan`],
+//!   [`PgStore::set_plan_adopted`], [`PgStore::delete_plan`];
+//! - the household registers: `houses` (keyed by normalised address; remarks sealed), `people`
+//!   (name, ID number and phone as AES-256-GCM ciphertext in `bytea` columns, never clear
+//!   text; the keyed ID fingerprint, unique per town, finds a person again) and
+//!   `register_meta` (per town: the register key check and the fingerprint scheme). The form
+//!   is checked and linked by `gridmap_store::registers::prepare_households` and the values
+//!   sealed, opened and fingerprinted by `RegisterKey`, the GeoPackage store's own code; an
+//!   import is one transaction, and register writes of one town run one at a time (they lock
+//!   its `register_meta` row). A town has its own key: another town's key neither reads nor
+//!   writes it. [`PgStore::import_households`], [`PgStore::houses`], [`PgStore::people`],
+//!   [`PgStore::people_by_building`], [`PgStore::people_unlinked`],
+//!   [`PgStore::house_in_building`], [`PgStore::house_remarks`], [`PgStore::register_stats`],
+//!   [`PgStore::fingerprint_scheme`], [`PgStore::upgrade_fingerprints`], [`PgStore::rekey`].
+//!
+//! Errors name rows and columns, never personal data or a password; a driver's message stays
+//! out of `Display` ([`StoreError::Backend`]).
+//!
 //! # Migrations
 //!
 //! The schema is versioned: `gridmap_schema` holds a row per migration applied. The migrations
@@ -53,11 +86,18 @@
 //! SELECT create_distributed_table('units', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('visits', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('basemap', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('users', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('sessions', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('audit', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('plans', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('register_meta', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('houses', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('people', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
 //! ```
 //!
-//! Small shared tables (the schema version, and later the users and the org tree above the
-//! town) are reference tables, copied to every node. Every statement of [`PgStore`] on a layer
+//! Small shared tables (the schema version, and later the org tree above the town) are
+//! reference tables, copied to every node. Every statement of [`PgStore`] on a layer
 //! filters on one town, so each is routed to one shard, and the foreign keys to `town` are
 //! between co-located tables, as Citus requires. (Untested here: CI runs plain PostgreSQL; the
 //! `fid` identity columns need a Citus that supports identity columns on distributed tables.)
@@ -65,10 +105,16 @@
 //! # Not yet
 //!
 //! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate` and
-//! `stats`; its other commands and the server still open GeoPackage projects only. Users, the
-//! audit log, the registers, `LISTEN/NOTIFY` between instances and streamed reads are for later.
+//! `stats`; its other commands and the server still open GeoPackage projects only. Of what the
+//! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
+//! police registers and the key subjects are not here yet (so [`PgStore::rekey`] re-seals
+//! people and remarks only), nor are `LISTEN/NOTIFY` between instances and streamed reads.
 
 #![warn(missing_docs)]
+
+mod accounts;
+mod plans;
+mod registers;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -93,7 +139,10 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_accounts_plans_registers.sql"),
+];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0067_7269_646d_6170;
@@ -635,8 +684,12 @@ impl PgStore {
         } else {
             String::new()
         };
+        // An empty point (an address or unit without a location, written as NaN, NaN) comes
+        // back as no geometry: the decoder cannot read `POINT EMPTY`.
         let sql = format!(
-            "SELECT fid, \"{key}\"{cols}, geom FROM {table} WHERE town = $1{filter} ORDER BY fid"
+            "SELECT fid, \"{key}\"{cols},
+               CASE WHEN GeometryType(geom) = 'POINT' AND ST_IsEmpty(geom) THEN NULL ELSE geom END
+             FROM {table} WHERE town = $1{filter} ORDER BY fid"
         );
         let rows = match only {
             Some(k) => self.lock().query(&sql, &[&self.town, &k]),

@@ -114,7 +114,17 @@ fn every_table_leads_with_the_town_and_has_postgis_columns_with_gist_indexes() {
         return;
     };
     let mut c = client(&pg_url().unwrap());
-    for table in LAYERS {
+    // The layers, and what schema version 2 added beside them.
+    let extra = [
+        "users",
+        "sessions",
+        "audit",
+        "plans",
+        "register_meta",
+        "houses",
+        "people",
+    ];
+    for table in LAYERS.iter().chain(&extra) {
         let first_key_column: String = c
             .query_one(
                 "SELECT a.attname FROM pg_index i
@@ -446,6 +456,34 @@ fn two_connections_agree_on_grid_versions() {
     );
     assert_eq!(b.grid("G1").unwrap().unwrap().grid, grid("G1", 121.1));
     assert_eq!(a.grid_history("G1").unwrap().len(), 2);
+}
+
+/// An address without a location (its point NaN, NaN, as a form's compound address has) is
+/// stored as `POINT EMPTY` and read back as NaN, NaN, as the GeoPackage store does.
+#[test]
+fn an_address_without_a_point_reads_back() {
+    let Some((_guard, mut s)) = town("pg_empty_point", "东镇") else {
+        return;
+    };
+    let a = gridmap_core::model::Address {
+        id: "a1".into(),
+        point: geo::Point::new(f64::NAN, f64::NAN),
+        text: Some("阳光花园3幢".into()),
+        declared_grid: None,
+        declared_building: Some("b1".into()),
+    };
+    s.import_addresses(std::slice::from_ref(&a), Mode::Append)
+        .unwrap();
+    let back = s.addresses().unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(back[0].point.x().is_nan() && back[0].point.y().is_nan());
+    assert_eq!(
+        (
+            back[0].text.as_deref(),
+            back[0].declared_building.as_deref()
+        ),
+        (Some("阳光花园3幢"), Some("b1"))
+    );
 }
 
 #[test]

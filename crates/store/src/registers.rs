@@ -351,10 +351,12 @@ const HOUSES_SQL: &str = "CREATE TABLE IF NOT EXISTS houses (
     VALUES ('houses', 'attributes', 'houses', 'houses (户/室) of the household registers'),
            ('people', 'attributes', 'people', 'people (实有人口); name, id_number and phone encrypted');";
 
-const KEY_CHECK: &str = "gridmap register key check";
+/// The constant a store seals with the register key to check later that a key is the one its
+/// registers were written with (the column it is bound to is `gridmap_meta`).
+pub const KEY_CHECK: &str = "gridmap register key check";
 
 /// The column a house's sealed remarks are bound to.
-const REMARKS_COLUMN: &str = "houses.remarks";
+pub const REMARKS_COLUMN: &str = "houses.remarks";
 
 /// A person's sealed values: fid, name, ID number, phone.
 type SealedRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -410,7 +412,7 @@ fn range_of(number: &str) -> Option<(u32, u32)> {
 }
 
 /// A house's building, how it was linked, and why not when it was not.
-type Linked = (Option<String>, Option<&'static str>, Option<String>);
+pub type Linked = (Option<String>, Option<&'static str>, Option<String>);
 
 /// Where a house's address led.
 pub(crate) enum Link {
@@ -569,6 +571,94 @@ impl StandardAddresses {
             gridmap_address::key_of(&l)
         ))
     }
+}
+
+/// A household form checked and linked, before anything is written: what every store's
+/// [`GpkgStore::import_households`] does first, so that the stores agree on it.
+pub struct PreparedHouseholds<'a> {
+    /// The import's report so far: the rows, those rejected, those not linked (with why), those
+    /// linked, and the rentals whose remarks are incomplete; the counts of what is written are
+    /// for the store to add.
+    pub report: HouseholdImport,
+    /// The rows to write, in order, each with its house's normalised address.
+    pub rows: Vec<(&'a FormRow, String)>,
+    /// By normalised address: the house's building, how it was linked, why not.
+    pub links: FxHashMap<String, Linked>,
+}
+
+/// Parses each row's address, rejects those unreadable or not down to 栋/号, links each house
+/// to a building through `standard` (or to building `at`, a household declared through its
+/// QR plate, with link `plate`), and notes the rentals whose remarks lack what the form's
+/// rule 4 asks. With rows rejected and without `skip_invalid`: [`RegisterError::Rejected`].
+pub fn prepare_households<'a>(
+    rows: &'a [FormRow],
+    standard: &StandardAddresses,
+    options: HouseholdOptions,
+    at: Option<&str>,
+) -> Result<PreparedHouseholds<'a>> {
+    let mut out = HouseholdImport {
+        rows: rows.len(),
+        ..Default::default()
+    };
+    // Parse and link first: nothing is written when a row is rejected.
+    let mut ready = Vec::with_capacity(rows.len());
+    let mut links: FxHashMap<String, Linked> = FxHashMap::default();
+    for r in rows {
+        let parsed = match gridmap_address::parse(&r.address) {
+            Ok(p) => p,
+            Err(e) => {
+                out.rejected.push(RowProblem {
+                    row: r.row,
+                    reason: format!("住址: {e}"),
+                });
+                continue;
+            }
+        };
+        let l = &parsed.levels;
+        if l.number.is_none() && l.building.is_none() {
+            out.rejected.push(RowProblem {
+                row: r.row,
+                reason: "住址 does not reach 栋/号 (no house number or building)".into(),
+            });
+            continue;
+        }
+        let entry = links.entry(parsed.normalized.clone()).or_insert_with(|| {
+            match (at, standard.link(l)) {
+                (Some(b), _) => (Some(b.to_string()), Some(LINK_PLATE), None),
+                (None, Link::Building(b, how)) => (Some(b), Some(how), None),
+                (None, Link::None(why)) => (None, None, Some(why)),
+            }
+        });
+        match &entry.2 {
+            Some(why) => out.unlinked.push(RowProblem {
+                row: r.row,
+                reason: why.clone(),
+            }),
+            None => out.rows_linked += 1,
+        }
+        ready.push((r, parsed.normalized));
+    }
+    if !out.rejected.is_empty() && !options.skip_invalid {
+        return Err(RegisterError::Rejected(out.rejected));
+    }
+    // The form's rule 4: a rented house's remarks name the landlord, the lease and its reason.
+    // Reported, not refused: the worker completes it at the next visit.
+    for (r, _) in &ready {
+        if r.nature == Some(HouseNature::Rented) {
+            let missing = rental_remarks_missing(r.remarks.as_deref().unwrap_or(""));
+            if !missing.is_empty() {
+                out.rentals_incomplete.push(RowProblem {
+                    row: r.row,
+                    reason: format!("租住: 备注 lacks {}", missing.join(", ")),
+                });
+            }
+        }
+    }
+    Ok(PreparedHouseholds {
+        report: out,
+        rows: ready,
+        links,
+    })
 }
 
 fn nature_of(s: Option<String>) -> Option<HouseNature> {
@@ -774,51 +864,11 @@ impl GpkgStore {
     ) -> Result<HouseholdImport> {
         self.ensure_register_tables()?;
         let standard = StandardAddresses::new(&self.addresses()?, &self.buildings()?);
-        let mut out = HouseholdImport {
-            rows: rows.len(),
-            ..Default::default()
-        };
-        // Parse and link first: nothing is written when a row is rejected.
-        let mut ready = Vec::with_capacity(rows.len());
-        let mut links: FxHashMap<String, Linked> = FxHashMap::default();
-        for r in rows {
-            let parsed = match gridmap_address::parse(&r.address) {
-                Ok(p) => p,
-                Err(e) => {
-                    out.rejected.push(RowProblem {
-                        row: r.row,
-                        reason: format!("住址: {e}"),
-                    });
-                    continue;
-                }
-            };
-            let l = &parsed.levels;
-            if l.number.is_none() && l.building.is_none() {
-                out.rejected.push(RowProblem {
-                    row: r.row,
-                    reason: "住址 does not reach 栋/号 (no house number or building)".into(),
-                });
-                continue;
-            }
-            let entry = links.entry(parsed.normalized.clone()).or_insert_with(|| {
-                match (at, standard.link(l)) {
-                    (Some(b), _) => (Some(b.to_string()), Some(LINK_PLATE), None),
-                    (None, Link::Building(b, how)) => (Some(b), Some(how), None),
-                    (None, Link::None(why)) => (None, None, Some(why)),
-                }
-            });
-            match &entry.2 {
-                Some(why) => out.unlinked.push(RowProblem {
-                    row: r.row,
-                    reason: why.clone(),
-                }),
-                None => out.rows_linked += 1,
-            }
-            ready.push((r, parsed.normalized));
-        }
-        if !out.rejected.is_empty() && !options.skip_invalid {
-            return Err(RegisterError::Rejected(out.rejected));
-        }
+        let PreparedHouseholds {
+            report: mut out,
+            rows: ready,
+            links,
+        } = prepare_households(rows, &standard, options, at)?;
         let tx = self.connection().unchecked_transaction()?;
         Self::check_key(&tx, key)?;
         // People are found by fingerprint: those of an older scheme are recomputed first.
@@ -855,17 +905,6 @@ impl GpkgStore {
                 let (building, how, why) = links.get(key_text).cloned().unwrap_or_default();
                 let nature = r.nature.map(HouseNature::as_str);
                 let remarks = r.remarks.as_deref().map(|t| key.seal(REMARKS_COLUMN, t));
-                // The form's rule 4: a rented house's remarks name the landlord, the lease and
-                // its reason. Reported, not refused: the worker completes it at the next visit.
-                if r.nature == Some(HouseNature::Rented) {
-                    let missing = rental_remarks_missing(r.remarks.as_deref().unwrap_or(""));
-                    if !missing.is_empty() {
-                        out.rentals_incomplete.push(RowProblem {
-                            row: r.row,
-                            reason: format!("租住: 备注 lacks {}", missing.join(", ")),
-                        });
-                    }
-                }
                 let house: Option<String> = find_house
                     .query_row([key_text], |row| row.get(0))
                     .optional()?;

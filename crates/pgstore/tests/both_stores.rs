@@ -1,0 +1,916 @@
+//! Users, sessions, the audit log, plans and the household registers behave the same on the
+//! PostgreSQL store as on the GeoPackage store: each test writes the same things through both
+//! and compares what they read back; then what only PostgreSQL has (several towns in one
+//! database, what its raw tables hold, a statement failing half-way through an import).
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{client, pg_url};
+use gridmap_core::model::Address;
+use gridmap_core::register::{FormRow, id_check_digit};
+use gridmap_io::households::read_households;
+use gridmap_io::{Fields, read_addresses, read_buildings, read_grids};
+use gridmap_pgstore::PgStore;
+use gridmap_store::registers::{
+    FINGERPRINT_SCHEME, GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey,
+    View,
+};
+use gridmap_store::{Change, GpkgStore, Mode, Store, StoreError, User};
+use rust_xlsxwriter::{Format, Workbook};
+
+const TOWN_NAME: &str = "测试街道";
+
+/// The same town on both stores: a PostgreSQL town (with its guard) and a GeoPackage file.
+struct Both {
+    _guard: common::Town,
+    pg: PgStore,
+    _dir: tempfile::TempDir,
+    gpkg: GpkgStore,
+}
+
+fn both(code: &str) -> Option<Both> {
+    let (guard, pg) = common::town(code, TOWN_NAME)?;
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = GpkgStore::create(&dir.path().join("p.gpkg"), code, TOWN_NAME).unwrap();
+    Some(Both {
+        _guard: guard,
+        pg,
+        _dir: dir,
+        gpkg,
+    })
+}
+
+/// Runs the same statement on both stores and answers both results.
+macro_rules! on_both {
+    ($b:expr, |$s:ident| $body:expr) => {{
+        let $s = &mut $b.pg;
+        let pg = $body;
+        let $s = &mut $b.gpkg;
+        let gpkg = $body;
+        (pg, gpkg)
+    }};
+}
+
+/// Runs the same statement on both stores and asserts that they answer alike (`Debug`).
+macro_rules! same {
+    ($b:expr, |$s:ident| $body:expr) => {{
+        let (pg, gpkg) = on_both!($b, |$s| $body);
+        assert_eq!(
+            format!("{pg:?}"),
+            format!("{gpkg:?}"),
+            "{}",
+            stringify!($body)
+        );
+        pg
+    }};
+}
+
+fn user(name: &str, role: &str, scope: &str) -> User {
+    User {
+        username: name.into(),
+        role: role.into(),
+        scope: scope.into(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${name}"),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn users_round_trip_with_role_and_scope() {
+    let Some(mut b) = both("pg_both_users") else {
+        return;
+    };
+    same!(b, |s| s.users().unwrap());
+    for u in [
+        user("wang", "grid_leader", "310101001001001"),
+        user("admin", "admin", "310101001"),
+        user("李四", "grid_worker", "310101001001002"),
+        user("Zhao", "village_manager", "310101001001"),
+    ] {
+        same!(b, |s| s.put_user(&u).unwrap());
+    }
+    // Replacing a user changes its role, scope and password, and adds no one.
+    same!(b, |s| s
+        .put_user(&user("wang", "planner", "310101001"))
+        .unwrap());
+    let users = same!(b, |s| s.users().unwrap());
+    let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Zhao", "admin", "wang", "李四"],
+        "by name, byte order"
+    );
+    let wang = &users[2];
+    assert_eq!(
+        (wang.role.as_str(), wang.scope.as_str()),
+        ("planner", "310101001")
+    );
+    assert_eq!(*wang, user("wang", "planner", "310101001"));
+}
+
+#[test]
+fn sessions_expire_and_are_deleted() {
+    let Some(mut b) = both("pg_both_sessions") else {
+        return;
+    };
+    let later = now() + 3600;
+    same!(b, |s| s.put_session("aa11", "wang", later).unwrap());
+    same!(b, |s| s.put_session("bb22", "li", now() - 1).unwrap());
+    assert_eq!(
+        same!(b, |s| s.session("aa11").unwrap()),
+        Some(("wang".to_string(), later))
+    );
+    assert_eq!(same!(b, |s| s.session("bb22").unwrap()), None, "expired");
+    assert_eq!(same!(b, |s| s.session("cc33").unwrap()), None, "never kept");
+    // The expired session is dropped by the next put.
+    same!(b, |s| s.put_session("cc33", "zhao", later).unwrap());
+    let kept: i64 = client(&pg_url().unwrap())
+        .query_one(
+            "SELECT count(*) FROM sessions WHERE town = 'pg_both_sessions'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 2);
+    // Putting a token again replaces it.
+    same!(b, |s| s.put_session("aa11", "li", later + 1).unwrap());
+    assert_eq!(
+        same!(b, |s| s.session("aa11").unwrap()),
+        Some(("li".to_string(), later + 1))
+    );
+    same!(b, |s| s.delete_session("aa11").unwrap());
+    same!(b, |s| s.delete_session("aa11").unwrap());
+    assert_eq!(same!(b, |s| s.session("aa11").unwrap()), None);
+    assert!(same!(b, |s| s.session("cc33").unwrap()).is_some());
+}
+
+#[test]
+fn the_audit_log_keeps_its_order_and_its_town() {
+    let Some(mut b) = both("pg_both_audit") else {
+        return;
+    };
+    let Some((_other_guard, other)) = common::town("pg_both_audit_other", TOWN_NAME) else {
+        return;
+    };
+    let entries = [
+        ("wang", "read people in clear", "building B2", 3),
+        ("li", "export people", "grid G1", 120),
+        ("wang", "read people in clear", "building B1", 1),
+    ];
+    for (u, a, t, n) in entries {
+        same!(b, |s| s.audit(u, a, t, n).unwrap());
+    }
+    other
+        .audit("zhao", "read people in clear", "building X", 9)
+        .unwrap();
+    let (pg, gpkg) = on_both!(b, |s| s.audit_log().unwrap());
+    let strip = |log: &[gridmap_store::AuditEntry]| -> Vec<(String, String, String, i64)> {
+        log.iter()
+            .map(|e| (e.user.clone(), e.action.clone(), e.target.clone(), e.count))
+            .collect()
+    };
+    assert_eq!(strip(&pg), strip(&gpkg), "same entries, oldest first");
+    assert_eq!(
+        pg.len(),
+        3,
+        "the other town's entry is not in this town's log"
+    );
+    assert_eq!(pg[1].target, "grid G1");
+    for (p, g) in pg.iter().zip(&gpkg) {
+        // UTC, RFC 3339 with milliseconds, as the GeoPackage store writes it.
+        assert_eq!(p.at.len(), g.at.len(), "{} vs {}", p.at, g.at);
+        assert!(
+            p.at.ends_with('Z') && p.at.as_bytes()[10] == b'T',
+            "{}",
+            p.at
+        );
+    }
+    assert!(pg.windows(2).all(|w| w[0].at <= w[1].at));
+    assert_eq!(other.audit_log().unwrap().len(), 1);
+}
+
+#[test]
+fn plans_are_saved_listed_adopted_deleted_and_named_once_per_village() {
+    let Some(mut b) = both("pg_both_plans") else {
+        return;
+    };
+    let Some((_other_guard, mut other)) = common::town("pg_both_plans_other", TOWN_NAME) else {
+        return;
+    };
+    assert!(same!(b, |s| s.plans().unwrap()).is_empty());
+    let (a_pg, a_gpkg) = on_both!(b, |s| s
+        .save_plan("  方案一 ", "V1", "planner", 4, r#"{"plan":1}"#)
+        .unwrap());
+    let (b_pg, b_gpkg) = on_both!(b, |s| s
+        .save_plan("方案一", "V2", "planner", 3, "{}")
+        .unwrap());
+    // Ids are the stores' own numbers: compare everything else.
+    let (pg, gpkg) = on_both!(b, |s| s.plans().unwrap());
+    let strip = |list: &[gridmap_store::plans::PlanEntry]| {
+        list.iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    e.village.clone(),
+                    e.saved_by.clone(),
+                    e.grids,
+                    e.adopted,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&pg), strip(&gpkg));
+    assert_eq!(pg[0].id, b_pg, "newest first");
+    assert_eq!(gpkg[0].id, b_gpkg);
+    assert_eq!(pg[1].name, "方案一", "trimmed");
+    assert!(pg[1].saved_at.ends_with('Z'));
+    assert_eq!(pg[1].saved_at.len(), gpkg[1].saved_at.len());
+
+    // The same name in the same village: the same refusal on both.
+    let (e_pg, e_gpkg) = on_both!(b, |s| s
+        .save_plan("方案一", "V1", "p", 1, "{}")
+        .unwrap_err());
+    assert!(matches!(
+        e_pg,
+        StoreError::Import {
+            layer: "gridmap_plans",
+            ..
+        }
+    ));
+    assert_eq!(e_pg.to_string(), e_gpkg.to_string());
+    assert!(e_pg.to_string().contains("already has a plan named 方案一"));
+    for bad in ["", "   ", "a\nb"] {
+        let (p, g) = on_both!(b, |s| s.save_plan(bad, "V1", "p", 1, "{}").unwrap_err());
+        assert_eq!(p.to_string(), g.to_string());
+    }
+    assert_eq!(same!(b, |s| s.plans().unwrap().len()), 2);
+
+    let read = |s: &Option<gridmap_store::plans::SavedPlan>| {
+        s.as_ref().map(|p| {
+            (
+                p.body.clone(),
+                p.adopted.clone(),
+                p.entry.adopted,
+                p.entry.grids,
+            )
+        })
+    };
+    assert_eq!(
+        read(&b.pg.plan(a_pg).unwrap()),
+        read(&b.gpkg.plan(a_gpkg).unwrap())
+    );
+    assert_eq!(
+        (
+            b.pg.set_plan_adopted(a_pg, r#"{"saved":{}}"#).unwrap(),
+            b.gpkg.set_plan_adopted(a_gpkg, r#"{"saved":{}}"#).unwrap()
+        ),
+        (true, true)
+    );
+    let got = b.pg.plan(a_pg).unwrap();
+    assert_eq!(read(&got), read(&b.gpkg.plan(a_gpkg).unwrap()));
+    assert_eq!(got.unwrap().adopted.as_deref(), Some(r#"{"saved":{}}"#));
+
+    // Another town reaches the plan by none of these ids, and has its own names.
+    assert_eq!(other.plan(a_pg).unwrap(), None);
+    assert!(!other.set_plan_adopted(a_pg, "{}").unwrap());
+    assert!(!other.delete_plan(a_pg).unwrap());
+    other.save_plan("方案一", "V1", "p", 1, "{}").unwrap();
+    assert_eq!(other.plans().unwrap().len(), 1);
+
+    assert_eq!(
+        (
+            b.pg.delete_plan(b_pg).unwrap(),
+            b.gpkg.delete_plan(b_gpkg).unwrap()
+        ),
+        (true, true)
+    );
+    assert_eq!(
+        (
+            b.pg.delete_plan(b_pg).unwrap(),
+            b.gpkg.delete_plan(b_gpkg).unwrap()
+        ),
+        (false, false)
+    );
+    assert_eq!(
+        (b.pg.plan(b_pg).unwrap(), b.gpkg.plan(b_gpkg).unwrap()),
+        (None, None)
+    );
+    assert_eq!(
+        (
+            b.pg.set_plan_adopted(b_pg, "{}").unwrap(),
+            b.gpkg.set_plan_adopted(b_gpkg, "{}").unwrap()
+        ),
+        (false, false)
+    );
+    assert_eq!(
+        strip(&b.pg.plans().unwrap()),
+        strip(&b.gpkg.plans().unwrap())
+    );
+    assert!(
+        b.pg.plan(a_pg).unwrap().is_some(),
+        "other town's calls left it alone"
+    );
+}
+
+// ---- the household registers -------------------------------------------------------------
+
+/// The key of the store's household tests (`crates/store/tests/households.rs`).
+const KEY: &str = "6a1f0c2d9e8b7a6554433221100ffeeddccbbaa99887766554433221100f1e2d";
+const NEW_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+fn key() -> RegisterKey {
+    RegisterKey::from_hex(KEY).unwrap()
+}
+
+fn new_key() -> RegisterKey {
+    RegisterKey::from_hex(NEW_KEY).unwrap()
+}
+
+fn demo(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/demo")
+        .join(name)
+}
+
+/// The project of the store's household tests on `s`: the demo grids, buildings and standard
+/// addresses, plus one compound address (阳光花园3幢) on the demo building 外滩三号.
+fn demo_project<S: Store>(s: &mut S) {
+    let f = Fields::default();
+    let grids = read_grids(&demo("grids.geojson"), &f).unwrap().grids;
+    let change = Change {
+        who: "test".into(),
+        why: "households".into(),
+    };
+    s.import_grids(&grids, Mode::Append, &change).unwrap();
+    let buildings = read_buildings(&demo("buildings.geojson"), &f).unwrap();
+    s.import_buildings(&buildings, Mode::Append).unwrap();
+    let mut addresses = read_addresses(&demo("addresses.geojson"), &f).unwrap();
+    addresses.push(Address {
+        id: "addr-test-compound".into(),
+        point: geo::Point::new(f64::NAN, f64::NAN),
+        text: Some("上海市黄浦区阳光花园3幢".into()),
+        declared_grid: None,
+        declared_building: Some("osm-178408816".into()),
+    });
+    s.import_addresses(&addresses, Mode::Append).unwrap();
+}
+
+/// A fake ID number: region 110105, birth date 1990-01-dd, sequence `n`, valid check digit.
+fn fake_id(n: u32) -> String {
+    let body = format!(
+        "1101051990{:02}{:02}{:03}",
+        1 + n % 12,
+        1 + n % 28,
+        n % 1000
+    );
+    format!("{body}{}", id_check_digit(&body).unwrap())
+}
+
+const NAMES: [&str; 10] = [
+    "测试甲",
+    "测试乙",
+    "测试丙",
+    "测试丁",
+    "测试戊",
+    "测试己",
+    "测试庚",
+    "测试辛",
+    "测试壬",
+    "测试癸",
+];
+
+fn phone(n: u32) -> String {
+    format!("1380000{n:04}")
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// Form A of the store's household tests (the form of the town notice's attachment 2, its
+/// title merged over the columns), written as XLSX and read by `gridmap_io`: 8 rows, 6 houses,
+/// one row on a road the project does not have; two rentals, one with remarks.
+fn form_a() -> Vec<FormRow> {
+    let dir = tempfile::tempdir().unwrap();
+    let header = s(&[
+        "序号",
+        "住址",
+        "姓名",
+        "身份证号",
+        "联系电话",
+        "与户主关系",
+        "婚姻状况",
+        "人户一致",
+        "房屋性质",
+        "工作单位",
+        "职业",
+        "备注",
+    ]);
+    let row = |n: u32, addr: &str, rel: &str, nature: &str, remarks: &str| {
+        vec![
+            n.to_string(),
+            addr.to_string(),
+            NAMES[n as usize % 10].to_string(),
+            fake_id(n),
+            phone(n),
+            rel.to_string(),
+            "已婚".to_string(),
+            "是".to_string(),
+            nature.to_string(),
+            "测试单位".to_string(),
+            "职员".to_string(),
+            remarks.to_string(),
+        ]
+    };
+    let rows = vec![
+        s(&["城乡社区网格住户基础信息登记表"]),
+        header,
+        row(1, "中山东一路12号", "户主", "自购", ""),
+        row(2, "", "配偶", "", ""),
+        row(
+            3,
+            "上海市黄浦区中山东一路18号301室",
+            "户主",
+            "租住",
+            "房主测试房东甲，租期2026.1至2027.1，务工",
+        ),
+        row(
+            4,
+            "中山东一路１８号３０２室",
+            "户主",
+            "租住",
+            "房东测试房东乙",
+        ),
+        row(5, "阳光花园3幢2单元301室", "户主", "自购", ""),
+        row(6, "阳光花园三栋二单元301", "子女", "自购", ""),
+        row(7, "阳光花园3-2-302", "户主", "单位宿舍", ""),
+        row(8, "人民路999号", "户主", "自建", ""),
+    ];
+    let p = dir.path().join("form_a.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32, c as u16, v).unwrap();
+            }
+        }
+    }
+    ws.merge_range(
+        0,
+        0,
+        0,
+        11,
+        "城乡社区网格住户基础信息登记表",
+        &Format::new(),
+    )
+    .unwrap();
+    wb.save(&p).unwrap();
+    let form = read_households(&p).unwrap();
+    assert!(form.rejected.is_empty(), "{:?}", form.rejected);
+    assert_eq!(form.rows.len(), 8);
+    form.rows
+}
+
+/// Both stores with the demo project.
+fn registers(code: &str) -> Option<Both> {
+    let mut b = both(code)?;
+    demo_project(&mut b.pg);
+    demo_project(&mut b.gpkg);
+    Some(b)
+}
+
+/// Asserts that both stores read the same registers back, under `key`.
+fn assert_same_registers(b: &mut Both, key: &RegisterKey) {
+    same!(b, |s| s.houses().unwrap());
+    same!(b, |s| s.people(key, View::Clear).unwrap());
+    same!(b, |s| s.people(key, View::Masked).unwrap());
+    same!(b, |s| {
+        let mut remarks: Vec<_> = s.house_remarks(key).unwrap().into_iter().collect();
+        remarks.sort();
+        remarks
+    });
+    same!(b, |s| {
+        let mut by: Vec<_> = s.people_by_building().unwrap().into_iter().collect();
+        by.sort();
+        by
+    });
+    same!(b, |s| s.people_unlinked().unwrap());
+    for by in [GroupBy::Grid, GroupBy::Village] {
+        same!(b, |s| s.register_stats(by).unwrap());
+    }
+    same!(b, |s| s.fingerprint_scheme().unwrap());
+}
+
+/// The PostgreSQL people rows of `town`: (id, the sealed ID number opened with `key`, the
+/// fingerprint), in order.
+fn pg_fingerprints(town: &str, key: &RegisterKey) -> Vec<(String, String)> {
+    client(&pg_url().unwrap())
+        .query(
+            "SELECT id_number, id_fingerprint FROM people WHERE town = $1 ORDER BY fid",
+            &[&town],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let sealed: Vec<u8> = r.get(0);
+            (key.open("id_number", &sealed).unwrap(), r.get(1))
+        })
+        .collect()
+}
+
+#[test]
+fn a_household_import_reads_back_the_same_on_both_stores() {
+    let Some(mut b) = registers("pg_both_households") else {
+        return;
+    };
+    let rows = form_a();
+    assert_eq!(
+        same!(b, |s| s.fingerprint_scheme().unwrap()),
+        1,
+        "no record yet"
+    );
+    let done: HouseholdImport = same!(b, |s| s
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap());
+    assert_eq!((done.houses_created, done.people_inserted), (6, 8));
+    assert_eq!((done.rows_linked, done.unlinked.len()), (7, 1));
+    assert_eq!(done.rentals_incomplete.len(), 1);
+    assert_eq!(done.rentals_incomplete[0].row, 6);
+    assert_same_registers(&mut b, &key());
+    let stats = b.pg.register_stats(GroupBy::Grid).unwrap();
+    assert_eq!(
+        (
+            stats.town.houses,
+            stats.town.people,
+            stats.town.people_linked
+        ),
+        (6, 8, 7)
+    );
+    assert_eq!(stats.town.buildings, 1321);
+    assert_eq!(b.pg.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+    let houses = b.pg.houses().unwrap();
+    let h12 = houses
+        .iter()
+        .find(|h| h.address_key == "中山东一路12号")
+        .unwrap();
+    assert_eq!(h12.building.as_deref(), Some("osm-r2380996"));
+    assert_eq!(
+        (
+            same!(b, |s| s.house_in_building(&h12.id, "osm-r2380996").unwrap()),
+            same!(b, |s| s
+                .house_in_building(&h12.id, "osm-177999038")
+                .unwrap()),
+        ),
+        (true, false)
+    );
+    let clear = b.pg.people(&key(), View::Clear).unwrap();
+    assert_eq!(
+        (clear[0].name.as_str(), clear[0].id_number.clone()),
+        (NAMES[1], Some(fake_id(1)))
+    );
+    assert_eq!(clear[0].hukou_match, Some(true));
+
+    // Importing the same form again finds every person by fingerprint: nothing doubles.
+    let again = same!(b, |s| s
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap());
+    assert_eq!((again.houses_created, again.houses_existing), (0, 6));
+    assert_eq!((again.people_inserted, again.people_updated), (0, 8));
+    assert_same_registers(&mut b, &key());
+    let fps = pg_fingerprints("pg_both_households", &key());
+    assert_eq!(fps.len(), 8);
+    for (id, fp) in &fps {
+        assert_eq!(
+            *fp,
+            key().fingerprint(id),
+            "HMAC-SHA256 of the number, 64 hex digits"
+        );
+    }
+
+    // A person without an ID number cannot be found again: added each time, on both.
+    let lone = [FormRow {
+        row: 2,
+        address: "中山东一路12号".into(),
+        name: "测试无证".into(),
+        ..FormRow::default()
+    }];
+    for _ in 0..2 {
+        same!(b, |s| s
+            .import_households(&lone, &key(), HouseholdOptions::default())
+            .unwrap());
+    }
+    assert_eq!(b.pg.people(&key(), View::Masked).unwrap().len(), 10);
+    assert_same_registers(&mut b, &key());
+
+    // Another key neither reads nor writes the registers, alike on both.
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    let (p, g) = on_both!(b, |s| s.people(&other, View::Masked).unwrap_err());
+    assert!(
+        matches!(
+            p,
+            RegisterError::Decrypt {
+                fid: 1,
+                column: "name"
+            }
+        ),
+        "{p}"
+    );
+    assert_eq!(p.to_string(), g.to_string());
+    let (p, g) = on_both!(b, |s| s
+        .import_households(&rows, &other, HouseholdOptions::default())
+        .unwrap_err());
+    assert!(matches!(p, RegisterError::WrongKey), "{p}");
+    assert_eq!(p.to_string(), g.to_string());
+    let (p, g) = on_both!(b, |s| s.house_remarks(&other).unwrap_err());
+    assert_eq!(p.to_string(), g.to_string());
+    assert_same_registers(&mut b, &key());
+}
+
+#[test]
+fn personal_data_is_sealed_in_the_postgresql_tables() {
+    let Some(mut b) = registers("pg_both_sealed") else {
+        return;
+    };
+    let rows = form_a();
+    b.pg.import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap();
+    let mut c = client(&pg_url().unwrap());
+    let raw = c
+        .query(
+            "SELECT name, id_number, phone, people::text FROM people WHERE town = $1 ORDER BY fid",
+            &[&"pg_both_sealed"],
+        )
+        .unwrap();
+    assert_eq!(raw.len(), 8);
+    for (i, r) in raw.iter().enumerate() {
+        let n = i as u32 + 1;
+        let whole: String = r.get(3);
+        for (col, clear) in [
+            (0, NAMES[n as usize % 10].to_string()),
+            (1, fake_id(n)),
+            (2, phone(n)),
+        ] {
+            let sealed: Vec<u8> = r.get(col);
+            let needle = clear.as_bytes();
+            assert!(
+                !sealed.windows(needle.len()).any(|w| w == needle),
+                "row {n}"
+            );
+            assert!(
+                sealed.len() >= 1 + 12 + needle.len() + 16,
+                "nonce, ciphertext, tag"
+            );
+            assert!(!whole.contains(&clear), "row {n}: clear text in the row");
+        }
+    }
+    // Nothing of anyone's ID number, phone, name or landlord anywhere in the town's rows.
+    let everything: String = c
+        .query_one(
+            "SELECT (SELECT string_agg(h::text, '|') FROM houses h WHERE town = $1)
+                 || (SELECT string_agg(p::text, '|') FROM people p WHERE town = $1)
+                 || (SELECT string_agg(m::text, '|') FROM register_meta m WHERE town = $1)",
+            &[&"pg_both_sealed"],
+        )
+        .unwrap()
+        .get(0);
+    for n in 1..=8 {
+        for clear in [fake_id(n), phone(n), NAMES[n as usize % 10].to_string()] {
+            assert!(!everything.contains(&clear));
+        }
+    }
+    assert!(!everything.contains("测试房东"), "remarks are sealed");
+    let remarks = b.pg.house_remarks(&key()).unwrap();
+    assert_eq!(remarks.len(), 2);
+    assert!(remarks.values().any(|r| r.contains("测试房东甲")));
+    assert!(b.pg.houses().unwrap().iter().all(|h| h.remarks.is_none()));
+}
+
+#[test]
+fn rekey_and_fingerprint_upgrades_work_alike() {
+    let Some(mut b) = registers("pg_both_rekey") else {
+        return;
+    };
+    let rows = form_a();
+    same!(b, |s| s
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap());
+    assert_eq!(
+        same!(b, |s| s.upgrade_fingerprints(&key()).unwrap()),
+        0,
+        "up to date"
+    );
+    let before = pg_fingerprints("pg_both_rekey", &key());
+
+    // The wrong old key: refused, nothing changed.
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    let (p, g) = on_both!(b, |s| s.rekey(&other, &new_key()).unwrap_err());
+    assert!(matches!(p, RegisterError::WrongKey));
+    assert_eq!(p.to_string(), g.to_string());
+    assert_same_registers(&mut b, &key());
+
+    assert_eq!(same!(b, |s| s.rekey(&key(), &new_key()).unwrap()), 8);
+    assert_same_registers(&mut b, &new_key());
+    let after = pg_fingerprints("pg_both_rekey", &new_key());
+    for ((id_before, fp_before), (id_after, fp_after)) in before.iter().zip(&after) {
+        assert_eq!(id_before, id_after);
+        assert_ne!(fp_before, fp_after, "another key, another fingerprint");
+        assert_eq!(*fp_after, new_key().fingerprint(id_after));
+    }
+    // The old key opens nothing any more; the new one finds everyone again.
+    let (p, g) = on_both!(b, |s| s.people(&key(), View::Masked).unwrap_err());
+    assert_eq!(p.to_string(), g.to_string());
+    let (p, _) = on_both!(b, |s| s
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap_err());
+    assert!(matches!(p, RegisterError::WrongKey));
+    let again = same!(b, |s| s
+        .import_households(&rows, &new_key(), HouseholdOptions::default())
+        .unwrap());
+    assert_eq!((again.people_inserted, again.people_updated), (0, 8));
+    assert_eq!(b.pg.house_remarks(&new_key()).unwrap().len(), 2);
+
+    // A town whose fingerprints predate the scheme record: the next import recomputes them.
+    let mut c = client(&pg_url().unwrap());
+    c.execute(
+        "UPDATE register_meta SET fingerprint_scheme = NULL WHERE town = 'pg_both_rekey'",
+        &[],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE people SET id_fingerprint = md5(id_fingerprint) WHERE town = 'pg_both_rekey'",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(b.pg.fingerprint_scheme().unwrap(), 1);
+    assert!(matches!(
+        b.pg.upgrade_fingerprints(&key()),
+        Err(RegisterError::WrongKey)
+    ));
+    assert_eq!(b.pg.upgrade_fingerprints(&new_key()).unwrap(), 8);
+    assert_eq!(b.pg.fingerprint_scheme().unwrap(), FINGERPRINT_SCHEME);
+    assert_eq!(pg_fingerprints("pg_both_rekey", &new_key()), after);
+
+    // A scheme this gridmap does not know: refused, named as the GeoPackage store names it.
+    c.execute(
+        "UPDATE register_meta SET fingerprint_scheme = 3 WHERE town = 'pg_both_rekey'",
+        &[],
+    )
+    .unwrap();
+    let e =
+        b.pg.import_households(&rows, &new_key(), HouseholdOptions::default())
+            .unwrap_err();
+    assert!(
+        matches!(&e, RegisterError::UnknownFingerprintScheme { found } if found == "3"),
+        "{e}"
+    );
+}
+
+/// Everything a town's registers read, as text: to compare before and after a failed write.
+fn snapshot(s: &PgStore, key: &RegisterKey) -> String {
+    format!(
+        "{:?}{:?}{:?}{:?}",
+        s.houses().unwrap(),
+        s.people(key, View::Clear).unwrap(),
+        s.register_stats(GroupBy::Grid).unwrap(),
+        s.fingerprint_scheme().unwrap()
+    )
+}
+
+#[test]
+fn a_failed_import_leaves_the_town_unchanged() {
+    let Some(mut b) = registers("pg_both_failed") else {
+        return;
+    };
+    let rows = form_a();
+    // Rejected rows without skip_invalid: the same refusal, nothing written on either store.
+    let mut bad = rows.clone();
+    bad[3].address = "阳光花园".into();
+    let (p, g) = on_both!(b, |s| s
+        .import_households(&bad, &key(), HouseholdOptions::default())
+        .unwrap_err());
+    assert_eq!(p.to_string(), g.to_string());
+    assert!(matches!(p, RegisterError::Rejected(ref r) if r.len() == 1 && r[0].row == 6));
+    assert_same_registers(&mut b, &key());
+    assert!(b.pg.houses().unwrap().is_empty());
+    let skipped = same!(b, |s| s
+        .import_households(&bad, &key(), HouseholdOptions { skip_invalid: true })
+        .unwrap());
+    assert_eq!(skipped.people_inserted, 7);
+    same!(b, |s| s
+        .import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap());
+    assert_same_registers(&mut b, &key());
+    let before = snapshot(&b.pg, &key());
+
+    // A NUL character PostgreSQL cannot store: refused by row and column, before any write.
+    let mut nul = rows.clone();
+    nul[2].occupation = Some("职\0员".into());
+    let e =
+        b.pg.import_households(&nul, &key(), HouseholdOptions::default())
+            .unwrap_err();
+    assert!(
+        matches!(&e, RegisterError::Rejected(r) if r.len() == 1 && r[0].row == 5),
+        "{e}"
+    );
+    assert!(e.to_string().contains("职业"), "{e}");
+    assert_eq!(snapshot(&b.pg, &key()), before);
+
+    // A statement failing half-way through (the seventh person of a changed form): the houses
+    // and people written before it are rolled back with it.
+    let mut c = client(&pg_url().unwrap());
+    c.batch_execute(
+        "CREATE FUNCTION pg_both_failed_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.town = 'pg_both_failed' AND NEW.source_row = 9 THEN
+             RAISE EXCEPTION 'test: fail here';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER pg_both_failed_fail BEFORE INSERT OR UPDATE ON people
+           FOR EACH ROW EXECUTE FUNCTION pg_both_failed_fail();",
+    )
+    .unwrap();
+    let mut changed = rows.clone();
+    for r in &mut changed {
+        r.address = r.address.replace("中山东一路", "中山东二路");
+        r.occupation = Some("教师".into());
+    }
+    let e =
+        b.pg.import_households(&changed, &key(), HouseholdOptions::default())
+            .unwrap_err();
+    c.batch_execute(
+        "DROP TRIGGER pg_both_failed_fail ON people; DROP FUNCTION pg_both_failed_fail();",
+    )
+    .unwrap();
+    assert!(
+        matches!(e, RegisterError::Store(StoreError::Backend(_))),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "database error");
+    assert_eq!(snapshot(&b.pg, &key()), before, "nothing of it was written");
+}
+
+#[test]
+fn towns_keep_their_registers_and_keys_apart() {
+    let Some(mut b) = registers("pg_both_town_a") else {
+        return;
+    };
+    let Some((_guard, mut other)) = common::town("pg_both_town_b", "西镇") else {
+        return;
+    };
+    demo_project(&mut other);
+    let rows = form_a();
+    b.pg.import_households(&rows, &key(), HouseholdOptions::default())
+        .unwrap();
+    assert!(other.houses().unwrap().is_empty());
+    assert!(other.people(&key(), View::Masked).unwrap().is_empty());
+    assert_eq!(other.fingerprint_scheme().unwrap(), 1);
+    assert_eq!(other.people_unlinked().unwrap(), 0);
+    // The other town has its own key, its own numbering and finds no one of the first.
+    let done = other
+        .import_households(&rows[..3], &new_key(), HouseholdOptions::default())
+        .unwrap();
+    assert_eq!((done.houses_created, done.people_inserted), (2, 3));
+    let ids: Vec<String> = other
+        .people(&new_key(), View::Masked)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, ["p1", "p2", "p3"]);
+    assert_eq!(other.houses().unwrap()[0].id, "h1");
+    assert_eq!(b.pg.people(&key(), View::Masked).unwrap().len(), 8);
+    let stats = b.pg.register_stats(GroupBy::Grid).unwrap();
+    assert_eq!((stats.town.houses, stats.town.people), (6, 8));
+    let stats = other.register_stats(GroupBy::Grid).unwrap();
+    assert_eq!((stats.town.houses, stats.town.people), (2, 3));
+    // A rekey of one town leaves the other's registers as they were.
+    b.pg.rekey(&key(), &new_key()).unwrap();
+    assert_eq!(other.people(&new_key(), View::Masked).unwrap().len(), 3);
+    assert!(matches!(
+        other.rekey(&key(), &new_key()),
+        Err(RegisterError::WrongKey)
+    ));
+    assert_eq!(
+        b.pg.people(&new_key(), View::Clear).unwrap(),
+        {
+            let mut s = b.gpkg;
+            s.import_households(&rows, &key(), HouseholdOptions::default())
+                .unwrap();
+            s.rekey(&key(), &new_key()).unwrap();
+            s.people(&new_key(), View::Clear).unwrap()
+        },
+        "the same people as a GeoPackage project of this town alone"
+    );
+}
