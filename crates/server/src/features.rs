@@ -938,7 +938,9 @@ impl<'p> Layer<'p> {
                 let g = &p.grids[i];
                 (
                     g.grid.code.clone(),
-                    Some(Cow::Borrowed(&p.grid_geometry[i])),
+                    Some(Cow::Owned(geo::Geometry::MultiPolygon(
+                        g.grid.geometry.clone(),
+                    ))),
                     json!({"code": g.grid.code, "name": g.grid.name, "village": g.grid.village, "version": g.version}),
                 )
             }

@@ -120,8 +120,6 @@ pub struct Project {
     pub building_by_id: Arc<HashMap<String, u32>>,
     /// Grid position by code: tiles and statistics look grids up once per building.
     pub grid_by_code: HashMap<String, usize>,
-    /// Geometries as tiles take them, built once per snapshot.
-    pub grid_geometry: Vec<geo::Geometry>,
     /// The coverage validation of this snapshot (for the problems layer).
     pub report: gridmap_core::validate::Report,
     /// People registered in each building's houses (by position), from the registers: shared
@@ -278,7 +276,6 @@ impl Project {
             building_tree,
             building_by_id,
             grid_by_code: HashMap::new(),
-            grid_geometry: Vec::new(),
             report: gridmap_core::validate::Report::default(),
             people: Arc::new(Vec::new()),
             people_unlinked: 0,
@@ -365,10 +362,6 @@ impl Project {
             "grids validated"
         );
         let coverage = revalidation.coverage;
-        let grid_geometry = grids
-            .iter()
-            .map(|g| geo::Geometry::MultiPolygon(g.grid.geometry.clone()))
-            .collect();
         let grid_by_code = grids
             .iter()
             .enumerate()
@@ -398,7 +391,6 @@ impl Project {
             building_tree: old.building_tree.clone(),
             building_by_id: old.building_by_id.clone(),
             grid_by_code,
-            grid_geometry,
             report: coverage.report,
             people: old.people.clone(),
             people_unlinked: old.people_unlinked,
@@ -575,7 +567,6 @@ impl Drop for Project {
             take(&mut self.assignment),
             take(&mut self.grid_buildings),
             take(&mut self.grid_by_code),
-            take(&mut self.grid_geometry),
             take(&mut self.report),
             take(&mut self.tallied),
             tallies,

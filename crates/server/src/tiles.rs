@@ -216,7 +216,7 @@ fn features<'a>(
             })
             .map(|(i, g)| Feature {
                 id: i as u64 + 1,
-                geometry: Cow::Borrowed(geometry_of_grid(p, i)),
+                geometry: Cow::Owned(Geometry::MultiPolygon(g.grid.geometry.clone())),
                 properties: vec![
                     ("code", Value::from(g.grid.code.as_str())),
                     ("name", Value::from(g.grid.name.clone().unwrap_or_default())),
@@ -377,10 +377,6 @@ fn basemap_tile(p: &Project, tile: TileId) -> Vec<u8> {
         ],
         &opts,
     )
-}
-
-fn geometry_of_grid(p: &Project, i: usize) -> &Geometry {
-    &p.grid_geometry[i]
 }
 
 /// Validation problems as tile features, from the same list and with the same visibility as
