@@ -70,6 +70,8 @@
 
 #![warn(missing_docs)]
 
+mod project;
+
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
