@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use gridmap_core::model::BasemapLayer;
-use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use gridmap_store::{Change, GpkgStore, Mode, ProjectStore, Store, User};
 use gridmap_users::hash_password;
 
 /// A file of the demo dataset.
@@ -72,7 +72,7 @@ pub fn demo_store(path: &Path) -> GpkgStore {
 }
 
 /// Adds a user whose password is `secret-pass`.
-pub fn add_user(s: &mut GpkgStore, name: &str, role: &str, scope: &str) {
+pub fn add_user(s: &mut dyn ProjectStore, name: &str, role: &str, scope: &str) {
     s.put_user(&User {
         username: name.into(),
         role: role.into(),
