@@ -225,7 +225,7 @@ fn check_project(command: &Command) -> Result<()> {
         Command::History(a) => gpkg_only(&a.project, "history"),
         Command::Restore(a) => gpkg_only(&a.project, "restore"),
         Command::Partition(a) => optional(&a.project, "partition"),
-        Command::Serve(a) => gpkg_only(&a.project, "serve"),
+        Command::Serve(a) => project(&a.project).map(|_| ()),
         Command::User(crate::serve_cmd::UserCommand::Add(a)) => gpkg_only(&a.project, "user add"),
         Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
         Command::Stats(a) => project(&a.project).map(|_| ()),

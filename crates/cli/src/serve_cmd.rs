@@ -12,8 +12,12 @@ use gridmap_store::{GpkgStore, User};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The project file.
+    /// The project file, or a PostgreSQL database (postgres://…, see `gridmap init`): there,
+    /// the map, tiles and OGC API of the town's grids, buildings and visits; no accounts yet.
     pub(crate) project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -78,7 +82,9 @@ pub struct UserAddArgs {
 }
 
 pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
-    let store = GpkgStore::open(&args.project)?;
+    let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
+    let name = opened.name();
+    let store = opened.into_project_store();
     for d in [&args.campaign_start, &args.campaign_end]
         .into_iter()
         .flatten()
@@ -130,8 +136,14 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         eprintln!("note: GRIDMAP_KEY is not set: people (personal data) will not be served");
         None
     };
-    let state = AppState::with_register_key(store, settings, key)
-        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.project.display()))?;
+    if store.as_gpkg().is_none() {
+        eprintln!(
+            "note: {name}: user accounts, the registers and the audit log are not in PostgreSQL \
+             yet: nobody can sign in, and what needs a user answers 501 (issue #25)"
+        );
+    }
+    let state = AppState::with_store(store, settings, key)
+        .map_err(|e| anyhow::anyhow!("cannot load {name}: {e}"))?;
     // More runtime threads than cores: work that would hold a thread runs on the blocking
     // pool, but a slow answer (a large JSON body) should not hold up everyone else.
     let runtime = tokio::runtime::Builder::new_multi_thread()

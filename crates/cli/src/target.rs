@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use gridmap_pgstore::PgStore;
-use gridmap_store::{GpkgStore, Store};
+use gridmap_store::{GpkgStore, ProjectStore, Store};
 
 /// What a project argument names.
 pub enum Project<'a> {
@@ -122,6 +122,14 @@ impl Opened {
         match self {
             Opened::Gpkg(s, _) => s.as_mut(),
             Opened::Pg(s) => s.as_mut(),
+        }
+    }
+
+    /// The store, for everything beyond the spatial core (the server holds it so).
+    pub fn into_project_store(self) -> Box<dyn ProjectStore> {
+        match self {
+            Opened::Gpkg(s, _) => s,
+            Opened::Pg(s) => s,
         }
     }
 

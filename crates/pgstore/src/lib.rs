@@ -114,6 +114,7 @@
 
 mod accounts;
 mod plans;
+mod project;
 mod registers;
 
 use std::collections::HashSet;

@@ -205,6 +205,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        no_accounts(state)?;
         let token = bearer(&parts.headers).ok_or(AppError::Unauthorized)?;
         if let Some(session) = state.0.sessions.get(token, Instant::now()) {
             return Ok(AuthUser(session));
@@ -213,6 +214,17 @@ impl FromRequestParts<AppState> for AuthUser {
             .await
             .map(AuthUser)
             .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// 501 with the store's message when it keeps no accounts yet (PostgreSQL, so far): nobody can
+/// sign in, so every endpoint that needs a user says why instead of 401.
+fn no_accounts(state: &AppState) -> Result<(), AppError> {
+    match state.0.no_accounts {
+        Some(what) => Err(AppError::Store(gridmap_store::StoreError::Unsupported {
+            what,
+        })),
+        None => Ok(()),
     }
 }
 
@@ -489,6 +501,7 @@ async fn sign_in_as(
     addr: Option<SocketAddr>,
     login: Login,
 ) -> Result<Value, Refusal> {
+    no_accounts(state)?;
     let client = Client::of(addr.map(|a| a.ip()));
     let signin = &state.0.signin;
     let now = Instant::now();
@@ -549,6 +562,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, AppError> {
+    no_accounts(&state)?;
     let token = bearer(&headers).ok_or(AppError::Unauthorized)?;
     let in_memory = state.0.sessions.close(token, Instant::now());
     let session = match in_memory {

@@ -46,8 +46,9 @@ pub enum AppError {
     /// 412: an edit without the `If-Match` version it needs, or with a stale one.
     #[error("{0}")]
     PreconditionFailed(String),
-    /// The store failed: 412 for a version conflict, 404 for a missing grid, else 500 with the
-    /// details logged and not sent.
+    /// The store failed: 412 for a version conflict, 404 for a missing grid, 501 with the
+    /// message for what the store does not do yet ([`gridmap_store::StoreError::Unsupported`]:
+    /// accounts, registers… on PostgreSQL), else 500 with the details logged and not sent.
     #[error("store error")]
     Store(#[from] gridmap_store::StoreError),
     /// 500: a bug or an unexpected failure; the detail is logged, the client gets none.
@@ -59,7 +60,8 @@ impl AppError {
     /// A stable code for the kind of error, sent beside the message (`{"error", "code"}`) so
     /// that clients can word it in their user's language: `bad_request`, `unauthorized`,
     /// `bad_login`, `too_many_attempts`, `too_many_requests`, `forbidden`, `invalid_request`, `not_found`,
-    /// `conflict`, `stale` (a newer version was saved) or `internal`.
+    /// `conflict`, `stale` (a newer version was saved), `not_implemented` (the store does not do
+    /// it yet) or `internal`.
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
@@ -74,6 +76,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::PreconditionFailed(_)
             | AppError::Store(gridmap_store::StoreError::VersionConflict { .. }) => "stale",
+            AppError::Store(gridmap_store::StoreError::Unsupported { .. }) => "not_implemented",
             AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }
@@ -92,7 +95,24 @@ impl AppError {
                 StatusCode::PRECONDITION_FAILED
             }
             AppError::Store(gridmap_store::StoreError::NoSuchGrid { .. }) => StatusCode::NOT_FOUND,
+            AppError::Store(gridmap_store::StoreError::Unsupported { .. }) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A register operation's failure: what the store does not do yet keeps its 501 (see
+/// [`AppError::Store`]); anything else is internal.
+impl From<gridmap_store::registers::RegisterError> for AppError {
+    fn from(e: gridmap_store::registers::RegisterError) -> Self {
+        use gridmap_store::registers::RegisterError;
+        match e {
+            RegisterError::Store(e @ gridmap_store::StoreError::Unsupported { .. }) => {
+                AppError::Store(e)
+            }
+            other => AppError::Internal(other.to_string()),
         }
     }
 }
@@ -100,7 +120,7 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             // Logged once here, inside the request's span; the client gets no internals.
             tracing::error!(error = ?self, "request failed");
             "internal error; see the server log".to_string()

@@ -477,7 +477,6 @@ fn save(
         candidate.geometry.bounding_rect(),
     );
     let version = state.write(touched, &candidate.code, |s| {
-        use gridmap_store::Store;
         Ok(s.save_grid(candidate, expected, &change)?)
     })?;
     state.0.tiles.clear_layer("problems");
@@ -614,7 +613,6 @@ fn delete_grid_now(
     };
     let touched = g.grid.geometry.bounding_rect();
     state.write(touched, &code, |s| {
-        use gridmap_store::Store;
         Ok(s.delete_grid(&code, Some(expected), &change)?)
     })?;
     state.0.tiles.clear_layer("problems");

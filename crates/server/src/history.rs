@@ -10,7 +10,7 @@
 use crate::extract::Json;
 use crate::extract::Path;
 use axum::extract::State;
-use gridmap_store::{GridVersion, Store};
+use gridmap_store::GridVersion;
 use serde_json::{Value, json};
 
 use crate::auth::AuthUser;

@@ -335,7 +335,8 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     // The first unknown username must not cost more than the next ones.
     auth::warm_up().await;
     println!("gridmap serving on http://{local}/");
-    axum::serve(
+    let last = state.clone();
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
@@ -353,5 +354,9 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
         tokio::select! { _ = ctrl_c => {}, _ = term => {} }
         tracing::info!("shutting down");
     })
-    .await
+    .await;
+    // The store is closed off the runtime's threads: the PostgreSQL client blocks (on a runtime
+    // of its own) when it closes, which a runtime thread must not do.
+    let _ = tokio::task::spawn_blocking(move || drop(last)).await;
+    served
 }

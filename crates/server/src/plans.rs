@@ -483,7 +483,6 @@ pub async fn adopt(
         let codes: Vec<String> = save.iter().map(|(g, _)| g.code.clone()).chain(delete.iter().map(|(c, _)| c.clone())).collect();
         let code_refs: Vec<&str> = codes.iter().map(String::as_str).collect();
         let versions = state.write_grids(touched, &code_refs, |s| {
-            use gridmap_store::Store;
             s.replace_grids(&delete, &save, &change).map_err(|e| match e {
                 gridmap_store::StoreError::VersionConflict { .. } => AppError::PreconditionFailed(
                     "the village's grids changed since this plan was computed: compute it again".into(),

@@ -37,7 +37,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gridmap_core::register::{HouseNature, check_id_number};
-use gridmap_store::GpkgStore;
+use gridmap_store::ProjectStore;
 use gridmap_store::declarations::{DeclaredPerson, NewDeclaration, RESIDENCE_TYPES};
 use hashlink::LruCache;
 use serde::Deserialize;
@@ -199,6 +199,7 @@ impl From<PrintError> for AppError {
             PrintError::Plates(gridmap_plates::PlateError::Font(
                 gridmap_glyphs::FontError::NoFont { .. },
             )) => AppError::Rejected(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            PrintError::Register(e) => e.into(),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -221,10 +222,10 @@ pub fn check_base_url(base: &str) -> Result<String, PrintError> {
 }
 
 /// The plates of grid `code` (named `name`) for `buildings` (the grid's, in order), made where
-/// missing (`GpkgStore::plates_for`), laid out as an A4 PDF with URLs `BASE/r/TOKEN`, and
+/// missing (`ProjectStore::plates_for`), laid out as an A4 PDF with URLs `BASE/r/TOKEN`, and
 /// marked printed. The one way plates are printed: `gridmap plates` and `/api/plates.pdf`.
 pub fn print_grid(
-    store: &mut GpkgStore,
+    store: &mut dyn ProjectStore,
     code: &str,
     name: Option<&str>,
     buildings: &[String],
@@ -329,7 +330,7 @@ pub async fn plates_pdf(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(print_grid(
-            &mut store,
+            store.as_mut(),
             &code,
             name.as_deref(),
             &buildings,
@@ -521,9 +522,7 @@ pub async fn declare(
             st.0.store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store
-            .plate(&t)
-            .map_err(|e| AppError::Internal(e.to_string()))
+        Ok(store.plate(&t)?)
     })
     .await?;
     let Some(plate) = plate else {
@@ -556,9 +555,7 @@ pub async fn declare(
             st.0.store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store
-            .add_declaration(key, &declaration)
-            .map_err(|e| AppError::Internal(e.to_string()))
+        Ok(store.add_declaration(key, &declaration)?)
     })
     .await?;
     tracing::info!(plate = %plate.token, "self-report received");
@@ -591,13 +588,9 @@ pub async fn page(
             st.0.store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let plate = store
-            .plate(&t)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let plate = store.plate(&t)?;
         if plate.is_some() {
-            store
-                .count_scan(&t)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+            store.count_scan(&t)?;
         }
         Ok(plate)
     })
@@ -613,10 +606,14 @@ pub async fn page(
         }
         Err(e) => {
             tracing::error!(error = ?e, "self-report page failed");
-            html(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &notice_page("服务暂时不可用，请稍后再试。"),
-            )
+            // A store without plates yet (PostgreSQL, so far) says so with 501.
+            let status = match e {
+                AppError::Store(gridmap_store::StoreError::Unsupported { .. }) => {
+                    StatusCode::NOT_IMPLEMENTED
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            html(status, &notice_page("服务暂时不可用，请稍后再试。"))
         }
     }
 }

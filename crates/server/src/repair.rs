@@ -152,7 +152,6 @@ pub async fn apply(
         };
         let codes: Vec<&str> = versions.keys().map(String::as_str).collect();
         state.write_grids(touched, &codes, |s| {
-            use gridmap_store::Store;
             // Saved only if each grid is still the version the repair read.
             for (code, v) in &versions {
                 if s.grid(code)?.map(|g| g.version) != Some(*v) {

@@ -80,14 +80,13 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
             store.scorecard_houses(&building_at),
             store.key_subject_counts(&building_at),
             store.plates_in_use(),
-            gridmap_store::scorecard::reconciliation_counts(&store),
+            gridmap_store::scorecard::reconciliation_counts(store.as_ref()),
         )
     };
-    let internal = |e: gridmap_store::registers::RegisterError| AppError::Internal(e.to_string());
-    let houses = houses.map_err(internal)?;
-    let key_subjects = key_subjects.map_err(internal)?;
-    let plates = plates.map_err(internal)?;
-    let reconciliation = reconciliation.map_err(internal)?;
+    let houses = houses?;
+    let key_subjects = key_subjects?;
+    let plates = plates?;
+    let reconciliation = reconciliation?;
     let live = p
         .live
         .read()

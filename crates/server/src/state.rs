@@ -29,7 +29,7 @@ use std::time::Instant;
 use geo::{BoundingRect, Coord};
 use gridmap_core::assign::Assignment;
 use gridmap_core::model::{Address, BasemapFeature, BasemapLayer, Building, Town, Village};
-use gridmap_store::{GpkgStore, Store, StoredGrid, User};
+use gridmap_store::{ProjectStore, StoredGrid, User};
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
 
@@ -147,6 +147,18 @@ fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// A register read, or its empty answer when the store has no registers yet
+/// ([`gridmap_store::StoreError::Unsupported`]); other failures are internal errors.
+fn without_registers<T: Default>(
+    read: Result<T, gridmap_store::registers::RegisterError>,
+) -> Result<T, AppError> {
+    use gridmap_store::{StoreError, registers::RegisterError};
+    match read {
+        Err(RegisterError::Store(StoreError::Unsupported { .. })) => Ok(T::default()),
+        other => other.map_err(|e| AppError::Internal(e.to_string())),
+    }
+}
+
 /// The heatmap weight of a building: its households, at least 1.
 pub fn heat_weight(b: &Building) -> u32 {
     b.households.max(1)
@@ -229,13 +241,13 @@ fn members_after(
 
 impl Project {
     /// Reads everything from the store and assigns buildings to grids.
-    pub fn load(store: &GpkgStore) -> Result<Project, AppError> {
+    pub fn load(store: &dyn ProjectStore) -> Result<Project, AppError> {
         let basemap = Arc::new(Basemap::new(store.basemap()?));
         Self::load_with(store, basemap)
     }
 
     /// [`Project::load`], keeping `basemap` instead of reading it again.
-    pub fn load_with(store: &GpkgStore, basemap: Arc<Basemap>) -> Result<Project, AppError> {
+    pub fn load_with(store: &dyn ProjectStore, basemap: Arc<Basemap>) -> Result<Project, AppError> {
         let buildings = store.buildings()?;
         let addresses = store.addresses()?;
         let building_tree = Arc::new(RTree::bulk_load(
@@ -281,9 +293,8 @@ impl Project {
             people_unlinked: 0,
             tallied: Vec::new(),
         };
-        let people_of = store
-            .people_by_building()
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        // A store without registers (PostgreSQL, so far) counts nobody.
+        let people_of = without_registers(store.people_by_building())?;
         let people = ground
             .buildings
             .iter()
@@ -293,9 +304,7 @@ impl Project {
                     .map_or(0, |&n| n.min(u64::from(u32::MAX)) as u32)
             })
             .collect();
-        let people_unlinked = store
-            .people_unlinked()
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let people_unlinked = without_registers(store.people_unlinked())?;
         let mut ground = ground;
         ground.people = Arc::new(people);
         ground.people_unlinked = people_unlinked;
@@ -483,14 +492,19 @@ impl Default for Settings {
 
 /// Everything the handlers share.
 pub struct Shared {
-    /// The project file; every write goes through it, one at a time.
-    pub store: Mutex<GpkgStore>,
+    /// The project store (a GeoPackage file, or a town of a PostgreSQL database); every write
+    /// goes through it, one at a time.
+    pub store: Mutex<Box<dyn ProjectStore>>,
     /// The current snapshot of the project: readers clone the `Arc` and read without locks
     /// held; a write builds a new snapshot and swaps it in.
     pub project: RwLock<Arc<Project>>,
     /// The users, loaded from the store at start and again when the project file changes
     /// under the server (see `watch`).
     pub users: RwLock<Vec<User>>,
+    /// Why there are no accounts, when the store has none yet (what its
+    /// [`gridmap_store::StoreError::Unsupported`] said): every sign-in and every endpoint that
+    /// needs one then answers 501 with that message. `None`: the store keeps accounts.
+    pub no_accounts: Option<&'static str>,
     /// Open sessions by bearer token.
     pub sessions: crate::auth::sessions::Sessions,
     /// Failed sign-ins by client and username, and the argon2 permits.
@@ -580,24 +594,47 @@ pub struct AppState(pub Arc<Shared>);
 
 impl AppState {
     /// Opens the state over a project store, without access to personal data.
-    pub fn new(store: GpkgStore, settings: Settings) -> Result<AppState, AppError> {
+    pub fn new(
+        store: impl ProjectStore + 'static,
+        settings: Settings,
+    ) -> Result<AppState, AppError> {
         Self::with_register_key(store, settings, None)
     }
 
     /// Opens the state with the registers' key, so that people can be served (masked or clear
     /// by role, audited).
     pub fn with_register_key(
-        store: GpkgStore,
+        store: impl ProjectStore + 'static,
         settings: Settings,
         register_key: Option<gridmap_store::registers::RegisterKey>,
     ) -> Result<AppState, AppError> {
-        let loaded_version = crate::watch::data_version_of(&store);
-        let project = Project::load(&store)?;
-        let users = store.users()?;
+        Self::with_store(Box::new(store), settings, register_key)
+    }
+
+    /// [`with_register_key`](Self::with_register_key) over a boxed store (as the CLI opens
+    /// one). The file watcher and the checkpoints run for a GeoPackage store only
+    /// ([`ProjectStore::as_gpkg`]).
+    pub fn with_store(
+        store: Box<dyn ProjectStore>,
+        settings: Settings,
+        register_key: Option<gridmap_store::registers::RegisterKey>,
+    ) -> Result<AppState, AppError> {
+        let loaded_version = crate::watch::data_version_of(store.as_ref());
+        let watched = store.as_gpkg().is_some();
+        let project = Project::load(store.as_ref())?;
+        let (users, no_accounts) = match store.users() {
+            Ok(users) => (users, None),
+            Err(gridmap_store::StoreError::Unsupported { what }) => {
+                tracing::warn!("{what}: not available on this store yet: nobody can sign in");
+                (Vec::new(), Some(what))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let state = AppState(Arc::new_cyclic(|me| Shared {
             store: Mutex::new(store),
             project: RwLock::new(Arc::new(project)),
             users: RwLock::new(users),
+            no_accounts,
             sessions: Default::default(),
             signin: Default::default(),
             settings,
@@ -612,7 +649,9 @@ impl AppState {
             stats_cache: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(std::collections::HashSet::new()),
         }));
-        crate::watch::start(Arc::downgrade(&state.0), loaded_version);
+        if watched {
+            crate::watch::start(Arc::downgrade(&state.0), loaded_version);
+        }
         Ok(state)
     }
 
@@ -634,7 +673,7 @@ impl AppState {
         &self,
         touched: Option<geo::Rect>,
         code: &str,
-        write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
+        write: impl FnOnce(&mut dyn ProjectStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         self.write_grids(touched, &[code], write)
     }
@@ -645,7 +684,7 @@ impl AppState {
         &self,
         touched: Option<geo::Rect>,
         codes: &[&str],
-        write: impl FnOnce(&mut GpkgStore) -> Result<T, AppError>,
+        write: impl FnOnce(&mut dyn ProjectStore) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let out = {
             let mut store = self
@@ -653,7 +692,7 @@ impl AppState {
                 .store
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let out = write(&mut store)?;
+            let out = write(store.as_mut())?;
             for code in codes {
                 let saved = store.grid(code)?;
                 // Queued in commit order, under the store's lock.

@@ -8,12 +8,16 @@
 //! store, then swaps under the store's lock (so the visit writer is between batches) — taking
 //! the visits again if the writer committed some after the load read them — and drops the
 //! cached tiles and statistics.
+//!
+//! Only a GeoPackage store is watched ([`gridmap_store::ProjectStore::as_gpkg`]): a PostgreSQL
+//! store has no file, and several instances sharing a database will hear of each other's writes
+//! through `LISTEN/NOTIFY` (to come).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use gridmap_store::{GpkgStore, Store};
+use gridmap_store::{GpkgStore, ProjectStore};
 
 use crate::error::AppError;
 use crate::live::Live;
@@ -22,13 +26,11 @@ use crate::state::{Project, Shared};
 /// How often the file is asked whether someone else wrote it.
 pub const POLL: Duration = Duration::from_secs(1);
 
-/// The file's `data_version` as `store`'s connection sees it now. Read it before loading, so
-/// that a write landing between the load and the watcher's first look is not missed.
-pub fn data_version_of(store: &GpkgStore) -> Option<i64> {
-    store
-        .connection()
-        .query_row("PRAGMA data_version", [], |r| r.get(0))
-        .ok()
+/// The file's `data_version` as `store`'s connection sees it now (`None` for a store without
+/// a file). Read it before loading, so that a write landing between the load and the
+/// watcher's first look is not missed.
+pub fn data_version_of(store: &dyn ProjectStore) -> Option<i64> {
+    store.as_gpkg()?.data_version().ok()
 }
 
 /// Starts the watcher over `shared` (held weakly: the thread ends with the state); `loaded`
@@ -62,10 +64,11 @@ pub fn start(shared: Weak<Shared>, loaded: Option<i64>) {
 
 fn data_version(shared: &Shared) -> Option<i64> {
     data_version_of(
-        &shared
+        shared
             .store
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref(),
     )
 }
 
@@ -80,9 +83,8 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
         .store
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .connection()
-        .path()
-        .map(PathBuf::from)
+        .as_gpkg()
+        .and_then(GpkgStore::path)
         .ok_or_else(|| AppError::Internal("the project file has no path".into()))?;
     let fresh = GpkgStore::open(&path)?;
     let mut next = Project::load(&fresh)?;
@@ -93,11 +95,8 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
             .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stored: i64 = store
-            .connection()
-            .query_row("SELECT count(*) FROM visits", [], |r| r.get(0))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let loaded = next.live().visits.len() as i64;
+        let stored = store.count("visits")?;
+        let loaded = next.live().visits.len();
         if stored != loaded {
             // The writer committed visits after the load read them: take them all again.
             let live = Live::load(&next, store.visits()?);

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use geo::Rect;
 use gridmap_core::model::Visit;
-use gridmap_store::{Mode, Store};
+use gridmap_store::Mode;
 
 use crate::error::AppError;
 use crate::state::Shared;
@@ -114,8 +114,10 @@ fn start_checkpoints(shared: Weak<Shared>) {
                     .store
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .path()
+                    .as_gpkg()
+                    .and_then(gridmap_store::GpkgStore::path)
             }) else {
+                // No file (a PostgreSQL store): nothing to checkpoint.
                 return;
             };
             let checkpointer = match gridmap_store::Checkpointer::open(&path) {
@@ -130,7 +132,8 @@ fn start_checkpoints(shared: Weak<Shared>) {
                     .store
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Err(e) = store.set_auto_checkpoint(false) {
+                let off = store.as_gpkg().map(|g| g.set_auto_checkpoint(false));
+                if let Some(Err(e)) = off {
                     tracing::warn!(error = %e, "commits keep checkpointing themselves");
                     return;
                 }

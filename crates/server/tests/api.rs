@@ -8,7 +8,6 @@ use std::path::Path;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use gridmap_server::{AppState, Settings, app};
-use gridmap_store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -1270,7 +1269,7 @@ async fn scope_matrix() {
             ("supervisor", "town_supervisor", "310101001"),
             ("planner", "planner", "310101001"),
         ] {
-            add_user(&mut store, name, role, scope);
+            add_user(store.as_mut(), name, role, scope);
         }
     }
     *st.0.users.write().unwrap() = st.0.store.lock().unwrap().users().unwrap();

@@ -98,6 +98,8 @@ fn table_rows(st: &AppState, sql: &str) -> i64 {
     st.0.store
         .lock()
         .unwrap()
+        .as_gpkg()
+        .unwrap()
         .connection()
         .query_row(sql, [], |r| r.get(0))
         .unwrap()

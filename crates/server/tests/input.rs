@@ -9,7 +9,6 @@ use std::path::Path;
 
 use axum::http::StatusCode;
 use gridmap_server::{AppState, Settings};
-use gridmap_store::Store;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

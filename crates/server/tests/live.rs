@@ -10,7 +10,7 @@ use std::path::Path;
 use axum::http::StatusCode;
 use gridmap_server::state::Project;
 use gridmap_server::{AppState, Settings};
-use gridmap_store::{Change, GpkgStore, Store};
+use gridmap_store::{Change, GpkgStore};
 use proptest::prelude::*;
 use serde_json::json;
 

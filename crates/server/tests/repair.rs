@@ -6,7 +6,6 @@ mod common;
 
 use axum::http::StatusCode;
 use gridmap_server::{AppState, Settings};
-use gridmap_store::Store;
 use serde_json::{Value, json};
 
 use common::{add_user, call, demo_store, login};

@@ -620,6 +620,15 @@ impl GpkgStore {
         Ok(())
     }
 
+    /// SQLite's `PRAGMA data_version` on this connection: it changes when *another*
+    /// connection (another process) commits to the file, never for this connection's own
+    /// writes, so a server can notice `gridmap import` into the file it serves.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// The underlying connection, for read-only inspection in tests and tools.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -10,6 +10,13 @@
 //! many towns in one database; the module `conformance` (cargo feature `conformance`) holds the
 //! behaviour tests both implementations pass.
 //!
+//! [`ProjectStore`] (module [`project`]) extends [`Store`] with everything else the server and
+//! the CLI ask of a project: accounts, sessions and the audit log, saved plans, the household
+//! registers, door plates, declarations, the reconciliation with the police register, key
+//! subjects and the scorecard's counts. The server holds a `Box<dyn ProjectStore>`. A store
+//! that lacks a part answers [`StoreError::Unsupported`] for it (the trait's default bodies):
+//! the PostgreSQL store does so for all of them so far.
+//!
 //! Geometry is WGS84 longitude/latitude (EPSG:4326), as everywhere in gridmap.
 
 #![warn(missing_docs)]
@@ -21,6 +28,7 @@ pub mod gpkg;
 pub mod key_subjects;
 pub mod plans;
 pub mod plates;
+pub mod project;
 pub mod reconcile;
 pub mod registers;
 mod rtree_bulk;
@@ -28,6 +36,7 @@ pub mod scorecard;
 pub mod wkb;
 
 pub use gpkg::{Checkpointer, GpkgStore};
+pub use project::ProjectStore;
 
 use geo::MultiPolygon;
 use gridmap_core::model::{
@@ -102,6 +111,13 @@ pub enum StoreError {
         layer: &'static str,
         /// What is wrong, in English.
         message: String,
+    },
+    /// This store does not implement the operation yet (the PostgreSQL store holds no users,
+    /// registers, plans… so far: see [`ProjectStore`]). Nothing was read or written.
+    #[error("{what}: not available on this store yet (issue #25)")]
+    Unsupported {
+        /// What is missing, in English (e.g. `user accounts`).
+        what: &'static str,
     },
 }
 

@@ -10,7 +10,7 @@ use gridmap_stats::scorecard::{Counts, GridCounts};
 use rustc_hash::FxHashMap;
 
 use crate::registers::Result;
-use crate::{GpkgStore, Store};
+use crate::{GpkgStore, ProjectStore, Store};
 
 /// Which unit a visit's answer or verdict belongs to: a house, or a building without one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +82,9 @@ pub struct Inputs<'a, V> {
 
 /// The figures of the latest `gridmap reconcile` as [`Inputs::reconciliation`] takes them
 /// (empty when there has been none).
-pub fn reconciliation_counts(store: &GpkgStore) -> Result<Vec<(String, u64, u64)>> {
+pub fn reconciliation_counts<S: ProjectStore + ?Sized>(
+    store: &S,
+) -> Result<Vec<(String, u64, u64)>> {
     Ok(store
         .latest_reconciliation()?
         .map(|rec| {

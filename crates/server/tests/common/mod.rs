@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use gridmap_core::model::BasemapLayer;
-use gridmap_store::{Change, GpkgStore, Mode, Store, User};
+use gridmap_store::{Change, GpkgStore, Mode, ProjectStore, Store, User};
 use gridmap_users::hash_password;
 
 /// A file of the demo dataset.
@@ -26,6 +26,12 @@ pub fn demo(name: &str) -> PathBuf {
 /// and the basemap (OSM roads and water). No visits: the goldens count on none.
 pub fn demo_store(path: &Path) -> GpkgStore {
     let mut s = GpkgStore::create(path, "310101001", "演示镇").unwrap();
+    fill_demo(&mut s);
+    s
+}
+
+/// Imports the demo town's data (as [`demo_store`] holds it) into any store.
+pub fn fill_demo(s: &mut dyn Store) {
     let fields = gridmap_io::Fields::default();
     s.set_town_boundary(&gridmap_io::read_boundary(&demo("town.geojson")).unwrap())
         .unwrap();
@@ -68,11 +74,10 @@ pub fn demo_store(path: &Path) -> GpkgStore {
         let features = gridmap_io::read_basemap(&demo(file), layer, &fields).unwrap();
         s.import_basemap(layer, &features, Mode::Append).unwrap();
     }
-    s
 }
 
 /// Adds a user whose password is `secret-pass`.
-pub fn add_user(s: &mut GpkgStore, name: &str, role: &str, scope: &str) {
+pub fn add_user(s: &mut dyn ProjectStore, name: &str, role: &str, scope: &str) {
     s.put_user(&User {
         username: name.into(),
         role: role.into(),
