@@ -1,10 +1,110 @@
-//! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`])
-//! is served from PostgreSQL; accounts, plans, registers and the rest answer
-//! [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until their PostgreSQL
-//! versions are wired in here (issue #25).
+//! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`]),
+//! accounts, the audit log, saved plans and the household registers are served from
+//! PostgreSQL (the inherent methods in `accounts.rs`, `plans.rs` and `registers.rs`, which
+//! behave as `GpkgStore`'s). Door plates, declarations, police reconciliation and key subjects
+//! answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
+//! PostgreSQL tables (issue #25).
 
-use gridmap_store::ProjectStore;
+use std::collections::HashMap;
 
-use crate::PgStore;
+use gridmap_core::register::{FormRow, House, Person};
+use gridmap_store::plans::{PlanEntry, SavedPlan};
+use gridmap_store::registers::{
+    GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey, RegisterStats, View,
+};
+use gridmap_store::{AuditEntry, ProjectStore, Result, User};
 
-impl ProjectStore for PgStore {}
+use crate::{Db, PgStore};
+
+type RegisterResult<T> = std::result::Result<T, RegisterError>;
+
+impl ProjectStore for PgStore {
+    fn users(&self) -> Result<Vec<User>> {
+        PgStore::users(self)
+    }
+    fn put_user(&mut self, user: &User) -> Result<()> {
+        PgStore::put_user(self, user)
+    }
+    fn put_session(&mut self, token_sha256: &str, username: &str, expires_unix: i64) -> Result<()> {
+        PgStore::put_session(self, token_sha256, username, expires_unix)
+    }
+    fn session(&self, token_sha256: &str) -> Result<Option<(String, i64)>> {
+        PgStore::session(self, token_sha256)
+    }
+    fn delete_session(&mut self, token_sha256: &str) -> Result<()> {
+        PgStore::delete_session(self, token_sha256)
+    }
+    fn audit(&self, username: &str, action: &str, target: &str, count: usize) -> Result<()> {
+        PgStore::audit(self, username, action, target, count)
+    }
+    fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        PgStore::audit_log(self)
+    }
+
+    fn visit_worker(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_opt(
+                "SELECT worker FROM visits WHERE town = $1 AND id = $2",
+                &[&self.town, &id],
+            )
+            .db()?
+            .map(|r| r.get(0)))
+    }
+
+    fn save_plan(
+        &mut self,
+        name: &str,
+        village: &str,
+        saved_by: &str,
+        grids: u32,
+        body: &str,
+    ) -> Result<i64> {
+        PgStore::save_plan(self, name, village, saved_by, grids, body)
+    }
+    fn plans(&self) -> Result<Vec<PlanEntry>> {
+        PgStore::plans(self)
+    }
+    fn plan(&self, id: i64) -> Result<Option<SavedPlan>> {
+        PgStore::plan(self, id)
+    }
+    fn set_plan_adopted(&mut self, id: i64, adopted: &str) -> Result<bool> {
+        PgStore::set_plan_adopted(self, id, adopted)
+    }
+    fn delete_plan(&mut self, id: i64) -> Result<bool> {
+        PgStore::delete_plan(self, id)
+    }
+
+    fn houses(&self) -> RegisterResult<Vec<House>> {
+        PgStore::houses(self)
+    }
+    fn people(&self, key: &RegisterKey, view: View) -> RegisterResult<Vec<Person>> {
+        PgStore::people(self, key, view)
+    }
+    fn people_by_building(&self) -> RegisterResult<HashMap<String, u64>> {
+        PgStore::people_by_building(self)
+    }
+    fn people_unlinked(&self) -> RegisterResult<u64> {
+        PgStore::people_unlinked(self)
+    }
+    fn house_in_building(&self, house: &str, building: &str) -> RegisterResult<bool> {
+        PgStore::house_in_building(self, house, building)
+    }
+    fn register_stats(&self, by: GroupBy) -> RegisterResult<RegisterStats> {
+        PgStore::register_stats(self, by)
+    }
+    fn import_households(
+        &mut self,
+        rows: &[FormRow],
+        key: &RegisterKey,
+        options: HouseholdOptions,
+    ) -> RegisterResult<HouseholdImport> {
+        PgStore::import_households(self, rows, key, options)
+    }
+    fn rekey(&mut self, old: &RegisterKey, new: &RegisterKey) -> RegisterResult<usize> {
+        PgStore::rekey(self, old, new)
+    }
+    fn fingerprint_scheme(&self) -> RegisterResult<u32> {
+        PgStore::fingerprint_scheme(self)
+    }
+}

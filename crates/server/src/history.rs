@@ -18,8 +18,18 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// The stored versions of grid `code`, oldest first, after checking that the caller may see it:
-/// 404 when the grid never existed, 403 when it lies outside the caller's scope.
-fn versions_in_scope(
+/// 404 when the grid never existed, 403 when it lies outside the caller's scope. The store is
+/// read off the runtime's threads.
+async fn versions_in_scope(
+    state: &AppState,
+    user: &AuthUser,
+    code: &str,
+) -> Result<Vec<GridVersion>, AppError> {
+    let (state, user, code) = (state.clone(), user.clone(), code.to_string());
+    crate::reading(move || versions_in_scope_now(&state, &user, &code)).await
+}
+
+fn versions_in_scope_now(
     state: &AppState,
     user: &AuthUser,
     code: &str,
@@ -53,7 +63,7 @@ pub async fn history(
     user: AuthUser,
     Path(code): Path<String>,
 ) -> Result<Json<History>, AppError> {
-    let history = versions_in_scope(&state, &user, &code)?;
+    let history = versions_in_scope(&state, &user, &code).await?;
     let versions = history
         .iter()
         .rev()
@@ -113,7 +123,7 @@ pub async fn version(
             "the version in /api/grids/{code}/versions/{{v}} is a whole number like 2, not {v}"
         ))
     })?;
-    let history = versions_in_scope(&state, &user, &code)?;
+    let history = versions_in_scope(&state, &user, &code).await?;
     let found = history
         .iter()
         .find(|h| h.version == n)

@@ -92,6 +92,10 @@ fn to_json(s: &KeySubject) -> Value {
 /// leaders), with the categories and attention levels to choose from. Audited.
 #[utoipa::path(get, path = "/api/key-subjects", tag = "people", responses((status = 200, description = "Key units, places and persons in scope", body = Object), (status = 403, description = "The role may not see key subjects", body = crate::openapi::ErrorBody)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    crate::reading(move || list_now(state, user)).await
+}
+
+fn list_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
     user.require(Role::sees_key_subjects)?;
     let key = key(&state)?;
     let p = state.project();
@@ -164,16 +168,18 @@ pub async fn create(
     }
     check_attention(body.attention)?;
     reach(&state, &user, &body.building)?;
-    if let Some(house) = &body.house {
+    if let Some(house) = body.house.clone() {
         // The house is the building's, or the subject would sit in one grid and name a house
         // of another.
-        let known = state
-            .0
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .house_in_building(house, &body.building)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let (st, building) = (state.clone(), body.building.clone());
+        let known = crate::blocking(move || {
+            st.0.store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .house_in_building(&house, &building)
+                .map_err(|e| AppError::Internal(e.to_string()))
+        })
+        .await?;
         if !known {
             return Err(AppError::BadRequest(
                 "house is not a house of this building in the register".into(),
@@ -224,14 +230,16 @@ pub async fn update(
     if let Some(n) = &body.note {
         crate::input::check_text("note", n, 500)?;
     }
-    let building = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .key_subject_building(&id)
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .ok_or_else(|| AppError::NotFound(format!("key subject {}", crate::input::short(&id))))?;
+    let (st, subject) = (state.clone(), id.clone());
+    let building = crate::blocking(move || {
+        st.0.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .key_subject_building(&subject)
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("key subject {}", crate::input::short(&id))))?;
     // Decided on the subject's building, not on its id.
     reach(&state, &user, &building)?;
     let (st, who) = (state.clone(), user.0.username.clone());

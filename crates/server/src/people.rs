@@ -26,6 +26,10 @@ pub async fn building(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    crate::reading(move || building_now(state, user, id)).await
+}
+
+fn building_now(state: AppState, user: AuthUser, id: String) -> Result<Json<Value>, AppError> {
     let p = state.project();
     let &i = p
         .building_by_id
@@ -131,6 +135,10 @@ pub async fn building(
 /// `GET /api/audit`: the audit log of clear personal-data reads (admins only).
 #[utoipa::path(get, path = "/api/audit", tag = "people", responses((status = 200, description = "Reads of clear personal data, newest first", body = Object)))]
 pub async fn audit(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    crate::reading(move || audit_now(state, user)).await
+}
+
+fn audit_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
     user.require(Role::reads_audit)?;
     let store = state
         .0

@@ -1,6 +1,6 @@
 //! The server over a town of a PostgreSQL/PostGIS database (issue #25): it loads the town as it
-//! loads a GeoPackage and serves what needs no user; accounts are not in PostgreSQL yet, so a
-//! sign-in and every route that needs a user answer 501 with the store's message.
+//! loads a GeoPackage, signs users in from the town's accounts, and serves grids, history,
+//! visits, buildings and the audit log from PostgreSQL.
 //!
 //! The database comes from `GRIDMAP_TEST_PG` (scripts/test.sh starts a throw-away cluster with
 //! scripts/pg-test-cluster.sh and sets it): unset, the test is skipped with a message, except
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use common::*;
 use gridmap_pgstore::PgStore;
 use gridmap_server::{AppState, Settings};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The town code of this test (other PostgreSQL tests use 9901…).
 const TOWN: &str = "990200001";
@@ -68,25 +68,15 @@ impl Drop for Town {
     }
 }
 
-const UNSUPPORTED: &str = "user accounts: not available on this store yet (issue #25)";
-
-fn assert_unsupported(what: &str, status: StatusCode, body: &Value) {
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{what}: {body}");
-    assert_eq!(
-        body,
-        &json!({"error": UNSUPPORTED, "code": "not_implemented"}),
-        "{what}"
-    );
-}
-
 /// The PostgreSQL client is synchronous and runs a runtime of its own: the store is made and
 /// dropped off the async runtime, as the server calls it (on blocking threads).
 #[test]
-fn a_postgresql_town_is_served_without_accounts() {
+fn a_postgresql_town_is_served_with_accounts() {
     let Some(url) = pg_url() else { return };
     let _town = Town::new(&url);
     let mut pg = PgStore::create(&url, TOWN, "演示镇").unwrap();
     fill_demo(&mut pg);
+    add_user(&mut pg, "admin", "admin", "");
     let state = AppState::new(pg, Settings::default()).unwrap();
     // The same town in a GeoPackage, to compare with.
     let dir = tempfile::tempdir().unwrap();
@@ -129,22 +119,82 @@ async fn requests(state: &AppState, gpkg: &AppState) {
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
 
-    // No accounts: a sign-in, and every route that needs a user, with a token or without.
-    let login = json!({"username": "admin", "password": "secret-pass"});
-    let (status, body) = call(&state, "POST", "/api/login", None, Some(login), &[]).await;
-    assert_unsupported("sign-in", status, &body);
-    let token = "a".repeat(64);
-    for (uri, token) in [
-        ("/api/grids", None),
-        ("/api/me", Some(token.as_str())),
-        ("/tiles/grids/14/13722/6693", Some(token.as_str())),
-        ("/ogc/collections", Some(token.as_str())),
-    ] {
-        let (status, body) = call(&state, "GET", uri, token, None, &[]).await;
-        assert_unsupported(uri, status, &body);
-    }
-    let (status, body) = call(&state, "POST", "/api/logout", Some(&token), None, &[]).await;
-    assert_unsupported("sign-out", status, &body);
+    // Accounts in PostgreSQL: a wrong password is refused, the right one signs in, and the
+    // signed-in routes answer from the town (on the runtime's threads the handlers must not
+    // call the synchronous client: this runs them on a multi-threaded runtime).
+    let wrong = json!({"username": "admin", "password": "wrong-pass"});
+    let (status, _) = call(&state, "POST", "/api/login", None, Some(wrong), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = login(&state, "admin").await;
+    let (status, me) = call(&state, "GET", "/api/me", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, grids) = call(&state, "GET", "/api/grids", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{grids}");
+    let (_, expected) = call(&gpkg, "GET", "/health", None, None, &[]).await;
+    let features = grids["features"].as_array().unwrap();
+    assert_eq!(Some(features.len() as u64), expected["grids"].as_u64());
+    let code = features[0]["properties"]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, history) = call(
+        &state,
+        "GET",
+        &format!("/api/grids/{code}/history"),
+        Some(&token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert!(
+        !history["versions"].as_array().unwrap().is_empty(),
+        "{history}"
+    );
+    let (status, collections) =
+        call(&state, "GET", "/ogc/collections", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{collections}");
+
+    // A visit is kept in PostgreSQL and counted at once.
+    let (building, at) = {
+        let p = state.project();
+        let i = (0..p.buildings.len())
+            .find(|&i| p.grid_of(i).is_some())
+            .unwrap();
+        (p.buildings[i].id.clone(), p.location(i).unwrap())
+    };
+    let visit = json!({"building": building, "outcome": "visited", "lon": at.x, "lat": at.y});
+    let (status, body) = call(
+        &state,
+        "POST",
+        "/api/visits",
+        Some(&token),
+        Some(visit),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, b) = call(
+        &state,
+        "GET",
+        &format!("/api/buildings/{building}"),
+        Some(&token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["visit"], "visited", "{b}");
+
+    // The audit log is the town's, in PostgreSQL.
+    let (status, audit) = call(&state, "GET", "/api/audit", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    assert!(audit["entries"].is_array(), "{audit}");
+
+    let (status, _) = call(&state, "POST", "/api/logout", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&state, "GET", "/api/me", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // The same requests on the GeoPackage keep their answers.
     let login = json!({"username": "admin", "password": "wrong-pass"});
