@@ -167,15 +167,18 @@ impl ProjectCopy {
         if self.left_out.is_empty() {
             return Ok(());
         }
+        // The first table names the error; the others follow in its message.
         let tables: Vec<String> = self
             .left_out
             .iter()
-            .map(|(t, n)| {
+            .enumerate()
+            .map(|(i, (t, n))| {
                 let what = NOT_COPIED
                     .iter()
                     .find(|(name, _)| name == t)
                     .map_or("", |(_, what)| what);
-                format!("{t} ({what}) holds {n} rows")
+                let table = if i == 0 { String::new() } else { format!("{t} ") };
+                format!("{table}holds {n} rows ({what})")
             })
             .collect();
         Err(StoreError::Import {
