@@ -52,6 +52,15 @@
 //! Errors name rows and columns, never personal data or a password; a driver's message stays
 //! out of `Display` ([`StoreError::Backend`]).
 //!
+//! # Moving a town in and out
+//!
+//! [`PgStore::copy_out`] reads every row of a town as a `gridmap_store::transfer::ProjectCopy`
+//! (which `GpkgStore::write_copy` writes as a GeoPackage project), and [`PgStore::create_copy`]
+//! adds one (read from a GeoPackage project by `GpkgStore::copy_out`) as a new town in one
+//! transaction: grid history, users, audit log and plans with their times, the registers
+//! sealed as they are (no key needed). A copy holding rows of tables this store does not keep
+//! yet (plates, declarations, reconciliations, key subjects) is refused, naming them.
+//!
 //! # Migrations
 //!
 //! The schema is versioned: `gridmap_schema` holds a row per migration applied. The migrations
