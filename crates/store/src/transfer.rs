@@ -177,7 +177,11 @@ impl ProjectCopy {
                     .iter()
                     .find(|(name, _)| name == t)
                     .map_or("", |(_, what)| what);
-                let table = if i == 0 { String::new() } else { format!("{t} ") };
+                let table = if i == 0 {
+                    String::new()
+                } else {
+                    format!("{t} ")
+                };
                 format!("{table}holds {n} rows ({what})")
             })
             .collect();
