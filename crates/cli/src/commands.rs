@@ -44,9 +44,11 @@ enum Command {
     Synth(SynthArgs),
     /// Create a project file (a GeoPackage) for a town, or add a town to a PostgreSQL database.
     Init(crate::project::InitArgs),
-    /// Import a layer into a project, all or nothing.
+    /// Import a layer into a project, all or nothing; without --layer, a whole GeoPackage
+    /// project into a PostgreSQL database as a new town.
     Import(crate::project::ImportArgs),
-    /// Export a layer of a project to GeoJSON, FlatGeobuf, Shapefile, GeoPackage, KML, GML or CSV.
+    /// Export a layer of a project to GeoJSON, FlatGeobuf, Shapefile, GeoPackage, KML, GML or CSV;
+    /// without --layer, a whole town of a PostgreSQL database as a GeoPackage project.
     Export(crate::project::ExportArgs),
     /// Show every version of a grid: who changed it, when, why.
     History(crate::project::HistoryArgs),

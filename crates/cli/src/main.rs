@@ -3,6 +3,7 @@
 mod address_cmd;
 mod commands;
 mod households_cmd;
+mod moves;
 mod partition_cmd;
 mod plates_cmd;
 mod progress;

@@ -79,9 +79,12 @@ pub struct ImportArgs {
     /// With a PostgreSQL project: the town's code (needed when the database holds several).
     #[arg(long, value_name = "CODE")]
     town: Option<String>,
-    /// Which layer the file holds.
+    /// Which layer the file holds. Without it, FILE is a whole gridmap project (.gpkg) to add
+    /// to a PostgreSQL database as a new town (its code the project's), all or nothing: every
+    /// layer, the grids' history, users, audit log, plans and the household registers (copied
+    /// sealed: no key needed). Refused when the database has the town already.
     #[arg(long, value_enum)]
-    layer: Layer,
+    layer: Option<Layer>,
     /// The file: GeoJSON and FlatGeobuf natively, anything else GDAL reads (Shapefile,
     /// GeoPackage, KML, GML, DXF, CSV with WKT or lon/lat columns).
     file: PathBuf,
@@ -131,9 +134,12 @@ pub struct ExportArgs {
     /// With a PostgreSQL project: the town's code (needed when the database holds several).
     #[arg(long, value_name = "CODE")]
     town: Option<String>,
-    /// Which layer to export.
+    /// Which layer to export. Without it, the whole town of a PostgreSQL database as a new
+    /// GeoPackage project (OUT.gpkg), the offline backup: every layer, the grids' history,
+    /// users, audit log, plans and the household registers (copied sealed: no key needed);
+    /// gridmap and QGIS open it as any project.
     #[arg(long, value_enum)]
-    layer: Layer,
+    layer: Option<Layer>,
     /// The output file; its extension chooses the format: .geojson, .fgb, .shp, .gpkg, .kml,
     /// .gml, .csv.
     out: PathBuf,
@@ -248,7 +254,27 @@ fn short(crs: &str) -> String {
 }
 
 pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
-    if args.layer == Layer::Households {
+    let Some(layer) = args.layer else {
+        if args.crs.is_some()
+            || args.from_gcj02
+            || args.from_bd09
+            || args.id.is_some()
+            || !args.map.is_empty()
+            || args.mode != ImportMode::Append
+            || args.encoding.is_some()
+            || args.skip_invalid
+            || args.who != "gridmap import"
+            || args.why != "import"
+        {
+            bail!(
+                "a whole project (import without --layer) is copied as it is: --crs, \
+                 --from-gcj02/--from-bd09, --id, --map, --mode, --encoding, --skip-invalid, \
+                 --who and --why do not apply"
+            );
+        }
+        return crate::moves::import_project(&args.project, args.town.as_deref(), &args.file);
+    };
+    if layer == Layer::Households {
         crate::target::gpkg_only(&args.project, "import --layer households")?;
         if args.crs.is_some() || args.from_gcj02 || args.from_bd09 || !args.map.is_empty() {
             bail!("--crs, --from-gcj02/--from-bd09 and --map do not apply to household forms");
@@ -271,12 +297,12 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         };
         rename.push((field.trim().to_string(), prop.trim().to_string()));
     }
-    let default_id = match args.layer {
+    let default_id = match layer {
         Layer::Grids | Layer::Villages => "code",
         _ => "id",
     };
     let id = args.id.clone().unwrap_or_else(|| default_id.to_string());
-    if matches!(args.layer, Layer::Units | Layer::Visits) {
+    if matches!(layer, Layer::Units | Layer::Visits) {
         rename.push(("id".into(), id.clone()));
     }
     let fields = Fields {
@@ -302,7 +328,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         why: args.why.clone(),
     };
     let path = &args.file;
-    let (read, counts): (usize, ImportCounts) = match args.layer {
+    let (read, counts): (usize, ImportCounts) = match layer {
         Layer::Grids => {
             let mut layer = gridmap_io::read_grids(path, &fields)?;
             if let Some((i, why)) = layer.defects.first()
@@ -366,8 +392,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         }
         Layer::Households => bail!("household forms are imported above"),
         Layer::Roads | Layer::Water | Layer::Landuse => {
-            let layer = args
-                .layer
+            let layer = layer
                 .basemap()
                 .expect("roads, water and landuse are basemap layers");
             let f = gridmap_io::read_basemap(path, layer, &fields)?;
@@ -432,7 +457,7 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         "imported {} into {} ({:?}, {}): read {}, inserted {}, updated {}, unchanged {}, deleted {}{skipped} in {:.2} s",
         path.display(),
         project.name(),
-        args.layer,
+        layer,
         what,
         read + rejected.len(),
         counts.inserted,
@@ -569,8 +594,16 @@ fn layer_features(
 }
 
 pub fn run_export(args: ExportArgs) -> Result<ExitCode> {
+    let Some(layer) = args.layer else {
+        if args.to_gcj02 || args.to_bd09 {
+            bail!(
+                "a whole project is exported in WGS84, as it is stored: --to-gcj02/--to-bd09 need --layer"
+            );
+        }
+        return crate::moves::export_project(&args.project, args.town.as_deref(), &args.out);
+    };
     let project = Opened::open(&args.project, args.town.as_deref())?;
-    let (columns, mut features) = layer_features(project.store(), args.layer)?;
+    let (columns, mut features) = layer_features(project.store(), layer)?;
     let shift: Option<Shift> = if args.to_gcj02 {
         Some(gridmap_io::chinese::wgs84_to_gcj02)
     } else if args.to_bd09 {
@@ -589,10 +622,10 @@ pub fn run_export(args: ExportArgs) -> Result<ExitCode> {
         }
     }
     let n = features.len();
-    write_any(&args.out, layer_name(args.layer), &columns, features)?;
+    write_any(&args.out, layer_name(layer), &columns, features)?;
     println!(
         "exported {n} {} features to {}{}",
-        layer_name(args.layer),
+        layer_name(layer),
         args.out.display(),
         if args.to_gcj02 {
             " in GCJ-02"

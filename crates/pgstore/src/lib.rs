@@ -52,6 +52,15 @@
 //! Errors name rows and columns, never personal data or a password; a driver's message stays
 //! out of `Display` ([`StoreError::Backend`]).
 //!
+//! # Moving a town in and out
+//!
+//! [`PgStore::copy_out`] reads every row of a town as a `gridmap_store::transfer::ProjectCopy`
+//! (which `GpkgStore::write_copy` writes as a GeoPackage project), and [`PgStore::create_copy`]
+//! adds one (read from a GeoPackage project by `GpkgStore::copy_out`) as a new town in one
+//! transaction: grid history, users, audit log and plans with their times, the registers
+//! sealed as they are (no key needed). A copy holding rows of tables this store does not keep
+//! yet (plates, declarations, reconciliations, key subjects) is refused, naming them.
+//!
 //! # Migrations
 //!
 //! The schema is versioned: `gridmap_schema` holds a row per migration applied. The migrations
@@ -116,6 +125,7 @@ mod accounts;
 mod plans;
 mod project;
 mod registers;
+mod transfer;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -715,89 +725,101 @@ impl PgStore {
 
     /// Imports the records of `batch` into `layer` in one transaction.
     fn import(&mut self, layer: &Layer, batch: Batch, mode: Mode) -> Result<ImportCounts> {
-        let fail = |message: String| StoreError::Import {
-            layer: layer.table,
-            message,
-        };
-        let mut seen = HashSet::with_capacity(batch.keys.len());
-        for k in &batch.keys {
-            if !seen.insert(k.as_str()) {
-                return Err(fail(format!("id {k} appears twice in the input")));
-            }
-        }
-        // PostgreSQL's text cannot hold NUL: name the record rather than fail half-way.
-        let nul = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains('\0'));
-        for (i, k) in batch.keys.iter().enumerate() {
-            let in_text = batch.cols.iter().any(|c| match c {
-                Col::Text(v) => nul(&v[i]),
-                _ => false,
-            });
-            if k.contains('\0') || in_text {
-                return Err(fail(format!(
-                    "id {}: text with a NUL character, which PostgreSQL cannot store",
-                    k.replace('\0', "\\0")
-                )));
-            }
-        }
         let town = self.town.clone();
         let mut tx = self.conn().transaction().db()?;
-        let mut counts = ImportCounts::default();
-        match mode {
-            Mode::Replace => {
-                counts.deleted = tx
-                    .execute(
-                        &format!("DELETE FROM {} WHERE town = $1", layer.table),
-                        &[&town],
-                    )
-                    .db()? as usize;
-            }
-            Mode::Append => {
-                let existing: HashSet<String> = tx
-                    .query(
-                        &format!(
-                            "SELECT \"{k}\" FROM {t} WHERE town = $1 AND \"{k}\" = ANY($2)",
-                            k = layer.key,
-                            t = layer.table
-                        ),
-                        &[&town, &batch.keys],
-                    )
-                    .db()?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                if let Some(k) = batch.keys.iter().find(|k| existing.contains(*k)) {
-                    return Err(fail(format!(
-                        "id {k} already exists (import with --mode upsert or replace)"
-                    )));
-                }
-            }
-            Mode::Upsert => {}
-        }
-        let sql = insert_sql(layer, &batch, mode);
-        let stmt = tx.prepare(&sql).db()?;
-        let n = batch.keys.len();
-        for start in (0..n).step_by(CHUNK) {
-            let r = start..(start + CHUNK).min(n);
-            let keys = &batch.keys[r.clone()];
-            let geoms = &batch.geoms[r.clone()];
-            let cols: Vec<Box<dyn ToSql + Sync + '_>> =
-                batch.cols.iter().map(|c| c.slice(r.clone())).collect();
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&town, &keys];
-            params.extend(cols.iter().map(|c| c.as_ref()));
-            params.push(&geoms);
-            if mode == Mode::Upsert {
-                let written = tx.query(&stmt, &params).db()?;
-                let inserted = written.iter().filter(|w| w.get::<_, bool>(0)).count();
-                counts.inserted += inserted;
-                counts.updated += written.len() - inserted;
-                counts.unchanged += r.len() - written.len();
-            } else {
-                counts.inserted += tx.execute(&stmt, &params).db()? as usize;
-            }
-        }
+        let counts = import_tx(&mut tx, &town, layer, batch, mode)?;
         tx.commit().db()?;
         Ok(counts)
     }
+}
+
+/// Imports the records of `batch` into `layer` of `town`, inside the caller's transaction.
+fn import_tx(
+    tx: &mut Transaction,
+    town: &str,
+    layer: &Layer,
+    batch: Batch,
+    mode: Mode,
+) -> Result<ImportCounts> {
+    let fail = |message: String| StoreError::Import {
+        layer: layer.table,
+        message,
+    };
+    let mut seen = HashSet::with_capacity(batch.keys.len());
+    for k in &batch.keys {
+        if !seen.insert(k.as_str()) {
+            return Err(fail(format!("id {k} appears twice in the input")));
+        }
+    }
+    // PostgreSQL's text cannot hold NUL: name the record rather than fail half-way.
+    let nul = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains('\0'));
+    for (i, k) in batch.keys.iter().enumerate() {
+        let in_text = batch.cols.iter().any(|c| match c {
+            Col::Text(v) => nul(&v[i]),
+            _ => false,
+        });
+        if k.contains('\0') || in_text {
+            return Err(fail(format!(
+                "id {}: text with a NUL character, which PostgreSQL cannot store",
+                k.replace('\0', "\\0")
+            )));
+        }
+    }
+    let mut counts = ImportCounts::default();
+    match mode {
+        Mode::Replace => {
+            counts.deleted = tx
+                .execute(
+                    &format!("DELETE FROM {} WHERE town = $1", layer.table),
+                    &[&town],
+                )
+                .db()? as usize;
+        }
+        Mode::Append => {
+            let existing: HashSet<String> = tx
+                .query(
+                    &format!(
+                        "SELECT \"{k}\" FROM {t} WHERE town = $1 AND \"{k}\" = ANY($2)",
+                        k = layer.key,
+                        t = layer.table
+                    ),
+                    &[&town, &batch.keys],
+                )
+                .db()?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if let Some(k) = batch.keys.iter().find(|k| existing.contains(*k)) {
+                return Err(fail(format!(
+                    "id {k} already exists (import with --mode upsert or replace)"
+                )));
+            }
+        }
+        Mode::Upsert => {}
+    }
+    let sql = insert_sql(layer, &batch, mode);
+    let stmt = tx.prepare(&sql).db()?;
+    let n = batch.keys.len();
+    for start in (0..n).step_by(CHUNK) {
+        let r = start..(start + CHUNK).min(n);
+        let keys = &batch.keys[r.clone()];
+        let geoms = &batch.geoms[r.clone()];
+        let cols: Vec<Box<dyn ToSql + Sync + '_>> =
+            batch.cols.iter().map(|c| c.slice(r.clone())).collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&town, &keys];
+        params.extend(cols.iter().map(|c| c.as_ref()));
+        params.push(&geoms);
+        if mode == Mode::Upsert {
+            let written = tx.query(&stmt, &params).db()?;
+            let inserted = written.iter().filter(|w| w.get::<_, bool>(0)).count();
+            counts.inserted += inserted;
+            counts.updated += written.len() - inserted;
+            counts.unchanged += r.len() - written.len();
+        } else {
+            counts.inserted += tx.execute(&stmt, &params).db()? as usize;
+        }
+    }
+    Ok(counts)
 }
 
 /// A grid's current state, read under a row lock.
@@ -1016,6 +1038,163 @@ fn count_u32(table: &'static str, fid: i64, v: Option<i64>) -> Result<Option<u32
     .transpose()
 }
 
+/// The records of an import of villages.
+fn villages_batch(villages: &[Village]) -> Batch {
+    Batch {
+        keys: villages.iter().map(|v| v.code.clone()).collect(),
+        cols: vec![
+            texts(villages, |v| Some(v.name.clone())),
+            texts(villages, |v| v.town.clone()),
+        ],
+        geoms: villages
+            .iter()
+            .map(|v| v.boundary.as_ref().map(area))
+            .collect(),
+    }
+}
+
+/// The records of an import of buildings.
+fn buildings_batch(buildings: &[Building]) -> Batch {
+    Batch {
+        keys: buildings.iter().map(|b| b.id.clone()).collect(),
+        cols: vec![
+            ints(buildings, |b| Some(i64::from(b.households))),
+            ints(buildings, |b| b.floors.map(i64::from)),
+            texts(buildings, |b| b.kind.clone()),
+        ],
+        geoms: buildings
+            .iter()
+            .map(|b| Some(geom(Geometry::from(&b.footprint))))
+            .collect(),
+    }
+}
+
+/// The records of an import of addresses.
+fn addresses_batch(addresses: &[Address]) -> Batch {
+    Batch {
+        keys: addresses.iter().map(|a| a.id.clone()).collect(),
+        cols: vec![
+            texts(addresses, |a| a.text.clone()),
+            texts(addresses, |a| a.declared_grid.clone()),
+            texts(addresses, |a| a.declared_building.clone()),
+        ],
+        geoms: addresses
+            .iter()
+            .map(|a| Some(geom(Geometry::Point(a.point))))
+            .collect(),
+    }
+}
+
+/// The records of an import of units.
+fn units_batch(units: &[Unit]) -> Batch {
+    Batch {
+        keys: units.iter().map(|u| u.id.clone()).collect(),
+        cols: vec![
+            texts(units, |u| Some(u.name.clone())),
+            texts(units, |u| u.category.clone()),
+            texts(units, |u| u.address.clone()),
+            texts(units, |u| u.contact.clone()),
+        ],
+        geoms: units
+            .iter()
+            .map(|u| Some(geom(Geometry::Point(u.point))))
+            .collect(),
+    }
+}
+
+/// The records of an import of visits.
+fn visits_batch(visits: &[Visit]) -> Batch {
+    Batch {
+        keys: visits.iter().map(|v| v.id.clone()).collect(),
+        cols: vec![
+            texts(visits, |v| v.building.clone()),
+            texts(visits, |v| v.house.clone()),
+            texts(visits, |v| Some(v.worker.clone())),
+            texts(visits, |v| Some(v.time.clone())),
+            texts(visits, |v| Some(v.outcome.as_str().into())),
+            texts(visits, |v| v.note.clone()),
+            Col::Bool(visits.iter().map(|v| Some(v.flagged)).collect()),
+            Col::Bool(visits.iter().map(|v| v.knows_worker).collect()),
+            Col::Small(
+                visits
+                    .iter()
+                    .map(|v| v.satisfaction.map(i16::from))
+                    .collect(),
+            ),
+        ],
+        geoms: visits
+            .iter()
+            .map(|v| v.point.map(|p| geom(Geometry::Point(p))))
+            .collect(),
+    }
+}
+
+/// Imports the features of one basemap layer of `town`, inside the caller's transaction.
+fn import_basemap_tx(
+    tx: &mut Transaction,
+    town: &str,
+    layer: BasemapLayer,
+    features: &[BasemapFeature],
+    mode: Mode,
+) -> Result<ImportCounts> {
+    gridmap_store::check_basemap_import(layer, features, mode)?;
+    let name = layer.as_str();
+    let mut counts = ImportCounts::default();
+    if mode == Mode::Replace {
+        counts.deleted = tx
+            .execute(
+                "DELETE FROM basemap WHERE town = $1 AND layer = $2",
+                &[&town, &name],
+            )
+            .db()? as usize;
+    }
+    let stmt = tx
+        .prepare(
+            "INSERT INTO basemap (town, layer, kind, detail, name, geom)
+             SELECT $1, $2, u.kind, u.detail, u.name, u.g
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::geometry[])
+               WITH ORDINALITY AS u(kind, detail, name, g, ord)
+             ORDER BY u.ord",
+        )
+        .db()?;
+    for chunk in features.chunks(CHUNK) {
+        let kinds: Vec<Option<String>> = chunk.iter().map(|f| f.kind.clone()).collect();
+        let details: Vec<Option<String>> = chunk.iter().map(|f| f.detail.clone()).collect();
+        let names: Vec<Option<String>> = chunk.iter().map(|f| f.name.clone()).collect();
+        let geoms: Vec<Geom> = chunk.iter().map(|f| geom(f.geometry.clone())).collect();
+        counts.inserted += tx
+            .execute(&stmt, &[&town, &name, &kinds, &details, &names, &geoms])
+            .db()? as usize;
+    }
+    Ok(counts)
+}
+
+/// A row of `grid_history` read as `version, action, changed_at (as {AT}), changed_by, reason,
+/// name, village, old_geom, geom` (more columns may follow).
+fn grid_version(r: &Row) -> Result<GridVersion> {
+    let version = r.get::<_, i32>(0);
+    let geo = |i: usize| -> Result<Option<MultiPolygon>> {
+        r.try_get::<_, Decode<Geometry>>(i)
+            .map(|d| multipolygon(d.geometry))
+            .map_err(|e| StoreError::Geometry {
+                table: "grid_history",
+                fid: i64::from(version),
+                message: e.to_string(),
+            })
+    };
+    Ok(GridVersion {
+        version: version as u32,
+        action: r.get(1),
+        at: r.get(2),
+        who: r.get(3),
+        why: r.get(4),
+        name: r.get(5),
+        village: r.get(6),
+        previous: geo(7)?,
+        geometry: geo(8)?,
+    })
+}
+
 impl Store for PgStore {
     fn town(&self) -> Result<Town> {
         let row = self
@@ -1067,18 +1246,7 @@ impl Store for PgStore {
     }
 
     fn import_villages(&mut self, villages: &[Village], mode: Mode) -> Result<ImportCounts> {
-        let batch = Batch {
-            keys: villages.iter().map(|v| v.code.clone()).collect(),
-            cols: vec![
-                texts(villages, |v| Some(v.name.clone())),
-                texts(villages, |v| v.town.clone()),
-            ],
-            geoms: villages
-                .iter()
-                .map(|v| v.boundary.as_ref().map(area))
-                .collect(),
-        };
-        self.import(&VILLAGES, batch, mode)
+        self.import(&VILLAGES, villages_batch(villages), mode)
     }
 
     fn grids(&self) -> Result<Vec<StoredGrid>> {
@@ -1152,31 +1320,7 @@ impl Store for PgStore {
                 &[&self.town, &code],
             )
             .db()?;
-        rows.iter()
-            .map(|r| {
-                let version = r.get::<_, i32>(0);
-                let geo = |i: usize| -> Result<Option<MultiPolygon>> {
-                    r.try_get::<_, Decode<Geometry>>(i)
-                        .map(|d| multipolygon(d.geometry))
-                        .map_err(|e| StoreError::Geometry {
-                            table: "grid_history",
-                            fid: i64::from(version),
-                            message: e.to_string(),
-                        })
-                };
-                Ok(GridVersion {
-                    version: version as u32,
-                    action: r.get(1),
-                    at: r.get(2),
-                    who: r.get(3),
-                    why: r.get(4),
-                    name: r.get(5),
-                    village: r.get(6),
-                    previous: geo(7)?,
-                    geometry: geo(8)?,
-                })
-            })
-            .collect()
+        rows.iter().map(grid_version).collect()
     }
 
     fn restore_grid(&mut self, code: &str, version: u32, change: &Change) -> Result<u32> {
@@ -1285,19 +1429,7 @@ impl Store for PgStore {
     }
 
     fn import_buildings(&mut self, buildings: &[Building], mode: Mode) -> Result<ImportCounts> {
-        let batch = Batch {
-            keys: buildings.iter().map(|b| b.id.clone()).collect(),
-            cols: vec![
-                ints(buildings, |b| Some(i64::from(b.households))),
-                ints(buildings, |b| b.floors.map(i64::from)),
-                texts(buildings, |b| b.kind.clone()),
-            ],
-            geoms: buildings
-                .iter()
-                .map(|b| Some(geom(Geometry::from(&b.footprint))))
-                .collect(),
-        };
-        self.import(&BUILDINGS, batch, mode)
+        self.import(&BUILDINGS, buildings_batch(buildings), mode)
     }
 
     fn addresses(&self) -> Result<Vec<Address>> {
@@ -1313,19 +1445,7 @@ impl Store for PgStore {
     }
 
     fn import_addresses(&mut self, addresses: &[Address], mode: Mode) -> Result<ImportCounts> {
-        let batch = Batch {
-            keys: addresses.iter().map(|a| a.id.clone()).collect(),
-            cols: vec![
-                texts(addresses, |a| a.text.clone()),
-                texts(addresses, |a| a.declared_grid.clone()),
-                texts(addresses, |a| a.declared_building.clone()),
-            ],
-            geoms: addresses
-                .iter()
-                .map(|a| Some(geom(Geometry::Point(a.point))))
-                .collect(),
-        };
-        self.import(&ADDRESSES, batch, mode)
+        self.import(&ADDRESSES, addresses_batch(addresses), mode)
     }
 
     fn units(&self) -> Result<Vec<Unit>> {
@@ -1342,20 +1462,7 @@ impl Store for PgStore {
     }
 
     fn import_units(&mut self, units: &[Unit], mode: Mode) -> Result<ImportCounts> {
-        let batch = Batch {
-            keys: units.iter().map(|u| u.id.clone()).collect(),
-            cols: vec![
-                texts(units, |u| Some(u.name.clone())),
-                texts(units, |u| u.category.clone()),
-                texts(units, |u| u.address.clone()),
-                texts(units, |u| u.contact.clone()),
-            ],
-            geoms: units
-                .iter()
-                .map(|u| Some(geom(Geometry::Point(u.point))))
-                .collect(),
-        };
-        self.import(&UNITS, batch, mode)
+        self.import(&UNITS, units_batch(units), mode)
     }
 
     fn visits(&self) -> Result<Vec<Visit>> {
@@ -1380,30 +1487,7 @@ impl Store for PgStore {
     }
 
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts> {
-        let batch = Batch {
-            keys: visits.iter().map(|v| v.id.clone()).collect(),
-            cols: vec![
-                texts(visits, |v| v.building.clone()),
-                texts(visits, |v| v.house.clone()),
-                texts(visits, |v| Some(v.worker.clone())),
-                texts(visits, |v| Some(v.time.clone())),
-                texts(visits, |v| Some(v.outcome.as_str().into())),
-                texts(visits, |v| v.note.clone()),
-                Col::Bool(visits.iter().map(|v| Some(v.flagged)).collect()),
-                Col::Bool(visits.iter().map(|v| v.knows_worker).collect()),
-                Col::Small(
-                    visits
-                        .iter()
-                        .map(|v| v.satisfaction.map(i16::from))
-                        .collect(),
-                ),
-            ],
-            geoms: visits
-                .iter()
-                .map(|v| v.point.map(|p| geom(Geometry::Point(p))))
-                .collect(),
-        };
-        self.import(&VISITS, batch, mode)
+        self.import(&VISITS, visits_batch(visits), mode)
     }
 
     fn basemap(&self) -> Result<Vec<BasemapFeature>> {
@@ -1433,37 +1517,9 @@ impl Store for PgStore {
         features: &[BasemapFeature],
         mode: Mode,
     ) -> Result<ImportCounts> {
-        gridmap_store::check_basemap_import(layer, features, mode)?;
         let town = self.town.clone();
-        let name = layer.as_str();
         let mut tx = self.conn().transaction().db()?;
-        let mut counts = ImportCounts::default();
-        if mode == Mode::Replace {
-            counts.deleted = tx
-                .execute(
-                    "DELETE FROM basemap WHERE town = $1 AND layer = $2",
-                    &[&town, &name],
-                )
-                .db()? as usize;
-        }
-        let stmt = tx
-            .prepare(
-                "INSERT INTO basemap (town, layer, kind, detail, name, geom)
-                 SELECT $1, $2, u.kind, u.detail, u.name, u.g
-                 FROM unnest($3::text[], $4::text[], $5::text[], $6::geometry[])
-                   WITH ORDINALITY AS u(kind, detail, name, g, ord)
-                 ORDER BY u.ord",
-            )
-            .db()?;
-        for chunk in features.chunks(CHUNK) {
-            let kinds: Vec<Option<String>> = chunk.iter().map(|f| f.kind.clone()).collect();
-            let details: Vec<Option<String>> = chunk.iter().map(|f| f.detail.clone()).collect();
-            let names: Vec<Option<String>> = chunk.iter().map(|f| f.name.clone()).collect();
-            let geoms: Vec<Geom> = chunk.iter().map(|f| geom(f.geometry.clone())).collect();
-            counts.inserted += tx
-                .execute(&stmt, &[&town, &name, &kinds, &details, &names, &geoms])
-                .db()? as usize;
-        }
+        let counts = import_basemap_tx(&mut tx, &town, layer, features, mode)?;
         tx.commit().db()?;
         Ok(counts)
     }

@@ -747,7 +747,7 @@ fn touch_grown(tx: &Transaction, table: &str, added: Option<[f64; 4]>) -> rusqli
     Ok(())
 }
 
-fn touch(tx: &Transaction, table: &str) -> rusqlite::Result<()> {
+pub(crate) fn touch(tx: &Transaction, table: &str) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
            min_x = (SELECT min(minx) FROM \"rtree_{t}_geom\"), max_x = (SELECT max(maxx) FROM \"rtree_{t}_geom\"),
@@ -991,6 +991,38 @@ fn save_grid_tx(
     }
 }
 
+/// A row of `grid_history` read as `fid, version, action, changed_at, changed_by, reason,
+/// name, village, old_geom, geom` (more columns may follow).
+pub(crate) fn history_row(r: &rusqlite::Row) -> Result<GridVersion> {
+    let fid: i64 = r.get(0)?;
+    let geo = |i: usize| -> Result<Option<MultiPolygon>> {
+        let b: Option<Vec<u8>> = r.get(i)?;
+        match b {
+            None => Ok(None),
+            Some(b) => {
+                decode(&b)
+                    .map(|g| multipolygon(Some(g)))
+                    .map_err(|e| StoreError::Geometry {
+                        table: "grid_history",
+                        fid,
+                        message: e.0,
+                    })
+            }
+        }
+    };
+    Ok(GridVersion {
+        version: r.get(1)?,
+        action: r.get(2)?,
+        at: r.get(3)?,
+        who: r.get(4)?,
+        why: r.get(5)?,
+        name: r.get(6)?,
+        village: r.get(7)?,
+        previous: geo(8)?,
+        geometry: geo(9)?,
+    })
+}
+
 fn delete_grid_tx(
     tx: &Transaction,
     code: &str,
@@ -1137,31 +1169,7 @@ impl Store for GpkgStore {
         let mut rows = stmt.query([code])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let fid: i64 = r.get(0)?;
-            let geo = |i: usize| -> Result<Option<MultiPolygon>> {
-                let b: Option<Vec<u8>> = r.get(i)?;
-                match b {
-                    None => Ok(None),
-                    Some(b) => decode(&b).map(|g| multipolygon(Some(g))).map_err(|e| {
-                        StoreError::Geometry {
-                            table: "grid_history",
-                            fid,
-                            message: e.0,
-                        }
-                    }),
-                }
-            };
-            out.push(GridVersion {
-                version: r.get(1)?,
-                action: r.get(2)?,
-                at: r.get(3)?,
-                who: r.get(4)?,
-                why: r.get(5)?,
-                name: r.get(6)?,
-                village: r.get(7)?,
-                previous: geo(8)?,
-                geometry: geo(9)?,
-            });
+            out.push(history_row(r)?);
         }
         Ok(out)
     }

@@ -33,6 +33,7 @@ pub mod reconcile;
 pub mod registers;
 mod rtree_bulk;
 pub mod scorecard;
+pub mod transfer;
 pub mod wkb;
 
 pub use gpkg::{Checkpointer, GpkgStore};
