@@ -113,8 +113,9 @@
 //!
 //! # Not yet
 //!
-//! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate` and
-//! `stats`; its other commands and the server still open GeoPackage projects only. Of what the
+//! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate`, `stats`
+//! and `serve` (and moves a whole town in and out, `transfer.rs`); its other commands open
+//! GeoPackage projects only. Of what the
 //! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
 //! police registers and the key subjects are not here yet (so [`PgStore::rekey`] re-seals
 //! people and remarks only), nor are `LISTEN/NOTIFY` between instances and streamed reads.
