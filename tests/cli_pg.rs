@@ -397,10 +397,9 @@ fn a_password_in_the_url_is_refused_and_not_echoed() {
 fn commands_not_yet_on_postgres_say_so_in_one_line() {
     // Refused before any connection: no database needed.
     let url = "postgres://gridmap@127.0.0.1:9/gridmap";
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 9] = [
         &["history", url, "G1"],
         &["restore", url, "G1", "--version", "1"],
-        &["user", "add", url, "--username", "a", "--role", "admin"],
         &["stats", url, "--scorecard"],
         &["plates", url, "--grid", "G1", "--out", "p.pdf"],
         &["rekey", url, "--new-key-file", "k"],
@@ -419,11 +418,7 @@ fn commands_not_yet_on_postgres_say_so_in_one_line() {
         &["import", url, "--layer", "households", "h.csv"],
     ];
     for args in commands {
-        let mut args = args.to_vec();
-        if args[0] == "user" {
-            args.extend(["--scope", "310101001", "--password-stdin"]);
-        }
-        let err = fails(&args);
+        let err = fails(args);
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(
             err.contains(
@@ -436,11 +431,27 @@ fn commands_not_yet_on_postgres_say_so_in_one_line() {
 
 /// One HTTP/1.1 request without a body or with a JSON one; (status, body).
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(port, method, path, body, None)
+}
+
+/// [`http`]: a GET with a bearer token.
+fn http_auth(port: u16, path: &str, token: &str) -> (u16, String) {
+    http_with(port, "GET", path, "", Some(token))
+}
+
+fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -456,7 +467,7 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 #[test]
-fn serve_serves_a_postgres_town_and_says_accounts_are_not_there_yet() {
+fn serve_serves_a_postgres_town_to_a_user_added_there() {
     let Some(url) = pg_url() else { return };
     let _town = Town::new(&url, "990100008");
     demo_town(
@@ -464,6 +475,42 @@ fn serve_serves_a_postgres_town_and_says_accounts_are_not_there_yet() {
         "990100008",
         &["--town", "990100008"],
         &["grids", "buildings"],
+    );
+    // The user goes into the town's accounts in PostgreSQL, with the CLI's password policy.
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
+        .args([
+            "user",
+            "add",
+            &url,
+            "--town",
+            "990100008",
+            "--username",
+            "admin",
+            "--role",
+            "admin",
+            "--scope",
+            "990100008",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(add.stdin.take().unwrap(), "quiet-harbour-2026").unwrap();
+    }
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("user admin (admin, scope 990100008) saved"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let (mut server, port) = serve(
         std::process::Command::new(env!("CARGO_BIN_EXE_gridmap")),
@@ -481,13 +528,24 @@ fn serve_serves_a_postgres_town_and_says_accounts_are_not_there_yet() {
         port,
         "POST",
         "/api/login",
-        r#"{"username": "admin", "password": "secret-pass"}"#,
+        r#"{"username": "admin", "password": "wrong-pass-2026"}"#,
     );
-    assert_eq!(status, 501, "{body}");
-    assert!(
-        body.contains("user accounts: not available on this store yet (issue #25)"),
-        "{body}"
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/login",
+        r#"{"username": "admin", "password": "quiet-harbour-2026"}"#,
     );
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = http_auth(port, "/api/grids", &token);
+    assert_eq!(status, 200, "{body}");
+    let grids: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(grids["features"].as_array().map(Vec::len), Some(31));
     // SIGTERM: a clean stop (the PostgreSQL connection is closed off the async threads).
     std::process::Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -228,7 +228,7 @@ fn check_project(command: &Command) -> Result<()> {
         Command::Restore(a) => gpkg_only(&a.project, "restore"),
         Command::Partition(a) => optional(&a.project, "partition"),
         Command::Serve(a) => project(&a.project).map(|_| ()),
-        Command::User(crate::serve_cmd::UserCommand::Add(a)) => gpkg_only(&a.project, "user add"),
+        Command::User(crate::serve_cmd::UserCommand::Add(a)) => project(&a.project).map(|_| ()),
         Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
         Command::Stats(a) => project(&a.project).map(|_| ()),
         Command::Plates(a) => gpkg_only(&a.project, "plates"),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use gridmap_server::{AppState, Settings};
-use gridmap_store::{GpkgStore, User};
+use gridmap_store::User;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -61,8 +61,12 @@ pub enum UserCommand {
 
 #[derive(Debug, Args)]
 pub struct UserAddArgs {
-    /// The project file.
+    /// The project: a GeoPackage file, or a town of a PostgreSQL database
+    /// (`postgres://user@host/db`, password from PGPASSWORD or ~/.pgpass).
     pub(crate) project: PathBuf,
+    /// The town (its code) of a PostgreSQL database holding several.
+    #[arg(long)]
+    town: Option<String>,
     /// At most 64 characters, no spaces, control or invisible characters.
     #[arg(long)]
     username: String,
@@ -138,8 +142,8 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     };
     if store.as_gpkg().is_none() {
         eprintln!(
-            "note: {name}: user accounts, the registers and the audit log are not in PostgreSQL \
-             yet: nobody can sign in, and what needs a user answers 501 (issue #25)"
+            "note: {name}: door plates, declarations, police reconciliations and key subjects \
+             are not in PostgreSQL yet: their routes answer 501 (issue #25)"
         );
     }
     let state = AppState::with_store(store, settings, key)
@@ -158,7 +162,6 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 pub fn run_user(command: UserCommand) -> Result<ExitCode> {
-    use gridmap_store::Store;
     use gridmap_users::policy;
     match command {
         UserCommand::Add(args) => {
@@ -167,7 +170,9 @@ pub fn run_user(command: UserCommand) -> Result<ExitCode> {
                 .read_to_string(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.lines().next().unwrap_or_default();
-            let mut store = GpkgStore::open(&args.project)?;
+            let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
+            let name = opened.name();
+            let mut store = opened.into_project_store();
             let grids = store.grids()?;
             let org = policy::Org {
                 town: store.town()?.code,
@@ -189,11 +194,8 @@ pub fn run_user(command: UserCommand) -> Result<ExitCode> {
                 password_hash: hash,
             })?;
             println!(
-                "user {} ({}, scope {}) saved in {}",
-                args.username,
-                args.role,
-                args.scope,
-                args.project.display()
+                "user {} ({}, scope {}) saved in {name}",
+                args.username, args.role, args.scope,
             );
             Ok(ExitCode::SUCCESS)
         }
