@@ -397,7 +397,7 @@ fn a_password_in_the_url_is_refused_and_not_echoed() {
 fn commands_not_yet_on_postgres_say_so_in_one_line() {
     // Refused before any connection: no database needed.
     let url = "postgres://gridmap@127.0.0.1:9/gridmap";
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 8] = [
         &["history", url, "G1"],
         &["restore", url, "G1", "--version", "1"],
         &["stats", url, "--scorecard"],
@@ -415,7 +415,6 @@ fn commands_not_yet_on_postgres_say_so_in_one_line() {
             "--out",
             "p.geojson",
         ],
-        &["import", url, "--layer", "households", "h.csv"],
     ];
     for args in commands {
         let err = fails(args);
@@ -554,4 +553,60 @@ fn serve_serves_a_postgres_town_to_a_user_added_there() {
     let status = server.wait().unwrap();
     drop(guard);
     assert!(status.success(), "{status:?}");
+}
+
+/// The household form imported by the CLI into a PostgreSQL town does what it does in a
+/// GeoPackage: the same people, houses, rejections and links (the summary lines equal but for
+/// the project's name and the time taken).
+#[test]
+fn the_household_form_imports_into_postgres_as_into_a_geopackage() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::new(&url, "990100009");
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("demo.gpkg");
+    let gpkg = s(&gpkg);
+    demo_town(gpkg, "990100009", &[], &ALL);
+    let on_pg = ["--town", "990100009"];
+    demo_town(&url, "990100009", &on_pg, &ALL);
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddee02";
+    let form = demo("households.csv");
+    let import = |project: &str, town: &[&str], rejected: &Path| {
+        let mut args = vec![
+            "import",
+            project,
+            "--layer",
+            "households",
+            s(&form),
+            "--skip-invalid",
+            "--rejected",
+            s(rejected),
+        ];
+        args.extend_from_slice(town);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
+            .args(&args)
+            .env_remove("GRIDMAP_KEY_FILE")
+            .env("GRIDMAP_KEY", key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{project}: {}", stderr(&out));
+        // The counts and the lists, without the project's name, the side file and the time.
+        let text = stdout(&out);
+        let (first, rest) = text.split_once('\n').unwrap();
+        let counts = first.split_once("read ").unwrap().1;
+        let (counts, tail) = counts.split_once(" (reasons in ").unwrap();
+        let linked = tail.split_once("; ").unwrap().1;
+        let linked = linked.rsplit_once(" in ").unwrap().0;
+        format!("{counts}; {linked}\n{rest}")
+    };
+    let on_file = import(gpkg, &[], &dir.path().join("file.rejected.csv"));
+    let on_db = import(&url, &on_pg, &dir.path().join("db.rejected.csv"));
+    assert!(on_file.contains("people"), "{on_file}");
+    assert_eq!(
+        on_db.replace("990100009", ""),
+        on_file.replace("990100009", "")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("db.rejected.csv")).unwrap(),
+        std::fs::read_to_string(dir.path().join("file.rejected.csv")).unwrap()
+    );
 }

@@ -33,13 +33,16 @@ fn list(rows: &[RowProblem]) -> String {
 /// and unlinked rows, with their reasons, go to `rejected` (default `FORM.rejected.csv`).
 pub fn run_import_households(
     project: &Path,
+    town: Option<&str>,
     file: &Path,
     skip_invalid: bool,
     rejected: Option<&Path>,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let key = RegisterKey::from_env()?;
-    let mut store = GpkgStore::open(project)?;
+    let opened = crate::target::Opened::open(project, town)?;
+    let name = opened.name();
+    let mut store = opened.into_project_store();
     let form = read_households(file)?;
     let mut rejected_rows: Vec<RowProblem> = form
         .rejected
@@ -100,7 +103,7 @@ pub fn run_import_households(
     println!(
         "imported households from {} into {} ({}, header row {}): read {} rows; {} people ({} new, {} updated) in {} houses ({} new, {} existing); rejected {}{side}; linked {} of {} rows to a building ({rate:.1}%) in {:.2} s",
         file.display(),
-        project.display(),
+        name,
         form.encoding,
         form.header_row,
         form.rows.len() + form.rejected.len(),

@@ -275,12 +275,12 @@ pub fn run_import(args: ImportArgs, verbose: bool) -> Result<ExitCode> {
         return crate::moves::import_project(&args.project, args.town.as_deref(), &args.file);
     };
     if layer == Layer::Households {
-        crate::target::gpkg_only(&args.project, "import --layer households")?;
         if args.crs.is_some() || args.from_gcj02 || args.from_bd09 || !args.map.is_empty() {
             bail!("--crs, --from-gcj02/--from-bd09 and --map do not apply to household forms");
         }
         return crate::households_cmd::run_import_households(
             &args.project,
+            args.town.as_deref(),
             &args.file,
             args.skip_invalid,
             args.rejected.as_deref(),
