@@ -609,4 +609,19 @@ fn the_household_form_imports_into_postgres_as_into_a_geopackage() {
         std::fs::read_to_string(dir.path().join("db.rejected.csv")).unwrap(),
         std::fs::read_to_string(dir.path().join("file.rejected.csv")).unwrap()
     );
+    // The registers' statistics (houses, people, linkage by village) count the same.
+    let on_file: Value =
+        serde_json::from_str(&ok(&["stats", gpkg, "--by", "village", "--json"])).unwrap();
+    let on_db: Value = serde_json::from_str(&ok(&[
+        "stats",
+        &url,
+        "--town",
+        "990100009",
+        "--by",
+        "village",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(on_file["town"]["people"], 542, "{on_file}");
+    assert_eq!(on_db, on_file);
 }

@@ -147,15 +147,9 @@ pub fn run_stats(project: &Path, town: Option<&str>, by: &str, json: bool) -> Re
         "village" => GroupBy::Village,
         other => bail!("--by {other}: expected grid or village"),
     };
-    let stats = match crate::target::Opened::open(project, town)? {
-        crate::target::Opened::Gpkg(store, _) => store.register_stats(by)?,
-        crate::target::Opened::Pg(store) => {
-            eprintln!(
-                "note: the registers (houses, people) are GeoPackage-only for now: they count 0 here"
-            );
-            gridmap_store::registers::stats_of(store.as_ref(), by, &[])?
-        }
-    };
+    let stats = crate::target::Opened::open(project, town)?
+        .into_project_store()
+        .register_stats(by)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);
