@@ -397,9 +397,7 @@ fn a_password_in_the_url_is_refused_and_not_echoed() {
 fn commands_not_yet_on_postgres_say_so_in_one_line() {
     // Refused before any connection: no database needed.
     let url = "postgres://gridmap@127.0.0.1:9/gridmap";
-    let commands: [&[&str]; 8] = [
-        &["history", url, "G1"],
-        &["restore", url, "G1", "--version", "1"],
+    let commands: [&[&str]; 6] = [
         &["stats", url, "--scorecard"],
         &["plates", url, "--grid", "G1", "--out", "p.pdf"],
         &["rekey", url, "--new-key-file", "k"],
@@ -624,4 +622,60 @@ fn the_household_form_imports_into_postgres_as_into_a_geopackage() {
     .unwrap();
     assert_eq!(on_file["town"]["people"], 542, "{on_file}");
     assert_eq!(on_db, on_file);
+}
+
+/// `gridmap history` and `gridmap restore` on a PostgreSQL town answer as on the GeoPackage.
+#[test]
+fn history_and_restore_work_on_a_postgres_town_as_on_a_geopackage() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::new(&url, "990100010");
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("demo.gpkg");
+    let gpkg = s(&gpkg);
+    let layers = ["boundary", "villages", "grids"];
+    demo_town(gpkg, "990100010", &[], &layers);
+    let on_pg = ["--town", "990100010"];
+    demo_town(&url, "990100010", &on_pg, &layers);
+    let grid = "310101001004-02";
+    let without_times = |text: String| -> Value {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        for row in v.as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("at");
+        }
+        v
+    };
+    for round in 0..2 {
+        let on_file = without_times(ok(&["history", gpkg, grid, "--json"]));
+        let on_db = without_times(ok(&[
+            "history",
+            &url,
+            "--town",
+            "990100010",
+            grid,
+            "--json",
+        ]));
+        assert_eq!(on_db, on_file, "round {round}");
+        // Restoring version 1 of an unchanged grid makes no new version, on either store.
+        assert_eq!(on_file.as_array().unwrap().len(), 1, "{on_file}");
+        if round == 0 {
+            let restore = |project: &str, town: &[&str]| {
+                let mut args = vec![
+                    "restore",
+                    project,
+                    grid,
+                    "--version",
+                    "1",
+                    "--who",
+                    "test",
+                    "--why",
+                    "test",
+                ];
+                args.extend_from_slice(town);
+                ok(&args)
+            };
+            assert_eq!(restore(&url, &on_pg), restore(gpkg, &[]));
+        }
+    }
+    let err = fails(&["history", &url, "--town", "990100010", "NO-SUCH-GRID"]);
+    assert!(err.contains("has no history"), "{err}");
 }

@@ -11,7 +11,7 @@ use geo::{Coord, Geometry, MapCoords};
 use gridmap_core::model::BasemapLayer;
 use gridmap_io::Fields;
 use gridmap_io::gdal_io::Column;
-use gridmap_store::{Change, GpkgStore, ImportCounts, Mode, Store};
+use gridmap_store::{Change, ImportCounts, Mode, Store};
 
 use crate::target::Opened;
 use serde_json::{Map, Value, json};
@@ -153,8 +153,11 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The project file.
+    /// The project: a GeoPackage file or a `postgres://` town.
     pub(crate) project: PathBuf,
+    /// The town (its code) of a PostgreSQL database holding several.
+    #[arg(long)]
+    town: Option<String>,
     /// The grid's code.
     grid: String,
     /// Print JSON instead of a table.
@@ -164,8 +167,11 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The project file.
+    /// The project: a GeoPackage file or a `postgres://` town.
     pub(crate) project: PathBuf,
+    /// The town (its code) of a PostgreSQL database holding several.
+    #[arg(long)]
+    town: Option<String>,
     /// The grid's code.
     grid: String,
     /// The version to make current again (see `gridmap history`).
@@ -680,14 +686,10 @@ fn write_any(
 }
 
 pub fn run_history(args: HistoryArgs) -> Result<ExitCode> {
-    let store = GpkgStore::open(&args.project)?;
-    let history = store.grid_history(&args.grid)?;
+    let opened = Opened::open(&args.project, args.town.as_deref())?;
+    let history = opened.store().grid_history(&args.grid)?;
     if history.is_empty() {
-        bail!(
-            "{}: grid {} has no history",
-            args.project.display(),
-            args.grid
-        );
+        bail!("{}: grid {} has no history", opened.name(), args.grid);
     }
     if args.json {
         let rows: Vec<Value> = history
@@ -724,7 +726,8 @@ pub fn run_history(args: HistoryArgs) -> Result<ExitCode> {
 }
 
 pub fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
-    let mut store = GpkgStore::open(&args.project)?;
+    let mut opened = Opened::open(&args.project, args.town.as_deref())?;
+    let store = opened.store_mut();
     let change = Change {
         who: args.who,
         why: args.why,
