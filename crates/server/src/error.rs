@@ -61,7 +61,7 @@ impl AppError {
     /// that clients can word it in their user's language: `bad_request`, `unauthorized`,
     /// `bad_login`, `too_many_attempts`, `too_many_requests`, `forbidden`, `invalid_request`, `not_found`,
     /// `conflict`, `stale` (a newer version was saved), `not_implemented` (the store does not do
-    /// it yet) or `internal`.
+    /// it yet), `unavailable` (the database cannot be reached: try again) or `internal`.
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "bad_request",
@@ -77,6 +77,7 @@ impl AppError {
             AppError::PreconditionFailed(_)
             | AppError::Store(gridmap_store::StoreError::VersionConflict { .. }) => "stale",
             AppError::Store(gridmap_store::StoreError::Unsupported { .. }) => "not_implemented",
+            AppError::Store(gridmap_store::StoreError::Backend(_)) => "unavailable",
             AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }
@@ -98,6 +99,10 @@ impl AppError {
             AppError::Store(gridmap_store::StoreError::Unsupported { .. }) => {
                 StatusCode::NOT_IMPLEMENTED
             }
+            // The database server is down or restarting: the request may be tried again.
+            AppError::Store(gridmap_store::StoreError::Backend(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,9 +114,10 @@ impl From<gridmap_store::registers::RegisterError> for AppError {
     fn from(e: gridmap_store::registers::RegisterError) -> Self {
         use gridmap_store::registers::RegisterError;
         match e {
-            RegisterError::Store(e @ gridmap_store::StoreError::Unsupported { .. }) => {
-                AppError::Store(e)
-            }
+            RegisterError::Store(
+                e @ (gridmap_store::StoreError::Unsupported { .. }
+                | gridmap_store::StoreError::Backend(_)),
+            ) => AppError::Store(e),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -120,7 +126,14 @@ impl From<gridmap_store::registers::RegisterError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE
+            && matches!(self, AppError::Store(_))
+        {
+            // The driver's message stays in the log (it may name the server); the client is
+            // told what happened and that trying again is the remedy.
+            tracing::warn!(error = ?self, "the database is unavailable");
+            "the database is unavailable: try again in a moment".to_string()
+        } else if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             // Logged once here, inside the request's span; the client gets no internals.
             tracing::error!(error = ?self, "request failed");
             "internal error; see the server log".to_string()
@@ -132,6 +145,12 @@ impl IntoResponse for AppError {
         };
         let mut response =
             (status, Json(json!({"error": message, "code": self.code()}))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme that would do.
             response.headers_mut().insert(
