@@ -126,23 +126,22 @@ impl From<gridmap_store::registers::RegisterError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status == StatusCode::SERVICE_UNAVAILABLE
-            && matches!(self, AppError::Store(_))
-        {
-            // The driver's message stays in the log (it may name the server); the client is
-            // told what happened and that trying again is the remedy.
-            tracing::warn!(error = ?self, "the database is unavailable");
-            "the database is unavailable: try again in a moment".to_string()
-        } else if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
-            // Logged once here, inside the request's span; the client gets no internals.
-            tracing::error!(error = ?self, "request failed");
-            "internal error; see the server log".to_string()
-        } else {
-            match &self {
-                AppError::Store(e) => e.to_string(),
-                other => other.to_string(),
-            }
-        };
+        let message =
+            if status == StatusCode::SERVICE_UNAVAILABLE && matches!(self, AppError::Store(_)) {
+                // The driver's message stays in the log (it may name the server); the client is
+                // told what happened and that trying again is the remedy.
+                tracing::warn!(error = ?self, "the database is unavailable");
+                "the database is unavailable: try again in a moment".to_string()
+            } else if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+                // Logged once here, inside the request's span; the client gets no internals.
+                tracing::error!(error = ?self, "request failed");
+                "internal error; see the server log".to_string()
+            } else {
+                match &self {
+                    AppError::Store(e) => e.to_string(),
+                    other => other.to_string(),
+                }
+            };
         let mut response =
             (status, Json(json!({"error": message, "code": self.code()}))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -159,5 +158,49 @@ impl IntoResponse for AppError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_to_try_again_without_the_driver_message() {
+        let driver = std::io::Error::other("connection to db.internal:5432 refused");
+        let e = AppError::Store(gridmap_store::StoreError::Backend(Box::new(driver)));
+        assert_eq!(e.code(), "unavailable");
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"5"[..])
+        );
+        let body = futures_body(r);
+        assert!(
+            body.contains("the database is unavailable: try again in a moment"),
+            "{body}"
+        );
+        assert!(!body.contains("db.internal"), "{body}");
+    }
+
+    #[test]
+    fn an_internal_error_still_hides_its_message() {
+        let r = AppError::Internal("secret detail".into()).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = futures_body(r);
+        assert!(!body.contains("secret detail"), "{body}");
+    }
+
+    fn futures_body(r: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map(|rt| rt.block_on(axum::body::to_bytes(r.into_body(), 1 << 20)))
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
