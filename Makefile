@@ -15,3 +15,4 @@ bench:
 	bench/run_signin.sh
 	bench/run_live.sh
 	bench/run_repair.sh
+	bench/run_pg.sh
