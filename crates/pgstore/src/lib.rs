@@ -118,15 +118,28 @@
 //! GeoPackage projects only. Of what the
 //! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
 //! police registers and the key subjects are not here yet (so [`PgStore::rekey`] re-seals
-//! people and remarks only), nor are `LISTEN/NOTIFY` between instances and streamed reads.
+//! people and remarks only), nor are streamed reads.
+//!
+//! # Several processes, one town
+//!
+//! Every committed change of a town's data bumps its change counter and is announced on the
+//! channel [`CHANNEL`] (schema version 3): [`PgStore::listen`] gives a [`Listener`] on a
+//! connection of its own, which is the store's `gridmap_store::ChangeFeed` (see the `notify`
+//! module); [`PgStore::change_counter`], [`PgStore::backend_pid`] (the sender of this store's
+//! own changes) and [`PgStore::reopen`] (a second connection to the same town) go with it.
+//! The counter is bumped under the town row's lock, so writers of one town commit one after
+//! another from their first change on.
 
 #![warn(missing_docs)]
 
 mod accounts;
+mod notify;
 mod plans;
 mod project;
 mod registers;
 mod transfer;
+
+pub use notify::{CHANNEL, Listener};
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -151,9 +164,10 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
+    include_str!("../migrations/0003_changes.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).
@@ -340,6 +354,9 @@ pub struct PgStore {
     client: Mutex<Client>,
     town: String,
     target: String,
+    /// How to connect again (a second connection, a listener); holds the password, if any:
+    /// never printed.
+    config: Config,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -351,9 +368,15 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-fn connect(url: &str) -> Result<(Client, String)> {
+fn connect(url: &str) -> Result<(Client, String, Config)> {
     let c = config(url, |k| std::env::var(k).ok())?;
-    let target = describe(&c);
+    let (client, target) = connect_with(&c)?;
+    Ok((client, target, c))
+}
+
+/// A connection made with `c`, and how errors name its database.
+fn connect_with(c: &Config) -> Result<(Client, String)> {
+    let target = describe(c);
     let client = c.connect(NoTls).map_err(|e| StoreError::Open {
         path: target.clone(),
         message: format!("cannot connect: {e}"),
@@ -576,7 +599,7 @@ impl PgStore {
     /// Adds a town to the database at `url` (see [`config`]), bringing the schema up to date
     /// first (a new database gets it). Fails with [`StoreError::Open`] if the town exists.
     pub fn create(url: &str, town_code: &str, town_name: &str) -> Result<Self> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, config) = connect(url)?;
         migrate(&mut client, &target, true)?;
         let added = client
             .execute(
@@ -596,6 +619,7 @@ impl PgStore {
             client: Mutex::new(client),
             town: town_code.into(),
             target,
+            config,
         })
     }
 
@@ -603,7 +627,7 @@ impl PgStore {
     /// migrations the database lacks. Fails with [`StoreError::Open`] if the database is not a
     /// gridmap database, has a newer schema than this binary knows, or has no such town.
     pub fn open(url: &str, town_code: &str) -> Result<Self> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, config) = connect(url)?;
         migrate(&mut client, &target, false)?;
         let exists: bool = client
             .query_one(
@@ -624,6 +648,7 @@ impl PgStore {
             client: Mutex::new(client),
             town: town_code.into(),
             target,
+            config,
         })
     }
 
@@ -653,7 +678,7 @@ impl PgStore {
     /// migrations the database lacks, as [`PgStore::open`] does, and fails as it does with
     /// [`StoreError::Open`] if the database is not a gridmap database or has a newer schema.
     pub fn towns_in(url: &str) -> Result<Vec<(String, String)>> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, _) = connect(url)?;
         migrate(&mut client, &target, false)?;
         Ok(client
             .query("SELECT town, name FROM town ORDER BY town", &[])

@@ -41,6 +41,10 @@ impl ProjectStore for PgStore {
         PgStore::audit_log(self)
     }
 
+    fn change_feed(&self) -> Result<Option<Box<dyn gridmap_store::ChangeFeed>>> {
+        Ok(Some(Box::new(self.listen()?)))
+    }
+
     fn visit_worker(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .lock()
