@@ -64,6 +64,17 @@ fn parse(payload: &str, town: &str, sender: i32) -> Option<ChangeNote> {
     })
 }
 
+/// The town `town` on a new connection made with `config` (the schema is already up to date).
+fn store_on(config: &Config, town: &str) -> Result<PgStore> {
+    let (client, target) = connect_with(config)?;
+    Ok(PgStore {
+        client: std::sync::Mutex::new(client),
+        town: town.into(),
+        target,
+        config: config.clone(),
+    })
+}
+
 fn counter_of(client: &mut Client, town: &str) -> Result<i64> {
     client
         .query_opt("SELECT changes FROM town WHERE town = $1", &[&town])
@@ -102,13 +113,7 @@ impl PgStore {
 
     /// The same town on a second connection (the schema is already up to date).
     pub fn reopen(&self) -> Result<PgStore> {
-        let (client, target) = connect_with(&self.config)?;
-        Ok(PgStore {
-            client: std::sync::Mutex::new(client),
-            town: self.town.clone(),
-            target,
-            config: self.config.clone(),
-        })
+        store_on(&self.config, &self.town)
     }
 }
 
@@ -160,13 +165,7 @@ impl Listener {
 
     /// A new store over the same town.
     pub fn reopen(&self) -> Result<PgStore> {
-        let (client, target) = connect_with(&self.config)?;
-        Ok(PgStore {
-            client: std::sync::Mutex::new(client),
-            town: self.town.clone(),
-            target,
-            config: self.config.clone(),
-        })
+        store_on(&self.config, &self.town)
     }
 }
 
