@@ -152,6 +152,15 @@ impl Listener {
         counter_of(&mut self.client, &self.town)
     }
 
+    /// The backend process id of the listener's own connection.
+    pub fn backend_pid(&mut self) -> Result<i32> {
+        Ok(self
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .db()?
+            .get(0))
+    }
+
     /// Connects and listens again.
     pub fn reconnect(&mut self) -> Result<()> {
         self.client = listening(&self.config)?;

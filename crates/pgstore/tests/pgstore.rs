@@ -625,8 +625,18 @@ fn committed_changes_are_announced_to_listeners_of_the_town() {
     }
     assert!(heard.next(Duration::from_millis(300)).unwrap().is_none());
     assert_eq!(heard.counter().unwrap(), *counters.last().unwrap());
+    // A listener cut off says so, and hears again once connected again.
+    let pid = heard.backend_pid().unwrap();
+    client(&pg_url().unwrap())
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    assert!(heard.next(Duration::from_secs(5)).is_err());
+    heard.reconnect().unwrap();
+    a.import_visits(&[visit("v3")], Mode::Append).unwrap();
+    let n = heard.next(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(n.counter, counters.last().unwrap() + 1);
     // The feed as the server sees it.
     let mut feed = ProjectStore::change_feed(&a).unwrap().unwrap();
     feed.reconnect().unwrap();
-    assert_eq!(feed.counter().unwrap(), *counters.last().unwrap());
+    assert_eq!(feed.counter().unwrap(), n.counter);
 }

@@ -200,8 +200,9 @@ fn take_in(shared: &Shared, feed: &dyn ChangeFeed, what: Pending) {
         });
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match (done, what) {
+        // Visits come all day: not worth a line each at info.
         (Ok(()), Pending::Visits) => {
-            tracing::info!(ms, "took in visits recorded by another server");
+            tracing::debug!(ms, "took in visits recorded by another server");
         }
         (Ok(()), _) => tracing::info!(ms, "reloaded the town after another server's writes"),
         (Err(e), _) => {

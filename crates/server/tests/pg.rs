@@ -318,6 +318,7 @@ async fn two_servers(a: &AppState, b: &AppState) {
     assert_eq!(status, StatusCode::OK, "{stats_before}");
     let (_, seen) = call(&a, "GET", &building_uri, Some(&token_a), None, &[]).await;
     assert_ne!(seen["visit"], "visited", "{seen}");
+    let snapshot = a.project();
     let visit = json!({"building": building, "outcome": "visited", "lon": at.x, "lat": at.y});
     let (status, body) = call(&b, "POST", "/api/visits", Some(&token_b), Some(visit), &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -333,6 +334,32 @@ async fn two_servers(a: &AppState, b: &AppState) {
         stats == stats_b
     })
     .await;
-    // Both hold the same log.
+    // Both hold the same log; A took the visit in without loading the town again.
     assert_eq!(*a.project().live(), *b.project().live());
+    assert!(std::sync::Arc::ptr_eq(&snapshot, &a.project()));
+
+    // A user added by another process (`gridmap user add` on the database): both sign them in.
+    let url = pg_url().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut third = PgStore::open(&url, TWO).unwrap();
+        add_user(&mut third, "leader", "grid_leader", &code);
+    })
+    .await
+    .unwrap();
+    for (name, state) in [("A", &a), ("B", &b)] {
+        within_deadline(
+            &format!("a user added elsewhere in {name}'s users"),
+            || async {
+                state
+                    .0
+                    .users
+                    .read()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u.username == "leader")
+            },
+        )
+        .await;
+        login(state, "leader").await;
+    }
 }
