@@ -129,6 +129,10 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
                 if !reconnect(shared, feed.as_mut()) {
                     return;
                 }
+                // The reload takes in every change up to now: later notes follow on from it.
+                if let Ok(now) = feed.counter() {
+                    heard.seen = heard.seen.max(now);
+                }
                 heard.ask(Pending::Reload);
                 quiet = true;
             }
