@@ -713,6 +713,19 @@ impl PgStore {
         key: &str,
         columns: &[&str],
         only: Option<&str>,
+        f: impl FnMut(&Row, Option<Geometry>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.read_from(table, key, columns, only, 0, f)
+    }
+
+    /// [`read`](Self::read), leaving out the first `skip` rows.
+    fn read_from<T>(
+        &self,
+        table: &'static str,
+        key: &str,
+        columns: &[&str],
+        only: Option<&str>,
+        skip: i64,
         mut f: impl FnMut(&Row, Option<Geometry>) -> Result<T>,
     ) -> Result<Vec<T>> {
         let cols: String = columns.iter().map(|c| format!(", \"{c}\"")).collect();
@@ -721,12 +734,18 @@ impl PgStore {
         } else {
             String::new()
         };
+        // A literal, not a parameter: the statement's parameters stay those above.
+        let order = if skip > 0 {
+            format!(" ORDER BY fid OFFSET {skip}")
+        } else {
+            " ORDER BY fid".to_string()
+        };
         // An empty point (an address or unit without a location, written as NaN, NaN) comes
         // back as no geometry: the decoder cannot read `POINT EMPTY`.
         let sql = format!(
             "SELECT fid, \"{key}\"{cols},
                CASE WHEN GeometryType(geom) = 'POINT' AND ST_IsEmpty(geom) THEN NULL ELSE geom END
-             FROM {table} WHERE town = $1{filter} ORDER BY fid"
+             FROM {table} WHERE town = $1{filter}{order}"
         );
         let rows = match only {
             Some(k) => self.lock().query(&sql, &[&self.town, &k]),
@@ -747,6 +766,30 @@ impl PgStore {
                 f(r, geometry)
             })
             .collect()
+    }
+
+    /// The visits from the `position`-th on (counting from 0, in store order): the visits
+    /// that a log holding the first `position` has not seen.
+    pub fn visits_from(&self, position: usize) -> Result<Vec<Visit>> {
+        let skip = i64::try_from(position).unwrap_or(i64::MAX);
+        self.read_from("visits", "id", VISITS.columns, None, skip, |r, g| {
+            let outcome: String = r.get(6);
+            Ok(Visit {
+                id: r.get(1),
+                building: r.get(2),
+                house: r.get(3),
+                worker: r.get(4),
+                time: r.get(5),
+                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
+                note: r.get(7),
+                flagged: r.get(8),
+                knows_worker: r.get(9),
+                satisfaction: r
+                    .get::<_, Option<i16>>(10)
+                    .and_then(|s| u8::try_from(s).ok()),
+                point: point(g),
+            })
+        })
     }
 
     /// Imports the records of `batch` into `layer` in one transaction.
@@ -1492,24 +1535,7 @@ impl Store for PgStore {
     }
 
     fn visits(&self) -> Result<Vec<Visit>> {
-        self.read("visits", "id", VISITS.columns, None, |r, g| {
-            let outcome: String = r.get(6);
-            Ok(Visit {
-                id: r.get(1),
-                building: r.get(2),
-                house: r.get(3),
-                worker: r.get(4),
-                time: r.get(5),
-                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
-                note: r.get(7),
-                flagged: r.get(8),
-                knows_worker: r.get(9),
-                satisfaction: r
-                    .get::<_, Option<i16>>(10)
-                    .and_then(|s| u8::try_from(s).ok()),
-                point: point(g),
-            })
-        })
+        self.visits_from(0)
     }
 
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts> {

@@ -635,6 +635,16 @@ fn committed_changes_are_announced_to_listeners_of_the_town() {
     a.import_visits(&[visit("v3")], Mode::Append).unwrap();
     let n = heard.next(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(n.counter, counters.last().unwrap() + 1);
+    // The visits a log holding the first one has not seen, in store order.
+    let ids: Vec<String> = a
+        .visits_from(1)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["v2", "v3"]);
+    assert_eq!(a.visits_from(0).unwrap().len(), 3);
+    assert!(a.visits_from(3).unwrap().is_empty());
     // The feed as the server sees it.
     let mut feed = ProjectStore::change_feed(&a).unwrap().unwrap();
     feed.reconnect().unwrap();

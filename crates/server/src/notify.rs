@@ -7,11 +7,15 @@
 //! threads) waits on the feed, which runs on a connection of its own:
 //! - a change sent by this server's own store connection is already in memory (the visit
 //!   writer and grid edits applied it): it only moves the counter seen;
-//! - visits added by another server: the visit log is read again on a second connection and
-//!   put in place of the shared one with the writer paused (under the store's lock, taking the
-//!   visits again there if the writer committed some meanwhile); the tallies are counted again,
-//!   the heatmap pyramid's cells and the cached tiles of the buildings whose latest visit
-//!   changed are updated, the cached statistics dropped — no reload of grids or buildings;
+//! - visits added by another server: with the writer paused (under the store's lock), the
+//!   visits after those in memory are read (`ProjectStore::visits_from`) and applied as the
+//!   writer applies its own ([`crate::writer::apply`]: the visit log, the tallies, the heatmap
+//!   pyramid), their buildings' cached tiles and the cached statistics dropped — no reload.
+//!   That is exact when the log in memory is still the store's first visits, which the read
+//!   checks (its first visit is the log's last); when a visit was committed late with an
+//!   earlier position, the whole log is read again on a second connection and put in place,
+//!   the tallies counted again, the pyramid and the tiles of the buildings whose latest visit
+//!   changed updated;
 //! - anything else (a grid edited, a user added, an import…): the town is loaded again on a
 //!   second connection while the old snapshot is served, and swapped in
 //!   ([`crate::watch::reload_from`]).
@@ -189,19 +193,16 @@ fn reconnect(shared: &Weak<Shared>, feed: &mut dyn ChangeFeed) -> bool {
 /// Does what the notes asked for, logging failures (the last snapshot stays served).
 fn take_in(shared: &Shared, feed: &dyn ChangeFeed, what: Pending) {
     let started = Instant::now();
-    let done = feed
-        .reopen()
-        .map_err(AppError::from)
-        .and_then(|fresh| match what {
-            Pending::Visits => visits(shared, fresh.as_ref()),
-            _ => {
-                let _one_at_a_time = shared
-                    .grid_writes
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                crate::watch::reload_from(shared, fresh.as_ref())
-            }
-        });
+    let done = match what {
+        Pending::Visits => visits(shared, feed),
+        _ => feed.reopen().map_err(AppError::from).and_then(|fresh| {
+            let _one_at_a_time = shared
+                .grid_writes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            crate::watch::reload_from(shared, fresh.as_ref())
+        }),
+    };
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match (done, what) {
         // Visits come all day: not worth a line each at info.
@@ -215,8 +216,50 @@ fn take_in(shared: &Shared, feed: &dyn ChangeFeed, what: Pending) {
     }
 }
 
+/// Takes in the visits other servers added: the new ones only, through the writer's own path
+/// ([`crate::writer::apply`]), when the log in memory is still the store's first visits (no
+/// visit committed late with an earlier position); else the whole log again
+/// ([`all_visits`]).
+fn visits(shared: &Shared, feed: &dyn ChangeFeed) -> Result<(), AppError> {
+    {
+        // The writer paused: every visit of this server's own is in the log.
+        let store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let project = shared.snapshot();
+        let (held, last) = {
+            let live = project.live();
+            (live.visits.len(), live.visits.last().map(|v| v.id.clone()))
+        };
+        let mut tail = store.visits_from(held.saturating_sub(1))?;
+        let follows = match &last {
+            None => true,
+            Some(id) => tail.first().is_some_and(|v| v.id == *id),
+        };
+        if follows {
+            if last.is_some() {
+                tail.remove(0);
+            }
+            let touched: Vec<geo::Rect> = tail
+                .iter()
+                .filter_map(|v| project.building_by_id.get(v.building.as_deref()?))
+                .filter_map(|&i| project.buildings[i as usize].footprint_rect())
+                .collect();
+            crate::writer::apply(&project, tail);
+            drop(store);
+            shared.tiles.invalidate_many(&touched);
+            shared
+                .stats_cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            return Ok(());
+        }
+    }
+    tracing::info!("a visit was committed out of order: reading the visit log again");
+    all_visits(shared, feed.reopen()?.as_ref())
+}
+
 /// Reads the visit log again from `fresh` and puts it in place (see the module documentation).
-fn visits(shared: &Shared, fresh: &dyn ProjectStore) -> Result<(), AppError> {
+fn all_visits(shared: &Shared, fresh: &dyn ProjectStore) -> Result<(), AppError> {
     let read = fresh.visits()?;
     let store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
     let read = if store.count("visits")? == read.len() {

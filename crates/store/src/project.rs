@@ -76,6 +76,13 @@ pub trait ProjectStore: Store + Send {
     fn change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>> {
         Ok(None)
     }
+    /// The visits from the `position`-th on (counting from 0, in the order of
+    /// [`Store::visits`]): what a log holding the first `position` has not seen. The default
+    /// reads them all and drops the first.
+    fn visits_from(&self, position: usize) -> Result<Vec<gridmap_core::model::Visit>> {
+        let mut all = self.visits()?;
+        Ok(all.split_off(position.min(all.len())))
+    }
 
     // ---- Accounts: users, sessions, the audit log ----------------------------------------
 
