@@ -118,15 +118,28 @@
 //! GeoPackage projects only. Of what the
 //! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
 //! police registers and the key subjects are not here yet (so [`PgStore::rekey`] re-seals
-//! people and remarks only), nor are `LISTEN/NOTIFY` between instances and streamed reads.
+//! people and remarks only), nor are streamed reads.
+//!
+//! # Several processes, one town
+//!
+//! Every committed change of a town's data bumps its change counter and is announced on the
+//! channel [`CHANNEL`] (schema version 3): [`PgStore::listen`] gives a [`Listener`] on a
+//! connection of its own, which is the store's `gridmap_store::ChangeFeed` (see the `notify`
+//! module); [`PgStore::change_counter`], [`PgStore::backend_pid`] (the sender of this store's
+//! own changes) and [`PgStore::reopen`] (a second connection to the same town) go with it.
+//! The counter is bumped under the town row's lock, so writers of one town commit one after
+//! another from their first change on.
 
 #![warn(missing_docs)]
 
 mod accounts;
+mod notify;
 mod plans;
 mod project;
 mod registers;
 mod transfer;
+
+pub use notify::{CHANNEL, Listener};
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -151,9 +164,10 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
+    include_str!("../migrations/0003_changes.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).
@@ -340,6 +354,9 @@ pub struct PgStore {
     client: Mutex<Client>,
     town: String,
     target: String,
+    /// How to connect again (a second connection, a listener); holds the password, if any:
+    /// never printed.
+    config: Config,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -351,9 +368,15 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-fn connect(url: &str) -> Result<(Client, String)> {
+fn connect(url: &str) -> Result<(Client, String, Config)> {
     let c = config(url, |k| std::env::var(k).ok())?;
-    let target = describe(&c);
+    let (client, target) = connect_with(&c)?;
+    Ok((client, target, c))
+}
+
+/// A connection made with `c`, and how errors name its database.
+fn connect_with(c: &Config) -> Result<(Client, String)> {
+    let target = describe(c);
     let client = c.connect(NoTls).map_err(|e| StoreError::Open {
         path: target.clone(),
         message: format!("cannot connect: {e}"),
@@ -576,7 +599,7 @@ impl PgStore {
     /// Adds a town to the database at `url` (see [`config`]), bringing the schema up to date
     /// first (a new database gets it). Fails with [`StoreError::Open`] if the town exists.
     pub fn create(url: &str, town_code: &str, town_name: &str) -> Result<Self> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, config) = connect(url)?;
         migrate(&mut client, &target, true)?;
         let added = client
             .execute(
@@ -596,6 +619,7 @@ impl PgStore {
             client: Mutex::new(client),
             town: town_code.into(),
             target,
+            config,
         })
     }
 
@@ -603,7 +627,7 @@ impl PgStore {
     /// migrations the database lacks. Fails with [`StoreError::Open`] if the database is not a
     /// gridmap database, has a newer schema than this binary knows, or has no such town.
     pub fn open(url: &str, town_code: &str) -> Result<Self> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, config) = connect(url)?;
         migrate(&mut client, &target, false)?;
         let exists: bool = client
             .query_one(
@@ -624,6 +648,7 @@ impl PgStore {
             client: Mutex::new(client),
             town: town_code.into(),
             target,
+            config,
         })
     }
 
@@ -653,7 +678,7 @@ impl PgStore {
     /// migrations the database lacks, as [`PgStore::open`] does, and fails as it does with
     /// [`StoreError::Open`] if the database is not a gridmap database or has a newer schema.
     pub fn towns_in(url: &str) -> Result<Vec<(String, String)>> {
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, _) = connect(url)?;
         migrate(&mut client, &target, false)?;
         Ok(client
             .query("SELECT town, name FROM town ORDER BY town", &[])
@@ -688,6 +713,19 @@ impl PgStore {
         key: &str,
         columns: &[&str],
         only: Option<&str>,
+        f: impl FnMut(&Row, Option<Geometry>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.read_from(table, key, columns, only, 0, f)
+    }
+
+    /// [`read`](Self::read), leaving out the first `skip` rows.
+    fn read_from<T>(
+        &self,
+        table: &'static str,
+        key: &str,
+        columns: &[&str],
+        only: Option<&str>,
+        skip: i64,
         mut f: impl FnMut(&Row, Option<Geometry>) -> Result<T>,
     ) -> Result<Vec<T>> {
         let cols: String = columns.iter().map(|c| format!(", \"{c}\"")).collect();
@@ -696,12 +734,18 @@ impl PgStore {
         } else {
             String::new()
         };
+        // A literal, not a parameter: the statement's parameters stay those above.
+        let order = if skip > 0 {
+            format!(" ORDER BY fid OFFSET {skip}")
+        } else {
+            " ORDER BY fid".to_string()
+        };
         // An empty point (an address or unit without a location, written as NaN, NaN) comes
         // back as no geometry: the decoder cannot read `POINT EMPTY`.
         let sql = format!(
             "SELECT fid, \"{key}\"{cols},
                CASE WHEN GeometryType(geom) = 'POINT' AND ST_IsEmpty(geom) THEN NULL ELSE geom END
-             FROM {table} WHERE town = $1{filter} ORDER BY fid"
+             FROM {table} WHERE town = $1{filter}{order}"
         );
         let rows = match only {
             Some(k) => self.lock().query(&sql, &[&self.town, &k]),
@@ -722,6 +766,30 @@ impl PgStore {
                 f(r, geometry)
             })
             .collect()
+    }
+
+    /// The visits from the `position`-th on (counting from 0, in store order): the visits
+    /// that a log holding the first `position` has not seen.
+    pub fn visits_from(&self, position: usize) -> Result<Vec<Visit>> {
+        let skip = i64::try_from(position).unwrap_or(i64::MAX);
+        self.read_from("visits", "id", VISITS.columns, None, skip, |r, g| {
+            let outcome: String = r.get(6);
+            Ok(Visit {
+                id: r.get(1),
+                building: r.get(2),
+                house: r.get(3),
+                worker: r.get(4),
+                time: r.get(5),
+                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
+                note: r.get(7),
+                flagged: r.get(8),
+                knows_worker: r.get(9),
+                satisfaction: r
+                    .get::<_, Option<i16>>(10)
+                    .and_then(|s| u8::try_from(s).ok()),
+                point: point(g),
+            })
+        })
     }
 
     /// Imports the records of `batch` into `layer` in one transaction.
@@ -1467,24 +1535,7 @@ impl Store for PgStore {
     }
 
     fn visits(&self) -> Result<Vec<Visit>> {
-        self.read("visits", "id", VISITS.columns, None, |r, g| {
-            let outcome: String = r.get(6);
-            Ok(Visit {
-                id: r.get(1),
-                building: r.get(2),
-                house: r.get(3),
-                worker: r.get(4),
-                time: r.get(5),
-                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
-                note: r.get(7),
-                flagged: r.get(8),
-                knows_worker: r.get(9),
-                satisfaction: r
-                    .get::<_, Option<i16>>(10)
-                    .and_then(|s| u8::try_from(s).ok()),
-                point: point(g),
-            })
-        })
+        self.visits_from(0)
     }
 
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts> {

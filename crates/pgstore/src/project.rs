@@ -41,6 +41,13 @@ impl ProjectStore for PgStore {
         PgStore::audit_log(self)
     }
 
+    fn change_feed(&self) -> Result<Option<Box<dyn gridmap_store::ChangeFeed>>> {
+        Ok(Some(Box::new(self.listen()?)))
+    }
+    fn visits_from(&self, position: usize) -> Result<Vec<gridmap_core::model::Visit>> {
+        PgStore::visits_from(self, position)
+    }
+
     fn visit_worker(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .lock()

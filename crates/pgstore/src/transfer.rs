@@ -209,7 +209,7 @@ impl PgStore {
     /// (tables this store does not keep yet). Any failure writes nothing.
     pub fn create_copy(url: &str, copy: &ProjectCopy) -> Result<PgStore> {
         copy.check_complete("the PostgreSQL store")?;
-        let (mut client, target) = connect(url)?;
+        let (mut client, target, config) = connect(url)?;
         migrate(&mut client, &target, true)?;
         let code = copy.town.code.clone();
         let mut tx = client.transaction().db()?;
@@ -239,6 +239,7 @@ impl PgStore {
             client: std::sync::Mutex::new(client),
             town: code,
             target,
+            config,
         })
     }
 }

@@ -550,3 +550,103 @@ fn a_store_can_be_shared_between_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<PgStore>();
 }
+
+fn visit(id: &str) -> gridmap_core::model::Visit {
+    gridmap_core::model::Visit {
+        id: id.into(),
+        building: Some("b1".into()),
+        house: None,
+        worker: "w".into(),
+        time: "2026-03-01T10:00:00+08:00".into(),
+        outcome: gridmap_core::model::VisitOutcome::Visited,
+        point: None,
+        note: None,
+        flagged: false,
+        knows_worker: None,
+        satisfaction: None,
+    }
+}
+
+/// Every committed change of a town is announced once per statement, in commit order, with
+/// the counter one higher each time and the sender's backend; what another town or a
+/// rolled-back transaction does is not heard, and the counter is what was announced last.
+#[test]
+fn committed_changes_are_announced_to_listeners_of_the_town() {
+    use gridmap_store::{ChangeKind, ProjectStore};
+    use std::time::Duration;
+    let Some((_a_guard, mut a)) = town("pg_notes_a", "东镇") else {
+        return;
+    };
+    let Some((_b_guard, mut b)) = town("pg_notes_b", "西镇") else {
+        return;
+    };
+    let mut heard = a.listen().unwrap();
+    let start = a.change_counter().unwrap();
+    assert_eq!(heard.counter().unwrap(), start);
+    assert_eq!(heard.own_sender(), a.backend_pid().unwrap());
+    let other = a.reopen().unwrap();
+    assert_ne!(other.backend_pid().unwrap(), a.backend_pid().unwrap());
+    assert_eq!(other.town_code(), "pg_notes_a");
+
+    // Another town's change is not heard.
+    b.import_visits(&[visit("x")], Mode::Append).unwrap();
+    // Visits added through this store: one note, from it, with the last fid.
+    a.import_visits(&[visit("v1"), visit("v2")], Mode::Append)
+        .unwrap();
+    let n = heard.next(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(
+        (n.counter, n.kind, n.sender),
+        (start + 1, ChangeKind::Visits, a.backend_pid().unwrap())
+    );
+    assert!(n.last_visit.is_some());
+    // A grid saved through the second connection: the grid and its history, "other", from it.
+    let mut other = other;
+    other.save_grid(&grid("g1", 121.0), None, &who()).unwrap();
+    let mut counters = Vec::new();
+    while let Some(n) = heard.next(Duration::from_millis(500)).unwrap() {
+        assert_eq!(n.kind, ChangeKind::Other);
+        assert_eq!(n.sender, other.backend_pid().unwrap());
+        counters.push(n.counter);
+    }
+    assert!(!counters.is_empty());
+    let expected: Vec<i64> = (start + 2..start + 2 + counters.len() as i64).collect();
+    assert_eq!(
+        counters, expected,
+        "one more per statement, in commit order"
+    );
+    assert_eq!(a.change_counter().unwrap(), *counters.last().unwrap());
+    // A transaction rolled back is neither counted nor heard.
+    {
+        let mut c = client(&pg_url().unwrap());
+        let mut tx = c.transaction().unwrap();
+        tx.execute("UPDATE grids SET name = 'x' WHERE town = 'pg_notes_a'", &[])
+            .unwrap();
+        tx.rollback().unwrap();
+    }
+    assert!(heard.next(Duration::from_millis(300)).unwrap().is_none());
+    assert_eq!(heard.counter().unwrap(), *counters.last().unwrap());
+    // A listener cut off says so, and hears again once connected again.
+    let pid = heard.backend_pid().unwrap();
+    client(&pg_url().unwrap())
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    assert!(heard.next(Duration::from_secs(5)).is_err());
+    heard.reconnect().unwrap();
+    a.import_visits(&[visit("v3")], Mode::Append).unwrap();
+    let n = heard.next(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(n.counter, counters.last().unwrap() + 1);
+    // The visits a log holding the first one has not seen, in store order.
+    let ids: Vec<String> = a
+        .visits_from(1)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["v2", "v3"]);
+    assert_eq!(a.visits_from(0).unwrap().len(), 3);
+    assert!(a.visits_from(3).unwrap().is_empty());
+    // The feed as the server sees it.
+    let mut feed = ProjectStore::change_feed(&a).unwrap().unwrap();
+    feed.reconnect().unwrap();
+    assert_eq!(feed.counter().unwrap(), n.counter);
+}

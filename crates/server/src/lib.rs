@@ -19,6 +19,7 @@ pub mod history;
 pub mod input;
 pub mod key_subjects;
 pub mod live;
+pub mod notify;
 pub mod openapi;
 pub mod people;
 pub mod plans;

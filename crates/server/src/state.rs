@@ -17,7 +17,8 @@
 //!   over but for the grids that changed or gained or lost a building. The swap happens with the
 //!   writer of visits paused between two batches, so no visit is counted twice or lost.
 //! - **Another process's writes** (`gridmap import` into the served file) are noticed by
-//!   [`crate::watch`], which loads the file again in the background and swaps it in.
+//!   [`crate::watch`], which loads the file again in the background and swaps it in; other
+//!   servers' writes to a shared PostgreSQL town are heard by [`crate::notify`].
 //! - **Read work** (tiles, heatmaps, statistics, lists) runs off the runtime's threads, on half
 //!   the cores at most ([`crate::reading`]), so that the writer of visits and the validation of
 //!   edits keep a core.
@@ -613,7 +614,8 @@ impl AppState {
 
     /// [`with_register_key`](Self::with_register_key) over a boxed store (as the CLI opens
     /// one). The file watcher and the checkpoints run for a GeoPackage store only
-    /// ([`ProjectStore::as_gpkg`]).
+    /// ([`ProjectStore::as_gpkg`]); the change listener ([`crate::notify`]) for a store with a
+    /// change feed ([`ProjectStore::change_feed`]: PostgreSQL).
     pub fn with_store(
         store: Box<dyn ProjectStore>,
         settings: Settings,
@@ -621,6 +623,21 @@ impl AppState {
     ) -> Result<AppState, AppError> {
         let loaded_version = crate::watch::data_version_of(store.as_ref());
         let watched = store.as_gpkg().is_some();
+        // Listening, and the counter read, before the load: no change after it goes unheard.
+        let feed = match store.change_feed() {
+            Ok(Some(mut feed)) => match feed.counter() {
+                Ok(counter) => Some((feed, counter)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the change counter: other servers' writes will not be seen");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for changes: other servers' writes will not be seen");
+                None
+            }
+        };
         let project = Project::load(store.as_ref())?;
         let (users, no_accounts) = match store.users() {
             Ok(users) => (users, None),
@@ -651,6 +668,9 @@ impl AppState {
         }));
         if watched {
             crate::watch::start(Arc::downgrade(&state.0), loaded_version);
+        }
+        if let Some((feed, counter)) = feed {
+            crate::notify::start(Arc::downgrade(&state.0), feed, counter);
         }
         Ok(state)
     }

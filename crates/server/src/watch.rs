@@ -10,8 +10,8 @@
 //! cached tiles and statistics.
 //!
 //! Only a GeoPackage store is watched ([`gridmap_store::ProjectStore::as_gpkg`]): a PostgreSQL
-//! store has no file, and several instances sharing a database will hear of each other's writes
-//! through `LISTEN/NOTIFY` (to come).
+//! store has no file, and several instances sharing a database hear of each other's writes
+//! through `LISTEN/NOTIFY` ([`crate::notify`]), which loads again through [`reload_from`].
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
@@ -86,10 +86,15 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
         .as_gpkg()
         .and_then(GpkgStore::path)
         .ok_or_else(|| AppError::Internal("the project file has no path".into()))?;
-    let fresh = GpkgStore::open(&path)?;
-    let mut next = Project::load(&fresh)?;
+    reload_from(shared, &GpkgStore::open(&path)?)
+}
+
+/// Loads the project and the users from `fresh` (a second connection to the served store) and
+/// swaps them in, taking the visits again if the writer committed some meanwhile; drops the
+/// cached tiles and statistics. The caller holds `shared.grid_writes`.
+pub fn reload_from(shared: &Shared, fresh: &dyn ProjectStore) -> Result<(), AppError> {
+    let mut next = Project::load(fresh)?;
     let users = fresh.users()?;
-    drop(fresh);
     {
         let store = shared
             .store

@@ -173,26 +173,14 @@ fn commit(shared: &Arc<Shared>, batch: Vec<Job>) {
             })
             .collect(),
     };
-    let project = shared.snapshot();
-    {
-        let mut live = project
-            .live
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut tallies = project
-            .tallies
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (v, r) in visits.into_iter().zip(&results) {
-            if r.is_ok()
-                && let Some((i, visited)) = live.apply(&project, v, &mut tallies)
-                && let Some(at) = project.location(i as usize)
-            {
-                let weight = crate::state::heat_weight(&project.buildings[i as usize]);
-                project.pyramid.set_visited(at, weight, visited);
-            }
-        }
-    }
+    apply(
+        &shared.snapshot(),
+        visits
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(v, _)| v),
+    );
     drop(store);
     let touched: Vec<Rect> = batch
         .iter()
@@ -206,5 +194,27 @@ fn commit(shared: &Arc<Shared>, batch: Vec<Job>) {
             tracing::error!(error = %e, "a visit could not be stored");
         }
         let _ = job.reply.send(result);
+    }
+}
+
+/// Applies committed visits, in store order, to the visit log, `project`'s tallies and the
+/// heatmap pyramid (call it with the store locked, as the writer does). The cached tiles are
+/// the caller's to drop.
+pub fn apply(project: &crate::state::Project, visits: impl IntoIterator<Item = Visit>) {
+    let mut live = project
+        .live
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut tallies = project
+        .tallies
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for v in visits {
+        if let Some((i, visited)) = live.apply(project, v, &mut tallies)
+            && let Some(at) = project.location(i as usize)
+        {
+            let weight = crate::state::heat_weight(&project.buildings[i as usize]);
+            project.pyramid.set_visited(at, weight, visited);
+        }
     }
 }

@@ -41,13 +41,20 @@ fn pg_url() -> Option<String> {
     }
 }
 
+/// The town of the test of two servers.
+const TWO: &str = "990200002";
+
 /// Removes the town (its rows by cascade) when made, in case an earlier run left it, and when
-/// dropped.
-struct Town(String);
+/// dropped: the database's URL and the town's code.
+struct Town(String, &'static str);
 
 impl Town {
     fn new(url: &str) -> Town {
-        let town = Town(url.into());
+        Town::named(url, TOWN)
+    }
+
+    fn named(url: &str, code: &'static str) -> Town {
+        let town = Town(url.into(), code);
         town.remove();
         town
     }
@@ -58,7 +65,7 @@ impl Town {
             .connect(postgres::NoTls)
             .unwrap();
         // Before the first town there is no table to delete from.
-        let _ = c.execute("DELETE FROM town WHERE town = $1", &[&TOWN]);
+        let _ = c.execute("DELETE FROM town WHERE town = $1", &[&self.1]);
     }
 }
 
@@ -202,4 +209,157 @@ async fn requests(state: &AppState, gpkg: &AppState) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = call(&gpkg, "GET", "/api/grids", None, None, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Two servers over one town, each on a connection of its own: what one writes, the other
+/// serves within a second (issue #25: `LISTEN/NOTIFY`).
+#[test]
+fn two_servers_of_one_town_see_each_others_writes() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::named(&url, TWO);
+    let mut pg = PgStore::create(&url, TWO, "演示镇").unwrap();
+    fill_demo(&mut pg);
+    add_user(&mut pg, "admin", "admin", "");
+    let a = AppState::new(pg, Settings::default()).unwrap();
+    let b = AppState::new(PgStore::open(&url, TWO).unwrap(), Settings::default()).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(two_servers(&a, &b));
+}
+
+/// The longest the tests wait for another server's write (the aim is 1 s).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks `done` every 20 ms until it holds, and answers how long that took; fails after
+/// [`DEADLINE`] naming `what`.
+async fn within_deadline<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if done().await {
+            let took = started.elapsed();
+            eprintln!("{what}: seen by the other server after {took:?}");
+            return took;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what}: not seen by the other server within {DEADLINE:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn two_servers(a: &AppState, b: &AppState) {
+    let (a, b) = (a.clone(), b.clone());
+    // The users are the town's: both servers sign them in.
+    let token_a = login(&a, "admin").await;
+    let token_b = login(&b, "admin").await;
+
+    // A grid renamed through A: B's grid list and its cached grid tile follow.
+    let (status, grids) = call(&a, "GET", "/api/grids", Some(&token_a), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{grids}");
+    let mut feature = grids["features"][0].clone();
+    let code = feature["properties"]["code"].as_str().unwrap().to_string();
+    let version = feature["properties"]["version"].as_u64().unwrap();
+    let tile = {
+        let p = b.project();
+        let g = p.grid(&code).unwrap();
+        let c = geo::Centroid::centroid(&g.grid.geometry).unwrap();
+        gridmap_tiles::TileId::containing(c.into(), 14).unwrap()
+    };
+    let tile_uri = format!("/tiles/grids/{}/{}/{}.mvt", tile.z, tile.x, tile.y);
+    let renamed = "改名网格二";
+    let (status, _, before) = send(&b, "GET", &tile_uri, Some(&token_b), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let has = |body: &[u8]| body.windows(renamed.len()).any(|w| w == renamed.as_bytes());
+    assert!(!has(&before));
+    feature["properties"]["name"] = json!(renamed);
+    let put = json!({"feature": feature, "reason": "two servers", "force": true});
+    let (status, body) = call(
+        &a,
+        "PUT",
+        &format!("/api/grids/{code}"),
+        Some(&token_a),
+        Some(put),
+        &[("if-match", &format!("\"{version}\""))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let named = |grids: &serde_json::Value| {
+        grids["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["properties"]["code"] == code && f["properties"]["name"] == renamed)
+    };
+    within_deadline("a grid edit in B's /api/grids", || async {
+        let (_, grids) = call(&b, "GET", "/api/grids", Some(&token_b), None, &[]).await;
+        named(&grids)
+    })
+    .await;
+    within_deadline("a grid edit in B's grid tile", || async {
+        let (status, _, body) = send(&b, "GET", &tile_uri, Some(&token_b), None, &[]).await;
+        status == StatusCode::OK && has(&body)
+    })
+    .await;
+
+    // A visit recorded through B: A's building and statistics follow.
+    let (building, at) = {
+        let p = a.project();
+        let i = (0..p.buildings.len())
+            .find(|&i| p.grid_of(i).is_some() && !p.live().visited(i))
+            .unwrap();
+        (p.buildings[i].id.clone(), p.location(i).unwrap())
+    };
+    let building_uri = format!("/api/buildings/{building}");
+    let (status, stats_before) = call(&a, "GET", "/api/stats", Some(&token_a), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{stats_before}");
+    let (_, seen) = call(&a, "GET", &building_uri, Some(&token_a), None, &[]).await;
+    assert_ne!(seen["visit"], "visited", "{seen}");
+    let snapshot = a.project();
+    let visit = json!({"building": building, "outcome": "visited", "lon": at.x, "lat": at.y});
+    let (status, body) = call(&b, "POST", "/api/visits", Some(&token_b), Some(visit), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, stats_b) = call(&b, "GET", "/api/stats", Some(&token_b), None, &[]).await;
+    assert_ne!(stats_b, stats_before, "B counts its own visit at once");
+    within_deadline("a visit in A's /api/buildings", || async {
+        let (_, seen) = call(&a, "GET", &building_uri, Some(&token_a), None, &[]).await;
+        seen["visit"] == "visited"
+    })
+    .await;
+    within_deadline("a visit in A's /api/stats", || async {
+        let (_, stats) = call(&a, "GET", "/api/stats", Some(&token_a), None, &[]).await;
+        stats == stats_b
+    })
+    .await;
+    // Both hold the same log; A took the visit in without loading the town again.
+    assert_eq!(*a.project().live(), *b.project().live());
+    assert!(std::sync::Arc::ptr_eq(&snapshot, &a.project()));
+
+    // A user added by another process (`gridmap user add` on the database): both sign them in.
+    let url = pg_url().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut third = PgStore::open(&url, TWO).unwrap();
+        add_user(&mut third, "leader", "grid_leader", &code);
+    })
+    .await
+    .unwrap();
+    for (name, state) in [("A", &a), ("B", &b)] {
+        within_deadline(
+            &format!("a user added elsewhere in {name}'s users"),
+            || async {
+                state
+                    .0
+                    .users
+                    .read()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u.username == "leader")
+            },
+        )
+        .await;
+        login(state, "leader").await;
+    }
 }

@@ -11,7 +11,9 @@
 //!
 //! What only a GeoPackage file has (its path, SQLite's `data_version` for noticing another
 //! process's writes, the checkpoint of its write-ahead log) is reached through
-//! [`ProjectStore::as_gpkg`], which is `None` for other stores.
+//! [`ProjectStore::as_gpkg`], which is `None` for other stores. A store that several processes
+//! share (PostgreSQL) announces every committed change through a [`ChangeFeed`]
+//! ([`ProjectStore::change_feed`]), which is how a server hears of another's writes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -63,6 +65,23 @@ pub trait ProjectStore: Store + Send {
     /// [`as_gpkg`](Self::as_gpkg), to write.
     fn as_gpkg_mut(&mut self) -> Option<&mut GpkgStore> {
         None
+    }
+
+    // ---- Stores shared by several processes ----------------------------------------------
+
+    /// A feed of the changes committed to this store's data, when other processes may write
+    /// it too (PostgreSQL): `Ok(None)` for a store that has none (a GeoPackage file, watched
+    /// through its `data_version` instead). The feed listens on a connection of its own from
+    /// the moment it is made.
+    fn change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>> {
+        Ok(None)
+    }
+    /// The visits from the `position`-th on (counting from 0, in the order of
+    /// [`Store::visits`]): what a log holding the first `position` has not seen. The default
+    /// reads them all and drops the first.
+    fn visits_from(&self, position: usize) -> Result<Vec<gridmap_core::model::Visit>> {
+        let mut all = self.visits()?;
+        Ok(all.split_off(position.min(all.len())))
     }
 
     // ---- Accounts: users, sessions, the audit log ----------------------------------------
@@ -692,4 +711,44 @@ mod tests {
             })
         ));
     }
+}
+
+/// What a committed change was, as far as a server holding the data in memory cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Visits were added (and nothing else by that statement).
+    Visits,
+    /// Anything else: grids, buildings, users, registers, visits changed or removed…
+    Other,
+}
+
+/// One announced change of the data behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeNote {
+    /// The store's change counter after it: it grows by one per change, in commit order.
+    pub counter: i64,
+    /// What changed.
+    pub kind: ChangeKind,
+    /// For added visits, the highest position (`fid`) among them.
+    pub last_visit: Option<i64>,
+    /// Which connection made the change (a database backend's process id).
+    pub sender: i32,
+}
+
+/// The changes other processes commit to a shared store's data ([`ProjectStore::change_feed`]),
+/// on a connection of the feed's own. Blocking: call it from a thread of its own.
+pub trait ChangeFeed: Send {
+    /// Waits up to `timeout` for the next change; `Ok(None)` when none came. An error means
+    /// the connection is lost (changes may have been missed): [`reconnect`](Self::reconnect).
+    fn next(&mut self, timeout: std::time::Duration) -> Result<Option<ChangeNote>>;
+    /// The change counter as committed now.
+    fn counter(&mut self) -> Result<i64>;
+    /// Connects and listens again after an error.
+    fn reconnect(&mut self) -> Result<()>;
+    /// The sender that the store the feed was made from writes as: its own changes are
+    /// already in memory.
+    fn own_sender(&self) -> i32;
+    /// A new store over the same data (another connection), to load it again without holding
+    /// the served one.
+    fn reopen(&self) -> Result<Box<dyn ProjectStore>>;
 }
