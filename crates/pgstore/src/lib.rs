@@ -374,6 +374,18 @@ fn connect(url: &str) -> Result<(Client, String, Config)> {
     Ok((client, target, c))
 }
 
+/// Connects again when the server closed the connection (a restart of PostgreSQL, a
+/// terminated session): the call that found it broken failed with [`StoreError::Backend`]
+/// (the HTTP server's 503), the next one gets a new connection. While the database is still
+/// down the closed connection stays, and calls keep failing the same way.
+fn revive(config: &Config, client: &mut Client) {
+    if client.is_closed()
+        && let Ok((fresh, _)) = connect_with(config)
+    {
+        *client = fresh;
+    }
+}
+
 /// A connection made with `c`, and how errors name its database.
 fn connect_with(c: &Config) -> Result<(Client, String)> {
     let target = describe(c);
@@ -696,13 +708,18 @@ impl PgStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        revive(&self.config, &mut client);
+        client
     }
 
     fn conn(&mut self) -> &mut Client {
-        self.client
+        let client = self
+            .client
             .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        revive(&self.config, client);
+        client
     }
 
     /// Every row of `layer` (or the one whose key is `key`), oldest first: `f` gets the row

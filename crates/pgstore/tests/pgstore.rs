@@ -403,7 +403,7 @@ fn a_password_never_shows_in_errors() {
 }
 
 #[test]
-fn a_broken_connection_is_a_database_error_that_keeps_the_driver_message_as_source() {
+fn a_broken_connection_is_a_database_error_then_connects_again() {
     let Some((_guard, _s)) = town("pg_broken", "东镇") else {
         return;
     };
@@ -429,6 +429,8 @@ fn a_broken_connection_is_a_database_error_that_keeps_the_driver_message_as_sour
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
     assert_eq!(err.to_string(), "database error");
     assert!(std::error::Error::source(&err).is_some());
+    // The next call connects again (as after a restart of PostgreSQL): no restart of gridmap.
+    assert_eq!(s.count("buildings").unwrap(), 0);
 }
 
 #[test]

@@ -363,3 +363,55 @@ async fn two_servers(a: &AppState, b: &AppState) {
         login(state, "leader").await;
     }
 }
+
+const THREE: &str = "990200003";
+
+/// The database drops the server's connection (as in a restart of PostgreSQL): the request that
+/// meets it answers 503 with a message saying to try again, and the next one is served on a new
+/// connection, without restarting gridmap.
+#[test]
+fn a_dropped_database_connection_is_a_503_then_served_again() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::named(&url, THREE);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let named = format!("{url}{sep}application_name=gridmap_pg_drop_test");
+    let mut pg = PgStore::create(&named, THREE, "演示镇").unwrap();
+    fill_demo(&mut pg);
+    add_user(&mut pg, "admin", "admin", "");
+    let state = AppState::new(pg, Settings::default()).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(dropped(&state, &url));
+}
+
+async fn dropped(state: &AppState, url: &str) {
+    let token = login(state, "admin").await;
+    let (status, _) = call(state, "GET", "/api/audit", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let url = url.to_string();
+    let killed: i64 = tokio::task::spawn_blocking(move || {
+        let mut c = gridmap_pgstore::config(&url, |k| std::env::var(k).ok())
+            .unwrap()
+            .connect(postgres::NoTls)
+            .unwrap();
+        c.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'gridmap_pg_drop_test'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    })
+    .await
+    .unwrap();
+    assert!(killed >= 1, "{killed}");
+    let (status, body) = call(state, "GET", "/api/audit", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert_eq!(
+        body["error"],
+        "the database is unavailable: try again in a moment"
+    );
+    let (status, body) = call(state, "GET", "/api/audit", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
