@@ -22,7 +22,8 @@ use crate::{Db, PgStore, connect_with};
 /// The notification channel of every town's changes.
 pub const CHANNEL: &str = "gridmap_changes";
 
-/// Listens for the changes of one town (see the [module](self) documentation).
+/// Listens for the changes of one town: a connection of its own running `LISTEN gridmap_changes`
+/// (migration 0003 announces every committed change of a town, with its counter).
 pub struct Listener {
     client: Client,
     config: Config,
