@@ -701,7 +701,7 @@ mod tests {
         let e = GpkgStore::write_copy(&b, &copy).expect_err("refused");
         assert!(
             e.to_string()
-                .contains("gridmap_plates (QR door plates) holds 2 rows"),
+                .contains("gridmap_plates: holds 2 rows (QR door plates)"),
             "{e}"
         );
         assert!(!b.exists());
