@@ -14,7 +14,6 @@
 //! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
 //! buffered bounds meet the edited geometry's bounds (`AppState::invalidate`).
 
-use std::borrow::Cow;
 use std::sync::Mutex;
 
 use crate::extract::Path;
@@ -23,9 +22,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
-use gridmap_core::model::{BasemapFeature, BasemapLayer};
+use gridmap_core::model::{BasemapFeature, BasemapLayer, Footprint};
 use gridmap_tiles::{
-    ColorScale, CountPoint, EncodeOptions, Feature, HeatKind, Layer, Pyramid, TileId, Value,
+    ColorScale, CountPoint, EncodeOptions, Feature, HeatKind, Layer, Pyramid, Shape, TileId, Value,
     encode, overview_mvt,
 };
 use rstar::AABB;
@@ -216,7 +215,7 @@ fn features<'a>(
             })
             .map(|(i, g)| Feature {
                 id: i as u64 + 1,
-                geometry: Cow::Owned(Geometry::MultiPolygon(g.grid.geometry.clone())),
+                geometry: Shape::Area(&g.grid.geometry),
                 properties: vec![
                     ("code", Value::from(g.grid.code.as_str())),
                     ("name", Value::from(g.grid.name.clone().unwrap_or_default())),
@@ -246,7 +245,10 @@ fn features<'a>(
                         let b = &p.buildings[i];
                         Feature {
                             id: i as u64 + 1,
-                            geometry: Cow::Owned(p.building_shape(i)),
+                            geometry: match &b.footprint {
+                                Footprint::Area(a) => Shape::Area(a),
+                                Footprint::Point(pt) => Shape::Point(pt.0),
+                            },
                             properties: vec![
                                 ("id", Value::from(b.id.as_str())),
                                 ("grid", Value::from(grid.unwrap_or(""))),
@@ -267,7 +269,7 @@ fn features<'a>(
             .filter(|(i, a)| area.intersects(&a.point) && scope.address(*i))
             .map(|(i, a)| Feature {
                 id: i as u64 + 1,
-                geometry: Cow::Owned(Geometry::Point(a.point)),
+                geometry: Shape::Point(a.point.0),
                 properties: vec![
                     ("id", Value::from(a.id.as_str())),
                     ("text", Value::from(a.text.clone().unwrap_or_default())),
@@ -283,7 +285,7 @@ fn features<'a>(
             .filter(|(_, g, _)| g.bounding_rect().is_some_and(|r| r.intersects(&area)))
             .map(|(id, g, props)| Feature {
                 id: *id,
-                geometry: Cow::Borrowed(g),
+                geometry: g.into(),
                 properties: props.clone(),
             })
             .collect(),
@@ -323,7 +325,7 @@ fn basemap_feature(i: usize, f: &BasemapFeature, detail: bool) -> Feature<'_> {
     }
     Feature {
         id: i as u64 + 1,
-        geometry: Cow::Borrowed(&f.geometry),
+        geometry: (&f.geometry).into(),
         properties,
     }
 }

@@ -8,7 +8,6 @@
 //! cargo run --release -p gridmap-tiles --example bench_encode [-- BUILDINGS [TILES_PER_ZOOM]]
 //! ```
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use geo::{Coord, Geometry, LineString, Polygon, Rect};
@@ -174,7 +173,7 @@ fn main() {
                 .iter()
                 .map(|&i| Feature {
                     id: u64::from(i),
-                    geometry: Cow::Borrowed(&town.geoms[i as usize]),
+                    geometry: (&town.geoms[i as usize]).into(),
                     properties: vec![
                         ("id", Value::Int(i64::from(i))),
                         ("grid", Value::from(grids[i as usize % grids.len()])),

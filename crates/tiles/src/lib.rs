@@ -15,7 +15,6 @@
 //! cache.
 //!
 //! ```
-//! use std::borrow::Cow;
 //! use gridmap_tiles::{encode, EncodeOptions, Feature, Layer, TileId, Value};
 //! let tile = TileId::new(14, 13489, 6208)?;
 //! let b = tile.bounds_lonlat();
@@ -25,7 +24,7 @@
 //! ).to_polygon());
 //! let layers = [Layer {
 //!     name: "grids",
-//!     features: vec![Feature { id: 1, geometry: Cow::Borrowed(&square), properties: vec![("code", Value::from("G01"))] }],
+//!     features: vec![Feature { id: 1, geometry: (&square).into(), properties: vec![("code", Value::from("G01"))] }],
 //! }];
 //! let mvt = encode(tile, &layers, &EncodeOptions::default());
 //! assert!(!mvt.is_empty());
@@ -41,7 +40,7 @@ mod pyramid;
 mod tile;
 
 pub use heatmap::{ColorScale, HEATMAP_SIZE, coverage_png, heatmap_png};
-pub use mvt::{EncodeOptions, Feature, Layer, Value, encode};
+pub use mvt::{EncodeOptions, Feature, Layer, Shape, Value, encode};
 pub use pyramid::{CountPoint, HeatKind, OverviewCell, Pyramid, overview_mvt};
 pub use tile::{
     MAX_LATITUDE, MAX_ZOOM, TileError, TileId, tiles_covering, tiles_covering_buffered,

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use geo::{Coord, Geometry, LineString, Polygon};
+use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon};
 use rustc_hash::FxHashMap;
 
 use crate::clip::{self, ClipRect, P, Relation};
@@ -64,12 +64,29 @@ impl From<bool> for Value {
 pub struct Feature<'a> {
     /// Written as the feature's `id`.
     pub id: u64,
-    /// WGS84 longitude/latitude geometry: borrowed from where it is kept, or made for this
-    /// tile (a building's footprint is kept once, as the model's, and turned into a
-    /// `Geometry` only for the tiles that show it).
-    pub geometry: Cow<'a, Geometry>,
+    /// WGS84 longitude/latitude geometry, borrowed from where it is kept.
+    pub geometry: Shape<'a>,
     /// Properties in order; a key repeated within a feature is written once (its first value).
     pub properties: Vec<(&'a str, Value)>,
+}
+
+/// A feature's geometry as the encoder reads it: a `geo::Geometry` (borrowed or made for the
+/// tile), or a (multi)polygon or point kept in another type (a building's footprint, a grid's
+/// boundary), read where it is without a copy.
+#[derive(Debug, Clone)]
+pub enum Shape<'a> {
+    /// Any geometry.
+    Geometry(Cow<'a, Geometry>),
+    /// Polygons kept elsewhere.
+    Area(&'a MultiPolygon),
+    /// A point.
+    Point(Coord),
+}
+
+impl<'a> From<&'a Geometry> for Shape<'a> {
+    fn from(g: &'a Geometry) -> Self {
+        Shape::Geometry(Cow::Borrowed(g))
+    }
 }
 
 /// A named layer of features.
@@ -124,13 +141,12 @@ impl Default for EncodeOptions {
 /// empty `Vec` (serve it as 204).
 ///
 /// ```
-/// use std::borrow::Cow;
 /// use gridmap_tiles::{encode, EncodeOptions, Feature, Layer, TileId, Value};
 /// let tile = TileId::new(16, 53957, 24832).unwrap();
 /// let centre = geo::Geometry::Point(tile.bounds_lonlat().center().into());
 /// let layer = Layer {
 ///     name: "buildings",
-///     features: vec![Feature { id: 7, geometry: Cow::Borrowed(&centre), properties: vec![("grid", Value::from("G01"))] }],
+///     features: vec![Feature { id: 7, geometry: (&centre).into(), properties: vec![("grid", Value::from("G01"))] }],
 /// };
 /// let bytes = encode(tile, &[layer], &EncodeOptions::default());
 /// assert!(!bytes.is_empty());
@@ -360,7 +376,11 @@ impl Encoder {
             self.points.clear();
             self.lines.clear();
             self.polys.clear();
-            self.geometry(&f.geometry);
+            match &f.geometry {
+                Shape::Geometry(g) => self.geometry(g),
+                Shape::Area(mp) => mp.iter().for_each(|p| self.polygon(p)),
+                Shape::Point(c) => self.point(*c),
+            }
             if self.points.is_empty() && self.lines.buf.is_empty() && self.polys.buf.is_empty() {
                 continue;
             }
@@ -586,7 +606,20 @@ fn touch(features: &[Feature<'_>]) {
         }
     };
     for f in features {
-        match &*f.geometry {
+        let g = match &f.geometry {
+            Shape::Geometry(g) => g.as_ref(),
+            Shape::Area(mp) => {
+                if let Some(p) = mp.0.first() {
+                    ends(&p.exterior().0);
+                }
+                continue;
+            }
+            Shape::Point(c) => {
+                ends(std::slice::from_ref(c));
+                continue;
+            }
+        };
+        match g {
             Geometry::Polygon(p) => ends(&p.exterior().0),
             Geometry::LineString(ls) => ends(&ls.0),
             Geometry::Point(p) => ends(std::slice::from_ref(&p.0)),

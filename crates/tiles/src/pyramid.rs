@@ -87,7 +87,6 @@
 //! and the coarse ones little. The bound is 11 cells per point (265 bytes), reached only by
 //! points more than a few kilometres apart.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use geo::{Coord, Geometry, Point};
@@ -788,7 +787,7 @@ pub fn overview_mvt(tile: TileId, cells: &[OverviewCell]) -> Vec<u8> {
         .zip(&points)
         .map(|(c, g)| Feature {
             id: c.key,
-            geometry: Cow::Borrowed(g),
+            geometry: g.into(),
             properties: vec![
                 ("buildings", Value::Int(i64::from(c.buildings))),
                 ("households", Value::Int(i64::from(c.households))),
