@@ -55,6 +55,7 @@ fn parse(payload: &str, town: &str, sender: i32) -> Option<ChangeNote> {
     }
     let kind = match v.get("kind")?.as_str()? {
         "visits" => ChangeKind::Visits,
+        "sessions" => ChangeKind::Sessions,
         _ => ChangeKind::Other,
     };
     Some(ChangeNote {

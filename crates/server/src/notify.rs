@@ -63,6 +63,8 @@ struct Heard {
     own: i32,
     pending: Pending,
     since: Option<Instant>,
+    /// Another server closed sessions: those held in memory are to be asked again.
+    sessions_closed: bool,
 }
 
 impl Heard {
@@ -77,6 +79,13 @@ impl Heard {
 
     /// Takes a note in: see the module documentation.
     fn note(&mut self, n: ChangeNote) {
+        if n.kind == ChangeKind::Sessions {
+            // Not a change of what is served: it carries the counter as it was.
+            if n.sender != self.own {
+                self.sessions_closed = true;
+            }
+            return;
+        }
         if n.counter <= self.seen {
             return; // Already in what was loaded.
         }
@@ -90,6 +99,7 @@ impl Heard {
             self.ask(match n.kind {
                 ChangeKind::Visits => Pending::Visits,
                 ChangeKind::Other => Pending::Reload,
+                ChangeKind::Sessions => Pending::Nothing,
             });
         }
         self.seen = n.counter;
@@ -113,6 +123,7 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
         own: feed.own_sender(),
         pending: Pending::Nothing,
         since: None,
+        sessions_closed: false,
     };
     let mut checked = Instant::now();
     loop {
@@ -140,6 +151,15 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
                 heard.ask(Pending::Reload);
                 quiet = true;
             }
+        }
+        if heard.sessions_closed {
+            // A sign-out on another server: its token must stop working here at once.
+            heard.sessions_closed = false;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.sessions.forget_all();
+            tracing::debug!("sessions were closed by another server: asking the database again");
         }
         if heard.pending == Pending::Nothing && checked.elapsed() >= CHECK_EVERY {
             checked = Instant::now();
@@ -328,6 +348,7 @@ mod tests {
             own: 1,
             pending: Pending::Nothing,
             since: None,
+            sessions_closed: false,
         };
         // Already loaded, then our own: nothing to do.
         h.note(note(9, ChangeKind::Other, 2));
@@ -344,8 +365,16 @@ mod tests {
             own: 1,
             pending: Pending::Nothing,
             since: None,
+            sessions_closed: false,
         };
         h.note(note(12, ChangeKind::Visits, 1));
+        assert_eq!((h.seen, h.pending), (12, Pending::Reload));
+        // Closed sessions carry the counter as it was: no gap, no reload; only another
+        // server's ask for the sessions in memory to be dropped.
+        h.note(note(12, ChangeKind::Sessions, 1));
+        assert!(!h.sessions_closed);
+        h.note(note(12, ChangeKind::Sessions, 2));
+        assert!(h.sessions_closed);
         assert_eq!((h.seen, h.pending), (12, Pending::Reload));
     }
 }

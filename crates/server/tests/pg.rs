@@ -362,6 +362,26 @@ async fn two_servers(a: &AppState, b: &AppState) {
         .await;
         login(state, "leader").await;
     }
+
+    // A token signed in on A works on B (sessions are in the database); signed out on A, it
+    // stops working on B too, though B holds it in memory by then.
+    let token = login(&a, "leader").await;
+    let (status, _) = call(&b, "GET", "/api/me", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&a, "POST", "/api/logout", Some(&token), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let b2 = b.clone();
+    within_deadline("a sign-out on A, on B", || {
+        let (b, token) = (b2.clone(), token.clone());
+        async move {
+            call(&b, "GET", "/api/me", Some(&token), None, &[]).await.0 == StatusCode::UNAUTHORIZED
+        }
+    })
+    .await;
+    // Another token of the same user on B is asked of the database again and still works.
+    let other = login(&b, "leader").await;
+    let (status, _) = call(&b, "GET", "/api/me", Some(&other), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 const THREE: &str = "990200003";

@@ -720,6 +720,9 @@ pub enum ChangeKind {
     Visits,
     /// Anything else: grids, buildings, users, registers, visits changed or removed…
     Other,
+    /// Sessions were closed before they lapsed (a sign-out): nothing served changed, so the
+    /// note carries the counter as it was; sessions held in memory are to be asked again.
+    Sessions,
 }
 
 /// One announced change of the data behind a store.

@@ -83,6 +83,12 @@ impl Sessions {
             .filter(|s| s.expires > now)
     }
 
+    /// Forgets every session held: each is asked of the store again on its next use (another
+    /// server closed some).
+    pub fn forget_all(&self) {
+        self.table().by_token.clear();
+    }
+
     /// Sessions held, live or expired but not yet swept.
     pub fn len(&self) -> usize {
         self.table().by_token.len()
