@@ -9,71 +9,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, as tests do
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::path::Path;
 
+use pg::{Town, pg_url};
 use serde_json::Value;
 use support::*;
-
-/// The URL of the test database; `None` (the test is skipped) when `GRIDMAP_TEST_PG` is unset,
-/// except under CI, where that fails.
-fn pg_url() -> Option<String> {
-    match std::env::var("GRIDMAP_TEST_PG") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "GRIDMAP_TEST_PG is not set, and CI is: the CLI's PostgreSQL tests must run \
-                 (scripts/test.sh starts a cluster with scripts/pg-test-cluster.sh)"
-            );
-            // Straight to stderr, past the test harness's capture, once per test binary.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: the CLI's PostgreSQL tests, as GRIDMAP_TEST_PG is not set \
-                     (scripts/pg-test-cluster.sh start DIR prints a URL for it)"
-                );
-            });
-            None
-        }
-    }
-}
-
-/// A town code of the test database, removed (with all its rows, by cascade) when made, in
-/// case an earlier run left it, and when dropped.
-struct Town {
-    url: String,
-    code: &'static str,
-}
-
-impl Town {
-    fn new(url: &str, code: &'static str) -> Town {
-        let town = Town {
-            url: url.into(),
-            code,
-        };
-        town.remove();
-        town
-    }
-
-    fn remove(&self) {
-        let mut c = gridmap_pgstore::config(&self.url, |k| std::env::var(k).ok())
-            .unwrap()
-            .connect(postgres::NoTls)
-            .unwrap();
-        // Before the first `gridmap init` there is no table to delete from.
-        let _ = c.execute("DELETE FROM town WHERE town = $1", &[&self.code]);
-    }
-}
-
-impl Drop for Town {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
 
 fn ok(args: &[&str]) -> String {
     let out = gridmap(args);
