@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 
-use gridmap_core::model::BasemapLayer;
 use gridmap_store::plans::{PlanEntry, SavedPlan};
 use gridmap_store::registers::FINGERPRINT_SCHEME;
 use gridmap_store::transfer::{CopiedGrid, ProjectCopy, SealedHouse, SealedPerson};
@@ -264,20 +263,8 @@ fn write_copy(tx: &mut Transaction, town: &str, copy: &ProjectCopy) -> Result<()
     )?;
     import_tx(tx, town, &UNITS, units_batch(&copy.units), append)?;
     import_tx(tx, town, &VISITS, visits_batch(&copy.visits), append)?;
-    for layer in [
-        BasemapLayer::Roads,
-        BasemapLayer::Water,
-        BasemapLayer::Landuse,
-    ] {
-        let features: Vec<_> = copy
-            .basemap
-            .iter()
-            .filter(|f| f.layer == layer)
-            .cloned()
-            .collect();
-        if !features.is_empty() {
-            import_basemap_tx(tx, town, layer, &features, append)?;
-        }
+    for (layer, features) in copy.basemap_layers() {
+        import_basemap_tx(tx, town, layer, &features, append)?;
     }
     let add = tx
         .prepare(

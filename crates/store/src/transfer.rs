@@ -141,6 +141,23 @@ pub const NOT_COPIED: [(&str, &str); 5] = [
 ];
 
 impl ProjectCopy {
+    /// The basemap's features by layer, the empty layers left out: how both stores import them.
+    pub fn basemap_layers(&self) -> Vec<(BasemapLayer, Vec<BasemapFeature>)> {
+        BasemapLayer::ALL
+            .into_iter()
+            .map(|layer| {
+                let features = self
+                    .basemap
+                    .iter()
+                    .filter(|f| f.layer == layer)
+                    .cloned()
+                    .collect::<Vec<_>>();
+                (layer, features)
+            })
+            .filter(|(_, features)| !features.is_empty())
+            .collect()
+    }
+
     /// Reads the layers every store has through [`Store`]; the rest is left empty for the
     /// store's own reader to fill.
     pub fn layers_of(store: &dyn Store) -> Result<ProjectCopy> {
@@ -464,20 +481,8 @@ impl GpkgStore {
         store.import_addresses(&copy.addresses, Mode::Append)?;
         store.import_units(&copy.units, Mode::Append)?;
         store.import_visits(&copy.visits, Mode::Append)?;
-        for layer in [
-            BasemapLayer::Roads,
-            BasemapLayer::Water,
-            BasemapLayer::Landuse,
-        ] {
-            let features: Vec<BasemapFeature> = copy
-                .basemap
-                .iter()
-                .filter(|f| f.layer == layer)
-                .cloned()
-                .collect();
-            if !features.is_empty() {
-                store.import_basemap(layer, &features, Mode::Append)?;
-            }
+        for (layer, features) in copy.basemap_layers() {
+            store.import_basemap(layer, &features, Mode::Append)?;
         }
         store.ensure_plans_table()?;
         store
