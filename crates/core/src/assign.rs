@@ -135,7 +135,13 @@ pub fn assign_buildings(index: &GridIndex, buildings: &[Building]) -> Vec<Assign
 pub fn assign_building(index: &GridIndex, building: &Building) -> Assignment {
     // Well inside one grid (the index's interior cells say so from the envelope, every ring
     // included): the location is in that grid's interior and no part of the footprint is out.
-    if let Some(grid) = envelope(&building.footprint).and_then(|r| index.inside_one(&r)) {
+    // (The envelope is made only when the index has the cells: edits reassign without them.)
+    if let Some(grid) = index
+        .interior
+        .as_ref()
+        .and_then(|_| envelope(&building.footprint))
+        .and_then(|r| index.inside_one(&r))
+    {
         let outside_share = match building.footprint {
             Footprint::Area(_) => Some(0.0),
             Footprint::Point(_) => None,
