@@ -506,8 +506,8 @@ fn extent(p: &Project, id: &str) -> Value {
     let mut out = json!({"spatial": {"bbox": [bbox], "crs": Crs::Crs84.uri()}});
     if id == "visits" {
         let (mut first, mut last) = (None::<i64>, None::<i64>);
-        for_visits(p, |_, v| {
-            if let Some(t) = instant(&v.time) {
+        for_visits(p, |log, i| {
+            if let Some(t) = Some(log.at(i)).filter(|&t| t != i64::MIN) {
                 first = Some(first.map_or(t, |f| f.min(t)));
                 last = Some(last.map_or(t, |l| l.max(t)));
             }
@@ -524,17 +524,17 @@ fn extent(p: &Project, id: &str) -> Value {
     out
 }
 
-/// Calls `f` with every visit (position, visit), holding the visit log's read lock for at most
+/// Calls `f` with the log and every visit's position, holding the visit log's read lock for at most
 /// [`VISIT_CHUNK`] visits at a time, so that the writer of visits never waits for a long scan.
 /// The log only grows, so positions stay valid between chunks.
-fn for_visits(p: &Project, mut f: impl FnMut(usize, &gridmap_core::model::Visit)) {
+fn for_visits(p: &Project, mut f: impl FnMut(&crate::visit_log::VisitLog, usize)) {
     let n = p.live().visits.len();
     let mut start = 0;
     while start < n {
         let end = n.min(start + VISIT_CHUNK);
         let live = p.live();
-        for (k, v) in live.visits[start..end].iter().enumerate() {
-            f(start + k, v);
+        for i in start..end {
+            f(&live.visits, i);
         }
         start = end;
     }
@@ -887,9 +887,10 @@ impl<'p> Layer<'p> {
                 .collect(),
             "visits" => {
                 let mut out = Vec::new();
-                for_visits(p, |i, v| {
-                    if self.scope.visit(v)
-                        && (bbox.is_none() || meets(self.visit_point(v).map(|c| Rect::new(c, c))))
+                for_visits(p, |log, i| {
+                    if self.scope.visit(log, i)
+                        && (bbox.is_none()
+                            || meets(self.visit_point(log, i).map(|c| Rect::new(c, c))))
                     {
                         out.push(i);
                     }
@@ -904,13 +905,11 @@ impl<'p> Layer<'p> {
     }
 
     /// Where a visit is drawn: at its building, else where it was recorded.
-    fn visit_point(&self, v: &gridmap_core::model::Visit) -> Option<Coord> {
+    fn visit_point(&self, log: &crate::visit_log::VisitLog, i: usize) -> Option<Coord> {
         let p = self.p();
-        v.building
-            .as_ref()
-            .and_then(|b| p.building_by_id.get(b))
-            .and_then(|&i| p.location(i as usize))
-            .or(v.point.map(|pt| pt.0))
+        log.building(i)
+            .and_then(|b| p.location(b as usize))
+            .or(log.point(i).map(|pt| pt.0))
     }
 
     /// The village of building `i`: its grid's, else the one whose boundary holds it.
@@ -926,7 +925,12 @@ impl<'p> Layer<'p> {
     /// The time of the feature at `i` (visits only).
     fn time(&self, i: usize) -> Option<i64> {
         (self.id == "visits")
-            .then(|| self.p().live().visits.get(i).and_then(|v| instant(&v.time)))
+            .then(|| {
+                let live = self.p().live();
+                (i < live.visits.len())
+                    .then(|| live.visits.at(i))
+                    .filter(|&t| t != i64::MIN)
+            })
             .flatten()
     }
 
@@ -966,20 +970,19 @@ impl<'p> Layer<'p> {
             }
             "visits" => {
                 let live = p.live();
-                let v = &live.visits[i];
-                let building = v
-                    .building
-                    .as_ref()
-                    .and_then(|b| p.building_by_id.get(b))
-                    .map(|&b| b as usize);
+                let log = &live.visits;
+                let building = log.building(i).map(|b| b as usize);
                 let grid = building.and_then(|b| p.grid_of(b)).unwrap_or("");
                 let village = building.and_then(|b| self.building_village(b));
+                let id = log.id(i).into_owned();
+                let props = json!({"id": id, "building": log.building_id(i, &p.buildings),
+                    "time": log.time(i), "outcome": log.outcome(i).as_str(), "worker": log.worker(i),
+                    "flagged": log.flagged(i), "grid": grid, "village": village});
                 (
-                    v.id.clone(),
-                    self.visit_point(v)
+                    id,
+                    self.visit_point(log, i)
                         .map(|c| Cow::Owned(Geometry::Point(c.into()))),
-                    json!({"id": v.id, "building": v.building, "time": v.time, "outcome": v.outcome.as_str(),
-                           "worker": v.worker, "flagged": v.flagged, "grid": grid, "village": village}),
+                    props,
                 )
             }
             _ => {
@@ -1017,17 +1020,16 @@ impl<'p> Layer<'p> {
             ("addresses", "village") => text(self.address_village(i)),
             ("addresses", "building") => text(p.addresses[i].declared_building.as_deref()),
             ("visits", _) => {
-                let v = live.visits.get(i)?;
-                let building = v
-                    .building
-                    .as_ref()
-                    .and_then(|b| p.building_by_id.get(b))
-                    .map(|&b| b as usize);
+                let log = &live.visits;
+                if i >= log.len() {
+                    return None;
+                }
+                let building = log.building(i).map(|b| b as usize);
                 match name {
                     "grid" => text(Some(building.and_then(|b| p.grid_of(b)).unwrap_or(""))),
                     "village" => text(building.and_then(|b| self.building_village(b))),
-                    "building" => v.building.clone().map(Cow::Owned),
-                    "outcome" => text(Some(v.outcome.as_str())),
+                    "building" => log.building_id(i, &p.buildings).map(Cow::Borrowed),
+                    "outcome" => text(Some(log.outcome(i).as_str())),
                     _ => None,
                 }
             }
@@ -1076,9 +1078,8 @@ impl<'p> Layer<'p> {
             "visits" => {
                 let live = p.live();
                 live.visits
-                    .iter()
-                    .position(|v| v.id == fid)
-                    .filter(|&i| self.scope.visit(&live.visits[i]))
+                    .position_of(fid)
+                    .filter(|&i| self.scope.visit(&live.visits, i))
             }
             _ => {
                 let n: usize = fid.strip_prefix(self.id)?.strip_prefix('-')?.parse().ok()?;

@@ -33,6 +33,7 @@ pub mod state;
 pub mod tasks;
 pub mod tiles;
 pub mod uncovered;
+pub mod visit_log;
 pub mod watch;
 pub mod webapp;
 pub mod writer;

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use gridmap_core::model::{Visit, VisitOutcome};
 
 use crate::state::Project;
+pub use crate::visit_log::VisitLog;
 
 /// A building's latest visit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,19 +40,12 @@ pub use gridmap_stats::Tally;
 /// log is shared by every snapshot; grid edits only make new [`Tally`]s.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Live {
-    /// Every visit, in store order.
-    pub visits: Vec<Visit>,
+    /// Every visit, in store order, and each building's.
+    pub visits: VisitLog,
     /// The latest visit of each building (by position).
     pub latest: Vec<Option<Latest>>,
-    /// Positions in `visits` of each visited building's visits.
-    pub visits_of: HashMap<u32, Vec<u32>>,
     /// Flagged visits of each building that has any.
     pub flagged: HashMap<u32, u64>,
-}
-
-/// Seconds since 1970 of an RFC 3339 time, `i64::MIN` when it does not parse.
-fn instant(time: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(time).map_or(i64::MIN, |t| t.timestamp())
 }
 
 /// Each grid's tallies in `next`, made from the snapshot before it: a grid holding the same
@@ -95,9 +89,8 @@ impl Live {
     /// The log of `visits` (in store order) for the buildings of `p`.
     pub fn load(p: &Project, visits: Vec<Visit>) -> Live {
         let mut live = Live {
-            visits: Vec::with_capacity(visits.len()),
+            visits: VisitLog::default(),
             latest: vec![None; p.buildings.len()],
-            visits_of: HashMap::new(),
             flagged: HashMap::new(),
         };
         let mut scratch = Vec::new();
@@ -112,13 +105,19 @@ impl Live {
     /// when its visited status changed (for the heatmap pyramid).
     pub fn apply(&mut self, p: &Project, v: Visit, tallies: &mut [Tally]) -> Option<(u32, bool)> {
         let mut changed = None;
-        let n = self.visits.len() as u32;
-        if let Some(&i) = v.building.as_ref().and_then(|b| p.building_by_id.get(b)) {
+        let building = v
+            .building
+            .as_ref()
+            .and_then(|b| p.building_by_id.get(b))
+            .copied();
+        let (outcome, flagged) = (v.outcome, v.flagged);
+        let n = self.visits.push(v, building) as usize;
+        if let Some(i) = building {
             let grid = p.assignment[i as usize].grid().map(|g| g as usize);
             let households = u64::from(p.buildings[i as usize].households);
             let next = Latest {
-                at: instant(&v.time),
-                outcome: v.outcome,
+                at: self.visits.at(n),
+                outcome,
             };
             let slot = &mut self.latest[i as usize];
             let was_visited = slot.is_some_and(|l| l.outcome == VisitOutcome::Visited);
@@ -129,7 +128,7 @@ impl Live {
             if now_visited != was_visited {
                 changed = Some((i, now_visited));
             }
-            if v.flagged {
+            if flagged {
                 *self.flagged.entry(i).or_default() += 1;
             }
             if let Some(t) = grid.and_then(|g| tallies.get_mut(g)) {
@@ -140,11 +139,9 @@ impl Live {
                     t.visited_buildings -= 1;
                     t.visited_households -= households;
                 }
-                t.flagged += u64::from(v.flagged);
+                t.flagged += u64::from(flagged);
             }
-            self.visits_of.entry(i).or_default().push(n);
         }
-        self.visits.push(v);
         changed
     }
 
@@ -158,12 +155,8 @@ impl Live {
         self.outcome(i) == Some(VisitOutcome::Visited)
     }
 
-    /// The visits of building `i`, in store order.
-    pub fn visits_of(&self, i: usize) -> impl Iterator<Item = &Visit> {
-        self.visits_of
-            .get(&(i as u32))
-            .into_iter()
-            .flatten()
-            .map(|&n| &self.visits[n as usize])
+    /// The positions in [`Live::visits`] of building `i`'s visits, in store order.
+    pub fn visits_of(&self, i: usize) -> Vec<usize> {
+        self.visits.of_building(i)
     }
 }

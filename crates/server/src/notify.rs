@@ -247,7 +247,13 @@ fn visits(shared: &Shared, feed: &dyn ChangeFeed) -> Result<(), AppError> {
         let project = shared.snapshot();
         let (held, last) = {
             let live = project.live();
-            (live.visits.len(), live.visits.last().map(|v| v.id.clone()))
+            (
+                live.visits.len(),
+                live.visits
+                    .len()
+                    .checked_sub(1)
+                    .map(|n| live.visits.id(n).into_owned()),
+            )
         };
         let mut tail = store.visits_from(held.saturating_sub(1))?;
         let follows = match &last {

@@ -42,12 +42,14 @@ fn building_now(state: AppState, user: AuthUser, id: String) -> Result<Json<Valu
     let b = &p.buildings[i as usize];
     let (visits, latest): (Vec<Value>, Option<&str>) = {
         let live = p.live();
+        let log = &live.visits;
         let visits = live
             .visits_of(i as usize)
-            .map(|v| {
+            .into_iter()
+            .map(|n| {
                 json!({
-                    "time": v.time, "worker": v.worker, "outcome": v.outcome.as_str(),
-                    "flagged": v.flagged,
+                    "time": log.time(n), "worker": log.worker(n),
+                    "outcome": log.outcome(n).as_str(), "flagged": log.flagged(n),
                 })
             })
             .collect();

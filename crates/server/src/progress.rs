@@ -158,13 +158,14 @@ fn progress_now(
     }
     // Every `visited` visit of a selected building, with its day.
     let live = p.live();
-    let visits = live.visits.iter().filter_map(|v| {
-        if v.outcome != VisitOutcome::Visited {
+    let log = &live.visits;
+    let visits = (0..log.len()).filter_map(|n| {
+        if log.outcome(n) != VisitOutcome::Visited {
             return None;
         }
-        let &i = v.building.as_ref().and_then(|b| p.building_by_id.get(b))?;
-        let day = day_number(&v.time)?;
-        selected(i as usize).then(|| (i, day, &v.time[..10]))
+        let i = log.building(n)?;
+        let day = log.day(n)?;
+        selected(i as usize).then_some((i, day))
     });
     let days = gridmap_stats::days_of_progress(
         visits,

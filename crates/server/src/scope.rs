@@ -350,16 +350,12 @@ impl<'p> Scope<'p> {
 
     /// Whether a visit is in the user's area: its building's, or (a visit to no known
     /// building) where its point lies.
-    pub fn visit(&self, v: &gridmap_core::model::Visit) -> bool {
-        match v
-            .building
-            .as_ref()
-            .and_then(|b| self.p.building_by_id.get(b))
-        {
-            Some(&i) => self.building(i as usize),
+    pub fn visit(&self, log: &crate::visit_log::VisitLog, i: usize) -> bool {
+        match log.building(i) {
+            Some(b) => self.building(b as usize),
             None => match &self.area {
                 Area::Town => true,
-                _ => v.point.is_some_and(|pt| self.holds_point(pt.0)),
+                _ => log.point(i).is_some_and(|pt| self.holds_point(pt.0)),
             },
         }
     }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use gridmap_stats::scorecard::{Card, Counts, Scorecard, rate_title, scorecard};
-use gridmap_store::scorecard::{Inputs, count};
+use gridmap_store::scorecard::{Inputs, VisitFacts, count};
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
@@ -97,7 +97,17 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
         buildings: &p.buildings,
         grid_of: &grid_of,
         houses: &houses,
-        visits: &live.visits,
+        visits: (0..live.visits.len()).map(|i| {
+            let log = &live.visits;
+            VisitFacts {
+                house: log.house(i),
+                building: log.building_id(i, &p.buildings),
+                at: log.at(i),
+                outcome: log.outcome(i),
+                knows_worker: log.knows_worker(i),
+                satisfaction: log.satisfaction(i),
+            }
+        }),
         key_subjects: &key_subjects,
         plates_in_use: &plates,
         reconciliation: &reconciliation,

@@ -67,7 +67,7 @@ pub struct Inputs<'a, V> {
     pub grid_of: &'a (dyn Fn(usize) -> Option<usize> + Sync),
     /// The register's houses ([`GpkgStore::scorecard_houses`]).
     pub houses: &'a [HouseCount],
-    /// Every visit.
+    /// Every visit ([`VisitFacts::of`] makes them from [`Visit`]s).
     pub visits: V,
     /// Each key unit, place or person: its building's position, and whether it has an
     /// attention level ([`GpkgStore::key_subject_counts`]).
@@ -78,6 +78,37 @@ pub struct Inputs<'a, V> {
     /// matched at the same address, and matched + police only + register only
     /// ([`reconciliation_counts`]). A code no grid has now counts for the town.
     pub reconciliation: &'a [(String, u64, u64)],
+}
+
+/// What the scorecard reads of a visit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VisitFacts<'a> {
+    /// The house visited, if the visit was to one.
+    pub house: Option<&'a str>,
+    /// The building visited.
+    pub building: Option<&'a str>,
+    /// Seconds since 1970 (`i64::MIN` for a time that does not parse).
+    pub at: i64,
+    /// What the visit found.
+    pub outcome: VisitOutcome,
+    /// [`Visit::knows_worker`].
+    pub knows_worker: Option<bool>,
+    /// [`Visit::satisfaction`].
+    pub satisfaction: Option<u8>,
+}
+
+impl<'a> VisitFacts<'a> {
+    /// The facts of `v`.
+    pub fn of(v: &'a Visit) -> Self {
+        VisitFacts {
+            house: v.house.as_deref(),
+            building: v.building.as_deref(),
+            at: instant(&v.time),
+            outcome: v.outcome,
+            knows_worker: v.knows_worker,
+            satisfaction: v.satisfaction,
+        }
+    }
 }
 
 /// The figures of the latest `gridmap reconcile` as [`Inputs::reconciliation`] takes them
@@ -106,7 +137,7 @@ pub fn reconciliation_counts<S: ProjectStore + ?Sized>(
 /// grid, houses linked to no building and their people). See the rules in
 /// [`gridmap_stats::scorecard`].
 pub fn count<'v>(
-    input: Inputs<'_, impl IntoIterator<Item = &'v Visit>>,
+    input: Inputs<'_, impl IntoIterator<Item = VisitFacts<'v>>>,
 ) -> (Vec<GridCounts>, Counts) {
     let Inputs {
         grids,
@@ -138,12 +169,12 @@ pub fn count<'v>(
     // The latest verdict and answers of each house and building.
     let mut latest: FxHashMap<Unit, Latest> = FxHashMap::default();
     for v in visits {
-        let unit = match (&v.house, &v.building) {
+        let unit = match (v.house, v.building) {
             (Some(h), _) => Unit::House(h),
             (None, Some(b)) => Unit::Building(b),
             (None, None) => continue,
         };
-        let at = instant(&v.time);
+        let at = v.at;
         let slot = latest.entry(unit).or_default();
         later(&mut slot.verdict, at, v.outcome);
         if let Some(k) = v.knows_worker {
@@ -288,7 +319,7 @@ impl GpkgStore {
             buildings: &buildings,
             grid_of: &grid_of,
             houses: &houses,
-            visits: &visits,
+            visits: visits.iter().map(VisitFacts::of),
             key_subjects: &key_subjects,
             plates_in_use: &plates,
             reconciliation: &reconciliation,
@@ -384,7 +415,7 @@ mod tests {
             buildings: &buildings,
             grid_of: &grid_of,
             houses: &houses,
-            visits: &visits,
+            visits: visits.iter().map(VisitFacts::of),
             key_subjects: &[(Some(0), true), (Some(1), false), (None, false)],
             plates_in_use: &[("B0", "H1"), ("B1", "")]
                 .into_iter()
