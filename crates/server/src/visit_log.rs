@@ -95,11 +95,51 @@ impl Texts {
     }
 }
 
+/// Records in chunks of this many: the log never moves what it holds to grow (a campaign's
+/// hundreds of megabytes copied under the writer's lock), and wastes at most one chunk.
+const CHUNK: usize = 1 << 16;
+
+/// Records by position, in chunks of [`CHUNK`].
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Records {
+    chunks: Vec<Vec<Record>>,
+    len: usize,
+}
+
+impl Records {
+    fn push(&mut self, r: Record) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(r),
+            _ => {
+                let mut c = Vec::with_capacity(CHUNK);
+                c.push(r);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> Option<&Record> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Record> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for Records {
+    type Output = Record;
+    fn index(&self, i: usize) -> &Record {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
 /// The visit log (see the module documentation): visits in store order, and each building's
 /// visits.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VisitLog {
-    records: Vec<Record>,
+    records: Records,
     texts: Texts,
     notes: Vec<Box<str>>,
     /// The position of each building's latest-stored visit ([`NONE`] if none), by building
@@ -137,18 +177,18 @@ fn compact_time(time: &str) -> Option<(i64, u32, i16, bool)> {
 impl VisitLog {
     /// The number of visits.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records.len
     }
 
     /// Whether there is no visit.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.len == 0
     }
 
     /// Appends `v`, whose building is at `building` among the project's buildings (`None`: the
     /// visit names no building the project has, or none). Answers the visit's position.
     pub fn push(&mut self, v: Visit, building: Option<u32>) -> u32 {
-        let n = self.records.len() as u32;
+        let n = self.records.len as u32;
         let mut flags = 0;
         let id = match uuid_of(&v.id) {
             Some(bytes) => bytes,
@@ -385,7 +425,7 @@ impl VisitLog {
 
     /// The bytes the log holds, roughly (for the tests and the benchmarks' notes).
     pub fn heap_bytes(&self) -> usize {
-        self.records.capacity() * std::mem::size_of::<Record>()
+        self.records.chunks.len() * CHUNK * std::mem::size_of::<Record>()
             + self.last_of.capacity() * 4
             + self.texts.all.iter().map(|s| s.len() + 40).sum::<usize>()
             + self.notes.iter().map(|s| s.len() + 16).sum::<usize>()
@@ -472,6 +512,27 @@ mod tests {
         assert_eq!(log.of_building(0), vec![0]);
         assert!(log.of_building(7).is_empty());
         assert_eq!(log.position_of("visit-none"), None);
+    }
+
+    #[test]
+    fn visits_across_chunks_are_found() {
+        let buildings = [building("b0"), building("b1")];
+        let mut log = VisitLog::default();
+        let n = CHUNK + 3;
+        for k in 0..n {
+            let id = format!("visit-{}", uuid::Uuid::from_u128(k as u128));
+            log.push(visit(&id, Some("b1"), "2026-03-21T09:00:00Z"), Some(1));
+        }
+        assert_eq!(log.len(), n);
+        assert_eq!(log.of_building(1), (0..n).collect::<Vec<_>>());
+        let last = format!("visit-{}", uuid::Uuid::from_u128((n - 1) as u128));
+        assert_eq!(log.position_of(&last), Some(n - 1));
+        assert_eq!(
+            log.get(CHUNK, &buildings).map(|v| v.id),
+            Some(format!("visit-{}", uuid::Uuid::from_u128(CHUNK as u128)))
+        );
+        assert!(log.get(n, &buildings).is_none());
+        assert!(log.heap_bytes() >= 2 * CHUNK * std::mem::size_of::<Record>());
     }
 
     #[test]
