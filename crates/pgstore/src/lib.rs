@@ -358,6 +358,10 @@ pub struct PgStore {
     /// How to connect again (a second connection, a listener); holds the password, if any:
     /// never printed.
     config: Config,
+    /// The backend process id of `client` once asked ([`PgStore::backend_pid`]; 0 before),
+    /// renewed when [`revive`] connects again: the sender of this store's change notes, shared
+    /// with its listeners so that they still know this store's notes after a reconnection.
+    pid: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -379,10 +383,15 @@ fn connect(url: &str) -> Result<(Client, String, Config)> {
 /// terminated session): the call that found it broken failed with [`StoreError::Backend`]
 /// (the HTTP server's 503), the next one gets a new connection. While the database is still
 /// down the closed connection stays, and calls keep failing the same way.
-fn revive(config: &Config, client: &mut Client) {
+fn revive(config: &Config, client: &mut Client, pid: &std::sync::atomic::AtomicI32) {
     if client.is_closed()
-        && let Ok((fresh, _)) = connect_with(config)
+        && let Ok((mut fresh, _)) = connect_with(config)
     {
+        // A listener compares senders with this; 0 (unknown) if the question fails.
+        let id = fresh
+            .query_one("SELECT pg_backend_pid()", &[])
+            .map_or(0, |r| r.get(0));
+        pid.store(id, std::sync::atomic::Ordering::Relaxed);
         *client = fresh;
     }
 }
@@ -633,6 +642,7 @@ impl PgStore {
             town: town_code.into(),
             target,
             config,
+            pid: Default::default(),
         })
     }
 
@@ -662,6 +672,7 @@ impl PgStore {
             town: town_code.into(),
             target,
             config,
+            pid: Default::default(),
         })
     }
 
@@ -710,7 +721,7 @@ impl PgStore {
 
     fn lock(&self) -> MutexGuard<'_, Client> {
         let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        revive(&self.config, &mut client);
+        revive(&self.config, &mut client, &self.pid);
         client
     }
 
@@ -719,7 +730,7 @@ impl PgStore {
             .client
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        revive(&self.config, client);
+        revive(&self.config, client, &self.pid);
         client
     }
 

@@ -28,7 +28,8 @@ pub struct Listener {
     client: Client,
     config: Config,
     town: String,
-    own: i32,
+    /// The store's sender id, renewed when it reconnects ([`PgStore::backend_pid`]).
+    own: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -74,6 +75,7 @@ fn store_on(config: &Config, town: &str) -> Result<PgStore> {
         town: town.into(),
         target,
         config: config.clone(),
+        pid: Default::default(),
     })
 }
 
@@ -95,7 +97,10 @@ impl PgStore {
             client: listening(&self.config)?,
             config: self.config.clone(),
             town: self.town.clone(),
-            own: self.backend_pid()?,
+            own: {
+                self.backend_pid()?;
+                self.pid.clone()
+            },
         })
     }
 
@@ -106,11 +111,13 @@ impl PgStore {
 
     /// The backend process id of the store's connection: the sender of its changes' notes.
     pub fn backend_pid(&self) -> Result<i32> {
-        Ok(self
+        let id: i32 = self
             .lock()
             .query_one("SELECT pg_backend_pid()", &[])
             .db()?
-            .get(0))
+            .get(0);
+        self.pid.store(id, std::sync::atomic::Ordering::Relaxed);
+        Ok(id)
     }
 
     /// The same town on a second connection (the schema is already up to date).
@@ -169,9 +176,10 @@ impl Listener {
         Ok(())
     }
 
-    /// The backend process id of the store this listener was made from.
+    /// The backend process id of the store this listener was made from, as it is now (the
+    /// store connects again after the database closed its connection).
     pub fn own_sender(&self) -> i32 {
-        self.own
+        self.own.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A new store over the same town.

@@ -239,6 +239,7 @@ impl PgStore {
             town: code,
             target,
             config,
+            pid: Default::default(),
         })
     }
 }

@@ -651,4 +651,20 @@ fn committed_changes_are_announced_to_listeners_of_the_town() {
     let mut feed = ProjectStore::change_feed(&a).unwrap().unwrap();
     feed.reconnect().unwrap();
     assert_eq!(feed.counter().unwrap(), n.counter);
+    // The store's notes stay its own after the database closed its connection: the store
+    // connects again with a new backend, and the feed knows that one as the store's.
+    let own = feed.own_sender();
+    assert_eq!(own, a.backend_pid().unwrap());
+    client(&pg_url().unwrap())
+        .execute("SELECT pg_terminate_backend($1)", &[&own])
+        .unwrap();
+    let _ = a.import_visits(&[visit("v4")], Mode::Append); // may meet the closed connection
+    a.import_visits(&[visit("v5")], Mode::Append).unwrap();
+    let mut last = None;
+    while let Some(n) = feed.next(Duration::from_secs(2)).unwrap() {
+        last = Some(n);
+    }
+    let last = last.expect("the store's write was heard");
+    assert_ne!(last.sender, own);
+    assert_eq!(last.sender, feed.own_sender());
 }

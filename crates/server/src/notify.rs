@@ -60,6 +60,8 @@ enum Pending {
 /// Where the thread stands: the last counter seen and what is to be done.
 struct Heard {
     seen: i64,
+    /// The served store's sender id, read again before each note: the store gets a new one
+    /// when it connects again.
     own: i32,
     pending: Pending,
     since: Option<Instant>,
@@ -137,7 +139,10 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
         };
         let mut quiet = false;
         match feed.next(wait) {
-            Ok(Some(note)) => heard.note(note),
+            Ok(Some(note)) => {
+                heard.own = feed.own_sender();
+                heard.note(note);
+            }
             Ok(None) => quiet = true,
             Err(e) => {
                 tracing::warn!(error = %e, "the change listener lost its connection: reconnecting");
@@ -167,6 +172,7 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
                 // A note on its way is not a missed one: take what has come first.
                 Ok(now) if now > heard.seen => {
                     while let Ok(Some(note)) = feed.next(QUIET) {
+                        heard.own = feed.own_sender();
                         heard.note(note);
                     }
                     if now > heard.seen {
