@@ -1,5 +1,6 @@
 //! The CLI on a PostgreSQL/PostGIS project (`postgres://…`): init, import, export, validate and
-//! stats give what they give on a GeoPackage; towns of one database stay apart; a password on
+//! stats give what they give on a GeoPackage; towns of one database stay apart; a server killed
+//! with SIGKILL mid-write loses no visit it answered; a password on
 //! the command line and the commands not yet ported are refused with one clear line.
 //!
 //! The tests that need a database take it from `GRIDMAP_TEST_PG` (scripts/test.sh starts a
@@ -407,30 +408,22 @@ fn http_with(
     (status, body.to_string())
 }
 
-#[test]
-fn serve_serves_a_postgres_town_to_a_user_added_there() {
-    let Some(url) = pg_url() else { return };
-    let _town = Town::new(&url, "990100008");
-    demo_town(
-        &url,
-        "990100008",
-        &["--town", "990100008"],
-        &["grids", "buildings"],
-    );
-    // The user goes into the town's accounts in PostgreSQL, with the CLI's password policy.
+/// `gridmap user add URL --town CODE` of an admin `admin` of the whole town with the password
+/// `quiet-harbour-2026` (on standard input); what it printed.
+fn admin_added(url: &str, code: &str) -> String {
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
         .args([
             "user",
             "add",
-            &url,
+            url,
             "--town",
-            "990100008",
+            code,
             "--username",
             "admin",
             "--role",
             "admin",
             "--scope",
-            "990100008",
+            code,
             "--password-stdin",
         ])
         .stdin(std::process::Stdio::piped())
@@ -448,10 +441,142 @@ fn serve_serves_a_postgres_town_to_a_user_added_there() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A token of `admin` ([`admin_added`]) from the server on `port`.
+fn admin_token(port: u16) -> String {
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/login",
+        r#"{"username": "admin", "password": "quiet-harbour-2026"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Visits stream in from eight clients to a server of a PostgreSQL town; the server is killed
+/// with SIGKILL mid-stream. Every visit it answered 200 is in the database, and a server
+/// started again serves them all.
+#[test]
+fn a_killed_server_on_postgres_loses_no_answered_visit() {
+    let Some(url) = pg_url() else { return };
+    let code = "990100011";
+    let _town = Town::new(&url, code);
+    demo_town(&url, code, &["--town", code], &["grids", "buildings"]);
+    admin_added(&url, code);
+    let (mut server, port) = serve(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridmap")),
+        Path::new(&url),
+        &["--town", code],
+    );
+    let guard = KillOnDrop(server.id());
+    let token = admin_token(port);
+    let ids: Vec<String> = {
+        use gridmap_store::Store;
+        let store = gridmap_pgstore::PgStore::open(&url, code).unwrap();
+        let buildings = store.buildings().unwrap();
+        buildings.into_iter().take(200).map(|b| b.id).collect()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (stop, token, ids) = (stop.clone(), token.clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                let mut n = c;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = format!(
+                        r#"{{"building":"{}","outcome":"visited"}}"#,
+                        ids[n % ids.len()]
+                    );
+                    n += 8;
+                    match try_post(port, "/api/visits", &token, &body) {
+                        Some((200, answer)) => {
+                            let v: Value = serde_json::from_str(&answer).unwrap();
+                            answered.push(v["id"].as_str().unwrap().to_string());
+                        }
+                        Some(_) => {}
+                        None => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::process::Command::new("kill")
+        .args(["-KILL", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = server.wait();
+    drop(guard);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("user admin (admin, scope 990100008) saved"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        answered.len() > 10,
+        "only {} visits answered",
+        answered.len()
+    );
+    let stored: std::collections::HashSet<String> = {
+        use gridmap_store::Store;
+        let store = gridmap_pgstore::PgStore::open(&url, code).unwrap();
+        store.visits().unwrap().into_iter().map(|v| v.id).collect()
+    };
+    let lost = answered.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(lost, 0, "{lost} of {} answered visits lost", answered.len());
+    // Started again, the server serves what the database holds.
+    let (server, port) = serve(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridmap")),
+        Path::new(&url),
+        &["--town", code],
+    );
+    let _guard = KillOnDrop(server.id());
+    let token = admin_token(port);
+    let (status, body) = http_auth(port, "/ogc/collections/visits/items?limit=1", &token);
+    assert_eq!(status, 200, "{body}");
+    let matched = serde_json::from_str::<Value>(&body).unwrap()["numberMatched"].as_u64();
+    assert_eq!(matched, Some(stored.len() as u64), "{body}");
+}
+
+/// One HTTP/1.1 POST with a bearer token that may fail (the server may be gone).
+fn try_post(port: u16, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+#[test]
+fn serve_serves_a_postgres_town_to_a_user_added_there() {
+    let Some(url) = pg_url() else { return };
+    let _town = Town::new(&url, "990100008");
+    demo_town(
+        &url,
+        "990100008",
+        &["--town", "990100008"],
+        &["grids", "buildings"],
+    );
+    // The user goes into the town's accounts in PostgreSQL, with the CLI's password policy.
+    let out = admin_added(&url, "990100008");
+    assert!(
+        out.contains("user admin (admin, scope 990100008) saved"),
+        "{out}"
     );
     let (mut server, port) = serve(
         std::process::Command::new(env!("CARGO_BIN_EXE_gridmap")),
