@@ -164,11 +164,12 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
     include_str!("../migrations/0003_changes.sql"),
     include_str!("../migrations/0004_sessions_closed.sql"),
+    include_str!("../migrations/0005_sessions_closed_by_token.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).

@@ -64,6 +64,14 @@ fn parse(payload: &str, town: &str, sender: i32) -> Option<ChangeNote> {
         kind,
         last_visit: v.get("fid").and_then(serde_json::Value::as_i64),
         sender,
+        sessions: v
+            .get("tokens")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            }),
     })
 }
 
@@ -219,7 +227,8 @@ mod tests {
                 counter: 7,
                 kind: ChangeKind::Visits,
                 last_visit: Some(42),
-                sender: 9
+                sender: 9,
+                sessions: None,
             })
         );
         let other = r#"{"town": "t1", "changes": 8, "kind": "other", "fid": null}"#;

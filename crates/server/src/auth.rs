@@ -230,7 +230,7 @@ fn no_accounts(state: &AppState) -> Result<(), AppError> {
 
 /// The hex SHA-256 of a token: what the store keeps of a session (the file never holds a
 /// token that would sign anyone in).
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(token.as_bytes())
         .iter()

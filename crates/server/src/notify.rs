@@ -66,7 +66,18 @@ struct Heard {
     pending: Pending,
     since: Option<Instant>,
     /// Another server closed sessions: those held in memory are to be asked again.
-    sessions_closed: bool,
+    sessions_closed: Closed,
+}
+
+/// Sessions other servers closed since the listener last dropped any.
+#[derive(Debug, Default, PartialEq)]
+enum Closed {
+    #[default]
+    Nothing,
+    /// These (hex SHA-256 of each token).
+    Tokens(Vec<String>),
+    /// Some that the notes did not name: every session held is to be asked again.
+    Any,
 }
 
 impl Heard {
@@ -84,7 +95,15 @@ impl Heard {
         if n.kind == ChangeKind::Sessions {
             // Not a change of what is served: it carries the counter as it was.
             if n.sender != self.own {
-                self.sessions_closed = true;
+                self.sessions_closed = match (std::mem::take(&mut self.sessions_closed), n.sessions)
+                {
+                    (Closed::Any, _) | (_, None) => Closed::Any,
+                    (Closed::Nothing, Some(t)) => Closed::Tokens(t),
+                    (Closed::Tokens(mut held), Some(t)) => {
+                        held.extend(t);
+                        Closed::Tokens(held)
+                    }
+                };
             }
             return;
         }
@@ -125,7 +144,7 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
         own: feed.own_sender(),
         pending: Pending::Nothing,
         since: None,
-        sessions_closed: false,
+        sessions_closed: Closed::Nothing,
     };
     let mut checked = Instant::now();
     loop {
@@ -157,14 +176,17 @@ fn run(shared: &Weak<Shared>, mut feed: Box<dyn ChangeFeed>, loaded: i64) {
                 quiet = true;
             }
         }
-        if heard.sessions_closed {
+        let closed = std::mem::take(&mut heard.sessions_closed);
+        if closed != Closed::Nothing {
             // A sign-out on another server: its token must stop working here at once.
-            heard.sessions_closed = false;
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            shared.sessions.forget_all();
-            tracing::debug!("sessions were closed by another server: asking the database again");
+            match closed {
+                Closed::Tokens(tokens) => shared.sessions.forget_hashed(&tokens),
+                _ => shared.sessions.forget_all(),
+            }
+            tracing::debug!("sessions were closed by another server: dropped here");
         }
         if heard.pending == Pending::Nothing && checked.elapsed() >= CHECK_EVERY {
             checked = Instant::now();
@@ -350,6 +372,7 @@ mod tests {
             kind,
             last_visit: None,
             sender,
+            sessions: None,
         }
     }
 
@@ -360,7 +383,7 @@ mod tests {
             own: 1,
             pending: Pending::Nothing,
             since: None,
-            sessions_closed: false,
+            sessions_closed: Closed::Nothing,
         };
         // Already loaded, then our own: nothing to do.
         h.note(note(9, ChangeKind::Other, 2));
@@ -377,16 +400,28 @@ mod tests {
             own: 1,
             pending: Pending::Nothing,
             since: None,
-            sessions_closed: false,
+            sessions_closed: Closed::Nothing,
         };
         h.note(note(12, ChangeKind::Visits, 1));
         assert_eq!((h.seen, h.pending), (12, Pending::Reload));
         // Closed sessions carry the counter as it was: no gap, no reload; only another
         // server's ask for the sessions in memory to be dropped.
         h.note(note(12, ChangeKind::Sessions, 1));
-        assert!(!h.sessions_closed);
+        assert_eq!(h.sessions_closed, Closed::Nothing);
+        let named = |tokens: &[&str]| ChangeNote {
+            sessions: Some(tokens.iter().map(|t| t.to_string()).collect()),
+            ..note(12, ChangeKind::Sessions, 2)
+        };
+        h.note(named(&["aa"]));
+        h.note(named(&["bb"]));
+        assert_eq!(
+            h.sessions_closed,
+            Closed::Tokens(vec!["aa".into(), "bb".into()])
+        );
+        // A note that names none asks for every session to be dropped.
         h.note(note(12, ChangeKind::Sessions, 2));
-        assert!(h.sessions_closed);
+        h.note(named(&["cc"]));
+        assert_eq!(h.sessions_closed, Closed::Any);
         assert_eq!((h.seen, h.pending), (12, Pending::Reload));
     }
 }

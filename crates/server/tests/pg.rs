@@ -364,10 +364,12 @@ async fn two_servers(a: &AppState, b: &AppState) {
     }
 
     // A token signed in on A works on B (sessions are in the database); signed out on A, it
-    // stops working on B too, though B holds it in memory by then.
+    // stops working on B too, though B holds it in memory by then. B keeps the other sessions
+    // it holds: the note names the one closed.
     let token = login(&a, "leader").await;
     let (status, _) = call(&b, "GET", "/api/me", Some(&token), None, &[]).await;
     assert_eq!(status, StatusCode::OK);
+    let kept = login(&b, "leader").await;
     let (status, _) = call(&a, "POST", "/api/logout", Some(&token), None, &[]).await;
     assert_eq!(status, StatusCode::OK);
     let b2 = b.clone();
@@ -378,7 +380,11 @@ async fn two_servers(a: &AppState, b: &AppState) {
         }
     })
     .await;
-    // Another token of the same user on B is asked of the database again and still works.
+    assert!(
+        b.0.sessions.get(&kept, std::time::Instant::now()).is_some(),
+        "B dropped a session the sign-out did not close"
+    );
+    // Another token of the same user on B still works.
     let other = login(&b, "leader").await;
     let (status, _) = call(&b, "GET", "/api/me", Some(&other), None, &[]).await;
     assert_eq!(status, StatusCode::OK);

@@ -726,7 +726,7 @@ pub enum ChangeKind {
 }
 
 /// One announced change of the data behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeNote {
     /// The store's change counter after it: it grows by one per change, in commit order.
     pub counter: i64,
@@ -736,6 +736,9 @@ pub struct ChangeNote {
     pub last_visit: Option<i64>,
     /// Which connection made the change (a database backend's process id).
     pub sender: i32,
+    /// For [`ChangeKind::Sessions`], the sessions closed (hex SHA-256 of each token); `None`:
+    /// any may have been.
+    pub sessions: Option<Vec<String>>,
 }
 
 /// The changes other processes commit to a shared store's data ([`ProjectStore::change_feed`]),

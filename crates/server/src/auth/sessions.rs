@@ -83,8 +83,17 @@ impl Sessions {
             .filter(|s| s.expires > now)
     }
 
+    /// Forgets the sessions whose tokens hash to `hashes` (hex SHA-256, as the store keeps
+    /// sessions): another server closed them.
+    pub fn forget_hashed(&self, hashes: &[String]) {
+        let hashes: std::collections::HashSet<&str> = hashes.iter().map(String::as_str).collect();
+        self.table()
+            .by_token
+            .retain(|token, _| !hashes.contains(crate::auth::token_hash(token).as_str()));
+    }
+
     /// Forgets every session held: each is asked of the store again on its next use (another
-    /// server closed some).
+    /// server closed some it did not name).
     pub fn forget_all(&self) {
         self.table().by_token.clear();
     }
@@ -130,6 +139,18 @@ mod tests {
         assert!(s.close("a", t0).is_some());
         assert!(s.close("a", t0).is_none());
         assert!(s.get("a", t0).is_none());
+    }
+
+    #[test]
+    fn sessions_named_by_their_hash_are_forgotten_alone() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        s.open("tok-a".into(), session("u", t0 + hour), t0);
+        s.open("tok-b".into(), session("v", t0 + hour), t0);
+        s.forget_hashed(&[crate::auth::token_hash("tok-a")]);
+        assert!(s.get("tok-a", t0).is_none());
+        assert!(s.get("tok-b", t0).is_some());
     }
 
     #[test]
