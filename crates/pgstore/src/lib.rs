@@ -758,6 +758,25 @@ impl PgStore {
         skip: i64,
         mut f: impl FnMut(&Row, Option<Geometry>) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.read_each(table, key, columns, only, skip, |r, g| {
+            out.push(f(r, g)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Self::read_from`], handing each row to `f` as it arrives from the database (a
+    /// streamed query: the rows are never all held at once).
+    fn read_each(
+        &self,
+        table: &'static str,
+        key: &str,
+        columns: &[&str],
+        only: Option<&str>,
+        skip: i64,
+        mut f: impl FnMut(&Row, Option<Geometry>) -> Result<()>,
+    ) -> Result<()> {
         let cols: String = columns.iter().map(|c| format!(", \"{c}\"")).collect();
         let filter = if only.is_some() {
             format!(" AND \"{key}\" = $2")
@@ -777,34 +796,41 @@ impl PgStore {
                CASE WHEN GeometryType(geom) = 'POINT' AND ST_IsEmpty(geom) THEN NULL ELSE geom END
              FROM {table} WHERE town = $1{filter}{order}"
         );
-        let rows = match only {
-            Some(k) => self.lock().query(&sql, &[&self.town, &k]),
-            None => self.lock().query(&sql, &[&self.town]),
-        }
-        .db()?;
         let g = columns.len() + 2;
-        rows.iter()
-            .map(|r| {
-                let geometry = r
-                    .try_get::<_, Decode<Geometry>>(g)
-                    .map_err(|e| StoreError::Geometry {
-                        table,
-                        fid: r.get(0),
-                        message: e.to_string(),
-                    })?
-                    .geometry;
-                f(r, geometry)
-            })
-            .collect()
+        let mut client = self.lock();
+        let params: Vec<&(dyn ToSql + Sync)> = match &only {
+            Some(k) => vec![&self.town, k],
+            None => vec![&self.town],
+        };
+        let mut rows = client.query_raw(&sql, params).db()?;
+        while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows).db()? {
+            let geometry = r
+                .try_get::<_, Decode<Geometry>>(g)
+                .map_err(|e| StoreError::Geometry {
+                    table,
+                    fid: r.get(0),
+                    message: e.to_string(),
+                })?
+                .geometry;
+            f(&r, geometry)?;
+        }
+        Ok(())
     }
 
     /// The visits from the `position`-th on (counting from 0, in store order): the visits
     /// that a log holding the first `position` has not seen.
     pub fn visits_from(&self, position: usize) -> Result<Vec<Visit>> {
+        let mut out = Vec::new();
+        self.each_visit_from(position, &mut |v| out.push(v))?;
+        Ok(out)
+    }
+
+    /// [`Self::visits_from`], handing each visit to `each` as it arrives from the database.
+    pub fn each_visit_from(&self, position: usize, each: &mut dyn FnMut(Visit)) -> Result<()> {
         let skip = i64::try_from(position).unwrap_or(i64::MAX);
-        self.read_from("visits", "id", VISITS.columns, None, skip, |r, g| {
+        self.read_each("visits", "id", VISITS.columns, None, skip, |r, g| {
             let outcome: String = r.get(6);
-            Ok(Visit {
+            each(Visit {
                 id: r.get(1),
                 building: r.get(2),
                 house: r.get(3),
@@ -818,7 +844,8 @@ impl PgStore {
                     .get::<_, Option<i16>>(10)
                     .and_then(|s| u8::try_from(s).ok()),
                 point: point(g),
-            })
+            });
+            Ok(())
         })
     }
 

@@ -47,6 +47,13 @@ impl ProjectStore for PgStore {
     fn visits_from(&self, position: usize) -> Result<Vec<gridmap_core::model::Visit>> {
         PgStore::visits_from(self, position)
     }
+    fn each_visit_from(
+        &self,
+        position: usize,
+        each: &mut dyn FnMut(gridmap_core::model::Visit),
+    ) -> Result<()> {
+        PgStore::each_visit_from(self, position, each)
+    }
 
     fn visit_worker(&self, id: &str) -> Result<Option<String>> {
         Ok(self

@@ -1,4 +1,5 @@
-//! Users, sessions, the audit log, plans and the household registers behave the same on the
+//! Users, sessions, the audit log, plans, the household registers and the visit log's streamed
+//! reads behave the same on the
 //! PostgreSQL store as on the GeoPackage store: each test writes the same things through both
 //! and compares what they read back; then what only PostgreSQL has (several towns in one
 //! database, what its raw tables hold, a statement failing half-way through an import).
@@ -83,6 +84,43 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Visits read as they come ([`ProjectStore::each_visit_from`], how a server loads a
+/// campaign's visit log) are the visits read at once, from any position, on both stores.
+#[test]
+fn visits_stream_from_any_position_as_they_read_at_once() {
+    use gridmap_core::model::{Visit, VisitOutcome};
+    use gridmap_store::ProjectStore;
+    let Some(mut b) = both("pg_both_visits") else {
+        return;
+    };
+    let visits: Vec<Visit> = (0..7)
+        .map(|n| Visit {
+            id: format!("v{n}"),
+            building: Some(format!("b{}", n % 3)),
+            house: (n % 2 == 0).then(|| format!("h{n}")),
+            worker: "wang".into(),
+            time: format!("2026-03-2{n}T09:00:00.000Z"),
+            outcome: VisitOutcome::ALL[n % VisitOutcome::ALL.len()],
+            point: Some(geo::Point::new(121.0 + n as f64 * 1e-3, 31.0)),
+            note: (n == 3).then(|| "门口有狗".into()),
+            flagged: n == 5,
+            knows_worker: (n == 1).then_some(true),
+            satisfaction: (n == 2).then_some(4),
+        })
+        .collect();
+    same!(b, |s| s.import_visits(&visits, Mode::Append).unwrap());
+    for from in 0..=visits.len() + 1 {
+        let (pg, gpkg) = on_both!(b, |s| {
+            let mut streamed = Vec::new();
+            s.each_visit_from(from, &mut |v| streamed.push(v)).unwrap();
+            assert_eq!(streamed, s.visits_from(from).unwrap(), "from {from}");
+            streamed
+        });
+        assert_eq!(pg, gpkg, "from {from}");
+        assert_eq!(pg, visits[from.min(visits.len())..], "from {from}");
+    }
 }
 
 #[test]

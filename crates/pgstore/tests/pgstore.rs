@@ -645,6 +645,9 @@ fn committed_changes_are_announced_to_listeners_of_the_town() {
         .map(|v| v.id)
         .collect();
     assert_eq!(ids, ["v2", "v3"]);
+    let mut streamed = Vec::new();
+    a.each_visit_from(1, &mut |v| streamed.push(v.id)).unwrap();
+    assert_eq!(streamed, ids, "streamed as read at once");
     assert_eq!(a.visits_from(0).unwrap().len(), 3);
     assert!(a.visits_from(3).unwrap().is_empty());
     // The feed as the server sees it.

@@ -86,18 +86,21 @@ pub fn tallies(p: &Project, live: &Live) -> Vec<Tally> {
 }
 
 impl Live {
-    /// The log of `visits` (in store order) for the buildings of `p`.
-    pub fn load(p: &Project, visits: Vec<Visit>) -> Live {
+    /// The log of the visits of `store` (in store order) for the buildings of `p`, read as
+    /// they come: the visits are folded in one by one, never all held as [`Visit`]s.
+    pub fn load(
+        p: &Project,
+        store: &dyn gridmap_store::ProjectStore,
+    ) -> Result<Live, gridmap_store::StoreError> {
         let mut live = Live {
             visits: VisitLog::default(),
             latest: vec![None; p.buildings.len()],
             flagged: HashMap::new(),
         };
-        let mut scratch = Vec::new();
-        for v in visits {
-            live.apply(p, v, &mut scratch);
-        }
-        live
+        store.each_visit_from(0, &mut |v| {
+            live.apply(p, v, &mut []);
+        })?;
+        Ok(live)
     }
 
     /// Records one committed visit, and its effect on `tallies` (by grid position of `p`;

@@ -314,16 +314,16 @@ fn visits(shared: &Shared, feed: &dyn ChangeFeed) -> Result<(), AppError> {
 
 /// Reads the visit log again from `fresh` and puts it in place (see the module documentation).
 fn all_visits(shared: &Shared, fresh: &dyn ProjectStore) -> Result<(), AppError> {
-    let read = fresh.visits()?;
+    let project = shared.snapshot();
+    let read = Live::load(&project, fresh)?;
     let store = shared.store.lock().unwrap_or_else(PoisonError::into_inner);
-    let read = if store.count("visits")? == read.len() {
+    let next = if store.count("visits")? == read.visits.len() {
         read
     } else {
         // The writer committed visits after the read: take them all again.
-        store.visits()?
+        drop(read);
+        Live::load(&project, &**store)?
     };
-    let project = shared.snapshot();
-    let next = Live::load(&project, read);
     let mut touched = Vec::new();
     {
         let mut live = project.live.write().unwrap_or_else(PoisonError::into_inner);

@@ -315,7 +315,7 @@ impl Project {
             ground.villages.clone(),
             store.grids()?,
         );
-        let live = Live::load(&project, store.visits()?);
+        let live = Live::load(&project, store)?;
         project.tallies = RwLock::new(crate::live::tallies(&project, &live));
         project.pyramid = Arc::new(pyramid_of(&project, &live));
         project.live = Arc::new(RwLock::new(live));

@@ -104,7 +104,7 @@ pub fn reload_from(shared: &Shared, fresh: &dyn ProjectStore) -> Result<(), AppE
         let loaded = next.live().visits.len();
         if stored != loaded {
             // The writer committed visits after the load read them: take them all again.
-            let live = Live::load(&next, store.visits()?);
+            let live = Live::load(&next, &**store)?;
             *next
                 .tallies
                 .write()

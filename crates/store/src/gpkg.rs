@@ -634,6 +634,30 @@ impl GpkgStore {
         &self.conn
     }
 
+    /// Hands every visit to `each`, in store order, as it is read: a campaign's millions are
+    /// never all in memory at once.
+    pub fn each_visit(&self, each: &mut dyn FnMut(Visit)) -> Result<()> {
+        self.read_each(&VISITS, None, |r, g| {
+            let outcome: String = r.get(6)?;
+            each(Visit {
+                id: r.get(1)?,
+                building: r.get(2)?,
+                house: r.get(3)?,
+                worker: r.get(4)?,
+                time: r.get(5)?,
+                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
+                note: r.get(7)?,
+                flagged: r.get::<_, i64>(8)? != 0,
+                knows_worker: r.get::<_, Option<i64>>(9)?.map(|k| k != 0),
+                satisfaction: r
+                    .get::<_, Option<i64>>(10)?
+                    .and_then(|s| u8::try_from(s).ok()),
+                point: point(g),
+            });
+            Ok(())
+        })
+    }
+
     fn read<T>(
         &self,
         t: &'static Table,
@@ -649,6 +673,21 @@ impl GpkgStore {
         key: Option<&str>,
         mut f: impl FnMut(&rusqlite::Row, Option<Geometry>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.read_each(t, key, |row, g| {
+            out.push(f(row, g)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Self::read_keys`], handing each row to `f` as it is read instead of collecting them.
+    fn read_each(
+        &self,
+        t: &'static Table,
+        key: Option<&str>,
+        mut f: impl FnMut(&rusqlite::Row, Option<Geometry>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         let cols: String = t
             .columns
             .iter()
@@ -669,7 +708,6 @@ impl GpkgStore {
             Some(k) => stmt.query([k])?,
             None => stmt.query([])?,
         };
-        let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let blob: Option<Vec<u8>> = row.get(geom_col)?;
             let geometry = match blob {
@@ -680,9 +718,9 @@ impl GpkgStore {
                 })?),
                 None => None,
             };
-            out.push(f(row, geometry)?);
+            f(row, geometry)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Imports simple rows into `t` in one transaction.
@@ -1351,24 +1389,9 @@ impl Store for GpkgStore {
     }
 
     fn visits(&self) -> Result<Vec<Visit>> {
-        self.read(&VISITS, |r, g| {
-            let outcome: String = r.get(6)?;
-            Ok(Visit {
-                id: r.get(1)?,
-                building: r.get(2)?,
-                house: r.get(3)?,
-                worker: r.get(4)?,
-                time: r.get(5)?,
-                outcome: VisitOutcome::parse(&outcome).unwrap_or(VisitOutcome::Visited),
-                note: r.get(7)?,
-                flagged: r.get::<_, i64>(8)? != 0,
-                knows_worker: r.get::<_, Option<i64>>(9)?.map(|k| k != 0),
-                satisfaction: r
-                    .get::<_, Option<i64>>(10)?
-                    .and_then(|s| u8::try_from(s).ok()),
-                point: point(g),
-            })
-        })
+        let mut out = Vec::new();
+        self.each_visit(&mut |v| out.push(v))?;
+        Ok(out)
     }
 
     fn import_visits(&mut self, visits: &[Visit], mode: Mode) -> Result<ImportCounts> {

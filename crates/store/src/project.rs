@@ -84,6 +84,18 @@ pub trait ProjectStore: Store + Send {
         Ok(all.split_off(position.min(all.len())))
     }
 
+    /// Hands the visits from the `position`-th on to `each`, in store order, as they are read,
+    /// so that a campaign's millions of visits are never all in memory at once. The default
+    /// reads them with [`ProjectStore::visits_from`].
+    fn each_visit_from(
+        &self,
+        position: usize,
+        each: &mut dyn FnMut(gridmap_core::model::Visit),
+    ) -> Result<()> {
+        self.visits_from(position)?.into_iter().for_each(each);
+        Ok(())
+    }
+
     // ---- Accounts: users, sessions, the audit log ----------------------------------------
 
     /// Every user ([`GpkgStore::users`]).
@@ -366,6 +378,20 @@ pub trait ProjectStore: Store + Send {
 impl ProjectStore for GpkgStore {
     fn as_gpkg(&self) -> Option<&GpkgStore> {
         Some(self)
+    }
+    fn each_visit_from(
+        &self,
+        position: usize,
+        each: &mut dyn FnMut(gridmap_core::model::Visit),
+    ) -> Result<()> {
+        let mut skip = position;
+        self.each_visit(&mut |v| {
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                each(v);
+            }
+        })
     }
     fn as_gpkg_mut(&mut self) -> Option<&mut GpkgStore> {
         Some(self)
