@@ -342,10 +342,9 @@ fn a_password_in_the_url_is_refused_and_not_echoed() {
 fn commands_not_yet_on_postgres_say_so_in_one_line() {
     // Refused before any connection: no database needed.
     let url = "postgres://gridmap@127.0.0.1:9/gridmap";
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 5] = [
         &["stats", url, "--scorecard"],
         &["plates", url, "--grid", "G1", "--out", "p.pdf"],
-        &["rekey", url, "--new-key-file", "k"],
         &["reconcile", url, "--police", "p.csv"],
         &["repair", url, "--out", "r.geojson"],
         &[
@@ -691,6 +690,35 @@ fn the_household_form_imports_into_postgres_as_into_a_geopackage() {
     .unwrap();
     assert_eq!(on_file["town"]["people"], 542, "{on_file}");
     assert_eq!(on_db, on_file);
+    // `gridmap rekey` re-encrypts both alike; the old key then opens nothing.
+    let new_key = dir.path().join("new.key");
+    std::fs::write(
+        &new_key,
+        "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n",
+    )
+    .unwrap();
+    let rekey = |project: &str, town: &[&str]| {
+        let mut args = vec!["rekey", project, "--new-key-file", s(&new_key)];
+        args.extend_from_slice(town);
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
+            .args(&args)
+            .env_remove("GRIDMAP_KEY_FILE")
+            .env("GRIDMAP_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let (on_file, on_db) = (rekey(gpkg, &[]), rekey(&url, &on_pg));
+    assert!(on_db.status.success(), "{}", stderr(&on_db));
+    let tail = |out: &std::process::Output| stdout(out).split_once(": ").unwrap().1.to_string();
+    assert_eq!(tail(&on_db), tail(&on_file));
+    assert!(
+        tail(&on_db).starts_with("542 people re-encrypted"),
+        "{}",
+        tail(&on_db)
+    );
+    let again = rekey(&url, &on_pg);
+    assert_eq!(again.status.code(), Some(2), "{}", stdout(&again));
+    assert!(stderr(&again).contains("key"), "{}", stderr(&again));
 }
 
 /// `gridmap history` and `gridmap restore` on a PostgreSQL town answer as on the GeoPackage.

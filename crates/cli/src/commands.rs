@@ -83,8 +83,11 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RekeyArgs {
-    /// The project file (stop the server first).
+    /// The project file, or a PostgreSQL database (postgres://…); stop the servers first.
     project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     /// A file holding the new key: 64 hex characters (`openssl rand -hex 32`).
     #[arg(long)]
     new_key_file: PathBuf,
@@ -232,7 +235,7 @@ fn check_project(command: &Command) -> Result<()> {
         Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
         Command::Stats(a) => project(&a.project).map(|_| ()),
         Command::Plates(a) => gpkg_only(&a.project, "plates"),
-        Command::Rekey(a) => gpkg_only(&a.project, "rekey"),
+        Command::Rekey(a) => project(&a.project).map(|_| ()),
         Command::Reconcile(a) => gpkg_only(&a.project, "reconcile"),
     }
 }
@@ -263,7 +266,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::households_cmd::run_stats(&a.project, a.town.as_deref(), &a.by, a.json)
         }
         Command::Plates(a) => crate::plates_cmd::run_plates(a),
-        Command::Rekey(a) => crate::households_cmd::run_rekey(&a.project, &a.new_key_file),
+        Command::Rekey(a) => {
+            crate::households_cmd::run_rekey(&a.project, a.town.as_deref(), &a.new_key_file)
+        }
         Command::Reconcile(args) => crate::reconcile_cmd::run_reconcile(args),
     }
 }

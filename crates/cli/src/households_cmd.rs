@@ -274,17 +274,18 @@ pub fn run_scorecard(
 
 /// `gridmap rekey PROJECT --new-key-file F`: the registers re-encrypted from the key in the
 /// environment to the key in F, in one transaction.
-pub fn run_rekey(project: &Path, new_key_file: &Path) -> Result<ExitCode> {
+pub fn run_rekey(project: &Path, town: Option<&str>, new_key_file: &Path) -> Result<ExitCode> {
     let old = RegisterKey::from_env()?;
     let text = std::fs::read_to_string(new_key_file)
         .with_context(|| format!("cannot read the new key file {}", new_key_file.display()))?;
     let new = RegisterKey::from_hex(text.trim())
         .map_err(|e| anyhow::anyhow!("{}: {e}", new_key_file.display()))?;
-    let mut store = GpkgStore::open(project)?;
+    let opened = crate::target::Opened::open(project, town)?;
+    let name = opened.name();
+    let mut store = opened.into_project_store();
     let n = store.rekey(&old, &new)?;
     println!(
-        "{}: {n} people re-encrypted with the new key; start the server with it, then destroy the old key",
-        project.display()
+        "{name}: {n} people re-encrypted with the new key; start the server with it, then destroy the old key"
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -102,6 +102,7 @@
 //! SELECT create_distributed_table('register_meta', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('houses', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('people', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('key_subjects', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
 //! ```
 //!
@@ -117,8 +118,8 @@
 //! and `serve` (and moves a whole town in and out, `transfer.rs`); its other commands open
 //! GeoPackage projects only. Of what the
 //! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
-//! police registers and the key subjects are not here yet (so [`PgStore::rekey`] re-seals
-//! people and remarks only), nor are streamed reads.
+//! police registers are not here yet. Visits are read streamed ([`PgStore::each_visit_from`]);
+//! the other layers are read a town at a time.
 //!
 //! # Several processes, one town
 //!
@@ -133,6 +134,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod key_subjects;
 mod notify;
 mod plans;
 mod project;
@@ -164,12 +166,13 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
     include_str!("../migrations/0003_changes.sql"),
     include_str!("../migrations/0004_sessions_closed.sql"),
     include_str!("../migrations/0005_sessions_closed_by_token.sql"),
+    include_str!("../migrations/0006_key_subjects.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).

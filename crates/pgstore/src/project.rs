@@ -1,8 +1,8 @@
 //! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`]),
-//! accounts, the audit log, saved plans and the household registers are served from
-//! PostgreSQL (the inherent methods in `accounts.rs`, `plans.rs` and `registers.rs`, which
-//! behave as `GpkgStore`'s). Door plates, declarations, police reconciliation and key subjects
-//! answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
+//! accounts, the audit log, saved plans, the household registers and the key subjects are
+//! served from PostgreSQL (the inherent methods in `accounts.rs`, `plans.rs`, `registers.rs`
+//! and `key_subjects.rs`, which behave as `GpkgStore`'s). Door plates, declarations and police
+//! reconciliation answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
 //! PostgreSQL tables (issue #25).
 
 use std::collections::HashMap;
@@ -120,5 +120,28 @@ impl ProjectStore for PgStore {
     }
     fn fingerprint_scheme(&self) -> RegisterResult<u32> {
         PgStore::fingerprint_scheme(self)
+    }
+
+    fn put_key_subject(
+        &mut self,
+        key: &RegisterKey,
+        s: &gridmap_store::key_subjects::KeySubject,
+    ) -> RegisterResult<()> {
+        PgStore::put_key_subject(self, key, s)
+    }
+    fn key_subjects(
+        &self,
+        key: &RegisterKey,
+    ) -> RegisterResult<Vec<gridmap_store::key_subjects::KeySubject>> {
+        PgStore::key_subjects(self, key)
+    }
+    fn key_subject_building(&self, id: &str) -> RegisterResult<Option<String>> {
+        PgStore::key_subject_building(self, id)
+    }
+    fn key_subject_counts(
+        &self,
+        building_at: &dyn Fn(&str) -> Option<usize>,
+    ) -> RegisterResult<Vec<(Option<usize>, bool)>> {
+        PgStore::key_subject_counts(self, building_at)
     }
 }

@@ -29,7 +29,10 @@ const KEY_CHECK_COLUMN: &str = "gridmap_meta";
 
 /// The town's register record, locked until the transaction ends (made when missing): the key
 /// check and the fingerprint scheme recorded.
-fn lock_meta(tx: &mut Transaction, town: &str) -> Result<(Option<Vec<u8>>, Option<i32>)> {
+pub(crate) fn lock_meta(
+    tx: &mut Transaction,
+    town: &str,
+) -> Result<(Option<Vec<u8>>, Option<i32>)> {
     tx.execute(
         "INSERT INTO register_meta (town) VALUES ($1) ON CONFLICT (town) DO NOTHING",
         &[&town],
@@ -59,7 +62,7 @@ fn scheme_of(recorded: Option<i32>) -> Result<u32> {
 }
 
 /// Checks that `key` opens the town's key check, or seals one with it when there is none.
-fn check_key(
+pub(crate) fn check_key(
     tx: &mut Transaction,
     town: &str,
     check: Option<&[u8]>,
@@ -418,7 +421,7 @@ impl PgStore {
     }
 
     /// Re-encrypts the town's registers from key `old` to key `new` in one transaction: every
-    /// name, ID number, phone and house remark, every ID fingerprint (recomputed under the
+    /// name, ID number, phone and house remark, every key subject's sealed part, every ID fingerprint (recomputed under the
     /// current [`FINGERPRINT_SCHEME`], which it records), and the key check. Answers the number
     /// of people. All or nothing: a value `old` cannot open (the wrong key) changes nothing.
     pub fn rekey(&mut self, old: &RegisterKey, new: &RegisterKey) -> Result<usize> {
@@ -473,6 +476,33 @@ impl PgStore {
             tx.execute(
                 "UPDATE houses SET remarks = $3 WHERE town = $1 AND id = $2",
                 &[&town, &id, &new.seal(REMARKS_COLUMN, &plain)],
+            )
+            .db()?;
+        }
+        let subjects = tx
+            .query(
+                "SELECT id, building, house, sealed, updated_by, updated_at FROM key_subjects
+                 WHERE town = $1 ORDER BY fid",
+                &[&town],
+            )
+            .db()?;
+        for r in &subjects {
+            let subject = gridmap_store::key_subjects::StoredSubject {
+                id: r.get(0),
+                building: r.get(1),
+                house: r.get(2),
+                sealed: r.get(3),
+                updated_by: r.get(4),
+                updated_at: r.get(5),
+            }
+            .open(old)?;
+            tx.execute(
+                "UPDATE key_subjects SET sealed = $3 WHERE town = $1 AND id = $2",
+                &[
+                    &town,
+                    &subject.id,
+                    &gridmap_store::key_subjects::seal(new, &subject),
+                ],
             )
             .db()?;
         }

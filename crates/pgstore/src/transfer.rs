@@ -12,7 +12,9 @@ use std::collections::HashMap;
 
 use gridmap_store::plans::{PlanEntry, SavedPlan};
 use gridmap_store::registers::FINGERPRINT_SCHEME;
-use gridmap_store::transfer::{CopiedGrid, ProjectCopy, SealedHouse, SealedPerson};
+use gridmap_store::transfer::{
+    CopiedGrid, ProjectCopy, SealedHouse, SealedKeySubject, SealedPerson,
+};
 use gridmap_store::{Mode, Result, Store, StoreError, User};
 use postgres::Transaction;
 
@@ -194,6 +196,24 @@ impl PgStore {
                 phone: r.get(11),
                 source_row: r.get(12),
                 residence: r.get(13),
+            })
+            .collect();
+        copy.registers.key_subjects = client
+            .query(
+                "SELECT id, building, house, rated, sealed, updated_by, updated_at
+                 FROM key_subjects WHERE town = $1 ORDER BY fid",
+                &[town],
+            )
+            .db()?
+            .iter()
+            .map(|r| SealedKeySubject {
+                id: r.get(0),
+                building: r.get(1),
+                house: r.get(2),
+                rated: r.get(3),
+                sealed: r.get(4),
+                updated_by: r.get(5),
+                updated_at: r.get(6),
             })
             .collect();
         drop(client);
@@ -432,6 +452,29 @@ fn write_copy(tx: &mut Transaction, town: &str, copy: &ProjectCopy) -> Result<()
                 &p.phone,
                 &p.source_row,
                 &p.residence,
+            ],
+        )
+        .db()?;
+    }
+    let add = tx
+        .prepare(
+            "INSERT INTO key_subjects (town, id, building, house, rated, sealed, updated_by,
+               updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .db()?;
+    for k in &r.key_subjects {
+        tx.execute(
+            &add,
+            &[
+                &town,
+                &k.id,
+                &k.building,
+                &k.house,
+                &k.rated,
+                &k.sealed,
+                &k.updated_by,
+                &k.updated_at,
             ],
         )
         .db()?;

@@ -1,5 +1,5 @@
-//! Users, sessions, the audit log, plans, the household registers and the visit log's streamed
-//! reads behave the same on the
+//! Users, sessions, the audit log, plans, the household registers, key subjects and the visit
+//! log's streamed reads behave the same on the
 //! PostgreSQL store as on the GeoPackage store: each test writes the same things through both
 //! and compares what they read back; then what only PostgreSQL has (several towns in one
 //! database, what its raw tables hold, a statement failing half-way through an import).
@@ -16,6 +16,7 @@ use gridmap_core::register::{FormRow, id_check_digit};
 use gridmap_io::households::read_households;
 use gridmap_io::{Fields, read_addresses, read_buildings, read_grids};
 use gridmap_pgstore::PgStore;
+use gridmap_store::key_subjects::{KeySubject, SubjectKind};
 use gridmap_store::registers::{
     FINGERPRINT_SCHEME, GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey,
     View,
@@ -950,5 +951,92 @@ fn towns_keep_their_registers_and_keys_apart() {
             s.people(&new_key(), View::Clear).unwrap()
         },
         "the same people as a GeoPackage project of this town alone"
+    );
+}
+
+fn subject(id: &str, kind: SubjectKind, name: &str, attention: Option<u8>) -> KeySubject {
+    KeySubject {
+        id: id.into(),
+        kind,
+        category: kind.categories()[0].into(),
+        name: name.into(),
+        building: "building-1".into(),
+        house: (kind == SubjectKind::Person).then(|| "h1".into()),
+        attention,
+        note: Some(format!("{name}的备注")),
+        updated_by: "leader".into(),
+        updated_at: "2026-03-21T09:00:00.000Z".into(),
+    }
+}
+
+/// Key subjects are written, read, counted, re-keyed and moved alike on both stores; the
+/// database holds their kind, category, name, level and note sealed.
+#[test]
+fn key_subjects_work_alike_and_are_sealed() {
+    let Some(mut b) = registers("pg_both_keys") else {
+        return;
+    };
+    let subjects = [
+        subject("key-1", SubjectKind::Person, "测试重点甲", Some(1)),
+        subject("key-2", SubjectKind::Place, "测试网吧乙", None),
+        subject("key-3", SubjectKind::Unit, "测试单位丙", Some(3)),
+    ];
+    for k in &subjects {
+        same!(b, |s| s.put_key_subject(&key(), k).unwrap());
+    }
+    // A change replaces the subject in place.
+    let mut rated = subjects[1].clone();
+    rated.attention = Some(2);
+    same!(b, |s| s.put_key_subject(&key(), &rated).unwrap());
+    let (pg, gpkg) = on_both!(b, |s| s.key_subjects(&key()).unwrap());
+    assert_eq!(pg, gpkg);
+    assert_eq!(
+        pg,
+        [subjects[0].clone(), rated.clone(), subjects[2].clone()]
+    );
+    same!(b, |s| s.key_subject_building("key-2").unwrap());
+    assert_eq!(same!(b, |s| s.key_subject_building("key-9").unwrap()), None);
+    let at = |b: &str| (b == "building-1").then_some(0);
+    assert_eq!(
+        same!(b, |s| s.key_subject_counts(&at).unwrap()),
+        [(Some(0), true); 3]
+    );
+    // Another key is refused, and writes nothing.
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    let (p, _) = on_both!(b, |s| s.put_key_subject(&other, &subjects[0]).unwrap_err());
+    assert!(matches!(p, RegisterError::WrongKey));
+    // Nothing of the sealed part in the database's row.
+    let row: String = client(&pg_url().unwrap())
+        .query_one(
+            "SELECT string_agg(k::text, '|') FROM key_subjects k WHERE town = $1",
+            &[&"pg_both_keys"],
+        )
+        .unwrap()
+        .get(0);
+    for clear in ["测试重点甲", "测试网吧乙", "社区服刑", "刑满释放", "备注"] {
+        assert!(!row.contains(clear), "{clear} in clear");
+    }
+    // Re-keyed: the subjects open with the new key only, on both.
+    same!(b, |s| s.rekey(&key(), &new_key()).unwrap());
+    let (p, g) = on_both!(b, |s| s.key_subjects(&key()).unwrap_err());
+    assert_eq!(p.to_string(), g.to_string());
+    assert_eq!(same!(b, |s| s.key_subjects(&new_key()).unwrap().len()), 3);
+    // A whole-town copy carries them sealed: GeoPackage → PostgreSQL → GeoPackage.
+    let mut copy = b.gpkg.copy_out().unwrap();
+    assert!(copy.left_out.is_empty(), "{:?}", copy.left_out);
+    copy.town.code = "pg_both_keys_moved".into();
+    let _moved_guard = common::Town::new(&pg_url().unwrap(), "pg_both_keys_moved");
+    let moved = PgStore::create_copy(&pg_url().unwrap(), &copy).unwrap();
+    assert_eq!(
+        moved.key_subjects(&new_key()).unwrap(),
+        b.gpkg.key_subjects(&new_key()).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let back = dir.path().join("back.gpkg");
+    GpkgStore::write_copy(&back, &moved.copy_out().unwrap()).unwrap();
+    let back = GpkgStore::open(&back).unwrap();
+    assert_eq!(
+        back.key_subjects(&new_key()).unwrap(),
+        moved.key_subjects(&new_key()).unwrap()
     );
 }

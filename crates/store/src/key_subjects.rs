@@ -127,6 +127,61 @@ const TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS key_subjects (
     VALUES ('key_subjects', 'attributes', 'key_subjects',
             'key units, places and persons (重点单位、场所、人员); all but the building sealed');";
 
+/// The sealed value of `s` under `key`: what both stores keep in `key_subjects.sealed`.
+pub fn seal(key: &RegisterKey, s: &KeySubject) -> Vec<u8> {
+    let sealed = serde_json::to_string(&Sealed {
+        kind: s.kind,
+        category: s.category.clone(),
+        name: s.name.clone(),
+        attention: s.attention,
+        note: s.note.clone(),
+    })
+    // A struct of strings and numbers always serialises.
+    .unwrap_or_default();
+    key.seal(SEALED_COLUMN, &sealed)
+}
+
+/// A stored subject's columns, the sealed value opened with `key`.
+pub struct StoredSubject {
+    /// Its id.
+    pub id: String,
+    /// Its building.
+    pub building: String,
+    /// Its house.
+    pub house: Option<String>,
+    /// The sealed value ([`seal`]).
+    pub sealed: Vec<u8>,
+    /// Who last changed it.
+    pub updated_by: String,
+    /// When.
+    pub updated_at: String,
+}
+
+impl StoredSubject {
+    /// The subject, its sealed part opened with `key`; fails naming the row (never its
+    /// content) when `key` does not open it.
+    pub fn open(self, key: &RegisterKey) -> Result<KeySubject> {
+        let open = key
+            .open(SEALED_COLUMN, &self.sealed)
+            .and_then(|text| serde_json::from_str::<Sealed>(&text).ok())
+            .ok_or_else(|| RegisterError::SealedSubject {
+                id: self.id.clone(),
+            })?;
+        Ok(KeySubject {
+            id: self.id,
+            kind: open.kind,
+            category: open.category,
+            name: open.name,
+            building: self.building,
+            house: self.house,
+            attention: open.attention,
+            note: open.note,
+            updated_by: self.updated_by,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
 impl GpkgStore {
     fn ensure_key_subjects(&self) -> Result<()> {
         self.connection().execute_batch(TABLE_SQL)?;
@@ -142,15 +197,6 @@ impl GpkgStore {
     /// Adds a subject, or replaces the one with its id, in one statement.
     pub fn put_key_subject(&mut self, key: &RegisterKey, s: &KeySubject) -> Result<()> {
         self.ensure_key_subjects()?;
-        let sealed = serde_json::to_string(&Sealed {
-            kind: s.kind,
-            category: s.category.clone(),
-            name: s.name.clone(),
-            attention: s.attention,
-            note: s.note.clone(),
-        })
-        // A struct of strings and numbers always serialises.
-        .unwrap_or_default();
         // The key must be the project's (or the first): a value sealed under another key
         // would never open again.
         let tx = self.connection().unchecked_transaction()?;
@@ -166,7 +212,7 @@ impl GpkgStore {
                 s.building,
                 s.house,
                 s.attention.is_some(),
-                key.seal(SEALED_COLUMN, &sealed),
+                seal(key, s),
                 s.updated_by,
                 s.updated_at
             ],
@@ -186,24 +232,15 @@ impl GpkgStore {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let sealed: Vec<u8> = r.get(3)?;
-            let open = key
-                .open(SEALED_COLUMN, &sealed)
-                .and_then(|text| serde_json::from_str::<Sealed>(&text).ok())
-                .ok_or_else(|| RegisterError::SealedSubject { id: id.clone() })?;
-            out.push(KeySubject {
-                id,
-                kind: open.kind,
-                category: open.category,
-                name: open.name,
+            let stored = StoredSubject {
+                id: r.get(0)?,
                 building: r.get(1)?,
                 house: r.get(2)?,
-                attention: open.attention,
-                note: open.note,
+                sealed: r.get(3)?,
                 updated_by: r.get(4)?,
                 updated_at: r.get(5)?,
-            });
+            };
+            out.push(stored.open(key)?);
         }
         Ok(out)
     }

@@ -90,6 +90,22 @@ pub struct SealedRegisters {
     pub houses: Vec<SealedHouse>,
     /// The people, in the order they were made.
     pub people: Vec<SealedPerson>,
+    /// The key units, places and persons, in the order they were made; all but the building,
+    /// house and who changed them when sealed ([`crate::key_subjects`]).
+    pub key_subjects: Vec<SealedKeySubject>,
+}
+
+/// A key subject as stored: its kind, category, name, attention level and note in `sealed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // the columns of `key_subjects`, see `key_subjects`
+pub struct SealedKeySubject {
+    pub id: String,
+    pub building: String,
+    pub house: Option<String>,
+    pub rated: bool,
+    pub sealed: Vec<u8>,
+    pub updated_by: String,
+    pub updated_at: String,
 }
 
 /// A house as stored; `remarks` sealed.
@@ -129,7 +145,7 @@ pub struct SealedPerson {
 }
 
 /// Tables of a GeoPackage project that [`ProjectCopy`] does not carry yet, and what they are.
-pub const NOT_COPIED: [(&str, &str); 5] = [
+pub const NOT_COPIED: [(&str, &str); 4] = [
     ("gridmap_plates", "QR door plates"),
     ("gridmap_declarations", "declarations through the plates"),
     ("gridmap_tasks", "tasks from reconciliations"),
@@ -137,7 +153,6 @@ pub const NOT_COPIED: [(&str, &str); 5] = [
         "gridmap_reconciliations",
         "reconciliations with the police register",
     ),
-    ("key_subjects", "key units, places and persons"),
 ];
 
 impl ProjectCopy {
@@ -227,6 +242,7 @@ impl ProjectCopy {
             ("plans", self.plans.len()),
             ("houses", self.registers.houses.len()),
             ("people", self.registers.people.len()),
+            ("key subjects", self.registers.key_subjects.len()),
         ]
     }
 }
@@ -437,6 +453,25 @@ impl GpkgStore {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
+        if table_exists(conn, "key_subjects")? {
+            let mut stmt = conn.prepare(
+                "SELECT id, building, house, rated, sealed, updated_by, updated_at
+                 FROM key_subjects ORDER BY fid",
+            )?;
+            out.key_subjects = stmt
+                .query_map([], |r| {
+                    Ok(SealedKeySubject {
+                        id: r.get(0)?,
+                        building: r.get(1)?,
+                        house: r.get(2)?,
+                        rated: r.get(3)?,
+                        sealed: r.get(4)?,
+                        updated_by: r.get(5)?,
+                        updated_at: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
         Ok(out)
     }
 
@@ -627,6 +662,25 @@ fn write_registers(tx: &rusqlite::Transaction, r: &SealedRegisters) -> Result<()
             p.source_row,
             p.residence
         ])?;
+    }
+    if !r.key_subjects.is_empty() {
+        GpkgStore::ensure_key_subjects_in(tx)
+            .map_err(|e| meta_fail(format!("cannot make the key subjects table: {e}")))?;
+        let mut add = tx.prepare(
+            "INSERT INTO key_subjects (id, building, house, rated, sealed, updated_by, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for k in &r.key_subjects {
+            add.execute(params![
+                k.id,
+                k.building,
+                k.house,
+                k.rated,
+                k.sealed,
+                k.updated_by,
+                k.updated_at
+            ])?;
+        }
     }
     Ok(())
 }
