@@ -776,3 +776,158 @@ fn history_and_restore_work_on_a_postgres_town_as_on_a_geopackage() {
     let err = fails(&["history", &url, "--town", "990100010", "NO-SUCH-GRID"]);
     assert!(err.contains("has no history"), "{err}");
 }
+
+/// The org tree above the town: a district with two towns in one database; a district user
+/// added once signs in on a town's server, reaches the whole town, and ranks the district's
+/// towns (`GET /api/towns`, and `gridmap division rank`); a town's own admin may not.
+#[test]
+fn a_district_user_reaches_its_towns_and_ranks_them() {
+    let Some(url) = pg_url() else { return };
+    let (one, two) = ("990301001", "990301002");
+    let _towns = (Town::new(&url, one), Town::new(&url, two));
+    let clean = |url: &str| {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        c.execute("DELETE FROM division WHERE code LIKE '9903%'", &[])
+            .unwrap();
+    };
+    // The divisions table exists once the schema is made (the first init below).
+    demo_town(&url, one, &["--town", one], &["grids", "buildings"]);
+    demo_town(&url, two, &["--town", two], &["grids", "buildings"]);
+    clean(&url);
+    ok(&[
+        "division",
+        "add",
+        &url,
+        "--code",
+        "9903",
+        "--name",
+        "测试市",
+    ]);
+    ok(&[
+        "division",
+        "add",
+        &url,
+        "--code",
+        "990301",
+        "--name",
+        "测试区",
+    ]);
+    let err = fails(&["division", "add", &url, "--code", "99030", "--name", "x"]);
+    assert!(err.contains("is not a division code"), "{err}");
+    let list = ok(&["division", "list", &url]);
+    assert!(
+        list.contains("990301   district  测试区 (2 towns)"),
+        "{list}"
+    );
+    // The district's supervisor, added once; a grid role is refused at a division.
+    let add = |role: &str| {
+        let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
+            .args([
+                "user",
+                "add",
+                &url,
+                "--division",
+                "990301",
+                "--username",
+                "district",
+            ])
+            .args(["--role", role, "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            writeln!(add.stdin.take().unwrap(), "quiet-harbour-2026").unwrap();
+        }
+        add.wait_with_output().unwrap()
+    };
+    let refused = add("grid_worker");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("town_supervisor or a planner"),
+        "{}",
+        stderr(&refused)
+    );
+    let added = add("town_supervisor");
+    assert!(added.status.success(), "{}", stderr(&added));
+    admin_added(&url, one);
+
+    let (server, port) = serve(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridmap")),
+        Path::new(&url),
+        &["--town", one],
+    );
+    let _guard = KillOnDrop(server.id());
+    // A visit in town one, by its admin.
+    let admin = admin_token(port);
+    let building = {
+        use gridmap_store::Store;
+        gridmap_pgstore::PgStore::open(&url, one)
+            .unwrap()
+            .buildings()
+            .unwrap()[0]
+            .id
+            .clone()
+    };
+    let (status, body) = http_with(
+        port,
+        "POST",
+        "/api/visits",
+        &format!(r#"{{"building": "{building}", "outcome": "visited"}}"#),
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{body}");
+    // The town's admin is no division's user.
+    let (status, _) = http_auth(port, "/api/towns", &admin);
+    assert_eq!(status, 403);
+    // The district's supervisor signs in on town one's server and reaches the whole town.
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/login",
+        r#"{"username": "district", "password": "quiet-harbour-2026"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let district = serde_json::from_str::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = http_auth(port, "/api/me", &district);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["reach"],
+        "town",
+        "{body}"
+    );
+    let (_, body) = http_auth(port, "/api/grids", &district);
+    let grids: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(grids["features"].as_array().map(Vec::len), Some(31));
+    // The district's towns, ranked: the visited one first.
+    let (status, body) = http_auth(port, "/api/towns", &district);
+    assert_eq!(status, 200, "{body}");
+    let ranking: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ranking["division"], "990301");
+    let towns = ranking["towns"].as_array().unwrap();
+    let codes: Vec<&str> = towns.iter().map(|t| t["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, [one, two], "{body}");
+    assert_eq!(towns[0]["rank"], 1);
+    assert_eq!(towns[0]["visited_buildings"], 1);
+    assert_eq!(towns[0]["buildings"], 1321);
+    assert_eq!(towns[1]["visited_buildings"], 0);
+    assert_eq!(towns[1]["grids"], 31);
+    // The CLI ranks them alike.
+    let cli: Value = serde_json::from_str(&ok(&[
+        "division", "rank", &url, "--code", "990301", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(cli["towns"][0]["code"], one);
+    assert_eq!(
+        cli["towns"][0]["visited_households"],
+        towns[0]["visited_households"]
+    );
+    let city = ok(&["division", "rank", &url, "--code", "9903"]);
+    assert!(city.contains(one) && city.contains(two), "{city}");
+    clean(&url);
+}

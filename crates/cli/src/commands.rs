@@ -62,6 +62,10 @@ enum Command {
     /// Manage the users who may sign in.
     #[command(subcommand)]
     User(crate::serve_cmd::UserCommand),
+    /// The org tree above the town in a PostgreSQL database: provinces, cities and districts,
+    /// and the ranking of a division's towns.
+    #[command(subcommand)]
+    Division(crate::division_cmd::DivisionCommand),
     /// Standard addresses: parse and normalise.
     #[command(subcommand)]
     Address(AddressCommand),
@@ -232,6 +236,7 @@ fn check_project(command: &Command) -> Result<()> {
         Command::Partition(a) => optional(&a.project, "partition"),
         Command::Serve(a) => project(&a.project).map(|_| ()),
         Command::User(crate::serve_cmd::UserCommand::Add(a)) => project(&a.project).map(|_| ()),
+        Command::Division(_) => Ok(()),
         Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
         Command::Stats(a) => project(&a.project).map(|_| ()),
         Command::Plates(a) => gpkg_only(&a.project, "plates"),
@@ -255,6 +260,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Partition(args) => crate::partition_cmd::run_partition(args, cli.verbose),
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::User(command) => crate::serve_cmd::run_user(command),
+        Command::Division(command) => crate::division_cmd::run(command),
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
         Command::Stats(a) if a.scorecard => crate::households_cmd::run_scorecard(
             &a.project,

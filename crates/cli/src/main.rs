@@ -2,6 +2,7 @@
 
 mod address_cmd;
 mod commands;
+mod division_cmd;
 mod households_cmd;
 mod moves;
 mod partition_cmd;

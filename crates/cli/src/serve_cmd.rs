@@ -76,8 +76,17 @@ pub struct UserAddArgs {
     /// The node of the org tree the user sees: the town code for admin and town_supervisor,
     /// the town or a village code for planner, a village code for village_manager, a grid
     /// code for grid_leader and grid_worker.
-    #[arg(long)]
-    scope: String,
+    #[arg(
+        long,
+        required_unless_present = "division",
+        conflicts_with = "division"
+    )]
+    scope: Option<String>,
+    /// A user of a division above the towns (a district's or city's town_supervisor or
+    /// planner), by its code, in a PostgreSQL database: they sign in on the server of every
+    /// town under it and reach the whole town there (see `gridmap division`).
+    #[arg(long, conflicts_with = "town")]
+    division: Option<String>,
     /// Read the password from standard input (one line), so it stays out of shell history.
     /// At least 10 characters; not the username nor containing it, not a common password,
     /// not one character or a short pattern repeated, not a run like 1234567890.
@@ -171,6 +180,10 @@ pub fn run_user(command: UserCommand) -> Result<ExitCode> {
                 .read_to_string(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.lines().next().unwrap_or_default();
+            if let Some(division) = &args.division {
+                return add_division_user(&args, division, password);
+            }
+            let scope = args.scope.clone().unwrap_or_default();
             let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
             let name = opened.name();
             let mut store = opened.into_project_store();
@@ -186,19 +199,58 @@ pub fn run_user(command: UserCommand) -> Result<ExitCode> {
                 grids: grids.iter().map(|g| g.grid.code.clone()).collect(),
             };
             // Errors name the field and what is wrong (exit code 2, as every bad input).
-            policy::check_new_user(&args.username, password, &args.role, &args.scope, &org)?;
+            policy::check_new_user(&args.username, password, &args.role, &scope, &org)?;
             let hash = gridmap_users::hash_password(password)?;
             store.put_user(&User {
                 username: args.username.clone(),
                 role: args.role.clone(),
-                scope: args.scope.clone(),
+                scope: scope.clone(),
                 password_hash: hash,
             })?;
             println!(
-                "user {} ({}, scope {}) saved in {name}",
-                args.username, args.role, args.scope,
+                "user {} ({}, scope {scope}) saved in {name}",
+                args.username, args.role,
             );
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `gridmap user add URL --division CODE`: a user of a division, kept in the database's
+/// `division_users` (checked by the same username and password policy as a town's users).
+fn add_division_user(args: &UserAddArgs, division: &str, password: &str) -> Result<ExitCode> {
+    use gridmap_users::{Role, policy};
+    let crate::target::Project::Pg(url) = crate::target::project(&args.project)? else {
+        anyhow::bail!(
+            "{}: --division needs a PostgreSQL database (postgres://…): a GeoPackage project \
+             holds one town and no division",
+            args.project.display()
+        );
+    };
+    policy::check_username(&args.username)?;
+    match Role::parse(&args.role) {
+        Some(r) if r.spans_divisions() => {}
+        _ => anyhow::bail!(
+            "--role {}: a division's user is a town_supervisor or a planner (they oversee \
+             towns; the other roles work in one)",
+            args.role
+        ),
+    }
+    policy::check_password(&args.username, password)?;
+    let hash = gridmap_users::hash_password(password)?;
+    gridmap_pgstore::PgStore::put_division_user(
+        url,
+        division,
+        &User {
+            username: args.username.clone(),
+            role: args.role.clone(),
+            scope: division.to_string(),
+            password_hash: hash,
+        },
+    )?;
+    println!(
+        "user {} ({}, division {division}) saved; they sign in on the servers of its towns",
+        args.username, args.role
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -29,8 +29,16 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every user of the town, by name (in byte order, as SQLite sorts).
+    /// Every user of the town, by name (in byte order, as SQLite sorts), then the users of the
+    /// divisions above it (scoped at their division) whose names no user of the town has.
     pub fn users(&self) -> Result<Vec<User>> {
+        let mut all = self.town_users()?;
+        all.extend(self.division_users()?);
+        Ok(all)
+    }
+
+    /// The town's own users, by name.
+    fn town_users(&self) -> Result<Vec<User>> {
         Ok(self
             .lock()
             .query(

@@ -104,9 +104,11 @@
 //! SELECT create_distributed_table('people', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('key_subjects', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
+//! SELECT create_reference_table('division');
+//! SELECT create_reference_table('division_users');
 //! ```
 //!
-//! Small shared tables (the schema version, and later the org tree above the town) are
+//! Small shared tables (the schema version, the org tree above the town and its users) are
 //! reference tables, copied to every node. Every statement of [`PgStore`] on a layer
 //! filters on one town, so each is routed to one shard, and the foreign keys to `town` are
 //! between co-located tables, as Citus requires. (Untested here: CI runs plain PostgreSQL; the
@@ -134,6 +136,8 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod divisions;
+pub use divisions::Division;
 mod key_subjects;
 mod notify;
 mod plans;
@@ -166,13 +170,16 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
     include_str!("../migrations/0003_changes.sql"),
     include_str!("../migrations/0004_sessions_closed.sql"),
     include_str!("../migrations/0005_sessions_closed_by_token.sql"),
     include_str!("../migrations/0006_key_subjects.sql"),
+    include_str!("../migrations/0007_plates_declarations.sql"),
+    include_str!("../migrations/0008_reconciliations.sql"),
+    include_str!("../migrations/0009_divisions.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).

@@ -54,6 +54,12 @@ impl ProjectStore for PgStore {
     ) -> Result<()> {
         PgStore::each_visit_from(self, position, each)
     }
+    fn towns_under(&self, division: &str) -> Result<Vec<gridmap_store::TownFigures>> {
+        PgStore::towns_under(self, division)
+    }
+    fn reopen(&self) -> Result<Box<dyn ProjectStore>> {
+        Ok(Box::new(PgStore::reopen(self)?))
+    }
 
     fn visit_worker(&self, id: &str) -> Result<Option<String>> {
         Ok(self

@@ -32,6 +32,7 @@ pub mod scorecard;
 pub mod state;
 pub mod tasks;
 pub mod tiles;
+pub mod towns;
 pub mod uncovered;
 pub mod visit_log;
 pub mod watch;
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
             "/api/key-subjects",
             get(key_subjects::list).post(key_subjects::create),
         )
+        .route("/api/towns", get(towns::towns))
         .route("/api/key-subjects/{id}", put(key_subjects::update))
         .route("/api/scorecard.xlsx", get(scorecard::xlsx))
         .route("/api/scorecard.pdf", get(scorecard::pdf_report))

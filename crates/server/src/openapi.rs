@@ -66,6 +66,7 @@ pub struct ErrorBody {
         crate::key_subjects::list,
         crate::key_subjects::create,
         crate::key_subjects::update,
+        crate::towns::towns,
         api::post_visit,
         people::building,
         people::audit,

@@ -1,7 +1,9 @@
 //! Who may read and write what: the one place authorisation is decided.
 //!
 //! Each user has a [`Role`] and a scope, a node of the org tree. What the scope means follows
-//! from the role ([`Reach`]): `admin` and anyone scoped to the town code reach the whole town; a
+//! from the role ([`Reach`]): `admin`, anyone scoped to the town code, and a `town_supervisor`
+//! or `planner` scoped to a division above the town (a district or city code that begins the
+//! town's, [`gridmap_users::division_holds`]) reach the whole town; a
 //! `village_manager` (or a `planner` scoped to a village) reaches one village; a `grid_leader`
 //! or `grid_worker` reaches one grid. A grid is **seen** when it lies in the reach: its code is
 //! the grid's, or its village is the village's. A building, address or visit is seen when the
@@ -78,6 +80,10 @@ impl AuthUser {
         match self.role() {
             Some(Role::Admin) => Reach::Town,
             Some(_) if scope == town => Reach::Town,
+            // A district's or city's user, in a town of their division.
+            Some(r) if r.spans_divisions() && gridmap_users::division_holds(scope, town) => {
+                Reach::Town
+            }
             Some(Role::VillageManager | Role::Planner) => Reach::Village(scope),
             Some(Role::GridLeader | Role::GridWorker) => Reach::Grid(scope),
             Some(Role::TownSupervisor) | None => Reach::Nothing,

@@ -41,6 +41,7 @@ fn unsupported<T, E: From<StoreError>>(what: &'static str) -> std::result::Resul
 }
 
 const ACCOUNTS: &str = "user accounts";
+const DIVISIONS: &str = "the org tree above the town";
 const AUDIT: &str = "the audit log";
 const VISIT_LOOKUP: &str = "looking a visit up by id";
 const PLANS: &str = "saved plans";
@@ -94,6 +95,21 @@ pub trait ProjectStore: Store + Send {
     ) -> Result<()> {
         self.visits_from(position)?.into_iter().for_each(each);
         Ok(())
+    }
+
+    /// The towns under division `division` (a province, city or district code, see
+    /// `gridmap_users::division_holds`) that this store's database holds, with their figures,
+    /// for a division's users to compare them. A GeoPackage holds one town and no division.
+    fn towns_under(&self, division: &str) -> Result<Vec<TownFigures>> {
+        let _ = division;
+        unsupported(DIVISIONS)
+    }
+
+    /// The same data on a connection of its own, for a long read that must not hold the
+    /// served store (whose lock the writers wait for). Stores without connections answer
+    /// [`StoreError::Unsupported`].
+    fn reopen(&self) -> Result<Box<dyn ProjectStore>> {
+        unsupported("a second connection")
     }
 
     // ---- Accounts: users, sessions, the audit log ----------------------------------------
@@ -765,6 +781,28 @@ pub struct ChangeNote {
     /// For [`ChangeKind::Sessions`], the sessions closed (hex SHA-256 of each token); `None`:
     /// any may have been.
     pub sessions: Option<Vec<String>>,
+}
+
+/// A town's figures, as its division compares its towns ([`ProjectStore::towns_under`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TownFigures {
+    /// The town's code.
+    pub code: String,
+    /// Its name.
+    pub name: String,
+    /// Its grids.
+    pub grids: u64,
+    /// Its buildings.
+    pub buildings: u64,
+    /// Their households.
+    pub households: u64,
+    /// The buildings whose latest visit found them visited.
+    pub visited_buildings: u64,
+    /// Their households.
+    pub visited_households: u64,
+    /// Visited households over households (over buildings when there are none), as the
+    /// statistics count it.
+    pub visit_rate: f64,
 }
 
 /// The changes other processes commit to a shared store's data ([`ProjectStore::change_feed`]),

@@ -35,4 +35,4 @@ pub mod policy;
 mod role;
 
 pub use password::{HashError, hash_password, verify_password};
-pub use role::Role;
+pub use role::{Role, division_holds};

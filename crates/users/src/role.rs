@@ -106,6 +106,12 @@ impl Role {
         }
     }
 
+    /// May be scoped at a division above the town (a district's or city's user, see
+    /// [`division_holds`]): the roles that oversee a town without working in it.
+    pub fn spans_divisions(self) -> bool {
+        matches!(self, Role::TownSupervisor | Role::Planner)
+    }
+
     /// The capabilities by name, for `/api/me`.
     pub fn capabilities(self) -> Vec<&'static str> {
         [
@@ -121,6 +127,28 @@ impl Role {
         .filter_map(|(name, yes)| yes.then_some(name))
         .collect()
     }
+}
+
+/// Whether the division with code `division` holds the town with code `town`: the national
+/// administrative division codes nest by prefix (province 2 digits, city 4, district 6; a town
+/// 9 in the statistical codes), so a province, city or district code that begins a longer
+/// all-digit town code is above that town (`31` and `3101` and `310104` hold `310104001`).
+///
+/// ```
+/// use gridmap_users::division_holds;
+/// assert!(division_holds("310104", "310104001"));
+/// assert!(division_holds("31", "310104001"));
+/// assert!(!division_holds("310105", "310104001"));
+/// assert!(!division_holds("310104001", "310104001"), "a town is not its own division");
+/// assert!(!division_holds("3101a", "3101a0001"), "digits only");
+/// ```
+pub fn division_holds(division: &str, town: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(division.len(), 2 | 4 | 6)
+        && digits(division)
+        && digits(town)
+        && town.len() > division.len()
+        && town.starts_with(division)
 }
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+-- (placeholder: replaced when the branch bringing this migration is merged)
+SELECT 1;
