@@ -151,9 +151,8 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     };
     if store.as_gpkg().is_none() {
         eprintln!(
-            "note: {name}: door plates, declarations and police reconciliations are not in \
-             PostgreSQL yet: their routes (and the scorecard, which counts them) answer 501 \
-             (issue #25)"
+            "note: {name}: police reconciliations are not in PostgreSQL yet: their routes (and \
+             the scorecard, which counts them) answer 501 (issue #25)"
         );
     }
     let state = AppState::with_store(store, settings, key)

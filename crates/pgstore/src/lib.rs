@@ -47,7 +47,16 @@
 //!   writes it. [`PgStore::import_households`], [`PgStore::houses`], [`PgStore::people`],
 //!   [`PgStore::people_by_building`], [`PgStore::people_unlinked`],
 //!   [`PgStore::house_in_building`], [`PgStore::house_remarks`], [`PgStore::register_stats`],
-//!   [`PgStore::fingerprint_scheme`], [`PgStore::upgrade_fingerprints`], [`PgStore::rekey`].
+//!   [`PgStore::fingerprint_scheme`], [`PgStore::upgrade_fingerprints`], [`PgStore::rekey`];
+//! - `plates` (QR door plates: a random token per building and per house, when printed, how
+//!   often scanned) and `declarations` (households declared through them, waiting for review;
+//!   their people one value sealed as the GeoPackage store seals it, so that either store opens
+//!   what the other wrote; a confirmed one enters the registers through the household import):
+//!   [`PgStore::plates_for`], [`PgStore::mark_printed`], [`PgStore::plate`],
+//!   [`PgStore::count_scan`], [`PgStore::buildings_by_grid`], [`PgStore::plates_in_use`],
+//!   [`PgStore::add_declaration`], [`PgStore::pending_declarations`],
+//!   [`PgStore::declaration`], [`PgStore::confirm_declaration`],
+//!   [`PgStore::reject_declaration`], [`PgStore::declaration_place`].
 //!
 //! Errors name rows and columns, never personal data or a password; a driver's message stays
 //! out of `Display` ([`StoreError::Backend`]).
@@ -58,8 +67,8 @@
 //! (which `GpkgStore::write_copy` writes as a GeoPackage project), and [`PgStore::create_copy`]
 //! adds one (read from a GeoPackage project by `GpkgStore::copy_out`) as a new town in one
 //! transaction: grid history, users, audit log and plans with their times, the registers
-//! sealed as they are (no key needed). A copy holding rows of tables this store does not keep
-//! yet (plates, declarations, reconciliations, key subjects) is refused, naming them.
+//! sealed as they are (no key needed), key subjects, plates and declarations. A copy holding rows
+//! of tables this store does not keep yet (reconciliations) is refused, naming them.
 //!
 //! # Migrations
 //!
@@ -103,6 +112,8 @@
 //! SELECT create_distributed_table('houses', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('people', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('key_subjects', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('plates', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('declarations', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
 //! SELECT create_reference_table('division');
 //! SELECT create_reference_table('division_users');
@@ -116,11 +127,11 @@
 //!
 //! # Not yet
 //!
-//! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate`, `stats`
-//! and `serve` (and moves a whole town in and out, `transfer.rs`); its other commands open
-//! GeoPackage projects only. Of what the
-//! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
-//! police registers are not here yet. Visits are read streamed ([`PgStore::each_visit_from`]);
+//! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate`, `stats`,
+//! `history`, `restore`, `rekey`, `user add`, `division` and `serve` (and moves a whole town in
+//! and out, `transfer.rs`); its other commands open GeoPackage projects only. Of what the
+//! GeoPackage store keeps beside the registers, the reconciled police registers are not here
+//! yet. Visits are read streamed ([`PgStore::each_visit_from`]);
 //! the other layers are read a town at a time.
 //!
 //! # Several processes, one town
@@ -141,6 +152,7 @@ pub use divisions::Division;
 mod key_subjects;
 mod notify;
 mod plans;
+mod plates;
 mod project;
 mod registers;
 mod transfer;

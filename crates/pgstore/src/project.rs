@@ -1,17 +1,21 @@
 //! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`]),
-//! accounts, the audit log, saved plans, the household registers and the key subjects are
-//! served from PostgreSQL (the inherent methods in `accounts.rs`, `plans.rs`, `registers.rs`
-//! and `key_subjects.rs`, which behave as `GpkgStore`'s). Door plates, declarations and police
-//! reconciliation answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
+//! accounts, the audit log, saved plans, the household registers, the key subjects, the QR
+//! door plates and the declarations made through them are served from PostgreSQL (the inherent
+//! methods in `accounts.rs`, `plans.rs`, `registers.rs`, `key_subjects.rs` and `plates.rs`,
+//! which behave as `GpkgStore`'s). Police reconciliation and the scorecard (which counts it)
+//! answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
 //! PostgreSQL tables (issue #25).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use gridmap_core::register::{FormRow, House, Person};
+use gridmap_store::declarations::{Declaration, NewDeclaration};
 use gridmap_store::plans::{PlanEntry, SavedPlan};
+use gridmap_store::plates::{Plate, PlateSet};
 use gridmap_store::registers::{
     GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey, RegisterStats, View,
 };
+use gridmap_store::scorecard::PlatesInUse;
 use gridmap_store::{AuditEntry, ProjectStore, Result, User};
 
 use crate::{Db, PgStore};
@@ -126,6 +130,62 @@ impl ProjectStore for PgStore {
     }
     fn fingerprint_scheme(&self) -> RegisterResult<u32> {
         PgStore::fingerprint_scheme(self)
+    }
+
+    fn plates_for(&mut self, buildings: &[String]) -> RegisterResult<PlateSet> {
+        PgStore::plates_for(self, buildings)
+    }
+    fn mark_printed(&mut self, tokens: &[String]) -> RegisterResult<()> {
+        PgStore::mark_printed(self, tokens)
+    }
+    fn plate(&self, token: &str) -> RegisterResult<Option<Plate>> {
+        PgStore::plate(self, token)
+    }
+    fn count_scan(&mut self, token: &str) -> RegisterResult<bool> {
+        PgStore::count_scan(self, token)
+    }
+    fn buildings_by_grid(&self) -> RegisterResult<BTreeMap<String, Vec<String>>> {
+        PgStore::buildings_by_grid(self)
+    }
+    fn plates_in_use(&self) -> RegisterResult<PlatesInUse> {
+        PgStore::plates_in_use(self)
+    }
+
+    fn add_declaration(
+        &mut self,
+        key: &RegisterKey,
+        d: &NewDeclaration,
+    ) -> RegisterResult<Option<i64>> {
+        PgStore::add_declaration(self, key, d)
+    }
+    fn pending_declarations(
+        &self,
+        key: &RegisterKey,
+        view: View,
+    ) -> RegisterResult<Vec<Declaration>> {
+        PgStore::pending_declarations(self, key, view)
+    }
+    fn declaration(
+        &self,
+        key: &RegisterKey,
+        view: View,
+        id: i64,
+    ) -> RegisterResult<Option<Declaration>> {
+        PgStore::declaration(self, key, view, id)
+    }
+    fn confirm_declaration(
+        &mut self,
+        key: &RegisterKey,
+        id: i64,
+        who: &str,
+    ) -> RegisterResult<Option<HouseholdImport>> {
+        PgStore::confirm_declaration(self, key, id, who)
+    }
+    fn reject_declaration(&mut self, id: i64) -> RegisterResult<Option<usize>> {
+        PgStore::reject_declaration(self, id)
+    }
+    fn declaration_place(&self, id: i64) -> RegisterResult<Option<(String, Option<String>)>> {
+        PgStore::declaration_place(self, id)
     }
 
     fn put_key_subject(

@@ -146,7 +146,7 @@ fn open_cell(
 
 /// Refuses a row whose clear text PostgreSQL cannot store (a NUL character), naming the row
 /// and the column, never the value: before anything is written.
-fn check_nul(rows: &[(&FormRow, String)]) -> Result<()> {
+pub(crate) fn check_nul(rows: &[(&FormRow, String)]) -> Result<()> {
     let mut bad = Vec::new();
     for (r, address_key) in rows {
         let columns = [
@@ -177,6 +177,165 @@ fn check_nul(rows: &[(&FormRow, String)]) -> Result<()> {
 /// A NULL-or-count column as a count.
 fn count(n: i64) -> u64 {
     n.max(0) as u64
+}
+
+/// Writes a prepared household form (checked by [`check_nul`] too) into the town's registers
+/// inside the caller's transaction: locks the town's register record, checks `key`, brings the
+/// fingerprints to the current scheme, then creates or finds each house and creates or updates
+/// each person. The import of [`PgStore::import_households`], and of a confirmed declaration.
+pub(crate) fn write_households(
+    tx: &mut Transaction,
+    town: &str,
+    key: &RegisterKey,
+    prepared: PreparedHouseholds<'_>,
+) -> Result<HouseholdImport> {
+    let PreparedHouseholds {
+        report: mut out,
+        rows: ready,
+        links,
+    } = prepared;
+    let town = town.to_string();
+    let (check, scheme) = lock_meta(tx, &town)?;
+    check_key(tx, &town, check.as_deref(), key)?;
+    // People are found by fingerprint: those of an older scheme are recomputed first.
+    upgrade_in(tx, &town, scheme, key)?;
+    let next = |tx: &mut Transaction, table: &str| -> Result<i64> {
+        Ok(tx
+            .query_one(
+                &format!("SELECT coalesce(max(fid), 0) FROM {table} WHERE town = $1"),
+                &[&town],
+            )
+            .db()?
+            .get(0))
+    };
+    let mut next_house = next(tx, "houses")?;
+    let mut next_person = next(tx, "people")?;
+    let find_house = tx
+        .prepare("SELECT id FROM houses WHERE town = $1 AND address_key = $2")
+        .db()?;
+    let add_house = tx
+        .prepare(
+            "INSERT INTO houses (town, id, fid, building, address_key, address, nature, remarks,
+               link, link_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .db()?;
+    let touch_house = tx
+        .prepare(
+            "UPDATE houses SET building = $3, link = $4, link_reason = $5,
+               nature = coalesce($6, nature), remarks = coalesce($7, remarks)
+             WHERE town = $1 AND id = $2",
+        )
+        .db()?;
+    let find_person = tx
+        .prepare("SELECT id FROM people WHERE town = $1 AND id_fingerprint = $2")
+        .db()?;
+    let add_person = tx
+        .prepare(
+            "INSERT INTO people (town, id, house, name, id_number, id_fingerprint, occupation,
+               employer, relation, marital_status, hukou_match, phone, source_row, residence, fid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .db()?;
+    let update_person = tx
+        .prepare(
+            "UPDATE people SET house = $3, name = $4, id_number = $5, occupation = $7,
+               employer = $8, relation = $9, marital_status = $10, hukou_match = $11,
+               phone = $12, source_row = $13, residence = coalesce($14, residence)
+             WHERE town = $1 AND id = $2 AND id_fingerprint = $6",
+        )
+        .db()?;
+    let mut houses_seen = rustc_hash::FxHashSet::<String>::default();
+    for (r, key_text) in &ready {
+        let (building, how, why) = links.get(key_text).cloned().unwrap_or_default();
+        let nature = r.nature.map(HouseNature::as_str);
+        let remarks = r.remarks.as_deref().map(|t| key.seal(REMARKS_COLUMN, t));
+        let house: Option<String> = tx
+            .query_opt(&find_house, &[&town, key_text])
+            .db()?
+            .map(|row| row.get(0));
+        let house = match house {
+            Some(h) => {
+                if houses_seen.insert(h.clone()) {
+                    out.houses_existing += 1;
+                }
+                tx.execute(
+                    &touch_house,
+                    &[&town, &h, &building, &how, &why, &nature, &remarks],
+                )
+                .db()?;
+                h
+            }
+            None => {
+                next_house += 1;
+                let h = format!("h{next_house}");
+                tx.execute(
+                    &add_house,
+                    &[
+                        &town,
+                        &h,
+                        &next_house,
+                        &building,
+                        key_text,
+                        &r.address,
+                        &nature,
+                        &remarks,
+                        &how,
+                        &why,
+                    ],
+                )
+                .db()?;
+                houses_seen.insert(h.clone());
+                out.houses_created += 1;
+                h
+            }
+        };
+        let fp = r.id_number.as_deref().map(|i| key.fingerprint(i));
+        let name = key.seal("name", &r.name);
+        let idn = r.id_number.as_deref().map(|i| key.seal("id_number", i));
+        let phone = r.phone.as_deref().map(|p| key.seal("phone", p));
+        let existing: Option<String> = match &fp {
+            Some(f) => tx
+                .query_opt(&find_person, &[&town, f])
+                .db()?
+                .map(|row| row.get(0)),
+            None => None,
+        };
+        let fid = next_person + 1;
+        let id = match &existing {
+            Some(id) => id.clone(),
+            None => format!("p{fid}"),
+        };
+        let source_row = r.row as i64;
+        let residence = r.residence.map(Residence::as_str);
+        let values: [&(dyn postgres::types::ToSql + Sync); 14] = [
+            &town,
+            &id,
+            &house,
+            &name,
+            &idn,
+            &fp,
+            &r.occupation,
+            &r.employer,
+            &r.relation,
+            &r.marital_status,
+            &r.hukou_match,
+            &phone,
+            &source_row,
+            &residence,
+        ];
+        if existing.is_some() {
+            tx.execute(&update_person, &values).db()?;
+            out.people_updated += 1;
+        } else {
+            let mut with_fid = values.to_vec();
+            with_fid.push(&fid);
+            tx.execute(&add_person, &with_fid).db()?;
+            next_person = fid;
+            out.people_inserted += 1;
+        }
+    }
+    Ok(out)
 }
 
 impl PgStore {
@@ -224,154 +383,11 @@ impl PgStore {
         options: HouseholdOptions,
     ) -> Result<HouseholdImport> {
         let standard = StandardAddresses::new(&self.addresses()?, &self.buildings()?);
-        let PreparedHouseholds {
-            report: mut out,
-            rows: ready,
-            links,
-        } = prepare_households(rows, &standard, options, None)?;
-        check_nul(&ready)?;
+        let prepared = prepare_households(rows, &standard, options, None)?;
+        check_nul(&prepared.rows)?;
         let town = self.town.clone();
         let mut tx = self.conn().transaction().db()?;
-        let (check, scheme) = lock_meta(&mut tx, &town)?;
-        check_key(&mut tx, &town, check.as_deref(), key)?;
-        // People are found by fingerprint: those of an older scheme are recomputed first.
-        upgrade_in(&mut tx, &town, scheme, key)?;
-        let next = |tx: &mut Transaction, table: &str| -> Result<i64> {
-            Ok(tx
-                .query_one(
-                    &format!("SELECT coalesce(max(fid), 0) FROM {table} WHERE town = $1"),
-                    &[&town],
-                )
-                .db()?
-                .get(0))
-        };
-        let mut next_house = next(&mut tx, "houses")?;
-        let mut next_person = next(&mut tx, "people")?;
-        let find_house = tx
-            .prepare("SELECT id FROM houses WHERE town = $1 AND address_key = $2")
-            .db()?;
-        let add_house = tx
-            .prepare(
-                "INSERT INTO houses (town, id, fid, building, address_key, address, nature, remarks,
-                   link, link_reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .db()?;
-        let touch_house = tx
-            .prepare(
-                "UPDATE houses SET building = $3, link = $4, link_reason = $5,
-                   nature = coalesce($6, nature), remarks = coalesce($7, remarks)
-                 WHERE town = $1 AND id = $2",
-            )
-            .db()?;
-        let find_person = tx
-            .prepare("SELECT id FROM people WHERE town = $1 AND id_fingerprint = $2")
-            .db()?;
-        let add_person = tx
-            .prepare(
-                "INSERT INTO people (town, id, house, name, id_number, id_fingerprint, occupation,
-                   employer, relation, marital_status, hukou_match, phone, source_row, residence, fid)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .db()?;
-        let update_person = tx
-            .prepare(
-                "UPDATE people SET house = $3, name = $4, id_number = $5, occupation = $7,
-                   employer = $8, relation = $9, marital_status = $10, hukou_match = $11,
-                   phone = $12, source_row = $13, residence = coalesce($14, residence)
-                 WHERE town = $1 AND id = $2 AND id_fingerprint = $6",
-            )
-            .db()?;
-        let mut houses_seen = rustc_hash::FxHashSet::<String>::default();
-        for (r, key_text) in &ready {
-            let (building, how, why) = links.get(key_text).cloned().unwrap_or_default();
-            let nature = r.nature.map(HouseNature::as_str);
-            let remarks = r.remarks.as_deref().map(|t| key.seal(REMARKS_COLUMN, t));
-            let house: Option<String> = tx
-                .query_opt(&find_house, &[&town, key_text])
-                .db()?
-                .map(|row| row.get(0));
-            let house = match house {
-                Some(h) => {
-                    if houses_seen.insert(h.clone()) {
-                        out.houses_existing += 1;
-                    }
-                    tx.execute(
-                        &touch_house,
-                        &[&town, &h, &building, &how, &why, &nature, &remarks],
-                    )
-                    .db()?;
-                    h
-                }
-                None => {
-                    next_house += 1;
-                    let h = format!("h{next_house}");
-                    tx.execute(
-                        &add_house,
-                        &[
-                            &town,
-                            &h,
-                            &next_house,
-                            &building,
-                            key_text,
-                            &r.address,
-                            &nature,
-                            &remarks,
-                            &how,
-                            &why,
-                        ],
-                    )
-                    .db()?;
-                    houses_seen.insert(h.clone());
-                    out.houses_created += 1;
-                    h
-                }
-            };
-            let fp = r.id_number.as_deref().map(|i| key.fingerprint(i));
-            let name = key.seal("name", &r.name);
-            let idn = r.id_number.as_deref().map(|i| key.seal("id_number", i));
-            let phone = r.phone.as_deref().map(|p| key.seal("phone", p));
-            let existing: Option<String> = match &fp {
-                Some(f) => tx
-                    .query_opt(&find_person, &[&town, f])
-                    .db()?
-                    .map(|row| row.get(0)),
-                None => None,
-            };
-            let fid = next_person + 1;
-            let id = match &existing {
-                Some(id) => id.clone(),
-                None => format!("p{fid}"),
-            };
-            let source_row = r.row as i64;
-            let residence = r.residence.map(Residence::as_str);
-            let values: [&(dyn postgres::types::ToSql + Sync); 14] = [
-                &town,
-                &id,
-                &house,
-                &name,
-                &idn,
-                &fp,
-                &r.occupation,
-                &r.employer,
-                &r.relation,
-                &r.marital_status,
-                &r.hukou_match,
-                &phone,
-                &source_row,
-                &residence,
-            ];
-            if existing.is_some() {
-                tx.execute(&update_person, &values).db()?;
-                out.people_updated += 1;
-            } else {
-                let mut with_fid = values.to_vec();
-                with_fid.push(&fid);
-                tx.execute(&add_person, &with_fid).db()?;
-                next_person = fid;
-                out.people_inserted += 1;
-            }
-        }
+        let out = write_households(&mut tx, &town, key, prepared)?;
         tx.commit().db()?;
         Ok(out)
     }

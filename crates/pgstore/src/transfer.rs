@@ -5,8 +5,9 @@
 //! failure anywhere leaves no trace of the town. Grids keep their versions and whole history
 //! (who, when, why, both boundaries), users their password hashes, the audit log and plans
 //! their times; the registers are copied sealed, with their fingerprints, key check and
-//! fingerprint scheme, so no register key is needed. Plans get new numbers (a plan's number is
-//! unique in the database), in the same order.
+//! fingerprint scheme, so no register key is needed, and so are key subjects and declarations.
+//! Plans and declarations get new numbers (a number is unique in the database), in the same
+//! order.
 
 use std::collections::HashMap;
 
@@ -217,6 +218,7 @@ impl PgStore {
             })
             .collect();
         drop(client);
+        copy.plates = crate::plates::copy_plates(self)?;
         copy.audit = self.audit_log()?;
         Ok(copy)
     }
@@ -479,5 +481,5 @@ fn write_copy(tx: &mut Transaction, town: &str, copy: &ProjectCopy) -> Result<()
         )
         .db()?;
     }
-    Ok(())
+    crate::plates::write_plates(tx, town, &copy.plates)
 }

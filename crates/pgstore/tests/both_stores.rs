@@ -1,5 +1,5 @@
-//! Users, sessions, the audit log, plans, the household registers, key subjects and the visit
-//! log's streamed reads behave the same on the
+//! Users, sessions, the audit log, plans, the household registers, key subjects, QR door plates
+//! and declarations, and the visit log's streamed reads behave the same on the
 //! PostgreSQL store as on the GeoPackage store: each test writes the same things through both
 //! and compares what they read back; then what only PostgreSQL has (several towns in one
 //! database, what its raw tables hold, a statement failing half-way through an import).
@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 use common::{client, pg_url};
 use gridmap_core::model::Address;
-use gridmap_core::register::{FormRow, id_check_digit};
+use gridmap_core::register::{FormRow, HouseNature, id_check_digit};
 use gridmap_io::households::read_households;
 use gridmap_io::{Fields, read_addresses, read_buildings, read_grids};
 use gridmap_pgstore::PgStore;
+use gridmap_store::declarations::{Declaration, DeclaredPerson, NewDeclaration};
 use gridmap_store::key_subjects::{KeySubject, SubjectKind};
+use gridmap_store::plates::{CopiedPlates, Plate, PlateSet, is_token};
 use gridmap_store::registers::{
     FINGERPRINT_SCHEME, GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey,
     View,
@@ -1039,4 +1041,380 @@ fn key_subjects_work_alike_and_are_sealed() {
         back.key_subjects(&new_key()).unwrap(),
         moved.key_subjects(&new_key()).unwrap()
     );
+}
+
+// ---- QR door plates and declarations -------------------------------------------------------
+
+/// A plate without its token (random, so different on each store).
+fn plate_seen(p: &Plate) -> (String, Option<String>, String, Option<usize>, u64) {
+    (
+        p.building.clone(),
+        p.house.clone(),
+        p.address.clone(),
+        p.printed_at.as_ref().map(String::len),
+        p.scans,
+    )
+}
+
+/// A declaration without its number and arrival time (each store's own).
+fn declaration_seen(d: &Declaration) -> String {
+    let mut d = d.clone();
+    assert!(
+        d.received_at.ends_with('Z') && d.received_at.len() == 20,
+        "{}",
+        d.received_at
+    );
+    d.id = 0;
+    d.received_at.clear();
+    format!("{d:?}")
+}
+
+fn declared(n: u32, relation: &str) -> DeclaredPerson {
+    DeclaredPerson {
+        name: format!("申报{}", NAMES[n as usize % 10]),
+        id_number: fake_id(100 + n),
+        phone: Some(phone(100 + n)),
+        relation: Some(relation.into()),
+    }
+}
+
+/// Plates are made once per building and house and counted alike on both stores; declarations
+/// through them are sealed, listed, confirmed into the registers and rejected alike; the
+/// database's rows hold none of their people in clear; and a whole-town copy carries plates
+/// and declarations GeoPackage → PostgreSQL → GeoPackage, each store opening what the other
+/// sealed.
+#[test]
+fn plates_and_declarations_work_alike_and_are_sealed() {
+    let Some(mut b) = registers("pg_both_plates") else {
+        return;
+    };
+    same!(b, |s| s
+        .import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap());
+    let by_grid = same!(b, |s| s.buildings_by_grid().unwrap());
+    // Buildings with registered houses first (their houses get plates), then a grid's.
+    let mut buildings: Vec<String> =
+        b.pg.houses()
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| h.building)
+            .collect();
+    buildings.dedup();
+    let grid = by_grid
+        .iter()
+        .find(|(g, list)| g.as_str() != "(unassigned)" && list.len() >= 5)
+        .unwrap();
+    buildings.extend(grid.1.iter().take(8).cloned());
+    let (pg, gpkg) = on_both!(b, |s| s.plates_for(&buildings).unwrap());
+    let seen = |set: &PlateSet| set.plates.iter().map(plate_seen).collect::<Vec<_>>();
+    assert_eq!(seen(&pg), seen(&gpkg));
+    assert_eq!(pg.without_address, gpkg.without_address);
+    assert!(
+        pg.plates.iter().any(|p| p.house.is_some()),
+        "houses' plates"
+    );
+    assert!(pg.plates.iter().all(|p| is_token(&p.token)));
+    let (pg_again, gpkg_again) = on_both!(b, |s| s.plates_for(&buildings).unwrap());
+    assert_eq!(
+        pg_again.plates, pg.plates,
+        "the same plates, the same tokens"
+    );
+    assert_eq!(gpkg_again.plates, gpkg.plates);
+    let tokens = |set: &PlateSet| {
+        set.plates
+            .iter()
+            .map(|p| p.token.clone())
+            .collect::<Vec<_>>()
+    };
+    let (pg_tokens, gpkg_tokens) = (tokens(&pg), tokens(&gpkg));
+    let house_plate = pg.plates.iter().position(|p| p.house.is_some()).unwrap();
+
+    // Printed, scanned: 二维码管理率's plates in use, alike.
+    assert!(same!(b, |s| s.plates_in_use().unwrap()).is_empty());
+    b.pg.mark_printed(&pg_tokens[..3]).unwrap();
+    b.gpkg.mark_printed(&gpkg_tokens[..3]).unwrap();
+    for (i, scans) in [(0, 2), (1, 1), (4, 1)] {
+        for _ in 0..scans {
+            assert!(b.pg.count_scan(&pg_tokens[i]).unwrap());
+            assert!(b.gpkg.count_scan(&gpkg_tokens[i]).unwrap());
+        }
+    }
+    for odd in ["abcdefghijkmnpqr", "not a token", &buildings[0]] {
+        assert!(!same!(b, |s| s.count_scan(odd).unwrap()));
+        assert_eq!(same!(b, |s| s.plate(odd).unwrap()), None);
+    }
+    let in_use = same!(b, |s| {
+        let mut v: Vec<_> = s
+            .plates_in_use()
+            .unwrap()
+            .into_iter()
+            .map(|(b, h)| {
+                let mut h: Vec<_> = h.into_iter().collect();
+                h.sort();
+                (b, h)
+            })
+            .collect();
+        v.sort();
+        v
+    });
+    assert_eq!(
+        in_use.iter().map(|(_, h)| h.len()).sum::<usize>(),
+        2,
+        "printed and scanned"
+    );
+    for (p, g) in pg_tokens.iter().zip(&gpkg_tokens) {
+        let (p, g) = (
+            b.pg.plate(p).unwrap().unwrap(),
+            b.gpkg.plate(g).unwrap().unwrap(),
+        );
+        assert_eq!(plate_seen(&p), plate_seen(&g));
+    }
+    assert_eq!(b.pg.plate(&pg_tokens[0]).unwrap().unwrap().scans, 2);
+
+    // Declarations: through a building's plate (with a room) and a house's (without).
+    let declare = |token: &str, room: Option<&str>, people: Vec<DeclaredPerson>| NewDeclaration {
+        token: token.into(),
+        grid: Some(grid.0.clone()),
+        room: room.map(str::to_string),
+        nature: Some(HouseNature::Rented),
+        residence: Some("流入".into()),
+        people,
+    };
+    let first = |t: &str| {
+        declare(
+            t,
+            Some("501"),
+            vec![declared(1, "户主"), declared(2, "配偶")],
+        )
+    };
+    let second = |t: &str| declare(t, None, vec![declared(3, "子女")]);
+    let third = |t: &str| declare(t, Some("502室"), vec![declared(4, "户主")]);
+    let mut ids = Vec::new();
+    let makers: [&dyn Fn(&str) -> NewDeclaration; 3] = [&first, &second, &third];
+    for make in makers {
+        let t = if ids.len() == 1 { house_plate } else { 0 };
+        let p =
+            b.pg.add_declaration(&key(), &make(&pg_tokens[t]))
+                .unwrap()
+                .unwrap();
+        let g = b
+            .gpkg
+            .add_declaration(&key(), &make(&gpkg_tokens[t]))
+            .unwrap()
+            .unwrap();
+        ids.push((p, g));
+    }
+    assert_eq!(
+        same!(b, |s| s
+            .add_declaration(&key(), &first("abcdefghijkmnpqr"))
+            .unwrap()),
+        None,
+        "no such plate"
+    );
+    for view in [View::Masked, View::Clear] {
+        let (p, g) = on_both!(b, |s| s.pending_declarations(&key(), view).unwrap());
+        let seen = |l: &[Declaration]| l.iter().map(declaration_seen).collect::<Vec<_>>();
+        assert_eq!(seen(&p), seen(&g));
+        assert_eq!(
+            p.iter().map(|d| d.id).collect::<Vec<_>>(),
+            ids.iter().map(|i| i.0).collect::<Vec<_>>()
+        );
+        assert_eq!(p.len(), 3);
+    }
+    let clear =
+        b.pg.declaration(&key(), View::Clear, ids[0].0)
+            .unwrap()
+            .unwrap();
+    assert_eq!(clear.people[1], declared(2, "配偶"));
+    assert!(clear.household_address().ends_with("501室"));
+    for (p, g) in &ids {
+        assert_eq!(
+            b.pg.declaration_place(*p).unwrap(),
+            b.gpkg.declaration_place(*g).unwrap()
+        );
+    }
+    assert_eq!(same!(b, |s| s.declaration_place(-1).unwrap()), None);
+    assert!(
+        b.pg.declaration(&key(), View::Clear, ids[0].1 + 1_000_000)
+            .unwrap()
+            .is_none()
+    );
+
+    // Nothing of the declared people in clear in the database's rows.
+    let rows: String = client(&pg_url().unwrap())
+        .query_one(
+            "SELECT (SELECT string_agg(d::text, '|') FROM declarations d WHERE town = $1)
+                 || (SELECT string_agg(p::text, '|') FROM plates p WHERE town = $1)",
+            &[&"pg_both_plates"],
+        )
+        .unwrap()
+        .get(0);
+    for n in 1..=4 {
+        let p = declared(n, "");
+        for clear in [p.name, p.id_number, p.phone.unwrap()] {
+            assert!(!rows.contains(&clear), "{clear} in clear");
+        }
+    }
+
+    // Another key opens nothing and confirms nothing, alike.
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    let (p, g) = on_both!(b, |s| s
+        .pending_declarations(&other, View::Masked)
+        .unwrap_err());
+    assert_eq!(
+        p.to_string().replace(&ids[0].0.to_string(), "N"),
+        g.to_string().replace(&ids[0].1.to_string(), "N")
+    );
+    let p =
+        b.pg.confirm_declaration(&other, ids[0].0, "worker")
+            .unwrap_err();
+    let g = b
+        .gpkg
+        .confirm_declaration(&other, ids[0].1, "worker")
+        .unwrap_err();
+    assert!(
+        matches!(
+            p,
+            RegisterError::Decrypt {
+                column: "people",
+                ..
+            }
+        ),
+        "{p}"
+    );
+    assert!(
+        matches!(
+            g,
+            RegisterError::Decrypt {
+                column: "people",
+                ..
+            }
+        ),
+        "{g}"
+    );
+
+    // Confirmed: the household enters the registers alike, once.
+    let done = |b: &mut Both, i: usize| {
+        let p =
+            b.pg.confirm_declaration(&key(), ids[i].0, "worker")
+                .unwrap();
+        let g = b
+            .gpkg
+            .confirm_declaration(&key(), ids[i].1, "worker")
+            .unwrap();
+        assert_eq!(format!("{p:?}"), format!("{g:?}"));
+        p
+    };
+    let confirmed = done(&mut b, 0).unwrap();
+    assert_eq!(
+        (confirmed.houses_created, confirmed.people_inserted),
+        (1, 2)
+    );
+    assert_same_registers(&mut b, &key());
+    assert!(done(&mut b, 0).is_none(), "confirmed once");
+    let through_house = done(&mut b, 1).unwrap();
+    assert_eq!(
+        (through_house.houses_created, through_house.houses_existing),
+        (0, 1)
+    );
+    assert_same_registers(&mut b, &key());
+    let (p, g) = (
+        b.pg.declaration(&key(), View::Clear, ids[0].0)
+            .unwrap()
+            .unwrap(),
+        b.gpkg
+            .declaration(&key(), View::Clear, ids[0].1)
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(declaration_seen(&p), declaration_seen(&g));
+    assert_eq!((p.status.as_str(), p.people.len()), ("confirmed", 0));
+    assert_eq!(
+        b.pg.declaration_place(ids[0].0).unwrap(),
+        None,
+        "no longer pending"
+    );
+
+    // The copy: GeoPackage → PostgreSQL → GeoPackage, plates and declarations as they were
+    // (the pending one still sealed, opened by either store).
+    let mut copy = b.gpkg.copy_out().unwrap();
+    assert!(copy.left_out.is_empty(), "{:?}", copy.left_out);
+    assert_eq!(
+        (copy.plates.plates.len(), copy.plates.declarations.len()),
+        (
+            gpkg_tokens
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3
+        )
+    );
+    copy.town.code = "pg_both_plates_moved".into();
+    let _moved_guard = common::Town::new(&pg_url().unwrap(), "pg_both_plates_moved");
+    let moved = PgStore::create_copy(&pg_url().unwrap(), &copy).unwrap();
+    let renumbered = |c: &CopiedPlates| {
+        let mut c = c.clone();
+        c.declarations.iter_mut().for_each(|d| d.id = 0);
+        c
+    };
+    let moved_copy = moved.copy_out().unwrap();
+    assert_eq!(renumbered(&moved_copy.plates), renumbered(&copy.plates));
+    let seen = |l: Vec<Declaration>| l.iter().map(declaration_seen).collect::<Vec<_>>();
+    assert_eq!(
+        seen(moved.pending_declarations(&key(), View::Clear).unwrap()),
+        seen(b.gpkg.pending_declarations(&key(), View::Clear).unwrap())
+    );
+    for p in &gpkg.plates {
+        assert_eq!(
+            moved.plate(&p.token).unwrap(),
+            b.gpkg.plate(&p.token).unwrap()
+        );
+    }
+    assert_eq!(
+        moved.plates_in_use().unwrap(),
+        b.gpkg.plates_in_use().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let back = dir.path().join("back.gpkg");
+    GpkgStore::write_copy(&back, &moved_copy).unwrap();
+    let back = GpkgStore::open(&back).unwrap();
+    assert_eq!(back.copy_out().unwrap().plates, moved_copy.plates);
+    // What PostgreSQL sealed opens in a GeoPackage project.
+    let pg_back = dir.path().join("pg.gpkg");
+    GpkgStore::write_copy(&pg_back, &b.pg.copy_out().unwrap()).unwrap();
+    let pg_back = GpkgStore::open(&pg_back).unwrap();
+    assert_eq!(
+        seen(pg_back.pending_declarations(&key(), View::Clear).unwrap()),
+        seen(b.pg.pending_declarations(&key(), View::Clear).unwrap())
+    );
+
+    // Rejected: gone, people and all, alike.
+    assert_eq!(
+        (
+            b.pg.reject_declaration(ids[2].0).unwrap(),
+            b.gpkg.reject_declaration(ids[2].1).unwrap()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            b.pg.reject_declaration(ids[2].0).unwrap(),
+            b.gpkg.reject_declaration(ids[2].1).unwrap()
+        ),
+        (None, None)
+    );
+    assert_eq!(
+        b.pg.reject_declaration(ids[0].0).unwrap(),
+        None,
+        "confirmed: not rejected"
+    );
+    assert!(same!(b, |s| s.pending_declarations(&key(), View::Clear).unwrap()).is_empty());
+    let left: i64 = client(&pg_url().unwrap())
+        .query_one(
+            "SELECT count(*) FROM declarations WHERE town = 'pg_both_plates' AND id = $1",
+            &[&ids[2].0],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "rejecting keeps nothing");
 }

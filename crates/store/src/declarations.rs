@@ -24,7 +24,7 @@ use crate::registers::{
     HouseholdImport, HouseholdOptions, RegisterError, RegisterKey, Result, View,
 };
 
-const DECLARATIONS_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_declarations (
+pub(crate) const DECLARATIONS_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_declarations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, building TEXT NOT NULL,
     house TEXT, grid TEXT, received_at TEXT NOT NULL, room TEXT, nature TEXT, residence TEXT,
     people BLOB, people_count INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
@@ -105,7 +105,105 @@ pub struct Declaration {
     pub people: Vec<DeclaredPerson>,
 }
 
+/// The sealed value of `people` under `key`: what both stores keep in a declaration's `people`
+/// column (JSON, sealed with [`RegisterKey::seal`] bound to `gridmap_declarations.people`).
+pub fn seal_people(key: &RegisterKey, people: &[DeclaredPerson]) -> Result<Vec<u8>> {
+    let people = serde_json::to_string(people).map_err(|e| {
+        RegisterError::Store(crate::StoreError::Import {
+            layer: "gridmap_declarations",
+            message: e.to_string(),
+        })
+    })?;
+    Ok(key.seal(PEOPLE_COLUMN, &people))
+}
+
+/// A stored declaration's columns, its people still sealed ([`seal_people`]); `address` is its
+/// plate's (`""` when the plate is gone).
+#[allow(missing_docs)] // the fields of `Declaration`
+pub struct StoredDeclaration {
+    pub id: i64,
+    pub building: String,
+    pub house: Option<String>,
+    pub grid: Option<String>,
+    pub address: String,
+    pub room: Option<String>,
+    pub received_at: String,
+    pub nature: Option<String>,
+    pub residence: Option<String>,
+    pub status: String,
+    /// The sealed people, `None` once confirmed.
+    pub people: Option<Vec<u8>>,
+}
+
+impl StoredDeclaration {
+    /// The declaration, its people opened with `key` and masked unless `view` is
+    /// [`View::Clear`]; fails naming the declaration (never its content) when `key` does not
+    /// open them.
+    pub fn open(self, key: &RegisterKey, view: View) -> Result<Declaration> {
+        let id = self.id;
+        let mut people: Vec<DeclaredPerson> = match self.people {
+            None => Vec::new(),
+            Some(b) => key
+                .open(PEOPLE_COLUMN, &b)
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .ok_or(RegisterError::Decrypt {
+                    fid: id,
+                    column: "people",
+                })?,
+        };
+        if view == View::Masked {
+            for p in &mut people {
+                p.name = mask_name(&p.name);
+                p.id_number = mask_id_number(&p.id_number);
+                p.phone = p.phone.as_deref().map(mask_phone);
+            }
+        }
+        Ok(Declaration {
+            id,
+            building: self.building,
+            house: self.house,
+            grid: self.grid,
+            address: self.address,
+            room: self.room,
+            received_at: self.received_at,
+            nature: self.nature,
+            residence: self.residence,
+            status: self.status,
+            people,
+        })
+    }
+}
+
 impl Declaration {
+    /// The rows of a household form that confirming the declaration imports: one per person,
+    /// under [`Self::household_address`], remarks `自主申报`, with the house nature and residence
+    /// type declared.
+    pub fn form_rows(&self) -> Vec<FormRow> {
+        let address = self.household_address();
+        let remarks = Some("自主申报".to_string());
+        let residence = self
+            .residence
+            .as_deref()
+            .and_then(gridmap_core::register::Residence::parse);
+        let nature = self.nature.as_deref().and_then(HouseNature::parse);
+        self.people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| FormRow {
+                row: i + 1,
+                address: address.clone(),
+                name: p.name.clone(),
+                id_number: Some(p.id_number.clone()),
+                phone: p.phone.clone(),
+                relation: p.relation.clone(),
+                nature,
+                remarks: remarks.clone(),
+                residence,
+                ..Default::default()
+            })
+            .collect()
+    }
+
     /// The address the household is registered under: the plate's, with the room.
     pub fn household_address(&self) -> String {
         match self
@@ -140,13 +238,7 @@ impl GpkgStore {
         let Some(plate) = self.plate(&d.token)? else {
             return Ok(None);
         };
-        let people = serde_json::to_string(&d.people).map_err(|e| {
-            RegisterError::Store(crate::StoreError::Import {
-                layer: "gridmap_declarations",
-                message: e.to_string(),
-            })
-        })?;
-        let sealed = key.seal(PEOPLE_COLUMN, &people);
+        let sealed = seal_people(key, &d.people)?;
         self.connection().execute(
             "INSERT INTO gridmap_declarations (token, building, house, grid, received_at, room,
                nature, residence, people, people_count)
@@ -205,27 +297,8 @@ impl GpkgStore {
         };
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let sealed: Option<Vec<u8>> = r.get(10)?;
-            let mut people: Vec<DeclaredPerson> = match sealed {
-                None => Vec::new(),
-                Some(b) => key
-                    .open(PEOPLE_COLUMN, &b)
-                    .and_then(|json| serde_json::from_str(&json).ok())
-                    .ok_or(RegisterError::Decrypt {
-                        fid: id,
-                        column: "people",
-                    })?,
-            };
-            if view == View::Masked {
-                for p in &mut people {
-                    p.name = mask_name(&p.name);
-                    p.id_number = mask_id_number(&p.id_number);
-                    p.phone = p.phone.as_deref().map(mask_phone);
-                }
-            }
-            out.push(Declaration {
-                id,
+            let stored = StoredDeclaration {
+                id: r.get(0)?,
                 building: r.get(1)?,
                 house: r.get(2)?,
                 grid: r.get(3)?,
@@ -235,8 +308,9 @@ impl GpkgStore {
                 nature: r.get(7)?,
                 residence: r.get(8)?,
                 status: r.get(9)?,
-                people,
-            });
+                people: r.get(10)?,
+            };
+            out.push(stored.open(key, view)?);
         }
         Ok(out)
     }
@@ -260,30 +334,7 @@ impl GpkgStore {
         if d.status != "pending" {
             return Ok(None);
         }
-        let address = d.household_address();
-        let remarks = Some("自主申报".to_string());
-        let residence = d
-            .residence
-            .as_deref()
-            .and_then(gridmap_core::register::Residence::parse);
-        let nature = d.nature.as_deref().and_then(HouseNature::parse);
-        let rows: Vec<FormRow> = d
-            .people
-            .iter()
-            .enumerate()
-            .map(|(i, p)| FormRow {
-                row: i + 1,
-                address: address.clone(),
-                name: p.name.clone(),
-                id_number: Some(p.id_number.clone()),
-                phone: p.phone.clone(),
-                relation: p.relation.clone(),
-                nature,
-                remarks: remarks.clone(),
-                residence,
-                ..Default::default()
-            })
-            .collect();
+        let rows = d.form_rows();
         let done = self.import_households_in(
             &rows,
             key,

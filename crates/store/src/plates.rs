@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
 use gridmap_core::index::GridIndex;
+use gridmap_core::register::House;
 use rusqlite::{OptionalExtension, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -39,7 +40,7 @@ use serde::Serialize;
 use crate::registers::{Result, StandardAddresses, UNASSIGNED};
 use crate::{GpkgStore, Store};
 
-const PLATES_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_plates (
+pub(crate) const PLATES_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_plates (
     token TEXT PRIMARY KEY, building TEXT NOT NULL, house TEXT NOT NULL DEFAULT '',
     address TEXT NOT NULL, created_at TEXT NOT NULL, printed_at TEXT,
     scans INTEGER NOT NULL DEFAULT 0, last_scan TEXT, UNIQUE (building, house));";
@@ -49,8 +50,9 @@ const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 /// Characters of a token (5 bits each: 80 bits).
 pub const TOKEN_CHARS: usize = 16;
 
-/// A new random token.
-fn new_token() -> String {
+/// A new random token (80 bits of the operating system's generator; see the module's
+/// documentation).
+pub fn new_token() -> String {
     let mut bytes = [0u8; 10];
     OsRng.fill_bytes(&mut bytes);
     let bits = bytes
@@ -95,16 +97,119 @@ pub struct PlateSet {
     pub without_address: Vec<String>,
 }
 
+impl Plate {
+    /// A plate from its stored columns: `house` is `''` for a building's own plate, and a
+    /// negative count of scans reads as none.
+    pub fn from_columns(
+        token: String,
+        building: String,
+        house: String,
+        address: String,
+        printed_at: Option<String>,
+        scans: i64,
+    ) -> Plate {
+        Plate {
+            token,
+            building,
+            house: (!house.is_empty()).then_some(house),
+            address,
+            printed_at,
+            scans: scans.max(0) as u64,
+        }
+    }
+}
+
+/// A plate [`GpkgStore::plates_for`] answers, before its token is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedPlate {
+    /// The building.
+    pub building: String,
+    /// The house, `""` for the building's own plate (as stored).
+    pub house: String,
+    /// The standard address to print on it, if it is made now.
+    pub address: String,
+}
+
+/// The plates of `buildings` (in the order to print), found without the store's plate table:
+/// for each building with a standard address (its first, see the module's documentation), its
+/// own plate then one per house of `houses` registered in it (in register order), and the
+/// buildings without a standard address. What both stores' `plates_for` make or find.
+///
+/// # Performance
+/// Parses every standard address once (~2 µs each) to find each building's.
+pub fn wanted_plates(
+    store: &dyn Store,
+    houses: Vec<House>,
+    buildings: &[String],
+) -> crate::Result<(Vec<WantedPlate>, Vec<String>)> {
+    let addresses = store.addresses()?;
+    let all = store.buildings()?;
+    let standard = StandardAddresses::new(&addresses, &all);
+    let mut address_of: FxHashMap<&str, &str> = FxHashMap::default();
+    for (a, b) in addresses.iter().zip(standard.buildings()) {
+        if let (Some(b), Some(t)) = (b, a.text.as_deref()) {
+            address_of.entry(b).or_insert(t);
+        }
+    }
+    let wanted: FxHashSet<&str> = buildings.iter().map(String::as_str).collect();
+    let mut houses_of: FxHashMap<String, Vec<(String, String)>> = FxHashMap::default();
+    for h in houses {
+        if let Some(b) = h.building.filter(|b| wanted.contains(b.as_str())) {
+            houses_of.entry(b).or_default().push((h.id, h.address));
+        }
+    }
+    let mut plates = Vec::new();
+    let mut without_address = Vec::new();
+    for b in buildings {
+        let Some(address) = address_of.get(b.as_str()) else {
+            without_address.push(b.clone());
+            continue;
+        };
+        plates.push(WantedPlate {
+            building: b.clone(),
+            house: String::new(),
+            address: address.to_string(),
+        });
+        for (h, address) in houses_of.get(b).into_iter().flatten() {
+            plates.push(WantedPlate {
+                building: b.clone(),
+                house: h.clone(),
+                address: address.clone(),
+            });
+        }
+    }
+    Ok((plates, without_address))
+}
+
+/// The buildings of each grid of `store`, by the one assignment of buildings to grids (see
+/// `gridmap_core::assign`): grid code → building ids in store order; buildings in no grid
+/// under [`UNASSIGNED`]. What both stores' `buildings_by_grid` answer.
+pub fn buildings_by_grid(store: &dyn Store) -> crate::Result<BTreeMap<String, Vec<String>>> {
+    let grids: Vec<_> = store.grids()?.into_iter().map(|g| g.grid).collect();
+    let buildings = store.buildings()?;
+    let index = GridIndex::new(&grids, |_| false);
+    let assignment = gridmap_core::assign_buildings(&index, &buildings);
+    let mut out: BTreeMap<String, Vec<String>> =
+        grids.iter().map(|g| (g.code.clone(), Vec::new())).collect();
+    for (b, a) in buildings.into_iter().zip(&assignment) {
+        let code = a.grid().map_or_else(
+            || UNASSIGNED.to_string(),
+            |g| grids[g as usize].code.clone(),
+        );
+        out.entry(code).or_default().push(b.id);
+    }
+    Ok(out)
+}
+
 fn plate_of(r: &rusqlite::Row) -> rusqlite::Result<Plate> {
-    let house: String = r.get(2)?;
-    Ok(Plate {
-        token: r.get(0)?,
-        building: r.get(1)?,
-        house: (!house.is_empty()).then_some(house),
-        address: r.get(3)?,
-        printed_at: r.get(4)?,
-        scans: r.get::<_, i64>(5)?.max(0) as u64,
-    })
+    Ok(Plate::from_columns(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 const PLATE_COLUMNS: &str = "token, building, house, address, printed_at, scans";
@@ -119,30 +224,15 @@ impl GpkgStore {
     /// The plates of `buildings` (ids, in the order to print): for each building with a
     /// standard address, its own plate, then one per house registered in it (in register
     /// order). Plates that do not exist yet are made, in one transaction; existing ones keep
-    /// their token and address.
-    ///
-    /// # Performance
-    /// Parses every standard address once (~2 µs each) to find each building's.
+    /// their token and address. Which plates: [`wanted_plates`].
     pub fn plates_for(&mut self, buildings: &[String]) -> Result<PlateSet> {
         self.ensure_plates_table()?;
         self.ensure_register_tables()?;
-        let addresses = self.addresses()?;
-        let all = self.buildings()?;
-        let standard = StandardAddresses::new(&addresses, &all);
-        let mut address_of: FxHashMap<&str, &str> = FxHashMap::default();
-        for (a, b) in addresses.iter().zip(standard.buildings()) {
-            if let (Some(b), Some(t)) = (b, a.text.as_deref()) {
-                address_of.entry(b).or_insert(t);
-            }
-        }
-        let wanted: FxHashSet<&str> = buildings.iter().map(String::as_str).collect();
-        let mut houses_of: FxHashMap<String, Vec<(String, String)>> = FxHashMap::default();
-        for h in self.houses()? {
-            if let Some(b) = h.building.filter(|b| wanted.contains(b.as_str())) {
-                houses_of.entry(b).or_default().push((h.id, h.address));
-            }
-        }
-        let mut out = PlateSet::default();
+        let (wanted, without_address) = wanted_plates(self, self.houses()?, buildings)?;
+        let mut out = PlateSet {
+            plates: Vec::with_capacity(wanted.len()),
+            without_address,
+        };
         let tx = self.connection().unchecked_transaction()?;
         {
             let mut find = tx.prepare(&format!(
@@ -152,33 +242,19 @@ impl GpkgStore {
                 "INSERT INTO gridmap_plates (token, building, house, address, created_at)
                  VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
             )?;
-            let mut plate = |building: &str, house: &str, address: &str| -> Result<Plate> {
+            for w in wanted {
                 if let Some(p) = find
-                    .query_row(params![building, house], plate_of)
+                    .query_row(params![w.building, w.house], plate_of)
                     .optional()?
                 {
-                    return Ok(p);
+                    out.plates.push(p);
+                    continue;
                 }
                 let token = new_token();
-                add.execute(params![token, building, house, address])?;
-                Ok(Plate {
-                    token,
-                    building: building.to_string(),
-                    house: (!house.is_empty()).then(|| house.to_string()),
-                    address: address.to_string(),
-                    printed_at: None,
-                    scans: 0,
-                })
-            };
-            for b in buildings {
-                let Some(address) = address_of.get(b.as_str()) else {
-                    out.without_address.push(b.clone());
-                    continue;
-                };
-                out.plates.push(plate(b, "", address)?);
-                for (h, address) in houses_of.get(b).into_iter().flatten() {
-                    out.plates.push(plate(b, h, address)?);
-                }
+                add.execute(params![token, w.building, w.house, w.address])?;
+                out.plates.push(Plate::from_columns(
+                    token, w.building, w.house, w.address, None, 0,
+                ));
             }
         }
         tx.commit()?;
@@ -236,20 +312,7 @@ impl GpkgStore {
     /// `gridmap_core::assign`): grid code → building ids in store order; buildings in no grid
     /// under [`UNASSIGNED`].
     pub fn buildings_by_grid(&self) -> Result<BTreeMap<String, Vec<String>>> {
-        let grids: Vec<_> = self.grids()?.into_iter().map(|g| g.grid).collect();
-        let buildings = self.buildings()?;
-        let index = GridIndex::new(&grids, |_| false);
-        let assignment = gridmap_core::assign_buildings(&index, &buildings);
-        let mut out: BTreeMap<String, Vec<String>> =
-            grids.iter().map(|g| (g.code.clone(), Vec::new())).collect();
-        for (b, a) in buildings.into_iter().zip(&assignment) {
-            let code = a.grid().map_or_else(
-                || UNASSIGNED.to_string(),
-                |g| grids[g as usize].code.clone(),
-            );
-            out.entry(code).or_default().push(b.id);
-        }
-        Ok(out)
+        Ok(buildings_by_grid(self)?)
     }
 
     /// The plates printed and scanned at least once: what the scorecard's 二维码管理率 counts
@@ -266,6 +329,165 @@ impl GpkgStore {
         }
         Ok(out)
     }
+}
+
+/// The plates and declarations of a project as stored, for a whole-project copy
+/// (`crate::transfer::ProjectCopy::plates`): the declarations' people sealed as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CopiedPlates {
+    /// The plates, by token.
+    pub plates: Vec<CopiedPlate>,
+    /// The declarations, oldest first.
+    pub declarations: Vec<SealedDeclaration>,
+}
+
+/// A plate as stored (`gridmap_plates`): `house` is `""` for a building's own plate; times
+/// are UTC, RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // the columns of `gridmap_plates`
+pub struct CopiedPlate {
+    pub token: String,
+    pub building: String,
+    pub house: String,
+    pub address: String,
+    pub created_at: String,
+    pub printed_at: Option<String>,
+    pub scans: i64,
+    pub last_scan: Option<String>,
+}
+
+/// A declaration as stored (`gridmap_declarations`): `people` sealed
+/// ([`crate::declarations::seal_people`]), `None` once confirmed. A copy written to another
+/// store may number it anew (`id`), keeping the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // the columns of `gridmap_declarations`
+pub struct SealedDeclaration {
+    pub id: i64,
+    pub token: String,
+    pub building: String,
+    pub house: Option<String>,
+    pub grid: Option<String>,
+    pub received_at: String,
+    pub room: Option<String>,
+    pub nature: Option<String>,
+    pub residence: Option<String>,
+    pub people: Option<Vec<u8>>,
+    pub people_count: i64,
+    pub status: String,
+    pub decided_at: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+/// The plates and declarations of the project on `conn`, as stored (none when the tables were
+/// never made).
+pub(crate) fn copy_plates(conn: &rusqlite::Connection) -> crate::Result<CopiedPlates> {
+    let mut out = CopiedPlates::default();
+    let exists = |t: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [t],
+            |r| r.get(0),
+        )
+    };
+    if exists("gridmap_plates")? {
+        let mut stmt = conn.prepare(
+            "SELECT token, building, house, address, created_at, printed_at, scans, last_scan
+             FROM gridmap_plates ORDER BY token",
+        )?;
+        out.plates = stmt
+            .query_map([], |r| {
+                Ok(CopiedPlate {
+                    token: r.get(0)?,
+                    building: r.get(1)?,
+                    house: r.get(2)?,
+                    address: r.get(3)?,
+                    created_at: r.get(4)?,
+                    printed_at: r.get(5)?,
+                    scans: r.get(6)?,
+                    last_scan: r.get(7)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    if exists("gridmap_declarations")? {
+        let mut stmt = conn.prepare(
+            "SELECT id, token, building, house, grid, received_at, room, nature, residence,
+               people, people_count, status, decided_at, decided_by
+             FROM gridmap_declarations ORDER BY id",
+        )?;
+        out.declarations = stmt
+            .query_map([], |r| {
+                Ok(SealedDeclaration {
+                    id: r.get(0)?,
+                    token: r.get(1)?,
+                    building: r.get(2)?,
+                    house: r.get(3)?,
+                    grid: r.get(4)?,
+                    received_at: r.get(5)?,
+                    room: r.get(6)?,
+                    nature: r.get(7)?,
+                    residence: r.get(8)?,
+                    people: r.get(9)?,
+                    people_count: r.get(10)?,
+                    status: r.get(11)?,
+                    decided_at: r.get(12)?,
+                    decided_by: r.get(13)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(out)
+}
+
+/// Writes the plates and declarations of a copy as they are (tables made when there are any),
+/// inside the caller's transaction.
+pub(crate) fn write_plates(tx: &rusqlite::Transaction, c: &CopiedPlates) -> crate::Result<()> {
+    if c.plates.is_empty() && c.declarations.is_empty() {
+        return Ok(());
+    }
+    tx.execute_batch(PLATES_SQL)?;
+    tx.execute_batch(crate::declarations::DECLARATIONS_SQL)?;
+    let mut add = tx.prepare(
+        "INSERT INTO gridmap_plates (token, building, house, address, created_at, printed_at,
+           scans, last_scan)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for p in &c.plates {
+        add.execute(params![
+            p.token,
+            p.building,
+            p.house,
+            p.address,
+            p.created_at,
+            p.printed_at,
+            p.scans,
+            p.last_scan
+        ])?;
+    }
+    let mut add = tx.prepare(
+        "INSERT INTO gridmap_declarations (id, token, building, house, grid, received_at, room,
+           nature, residence, people, people_count, status, decided_at, decided_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for d in &c.declarations {
+        add.execute(params![
+            d.id,
+            d.token,
+            d.building,
+            d.house,
+            d.grid,
+            d.received_at,
+            d.room,
+            d.nature,
+            d.residence,
+            d.people,
+            d.people_count,
+            d.status,
+            d.decided_at,
+            d.decided_by
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

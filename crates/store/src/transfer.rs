@@ -7,8 +7,9 @@
 //! times, the saved plans with their metadata, and the household registers *sealed*: names, ID
 //! numbers, phones and remarks are copied as the ciphertext they are, with the fingerprints,
 //! the key check and the fingerprint scheme recorded, so no key is needed and nothing is
-//! decrypted on the way. Signed-in sessions are not copied: whoever uses the moved town signs
-//! in again.
+//! decrypted on the way; the QR door plates keep their tokens, printing and scans, and the
+//! declarations made through them their people sealed. Signed-in sessions are not copied:
+//! whoever uses the moved town signs in again.
 //!
 //! [`GpkgStore::copy_out`] reads one from a project file and [`GpkgStore::write_copy`] writes
 //! one as a new project file through the store's own create and import paths (so the file is
@@ -61,6 +62,8 @@ pub struct ProjectCopy {
     pub plans: Vec<SavedPlan>,
     /// The household registers, sealed.
     pub registers: SealedRegisters,
+    /// The QR door plates and the declarations made through them, people sealed.
+    pub plates: crate::plates::CopiedPlates,
     /// Tables of the source holding rows that this copy does not carry (the store of the
     /// source keeps them, the copy does not yet), with their row counts: a store writing the
     /// copy refuses it unless this is empty.
@@ -145,9 +148,7 @@ pub struct SealedPerson {
 }
 
 /// Tables of a GeoPackage project that [`ProjectCopy`] does not carry yet, and what they are.
-pub const NOT_COPIED: [(&str, &str); 4] = [
-    ("gridmap_plates", "QR door plates"),
-    ("gridmap_declarations", "declarations through the plates"),
+pub const NOT_COPIED: [(&str, &str); 2] = [
     ("gridmap_tasks", "tasks from reconciliations"),
     (
         "gridmap_reconciliations",
@@ -190,6 +191,7 @@ impl ProjectCopy {
             audit: Vec::new(),
             plans: Vec::new(),
             registers: SealedRegisters::default(),
+            plates: Default::default(),
             left_out: Vec::new(),
         })
     }
@@ -243,6 +245,8 @@ impl ProjectCopy {
             ("houses", self.registers.houses.len()),
             ("people", self.registers.people.len()),
             ("key subjects", self.registers.key_subjects.len()),
+            ("plates", self.plates.plates.len()),
+            ("declarations", self.plates.declarations.len()),
         ]
     }
 }
@@ -350,6 +354,7 @@ impl GpkgStore {
                 .collect::<rusqlite::Result<_>>()?;
         }
         copy.registers = self.sealed_registers()?;
+        copy.plates = crate::plates::copy_plates(conn)?;
         for (table, _) in NOT_COPIED {
             if table_exists(conn, table)? {
                 let n: i64 =
@@ -555,6 +560,7 @@ impl GpkgStore {
             }
         }
         write_registers(&tx, &copy.registers)?;
+        crate::plates::write_plates(&tx, &copy.plates)?;
         tx.commit()?;
         store
             .connection()
@@ -755,12 +761,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let s = GpkgStore::create(&dir.path().join("a.gpkg"), "T1", "甲镇").expect("create");
         let mut copy = s.copy_out().expect("copy");
-        copy.left_out.push(("gridmap_plates", 2));
+        copy.left_out.push(("gridmap_future", 2));
         let b = dir.path().join("b.gpkg");
         let e = GpkgStore::write_copy(&b, &copy).expect_err("refused");
         assert!(
-            e.to_string()
-                .contains("gridmap_plates: holds 2 rows (QR door plates)"),
+            e.to_string().contains("gridmap_future: holds 2 rows"),
             "{e}"
         );
         assert!(!b.exists());
