@@ -48,6 +48,11 @@
 //!   [`PgStore::people_by_building`], [`PgStore::people_unlinked`],
 //!   [`PgStore::house_in_building`], [`PgStore::house_remarks`], [`PgStore::register_stats`],
 //!   [`PgStore::fingerprint_scheme`], [`PgStore::upgrade_fingerprints`], [`PgStore::rekey`].
+//! - the reconciliations with the police register (schema version 8): `reconciliations` (each
+//!   run's figures per grid) and `tasks` (the visits police-only people make, numbered per
+//!   town), compared by `gridmap_store::reconcile`'s own code on the registers read in the same
+//!   transaction: [`PgStore::reconcile`], [`PgStore::open_tasks`], [`PgStore::finish_task`],
+//!   [`PgStore::latest_reconciliation`].
 //!
 //! Errors name rows and columns, never personal data or a password; a driver's message stays
 //! out of `Display` ([`StoreError::Backend`]).
@@ -58,8 +63,8 @@
 //! (which `GpkgStore::write_copy` writes as a GeoPackage project), and [`PgStore::create_copy`]
 //! adds one (read from a GeoPackage project by `GpkgStore::copy_out`) as a new town in one
 //! transaction: grid history, users, audit log and plans with their times, the registers
-//! sealed as they are (no key needed). A copy holding rows of tables this store does not keep
-//! yet (plates, declarations, reconciliations, key subjects) is refused, naming them.
+//! sealed as they are (no key needed), key subjects, reconciliations and tasks. A copy holding
+//! rows of tables this store does not keep yet (plates, declarations) is refused, naming them.
 //!
 //! # Migrations
 //!
@@ -103,6 +108,8 @@
 //! SELECT create_distributed_table('houses', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('people', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('key_subjects', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('reconciliations', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('tasks', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
 //! ```
 //!
@@ -117,8 +124,8 @@
 //! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate`, `stats`
 //! and `serve` (and moves a whole town in and out, `transfer.rs`); its other commands open
 //! GeoPackage projects only. Of what the
-//! GeoPackage store keeps beside the registers, the QR plates and declarations, the reconciled
-//! police registers are not here yet. Visits are read streamed ([`PgStore::each_visit_from`]);
+//! GeoPackage store keeps beside the registers, the QR plates and declarations are not here
+//! yet. Visits are read streamed ([`PgStore::each_visit_from`]);
 //! the other layers are read a town at a time.
 //!
 //! # Several processes, one town
@@ -138,6 +145,7 @@ mod key_subjects;
 mod notify;
 mod plans;
 mod project;
+mod reconcile;
 mod registers;
 mod transfer;
 
@@ -166,13 +174,15 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_accounts_plans_registers.sql"),
     include_str!("../migrations/0003_changes.sql"),
     include_str!("../migrations/0004_sessions_closed.sql"),
     include_str!("../migrations/0005_sessions_closed_by_token.sql"),
     include_str!("../migrations/0006_key_subjects.sql"),
+    include_str!("../migrations/0007_plates_declarations.sql"),
+    include_str!("../migrations/0008_reconciliations.sql"),
 ];
 
 /// Key of the advisory lock under which migrations run (any constant: "gridmap" in ASCII).

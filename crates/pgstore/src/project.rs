@@ -1,14 +1,18 @@
 //! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`]),
-//! accounts, the audit log, saved plans, the household registers and the key subjects are
-//! served from PostgreSQL (the inherent methods in `accounts.rs`, `plans.rs`, `registers.rs`
-//! and `key_subjects.rs`, which behave as `GpkgStore`'s). Door plates, declarations and police
-//! reconciliation answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
-//! PostgreSQL tables (issue #25).
+//! accounts, the audit log, saved plans, the household registers, the key subjects and the
+//! reconciliation with the police register and its tasks (so the scorecard's consistency rate,
+//! `gridmap_store::scorecard::reconciliation_counts`, too) are served from PostgreSQL (the
+//! inherent methods in `accounts.rs`, `plans.rs`, `registers.rs`, `key_subjects.rs` and
+//! `reconcile.rs`, which behave as `GpkgStore`'s). Door plates and declarations answer
+//! [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have PostgreSQL
+//! tables (issue #25).
 
 use std::collections::HashMap;
 
+use gridmap_core::police::PoliceRow;
 use gridmap_core::register::{FormRow, House, Person};
 use gridmap_store::plans::{PlanEntry, SavedPlan};
+use gridmap_store::reconcile::{ReconcileOptions, ReconcileRun, ReconciliationRecord, Task};
 use gridmap_store::registers::{
     GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey, RegisterStats, View,
 };
@@ -120,6 +124,24 @@ impl ProjectStore for PgStore {
     }
     fn fingerprint_scheme(&self) -> RegisterResult<u32> {
         PgStore::fingerprint_scheme(self)
+    }
+
+    fn reconcile(
+        &mut self,
+        rows: &[PoliceRow],
+        key: &RegisterKey,
+        options: &ReconcileOptions,
+    ) -> RegisterResult<ReconcileRun> {
+        PgStore::reconcile(self, rows, key, options)
+    }
+    fn open_tasks(&self, grid: Option<&str>) -> RegisterResult<Vec<Task>> {
+        PgStore::open_tasks(self, grid)
+    }
+    fn finish_task(&mut self, id: i64) -> RegisterResult<bool> {
+        PgStore::finish_task(self, id)
+    }
+    fn latest_reconciliation(&self) -> RegisterResult<Option<ReconciliationRecord>> {
+        PgStore::latest_reconciliation(self)
     }
 
     fn put_key_subject(

@@ -1,0 +1,2 @@
+-- (placeholder: replaced when the plates branch is merged)
+SELECT 1;
