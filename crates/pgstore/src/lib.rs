@@ -56,7 +56,12 @@
 //!   [`PgStore::count_scan`], [`PgStore::buildings_by_grid`], [`PgStore::plates_in_use`],
 //!   [`PgStore::add_declaration`], [`PgStore::pending_declarations`],
 //!   [`PgStore::declaration`], [`PgStore::confirm_declaration`],
-//!   [`PgStore::reject_declaration`], [`PgStore::declaration_place`].
+//!   [`PgStore::reject_declaration`], [`PgStore::declaration_place`];
+//! - the reconciliations with the police register (schema version 8): `reconciliations` (each
+//!   run's figures per grid) and `tasks` (the visits police-only people make, numbered per
+//!   town), compared by `gridmap_store::reconcile`'s own code on the registers read in the same
+//!   transaction: [`PgStore::reconcile`], [`PgStore::open_tasks`], [`PgStore::finish_task`],
+//!   [`PgStore::latest_reconciliation`].
 //!
 //! Errors name rows and columns, never personal data or a password; a driver's message stays
 //! out of `Display` ([`StoreError::Backend`]).
@@ -67,8 +72,8 @@
 //! (which `GpkgStore::write_copy` writes as a GeoPackage project), and [`PgStore::create_copy`]
 //! adds one (read from a GeoPackage project by `GpkgStore::copy_out`) as a new town in one
 //! transaction: grid history, users, audit log and plans with their times, the registers
-//! sealed as they are (no key needed), key subjects, plates and declarations. A copy holding rows
-//! of tables this store does not keep yet (reconciliations) is refused, naming them.
+//! sealed as they are (no key needed), key subjects, plates, declarations, reconciliations
+//! and tasks.
 //!
 //! # Migrations
 //!
@@ -114,6 +119,8 @@
 //! SELECT create_distributed_table('key_subjects', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('plates', 'town', colocate_with => 'town');
 //! SELECT create_distributed_table('declarations', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('reconciliations', 'town', colocate_with => 'town');
+//! SELECT create_distributed_table('tasks', 'town', colocate_with => 'town');
 //! SELECT create_reference_table('gridmap_schema');
 //! SELECT create_reference_table('division');
 //! SELECT create_reference_table('division_users');
@@ -129,9 +136,8 @@
 //!
 //! The CLI opens a `postgres://` project for `init`, `import`, `export`, `validate`, `stats`,
 //! `history`, `restore`, `rekey`, `user add`, `division` and `serve` (and moves a whole town in
-//! and out, `transfer.rs`); its other commands open GeoPackage projects only. Of what the
-//! GeoPackage store keeps beside the registers, the reconciled police registers are not here
-//! yet. Visits are read streamed ([`PgStore::each_visit_from`]);
+//! and out, `transfer.rs`); its other commands open GeoPackage projects only for now.
+//! Visits are read streamed ([`PgStore::each_visit_from`]);
 //! the other layers are read a town at a time.
 //!
 //! # Several processes, one town
@@ -154,6 +160,7 @@ mod notify;
 mod plans;
 mod plates;
 mod project;
+mod reconcile;
 mod registers;
 mod transfer;
 

@@ -1,17 +1,18 @@
 //! [`gridmap_store::ProjectStore`] for [`PgStore`]: the spatial core ([`gridmap_store::Store`]),
 //! accounts, the audit log, saved plans, the household registers, the key subjects, the QR
-//! door plates and the declarations made through them are served from PostgreSQL (the inherent
-//! methods in `accounts.rs`, `plans.rs`, `registers.rs`, `key_subjects.rs` and `plates.rs`,
-//! which behave as `GpkgStore`'s). Police reconciliation and the scorecard (which counts it)
-//! answer [`gridmap_store::StoreError::Unsupported`] (the trait's defaults) until they have
-//! PostgreSQL tables (issue #25).
+//! door plates and the declarations made through them, and the reconciliation with the
+//! police register and its tasks are served from PostgreSQL (the inherent methods in
+//! `accounts.rs`, `plans.rs`, `registers.rs`, `key_subjects.rs`, `plates.rs` and
+//! `reconcile.rs`, which behave as `GpkgStore`'s), and so is everything the scorecard counts.
 
 use std::collections::{BTreeMap, HashMap};
 
+use gridmap_core::police::PoliceRow;
 use gridmap_core::register::{FormRow, House, Person};
 use gridmap_store::declarations::{Declaration, NewDeclaration};
 use gridmap_store::plans::{PlanEntry, SavedPlan};
 use gridmap_store::plates::{Plate, PlateSet};
+use gridmap_store::reconcile::{ReconcileOptions, ReconcileRun, ReconciliationRecord, Task};
 use gridmap_store::registers::{
     GroupBy, HouseholdImport, HouseholdOptions, RegisterError, RegisterKey, RegisterStats, View,
 };
@@ -186,6 +187,23 @@ impl ProjectStore for PgStore {
     }
     fn declaration_place(&self, id: i64) -> RegisterResult<Option<(String, Option<String>)>> {
         PgStore::declaration_place(self, id)
+    }
+    fn reconcile(
+        &mut self,
+        rows: &[PoliceRow],
+        key: &RegisterKey,
+        options: &ReconcileOptions,
+    ) -> RegisterResult<ReconcileRun> {
+        PgStore::reconcile(self, rows, key, options)
+    }
+    fn open_tasks(&self, grid: Option<&str>) -> RegisterResult<Vec<Task>> {
+        PgStore::open_tasks(self, grid)
+    }
+    fn finish_task(&mut self, id: i64) -> RegisterResult<bool> {
+        PgStore::finish_task(self, id)
+    }
+    fn latest_reconciliation(&self) -> RegisterResult<Option<ReconciliationRecord>> {
+        PgStore::latest_reconciliation(self)
     }
 
     fn put_key_subject(

@@ -19,7 +19,7 @@ use gridmap_store::registers::{
     REMARKS_COLUMN, RegisterError, RegisterKey, RegisterStats, Result, RowProblem,
     StandardAddresses, View, prepare_households, stats_of,
 };
-use postgres::{Row, Transaction};
+use postgres::{GenericClient, Row, Transaction};
 use rustc_hash::FxHashMap;
 
 use crate::{Db, PgStore};
@@ -95,7 +95,7 @@ fn set_scheme(tx: &mut Transaction, town: &str) -> Result<()> {
 
 /// Recomputes every fingerprint of the town under the current scheme when the town follows
 /// an older one (after the caller's key check); answers how many.
-fn upgrade_in(
+pub(crate) fn upgrade_in(
     tx: &mut Transaction,
     town: &str,
     recorded: Option<i32>,
@@ -172,6 +172,72 @@ pub(crate) fn check_nul(rows: &[(&FormRow, String)]) -> Result<()> {
     } else {
         Err(RegisterError::Rejected(bad))
     }
+}
+
+/// Every house of `town`, in the order they were made, read on `client` (the store's
+/// connection or a transaction of it).
+pub(crate) fn houses_in(client: &mut impl GenericClient, town: &str) -> Result<Vec<House>> {
+    Ok(client
+        .query(
+            "SELECT id, building, address_key, address, nature FROM houses
+             WHERE town = $1 ORDER BY fid",
+            &[&town],
+        )
+        .db()?
+        .iter()
+        .map(|r| House {
+            id: r.get(0),
+            building: r.get(1),
+            address_key: r.get(2),
+            address: r.get(3),
+            nature: r.get::<_, Option<&str>>(4).and_then(HouseNature::parse),
+            // Sealed: see `house_remarks`.
+            remarks: None,
+        })
+        .collect())
+}
+
+/// Every person of `town` as [`PgStore::people`] reads them, read on `client` (the store's
+/// connection or a transaction of it).
+pub(crate) fn people_in(
+    client: &mut impl GenericClient,
+    town: &str,
+    key: &RegisterKey,
+    view: View,
+) -> Result<Vec<Person>> {
+    let rows = client
+        .query(
+            "SELECT fid, id, house, name, id_number, occupation, employer, relation,
+               marital_status, hukou_match, phone, residence
+             FROM people WHERE town = $1 ORDER BY fid",
+            &[&town],
+        )
+        .db()?;
+    rows.iter()
+        .map(|r| {
+            let fid: i64 = r.get(0);
+            let open = |i: usize, column: &'static str| open_cell(key, r, i, column, fid);
+            let mut p = Person {
+                id: r.get(1),
+                house: r.get(2),
+                name: open(3, "name")?.unwrap_or_default(),
+                id_number: open(4, "id_number")?,
+                occupation: r.get(5),
+                employer: r.get(6),
+                relation: r.get(7),
+                marital_status: r.get(8),
+                hukou_match: r.get(9),
+                phone: open(10, "phone")?,
+                residence: r.get::<_, Option<&str>>(11).and_then(Residence::parse),
+            };
+            if view == View::Masked {
+                p.name = mask_name(&p.name);
+                p.id_number = p.id_number.as_deref().map(mask_id_number);
+                p.phone = p.phone.as_deref().map(mask_phone);
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 /// A NULL-or-count column as a count.
@@ -394,25 +460,7 @@ impl PgStore {
 
     /// Every house of the town, in the order they were made.
     pub fn houses(&self) -> Result<Vec<House>> {
-        Ok(self
-            .lock()
-            .query(
-                "SELECT id, building, address_key, address, nature FROM houses
-                 WHERE town = $1 ORDER BY fid",
-                &[&self.town],
-            )
-            .db()?
-            .iter()
-            .map(|r| House {
-                id: r.get(0),
-                building: r.get(1),
-                address_key: r.get(2),
-                address: r.get(3),
-                nature: r.get::<_, Option<&str>>(4).and_then(HouseNature::parse),
-                // Sealed: see `house_remarks`.
-                remarks: None,
-            })
-            .collect())
+        houses_in(&mut *self.lock(), &self.town)
     }
 
     /// Each house's remarks, opened with the register key, by house id (houses without remarks
@@ -581,40 +629,7 @@ impl PgStore {
     /// Every person of the town, with name, ID number and phone decrypted, then masked unless
     /// `view` is [`View::Clear`].
     pub fn people(&self, key: &RegisterKey, view: View) -> Result<Vec<Person>> {
-        let rows = self
-            .lock()
-            .query(
-                "SELECT fid, id, house, name, id_number, occupation, employer, relation,
-                   marital_status, hukou_match, phone, residence
-                 FROM people WHERE town = $1 ORDER BY fid",
-                &[&self.town],
-            )
-            .db()?;
-        rows.iter()
-            .map(|r| {
-                let fid: i64 = r.get(0);
-                let open = |i: usize, column: &'static str| open_cell(key, r, i, column, fid);
-                let mut p = Person {
-                    id: r.get(1),
-                    house: r.get(2),
-                    name: open(3, "name")?.unwrap_or_default(),
-                    id_number: open(4, "id_number")?,
-                    occupation: r.get(5),
-                    employer: r.get(6),
-                    relation: r.get(7),
-                    marital_status: r.get(8),
-                    hukou_match: r.get(9),
-                    phone: open(10, "phone")?,
-                    residence: r.get::<_, Option<&str>>(11).and_then(Residence::parse),
-                };
-                if view == View::Masked {
-                    p.name = mask_name(&p.name);
-                    p.id_number = p.id_number.as_deref().map(mask_id_number);
-                    p.phone = p.phone.as_deref().map(mask_phone);
-                }
-                Ok(p)
-            })
-            .collect()
+        people_in(&mut *self.lock(), &self.town, key, view)
     }
 
     /// The register statistics per grid or village, with the town's totals

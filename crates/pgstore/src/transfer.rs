@@ -5,16 +5,17 @@
 //! failure anywhere leaves no trace of the town. Grids keep their versions and whole history
 //! (who, when, why, both boundaries), users their password hashes, the audit log and plans
 //! their times; the registers are copied sealed, with their fingerprints, key check and
-//! fingerprint scheme, so no register key is needed, and so are key subjects and declarations.
-//! Plans and declarations get new numbers (a number is unique in the database), in the same
-//! order.
+//! fingerprint scheme, so no register key is needed, and so are key subjects and declarations;
+//! the reconciliations and their tasks (with their numbers) as they are. Plans and
+//! declarations get new numbers (a number is unique in the database), in the same order.
 
 use std::collections::HashMap;
 
 use gridmap_store::plans::{PlanEntry, SavedPlan};
+use gridmap_store::reconcile::Task;
 use gridmap_store::registers::FINGERPRINT_SCHEME;
 use gridmap_store::transfer::{
-    CopiedGrid, ProjectCopy, SealedHouse, SealedKeySubject, SealedPerson,
+    CopiedGrid, CopiedReconciliation, ProjectCopy, SealedHouse, SealedKeySubject, SealedPerson,
 };
 use gridmap_store::{Mode, Result, Store, StoreError, User};
 use postgres::Transaction;
@@ -215,6 +216,45 @@ impl PgStore {
                 sealed: r.get(4),
                 updated_by: r.get(5),
                 updated_at: r.get(6),
+            })
+            .collect();
+        copy.registers.tasks = client
+            .query(
+                "SELECT id, grid, kind, address, house, created, source, done, subject
+                 FROM tasks WHERE town = $1 ORDER BY id",
+                &[town],
+            )
+            .db()?
+            .iter()
+            .map(|r| {
+                let task = Task {
+                    id: r.get(0),
+                    grid: r.get(1),
+                    kind: r.get(2),
+                    address: r.get(3),
+                    house: r.get(4),
+                    created: r.get(5),
+                    source: r.get(6),
+                    done: r.get(7),
+                };
+                (task, r.get(8))
+            })
+            .collect();
+        copy.registers.reconciliations = client
+            .query(
+                "SELECT run, at, source, grid, matched, matched_same_address, police_only,
+                   register_only, address_mismatch
+                 FROM reconciliations WHERE town = $1 ORDER BY fid",
+                &[town],
+            )
+            .db()?
+            .iter()
+            .map(|r| CopiedReconciliation {
+                run: r.get(0),
+                at: r.get(1),
+                source: r.get(2),
+                grid: r.get(3),
+                counts: [r.get(4), r.get(5), r.get(6), r.get(7), r.get(8)],
             })
             .collect();
         drop(client);
@@ -481,5 +521,45 @@ fn write_copy(tx: &mut Transaction, town: &str, copy: &ProjectCopy) -> Result<()
         )
         .db()?;
     }
-    crate::plates::write_plates(tx, town, &copy.plates)
+    crate::plates::write_plates(tx, town, &copy.plates)?;
+    write_reconciled(tx, town, copy)
+}
+
+/// The reconciliations' tasks (with their numbers) and figures, as they are.
+fn write_reconciled(tx: &mut Transaction, town: &str, copy: &ProjectCopy) -> Result<()> {
+    let add = tx
+        .prepare(
+            "INSERT INTO tasks (town, id, grid, kind, address, house, subject, created, source,
+               done)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .db()?;
+    for (t, subject) in &copy.registers.tasks {
+        tx.execute(
+            &add,
+            &[
+                &town, &t.id, &t.grid, &t.kind, &t.address, &t.house, subject, &t.created,
+                &t.source, &t.done,
+            ],
+        )
+        .db()?;
+    }
+    let add = tx
+        .prepare(
+            "INSERT INTO reconciliations (town, run, at, source, grid, matched,
+               matched_same_address, police_only, register_only, address_mismatch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .db()?;
+    for c in &copy.registers.reconciliations {
+        let [m, same, police, register, mismatch] = &c.counts;
+        tx.execute(
+            &add,
+            &[
+                &town, &c.run, &c.at, &c.source, &c.grid, m, same, police, register, mismatch,
+            ],
+        )
+        .db()?;
+    }
+    Ok(())
 }

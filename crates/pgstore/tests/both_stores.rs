@@ -1418,3 +1418,322 @@ fn plates_and_declarations_work_alike_and_are_sealed() {
         .get(0);
     assert_eq!(left, 0, "rejecting keeps nothing");
 }
+
+/// A police extract of the town of [`form_a`]: people the register has (at their address, at
+/// another, moved out), people it lacks (at a registered house, at a standard address, on a
+/// road the project does not have), and one deceased whom neither lists. The police's names
+/// are their own (`警…`), so that a name in clear is known for the police's.
+fn police_rows() -> Vec<gridmap_core::police::PoliceRow> {
+    use gridmap_core::police::{PoliceRow, PoliceStatus};
+    let row = |n: usize, id: u32, address: &str, status: Option<PoliceStatus>| PoliceRow {
+        row: n,
+        id_number: fake_id(id),
+        name: format!("警测试{n}"),
+        address: address.into(),
+        house_code: (n == 4).then(|| "HC-0004".into()),
+        status,
+    };
+    vec![
+        row(
+            2,
+            1,
+            "上海市黄浦区中山东一路12号",
+            Some(PoliceStatus::Resident),
+        ),
+        row(3, 3, "中山东一路18号305室", None),
+        row(4, 20, "中山东一路18号301室", Some(PoliceStatus::Temporary)),
+        row(5, 21, "阳光花园3幢2单元302室", None),
+        row(6, 22, "人民路1000号", None),
+        row(7, 23, "中山东一路12号", None),
+        row(8, 5, "", Some(PoliceStatus::MovedOut)),
+        row(9, 24, "", Some(PoliceStatus::Deceased)),
+    ]
+}
+
+/// Tasks with their creation time left out (each store stamps its own clock).
+fn untimed(tasks: Vec<gridmap_store::reconcile::Task>) -> Vec<gridmap_store::reconcile::Task> {
+    tasks
+        .into_iter()
+        .map(|t| gridmap_store::reconcile::Task {
+            created: String::new(),
+            ..t
+        })
+        .collect()
+}
+
+/// The latest run with its time left out.
+fn untimed_record(
+    r: Option<gridmap_store::reconcile::ReconciliationRecord>,
+) -> Option<gridmap_store::reconcile::ReconciliationRecord> {
+    r.map(|r| gridmap_store::reconcile::ReconciliationRecord {
+        at: String::new(),
+        ..r
+    })
+}
+
+/// The same police extract compared with the same registers gives the same reconciliation,
+/// tasks and records on both stores; a second run of the extract adds no task, a finished
+/// task is done alike, another extract makes a new task for it, and a wrong key changes
+/// nothing. The scorecard reads the same figures through `ProjectStore`.
+#[test]
+fn a_reconciliation_runs_alike_on_both_stores() {
+    use gridmap_store::reconcile::{ReconcileOptions, TASK_POLICE_ONLY};
+    let Some(mut b) = registers("pg_both_reconcile") else {
+        return;
+    };
+    same!(b, |s| s
+        .import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap());
+    assert_eq!(same!(b, |s| s.latest_reconciliation().unwrap()), None);
+    assert!(same!(b, |s| s.open_tasks(None).unwrap()).is_empty());
+    assert!(!same!(b, |s| s.finish_task(1).unwrap()));
+    let rows = police_rows();
+    let options = |source: &str, apply_tasks| ReconcileOptions {
+        source: source.into(),
+        apply_tasks,
+    };
+    let first = options("police-2026-03.csv sha256:0011223344556677", true);
+
+    let (pg, gpkg) = on_both!(b, |s| s.reconcile(&rows, &key(), &first).unwrap());
+    assert_eq!(pg.reconciliation, gpkg.reconciliation);
+    assert_eq!(
+        (pg.run, pg.tasks_created, pg.tasks_existing),
+        (gpkg.run, gpkg.tasks_created, gpkg.tasks_existing)
+    );
+    for at in [&pg.at, &gpkg.at] {
+        assert!(at.len() == 20 && at.ends_with('Z'), "{at}");
+    }
+    let r = &pg.reconciliation;
+    let s = &r.summary;
+    assert_eq!(
+        (
+            s.police,
+            s.police_gone,
+            s.register,
+            s.matched,
+            s.police_only,
+            s.register_only,
+            s.address_mismatch
+        ),
+        (6, 2, 8, 2, 4, 6, 1),
+        "{s:?}"
+    );
+    assert!(
+        r.register_only
+            .iter()
+            .any(|d| d.police_status == Some("迁出"))
+    );
+    assert_eq!((pg.run, pg.tasks_created, pg.tasks_existing), (1, 4, 0));
+    // The report's JSON, which the CLI writes, is the same, and names no one in clear.
+    let json = serde_json::to_string(&pg.reconciliation).unwrap();
+    assert_eq!(json, serde_json::to_string(&gpkg.reconciliation).unwrap());
+    assert!(
+        !json.contains("警测试") && !json.contains(&fake_id(20)),
+        "{json}"
+    );
+
+    let tasks = same!(b, |s| untimed(s.open_tasks(None).unwrap()));
+    let mut ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert!(tasks.iter().all(|t| t.kind == TASK_POLICE_ONLY && !t.done));
+    assert_eq!(
+        same!(b, |s| s.open_tasks(None).unwrap()[0].created.len()),
+        20
+    );
+    for g in tasks.iter().filter_map(|t| t.grid.clone()) {
+        same!(b, |s| untimed(s.open_tasks(Some(&g)).unwrap()));
+    }
+    assert!(same!(b, |s| s.open_tasks(Some("no-such-grid")).unwrap()).is_empty());
+    let latest = same!(b, |s| untimed_record(s.latest_reconciliation().unwrap()));
+    assert_eq!(latest.as_ref().map(|l| l.run), Some(1));
+    assert_eq!(
+        latest.as_ref().map(|l| l.town.reconciled()),
+        Some(2 + 4 + 6)
+    );
+    let counts = same!(b, |s| gridmap_store::scorecard::reconciliation_counts(&*s)
+        .unwrap());
+    assert!(!counts.is_empty());
+
+    // The same extract again: a new run, no new task.
+    let (pg, gpkg) = on_both!(b, |s| s.reconcile(&rows, &key(), &first).unwrap());
+    assert_eq!(pg.reconciliation, gpkg.reconciliation);
+    assert_eq!((pg.run, pg.tasks_created, pg.tasks_existing), (2, 0, 4));
+    assert_eq!(
+        (gpkg.run, gpkg.tasks_created, gpkg.tasks_existing),
+        (2, 0, 4)
+    );
+    // Without tasks: a run recorded, no task looked at.
+    let (pg, gpkg) = on_both!(b, |s| s
+        .reconcile(&rows[..2], &key(), &options("small.csv", false))
+        .unwrap());
+    assert_eq!(pg.reconciliation, gpkg.reconciliation);
+    assert_eq!((pg.run, pg.tasks_created, pg.tasks_existing), (3, 0, 0));
+    assert_eq!(gpkg.run, 3);
+    let latest = same!(b, |s| untimed_record(s.latest_reconciliation().unwrap()));
+    assert_eq!(
+        latest.map(|l| (l.run, l.source)),
+        Some((3, "small.csv".to_string()))
+    );
+
+    // A task finished once, alike.
+    let id = tasks[0].id;
+    assert!(same!(b, |s| s.finish_task(id).unwrap()));
+    assert!(!same!(b, |s| s.finish_task(id).unwrap()), "done once");
+    assert!(!same!(b, |s| s.finish_task(999).unwrap()));
+    assert_eq!(
+        same!(b, |s| untimed(s.open_tasks(None).unwrap())),
+        tasks[1..]
+    );
+    // The next month's extract makes a new task for the person whose task is done.
+    let (pg, gpkg) = on_both!(b, |s| s
+        .reconcile(&rows, &key(), &options("police-2026-04.csv", true))
+        .unwrap());
+    assert_eq!(pg.reconciliation, gpkg.reconciliation);
+    assert_eq!((pg.run, pg.tasks_created, pg.tasks_existing), (4, 1, 3));
+    assert_eq!(
+        (gpkg.run, gpkg.tasks_created, gpkg.tasks_existing),
+        (4, 1, 3)
+    );
+    let open = same!(b, |s| untimed(s.open_tasks(None).unwrap()));
+    assert_eq!(open.len(), 4);
+    assert!(
+        open.iter()
+            .any(|t| t.id == 5 && t.source == "police-2026-04.csv")
+    );
+
+    // Another key is refused, and writes nothing.
+    let other = RegisterKey::from_hex(&KEY.replace('6', "7")).unwrap();
+    let (p, g) = on_both!(b, |s| s.reconcile(&rows, &other, &first).unwrap_err());
+    assert!(matches!(p, RegisterError::WrongKey), "{p}");
+    assert!(matches!(g, RegisterError::WrongKey), "{g}");
+    assert_eq!(
+        same!(b, |s| s.latest_reconciliation().unwrap().map(|l| l.run)),
+        Some(4)
+    );
+    assert_eq!(same!(b, |s| s.open_tasks(None).unwrap().len()), 4);
+    // Through `ProjectStore`, as the server and the CLI call it.
+    let store: &mut dyn gridmap_store::ProjectStore = &mut b.pg;
+    assert_eq!(store.open_tasks(None).unwrap().len(), 4);
+    assert_eq!(
+        store.latest_reconciliation().unwrap().map(|l| l.run),
+        Some(4)
+    );
+}
+
+/// The tasks and figures PostgreSQL keeps name no one: no police name, no register name, no ID
+/// number in clear (a task's subject is the keyed fingerprint), as in the GeoPackage project.
+#[test]
+fn reconciliation_rows_name_no_one() {
+    use gridmap_store::reconcile::ReconcileOptions;
+    let Some(mut b) = registers("pg_both_reconcile_raw") else {
+        return;
+    };
+    b.pg.import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap();
+    let options = ReconcileOptions {
+        source: "police.csv".into(),
+        apply_tasks: true,
+    };
+    b.pg.reconcile(&police_rows(), &key(), &options).unwrap();
+    let mut c = client(&pg_url().unwrap());
+    let raw: String = c
+        .query_one(
+            "SELECT (SELECT string_agg(t::text, '|') FROM tasks t WHERE town = $1) || '#' ||
+                    (SELECT string_agg(r::text, '|') FROM reconciliations r WHERE town = $1)",
+            &[&"pg_both_reconcile_raw"],
+        )
+        .unwrap()
+        .get(0);
+    for n in 1..=24 {
+        assert!(!raw.contains(&fake_id(n)), "ID number {n} in clear");
+    }
+    for name in NAMES {
+        assert!(!raw.contains(name), "{name} in clear");
+    }
+    assert!(!raw.contains("警测试"), "a police name in clear");
+    let subjects: Vec<String> = c
+        .query(
+            "SELECT subject FROM tasks WHERE town = $1 ORDER BY id",
+            &[&"pg_both_reconcile_raw"],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(subjects.len(), 4);
+    let fingerprints: Vec<String> = [20, 21, 22, 23]
+        .iter()
+        .map(|n| key().fingerprint(&fake_id(*n)))
+        .collect();
+    for s in &subjects {
+        assert!(fingerprints.contains(s), "{s} is a fingerprint");
+    }
+}
+
+/// A whole-town copy carries the reconciliations and their tasks as they are, done or not:
+/// GeoPackage → PostgreSQL → GeoPackage; the moved town goes on numbering runs and tasks.
+#[test]
+fn a_town_moves_with_its_reconciliations_and_tasks() {
+    use gridmap_store::reconcile::ReconcileOptions;
+    let Some(mut b) = registers("pg_both_reconcile_move") else {
+        return;
+    };
+    let g = &mut b.gpkg;
+    g.import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap();
+    let rows = police_rows();
+    for (source, apply_tasks) in [("a.csv", true), ("b.csv", false)] {
+        let options = ReconcileOptions {
+            source: source.into(),
+            apply_tasks,
+        };
+        g.reconcile(&rows, &key(), &options).unwrap();
+    }
+    assert!(g.finish_task(2).unwrap());
+    let mut copy = g.copy_out().unwrap();
+    assert!(copy.left_out.is_empty(), "{:?}", copy.left_out);
+    assert_eq!(copy.registers.tasks.len(), 4);
+    assert!(copy.registers.tasks[1].0.done);
+    assert!(copy.registers.reconciliations.len() >= 2);
+    copy.town.code = "pg_both_reconcile_moved".into();
+    let _moved_guard = common::Town::new(&pg_url().unwrap(), "pg_both_reconcile_moved");
+    let mut moved = PgStore::create_copy(&pg_url().unwrap(), &copy).unwrap();
+    assert_eq!(moved.open_tasks(None).unwrap(), g.open_tasks(None).unwrap());
+    assert_eq!(
+        moved.latest_reconciliation().unwrap(),
+        g.latest_reconciliation().unwrap()
+    );
+    let again = moved.copy_out().unwrap();
+    assert_eq!(again.registers.tasks, copy.registers.tasks);
+    assert_eq!(
+        again.registers.reconciliations,
+        copy.registers.reconciliations
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let back = dir.path().join("back.gpkg");
+    GpkgStore::write_copy(&back, &again).unwrap();
+    let back = GpkgStore::open(&back).unwrap();
+    let round = back.copy_out().unwrap();
+    assert_eq!(round.registers.tasks, copy.registers.tasks);
+    assert_eq!(
+        round.registers.reconciliations,
+        copy.registers.reconciliations
+    );
+    assert_eq!(back.open_tasks(None).unwrap(), g.open_tasks(None).unwrap());
+    assert_eq!(
+        back.latest_reconciliation().unwrap(),
+        g.latest_reconciliation().unwrap()
+    );
+    // The moved town numbers on from the copy's runs and tasks.
+    let options = ReconcileOptions {
+        source: "c.csv".into(),
+        apply_tasks: true,
+    };
+    let run = moved.reconcile(&rows, &key(), &options).unwrap();
+    assert_eq!((run.run, run.tasks_created, run.tasks_existing), (3, 1, 3));
+    assert_eq!(
+        moved.open_tasks(None).unwrap().iter().map(|t| t.id).max(),
+        Some(5)
+    );
+}

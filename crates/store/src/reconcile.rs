@@ -55,7 +55,9 @@
 //! [`GpkgStore::latest_reconciliation`] answers the last run. `gridmap_tasks` holds tasks for
 //! grid workers (`kind` `police_only`: visit the address); a task names the grid, the address,
 //! the house where known, the extract it came from and the person's ID fingerprint, never a
-//! name or an ID number. Both are GeoPackage attribute tables, created on first use.
+//! name or an ID number. Both are GeoPackage attribute tables, created on first use. The
+//! PostgreSQL store keeps the same columns in its `reconciliations` and `tasks` tables and
+//! compares with [`reconcile_register`] too, so both stores answer alike.
 //!
 //! # Privacy
 //!
@@ -66,15 +68,16 @@
 use std::collections::BTreeMap;
 
 use gridmap_core::index::GridIndex;
+use gridmap_core::model::{Address, Building, Grid};
 use gridmap_core::police::PoliceRow;
-use gridmap_core::register::{mask_id_number, mask_name};
+use gridmap_core::register::{House, Person, mask_id_number, mask_name};
 use rusqlite::{OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::registers::{
-    Link, RegisterKey, Result, StandardAddresses, UNASSIGNED, admin_compatible, local,
+    Link, RegisterKey, Result, StandardAddresses, UNASSIGNED, View, admin_compatible, local,
 };
 use crate::{GpkgStore, Store};
 
@@ -525,6 +528,171 @@ pub struct ReconciliationRecord {
     pub town: ReconcileCounts,
 }
 
+impl ReconciliationRecord {
+    /// The record of run `run` from its rows as stored: each grid's code and its counts
+    /// (matched, matched_same_address, police_only, register_only, address_mismatch), in any
+    /// order. Sorts the grids by code (byte order), `(unassigned)` last, sets their rates and
+    /// sums them for the town: what both stores answer.
+    pub fn new(run: i64, at: String, source: String, rows: Vec<(String, [i64; 5])>) -> Self {
+        let n = |v: i64| v.max(0) as usize;
+        let mut grids: Vec<ReconcileCounts> = rows
+            .into_iter()
+            .map(
+                |(grid, [m, same, police, register, mismatch])| ReconcileCounts {
+                    grid,
+                    matched: n(m),
+                    matched_same_address: n(same),
+                    police_only: n(police),
+                    register_only: n(register),
+                    address_mismatch: n(mismatch),
+                    consistency_rate: None,
+                },
+            )
+            .collect();
+        grids.sort_by(|a, b| a.grid.cmp(&b.grid));
+        grids.sort_by_key(|g| g.grid == UNASSIGNED);
+        let mut town = ReconcileCounts::named("town");
+        for g in &mut grids {
+            g.finish();
+            town.add(g);
+        }
+        town.finish();
+        ReconciliationRecord {
+            run,
+            at,
+            source,
+            grids,
+            town,
+        }
+    }
+}
+
+/// A task a reconciliation asks for, before a store numbers and records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// The grid of the police's address, `None` when it leads to none.
+    pub grid: Option<String>,
+    /// The address to visit (the police's).
+    pub address: Option<String>,
+    /// The register's house at the address, when there is one.
+    pub house: Option<String>,
+    /// The keyed fingerprint of the person's ID number: the task's subject, never the number.
+    pub subject: Option<String>,
+}
+
+/// What [`reconcile_register`] answers: the comparison, and the task each police-only person
+/// makes (in the order of [`Reconciliation::police_only`]) when tasks are applied.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    /// The comparison.
+    pub reconciliation: Reconciliation,
+    /// One per police-only person.
+    pub tasks: Vec<NewTask>,
+}
+
+/// The comparison of a store's `reconcile`, as both stores make it from what they read: the
+/// project's `grids`, `buildings` and standard `addresses` (which place the buildings in grids
+/// and lead addresses to buildings, see the module docs), the register's `houses` (in the order
+/// they were made: the first house of an address key is the one an address leads to) and
+/// `people` (in clear; a person whose house is not among `houses` is left out). Each police row
+/// and each person with an ID number is fingerprinted with `key`. Pure: reads and writes
+/// nothing.
+///
+/// # Performance
+/// One assignment of the buildings to grids, one parse of every standard address and house,
+/// one HMAC per police row and per person with an ID number, then [`compare`].
+pub fn reconcile_register(
+    rows: &[PoliceRow],
+    key: &RegisterKey,
+    grids: &[Grid],
+    buildings: &[Building],
+    addresses: &[Address],
+    houses: &[House],
+    people: &[Person],
+) -> Compared {
+    let standard = StandardAddresses::new(addresses, buildings);
+    let index = GridIndex::new(grids, |_| false);
+    let grid_of: FxHashMap<&str, &str> = buildings
+        .iter()
+        .zip(gridmap_core::assign_buildings(&index, buildings))
+        .filter_map(|(b, a)| {
+            a.grid()
+                .map(|g| (b.id.as_str(), grids[g as usize].code.as_str()))
+        })
+        .collect();
+    let grid_of_building =
+        |b: Option<&str>| b.and_then(|b| grid_of.get(b)).map(|g| (*g).to_string());
+    // Houses by their key below the town: their id and building.
+    let mut by_key: FxHashMap<String, &House> = FxHashMap::default();
+    for h in houses {
+        if let Ok(p) = gridmap_address::parse(&h.address_key) {
+            by_key
+                .entry(gridmap_address::key_of(&local(&p.levels)))
+                .or_insert(h);
+        }
+    }
+    let by_id: FxHashMap<&str, &House> = houses.iter().map(|h| (h.id.as_str(), h)).collect();
+    let register: Vec<RegisterPerson> = people
+        .iter()
+        .filter_map(|p| {
+            let h = by_id.get(p.house.as_str())?;
+            Some(RegisterPerson {
+                id: p.id.clone(),
+                fingerprint: p.id_number.as_deref().map(|i| key.fingerprint(i)),
+                name: p.name.clone(),
+                id_number: p.id_number.clone(),
+                house: p.house.clone(),
+                address: h.address.clone(),
+                grid: grid_of_building(h.building.as_deref()),
+            })
+        })
+        .collect();
+    let locate = |address: &str| -> Place {
+        let Ok(p) = gridmap_address::parse(address) else {
+            return Place::default();
+        };
+        let house = by_key.get(&gridmap_address::key_of(&local(&p.levels)));
+        let building = match house {
+            Some(House {
+                building: Some(b), ..
+            }) => Some(b.clone()),
+            _ => match standard.link(&p.levels) {
+                Link::Building(b, _) => Some(b),
+                Link::None(_) => None,
+            },
+        };
+        Place {
+            house: house.map(|h| h.id.clone()),
+            grid: grid_of_building(building.as_deref()),
+        }
+    };
+    let police: Vec<(&PoliceRow, String)> = rows
+        .iter()
+        .map(|r| (r, key.fingerprint(&r.id_number)))
+        .collect();
+    let codes: Vec<String> = grids.iter().map(|g| g.code.clone()).collect();
+    let reconciliation = compare(&police, &register, &codes, locate);
+    let fingerprint_of: FxHashMap<usize, &str> =
+        police.iter().map(|(r, f)| (r.row, f.as_str())).collect();
+    let tasks = reconciliation
+        .police_only
+        .iter()
+        .map(|d| NewTask {
+            grid: d.grid.clone(),
+            address: d.police_address.clone(),
+            house: d.house.clone(),
+            subject: d
+                .police_row
+                .and_then(|r| fingerprint_of.get(&r))
+                .map(|f| (*f).to_string()),
+        })
+        .collect();
+    Compared {
+        reconciliation,
+        tasks,
+    }
+}
+
 impl GpkgStore {
     /// Creates `gridmap_tasks` and `gridmap_reconciliations` if they are missing, with their
     /// `gpkg_contents` rows (idempotent; projects made before them get them here).
@@ -533,16 +701,22 @@ impl GpkgStore {
         Ok(())
     }
 
+    /// [`Self::ensure_reconcile_tables`] inside the caller's transaction.
+    pub(crate) fn ensure_reconcile_tables_in(tx: &rusqlite::Transaction) -> Result<()> {
+        tx.execute_batch(TABLES_SQL)?;
+        Ok(())
+    }
+
     /// Compares police `rows` with the register (see the module docs) and records the run's
     /// figures per grid; with [`ReconcileOptions::apply_tasks`], each police-only person
     /// becomes a `police_only` task in their address's grid, unless they already have an open
     /// task or one from the same extract (so running an extract twice adds nothing). One
     /// transaction, after the key is checked (and old fingerprints upgraded, see
-    /// [`GpkgStore::upgrade_fingerprints`]).
+    /// [`GpkgStore::upgrade_fingerprints`]); the comparison itself is [`reconcile_register`].
     ///
     /// # Performance
     /// One assignment of the buildings to grids, one parse of every standard address and
-    /// house, one decryption of each person's name and ID number (a few µs each).
+    /// house, one decryption of each person's name, ID number and phone (a few µs each).
     pub fn reconcile(
         &mut self,
         rows: &[PoliceRow],
@@ -550,81 +724,20 @@ impl GpkgStore {
         options: &ReconcileOptions,
     ) -> Result<ReconcileRun> {
         self.ensure_register_tables()?;
-        let grids: Vec<_> = self.grids()?.into_iter().map(|g| g.grid).collect();
+        let grids: Vec<Grid> = self.grids()?.into_iter().map(|g| g.grid).collect();
         let buildings = self.buildings()?;
-        let standard = StandardAddresses::new(&self.addresses()?, &buildings);
-        let index = GridIndex::new(&grids, |_| false);
-        let grid_of: FxHashMap<String, String> = buildings
-            .iter()
-            .zip(gridmap_core::assign_buildings(&index, &buildings))
-            .filter_map(|(b, a)| {
-                a.grid()
-                    .map(|g| (b.id.clone(), grids[g as usize].code.clone()))
-            })
-            .collect();
+        let addresses = self.addresses()?;
         let tx = self.connection().unchecked_transaction()?;
         tx.execute_batch(TABLES_SQL)?;
         Self::check_key(&tx, key)?;
         Self::upgrade_fingerprints_in(&tx, key)?;
-        let mut register = Vec::new();
-        // Houses by their key below the town: their id and building.
-        let mut houses: FxHashMap<String, (String, Option<String>)> = FxHashMap::default();
-        {
-            let mut stmt = tx.prepare(
-                "SELECT h.id, h.address, h.address_key, h.building FROM houses h ORDER BY h.fid",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let key_text: String = r.get(2)?;
-                if let Ok(p) = gridmap_address::parse(&key_text) {
-                    houses
-                        .entry(gridmap_address::key_of(&local(&p.levels)))
-                        .or_insert((r.get(0)?, r.get(3)?));
-                }
-            }
-            let mut stmt = tx.prepare(
-                "SELECT p.fid, p.id, p.id_fingerprint, p.name, p.id_number, p.house, h.address,
-                   h.building FROM people p JOIN houses h ON h.id = p.house ORDER BY p.fid",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let fid: i64 = r.get(0)?;
-                let open = |i: usize, column: &'static str| key.open_cell(r, i, column, fid);
-                let building: Option<String> = r.get(7)?;
-                register.push(RegisterPerson {
-                    id: r.get(1)?,
-                    fingerprint: r.get(2)?,
-                    name: open(3, "name")?.unwrap_or_default(),
-                    id_number: open(4, "id_number")?,
-                    house: r.get(5)?,
-                    address: r.get(6)?,
-                    grid: building.and_then(|b| grid_of.get(&b).cloned()),
-                });
-            }
-        }
-        let locate = |address: &str| -> Place {
-            let Ok(p) = gridmap_address::parse(address) else {
-                return Place::default();
-            };
-            let house = houses.get(&gridmap_address::key_of(&local(&p.levels)));
-            let building = match house {
-                Some((_, Some(b))) => Some(b.clone()),
-                _ => match standard.link(&p.levels) {
-                    Link::Building(b, _) => Some(b),
-                    Link::None(_) => None,
-                },
-            };
-            Place {
-                house: house.map(|(h, _)| h.clone()),
-                grid: building.and_then(|b| grid_of.get(&b).cloned()),
-            }
-        };
-        let police: Vec<(&PoliceRow, String)> = rows
-            .iter()
-            .map(|r| (r, key.fingerprint(&r.id_number)))
-            .collect();
-        let codes: Vec<String> = grids.iter().map(|g| g.code.clone()).collect();
-        let reconciliation = compare(&police, &register, &codes, locate);
+        // Read on the transaction's connection, after the upgrade.
+        let houses = self.houses()?;
+        let people = self.people(key, View::Clear)?;
+        let Compared {
+            reconciliation,
+            tasks,
+        } = reconcile_register(rows, key, &grids, &buildings, &addresses, &houses, &people);
 
         let run: i64 = tx.query_row(
             "SELECT COALESCE(MAX(run), 0) + 1 FROM gridmap_reconciliations",
@@ -662,16 +775,13 @@ impl GpkgStore {
                  WHERE NOT EXISTS (SELECT 1 FROM gridmap_tasks
                    WHERE kind = ?2 AND subject = ?5 AND (done = 0 OR source = ?6))",
             )?;
-            let fingerprint_of: FxHashMap<usize, &str> =
-                police.iter().map(|(r, f)| (r.row, f.as_str())).collect();
-            for d in &reconciliation.police_only {
-                let subject = d.police_row.and_then(|r| fingerprint_of.get(&r).copied());
+            for t in &tasks {
                 let n = add.execute(params![
-                    d.grid,
+                    t.grid,
                     TASK_POLICE_ONLY,
-                    d.police_address,
-                    d.house,
-                    subject,
+                    t.address,
+                    t.house,
+                    t.subject,
                     options.source,
                     at
                 ])?;
@@ -750,36 +860,17 @@ impl GpkgStore {
         };
         let mut stmt = conn.prepare(
             "SELECT grid, matched, matched_same_address, police_only, register_only,
-               address_mismatch FROM gridmap_reconciliations WHERE run = ?1
-             ORDER BY grid = ?2, grid",
+               address_mismatch FROM gridmap_reconciliations WHERE run = ?1",
         )?;
-        let n = |v: i64| v.max(0) as usize;
-        let mut grids: Vec<ReconcileCounts> = stmt
-            .query_map(params![run, UNASSIGNED], |r| {
-                Ok(ReconcileCounts {
-                    grid: r.get(0)?,
-                    matched: n(r.get(1)?),
-                    matched_same_address: n(r.get(2)?),
-                    police_only: n(r.get(3)?),
-                    register_only: n(r.get(4)?),
-                    address_mismatch: n(r.get(5)?),
-                    consistency_rate: None,
-                })
+        let grids = stmt
+            .query_map([run], |r| {
+                Ok((
+                    r.get(0)?,
+                    [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut town = ReconcileCounts::named("town");
-        for g in &mut grids {
-            g.finish();
-            town.add(g);
-        }
-        town.finish();
-        Ok(Some(ReconciliationRecord {
-            run,
-            at,
-            source,
-            grids,
-            town,
-        }))
+        Ok(Some(ReconciliationRecord::new(run, at, source, grids)))
     }
 
     fn has_table(&self, name: &str) -> Result<bool> {

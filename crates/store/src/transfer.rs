@@ -8,7 +8,8 @@
 //! numbers, phones and remarks are copied as the ciphertext they are, with the fingerprints,
 //! the key check and the fingerprint scheme recorded, so no key is needed and nothing is
 //! decrypted on the way; the QR door plates keep their tokens, printing and scans, and the
-//! declarations made through them their people sealed. Signed-in sessions are not copied:
+//! declarations made through them their people sealed; the reconciliations with the police
+//! register and their tasks go with them as stored. Signed-in sessions are not copied:
 //! whoever uses the moved town signs in again.
 //!
 //! [`GpkgStore::copy_out`] reads one from a project file and [`GpkgStore::write_copy`] writes
@@ -26,6 +27,7 @@ use gridmap_core::model::{
 use rusqlite::{OptionalExtension, params};
 
 use crate::plans::{PlanEntry, SavedPlan};
+use crate::reconcile::Task;
 use crate::registers::FINGERPRINT_SCHEME;
 use crate::wkb::encode;
 use crate::{
@@ -81,7 +83,8 @@ pub struct CopiedGrid {
     pub updated_by: Option<String>,
 }
 
-/// The household registers as stored: personal data sealed with the project's register key.
+/// The household registers as stored: personal data sealed with the project's register key;
+/// with them, the reconciliations with the police register and their tasks, as stored.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SealedRegisters {
     /// The key check: the constant `registers::KEY_CHECK` sealed with the register key, if the
@@ -96,6 +99,23 @@ pub struct SealedRegisters {
     /// The key units, places and persons, in the order they were made; all but the building,
     /// house and who changed them when sealed ([`crate::key_subjects`]).
     pub key_subjects: Vec<SealedKeySubject>,
+    /// The reconciliations' tasks, by number, each with its subject (an ID fingerprint).
+    pub tasks: Vec<(Task, Option<String>)>,
+    /// The reconciliations' figures, a row per run and grid, in the order written.
+    pub reconciliations: Vec<CopiedReconciliation>,
+}
+
+/// A row of `gridmap_reconciliations` as stored; `counts` are matched, matched_same_address,
+/// police_only, register_only and address_mismatch
+/// ([`crate::reconcile::ReconciliationRecord::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // the columns of `gridmap_reconciliations`, see `reconcile`
+pub struct CopiedReconciliation {
+    pub run: i64,
+    pub at: String,
+    pub source: String,
+    pub grid: String,
+    pub counts: [i64; 5],
 }
 
 /// A key subject as stored: its kind, category, name, attention level and note in `sealed`.
@@ -148,13 +168,7 @@ pub struct SealedPerson {
 }
 
 /// Tables of a GeoPackage project that [`ProjectCopy`] does not carry yet, and what they are.
-pub const NOT_COPIED: [(&str, &str); 2] = [
-    ("gridmap_tasks", "tasks from reconciliations"),
-    (
-        "gridmap_reconciliations",
-        "reconciliations with the police register",
-    ),
-];
+pub const NOT_COPIED: [(&str, &str); 0] = [];
 
 impl ProjectCopy {
     /// The basemap's features by layer, the empty layers left out: how both stores import them.
@@ -247,6 +261,8 @@ impl ProjectCopy {
             ("key subjects", self.registers.key_subjects.len()),
             ("plates", self.plates.plates.len()),
             ("declarations", self.plates.declarations.len()),
+            ("tasks", self.registers.tasks.len()),
+            ("reconciliation rows", self.registers.reconciliations.len()),
         ]
     }
 }
@@ -399,6 +415,7 @@ impl GpkgStore {
             fingerprint_scheme,
             ..SealedRegisters::default()
         };
+        read_reconciled(conn, &mut out)?;
         if !table_exists(conn, "houses")? {
             return Ok(out);
         }
@@ -687,6 +704,82 @@ fn write_registers(tx: &rusqlite::Transaction, r: &SealedRegisters) -> Result<()
                 k.updated_at
             ])?;
         }
+    }
+    write_reconciled(tx, r)
+}
+
+/// The reconciliations' tasks and figures, as stored (none when their tables are missing).
+fn read_reconciled(conn: &rusqlite::Connection, out: &mut SealedRegisters) -> Result<()> {
+    if table_exists(conn, "gridmap_tasks")? {
+        let mut stmt = conn.prepare(
+            "SELECT id, grid, kind, address, house, created, source, done, subject
+             FROM gridmap_tasks ORDER BY id",
+        )?;
+        out.tasks = stmt
+            .query_map([], |r| {
+                let task = Task {
+                    id: r.get(0)?,
+                    grid: r.get(1)?,
+                    kind: r.get(2)?,
+                    address: r.get(3)?,
+                    house: r.get(4)?,
+                    created: r.get(5)?,
+                    source: r.get(6)?,
+                    done: r.get::<_, i64>(7)? != 0,
+                };
+                Ok((task, r.get(8)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    if table_exists(conn, "gridmap_reconciliations")? {
+        let mut stmt = conn.prepare(
+            "SELECT run, at, source, grid, matched, matched_same_address, police_only,
+               register_only, address_mismatch
+             FROM gridmap_reconciliations ORDER BY fid",
+        )?;
+        out.reconciliations = stmt
+            .query_map([], |r| {
+                Ok(CopiedReconciliation {
+                    run: r.get(0)?,
+                    at: r.get(1)?,
+                    source: r.get(2)?,
+                    grid: r.get(3)?,
+                    counts: [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(())
+}
+
+/// The reconciliations' tasks (with their numbers) and figures, as they are; their tables
+/// made only when there is something to write.
+fn write_reconciled(tx: &rusqlite::Transaction, r: &SealedRegisters) -> Result<()> {
+    if r.tasks.is_empty() && r.reconciliations.is_empty() {
+        return Ok(());
+    }
+    GpkgStore::ensure_reconcile_tables_in(tx)
+        .map_err(|e| meta_fail(format!("cannot make the reconciliation tables: {e}")))?;
+    let mut add = tx.prepare(
+        "INSERT INTO gridmap_tasks (id, grid, kind, address, house, subject, created, source,
+           done)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (t, subject) in &r.tasks {
+        add.execute(params![
+            t.id, t.grid, t.kind, t.address, t.house, subject, t.created, t.source, t.done
+        ])?;
+    }
+    let mut add = tx.prepare(
+        "INSERT INTO gridmap_reconciliations (run, at, source, grid, matched,
+           matched_same_address, police_only, register_only, address_mismatch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for c in &r.reconciliations {
+        let [m, same, police, register, mismatch] = c.counts;
+        add.execute(params![
+            c.run, c.at, c.source, c.grid, m, same, police, register, mismatch
+        ])?;
     }
     Ok(())
 }
