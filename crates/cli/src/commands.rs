@@ -237,11 +237,11 @@ fn check_project(command: &Command) -> Result<()> {
         Command::Serve(a) => project(&a.project).map(|_| ()),
         Command::User(crate::serve_cmd::UserCommand::Add(a)) => project(&a.project).map(|_| ()),
         Command::Division(_) => Ok(()),
-        Command::Stats(a) if a.scorecard => gpkg_only(&a.project, "stats --scorecard"),
+        Command::Stats(a) if a.scorecard => project(&a.project).map(|_| ()),
         Command::Stats(a) => project(&a.project).map(|_| ()),
-        Command::Plates(a) => gpkg_only(&a.project, "plates"),
+        Command::Plates(a) => project(&a.project).map(|_| ()),
         Command::Rekey(a) => project(&a.project).map(|_| ()),
-        Command::Reconcile(a) => gpkg_only(&a.project, "reconcile"),
+        Command::Reconcile(a) => project(&a.project).map(|_| ()),
     }
 }
 
@@ -264,6 +264,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Address(AddressCommand::Parse) => crate::address_cmd::run_address_parse(),
         Command::Stats(a) if a.scorecard => crate::households_cmd::run_scorecard(
             &a.project,
+            a.town.as_deref(),
             a.json,
             a.xlsx.as_deref(),
             a.pdf.as_deref(),

@@ -12,7 +12,6 @@ use gridmap_io::households::read_households;
 use gridmap_store::registers::{
     GroupBy, GroupStats, HouseholdOptions, RegisterError, RegisterKey, RowProblem,
 };
-use gridmap_store::{GpkgStore, Store as _};
 
 /// How many rows a message lists before it says "and N more".
 const LIST: usize = 20;
@@ -214,11 +213,12 @@ pub fn run_stats(project: &Path, town: Option<&str>, by: &str, json: bool) -> Re
 /// same counting as the server's `/api/scorecard`.
 pub fn run_scorecard(
     project: &Path,
+    town: Option<&str>,
     json: bool,
     xlsx: Option<&Path>,
     pdf: Option<&Path>,
 ) -> Result<ExitCode> {
-    let store = GpkgStore::open(project)?;
+    let store = crate::target::Opened::open(project, town)?.into_project_store();
     let town = store.town()?;
     let (grids, outside) = store.scorecard_counts()?;
     let card = gridmap_stats::scorecard::scorecard(&town.name, &grids, &outside);

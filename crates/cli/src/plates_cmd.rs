@@ -7,14 +7,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use gridmap_store::{GpkgStore, Store};
 use serde_json::json;
 
 /// Arguments of `gridmap plates`.
 #[derive(Debug, Args)]
 pub struct PlatesArgs {
-    /// The project file.
+    /// The project: a GeoPackage file or a `postgres://` town.
     pub project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    pub town: Option<String>,
     /// The grid (code) whose plates to print.
     #[arg(long)]
     pub grid: String,
@@ -31,16 +33,18 @@ pub struct PlatesArgs {
 
 /// Prints the grid's plates. Exit 0; 2 for an unknown grid, a bad base URL or a missing font.
 pub fn run_plates(args: PlatesArgs) -> Result<ExitCode> {
-    let mut store = GpkgStore::open(&args.project)?;
+    let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
+    let name = opened.name();
+    let mut store = opened.into_project_store();
     let Some(grid) = store.grid(&args.grid)? else {
-        bail!("{}: there is no grid {}", args.project.display(), args.grid);
+        bail!("{name}: there is no grid {}", args.grid);
     };
     let buildings = store
         .buildings_by_grid()?
         .remove(&args.grid)
         .unwrap_or_default();
     let printed = gridmap_server::plates::print_grid(
-        &mut store,
+        store.as_mut(),
         &args.grid,
         grid.grid.name.as_deref(),
         &buildings,

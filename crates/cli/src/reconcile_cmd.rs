@@ -14,12 +14,14 @@ use gridmap_store::reconcile::{
     CONSISTENCY_TARGET, Difference, ReconcileOptions, Reconciliation, extract_source,
 };
 use gridmap_store::registers::RegisterKey;
-use gridmap_store::{GpkgStore, Store};
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// The project file.
+    /// The project: a GeoPackage file or a `postgres://` town.
     pub(crate) project: PathBuf,
+    /// With a PostgreSQL project: the town's code (needed when the database holds several).
+    #[arg(long, value_name = "CODE")]
+    town: Option<String>,
     /// The police extract: .xlsx or .csv (UTF-8 or GBK) with 公民身份号码, 姓名, 现住址 and
     /// optionally 房屋编码 and 人员状态 (usual title variants accepted).
     #[arg(long, value_name = "FILE")]
@@ -55,7 +57,9 @@ pub fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode> {
         .police
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut store = GpkgStore::open(&args.project)?;
+    let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
+    let project_name = opened.name();
+    let mut store = opened.into_project_store();
     let town = store.town()?;
     let run = store.reconcile(
         &extract.rows,
@@ -92,7 +96,7 @@ pub fn run_reconcile(args: ReconcileArgs) -> Result<ExitCode> {
         extract.header_row,
         extract.rows.len(),
         s.police_gone,
-        args.project.display(),
+        project_name,
         run.run,
     );
     println!(

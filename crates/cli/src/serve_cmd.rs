@@ -149,12 +149,6 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         eprintln!("note: GRIDMAP_KEY is not set: people (personal data) will not be served");
         None
     };
-    if store.as_gpkg().is_none() {
-        eprintln!(
-            "note: {name}: police reconciliations are not in PostgreSQL yet: their routes (and \
-             the scorecard, which counts them) answer 501 (issue #25)"
-        );
-    }
     let state = AppState::with_store(store, settings, key)
         .map_err(|e| anyhow::anyhow!("cannot load {name}: {e}"))?;
     // More runtime threads than cores: work that would hold a thread runs on the blocking

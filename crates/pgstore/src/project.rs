@@ -59,6 +59,12 @@ impl ProjectStore for PgStore {
     ) -> Result<()> {
         PgStore::each_visit_from(self, position, each)
     }
+    fn scorecard_houses(
+        &self,
+        building_at: &dyn Fn(&str) -> Option<usize>,
+    ) -> RegisterResult<Vec<gridmap_store::scorecard::HouseCount>> {
+        PgStore::scorecard_houses(self, building_at)
+    }
     fn towns_under(&self, division: &str) -> Result<Vec<gridmap_store::TownFigures>> {
         PgStore::towns_under(self, division)
     }

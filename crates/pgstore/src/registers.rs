@@ -581,6 +581,31 @@ impl PgStore {
         Ok(rows.len())
     }
 
+    /// The houses as the scorecard counts them: each house, the position of its building
+    /// (placed by `building_at`) and its people ([`gridmap_store::GpkgStore::scorecard_houses`]).
+    pub fn scorecard_houses(
+        &self,
+        building_at: &dyn Fn(&str) -> Option<usize>,
+    ) -> Result<Vec<gridmap_store::scorecard::HouseCount>> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT h.id, h.building, count(p.fid) FROM houses h
+                 LEFT JOIN people p ON p.town = h.town AND p.house = h.id
+                 WHERE h.town = $1 GROUP BY h.id, h.building ORDER BY h.id COLLATE \"C\"",
+                &[&self.town],
+            )
+            .db()?;
+        Ok(rows
+            .iter()
+            .map(|r| gridmap_store::scorecard::HouseCount {
+                id: r.get(0),
+                building: r.get::<_, Option<&str>>(1).and_then(building_at),
+                people: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// The people registered in each building's houses (人房关联), by building id; buildings
     /// with none are left out.
     pub fn people_by_building(&self) -> Result<HashMap<String, u64>> {

@@ -1737,3 +1737,49 @@ fn a_town_moves_with_its_reconciliations_and_tasks() {
         Some(5)
     );
 }
+
+/// The campaign scorecard counts the same on both stores: houses and people from the
+/// registers, visits, key subjects, plates and reconciliations.
+#[test]
+fn the_scorecard_counts_alike_on_both_stores() {
+    use gridmap_core::model::{Visit, VisitOutcome};
+    use gridmap_store::ProjectStore;
+    let Some(mut b) = registers("pg_both_scorecard") else {
+        return;
+    };
+    same!(b, |s| s
+        .import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap());
+    let buildings = b.gpkg.buildings().unwrap();
+    let visits: Vec<Visit> = buildings
+        .iter()
+        .take(40)
+        .enumerate()
+        .map(|(n, bl)| Visit {
+            id: format!("v{n}"),
+            building: Some(bl.id.clone()),
+            house: None,
+            worker: "wang".into(),
+            time: format!("2026-03-21T09:{:02}:00Z", n % 60),
+            outcome: if n % 3 == 0 {
+                VisitOutcome::NobodyHome
+            } else {
+                VisitOutcome::Visited
+            },
+            point: None,
+            note: None,
+            flagged: false,
+            knows_worker: Some(n % 2 == 0),
+            satisfaction: Some((n % 5) as u8 + 1),
+        })
+        .collect();
+    same!(b, |s| s.import_visits(&visits, Mode::Append).unwrap());
+    let (pg, gpkg) = on_both!(b, |s| ProjectStore::scorecard_counts(s).unwrap());
+    assert_eq!(format!("{pg:?}"), format!("{gpkg:?}"));
+    let visited: u64 =
+        pg.0.iter()
+            .map(|g| g.counts.households_visited)
+            .sum::<u64>()
+            + pg.1.households_visited;
+    assert!(visited > 0, "{pg:?}");
+}

@@ -386,7 +386,7 @@ pub trait ProjectStore: Store + Send {
     }
     /// Each grid's counts and the town's ([`GpkgStore::scorecard_counts`]).
     fn scorecard_counts(&self) -> RegisterResult<(Vec<GridCounts>, Counts)> {
-        unsupported(SCORECARD)
+        crate::scorecard::scorecard_counts_of(self)
     }
 }
 

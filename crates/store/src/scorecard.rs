@@ -10,7 +10,7 @@ use gridmap_stats::scorecard::{Counts, GridCounts};
 use rustc_hash::FxHashMap;
 
 use crate::registers::Result;
-use crate::{GpkgStore, ProjectStore, Store};
+use crate::{GpkgStore, ProjectStore};
 
 /// Which unit a visit's answer or verdict belongs to: a house, or a building without one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -299,32 +299,40 @@ impl GpkgStore {
     /// One assignment of every building to its grid, one pass over houses (their people
     /// counted in SQL) and one over visits; no personal data is read.
     pub fn scorecard_counts(&self) -> Result<(Vec<GridCounts>, Counts)> {
-        let grids: Vec<Grid> = self.grids()?.into_iter().map(|g| g.grid).collect();
-        let buildings = self.buildings()?;
-        let index = GridIndex::new(&grids, |_| false);
-        let assignment = gridmap_core::assign_buildings(&index, &buildings);
-        let building_at: FxHashMap<&str, usize> = buildings
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.id.as_str(), i))
-            .collect();
-        let houses = self.scorecard_houses(&|b| building_at.get(b).copied())?;
-        let key_subjects = self.key_subject_counts(&|b| building_at.get(b).copied())?;
-        let plates = self.plates_in_use()?;
-        let reconciliation = reconciliation_counts(self)?;
-        let visits = self.visits()?;
-        let grid_of = |i: usize| assignment[i].grid().map(|g| g as usize);
-        Ok(count(Inputs {
-            grids: &grids,
-            buildings: &buildings,
-            grid_of: &grid_of,
-            houses: &houses,
-            visits: visits.iter().map(VisitFacts::of),
-            key_subjects: &key_subjects,
-            plates_in_use: &plates,
-            reconciliation: &reconciliation,
-        }))
+        scorecard_counts_of(self)
     }
+}
+
+/// [`GpkgStore::scorecard_counts`] of any store: what `gridmap stats --scorecard` counts, from
+/// the store's layers, registers, key subjects, plates and reconciliations.
+pub fn scorecard_counts_of<S: ProjectStore + ?Sized>(
+    store: &S,
+) -> Result<(Vec<GridCounts>, Counts)> {
+    let grids: Vec<Grid> = store.grids()?.into_iter().map(|g| g.grid).collect();
+    let buildings = store.buildings()?;
+    let index = GridIndex::new(&grids, |_| false);
+    let assignment = gridmap_core::assign_buildings(&index, &buildings);
+    let building_at: FxHashMap<&str, usize> = buildings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id.as_str(), i))
+        .collect();
+    let houses = store.scorecard_houses(&|b| building_at.get(b).copied())?;
+    let key_subjects = store.key_subject_counts(&|b| building_at.get(b).copied())?;
+    let plates = store.plates_in_use()?;
+    let reconciliation = reconciliation_counts(store)?;
+    let visits = store.visits()?;
+    let grid_of = |i: usize| assignment[i].grid().map(|g| g as usize);
+    Ok(count(Inputs {
+        grids: &grids,
+        buildings: &buildings,
+        grid_of: &grid_of,
+        houses: &houses,
+        visits: visits.iter().map(VisitFacts::of),
+        key_subjects: &key_subjects,
+        plates_in_use: &plates,
+        reconciliation: &reconciliation,
+    }))
 }
 
 #[cfg(test)]
