@@ -1,6 +1,6 @@
 //! The org tree above the town (migration 9): provinces, cities and districts by their national
 //! division codes, the users scoped at them, and the figures a division compares its towns by.
-//! The tree follows the codes ([`gridmap_users::division_holds`]): nothing records which town
+//! The tree follows the codes (`gridmap_users::division_holds`): nothing records which town
 //! lies under which division, so a town added later is under its divisions at once.
 
 use gridmap_store::{Result, StoreError, TownFigures, User};
@@ -75,7 +75,7 @@ impl PgStore {
 
     /// Adds (or replaces) a user scoped at division `division` of the database at `url`: they
     /// sign in on the servers of every town under it. The caller checks the role
-    /// ([`gridmap_users::Role::spans_divisions`]) and hashes the password; `user.scope` is
+    /// (`gridmap_users::Role::spans_divisions`) and hashes the password; `user.scope` is
     /// ignored (the division is the scope). Fails when the division is not in the database.
     pub fn put_division_user(url: &str, division: &str, user: &User) -> Result<()> {
         check_code(division)?;

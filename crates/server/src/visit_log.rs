@@ -3,7 +3,7 @@
 //! # Design
 //! A [`Visit`] is ten fields, five of them heap strings: with the allocator's rounding it took
 //! ~560 bytes in the server's log, so a three-month campaign of a district (millions of
-//! visits) grew the server by gigabytes. Here a visit is one fixed-size [`Record`]:
+//! visits) grew the server by gigabytes. Here a visit is one fixed-size `Record`:
 //! - the id as the 16 bytes of its UUID when it is `visit-` and a hyphenated lowercase UUID
 //!   (what the server makes), else interned text;
 //! - the building as its position among the project's buildings (positions do not change while
