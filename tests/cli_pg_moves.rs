@@ -516,7 +516,6 @@ fn an_import_that_fails_leaves_the_database_as_it_was() {
     let err = fails(&["import", &url, s(&junk)]);
     assert!(err.contains("junk.gpkg"), "{err}");
 
-    // Rows the database cannot keep yet are refused by name, not dropped.
     let plated = dir.path().join("plated.gpkg");
     std::fs::copy(&original, &plated).unwrap();
     {
@@ -533,12 +532,13 @@ fn an_import_that_fails_leaves_the_database_as_it_was() {
             .collect();
         assert!(!store.plates_for(&buildings).unwrap().plates.is_empty());
     }
-    let err = fails(&["import", &url, s(&plated)]);
-    assert!(
-        err.contains("gridmap_plates") && err.contains("QR door plates"),
-        "{err}"
-    );
-    assert!(town_rows(&url, other).is_none());
+    // QR door plates move with the project (they were refused before the database kept them).
+    let out = ok(&["import", &url, s(&plated)]);
+    assert!(out.contains(" plates"), "{out}");
+    let source = GpkgStore::open(&plated).unwrap().copy_out().unwrap();
+    let moved = town_rows(&url, other).unwrap();
+    assert!(!moved.plates.plates.is_empty());
+    assert_eq!(moved.plates.plates, source.plates.plates);
     assert_eq!(town_rows(&url, code).as_ref(), Some(&before));
 
     // Arguments that do not apply to a whole project, and a whole project into a file.
