@@ -485,7 +485,8 @@ impl PgStore {
     }
 
     /// Re-encrypts the town's registers from key `old` to key `new` in one transaction: every
-    /// name, ID number, phone and house remark, every key subject's sealed part, every ID fingerprint (recomputed under the
+    /// name, ID number, phone and house remark, every key subject's sealed part, the people of
+    /// every declaration waiting for review, every ID fingerprint (recomputed under the
     /// current [`FINGERPRINT_SCHEME`], which it records), and the key check. Answers the number
     /// of people. All or nothing: a value `old` cannot open (the wrong key) changes nothing.
     pub fn rekey(&mut self, old: &RegisterKey, new: &RegisterKey) -> Result<usize> {
@@ -567,6 +568,23 @@ impl PgStore {
                     &subject.id,
                     &gridmap_store::key_subjects::seal(new, &subject),
                 ],
+            )
+            .db()?;
+        }
+        // Declarations waiting for review: their people would no longer open.
+        let declared = tx
+            .query(
+                "SELECT id, people FROM declarations WHERE town = $1 AND people IS NOT NULL",
+                &[&town],
+            )
+            .db()?;
+        for r in &declared {
+            let id: i64 = r.get(0);
+            let people =
+                gridmap_store::declarations::reseal_people(old, new, id, r.get::<_, &[u8]>(1))?;
+            tx.execute(
+                "UPDATE declarations SET people = $3 WHERE town = $1 AND id = $2",
+                &[&town, &id, &people],
             )
             .db()?;
         }

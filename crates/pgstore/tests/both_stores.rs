@@ -1783,3 +1783,46 @@ fn the_scorecard_counts_alike_on_both_stores() {
             + pg.1.households_visited;
     assert!(visited > 0, "{pg:?}");
 }
+
+/// A rekey re-seals the people of declarations still waiting for review, on both stores: they
+/// open with the new key afterwards (before, the whole queue failed to open after a rekey).
+#[test]
+fn a_rekey_keeps_pending_declarations_readable() {
+    let Some(mut b) = registers("pg_both_plates_rekey") else {
+        return;
+    };
+    same!(b, |s| s
+        .import_households(&form_a(), &key(), HouseholdOptions::default())
+        .unwrap());
+    let buildings: Vec<String> = b.gpkg.buildings().unwrap()[..3]
+        .iter()
+        .map(|x| x.id.clone())
+        .collect();
+    let (pg, gpkg) = on_both!(b, |s| s.plates_for(&buildings).unwrap());
+    let declare = |token: &str| NewDeclaration {
+        token: token.into(),
+        grid: None,
+        room: Some("101".into()),
+        nature: None,
+        residence: Some("流入".into()),
+        people: vec![declared(1, "户主")],
+    };
+    b.pg.add_declaration(&key(), &declare(&pg.plates[0].token))
+        .unwrap()
+        .unwrap();
+    b.gpkg
+        .add_declaration(&key(), &declare(&gpkg.plates[0].token))
+        .unwrap()
+        .unwrap();
+    same!(b, |s| s.rekey(&key(), &new_key()).unwrap());
+    let (pg, gpkg) = on_both!(b, |s| s
+        .pending_declarations(&new_key(), View::Clear)
+        .unwrap());
+    assert_eq!(pg.len(), 1);
+    assert_eq!(declaration_seen(&pg[0]), declaration_seen(&gpkg[0]));
+    assert_eq!(pg[0].people[0].name, declared(1, "户主").name);
+    let (p, g) = on_both!(b, |s| s
+        .pending_declarations(&key(), View::Clear)
+        .unwrap_err());
+    assert_eq!(p.to_string(), g.to_string(), "the old key opens nothing");
+}

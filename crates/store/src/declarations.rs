@@ -32,7 +32,24 @@ pub(crate) const DECLARATIONS_SQL: &str = "CREATE TABLE IF NOT EXISTS gridmap_de
   CREATE INDEX IF NOT EXISTS declarations_by_status ON gridmap_declarations (status, grid);";
 
 /// The associated data the sealed people are bound to.
-const PEOPLE_COLUMN: &str = "gridmap_declarations.people";
+pub(crate) const PEOPLE_COLUMN: &str = "gridmap_declarations.people";
+
+/// Declaration `id`'s sealed people, from key `old` to key `new` (a register rekey); fails
+/// naming the declaration when `old` does not open them.
+pub fn reseal_people(
+    old: &RegisterKey,
+    new: &RegisterKey,
+    id: i64,
+    sealed: &[u8],
+) -> Result<Vec<u8>> {
+    let plain = old
+        .open(PEOPLE_COLUMN, sealed)
+        .ok_or(RegisterError::Decrypt {
+            fid: id,
+            column: "people",
+        })?;
+    Ok(new.seal(PEOPLE_COLUMN, &plain))
+}
 
 /// Residence types a declaration may state (户籍, 流入, 流出, 境外).
 pub const RESIDENCE_TYPES: [&str; 4] = ["户籍", "流入", "流出", "境外"];

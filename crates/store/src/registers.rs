@@ -993,7 +993,8 @@ impl GpkgStore {
     }
 
     /// Re-encrypts the registers from key `old` to key `new` in one transaction: every name, ID
-    /// number and phone, every ID fingerprint (recomputed under the current
+    /// number and phone, house remarks, key subjects, the people of declarations still waiting
+    /// for review, every ID fingerprint (recomputed under the current
     /// [`FINGERPRINT_SCHEME`], which it records), and the key check. Answers the number of
     /// people.
     /// All or nothing: a value `old` cannot open (the wrong key) changes nothing.
@@ -1044,6 +1045,16 @@ impl GpkgStore {
             "sealed",
             crate::key_subjects::SEALED_COLUMN,
         )?;
+        // Declarations waiting for review: their people would no longer open.
+        tx.execute_batch(crate::declarations::DECLARATIONS_SQL)?;
+        Self::reseal_column(
+            &tx,
+            old,
+            new,
+            "gridmap_declarations",
+            "people",
+            crate::declarations::PEOPLE_COLUMN,
+        )?;
         tx.execute(
             "DELETE FROM gridmap_meta WHERE key = 'register_key_check'",
             [],
@@ -1056,7 +1067,8 @@ impl GpkgStore {
     }
 
     /// Re-seals every value of `table.column` (bound to `bound`) from key `old` to `new`,
-    /// inside the caller's transaction.
+    /// inside the caller's transaction (rows by `rowid`, which every such table has as its
+    /// integer key).
     fn reseal_column(
         tx: &Transaction,
         old: &RegisterKey,
@@ -1067,12 +1079,14 @@ impl GpkgStore {
     ) -> Result<()> {
         let rows: Vec<(i64, Vec<u8>)> = {
             let mut stmt = tx.prepare(&format!(
-                "SELECT fid, {column} FROM {table} WHERE typeof({column}) = 'blob'"
+                "SELECT rowid, {column} FROM {table} WHERE typeof({column}) = 'blob'"
             ))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?
         };
-        let mut update = tx.prepare(&format!("UPDATE {table} SET {column} = ?2 WHERE fid = ?1"))?;
+        let mut update = tx.prepare(&format!(
+            "UPDATE {table} SET {column} = ?2 WHERE rowid = ?1"
+        ))?;
         for (fid, sealed) in rows {
             let plain = old
                 .open(bound, &sealed)
