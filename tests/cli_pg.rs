@@ -442,11 +442,16 @@ fn admin_added(url: &str, code: &str) -> String {
 
 /// A token of `admin` ([`admin_added`]) from the server on `port`.
 fn admin_token(port: u16) -> String {
+    token_of(port, "admin")
+}
+
+/// A token of `username` (password `quiet-harbour-2026`) from the server on `port`.
+fn token_of(port: u16, username: &str) -> String {
     let (status, body) = http(
         port,
         "POST",
         "/api/login",
-        r#"{"username": "admin", "password": "quiet-harbour-2026"}"#,
+        &format!(r#"{{"username": "{username}", "password": "quiet-harbour-2026"}}"#),
     );
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["token"]
@@ -491,7 +496,7 @@ fn a_killed_server_on_postgres_loses_no_answered_visit() {
                         ids[n % ids.len()]
                     );
                     n += 8;
-                    match try_post(port, "/api/visits", &token, &body) {
+                    match try_http(port, "POST", "/api/visits", &token, &body) {
                         Some((200, answer)) => {
                             let v: Value = serde_json::from_str(&answer).unwrap();
                             answered.push(v["id"].as_str().unwrap().to_string());
@@ -542,22 +547,6 @@ fn a_killed_server_on_postgres_loses_no_answered_visit() {
     assert_eq!(matched, Some(stored.len() as u64), "{body}");
 }
 
-/// One HTTP/1.1 POST with a bearer token that may fail (the server may be gone).
-fn try_post(port: u16, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
-}
-
 #[test]
 fn serve_serves_a_postgres_town_to_a_user_added_there() {
     let Some(url) = pg_url() else { return };
@@ -593,17 +582,7 @@ fn serve_serves_a_postgres_town_to_a_user_added_there() {
         r#"{"username": "admin", "password": "wrong-pass-2026"}"#,
     );
     assert_eq!(status, 401, "{body}");
-    let (status, body) = http(
-        port,
-        "POST",
-        "/api/login",
-        r#"{"username": "admin", "password": "quiet-harbour-2026"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = admin_token(port);
     let (status, body) = http_auth(port, "/api/grids", &token);
     assert_eq!(status, 200, "{body}");
     let grids: Value = serde_json::from_str(&body).unwrap();
@@ -894,17 +873,7 @@ fn a_district_user_reaches_its_towns_and_ranks_them() {
     let (status, _) = http_auth(port, "/api/towns", &admin);
     assert_eq!(status, 403);
     // The district's supervisor signs in on town one's server and reaches the whole town.
-    let (status, body) = http(
-        port,
-        "POST",
-        "/api/login",
-        r#"{"username": "district", "password": "quiet-harbour-2026"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let district = serde_json::from_str::<Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let district = token_of(port, "district");
     let (status, body) = http_auth(port, "/api/me", &district);
     assert_eq!(status, 200, "{body}");
     assert_eq!(

@@ -177,21 +177,6 @@ fn serves_the_demo_project_over_http() {
     assert!(status.success(), "{status:?}");
 }
 
-/// One HTTP/1.1 request that may fail (the server may be gone): (status, body).
-fn try_http(port: u16, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
-}
-
 /// Visits stream in from eight clients; the server is killed with SIGKILL mid-stream. After
 /// that the file passes SQLite's integrity check and holds every visit that was answered 200.
 #[test]

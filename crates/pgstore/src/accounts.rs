@@ -48,12 +48,7 @@ impl PgStore {
             )
             .db()?
             .iter()
-            .map(|r| User {
-                username: r.get(0),
-                role: r.get(1),
-                scope: r.get(2),
-                password_hash: r.get(3),
-            })
+            .map(user_of)
             .collect())
     }
 
@@ -143,5 +138,15 @@ impl PgStore {
                 count: r.get(4),
             })
             .collect())
+    }
+}
+
+/// A user from a row of (username, role, scope, password hash).
+pub(crate) fn user_of(r: &postgres::Row) -> User {
+    User {
+        username: r.get(0),
+        role: r.get(1),
+        scope: r.get(2),
+        password_hash: r.get(3),
     }
 }

@@ -124,12 +124,7 @@ impl PgStore {
             )
             .db()?
             .iter()
-            .map(|r| User {
-                username: r.get(0),
-                role: r.get(1),
-                scope: r.get(2),
-                password_hash: r.get(3),
-            })
+            .map(crate::accounts::user_of)
             .collect())
     }
 

@@ -81,13 +81,20 @@ impl AuthUser {
             Some(Role::Admin) => Reach::Town,
             Some(_) if scope == town => Reach::Town,
             // A district's or city's user, in a town of their division.
-            Some(r) if r.spans_divisions() && gridmap_users::division_holds(scope, town) => {
-                Reach::Town
-            }
+            Some(_) if self.division_above(town).is_some() => Reach::Town,
             Some(Role::VillageManager | Role::Planner) => Reach::Village(scope),
             Some(Role::GridLeader | Role::GridWorker) => Reach::Grid(scope),
             Some(Role::TownSupervisor) | None => Reach::Nothing,
         }
+    }
+
+    /// The division above town `town` the user is scoped at, if they are a division's user
+    /// (a `town_supervisor` or `planner` whose scope is a district or city code that begins
+    /// the town's): what `GET /api/towns` compares.
+    pub fn division_above(&self, town: &str) -> Option<&str> {
+        let scope = self.0.scope.as_str();
+        (self.can(Role::spans_divisions) && gridmap_users::division_holds(scope, town))
+            .then_some(scope)
     }
 
     /// A key for what the user reaches: users with the same key see the same (caches).
@@ -690,5 +697,31 @@ mod tests {
             Role::GridWorker.capabilities(),
             ["record_visits", "people_in_clear"]
         );
+    }
+
+    #[test]
+    fn a_division_user_reaches_the_towns_under_the_division_only() {
+        let user = |role: &str, scope: &str| {
+            AuthUser(crate::state::Session {
+                username: "u".into(),
+                role: role.into(),
+                scope: scope.into(),
+                expires: std::time::Instant::now(),
+            })
+        };
+        let town = "310104001";
+        for (role, scope, reach) in [
+            ("town_supervisor", "310104", Reach::Town),
+            ("planner", "31", Reach::Town),
+            ("town_supervisor", "310105", Reach::Nothing),
+            ("town_supervisor", "3101040", Reach::Nothing),
+            ("grid_worker", "310104", Reach::Grid("310104")),
+            ("village_manager", "3101", Reach::Village("3101")),
+        ] {
+            let u = user(role, scope);
+            assert_eq!(u.reach(town), reach, "{role} at {scope}");
+            let division = (reach == Reach::Town).then_some(scope);
+            assert_eq!(u.division_above(town), division, "{role} at {scope}");
+        }
     }
 }

@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::scope::Role;
 use crate::state::AppState;
 
 /// How long a ranking is served without being made again.
@@ -49,10 +48,10 @@ pub struct TownsAnswer {
               (status = 501, description = "The store keeps no org tree above the town (a GeoPackage project)", body = crate::openapi::ErrorBody)))]
 pub async fn towns(State(state): State<AppState>, user: AuthUser) -> Result<Response, AppError> {
     let town = state.project().town.code.clone();
-    let division = user.0.scope.clone();
-    if !(user.can(Role::spans_divisions) && gridmap_users::division_holds(&division, &town)) {
-        return Err(AppError::Forbidden);
-    }
+    let division = user
+        .division_above(&town)
+        .ok_or(AppError::Forbidden)?
+        .to_string();
     let key = format!("towns:{division}");
     let st = state.clone();
     crate::api::shared_answer(&state, key, TOWNS_FRESH, move || {
