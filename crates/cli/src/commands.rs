@@ -657,8 +657,14 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
                             ..
                         } = a
                         {
-                            use std::fmt::Write as _;
-                            let _ = write!(share_text, "{s:.6}");
+                            // Most buildings lie wholly inside their grid: their share needs no
+                            // float formatting (a fifth of this phase's CPU otherwise).
+                            if *s == 0.0 && s.is_sign_positive() {
+                                share_text.push_str("0.000000");
+                            } else {
+                                use std::fmt::Write as _;
+                                let _ = write!(share_text, "{s:.6}");
+                            }
                         }
                         // Writing into a Vec cannot fail.
                         let _ = csv.write_record([
@@ -708,8 +714,10 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
             String::new()
         }
     );
-    // Freeing a million records one by one only delays the exit.
-    std::mem::forget(assigned);
+    // Freeing a million records, the grids and their index one by one only delays the exit
+    // (the kernel takes the memory back at once).
+    std::mem::forget((assigned, chunks, index, defects));
+    std::mem::forget(layer);
     Ok(ExitCode::SUCCESS)
 }
 

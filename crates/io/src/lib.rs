@@ -10,6 +10,7 @@ pub mod chinese;
 #[cfg(feature = "gdal")]
 pub mod crs;
 mod error;
+mod fgb;
 #[cfg(feature = "gdal")]
 pub mod gdal_io;
 pub mod households;

@@ -12,6 +12,8 @@ use std::path::Path;
 
 use flatgeobuf::packed_r_tree::PackedRTree;
 use flatgeobuf::{ColumnType, GeometryType};
+
+use crate::fgb;
 use geo::{
     Coord, Geometry, LineString, MultiLineString, MultiPolygon, Point, Polygon, unary_union,
 };
@@ -102,18 +104,22 @@ pub fn read_features_encoded<T: Send>(
 ) -> Result<Vec<T>, Error> {
     read_results(path, wanted, encoding, convert)?
         .into_iter()
+        .map(|r| r.map_err(|e| *e))
         .collect()
 }
 
-/// Every feature's conversion result, in file order; only file-level problems fail here.
+/// Every feature's conversion result, in file order; only file-level problems fail here. (A
+/// feature's error is boxed: a million results then take the room of the values, not of an
+/// error each.)
 fn read_results<T: Send>(
     path: &Path,
     wanted: &[&str],
     encoding: Option<&str>,
     convert: impl Fn(RawFeature) -> Result<T, Error> + Sync,
-) -> Result<Vec<Result<T, Error>>, Error> {
+) -> Result<Vec<Result<T, Box<Error>>>, Error> {
     let _ = encoding;
-    let results: Vec<Result<T, Error>> = match Format::of(path)? {
+    let convert = |f| convert(f).map_err(Box::new);
+    let results: Vec<Result<T, Box<Error>>> = match Format::of(path)? {
         Format::GeoJson => read_geojson(path, wanted)?
             .into_par_iter()
             .map(&convert)
@@ -141,7 +147,7 @@ fn read_layer<T: Send>(
         convert(f).map(|t| (index, t))
     })?;
     let Some(sink) = &fields.rejected else {
-        return results.into_iter().collect();
+        return results.into_iter().map(|r| r.map_err(|e| *e)).collect();
     };
     let mut good = Vec::with_capacity(results.len());
     let mut bad = sink
@@ -150,8 +156,10 @@ fn read_layer<T: Send>(
     for r in results {
         match r {
             Ok(v) => good.push(v),
-            Err(e @ Error::Feature { .. }) => bad.push(e),
-            Err(e) => return Err(e),
+            Err(e) => match *e {
+                e @ Error::Feature { .. } => bad.push(e),
+                e => return Err(e),
+            },
         }
     }
     Ok(good)
@@ -281,14 +289,18 @@ fn geojson_shape(value: &geojson::GeometryValue) -> Shape {
     }
 }
 
-/// Bytes read from a FlatGeobuf file at a time; features in each block decode in parallel.
-const FGB_BLOCK: usize = 16 << 20;
+/// Bytes read from a FlatGeobuf file at a time; features in each block decode in parallel
+/// while the next block is read.
+const FGB_BLOCK: usize = 8 << 20;
+
+/// The first block: small, so that decoding starts at once.
+const FGB_FIRST_BLOCK: usize = 1 << 20;
 
 fn read_fgb<T: Send>(
     path: &Path,
     wanted: &[&str],
-    convert: &(dyn Fn(RawFeature) -> Result<T, Error> + Sync),
-) -> Result<Vec<Result<T, Error>>, Error> {
+    convert: &(dyn Fn(RawFeature) -> Result<T, Box<Error>> + Sync),
+) -> Result<Vec<Result<T, Box<Error>>>, Error> {
     let bad = |message: String| Error::Fgb {
         path: path.to_path_buf(),
         message,
@@ -337,12 +349,17 @@ fn read_fgb<T: Send>(
     }
     buf.clear();
 
-    let mut out: Vec<Result<T, Error>> = Vec::with_capacity(count);
-    let mut eof = false;
-    while !eof {
-        let want = FGB_BLOCK.saturating_sub(buf.len()).max(FGB_BLOCK / 4) as u64;
-        let got = (&mut file).take(want).read_to_end(&mut buf).map_err(io)?;
-        eof = got == 0;
+    let mut out: Vec<Result<T, Box<Error>>> = Vec::with_capacity(count);
+    // The next block is read while the features of this one decode. The first block is small
+    // so that decoding starts at once; later ones are FGB_BLOCK.
+    let first_block = FGB_FIRST_BLOCK as u64;
+    let got = (&mut file)
+        .take(first_block)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let mut eof = (got as u64) < first_block;
+    let mut spare = Vec::with_capacity(FGB_BLOCK);
+    loop {
         // The complete features at the front of the buffer.
         let mut spans = Vec::new();
         let mut pos = 0;
@@ -361,37 +378,58 @@ fn read_fgb<T: Send>(
                 "truncated: feature {n} runs past the end of the file"
             )));
         }
+        // The incomplete feature at the end starts the next buffer (a feature larger than a
+        // block is read on until it is whole).
+        let mut next = std::mem::take(&mut spare);
+        next.clear();
+        next.extend_from_slice(&buf[pos..]);
+        let want = FGB_BLOCK.saturating_sub(next.len()).max(FGB_BLOCK / 4) as u64;
         let first = out.len();
         let block = &buf;
-        out.par_extend(
-            spans
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(1024)
-                .map(|(k, span)| {
-                    let index = first + k;
-                    let feature =
-                        flatgeobuf::size_prefixed_root_as_feature(&block[span]).map_err(|e| {
-                            Error::Feature {
+        let (read, ()) = rayon::join(
+            || -> std::io::Result<usize> {
+                if eof {
+                    return Ok(0);
+                }
+                (&mut file).take(want).read_to_end(&mut next)
+            },
+            || {
+                out.par_extend(spans.into_par_iter().enumerate().with_min_len(1024).map(
+                    |(k, span)| {
+                        let index = first + k;
+                        let damaged = |e| {
+                            Box::new(Error::Feature {
                                 path: path.to_path_buf(),
                                 index,
                                 id: None,
                                 message: format!("damaged feature: {e}"),
-                            }
-                        })?;
-                    let properties = feature
-                        .properties()
-                        .map(|p| decode_properties(p.bytes(), &columns, wanted.len()))
-                        .unwrap_or_else(|| vec![None; wanted.len()]);
-                    let geometry = feature.geometry().map(|g| fgb_shape(&g, header_type));
-                    convert(RawFeature {
-                        index,
-                        properties,
-                        geometry,
-                    })
-                }),
+                            })
+                        };
+                        let feature = fgb::Feature::read(&block[span]).map_err(damaged)?;
+                        let properties = feature
+                            .properties
+                            .map(|p| decode_properties(p, &columns, wanted.len()))
+                            .unwrap_or_else(|| vec![None; wanted.len()]);
+                        let geometry = feature
+                            .geometry
+                            .map(|g| fgb_shape(&g, header_type))
+                            .transpose()
+                            .map_err(damaged)?;
+                        convert(RawFeature {
+                            index,
+                            properties,
+                            geometry,
+                        })
+                    },
+                ))
+            },
         );
-        buf.drain(..pos);
+        let got = read.map_err(io)?;
+        if eof && next.is_empty() {
+            break;
+        }
+        eof |= (got as u64) < want;
+        spare = std::mem::replace(&mut buf, next);
     }
     if count > 0 && out.len() != count {
         return Err(bad(format!(
@@ -463,56 +501,46 @@ fn decode_properties(
     out
 }
 
-fn fgb_shape(g: &flatgeobuf::Geometry, header_type: GeometryType) -> Shape {
+fn fgb_shape(g: &fgb::Geometry, header_type: GeometryType) -> Result<Shape, fgb::Damaged> {
     let kind = if header_type == GeometryType::Unknown {
-        g.type_()
+        GeometryType(g.kind()?)
     } else {
         header_type
     };
-    let coords = |g: &flatgeobuf::Geometry| -> Vec<Coord> {
-        g.xy()
-            .map(|xy| {
-                (0..xy.len() / 2)
-                    .map(|i| Coord {
-                        x: xy.get(2 * i),
-                        y: xy.get(2 * i + 1),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let rings = |g: &flatgeobuf::Geometry| -> Vec<Vec<Coord>> {
-        let all = coords(g);
-        match g.ends() {
+    let coords = |g: &fgb::Geometry| -> Result<Vec<Coord>, fgb::Damaged> { Ok(g.xy()?.collect()) };
+    let rings = |g: &fgb::Geometry| -> Result<Vec<Vec<Coord>>, fgb::Damaged> {
+        let all = coords(g)?;
+        Ok(match g.ends()? {
             Some(ends) if ends.len() > 1 => {
                 let mut start = 0usize;
-                ends.iter()
-                    .map(|end| {
-                        let end = (end as usize).min(all.len());
-                        let ring = all[start.min(end)..end].to_vec();
-                        start = end;
-                        ring
-                    })
-                    .collect()
+                ends.map(|end| {
+                    let end = end.min(all.len());
+                    let ring = all[start.min(end)..end].to_vec();
+                    start = end;
+                    ring
+                })
+                .collect()
             }
             _ => vec![all],
-        }
+        })
     };
-    match kind {
-        GeometryType::Point => Shape::Point(coords(g).first().copied().unwrap_or(Coord {
+    Ok(match kind {
+        GeometryType::Point => Shape::Point(coords(g)?.first().copied().unwrap_or(Coord {
             x: f64::NAN,
             y: f64::NAN,
         })),
-        GeometryType::Polygon => Shape::Polygons(vec![rings(g)]),
+        GeometryType::Polygon => Shape::Polygons(vec![rings(g)?]),
         GeometryType::MultiPolygon => Shape::Polygons(
-            g.parts()
-                .map(|parts| parts.iter().map(|p| rings(&p)).collect())
-                .unwrap_or_default(),
+            g.parts()?
+                .unwrap_or_default()
+                .iter()
+                .map(rings)
+                .collect::<Result<_, _>>()?,
         ),
-        GeometryType::LineString => Shape::Lines(vec![coords(g)]),
-        GeometryType::MultiLineString => Shape::Lines(rings(g)),
+        GeometryType::LineString => Shape::Lines(vec![coords(g)?]),
+        GeometryType::MultiLineString => Shape::Lines(rings(g)?),
         other => Shape::Other(format!("{other:?}")),
-    }
+    })
 }
 
 /// A coordinate transform applied to every coordinate read, before the lon/lat range check
