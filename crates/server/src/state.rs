@@ -81,6 +81,13 @@ impl Basemap {
     }
 }
 
+/// The page cache (MiB) of a served GeoPackage's connections. The server reads each layer once,
+/// in order, to load it, then writes visits and grids: the 256 MiB a connection opens with
+/// (for imports) would only fill with pages read once, and C's allocator keeps them from the
+/// process after SQLite frees them. 16 MiB answered visits as fast as 256 MiB on the district
+/// under a campaign's load (session 14, `docs/benchmarks.md`).
+pub(crate) const SERVING_PAGE_CACHE_MIB: u32 = 16;
+
 /// The project as the server reads it.
 pub struct Project {
     /// The project's town.
@@ -638,6 +645,9 @@ impl AppState {
                 None
             }
         };
+        if let Some(gpkg) = store.as_gpkg() {
+            gpkg.set_page_cache(SERVING_PAGE_CACHE_MIB)?;
+        }
         let project = Project::load(store.as_ref())?;
         let (users, no_accounts) = match store.users() {
             Ok(users) => (users, None),

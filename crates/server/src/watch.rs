@@ -86,7 +86,9 @@ pub fn reload(shared: &Shared) -> Result<(), AppError> {
         .as_gpkg()
         .and_then(GpkgStore::path)
         .ok_or_else(|| AppError::Internal("the project file has no path".into()))?;
-    reload_from(shared, &GpkgStore::open(&path)?)
+    let fresh = GpkgStore::open(&path)?;
+    fresh.set_page_cache(crate::state::SERVING_PAGE_CACHE_MIB)?;
+    reload_from(shared, &fresh)
 }
 
 /// Loads the project and the users from `fresh` (a second connection to the served store) and

@@ -602,6 +602,16 @@ impl GpkgStore {
         self.progress = Progress(Some(Box::new(f)));
     }
 
+    /// Bounds this connection's page cache to `mib` MiB (opened with 256 MiB, which bulk
+    /// imports and whole-layer reads need); pages beyond it are freed at once. A server sets a
+    /// small one after loading the project: it reads the layers once and from then on writes
+    /// visits and grids, so the 256 MiB the load filled are memory it never reads again.
+    pub fn set_page_cache(&self, mib: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "cache_size", -(i64::from(mib) * 1024))?;
+        Ok(())
+    }
+
     /// The project file's path; `None` for a store without a file.
     pub fn path(&self) -> Option<std::path::PathBuf> {
         self.conn

@@ -273,11 +273,28 @@ fn redo(
         defects[local.global[k] as usize].is_some()
     });
 
-    // Assignments: renumbered, and made again where a touched region holds the location.
-    let mut assignments: Vec<Option<Assignment>> = before
+    // Assignments: renumbered, and made again where a touched region holds the location. (A
+    // building of a changed grid has no renumbering: it is listed in `lost`, and must be among
+    // those assigned again; renumbering straight into the new list saves a copy of a million
+    // optional assignments.)
+    let mut assignments: Vec<Assignment> = before
         .assignments
         .par_iter()
-        .map(|a| renumber(a, &change.new_of))
+        .map(|a| renumber(a, &change.new_of).unwrap_or(Assignment::NoGrid))
+        .collect();
+    let lost: Vec<u32> = before
+        .assignments
+        .par_iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            let gone = |g: &u32| change.new_of[*g as usize].is_none();
+            match a {
+                Assignment::One { grid, .. } => gone(grid),
+                Assignment::Many(grids) => grids.iter().any(gone),
+                Assignment::NoGrid => false,
+            }
+        })
+        .map(|(b, _)| b as u32)
         .collect();
     let mut near: Vec<u32> = change
         .regions
@@ -297,10 +314,16 @@ fn redo(
         })
         .collect();
     for (b, a) in &again {
-        assignments[*b as usize] = Some(a.clone());
+        assignments[*b as usize] = a.clone();
     }
-    // A building assigned to a changed grid lies in a touched region, so it was assigned again.
-    let assignments: Vec<Assignment> = assignments.into_iter().collect::<Option<_>>()?;
+    // A building assigned to a changed grid lies in a touched region, so it was assigned again
+    // (`again` is in building order).
+    if !lost
+        .iter()
+        .all(|b| again.binary_search_by_key(b, |(b, _)| *b).is_ok())
+    {
+        return None;
+    }
 
     // The building lists: the old ones but for the buildings assigned again, and theirs.
     let redone: HashSet<&str> = again
