@@ -301,7 +301,7 @@ impl Project {
             people_unlinked: 0,
             tallied: Vec::new(),
         };
-        // A store without registers (PostgreSQL, so far) counts nobody.
+        // A store without registers counts nobody.
         let people_of = without_registers(store.people_by_building())?;
         let people = ground
             .buildings

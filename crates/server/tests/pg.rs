@@ -19,28 +19,6 @@ use serde_json::json;
 /// The town code of this test (other PostgreSQL tests use 9901…).
 const TOWN: &str = "990200001";
 
-/// The URL of the test database; `None` (the test is skipped) when `GRIDMAP_TEST_PG` is unset,
-/// except under CI, where that fails.
-fn pg_url() -> Option<String> {
-    match std::env::var("GRIDMAP_TEST_PG") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "GRIDMAP_TEST_PG is not set, and CI is: the server's PostgreSQL tests must run \
-                 (scripts/test.sh starts a cluster with scripts/pg-test-cluster.sh)"
-            );
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: the server's PostgreSQL tests, as GRIDMAP_TEST_PG is not set \
-                 (scripts/pg-test-cluster.sh start DIR prints a URL for it)"
-            );
-            None
-        }
-    }
-}
-
 /// The town of the test of two servers.
 const TWO: &str = "990200002";
 

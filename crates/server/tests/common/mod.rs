@@ -149,3 +149,114 @@ pub async fn login(state: &AppState, user: &str) -> String {
     assert_eq!(status, StatusCode::OK, "{body}");
     body["token"].as_str().unwrap().to_string()
 }
+
+/// The URL of the PostgreSQL test database; `None` (the PostgreSQL half of a test is skipped,
+/// with a message) when `GRIDMAP_TEST_PG` is unset, except under CI, where that fails.
+/// scripts/test.sh starts a throw-away cluster with scripts/pg-test-cluster.sh and sets it.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("GRIDMAP_TEST_PG") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "GRIDMAP_TEST_PG is not set, and CI is: the server's PostgreSQL tests must run \
+                 (scripts/test.sh starts a cluster with scripts/pg-test-cluster.sh)"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: the server's PostgreSQL tests, as GRIDMAP_TEST_PG is not set \
+                 (scripts/pg-test-cluster.sh start DIR prints a URL for it)"
+            );
+            None
+        }
+    }
+}
+
+/// A database of its own on the PostgreSQL test server (with PostGIS), dropped with the
+/// value: tests that each hold the demo town (always town 310101001) run side by side.
+pub struct PgDatabase {
+    /// The database's URL.
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Makes a new database on the server of `url` (the test database's URL).
+    pub fn new(url: &str) -> PgDatabase {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "gridmap_t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let (server, _) = url.rsplit_once('/').expect("a database URL ends in /NAME");
+        let db = PgDatabase {
+            url: format!("{server}/{name}"),
+            server: format!("{server}/postgres"),
+            name,
+        };
+        db.admin(&format!("CREATE DATABASE {} TEMPLATE template0", db.name));
+        db
+    }
+
+    fn admin(&self, sql: &str) {
+        let mut c = gridmap_pgstore::config(&self.server, |k| std::env::var(k).ok())
+            .unwrap()
+            .connect(postgres::NoTls)
+            .unwrap();
+        c.batch_execute(sql).unwrap();
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        self.admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// Calls the store from a test's async body: the PostgreSQL client blocks, so not on a thread
+/// that drives tasks (the server does the same with its blocking pool). On the multi-threaded
+/// runtime of [`on_each_store`] the thread leaves the runtime for the call; elsewhere (a
+/// GeoPackage-only test on a one-thread runtime) it is made in place.
+pub fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Runs `body` on the demo town in a GeoPackage, then on the same town in a PostgreSQL
+/// database of its own (`GRIDMAP_TEST_PG`; issue 25): every request of the test, and every
+/// answer it checks, on both stores. `served` adds the test file's users and serves the store.
+/// The PostgreSQL client is synchronous: the store is made and dropped off the async runtime,
+/// as the server itself calls it.
+pub fn on_each_store(
+    served: impl Fn(Box<dyn ProjectStore>) -> AppState,
+    body: impl AsyncFn(AppState),
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let st = served(Box::new(demo_store(&dir.path().join("p.gpkg"))));
+    runtime.block_on(body(st.clone()));
+    drop(st);
+    let Some(url) = pg_url() else { return };
+    let db = PgDatabase::new(&url);
+    let mut store = gridmap_pgstore::PgStore::create(&db.url, "310101001", "演示镇").unwrap();
+    fill_demo(&mut store);
+    let st = served(Box::new(store));
+    eprintln!("the same test on PostgreSQL");
+    runtime.block_on(body(st.clone()));
+    // The runtime's tasks first: the last handle on the state is then this one.
+    drop(runtime);
+    drop(st);
+}
