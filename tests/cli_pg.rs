@@ -911,3 +911,101 @@ fn a_district_user_reaches_its_towns_and_ranks_them() {
     assert!(city.contains(one) && city.contains(two), "{city}");
     clean(&url);
 }
+
+/// One process serves two towns of the database (`--towns`), each on its own port with its own
+/// grids, accounts and visits: a visit recorded in one town is not in the other. A town the
+/// database does not hold, and `--towns` with a GeoPackage, are refused before anything loads.
+#[test]
+fn one_process_serves_several_towns_each_on_its_port() {
+    use std::io::BufRead;
+    let Some(url) = pg_url() else { return };
+    let (a, b) = ("990100012", "990100013");
+    let (_a, _b) = (Town::new(&url, a), Town::new(&url, b));
+    demo_town(&url, a, &["--town", a], &["grids", "buildings"]);
+    demo_town(&url, b, &["--town", b], &["grids"]);
+    admin_added(&url, a);
+    admin_added(&url, b);
+
+    let refused = gridmap(&["serve", &url, "--towns", &format!("{a},990100999")]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("no town 990100999 (--towns)"),
+        "{}",
+        stderr(&refused)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.gpkg");
+    ok(&["init", s(&file), "--town", "镇", "--code", a]);
+    let refused = gridmap(&["serve", s(&file), "--towns", a]);
+    assert!(
+        stderr(&refused).contains("--towns is for a PostgreSQL database"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_gridmap"))
+        .args(["serve", &url, "--towns", &format!("{a},{b}")])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(server.id());
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut ports = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        // gridmap serving town CODE on http://127.0.0.1:PORT/
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[..3], ["gridmap", "serving", "town"], "{line}");
+        let port: u16 = words[5]
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        ports.insert(words[3].to_string(), port);
+    }
+    let (pa, pb) = (ports[a], ports[b]);
+    assert_ne!(pa, pb);
+    for (code, port, buildings) in [(a, pa, 1321), (b, pb, 0)] {
+        let (status, body) = http(port, "GET", "/health", "");
+        assert_eq!(status, 200, "{body}");
+        let health: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(health["town"], code, "{health}");
+        assert_eq!(health["grids"], 31, "{health}");
+        assert_eq!(health["buildings"], buildings, "{health}");
+    }
+    // Each town signs in its own users and keeps its own visits.
+    let (ta, tb) = (admin_token(pa), admin_token(pb));
+    let building = {
+        use gridmap_store::Store;
+        gridmap_pgstore::PgStore::open(&url, a)
+            .unwrap()
+            .buildings()
+            .unwrap()[0]
+            .id
+            .clone()
+    };
+    let body = format!(r#"{{"building":"{building}","outcome":"visited"}}"#);
+    let (status, answer) = try_http(pa, "POST", "/api/visits", &ta, &body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let matched = |port: u16, token: &str| {
+        let (status, body) = http_auth(port, "/ogc/collections/visits/items?limit=1", token);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["numberMatched"].as_u64()
+    };
+    assert_eq!(matched(pa, &ta), Some(1));
+    assert_eq!(matched(pb, &tb), Some(0));
+    // A token of one town is nobody in the other.
+    let (status, _) = http_auth(pb, "/api/grids", &ta);
+    assert_eq!(status, 401);
+    // SIGTERM stops both servers cleanly.
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+}

@@ -16,9 +16,14 @@ pub struct ServeArgs {
     /// the map, tiles and OGC API of the town's grids, buildings and visits; no accounts yet.
     pub(crate) project: PathBuf,
     /// With a PostgreSQL project: the town's code (needed when the database holds several).
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", conflicts_with = "towns")]
     town: Option<String>,
-    /// Address and port to listen on.
+    /// With a PostgreSQL project: serve several of its towns from this one process, each on
+    /// its own port — the first on --bind's port, the next on the port after it, and so on
+    /// (with port 0, each on a free port). Town codes separated by commas, or `all`.
+    #[arg(long, value_name = "CODES", value_delimiter = ',', num_args = 1..)]
+    towns: Vec<String>,
+    /// Address and port to listen on (the first town's, with --towns).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
     /// Flag visits whose GPS point is farther than this from the building (metres).
@@ -95,9 +100,6 @@ pub struct UserAddArgs {
 }
 
 pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
-    let opened = crate::target::Opened::open(&args.project, args.town.as_deref())?;
-    let name = opened.name();
-    let store = opened.into_project_store();
     for d in [&args.campaign_start, &args.campaign_end]
         .into_iter()
         .flatten()
@@ -138,19 +140,32 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         None => {}
     }
     // People are served only with the registers' key; without it the rest still works.
-    let key = if std::env::var_os("GRIDMAP_KEY").is_some()
-        || std::env::var_os("GRIDMAP_KEY_FILE").is_some()
-    {
-        Some(
-            gridmap_store::registers::RegisterKey::from_env()
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        )
-    } else {
-        eprintln!("note: GRIDMAP_KEY is not set: people (personal data) will not be served");
-        None
+    let keyed =
+        std::env::var_os("GRIDMAP_KEY").is_some() || std::env::var_os("GRIDMAP_KEY_FILE").is_some();
+    let key = || -> Result<Option<gridmap_store::registers::RegisterKey>> {
+        if !keyed {
+            return Ok(None);
+        }
+        gridmap_store::registers::RegisterKey::from_env()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     };
-    let state = AppState::with_store(store, settings, key)
-        .map_err(|e| anyhow::anyhow!("cannot load {name}: {e}"))?;
+    key()?;
+    if !keyed {
+        eprintln!("note: GRIDMAP_KEY is not set: people (personal data) will not be served");
+    }
+    let towns = towns_to_serve(&args)?;
+    let mut served = Vec::with_capacity(towns.len());
+    for (i, town) in towns.iter().enumerate() {
+        let opened = crate::target::Opened::open(&args.project, town.as_deref())?;
+        let name = opened.name();
+        if towns.len() > 1 {
+            eprintln!("loading {name} ({} of {})", i + 1, towns.len());
+        }
+        let state = AppState::with_store(opened.into_project_store(), settings.clone(), key()?)
+            .map_err(|e| anyhow::anyhow!("cannot load {name}: {e}"))?;
+        served.push((state, town_address(args.bind, i)?));
+    }
     // More runtime threads than cores: work that would hold a thread runs on the blocking
     // pool, but a slow answer (a large JSON body) should not hold up everyone else.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -159,9 +174,60 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime
-        .block_on(gridmap_server::serve(state, args.bind))
+        .block_on(gridmap_server::serve_towns(served))
         .with_context(|| format!("cannot serve on {}", args.bind))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The towns `gridmap serve` serves: `None` for the project's one town (or --town's), else the
+/// codes given with --towns (`all`: every town of the database, in code order).
+fn towns_to_serve(args: &ServeArgs) -> Result<Vec<Option<String>>> {
+    if args.towns.is_empty() {
+        return Ok(vec![args.town.clone()]);
+    }
+    let crate::target::Project::Pg(url) = crate::target::project(&args.project)? else {
+        bail!("--towns is for a PostgreSQL database; a GeoPackage file holds one town");
+    };
+    let held = gridmap_pgstore::PgStore::towns_in(url)?;
+    let wanted: Vec<String> = if args.towns.iter().any(|t| t == "all") {
+        held.iter().map(|(code, _)| code.clone()).collect()
+    } else {
+        args.towns.iter().map(|t| t.trim().to_string()).collect()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for code in &wanted {
+        if !seen.insert(code.as_str()) {
+            bail!("--towns names town {code} twice");
+        }
+        if !held.iter().any(|(c, _)| c == code) {
+            let list: Vec<String> = held.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+            bail!(
+                "the database holds no town {code} (--towns); it holds {}",
+                if list.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    list.join(", ")
+                }
+            );
+        }
+    }
+    if wanted.is_empty() {
+        bail!(
+            "the database holds no town yet: add one with `gridmap init URL --town NAME --code CODE`"
+        );
+    }
+    Ok(wanted.into_iter().map(Some).collect())
+}
+
+/// Where the `i`-th town is served: --bind's port plus `i` (port 0: a free port for each).
+fn town_address(bind: SocketAddr, i: usize) -> Result<SocketAddr> {
+    if bind.port() == 0 {
+        return Ok(bind);
+    }
+    let port = u16::try_from(usize::from(bind.port()) + i).map_err(|_| {
+        anyhow::anyhow!("--bind {bind}: no port left for town {} of --towns", i + 1)
+    })?;
+    Ok(SocketAddr::new(bind.ip(), port))
 }
 
 pub fn run_user(command: UserCommand) -> Result<ExitCode> {

@@ -334,33 +334,81 @@ fn web_app(router: Router<AppState>, dir: &Path) -> Router<AppState> {
 /// Serves `state` on `addr` until Ctrl-C or SIGTERM, then finishes in-flight requests. Each
 /// request knows its peer's address (`ConnectInfo`), which sign-in counts failures by.
 pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
+    serve_towns(vec![(state, addr)]).await
+}
+
+/// Serves each town's state on its own address from this one process (`gridmap serve
+/// --towns`), until Ctrl-C or SIGTERM; then every server finishes its in-flight requests. Every
+/// address is bound before any is served: a port in use fails the whole start. Prints one
+/// line a town with its address (`gridmap serving on http://…/` when there is one town).
+pub async fn serve_towns(towns: Vec<(AppState, SocketAddr)>) -> std::io::Result<()> {
+    let mut bound = Vec::with_capacity(towns.len());
+    for (state, addr) in towns {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        bound.push((state, listener));
+    }
     // The first unknown username must not cost more than the next ones.
     auth::warm_up().await;
-    println!("gridmap serving on http://{local}/");
-    let last = state.clone();
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let term = async {
-            if let Ok(mut s) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                s.recv().await;
-            }
-        };
-        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-        tracing::info!("shutting down");
-    })
-    .await;
-    // The store is closed off the runtime's threads: the PostgreSQL client blocks (on a runtime
-    // of its own) when it closes, which a runtime thread must not do.
-    let _ = tokio::task::spawn_blocking(move || drop(last)).await;
-    served
+    let several = bound.len() > 1;
+    for (state, listener) in &bound {
+        let local = listener.local_addr()?;
+        if several {
+            println!(
+                "gridmap serving town {} on http://{local}/",
+                state.project().town.code
+            );
+        } else {
+            println!("gridmap serving on http://{local}/");
+        }
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for (state, listener) in bound {
+        let mut stopped = stopped.clone();
+        servers.spawn(async move {
+            let last = state.clone();
+            let served = axum::serve(
+                listener,
+                app(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+            // The store is closed off the runtime's threads: the PostgreSQL client blocks (on
+            // a runtime of its own) when it closes, which a runtime thread must not do.
+            let _ = tokio::task::spawn_blocking(move || drop(last)).await;
+            served
+        });
+    }
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    let mut result = Ok(());
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+        // A server that stops on its own (its listener failed) stops the others.
+        Some(ended) = servers.join_next() => result = flatten(ended),
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    while let Some(ended) = servers.join_next().await {
+        if result.is_ok() {
+            result = flatten(ended);
+        }
+    }
+    result
+}
+
+fn flatten(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    ended.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
