@@ -233,13 +233,11 @@ pub fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
 
 /// Runs `body` on the demo town in a GeoPackage, then on the same town in a PostgreSQL
 /// database of its own (`GRIDMAP_TEST_PG`; issue 25): every request of the test, and every
-/// answer it checks, on both stores. `served` adds the test file's users and serves the store.
+/// answer it checks, on both stores. `served` adds the test file's users and serves the store
+/// (with whatever else the test needs to know of it).
 /// The PostgreSQL client is synchronous: the store is made and dropped off the async runtime,
 /// as the server itself calls it.
-pub fn on_each_store(
-    served: impl Fn(Box<dyn ProjectStore>) -> AppState,
-    body: impl AsyncFn(AppState),
-) {
+pub fn on_each_store<T: Clone>(served: impl Fn(Box<dyn ProjectStore>) -> T, body: impl AsyncFn(T)) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
