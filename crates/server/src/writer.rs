@@ -45,8 +45,8 @@ struct Job {
 /// The visit writer's niceness (Linux: of this thread alone). Visits are bulk work that a
 /// campaign's clients send as fast as they are answered; grid edits and map reads are people
 /// waiting. At nice 0 the district's full mix (`bench/run_live.sh`) gave 4,379 visits/s and an
-/// edit p99 of 764 ms; at 5, 3,302 visits/s (p99 39 ms, the target is 2,000/s within 50 ms), edit
-/// p99 373 ms and read p99 230 instead of 265 ms; at 10 the visits' p99 passed 50 ms
+/// edit p99 of 764 ms; at 5, 3,302–3,512 visits/s (p99 37–39 ms; the target is 2,000/s within
+/// 50 ms), edit p99 373–432 ms and reads' p99 about 10% lower; at 10 the visits' p99 passed 50 ms
 /// (`docs/benchmarks.md`, session 17). Lowering a thread's priority needs no privilege.
 const WRITER_NICE: i32 = 5;
 
@@ -94,11 +94,7 @@ impl Writer {
 }
 
 fn run(shared: &Weak<Shared>, rx: &Receiver<Job>) {
-    if let Err(e) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), WRITER_NICE)
-    {
-        tracing::warn!(error = %e, "cannot lower the visit writer's priority");
-    }
+    crate::priority::lower_this_thread(WRITER_NICE, "visit writer");
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
