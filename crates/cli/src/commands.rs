@@ -714,10 +714,8 @@ fn run_assign(args: AssignArgs, verbose: bool) -> Result<ExitCode> {
             String::new()
         }
     );
-    // Freeing a million records, the grids and their index one by one only delays the exit
-    // (the kernel takes the memory back at once).
-    std::mem::forget((assigned, chunks, index, defects));
-    std::mem::forget(layer);
+    // Freeing a million records one by one only delays the exit.
+    std::mem::forget(assigned);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -652,19 +652,11 @@ impl Context<'_> {
 
     /// [`text`](Self::text), taken out of the feature instead of copied.
     fn take_text(&self, f: &mut RawFeature, slot: usize) -> Option<String> {
-        match f.properties[slot].take() {
-            Some(Value::String(s)) if !s.is_empty() => Some(s),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }
+        as_text(f.properties[slot].take())
     }
 
     fn text(&self, f: &RawFeature, slot: usize) -> Option<String> {
-        match &f.properties[slot] {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }
+        as_text(f.properties[slot].clone())
     }
 
     fn count(
@@ -799,6 +791,15 @@ impl Context<'_> {
             out.push(Polygon::new(exterior, interiors));
         }
         Ok((MultiPolygon(out), defects))
+    }
+}
+
+/// A property as text: a non-empty string, or a number as written; `None` otherwise.
+fn as_text(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -603,9 +603,9 @@ impl GpkgStore {
     }
 
     /// Bounds this connection's page cache to `mib` MiB (opened with 256 MiB, which bulk
-    /// imports and whole-layer reads need); pages beyond it are freed at once. A server sets a
-    /// small one after loading the project: it reads the layers once and from then on writes
-    /// visits and grids, so the 256 MiB the load filled are memory it never reads again.
+    /// imports need); pages beyond it are freed at once. A server sets a small one before it
+    /// loads the project: it reads each layer once and from then on writes visits and grids, so
+    /// a large cache would only hold pages it never reads again.
     pub fn set_page_cache(&self, mib: u32) -> Result<()> {
         self.conn
             .pragma_update(None, "cache_size", -(i64::from(mib) * 1024))?;
