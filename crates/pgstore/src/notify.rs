@@ -132,6 +132,14 @@ impl PgStore {
     pub fn reopen(&self) -> Result<PgStore> {
         store_on(&self.config, &self.town)
     }
+
+    /// Opens the same town again, each call on a new connection (a pool's connections).
+    pub fn opener(&self) -> gridmap_store::Opener {
+        let (config, town) = (self.config.clone(), self.town.clone());
+        std::sync::Arc::new(
+            move || Ok(Box::new(store_on(&config, &town)?) as Box<dyn ProjectStore>),
+        )
+    }
 }
 
 impl Listener {

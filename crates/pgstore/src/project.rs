@@ -68,8 +68,8 @@ impl ProjectStore for PgStore {
     fn towns_under(&self, division: &str) -> Result<Vec<gridmap_store::TownFigures>> {
         PgStore::towns_under(self, division)
     }
-    fn reopen(&self) -> Result<Box<dyn ProjectStore>> {
-        Ok(Box::new(PgStore::reopen(self)?))
+    fn opener(&self) -> Result<gridmap_store::Opener> {
+        Ok(PgStore::opener(self))
     }
 
     fn visit_worker(&self, id: &str) -> Result<Option<String>> {

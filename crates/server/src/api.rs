@@ -603,18 +603,14 @@ pub async fn post_visit(
         ));
     }
     if let Some(house) = &v.house {
-        // SQLite, off the runtime's threads (the writer may hold the store for a commit).
+        // Off the runtime's threads, on a connection the visit writer does not hold.
         let (shared, house, building) = (state.0.clone(), house.clone(), v.building.clone());
-        let known = tokio::task::spawn_blocking(move || {
-            shared
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let known = crate::blocking(move || {
+            crate::pool::read_store(&shared)?
                 .house_in_building(&house, &building)
+                .map_err(|e| AppError::Internal(e.to_string()))
         })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .await?;
         if !known {
             return Err(AppError::BadRequest(
                 "house is not a house of this building in the register".into(),
@@ -658,10 +654,7 @@ pub async fn post_visit(
         Err(e) if v.client_id.is_some() => {
             let (shared, key) = (state.0.clone(), id.clone());
             let worker = crate::blocking(move || {
-                shared
-                    .store
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                crate::pool::read_store(&shared)?
                     .visit_worker(&key)
                     .map_err(|e| AppError::Internal(e.to_string()))
             })

@@ -268,10 +268,7 @@ async fn restore_session(state: &AppState, token: &str) -> Option<Session> {
     }
     let (shared, hash) = (state.0.clone(), token_hash(token));
     let found = crate::blocking(move || {
-        let store = shared
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = crate::pool::read_store(&shared)?;
         let Some((username, expires_unix)) = store
             .session(&hash)
             .map_err(|e| AppError::Internal(e.to_string()))?

@@ -64,10 +64,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
         let p = st.project();
         let scope = u.scope(&p);
         let key = st.0.register_key.as_ref().ok_or_else(no_key)?;
-        let store =
-            st.0.store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = crate::pool::read_store(&st.0)?;
         let seen: Vec<Declaration> = store
             .pending_declarations(key, view)
             .map_err(internal)?
@@ -98,11 +95,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
 /// there is no such pending declaration or the user does not see it, 403 when they see it but
 /// may not review.
 fn reviewable(state: &AppState, user: &AuthUser, id: i64) -> Result<(), AppError> {
-    let place = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    let place = crate::pool::read_store(&state.0)?
         .declaration_place(id)
         .map_err(internal)?;
     let p = state.project();

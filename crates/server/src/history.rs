@@ -35,12 +35,7 @@ fn versions_in_scope_now(
     code: &str,
 ) -> Result<Vec<GridVersion>, AppError> {
     let p = state.project();
-    let history = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .grid_history(code)?;
+    let history = crate::pool::read_store(&state.0)?.grid_history(code)?;
     // Today's village when the grid exists, else the one its last version recorded.
     let village = match p.grid(code) {
         Some(g) => g.grid.village.clone(),

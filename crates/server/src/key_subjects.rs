@@ -99,11 +99,7 @@ fn list_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
     user.require(Role::sees_key_subjects)?;
     let key = key(&state)?;
     let p = state.project();
-    let store = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let store = crate::pool::read_store(&state.0)?;
     let all = store
         .key_subjects(key)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -173,9 +169,7 @@ pub async fn create(
         // of another.
         let (st, building) = (state.clone(), body.building.clone());
         let known = crate::blocking(move || {
-            st.0.store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            crate::pool::read_store(&st.0)?
                 .house_in_building(&house, &building)
                 .map_err(|e| AppError::Internal(e.to_string()))
         })
@@ -232,9 +226,7 @@ pub async fn update(
     }
     let (st, subject) = (state.clone(), id.clone());
     let building = crate::blocking(move || {
-        st.0.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::pool::read_store(&st.0)?
             .key_subject_building(&subject)
             .map_err(|e| AppError::Internal(e.to_string()))
     })

@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod people;
 pub mod plans;
 pub mod plates;
+pub mod pool;
 mod priority;
 pub mod problems;
 pub mod progress;

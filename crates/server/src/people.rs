@@ -56,11 +56,7 @@ fn building_now(state: AppState, user: AuthUser, id: String) -> Result<Json<Valu
         (visits, live.outcome(i as usize).map(|o| o.as_str()))
     };
     let clear = user.can(Role::sees_people_clear);
-    let store = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let store = crate::pool::read_store(&state.0)?;
     let houses: Vec<_> = store
         .houses()
         .map_err(|e| AppError::Internal(e.to_string()))?
@@ -142,10 +138,7 @@ pub async fn audit(State(state): State<AppState>, user: AuthUser) -> Result<Json
 
 fn audit_now(state: AppState, user: AuthUser) -> Result<Json<Value>, AppError> {
     user.require(Role::reads_audit)?;
-    let store = state
-        .0
-        .store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(Json(json!({"entries": store.audit_log()?})))
+    Ok(Json(
+        json!({"entries": crate::pool::read_store(&state.0)?.audit_log()?}),
+    ))
 }

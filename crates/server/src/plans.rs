@@ -600,7 +600,7 @@ pub async fn save(
 #[utoipa::path(get, path = "/api/plans", tag = "planning", responses((status = 200, description = "Saved plans: id, name, village, saved_by, saved_at, grids, adopted", body = Object)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
     let st = state.clone();
-    let plans = crate::reading(move || Ok(lock(&st.0.store).plans()?)).await?;
+    let plans = crate::reading(move || Ok(crate::pool::read_store(&st.0)?.plans()?)).await?;
     let town = state.project().town.code.clone();
     let mine: Vec<_> = plans
         .into_iter()
@@ -616,7 +616,7 @@ async fn saved(
     id: i64,
 ) -> Result<gridmap_store::plans::SavedPlan, AppError> {
     let st = state.clone();
-    let plan = crate::reading(move || Ok(lock(&st.0.store).plan(id)?))
+    let plan = crate::reading(move || Ok(crate::pool::read_store(&st.0)?.plan(id)?))
         .await?
         .ok_or_else(|| AppError::NotFound(format!("plan {id}")))?;
     if !may_plan(user, &state.project().town.code, &plan.entry.village) {

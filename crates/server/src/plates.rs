@@ -517,14 +517,7 @@ pub async fn declare(
     }
     let st = state.clone();
     let t = token.clone();
-    let plate = crate::blocking(move || {
-        let store =
-            st.0.store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(store.plate(&t)?)
-    })
-    .await?;
+    let plate = crate::blocking(move || Ok(crate::pool::read_store(&st.0)?.plate(&t)?)).await?;
     let Some(plate) = plate else {
         limits.unknown(client, Instant::now());
         return Err(AppError::TooManyRequests);

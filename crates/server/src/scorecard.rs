@@ -71,16 +71,12 @@ fn scorecard_now(state: &AppState, user: &AuthUser) -> Result<Scorecard, AppErro
     let scope = user.scope(&p);
     let building_at = |b: &str| p.building_by_id.get(b).map(|&i| i as usize);
     let (houses, key_subjects, plates, reconciliation) = {
-        let store = state
-            .0
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = crate::pool::read_store(&state.0)?;
         (
             store.scorecard_houses(&building_at),
             store.key_subject_counts(&building_at),
             store.plates_in_use(),
-            gridmap_store::scorecard::reconciliation_counts(store.as_ref()),
+            gridmap_store::scorecard::reconciliation_counts(&*store),
         )
     };
     let houses = houses?;

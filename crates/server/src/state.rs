@@ -503,6 +503,9 @@ pub struct Shared {
     /// The project store (a GeoPackage file, or a town of a PostgreSQL database); every write
     /// goes through it, one at a time.
     pub store: Mutex<Box<dyn ProjectStore>>,
+    /// Connections of their own for reads that need not wait for the writers
+    /// ([`crate::pool`]); `None` when the store cannot open another.
+    pub readers: Option<crate::pool::ReadPool>,
     /// The current snapshot of the project: readers clone the `Arc` and read without locks
     /// held; a write builds a new snapshot and swaps it in.
     pub project: RwLock<Arc<Project>>,
@@ -658,6 +661,7 @@ impl AppState {
             Err(e) => return Err(e.into()),
         };
         let state = AppState(Arc::new_cyclic(|me| Shared {
+            readers: crate::pool::read_pool(store.as_ref()),
             store: Mutex::new(store),
             project: RwLock::new(Arc::new(project)),
             users: RwLock::new(users),

@@ -25,9 +25,7 @@ fn sees(state: &AppState, user: &AuthUser, t: &gridmap_store::reconcile::Task) -
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
     let st = state.clone();
     let tasks = crate::reading(move || {
-        st.0.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::pool::read_store(&st.0)?
             .open_tasks(None)
             .map_err(|e| AppError::Internal(e.to_string()))
     })
@@ -53,11 +51,7 @@ pub async fn done(
     user.require(Role::records_visits)?;
     let st = state.clone();
     let task = crate::blocking(move || {
-        let store =
-            st.0.store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        store
+        crate::pool::read_store(&st.0)?
             .open_tasks(None)
             .map(|ts| ts.into_iter().find(|t| t.id == id))
             .map_err(|e| AppError::Internal(e.to_string()))

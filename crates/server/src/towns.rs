@@ -2,7 +2,8 @@
 //! (a `town_supervisor` or `planner` scoped at a division code above the town, see
 //! [`gridmap_users::division_holds`]) reads to rank the towns under them. The figures come from
 //! the database that holds the towns ([`gridmap_store::ProjectStore::towns_under`]), read on a
-//! connection of its own so that the writers of this town never wait for it.
+//! connection of the read pool ([`crate::pool`]) so that the writers of this town never wait
+//! for it.
 //!
 //! # Performance
 //! The ranking reads every building and the latest visit of each from the database: 3.6–4.1 s
@@ -56,15 +57,7 @@ pub async fn towns(State(state): State<AppState>, user: AuthUser) -> Result<Resp
     let st = state.clone();
     crate::api::shared_answer(&state, key, TOWNS_FRESH, move || {
         let state = st;
-        let own = {
-            let store = state
-                .0
-                .store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            store.reopen()?
-        };
-        let figures = own.towns_under(&division)?;
+        let figures = crate::pool::read_store(&state.0)?.towns_under(&division)?;
         Ok(TownsAnswer {
             towns: ranked(figures),
             division,

@@ -175,6 +175,54 @@ fn without_the_key_people_are_not_served() {
     );
 }
 
+/// Reads of the store (a building's people, the audit log, a grid's history, the plans, the
+/// tasks) are answered while a write holds the served store: they run on the read pool's
+/// connections (`crate::pool`), not behind the lock the visit writer holds for its commits.
+#[test]
+fn reads_of_the_store_do_not_wait_for_a_write() {
+    on_each_store(
+        |s| served(s, true),
+        async |(st, building, grid)| {
+            // Signing in keeps the session through the served store: before the lock is taken.
+            let worker = common::login(&st, "worker").await;
+            let admin = common::login(&st, "admin").await;
+            let (locked_tx, locked) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let shared = st.0.clone();
+            let writer = std::thread::spawn(move || {
+                let _held = shared.store.lock().unwrap();
+                locked_tx.send(()).unwrap();
+                let _ = released.recv();
+            });
+            locked.recv().unwrap();
+            let reads = [
+                (format!("/api/buildings/{building}"), &worker),
+                ("/api/audit".to_string(), &admin),
+                (format!("/api/grids/{grid}/history"), &admin),
+                ("/api/plans".to_string(), &admin),
+                ("/api/tasks".to_string(), &worker),
+            ];
+            for (uri, token) in reads {
+                let answered = tokio::time::timeout(
+                    std::time::Duration::from_secs(60),
+                    common::call(&st, "GET", &uri, Some(token), None, &[]),
+                )
+                .await;
+                let Ok((status, v)) = answered else {
+                    release.send(()).unwrap();
+                    panic!("GET {uri} waited for the store's write lock");
+                };
+                assert_eq!(status, StatusCode::OK, "GET {uri}: {v}");
+            }
+            // The clear read was audited on a pooled connection, and is read back on another.
+            let (_, v) = common::call(&st, "GET", "/api/audit", Some(&admin), None, &[]).await;
+            assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+            release.send(()).unwrap();
+            writer.join().unwrap();
+        },
+    );
+}
+
 #[test]
 fn the_panel_names_the_standard_addresses_of_the_building() {
     on_each_store(

@@ -37,7 +37,7 @@ pub mod transfer;
 pub mod wkb;
 
 pub use gpkg::{Checkpointer, GpkgStore};
-pub use project::{ChangeFeed, ChangeKind, ChangeNote, ProjectStore, TownFigures};
+pub use project::{ChangeFeed, ChangeKind, ChangeNote, Opener, ProjectStore, TownFigures};
 
 use geo::MultiPolygon;
 use gridmap_core::model::{

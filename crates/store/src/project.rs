@@ -32,6 +32,13 @@ use crate::registers::{
 use crate::scorecard::{HouseCount, PlatesInUse};
 use crate::{AuditEntry, GpkgStore, Result, Store, StoreError, User};
 
+/// Opens a store again on a connection of its own ([`ProjectStore::opener`]).
+pub type Opener = std::sync::Arc<dyn Fn() -> Result<Box<dyn ProjectStore>> + Send + Sync>;
+
+/// The page cache of a store opened again by [`ProjectStore::opener`] for short reads: the
+/// served connection keeps the large one.
+const REOPENED_PAGE_CACHE_MIB: u32 = 2;
+
 /// A register operation's result (see [`RegisterError`]).
 type RegisterResult<T> = std::result::Result<T, RegisterError>;
 
@@ -105,11 +112,17 @@ pub trait ProjectStore: Store + Send {
         unsupported(DIVISIONS)
     }
 
-    /// The same data on a connection of its own, for a long read that must not hold the
-    /// served store (whose lock the writers wait for). Stores without connections answer
-    /// [`StoreError::Unsupported`].
-    fn reopen(&self) -> Result<Box<dyn ProjectStore>> {
+    /// How to open the same data again, each time on a connection of its own: what a pool of
+    /// readers is made of (the server's reads that must not wait for its writers). Stores
+    /// without connections answer [`StoreError::Unsupported`].
+    fn opener(&self) -> Result<Opener> {
         unsupported("a second connection")
+    }
+
+    /// The same data on a connection of its own (see [`ProjectStore::opener`]), for a long read
+    /// that must not hold the served store (whose lock the writers wait for).
+    fn reopen(&self) -> Result<Box<dyn ProjectStore>> {
+        (self.opener()?)()
     }
 
     // ---- Accounts: users, sessions, the audit log ----------------------------------------
@@ -394,6 +407,16 @@ pub trait ProjectStore: Store + Send {
 impl ProjectStore for GpkgStore {
     fn as_gpkg(&self) -> Option<&GpkgStore> {
         Some(self)
+    }
+    fn opener(&self) -> Result<Opener> {
+        let Some(path) = self.path() else {
+            return unsupported("a second connection to an in-memory project");
+        };
+        Ok(std::sync::Arc::new(move || {
+            let store = GpkgStore::open(&path)?;
+            store.set_page_cache(REOPENED_PAGE_CACHE_MIB)?;
+            Ok(Box::new(store) as Box<dyn ProjectStore>)
+        }))
     }
     fn each_visit_from(
         &self,
