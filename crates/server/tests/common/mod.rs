@@ -238,20 +238,29 @@ pub fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
 /// The PostgreSQL client is synchronous: the store is made and dropped off the async runtime,
 /// as the server itself calls it.
 pub fn on_each_store<T: Clone>(served: impl Fn(Box<dyn ProjectStore>) -> T, body: impl AsyncFn(T)) {
+    on_each_store_at(|s, _| served(s), body);
+}
+
+/// [`on_each_store`], where `served` also gets the PostgreSQL database's URL (`None` for the
+/// GeoPackage), for a test that checks the tables themselves.
+pub fn on_each_store_at<T: Clone>(
+    served: impl Fn(Box<dyn ProjectStore>, Option<&str>) -> T,
+    body: impl AsyncFn(T),
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let st = served(Box::new(demo_store(&dir.path().join("p.gpkg"))));
+    let st = served(Box::new(demo_store(&dir.path().join("p.gpkg"))), None);
     runtime.block_on(body(st.clone()));
     drop(st);
     let Some(url) = pg_url() else { return };
     let db = PgDatabase::new(&url);
     let mut store = gridmap_pgstore::PgStore::create(&db.url, "310101001", "演示镇").unwrap();
     fill_demo(&mut store);
-    let st = served(Box::new(store));
+    let st = served(Box::new(store), Some(&db.url));
     eprintln!("the same test on PostgreSQL");
     runtime.block_on(body(st.clone()));
     // The runtime's tasks first: the last handle on the state is then this one.
