@@ -5,7 +5,9 @@
 use geo::{Coord, LineString, MultiPoint, MultiPolygon, Point, Polygon, Rect, polygon};
 use gridmap_core::index::footprint_bbox;
 use gridmap_core::model::{Address, Building, Footprint, Grid};
-use gridmap_core::validate::{Before, Coverage, CoverageInput, Options, revalidate, validate};
+use gridmap_core::validate::{
+    Before, Coverage, CoverageInput, Options, revalidate, revalidate_into, validate,
+};
 use proptest::prelude::*;
 
 /// Degrees per lattice cell (about 1 km near Shanghai), and per jitter step.
@@ -267,23 +269,26 @@ proptest! {
         let mut grids: Vec<Grid> = placed.iter().map(|p| p.grid.clone()).collect();
         let mut coverage = validate(&coverage_input(&grids, &buildings, boundary.as_ref(), &addresses), &options, &mut |_| {});
         let mut serial = 0;
+        // As the server does: the coverage before last hands its vector to the next one.
+        let mut spare = Vec::new();
         for ops in &steps {
             for op in ops {
                 apply(&mut placed, op, &mut serial);
             }
             let next: Vec<Grid> = placed.iter().map(|p| p.grid.clone()).collect();
-            let incremental = revalidate(
+            let incremental = revalidate_into(
                 Before { grids: &grids, report: &coverage.report, assignments: &coverage.assignments },
                 &coverage_input(&next, &buildings, boundary.as_ref(), &addresses),
                 &options,
                 &near(&buildings),
+                std::mem::take(&mut spare),
             );
             prop_assert!(incremental.delta.is_some(), "validated in full");
             let incremental = incremental.coverage;
             let full = validate(&coverage_input(&next, &buildings, boundary.as_ref(), &addresses), &options, &mut |_| {});
             assert_same(&incremental, &full);
             grids = next;
-            coverage = incremental;
+            spare = std::mem::replace(&mut coverage, incremental).assignments;
         }
     }
 }

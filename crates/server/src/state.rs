@@ -341,7 +341,7 @@ impl Project {
         grids: Vec<StoredGrid>,
     ) -> Project {
         use gridmap_core::validate::{
-            Before, CoverageInput, Options, Revalidation, revalidate, validate,
+            Before, CoverageInput, Options, Revalidation, revalidate_into, validate,
         };
         let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
         let input = CoverageInput {
@@ -366,7 +366,7 @@ impl Project {
                 report: &old.report,
                 assignments: &old.assignment,
             };
-            revalidate(before, &input, &options, &near)
+            revalidate_into(before, &input, &options, &near, spare_assignment())
         } else {
             Revalidation {
                 coverage: validate(&input, &options, &mut |_| {}),
@@ -573,6 +573,38 @@ pub fn drop_later(value: impl Send + 'static) {
     }
 }
 
+/// The emptied assignment vector of a replaced snapshot, for the next grid edit's snapshot to
+/// fill ([`gridmap_core::validate::revalidate_into`]): a district's million assignments are
+/// 24 MB, and writing them into fresh memory faulted in ~6,000 pages an edit (two fifths of
+/// its validation; `docs/benchmarks.md`, session 18). One vector is kept, the largest.
+static SPARE_ASSIGNMENT: Mutex<Vec<Assignment>> = Mutex::new(Vec::new());
+
+/// An assignment vector on its way to [`SPARE_ASSIGNMENT`]: emptied where it is dropped (the
+/// thread that frees snapshots), so that the next edit finds it ready.
+struct SpareAssignment(Vec<Assignment>);
+
+impl Drop for SpareAssignment {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.0);
+        v.clear();
+        let mut spare = SPARE_ASSIGNMENT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if v.capacity() > spare.capacity() {
+            *spare = v;
+        }
+    }
+}
+
+/// The spare assignment vector, if any (see [`SPARE_ASSIGNMENT`]).
+fn spare_assignment() -> Vec<Assignment> {
+    std::mem::take(
+        &mut *SPARE_ASSIGNMENT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 /// Freeing a district's snapshot (the report's strings, the grids' rings, the member lists,
 /// the assignment: a few hundred thousand allocations) takes tens of milliseconds, and it
 /// happens wherever the last reference goes: in the swap under the locks the visit writer and
@@ -589,7 +621,7 @@ impl Drop for Project {
         drop_later((
             take(&mut self.grids),
             take(&mut self.grid_models),
-            take(&mut self.assignment),
+            SpareAssignment(take(&mut self.assignment)),
             take(&mut self.grid_buildings),
             take(&mut self.grid_by_code),
             take(&mut self.report),
