@@ -170,6 +170,16 @@ describe('the towns of a division', { skip: PG ? false : 'GRIDMAP_TEST_PG is not
     await page.context().close();
   });
 
+  test('on a phone the towns fit the screen (the table scrolls in its box)', async () => {
+    const page = await signIn(browser, server.url, 'district', { viewport: { width: 390, height: 844 } });
+    await page.click('#tabs [data-view=dashboard]');
+    await page.waitForSelector('#towns-table tr[data-code]');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 390);
+    await screenshot(page, '23-division-towns-phone');
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
   for (const user of ['admin', 'supervisor']) {
     test(`the town’s own ${user} (403 from /api/towns) sees no towns section, and is not asked`, async () => {
       assert.equal((await api(server.url, user, '/api/towns')).status, 403);
