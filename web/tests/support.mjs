@@ -36,8 +36,18 @@ export async function startServer() {
   const source = demoProject();
   const project = join(mkdtempSync(join(tmpdir(), 'gridmap-serve-')), 'demo.gpkg');
   copyFileSync(source, project);
-  const child = spawn(gridmap, ['serve', project, '--bind', '127.0.0.1:0',
-    '--campaign-start', '2026-11-01', '--campaign-end', '2026-12-31'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = await serve([project, '--campaign-start', '2026-11-01', '--campaign-end', '2026-12-31']);
+  return { ...server, project };
+}
+
+/**
+ * `gridmap serve PROJECT [ARGS…] --bind 127.0.0.1:0` (`args` starts with the project: a file
+ * or a `postgres://` URL) with the web app embedded in the binary; `{url, stop}`, `stop()`
+ * sending SIGTERM.
+ */
+export async function serve(args) {
+  if (!existsSync(gridmap)) throw new Error(`${gridmap} is missing: build it with cargo build -p gridmap-cli`);
+  const child = spawn(gridmap, ['serve', ...args, '--bind', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   const url = await new Promise((ok, fail) => {
@@ -50,9 +60,14 @@ export async function startServer() {
   });
   return {
     url,
-    project,
     stop: () => new Promise((ok) => { child.once('exit', ok); child.kill('SIGTERM'); }),
   };
+}
+
+/** Runs `gridmap ARGS…` (the demo key in its environment), `input` on its standard input;
+ * what it printed. Throws, with its standard error, when it fails. */
+export function gridmapRun(args, input = '') {
+  return execFileSync(gridmap, args, { env, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 /** Headless Debian Chromium with WebGL2 on SwiftShader (see shared/notes/browser-tests.md). */

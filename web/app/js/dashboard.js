@@ -1,8 +1,9 @@
 // The progress dashboard: per grid or per village, the visit rate, the linkage rate, the rate
 // expected by today and the ranking, exactly as GET /api/stats gives them; a chart of visits
-// over time against the expected line; export of the same table to XLSX.
+// over time against the expected line; export of the same table to XLSX. Above them, for a
+// district's or city's user, the towns of their division ranked as GET /api/towns gives them.
 
-import { download, get } from './api.js';
+import { ApiError, download, get } from './api.js';
 import { num, pct, t } from './i18n.js';
 import { el, svg } from './dom.js';
 
@@ -13,6 +14,14 @@ export class Dashboard {
     this.by = 'grid';
     this.focus = null; // {by, code} of the chart, null for everything in scope
     this.sort = null; // {key, dir} of the table, null for the server's ranking
+    // The towns of the user's division: their own section, filled when /api/towns answers
+    // (seconds for a big district), so that nothing else waits for it.
+    this.townsBox = el('section', { id: 'towns' });
+    this.towns = null; // {division, towns, own}: the answer, and this server's town's code
+    this.townsSort = null; // {key, dir} of the towns table, null for the server's ranking
+    this.townsRefused = false; // no division's user, or refused (403, 501): no towns here
+    this.townsAsked = null; // the latest ask: an answer to an older one is dropped
+    this.town = null; // the code of the town this server serves
   }
 
   /** Switches between grids and villages: the chart goes back to everything in scope. */
@@ -25,9 +34,14 @@ export class Dashboard {
 
   /** Sorts the table by column `key` (numbers, or codes and names), a second click reversing. */
   sortBy(key) {
-    const dir = this.sort?.key === key && this.sort.dir === 'desc' ? 'asc' : 'desc';
-    this.sort = { key, dir };
+    this.sort = nextSort(this.sort, key);
     this.render();
+  }
+
+  /** Sorts the towns table by column `key`, as `sortBy` sorts the other. */
+  sortTownsBy(key) {
+    this.townsSort = nextSort(this.townsSort, key);
+    this.renderTowns();
   }
 
   /** The name of a row's grid or village, where gridmap knows it. */
@@ -36,31 +50,77 @@ export class Dashboard {
     return r.village_name ?? r.name ?? '';
   }
 
-  enter() { this.render(); }
+  enter() {
+    this.loadTowns();
+    this.render();
+  }
+
+  /**
+   * Asks a district's or city's user for the towns of their division and shows them when they
+   * come (seconds for a big district); meanwhile a loading line. Anyone else, or a refusal
+   * (403, or 501 from a store without divisions), gets nothing, and is not asked again.
+   */
+  async loadTowns() {
+    if (this.townsRefused) return;
+    const asked = {};
+    this.townsAsked = asked;
+    try {
+      // This server's town, which /health names: the row to mark.
+      this.town ??= (await get('/health')).town;
+    } catch {
+      return; // the server cannot be reached: the rest of the dashboard says so
+    }
+    // Whoever reaches the whole town from a scope that is not the town is a division's user:
+    // only they are asked, so that no one else's browser logs a refused request.
+    if (this.app.me.reach !== 'town' || this.app.me.scope === this.town) {
+      this.refuseTowns();
+      return;
+    }
+    this.townsBox.replaceChildren(el('p', { class: 'muted', id: 'towns-loading' }, t('towns_loading')));
+    let answer;
+    try {
+      answer = await get('/api/towns');
+    } catch (e) {
+      if (this.townsAsked !== asked) return;
+      if (e instanceof ApiError && [403, 501].includes(e.status)) this.refuseTowns();
+      else this.townsBox.replaceChildren(el('p', { class: 'error' }, t('error', { msg: e.message })));
+      return;
+    }
+    if (this.townsAsked !== asked) return;
+    this.towns = { ...answer, own: this.town };
+    this.renderTowns();
+  }
+
+  /** No towns for this user here: their section stays empty, and they are not asked again. */
+  refuseTowns() {
+    this.townsRefused = true;
+    this.townsBox.hidden = true;
+    this.townsBox.replaceChildren();
+  }
+
+  /** The towns of the division, ranked (or sorted by a column), this server's town marked. */
+  renderTowns() {
+    const { division, towns, own } = this.towns;
+    this.townsBox.replaceChildren(
+      el('h3', {}, t('towns_title'), ' ', el('span', { class: 'muted', id: 'towns-division' }, t('towns_division', { code: division }))),
+      el('table', { id: 'towns-table' },
+        headRow(TOWN_COLUMNS, this.townsSort, (k) => this.sortTownsBy(k)),
+        ...sorted(towns, this.townsSort, (r, k) => r[k]).map((r) => townRow(r, r.code === own))));
+  }
 
   leave() {}
 
   async render() {
-    this.page.replaceChildren(el('p', {}, t('loading')));
+    this.page.replaceChildren(this.townsBox, el('p', {}, t('loading')));
     const [stats, card] = await Promise.all([get(`/api/stats?by=${this.by}`), get('/api/scorecard')]);
     this.stats = stats;
-    const rows = [...stats.rows];
-    if (this.sort) {
-      const { key: k, dir } = this.sort;
-      const value = (r) => (k === 'name' ? this.nameOf(r) : r[k]);
-      rows.sort((a, b) => {
-        const [x, y] = [value(a), value(b)];
-        const c = typeof x === 'number' || typeof y === 'number'
-          ? (x ?? -Infinity) - (y ?? -Infinity)
-          : String(x ?? '').localeCompare(String(y ?? ''), 'zh-CN');
-        return dir === 'asc' ? c : -c;
-      });
-    }
+    const rows = sorted(stats.rows, this.sort, (r, k) => (k === 'name' ? this.nameOf(r) : r[k]));
     const sum = (k) => rows.reduce((a, r) => a + (r[k] ?? 0), 0);
     const households = sum('households');
     const visited = sum('visited_households');
     const key = this.by;
     this.page.replaceChildren(
+      this.townsBox,
       el('div', { class: 'row' },
         el('button', { id: 'by-grid', class: this.by === 'grid' ? 'primary' : '', onclick: () => this.setBy('grid') }, t('by_grid')),
         // Village totals need a village or town scope (the server refuses them to a grid's users).
@@ -83,17 +143,13 @@ export class Dashboard {
       el('h3', { id: 'chart-title' }, `${t('progress_chart')}${this.focus ? ` · ${this.focus.code}` : ''}`),
       el('div', { id: 'chart' }),
       el('table', { id: 'stats-table' },
-        el('tr', {}, ...[
+        headRow([
           ['rank', 'rank', true], [key, key === 'grid' ? 'grid' : 'village', false], ['name', 'unit_name', false],
           ['buildings', 'buildings', true], ['households', 'households', true],
           ['visited_households', 'visited_households', true], ['visit_rate', 'visit_rate', true],
           ['expected_rate', 'expected_rate', true], ['linkage_rate', 'linkage_rate', true],
           ['flagged_visits', 'flagged_visits', true],
-        ].map(([k, label, numeric]) => el('th', {
-          class: `sortable${numeric ? ' num' : ''}`, 'data-key': k, tabindex: 0,
-          'aria-sort': this.sort?.key === k ? (this.sort.dir === 'asc' ? 'ascending' : 'descending') : 'none',
-          onclick: () => this.sortBy(k), onkeydown: (e) => { if (e.key === 'Enter') this.sortBy(k); },
-        }, t(label), this.sort?.key === k ? (this.sort.dir === 'asc' ? ' ▲' : ' ▼') : ''))),
+        ], this.sort, (k) => this.sortBy(k)),
         ...rows.map((r) => el('tr', {
           class: `clickable${r.behind_schedule ? ' behind' : ''}`, 'data-code': r[key], tabindex: 0,
           onclick: () => { this.focus = { by: key, code: r[key] }; this.chart(); },
@@ -150,6 +206,57 @@ export class Dashboard {
       svg('text', { x: W - R, y: T + 12, 'text-anchor': 'end', fill: '#1a5fb4' }, `— ${t('actual')}`),
       svg('text', { x: W - R, y: T + 26, 'text-anchor': 'end' }, `- - ${t('expected')}`)));
   }
+}
+
+/** The sort after a click on column `key`: descending first, a second click reversing. */
+function nextSort(sort, key) {
+  return { key, dir: sort?.key === key && sort.dir === 'desc' ? 'asc' : 'desc' };
+}
+
+/**
+ * A copy of `rows` sorted by `sort` ({key, dir}; null keeps the server's order) on
+ * `value(row, key)`: numbers as numbers (none below all), codes and names in Chinese order.
+ */
+function sorted(rows, sort, value) {
+  const out = [...rows];
+  if (!sort) return out;
+  const { key: k, dir } = sort;
+  out.sort((a, b) => {
+    const [x, y] = [value(a, k), value(b, k)];
+    const c = typeof x === 'number' || typeof y === 'number'
+      ? (x ?? -Infinity) - (y ?? -Infinity)
+      : String(x ?? '').localeCompare(String(y ?? ''), 'zh-CN');
+    return dir === 'asc' ? c : -c;
+  });
+  return out;
+}
+
+/** A table's header row of `columns` ([key, label, numeric]), each sorting it by `onSort(key)`
+ * on a click or Enter, the sorted one marked. */
+function headRow(columns, sort, onSort) {
+  return el('tr', {}, ...columns.map(([k, label, numeric]) => el('th', {
+    class: `sortable${numeric ? ' num' : ''}`, 'data-key': k, tabindex: 0,
+    'aria-sort': sort?.key === k ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none',
+    onclick: () => onSort(k), onkeydown: (e) => { if (e.key === 'Enter') onSort(k); },
+  }, t(label), sort?.key === k ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : '')));
+}
+
+/** The towns table's columns: [key in /api/towns, label, numeric]. */
+const TOWN_COLUMNS = [
+  ['rank', 'rank', true], ['code', 'town', false], ['name', 'unit_name', false],
+  ['grids', 'grids', true], ['buildings', 'buildings', true], ['visited_buildings', 'visited_buildings', true],
+  ['households', 'households', true], ['visited_households', 'visited_households', true],
+  ['visit_rate', 'visit_rate', true],
+];
+
+/** A town's row of the towns table; `own` marks the town this server serves. */
+function townRow(r, own) {
+  return el('tr', { class: own ? 'own-town' : null, 'data-code': r.code, 'aria-current': own ? 'true' : null },
+    el('td', { class: 'num' }, String(r.rank)), el('td', {}, r.code),
+    el('td', { class: 'name' }, r.name, own ? el('span', { class: 'own-mark' }, t('towns_own')) : ''),
+    ...['grids', 'buildings', 'visited_buildings', 'households', 'visited_households']
+      .map((k) => el('td', { class: 'num' }, num(r[k]))),
+    el('td', { class: 'num visit-rate' }, pct(r.visit_rate)));
 }
 
 /** The eight rates of a scorecard card, each coloured by its grade against its target. */
