@@ -92,7 +92,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use geo::{Coord, Geometry, Point};
 use rayon::prelude::*;
 
-use crate::heatmap::{ColorScale, HEATMAP_SIZE, Kernel, clamp_radius, encode_png};
+use crate::heatmap::{ColorScale, HEATMAP_SIZE, Kernel, clamp_radius, encode_png, zeros};
 use crate::mvt::{EncodeOptions, Feature, Layer, Value, encode};
 use crate::tile::{TileId, lat_of, lon_of, world_fraction};
 
@@ -431,7 +431,7 @@ impl Pyramid {
         };
         let [dv, du] = self.densities(tile, radius_px, want_v, want_u);
         let ramp = Ramp::new(scale);
-        let mut rgba = vec![0u8; (HEATMAP_SIZE * HEATMAP_SIZE * 4) as usize];
+        let mut rgba = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE * 4) as usize);
         let mut any = false;
         match kind {
             HeatKind::Visited | HeatKind::Unvisited => {
@@ -445,17 +445,17 @@ impl Pyramid {
             }
             HeatKind::Coverage => {
                 let size = (HEATMAP_SIZE * HEATMAP_SIZE) as usize;
-                let zeros;
+                let empty;
                 let (dv, du) = match (dv, du) {
                     (None, None) => return None,
                     (Some(v), Some(u)) => (v, u),
                     (Some(v), None) => {
-                        zeros = vec![0f32; size];
-                        (v, zeros)
+                        empty = zeros::<f32>(size);
+                        (v, empty)
                     }
                     (None, Some(u)) => {
-                        zeros = vec![0f32; size];
-                        (zeros, u)
+                        empty = zeros::<f32>(size);
+                        (empty, u)
                     }
                 };
                 for ((px, &v), &u) in rgba.chunks_exact_mut(4).zip(&dv).zip(&du) {
@@ -611,7 +611,7 @@ impl Pyramid {
             let mut bins = [vec![0f64; 0], vec![0f64; 0]];
             for (k, want) in [want_v, want_u].into_iter().enumerate() {
                 if want {
-                    bins[k] = vec![0f64; bside * bside];
+                    bins[k] = zeros::<f64>(bside * bside);
                 }
             }
             for &(x, y, v, u) in pixels.iter().filter(near) {
@@ -636,12 +636,12 @@ impl Pyramid {
         let side = GRID + 2 * margin;
         let last = side as i64 - 1;
         let mut bins_v = if want_v {
-            vec![0f32; side * side]
+            zeros::<f32>(side * side)
         } else {
             Vec::new()
         };
         let mut bins_u = if want_u {
-            vec![0f32; side * side]
+            zeros::<f32>(side * side)
         } else {
             Vec::new()
         };
@@ -983,7 +983,7 @@ impl CellKernel {
                 0.0
             }
         };
-        let mut table = vec![0f32; side * side];
+        let mut table = zeros::<f32>(side * side);
         for dy in 0..side {
             for dx in 0..side {
                 let (x, y) = (dx as f32 - reach as f32, dy as f32 - reach as f32);
@@ -1001,7 +1001,7 @@ impl CellKernel {
         let r = self.reach as isize;
         let kside = 2 * self.reach + 1;
         let last = NODES as isize - 1;
-        let mut nodes = vec![0f32; NODES * NODES];
+        let mut nodes = zeros::<f32>(NODES * NODES);
         for by in 0..side {
             for bx in 0..side {
                 let w = bins[by * side + bx];
@@ -1047,7 +1047,7 @@ fn upsample(nodes: &[f32]) -> Vec<f32> {
         })
         .collect();
     // Rows first: NODES rows of 256 values.
-    let mut rows = vec![0f32; NODES * size];
+    let mut rows = zeros::<f32>(NODES * size);
     for ny in 0..NODES {
         let src = &nodes[ny * NODES..(ny + 1) * NODES];
         let dst = &mut rows[ny * size..(ny + 1) * size];
@@ -1055,7 +1055,7 @@ fn upsample(nodes: &[f32]) -> Vec<f32> {
             *d = src[i] + f * (src[i + 1] - src[i]);
         }
     }
-    let mut out = vec![0f32; size * size];
+    let mut out = zeros::<f32>(size * size);
     for (py, &(i, f)) in taps.iter().enumerate() {
         let (a, b) = (
             &rows[i * size..(i + 1) * size],
