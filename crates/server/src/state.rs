@@ -141,13 +141,16 @@ pub struct Project {
     pub tallied: Vec<Option<u32>>,
 }
 
-/// A one-thread pool for the validation of grid edits, so that an edit of a district never
-/// takes both cores from the visits and readers (`None` if it could not be made).
+/// The pool that validates grid edits (`None` if it could not be made): two threads, which
+/// share the renumbering of a district's million assignments. On two cores under a campaign's
+/// full load (`bench/run_live.sh`) one thread got half a core and the edits' p99 stayed at
+/// 307–416 ms; with two, 289–290 ms (the target is 300), while visits kept 3,400 a second within
+/// 37 ms and reads' p99 rose from ~157 to ~167 ms (`docs/benchmarks.md`, session 18).
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
+            .num_threads(2)
             .thread_name(|_| "gridmap-regrid".into())
             .build()
             .ok()
@@ -804,7 +807,7 @@ impl AppState {
         }
         let (town, villages) = (old.town.clone(), old.villages.clone());
         let started = Instant::now();
-        // One core for the new validation: the other keeps answering visits and readers.
+        // On the validation pool (two threads), not on a thread of the blocking pool.
         let next = match regrid_pool() {
             Some(pool) => pool.install(|| Project::regrid(&old, town, villages, grids)),
             None => Project::regrid(&old, town, villages, grids),

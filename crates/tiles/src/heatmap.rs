@@ -327,7 +327,6 @@ pub(crate) fn zeros<T: Copy + Default>(n: usize) -> Vec<T> {
     v
 }
 
-
 pub(crate) fn encode_png(rgba: &[u8]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(8 * 1024);
     {
