@@ -112,6 +112,17 @@ impl ProjectStore for PgStore {
     fn people(&self, key: &RegisterKey, view: View) -> RegisterResult<Vec<Person>> {
         PgStore::people(self, key, view)
     }
+    fn houses_of(&self, building: &str) -> RegisterResult<Vec<House>> {
+        PgStore::houses_of(self, building)
+    }
+    fn people_of(
+        &self,
+        key: &RegisterKey,
+        view: View,
+        building: &str,
+    ) -> RegisterResult<Vec<Person>> {
+        PgStore::people_of(self, key, view, building)
+    }
     fn people_by_building(&self) -> RegisterResult<HashMap<String, u64>> {
         PgStore::people_by_building(self)
     }

@@ -177,11 +177,20 @@ pub(crate) fn check_nul(rows: &[(&FormRow, String)]) -> Result<()> {
 /// Every house of `town`, in the order they were made, read on `client` (the store's
 /// connection or a transaction of it).
 pub(crate) fn houses_in(client: &mut impl GenericClient, town: &str) -> Result<Vec<House>> {
+    houses_where(client, town, None)
+}
+
+/// The houses of `town` in `building` (all of them for `None`), by id order.
+fn houses_where(
+    client: &mut impl GenericClient,
+    town: &str,
+    building: Option<&str>,
+) -> Result<Vec<House>> {
     Ok(client
         .query(
             "SELECT id, building, address_key, address, nature FROM houses
-             WHERE town = $1 ORDER BY fid",
-            &[&town],
+             WHERE town = $1 AND ($2::text IS NULL OR building = $2) ORDER BY fid",
+            &[&town, &building],
         )
         .db()?
         .iter()
@@ -205,12 +214,26 @@ pub(crate) fn people_in(
     key: &RegisterKey,
     view: View,
 ) -> Result<Vec<Person>> {
+    people_where(client, town, key, view, None)
+}
+
+/// The people of `town` in the houses of `building` (everyone for `None`), by id order; only
+/// they are decrypted.
+fn people_where(
+    client: &mut impl GenericClient,
+    town: &str,
+    key: &RegisterKey,
+    view: View,
+    building: Option<&str>,
+) -> Result<Vec<Person>> {
     let rows = client
         .query(
             "SELECT fid, id, house, name, id_number, occupation, employer, relation,
                marital_status, hukou_match, phone, residence
-             FROM people WHERE town = $1 ORDER BY fid",
-            &[&town],
+             FROM people WHERE town = $1 AND ($2::text IS NULL OR house IN
+               (SELECT id FROM houses WHERE town = $1 AND building = $2))
+             ORDER BY fid",
+            &[&town, &building],
         )
         .db()?;
     rows.iter()
@@ -463,6 +486,11 @@ impl PgStore {
         houses_in(&mut *self.lock(), &self.town)
     }
 
+    /// The houses of building `building`, by id order.
+    pub fn houses_of(&self, building: &str) -> Result<Vec<House>> {
+        houses_where(&mut *self.lock(), &self.town, Some(building))
+    }
+
     /// Each house's remarks, opened with the register key, by house id (houses without remarks
     /// are left out).
     pub fn house_remarks(&self, key: &RegisterKey) -> Result<FxHashMap<String, String>> {
@@ -673,6 +701,12 @@ impl PgStore {
     /// `view` is [`View::Clear`].
     pub fn people(&self, key: &RegisterKey, view: View) -> Result<Vec<Person>> {
         people_in(&mut *self.lock(), &self.town, key, view)
+    }
+
+    /// The people of the houses of building `building`, as [`people`](Self::people) reads
+    /// them: only they are decrypted.
+    pub fn people_of(&self, key: &RegisterKey, view: View, building: &str) -> Result<Vec<Person>> {
+        people_where(&mut *self.lock(), &self.town, key, view, Some(building))
     }
 
     /// The register statistics per grid or village, with the town's totals

@@ -551,6 +551,38 @@ fn assert_same_registers(b: &mut Both, key: &RegisterKey) {
         same!(b, |s| s.register_stats(by).unwrap());
     }
     same!(b, |s| s.fingerprint_scheme().unwrap());
+    // One building's houses and people (what the building panel reads): exactly what the
+    // whole lists hold of it, on both stores; a building without houses has nobody.
+    let mut buildings: Vec<String> =
+        b.pg.houses()
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| h.building)
+            .collect();
+    buildings.sort();
+    buildings.dedup();
+    buildings.push("no-such-building".into());
+    for building in &buildings {
+        let houses = same!(b, |s| s.houses_of(building).unwrap());
+        let expected: Vec<_> =
+            b.pg.houses()
+                .unwrap()
+                .into_iter()
+                .filter(|h| h.building.as_deref() == Some(building.as_str()))
+                .collect();
+        assert_eq!(format!("{houses:?}"), format!("{expected:?}"), "{building}");
+        let ids: Vec<&str> = houses.iter().map(|h| h.id.as_str()).collect();
+        for view in [View::Clear, View::Masked] {
+            let people = same!(b, |s| s.people_of(key, view, building).unwrap());
+            let expected: Vec<_> =
+                b.pg.people(key, view)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|p| ids.contains(&p.house.as_str()))
+                    .collect();
+            assert_eq!(format!("{people:?}"), format!("{expected:?}"), "{building}");
+        }
+    }
 }
 
 /// The PostgreSQL people rows of `town`: (id, the sealed ID number opened with `key`, the

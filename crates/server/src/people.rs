@@ -57,12 +57,9 @@ fn building_now(state: AppState, user: AuthUser, id: String) -> Result<Json<Valu
     };
     let clear = user.can(Role::sees_people_clear);
     let store = crate::pool::read_store(&state.0)?;
-    let houses: Vec<_> = store
-        .houses()
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .into_iter()
-        .filter(|h| h.building.as_deref() == Some(id.as_str()))
-        .collect();
+    let houses = store
+        .houses_of(&id)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let (people, note) = match &state.0.register_key {
         None => (
             Vec::new(),
@@ -70,16 +67,11 @@ fn building_now(state: AppState, user: AuthUser, id: String) -> Result<Json<Valu
         ),
         Some(key) => {
             let view = if clear { View::Clear } else { View::Masked };
-            let all = store
-                .people(key, view)
+            // Only this building's people are read and decrypted.
+            let people = store
+                .people_of(key, view, &id)
                 .map_err(|e| AppError::Internal(e.to_string()))?;
-            let ids: Vec<&str> = houses.iter().map(|h| h.id.as_str()).collect();
-            (
-                all.into_iter()
-                    .filter(|p| ids.contains(&p.house.as_str()))
-                    .collect::<Vec<_>>(),
-                None,
-            )
+            (people, None)
         }
     };
     if clear && !people.is_empty() {

@@ -214,6 +214,22 @@ pub trait ProjectStore: Store + Send {
         let _ = (key, view);
         unsupported(REGISTERS)
     }
+    /// The houses of one building ([`GpkgStore::houses_of`]).
+    fn houses_of(&self, building: &str) -> RegisterResult<Vec<House>> {
+        let _ = building;
+        unsupported(REGISTERS)
+    }
+    /// The people of one building's houses, masked unless `view` is clear; only they are
+    /// decrypted ([`GpkgStore::people_of`]).
+    fn people_of(
+        &self,
+        key: &RegisterKey,
+        view: View,
+        building: &str,
+    ) -> RegisterResult<Vec<Person>> {
+        let _ = (key, view, building);
+        unsupported(REGISTERS)
+    }
     /// People registered in each building ([`GpkgStore::people_by_building`]).
     fn people_by_building(&self) -> RegisterResult<HashMap<String, u64>> {
         unsupported(REGISTERS)
@@ -490,6 +506,17 @@ impl ProjectStore for GpkgStore {
     }
     fn people(&self, key: &RegisterKey, view: View) -> RegisterResult<Vec<Person>> {
         GpkgStore::people(self, key, view)
+    }
+    fn houses_of(&self, building: &str) -> RegisterResult<Vec<House>> {
+        GpkgStore::houses_of(self, building)
+    }
+    fn people_of(
+        &self,
+        key: &RegisterKey,
+        view: View,
+        building: &str,
+    ) -> RegisterResult<Vec<Person>> {
+        GpkgStore::people_of(self, key, view, building)
     }
     fn people_by_building(&self) -> RegisterResult<HashMap<String, u64>> {
         GpkgStore::people_by_building(self)

@@ -972,12 +972,27 @@ impl GpkgStore {
 
     /// Every house, by id order.
     pub fn houses(&self) -> Result<Vec<House>> {
+        self.houses_where(None)
+    }
+
+    /// The houses of building `building`, by id order.
+    pub fn houses_of(&self, building: &str) -> Result<Vec<House>> {
+        self.houses_where(Some(building))
+    }
+
+    /// The houses of `building` (every house for `None`), by id order.
+    fn houses_where(&self, building: Option<&str>) -> Result<Vec<House>> {
         self.ensure_register_tables()?;
-        let mut stmt = self.connection().prepare(
-            "SELECT id, building, address_key, address, nature FROM houses ORDER BY fid",
-        )?;
+        let mut stmt = self.connection().prepare(&format!(
+            "SELECT id, building, address_key, address, nature FROM houses {} ORDER BY fid",
+            if building.is_some() {
+                "WHERE building = ?1"
+            } else {
+                ""
+            }
+        ))?;
         let houses = stmt
-            .query_map([], |r| {
+            .query_map(rusqlite::params_from_iter(building), |r| {
                 Ok(House {
                     id: r.get(0)?,
                     building: r.get(1)?,
@@ -1139,13 +1154,34 @@ impl GpkgStore {
     /// Every person, with name, ID number and phone decrypted, then masked unless `view` is
     /// [`View::Clear`].
     pub fn people(&self, key: &RegisterKey, view: View) -> Result<Vec<Person>> {
+        self.people_where(key, view, None)
+    }
+
+    /// The people of the houses of building `building`, as [`people`](Self::people) reads
+    /// them: only they are decrypted.
+    pub fn people_of(&self, key: &RegisterKey, view: View, building: &str) -> Result<Vec<Person>> {
+        self.people_where(key, view, Some(building))
+    }
+
+    /// The people of `building`'s houses (everyone for `None`), by id order.
+    fn people_where(
+        &self,
+        key: &RegisterKey,
+        view: View,
+        building: Option<&str>,
+    ) -> Result<Vec<Person>> {
         use gridmap_core::register::{mask_id_number, mask_name, mask_phone};
         self.ensure_register_tables()?;
-        let mut stmt = self.connection().prepare(
+        let mut stmt = self.connection().prepare(&format!(
             "SELECT fid, id, house, name, id_number, occupation, employer, relation, marital_status,
-               hukou_match, phone, residence FROM people ORDER BY fid",
-        )?;
-        let mut rows = stmt.query([])?;
+               hukou_match, phone, residence FROM people {} ORDER BY fid",
+            if building.is_some() {
+                "WHERE house IN (SELECT id FROM houses WHERE building = ?1)"
+            } else {
+                ""
+            }
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(building))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let fid: i64 = r.get(0)?;
