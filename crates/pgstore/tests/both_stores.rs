@@ -1856,5 +1856,10 @@ fn a_rekey_keeps_pending_declarations_readable() {
     let (p, g) = on_both!(b, |s| s
         .pending_declarations(&key(), View::Clear)
         .unwrap_err());
-    assert_eq!(p.to_string(), g.to_string(), "the old key opens nothing");
+    // The row numbers are each store's own (PostgreSQL's run on across towns and test runs).
+    let column = |e: &RegisterError| match e {
+        RegisterError::Decrypt { column, .. } => *column,
+        other => panic!("not a decryption failure: {other}"),
+    };
+    assert_eq!(column(&p), column(&g), "the old key opens nothing");
 }
