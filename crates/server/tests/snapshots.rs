@@ -92,7 +92,8 @@ async fn a_heatmap_renders_to_the_snapshot() {
     let st = state(dir.path());
     let (status, png) = fetch(&st, "/heatmap/unvisited/15/27441/13387.png").await;
     assert_eq!(status, StatusCode::OK);
-    let decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    decoder.set_transformations(png::Transformations::EXPAND); // a palette PNG, as RGBA
     let mut reader = decoder.read_info().unwrap();
     let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut pixels).unwrap();

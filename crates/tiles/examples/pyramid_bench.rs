@@ -164,7 +164,8 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 }
 
 fn decode(png_bytes: &[u8]) -> Vec<u8> {
-    let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    dec.set_transformations(png::Transformations::EXPAND); // palette to RGBA
     let mut reader = dec.read_info().expect("a PNG we wrote");
     let mut buf = vec![0; reader.output_buffer_size().expect("small image")];
     let info = reader.next_frame(&mut buf).expect("a PNG we wrote");

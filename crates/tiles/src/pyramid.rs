@@ -44,7 +44,7 @@
 //!   position (cloud-in-cell), the node grid is convolved with the kernel tabulated on node
 //!   offsets (15 × 15 at radius 24), and each pixel is the bilinear interpolation of the
 //!   four nodes around it. The work is bounded whatever the data: ≤ 80² bins × 225 ≈ 1.4 M
-//!   multiply-adds per kind, so the colouring and the PNG encode dominate. Sharing and
+//!   multiply-adds per kind, so reading and sharing the pixels dominates. Sharing and
 //!   interpolating each blur by `f(1 − f)` cells² per axis at phase `f`, 11/64 on average over
 //!   the four phases of a pixel in its cell, which flattens peaks by ~4 %; the table is
 //!   therefore sharpened, `K − 11/64 · ΔK` (`Δ` the discrete Laplacian on the lattice), which
@@ -81,7 +81,8 @@
 //! fixed at build: new buildings or changed households mean building a new pyramid (0.15–0.3 s
 //! for 1 M points on two cores) and swapping it in.
 //!
-//! **Memory.** 24 bytes per cell of each level plus one per finest cell. Clustered like
+//! **Memory.** 24 bytes per cell of each level plus one per finest cell (and an eighth of a
+//! byte for the search fences, [`Level::fence`]). Clustered like
 //! buildings, 1 M points make 4.4 M cells, 107.5 MB ([`Pyramid::heap_bytes`],
 //! examples/pyramid_bench.rs); the levels finer than ~30 m hold about one cell per building
 //! and the coarse ones little. The bound is 11 cells per point (265 bytes), reached only by
@@ -92,7 +93,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use geo::{Coord, Geometry, Point};
 use rayon::prelude::*;
 
-use crate::heatmap::{ColorScale, HEATMAP_SIZE, Kernel, clamp_radius, encode_png, zeros};
+use crate::heatmap::{ColorScale, HEATMAP_SIZE, Kernel, Palette, clamp_radius, zeros};
 use crate::mvt::{EncodeOptions, Feature, Layer, Value, encode};
 use crate::tile::{TileId, lat_of, lon_of, world_fraction};
 
@@ -193,7 +194,14 @@ struct Level {
     /// Finest level only (empty elsewhere): the mean position of the cell's buildings on a
     /// 16 × 16 sub-grid, column in the high nibble, row in the low one.
     offsets: Vec<u8>,
+    /// Every `FENCE`th key: a binary search of this small array (a few KiB to 120 KiB, in
+    /// cache) leaves a run of `FENCE` keys to search, where a search of the whole level (8 MB
+    /// at the finest) missed the cache at every step. A heatmap tile makes ~80 searches.
+    fence: Vec<u64>,
 }
+
+/// Keys per fence post ([`Level::fence`]).
+const FENCE: usize = 64;
 
 impl Level {
     /// The finest level from records `(position key at POSITION_ZOOM, weight, visited)`
@@ -250,9 +258,22 @@ impl Level {
 
     /// Indices of the cells with keys in `start..end`.
     fn range(&self, start: u64, end: u64) -> std::ops::Range<usize> {
-        let a = self.keys.partition_point(|&k| k < start);
-        let b = a + self.keys[a..].partition_point(|&k| k < end);
-        a..b
+        self.first_at_least(start)..self.first_at_least(end)
+    }
+
+    /// The index of the first key `≥ key` (the number of keys below it).
+    fn first_at_least(&self, key: u64) -> usize {
+        // Fence post j is key j·FENCE: if posts below j are < key and post j is not, the
+        // answer lies in ((j − 1)·FENCE, j·FENCE].
+        let j = self.fence.partition_point(|&k| k < key);
+        let lo = (j * FENCE).saturating_sub(FENCE - 1).min(self.keys.len());
+        let hi = (j * FENCE).min(self.keys.len());
+        lo + self.keys[lo..hi].partition_point(|&k| k < key)
+    }
+
+    fn with_fence(mut self) -> Level {
+        self.fence = self.keys.iter().step_by(FENCE).copied().collect();
+        self
     }
 
     /// `[buildings, households, visited buildings, visited households]` of cell `i`.
@@ -265,7 +286,7 @@ impl Level {
 
     fn heap_bytes(&self) -> usize {
         self.offsets.capacity()
-            + self.keys.capacity() * size_of::<u64>()
+            + (self.keys.capacity() + self.fence.capacity()) * size_of::<u64>()
             + self.totals.capacity() * size_of::<[u32; 2]>()
             + self.visited.capacity() * size_of::<[AtomicU32; 2]>()
     }
@@ -320,7 +341,9 @@ impl Accumulator {
             totals: self.totals,
             visited: self.visited,
             offsets: Vec::new(),
+            fence: Vec::new(),
         }
+        .with_fence()
     }
 }
 
@@ -415,8 +438,8 @@ impl Pyramid {
     /// Bounded whatever the data: ~40 range searches, a scan of the occupied pixels in and
     /// around the tile (cells of zoom `z + 8`), then the exact kernel when that costs ≤ 12 M
     /// multiply-adds or the lattice (≤ 1.4 M per density), the colouring and the PNG encode:
-    /// p50 0.5–3.6 ms, p99 ≤ 8 ms at z8–z18 over 1 M points on one core (coverage, radius 24;
-    /// docs/benchmarks.md).
+    /// p50 0.4–2.9 ms, p99 ≤ 3.3 ms at z8–z18 over 1 M points on one core (coverage, radius
+    /// 24; docs/benchmarks.md).
     pub fn heatmap_png(
         &self,
         tile: TileId,
@@ -430,15 +453,15 @@ impl Pyramid {
             HeatKind::Coverage => (true, true),
         };
         let [dv, du] = self.densities(tile, radius_px, want_v, want_u);
-        let ramp = Ramp::new(scale);
-        let mut rgba = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE * 4) as usize);
+        let palette = Palette::new(scale);
+        let mut pixels = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE) as usize);
         let mut any = false;
         match kind {
             HeatKind::Visited | HeatKind::Unvisited => {
                 let d = if want_v { dv? } else { du? };
-                for (px, &d) in rgba.chunks_exact_mut(4).zip(&d) {
+                for (px, &d) in pixels.iter_mut().zip(&d) {
                     if d > 0.0 {
-                        px.copy_from_slice(&ramp.color(f64::from(d)));
+                        *px = palette.index(f64::from(d));
                         any = true;
                     }
                 }
@@ -458,17 +481,17 @@ impl Pyramid {
                         (empty, u)
                     }
                 };
-                for ((px, &v), &u) in rgba.chunks_exact_mut(4).zip(&dv).zip(&du) {
+                for ((px, &v), &u) in pixels.iter_mut().zip(&dv).zip(&du) {
                     let total = v + u;
                     // As coverage_png: ignore float dust of kernel tails.
                     if total > 1e-6 {
-                        px.copy_from_slice(&ramp.color(f64::from(v / total)));
+                        *px = palette.index(f64::from(v / total));
                         any = true;
                     }
                 }
             }
         }
-        any.then(|| encode_png(&rgba))
+        any.then(|| palette.encode(&pixels))
     }
 
     /// Overview cells for tile `tile` (meant for z8–z13): one per occupied cell of a grid of
@@ -808,48 +831,6 @@ pub fn overview_mvt(tile: TileId, cells: &[OverviewCell]) -> Vec<u8> {
         features,
     }];
     encode(tile, &layers, &EncodeOptions::default())
-}
-
-/// [`ColorScale::color`] with the stops unpacked once per tile and rounding without a libm
-/// call: the same colours (`(x + 0.5)` truncated equals `x.round()` on `[0, 255]`), in a
-/// third of the time.
-struct Ramp {
-    stops: Vec<(f64, [f64; 4])>,
-}
-
-impl Ramp {
-    fn new(scale: &ColorScale) -> Ramp {
-        let stops = scale
-            .stops()
-            .iter()
-            .map(|&(v, c)| (v, c.map(f64::from)))
-            .collect();
-        Ramp { stops }
-    }
-
-    #[inline]
-    fn color(&self, v: f64) -> [u8; 4] {
-        let s = &self.stops;
-        let Some(&(v0, c0)) = s.first() else {
-            return [0; 4];
-        };
-        let pack = |c: [f64; 4]| c.map(|x| (x.clamp(0.0, 255.0) + 0.5) as u8);
-        if v.is_nan() || v <= v0 {
-            return pack(c0);
-        }
-        for w in s.windows(2) {
-            let ((a, ca), (b, cb)) = (w[0], w[1]);
-            if v <= b {
-                let t = (v - a) / (b - a);
-                let mut c = [0f64; 4];
-                for i in 0..4 {
-                    c[i] = ca[i] + t * (cb[i] - ca[i]);
-                }
-                return pack(c);
-            }
-        }
-        pack(s[s.len() - 1].1)
-    }
 }
 
 /// Adds (`up`) or removes `delta` from `cell`, staying within `0..=total`.
@@ -1214,6 +1195,35 @@ mod tests {
             });
         }
         pts
+    }
+
+    #[test]
+    fn fenced_searches_find_what_a_search_of_every_key_finds() {
+        for n in [0usize, 1, 2, 63, 64, 65, 127, 128, 129, 1_000, 4_097] {
+            // Keys with gaps and runs of neighbours, so that searched keys fall on posts,
+            // between posts, before the first key and after the last.
+            let keys: Vec<u64> = (0..n as u64).map(|i| 3 * i + (i % 7) / 3).collect();
+            let level = Level {
+                zoom: FINEST,
+                keys: keys.clone(),
+                totals: vec![[1, 1]; n],
+                visited: (0..n)
+                    .map(|_| [AtomicU32::new(0), AtomicU32::new(0)])
+                    .collect(),
+                offsets: Vec::new(),
+                fence: Vec::new(),
+            }
+            .with_fence();
+            let last = keys.last().copied().unwrap_or(0);
+            for key in 0..=last + 3 {
+                assert_eq!(
+                    level.first_at_least(key),
+                    keys.partition_point(|&k| k < key),
+                    "{n} keys, key {key}"
+                );
+            }
+            assert_eq!(level.range(0, last + 1), 0..n);
+        }
     }
 
     #[test]
