@@ -48,6 +48,9 @@ use crate::locate::{PreparedArea, bbox_of};
 use crate::model::{Building, Footprint};
 use crate::overlay::intersection_area;
 
+mod shared;
+pub use shared::Assignments;
+
 /// Where one building went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Assignment {

@@ -3,11 +3,10 @@
 //! coverage gives the assignments and report that [`validate`] gives from scratch.
 
 use geo::{Coord, LineString, MultiPoint, MultiPolygon, Point, Polygon, Rect, polygon};
+use gridmap_core::assign::Assignments;
 use gridmap_core::index::footprint_bbox;
 use gridmap_core::model::{Address, Building, Footprint, Grid};
-use gridmap_core::validate::{
-    Before, Coverage, CoverageInput, Options, revalidate, revalidate_into, validate,
-};
+use gridmap_core::validate::{Before, Coverage, CoverageInput, Options, revalidate, validate};
 use proptest::prelude::*;
 
 /// Degrees per lattice cell (about 1 km near Shanghai), and per jitter step.
@@ -267,28 +266,32 @@ proptest! {
         let options = Options::default();
         let mut placed = start;
         let mut grids: Vec<Grid> = placed.iter().map(|p| p.grid.clone()).collect();
-        let mut coverage = validate(&coverage_input(&grids, &buildings, boundary.as_ref(), &addresses), &options, &mut |_| {});
+        let first = validate(&coverage_input(&grids, &buildings, boundary.as_ref(), &addresses), &options, &mut |_| {});
+        // As the server does: each step starts from the last one's report and (shared)
+        // assignments.
+        let (mut report, mut assignments) = (first.report, Assignments::from(first.assignments));
         let mut serial = 0;
-        // As the server does: the coverage before last hands its vector to the next one.
-        let mut spare = Vec::new();
         for ops in &steps {
             for op in ops {
                 apply(&mut placed, op, &mut serial);
             }
             let next: Vec<Grid> = placed.iter().map(|p| p.grid.clone()).collect();
-            let incremental = revalidate_into(
-                Before { grids: &grids, report: &coverage.report, assignments: &coverage.assignments },
+            let kept = assignments.to_vec();
+            let incremental = revalidate(
+                Before { grids: &grids, report: &report, assignments: &assignments },
                 &coverage_input(&next, &buildings, boundary.as_ref(), &addresses),
                 &options,
                 &near(&buildings),
-                std::mem::take(&mut spare),
             );
             prop_assert!(incremental.delta.is_some(), "validated in full");
-            let incremental = incremental.coverage;
+            prop_assert_eq!(assignments.to_vec(), kept, "the coverage before was left as it was");
             let full = validate(&coverage_input(&next, &buildings, boundary.as_ref(), &addresses), &options, &mut |_| {});
-            assert_same(&incremental, &full);
+            assert_same(
+                &Coverage { report: incremental.report.clone(), assignments: incremental.assignments.to_vec() },
+                &full,
+            );
             grids = next;
-            spare = std::mem::replace(&mut coverage, incremental).assignments;
+            (report, assignments) = (incremental.report, incremental.assignments);
         }
     }
 }
@@ -319,11 +322,12 @@ fn an_unchanged_coverage_is_kept() {
     let options = Options::default();
     let full = validate(&input, &options, &mut |_| {});
     assert!(full.report.has_problems());
+    let shared = Assignments::from(full.assignments.clone());
     let again = revalidate(
         Before {
             grids: &grids,
             report: &full.report,
-            assignments: &full.assignments,
+            assignments: &shared,
         },
         &input,
         &options,
@@ -334,6 +338,14 @@ fn an_unchanged_coverage_is_kept() {
         Some(Vec::new()),
         "nothing was assigned again"
     );
-    let again = again.coverage;
+    assert_eq!(
+        again.assignments.shared_chunks_with(&shared),
+        1,
+        "nothing was copied"
+    );
+    let again = Coverage {
+        report: again.report,
+        assignments: again.assignments.to_vec(),
+    };
     assert_same(&again, &full);
 }

@@ -9,11 +9,13 @@
 //! - **Visits** change no snapshot: the one writer thread ([`crate::writer`]) commits them in
 //!   batches and then updates, in place, the visit log shared by all snapshots ([`Live`]), the
 //!   current snapshot's grid tallies and the heatmap pyramid (atomics).
-//! - **Grid edits** make the next snapshot copy-on-write: the grid list, the assignment of
-//!   every building and the validation report are new, made from the current snapshot's by
+//! - **Grid edits** make the next snapshot copy-on-write: the grid list and the validation
+//!   report are new, made from the current snapshot's by
 //!   [`gridmap_core::validate::revalidate`], which assigns again only the buildings in the old
 //!   and new envelopes of the changed grids and redoes only the problems there (a property test
-//!   holds the result equal to a fresh load). The buildings of each grid and its tallies carry
+//!   holds the result equal to a fresh load). The assignment of every building is shared in
+//!   chunks ([`gridmap_core::assign::Assignments`]): an edit copies the few chunks whose
+//!   buildings it assigned again. The buildings of each grid and its tallies carry
 //!   over but for the grids that changed or gained or lost a building. The swap happens with the
 //!   writer of visits paused between two batches, so no visit is counted twice or lost.
 //! - **Another process's writes** (`gridmap import` into the served file) are noticed by
@@ -28,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use geo::{BoundingRect, Coord};
-use gridmap_core::assign::Assignment;
+use gridmap_core::assign::Assignments;
 use gridmap_core::model::{Address, BasemapFeature, BasemapLayer, Building, Town, Village};
 use gridmap_store::{ProjectStore, StoredGrid, User};
 use rstar::RTree;
@@ -103,8 +105,9 @@ pub struct Project {
     /// Buildings and addresses, with their indexes below, are shared between snapshots: only a
     /// reload (`gridmap import`) changes them.
     pub buildings: Arc<Vec<Building>>,
-    /// Where each building lies (same order as `buildings`).
-    pub assignment: Vec<Assignment>,
+    /// Where each building lies (same order as `buildings`), in chunks shared with the
+    /// snapshot before where a grid edit did not change them.
+    pub assignment: Assignments,
     /// Every standard address (shared between snapshots, like `buildings`).
     pub addresses: Arc<Vec<Address>>,
     /// Every visit and each building's latest, shared between snapshots and updated in place by
@@ -142,7 +145,7 @@ pub struct Project {
 }
 
 /// The pool that validates grid edits (`None` if it could not be made): two threads, which
-/// share the renumbering of a district's million assignments. On two cores under a campaign's
+/// share the scan of a district's million assignments and the re-assignment. On two cores under a campaign's
 /// full load (`bench/run_live.sh`) one thread got half a core and the edits' p99 stayed at
 /// 307–416 ms; with two, 289–290 ms (the target is 300), while visits kept 3,400 a second within
 /// 37 ms and reads' p99 rose from ~157 to ~167 ms (`docs/benchmarks.md`, session 18).
@@ -193,7 +196,7 @@ pub fn pyramid_of(p: &Project, live: &Live) -> gridmap_tiles::Pyramid {
 }
 
 /// The buildings of each grid (by position), from every building's assignment.
-fn members(grids: usize, assignments: &[Assignment]) -> Vec<Vec<u32>> {
+fn members(grids: usize, assignments: &Assignments) -> Vec<Vec<u32>> {
     let mut members = vec![Vec::new(); grids];
     for (i, a) in assignments.iter().enumerate() {
         if let Some(g) = a.grid() {
@@ -209,7 +212,7 @@ fn members(grids: usize, assignments: &[Assignment]) -> Vec<Vec<u32>> {
 fn members_after(
     old: &Project,
     delta: &gridmap_core::validate::Delta,
-    assignments: &[Assignment],
+    assignments: &Assignments,
 ) -> (Vec<Vec<u32>>, Vec<Option<u32>>) {
     let mut same = delta.old_grid.clone();
     let mut new_of = vec![None; old.grids.len()];
@@ -288,7 +291,7 @@ impl Project {
             grids: Vec::new(),
             grid_models: Vec::new(),
             buildings: Arc::new(buildings),
-            assignment: Vec::new(),
+            assignment: Assignments::default(),
             addresses: Arc::new(addresses),
             live: Arc::new(RwLock::new(Live::default())),
             tallies: RwLock::new(Vec::new()),
@@ -344,7 +347,7 @@ impl Project {
         grids: Vec<StoredGrid>,
     ) -> Project {
         use gridmap_core::validate::{
-            Before, CoverageInput, Options, Revalidation, revalidate_into, validate,
+            Before, CoverageInput, Options, Revalidation, revalidate, validate,
         };
         let model: Vec<_> = grids.iter().map(|g| g.grid.clone()).collect();
         let input = CoverageInput {
@@ -369,10 +372,12 @@ impl Project {
                 report: &old.report,
                 assignments: &old.assignment,
             };
-            revalidate_into(before, &input, &options, &near, spare_assignment())
+            revalidate(before, &input, &options, &near)
         } else {
+            let coverage = validate(&input, &options, &mut |_| {});
             Revalidation {
-                coverage: validate(&input, &options, &mut |_| {}),
+                report: coverage.report,
+                assignments: coverage.assignments.into(),
                 delta: None,
             }
         };
@@ -381,16 +386,15 @@ impl Project {
             incremental = revalidation.delta.is_some(),
             "grids validated"
         );
-        let coverage = revalidation.coverage;
         let grid_by_code = grids
             .iter()
             .enumerate()
             .map(|(i, g)| (g.grid.code.clone(), i))
             .collect();
         let (grid_buildings, tallied) = match &revalidation.delta {
-            Some(delta) => members_after(old, delta, &coverage.assignments),
+            Some(delta) => members_after(old, delta, &revalidation.assignments),
             None => (
-                members(grids.len(), &coverage.assignments),
+                members(grids.len(), &revalidation.assignments),
                 vec![None; grids.len()],
             ),
         };
@@ -402,7 +406,7 @@ impl Project {
             grids,
             grid_models: model,
             buildings: old.buildings.clone(),
-            assignment: coverage.assignments,
+            assignment: revalidation.assignments,
             addresses: old.addresses.clone(),
             live: old.live.clone(),
             tallies: RwLock::new(Vec::new()),
@@ -411,7 +415,7 @@ impl Project {
             building_tree: old.building_tree.clone(),
             building_by_id: old.building_by_id.clone(),
             grid_by_code,
-            report: coverage.report,
+            report: revalidation.report,
             people: old.people.clone(),
             people_unlinked: old.people_unlinked,
             tallied,
@@ -576,38 +580,6 @@ pub fn drop_later(value: impl Send + 'static) {
     }
 }
 
-/// The emptied assignment vector of a replaced snapshot, for the next grid edit's snapshot to
-/// fill ([`gridmap_core::validate::revalidate_into`]): a district's million assignments are
-/// 24 MB, and writing them into fresh memory faulted in ~6,000 pages an edit (two fifths of
-/// its validation; `docs/benchmarks.md`, session 18). One vector is kept, the largest.
-static SPARE_ASSIGNMENT: Mutex<Vec<Assignment>> = Mutex::new(Vec::new());
-
-/// An assignment vector on its way to [`SPARE_ASSIGNMENT`]: emptied where it is dropped (the
-/// thread that frees snapshots), so that the next edit finds it ready.
-struct SpareAssignment(Vec<Assignment>);
-
-impl Drop for SpareAssignment {
-    fn drop(&mut self) {
-        let mut v = std::mem::take(&mut self.0);
-        v.clear();
-        let mut spare = SPARE_ASSIGNMENT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if v.capacity() > spare.capacity() {
-            *spare = v;
-        }
-    }
-}
-
-/// The spare assignment vector, if any (see [`SPARE_ASSIGNMENT`]).
-fn spare_assignment() -> Vec<Assignment> {
-    std::mem::take(
-        &mut *SPARE_ASSIGNMENT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
-}
-
 /// Freeing a district's snapshot (the report's strings, the grids' rings, the member lists,
 /// the assignment: a few hundred thousand allocations) takes tens of milliseconds, and it
 /// happens wherever the last reference goes: in the swap under the locks the visit writer and
@@ -624,7 +596,7 @@ impl Drop for Project {
         drop_later((
             take(&mut self.grids),
             take(&mut self.grid_models),
-            SpareAssignment(take(&mut self.assignment)),
+            take(&mut self.assignment),
             take(&mut self.grid_buildings),
             take(&mut self.grid_by_code),
             take(&mut self.report),

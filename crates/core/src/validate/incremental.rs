@@ -35,11 +35,10 @@ use geo::{BooleanOps, BoundingRect, Coord, Intersects, MultiPolygon, Polygon, Re
 use rayon::prelude::*;
 
 use super::{
-    Coverage, CoverageInput, Gap, GridMismatch, Options, Overlap, Report, building_lists,
-    buildings_in_no_grid, finish, gap, grid_defects, grid_mismatch, invalid_grids, outside_parts,
-    overlaps, uncovered, validate,
+    CoverageInput, Gap, GridMismatch, Options, Overlap, Report, building_lists, finish, gap,
+    grid_defects, grid_mismatch, invalid_grids, outside_parts, overlaps, uncovered, validate,
 };
-use crate::assign::{Assignment, Status, assign_building};
+use crate::assign::{Assignment, Assignments, Status, assign_building};
 use crate::index::GridIndex;
 use crate::locate::{Location, PreparedArea};
 use crate::model::Grid;
@@ -53,15 +52,19 @@ pub struct Before<'a> {
     /// The report of that validation.
     pub report: &'a Report,
     /// Each building's assignment, in input order.
-    pub assignments: &'a [Assignment],
+    pub assignments: &'a Assignments,
 }
 
 /// What [`revalidate`] made.
 #[derive(Debug, Clone)]
 pub struct Revalidation {
-    /// The coverage of the changed grids, the same as a full [`validate`] would give (up to
-    /// the slack of [`Report::agrees_with`]).
-    pub coverage: Coverage,
+    /// The report on the changed grids, the same as a full [`validate`] would give (up to the
+    /// slack of [`Report::agrees_with`]).
+    pub report: Report,
+    /// Each building's assignment, as a full [`validate`] would give; the chunks no building
+    /// of which was assigned again are shared with [`Before::assignments`] when no grid moved
+    /// in the list.
+    pub assignments: Assignments,
     /// What was redone; `None` when everything was validated anew.
     pub delta: Option<Delta>,
 }
@@ -83,32 +86,25 @@ pub struct Delta {
 /// buildings whose footprint envelope meets `rect`, e.g. from an R-tree the caller keeps.
 ///
 /// # Performance
-/// A linear pass over the assignments to renumber them (a few milliseconds a million), plus
-/// the work of a full validation restricted to the touched regions: for one reshaped grid
-/// among ten thousand, about a thousandth of it.
+/// The work of a full validation restricted to the touched regions (for one reshaped grid
+/// among ten thousand, about a thousandth of it), plus a parallel scan of the assignments for
+/// those of the changed grids (a few milliseconds a million). The assignments are shared with
+/// `before` but for the chunks a reassigned building falls in ([`Assignments`]), unless grids
+/// moved in the list (one added or removed before others): then every assignment is
+/// renumbered into chunks of its own.
 pub fn revalidate(
     before: Before,
     input: &CoverageInput,
     options: &Options,
     buildings_near: &(dyn Fn(Rect) -> Vec<u32> + Sync),
 ) -> Revalidation {
-    revalidate_into(before, input, options, buildings_near, Vec::new())
-}
-
-/// [`revalidate`], making the new assignments in `spare`'s memory (emptied first): a caller
-/// that replaces one coverage by the next hands the old one's vector back, and the million
-/// assignments are written into pages already mapped instead of fresh ones (on a district,
-/// faulting in 24 MB of new pages was two fifths of an edit's validation).
-pub fn revalidate_into(
-    before: Before,
-    input: &CoverageInput,
-    options: &Options,
-    buildings_near: &(dyn Fn(Rect) -> Vec<u32> + Sync),
-    spare: Vec<Assignment>,
-) -> Revalidation {
-    let full = || Revalidation {
-        coverage: validate(input, options, &mut |_| {}),
-        delta: None,
+    let full = || {
+        let coverage = validate(input, options, &mut |_| {});
+        Revalidation {
+            report: coverage.report,
+            assignments: coverage.assignments.into(),
+            delta: None,
+        }
     };
     if !input.input_defects.is_empty() || before.assignments.len() != input.buildings.len() {
         return full();
@@ -120,7 +116,7 @@ pub fn revalidate_into(
     if change.regions.len() > 64.max(input.grids.len() / 10) {
         return full();
     }
-    redo(&before, &change, input, options, buildings_near, spare).unwrap_or_else(full)
+    redo(&before, &change, input, options, buildings_near).unwrap_or_else(full)
 }
 
 /// What changed between two lists of grids.
@@ -254,7 +250,6 @@ fn redo(
     input: &CoverageInput,
     options: &Options,
     buildings_near: &(dyn Fn(Rect) -> Vec<u32> + Sync),
-    spare: Vec<Assignment>,
 ) -> Option<Revalidation> {
     let old = before.report;
     let grids = input.grids;
@@ -288,32 +283,30 @@ fn redo(
         defects[local.global[k] as usize].is_some()
     });
 
-    // Assignments: renumbered, and made again where a touched region holds the location. (A
-    // building of a changed grid has no renumbering: it is listed in `lost`, and must be among
-    // those assigned again; renumbering straight into the new list saves a copy of a million
-    // optional assignments.)
-    let mut assignments = spare;
-    assignments.clear();
-    assignments.par_extend(
+    // Assignments: kept (their chunks shared) when every unchanged grid kept its position, else
+    // renumbered; then made again where a touched region holds the location. A building of a
+    // changed grid is listed in `lost`: it must be among those assigned again, for its kept
+    // (or renumbered to no grid) assignment is stale.
+    let in_place = change
+        .new_of
+        .iter()
+        .enumerate()
+        .all(|(j, n)| n.is_none_or(|n| n as usize == j));
+    let mut assignments = if in_place {
+        before.assignments.clone()
+    } else {
         before
             .assignments
-            .par_iter()
-            .map(|a| renumber(a, &change.new_of).unwrap_or(Assignment::NoGrid)),
-    );
-    let lost: Vec<u32> = before
-        .assignments
-        .par_iter()
-        .enumerate()
-        .filter(|(_, a)| {
-            let gone = |g: &u32| change.new_of[*g as usize].is_none();
-            match a {
-                Assignment::One { grid, .. } => gone(grid),
-                Assignment::Many(grids) => grids.iter().any(gone),
-                Assignment::NoGrid => false,
-            }
-        })
-        .map(|(b, _)| b as u32)
-        .collect();
+            .map(|a| renumber(a, &change.new_of).unwrap_or(Assignment::NoGrid))
+    };
+    let lost: Vec<u32> = before.assignments.positions(|a| {
+        let gone = |g: &u32| change.new_of[*g as usize].is_none();
+        match a {
+            Assignment::One { grid, .. } => gone(grid),
+            Assignment::Many(grids) => grids.iter().any(gone),
+            Assignment::NoGrid => false,
+        }
+    });
     let mut near: Vec<u32> = change
         .regions
         .iter()
@@ -332,7 +325,7 @@ fn redo(
         })
         .collect();
     for (b, a) in &again {
-        assignments[*b as usize] = a.clone();
+        assignments.set(*b as usize, a.clone());
     }
     // A building assigned to a changed grid lies in a touched region, so it was assigned again
     // (`again` is in building order).
@@ -464,10 +457,8 @@ fn redo(
     }
     finish(&mut report, input);
     Some(Revalidation {
-        coverage: Coverage {
-            report,
-            assignments,
-        },
+        report,
+        assignments,
         delta: Some(Delta {
             reassigned: again.into_iter().map(|(b, _)| b).collect(),
             old_grid: change.old_of.clone(),
@@ -483,12 +474,16 @@ fn gaps(
     options: &Options,
     defects: &[Option<String>],
     old: &[Gap],
-    assignments: &[Assignment],
+    assignments: &Assignments,
 ) -> Option<Vec<Gap>> {
     if change.regions.is_empty() {
         return Some(old.to_vec());
     }
-    let in_no_grid = buildings_in_no_grid(assignments);
+    let in_no_grid: Vec<usize> = assignments
+        .positions(|a| *a == Assignment::NoGrid)
+        .into_iter()
+        .map(|b| b as usize)
+        .collect();
     let Some(boundary) = input.boundary else {
         // Without a boundary a gap is a hole in the union, and a new hole may be made of what
         // was outside every grid before: not a local question, so the union is made anew.
