@@ -203,17 +203,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The reading threads' niceness. Without the hop between reads, the one reading thread took
-/// CPU from the visits and the edits (full load: reads 390 -> 528 a second, visits 3,400 ->
-/// 2,409 a second with p99 46 ms, edit p99 310 ms); at nice 2 it gives them back their share
-/// while reads keep most of the gain (`docs/benchmarks.md`, session 18).
-const READER_NICE: i32 = 2;
-
 /// Runs read work (tiles, heatmaps, statistics, lists) off the runtime's threads, on a pool of
 /// its own of half the cores (at least one thread; `GRIDMAP_READERS` sets another number): the
 /// other reads wait their turn in its queue without taking CPU, so that a crowd of readers
 /// never starves the writer of visits and the validation of grid edits, which the campaign's
 /// records depend on.
+///
+/// The reading thread runs at the default priority. It ran at nice 2 while grid edits were
+/// dearer than now; since an edit copies only the assignment chunks it changes, the edits keep
+/// their target under the full load without that (full mix, 40 s: read p99 148 -> 105 ms, edit
+/// p99 242 -> 222 ms, visits 2,600 -> 2,530 a second within 41 ms; `docs/benchmarks.md`,
+/// session 19). Two reading threads took the visits below 2,000 a second.
 ///
 /// The pool's threads take the next read as soon as one is done. (Reads used to take turns on
 /// a semaphore around tokio's blocking pool, and each turn passed only once a runtime thread
@@ -234,7 +234,6 @@ pub async fn reading<T: Send + 'static>(
         rayon::ThreadPoolBuilder::new()
             .num_threads(readers)
             .thread_name(|i| format!("gridmap-read-{i}"))
-            .start_handler(|_| crate::priority::lower_this_thread(READER_NICE, "reader"))
             .build()
             .ok()
     });

@@ -145,10 +145,11 @@ pub struct Project {
 }
 
 /// The pool that validates grid edits (`None` if it could not be made): two threads, which
-/// share the scan of a district's million assignments and the re-assignment. On two cores under a campaign's
-/// full load (`bench/run_live.sh`) one thread got half a core and the edits' p99 stayed at
-/// 307–416 ms; with two, 289–290 ms (the target is 300), while visits kept 3,400 a second within
-/// 37 ms and reads' p99 rose from ~157 to ~167 ms (`docs/benchmarks.md`, session 18).
+/// share the scan of a district's million assignments and the re-assignment. On two cores
+/// under a campaign's full load (`bench/run_live.sh`) one thread got half a core and the
+/// edits' p99 stayed at 307–416 ms; with two, 289–290 ms (the target is 300), while visits
+/// kept 3,400 a second within 37 ms and reads' p99 rose from ~157 to ~167 ms
+/// (`docs/benchmarks.md`, session 18). At nice 3 or 6 the edits' p99 rose past 420 ms.
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
