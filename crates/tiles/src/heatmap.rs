@@ -167,11 +167,7 @@ pub fn heatmap_png(
     let density = k.density(tile, points);
     let palette = Palette::new(scale);
     let mut pixels = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE) as usize);
-    for (px, &d) in pixels.iter_mut().zip(&density) {
-        if d > 0.0 {
-            *px = palette.index(f64::from(d));
-        }
-    }
+    palette.paint_density(&density, &mut pixels);
     palette.encode(&pixels)
 }
 
@@ -193,13 +189,7 @@ pub fn coverage_png(
     let du = k.density(tile, unvisited);
     let palette = Palette::new(scale);
     let mut pixels = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE) as usize);
-    for ((px, &v), &u) in pixels.iter_mut().zip(&dv).zip(&du) {
-        let total = v + u;
-        // Ignore float dust left by cancellation-free sums of tiny kernel tails.
-        if total > 1e-6 {
-            *px = palette.index(f64::from(v / total));
-        }
-    }
+    palette.paint_share(&dv, &du, &mut pixels);
     palette.encode(&pixels)
 }
 
@@ -403,6 +393,39 @@ impl Palette {
             }
         }
         1 + ((s.len() - 1) as f64 * self.per_interval) as u8
+    }
+
+    /// Sets each pixel whose density is positive to its entry (the others are left alone);
+    /// answers whether any was.
+    pub(crate) fn paint_density(&self, density: &[f32], pixels: &mut [u8]) -> bool {
+        let mut any = false;
+        for (px, &d) in pixels.iter_mut().zip(density) {
+            if d > 0.0 {
+                *px = self.index(f64::from(d));
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Sets each pixel with a total density to the entry of its visited share
+    /// `visited / (visited + unvisited)` (the others are left alone); answers whether any was.
+    pub(crate) fn paint_share(
+        &self,
+        visited: &[f32],
+        unvisited: &[f32],
+        pixels: &mut [u8],
+    ) -> bool {
+        let mut any = false;
+        for ((px, &v), &u) in pixels.iter_mut().zip(visited).zip(unvisited) {
+            let total = v + u;
+            // Ignore float dust left by cancellation-free sums of tiny kernel tails.
+            if total > 1e-6 {
+                *px = self.index(f64::from(v / total));
+                any = true;
+            }
+        }
+        any
     }
 
     /// The colour of entry `i`.

@@ -455,16 +455,10 @@ impl Pyramid {
         let [dv, du] = self.densities(tile, radius_px, want_v, want_u);
         let palette = Palette::new(scale);
         let mut pixels = zeros::<u8>((HEATMAP_SIZE * HEATMAP_SIZE) as usize);
-        let mut any = false;
-        match kind {
+        let any = match kind {
             HeatKind::Visited | HeatKind::Unvisited => {
                 let d = if want_v { dv? } else { du? };
-                for (px, &d) in pixels.iter_mut().zip(&d) {
-                    if d > 0.0 {
-                        *px = palette.index(f64::from(d));
-                        any = true;
-                    }
-                }
+                palette.paint_density(&d, &mut pixels)
             }
             HeatKind::Coverage => {
                 let size = (HEATMAP_SIZE * HEATMAP_SIZE) as usize;
@@ -481,16 +475,9 @@ impl Pyramid {
                         (empty, u)
                     }
                 };
-                for ((px, &v), &u) in pixels.iter_mut().zip(&dv).zip(&du) {
-                    let total = v + u;
-                    // As coverage_png: ignore float dust of kernel tails.
-                    if total > 1e-6 {
-                        *px = palette.index(f64::from(v / total));
-                        any = true;
-                    }
-                }
+                palette.paint_share(&dv, &du, &mut pixels)
             }
-        }
+        };
         any.then(|| palette.encode(&pixels))
     }
 
