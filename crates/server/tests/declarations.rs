@@ -94,6 +94,13 @@ async fn declare(st: &AppState, token: &str, body: Value) -> (StatusCode, Value)
     call(st, "POST", &format!("/r/{token}"), None, Some(body), &[]).await
 }
 
+/// `GET /api/declarations` as the user of `session`.
+async fn pending_seen_by(st: &AppState, session: &str) -> Value {
+    call(st, "GET", "/api/declarations", Some(session), None, &[])
+        .await
+        .1
+}
+
 /// The number `sql` counts, in the tables of the GeoPackage or of the PostgreSQL database
 /// (where the plates and declarations tables have no `gridmap_` prefix; the test's database
 /// holds one town).
@@ -290,40 +297,16 @@ fn only_the_grids_reviewers_see_and_confirm_and_the_register_changes() {
         let stranger = login(&s.state, "stranger").await;
         let supervisor = login(&s.state, "supervisor").await;
 
-        let (_, seen) = call(
-            &s.state,
-            "GET",
-            "/api/declarations",
-            Some(&stranger),
-            None,
-            &[],
-        )
-        .await;
+        let seen = pending_seen_by(&s.state, &stranger).await;
         assert_eq!(seen["declarations"], json!([]), "another grid's worker");
-        let (_, seen) = call(
-            &s.state,
-            "GET",
-            "/api/declarations",
-            Some(&worker),
-            None,
-            &[],
-        )
-        .await;
+        let seen = pending_seen_by(&s.state, &worker).await;
         let d = &seen["declarations"][0];
         assert_eq!(d["people_view"], "clear");
         assert_eq!(d["people"][0]["name"], "申报甲");
         assert_eq!(d["grid"], json!(s.grid));
         assert_eq!(d["household_address"], json!(format!("{}301室", s.address)));
         let id = d["id"].as_i64().unwrap();
-        let (_, seen) = call(
-            &s.state,
-            "GET",
-            "/api/declarations",
-            Some(&supervisor),
-            None,
-            &[],
-        )
-        .await;
+        let seen = pending_seen_by(&s.state, &supervisor).await;
         assert_eq!(seen["declarations"][0]["people_view"], "masked");
         assert_eq!(seen["declarations"][0]["people"][0]["name"], "申**");
         assert_eq!(seen["reviews"], false);
@@ -368,15 +351,7 @@ fn only_the_grids_reviewers_see_and_confirm_and_the_register_changes() {
         );
         let (status, _) = call(&s.state, "POST", &confirm, Some(&worker), None, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "confirmed once");
-        let (_, seen) = call(
-            &s.state,
-            "GET",
-            "/api/declarations",
-            Some(&worker),
-            None,
-            &[],
-        )
-        .await;
+        let seen = pending_seen_by(&s.state, &worker).await;
         assert_eq!(seen["declarations"], json!([]));
 
         let audit = common::off_runtime(|| s.state.0.store.lock().unwrap().audit_log().unwrap());
@@ -394,15 +369,7 @@ fn rejecting_keeps_nothing() {
     on_each_store_at(served, async |s: Setup| {
         declare(&s.state, &s.token, household(1)).await;
         let worker = login(&s.state, "worker").await;
-        let (_, seen) = call(
-            &s.state,
-            "GET",
-            "/api/declarations",
-            Some(&worker),
-            None,
-            &[],
-        )
-        .await;
+        let seen = pending_seen_by(&s.state, &worker).await;
         let id = seen["declarations"][0]["id"].as_i64().unwrap();
         let (status, _) = call(
             &s.state,
