@@ -235,9 +235,10 @@ pub async fn stats(
 /// A JSON answer shared by the callers who reach the same part (`key`): served from the cache
 /// while younger than `fresh`; up to ten times that old it is still served, and made again in
 /// the background (once, on a reading thread) for those who come next; older, or never made,
-/// the caller waits for `make`. For answers that depend only on what the caller
-/// reaches and that a few seconds' age does not spoil: statistics and uncovered blocks, which
-/// a district's supervisors refresh all day and which take up to a second to make there.
+/// the caller waits for `make`, which is made once for all the callers who wait meanwhile.
+/// For answers that depend only on what the caller reaches and that a few seconds' age does
+/// not spoil: statistics and uncovered blocks, which a district's supervisors refresh all day
+/// and which take up to a second to make there.
 pub async fn shared_answer<T: serde::Serialize + 'static>(
     state: &AppState,
     key: String,
@@ -254,14 +255,16 @@ pub async fn shared_answer<T: serde::Serialize + 'static>(
         )
             .into_response()
     };
-    let cached = state
-        .0
-        .stats_cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-        .map(|(at, bytes)| (at.elapsed(), bytes.clone()));
-    match cached {
+    let cached = || {
+        state
+            .0
+            .stats_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .map(|(at, bytes)| (at.elapsed(), bytes.clone()))
+    };
+    match cached() {
         Some((age, bytes)) if age < fresh => return Ok(json(bytes)),
         Some((age, bytes)) if age < fresh * 10 => {
             let first = state
@@ -284,6 +287,25 @@ pub async fn shared_answer<T: serde::Serialize + 'static>(
             return Ok(json(bytes));
         }
         _ => {}
+    }
+    // One caller makes the answer; those who come meanwhile wait for it instead of making it
+    // again (a district's uncovered blocks take a second of the reading thread each).
+    let gate = {
+        let mut making = state
+            .0
+            .making
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if making.len() > 1024 {
+            making.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+        }
+        making.entry(key.clone()).or_default().clone()
+    };
+    let _turn = gate.lock().await;
+    if let Some((age, bytes)) = cached()
+        && age < fresh
+    {
+        return Ok(json(bytes));
     }
     Ok(json(make_and_keep(state, &key, make, Lane::Caller).await?))
 }

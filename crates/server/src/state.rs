@@ -551,6 +551,10 @@ pub struct Shared {
     pub stats_cache: Mutex<HashMap<String, (Instant, axum::body::Bytes)>>,
     /// Keys of `stats_cache` whose answer is being made again in the background.
     pub refreshing: Mutex<std::collections::HashSet<String>>,
+    /// One gate per key of `stats_cache` for callers who wait for an answer: the first makes
+    /// it, those who come meanwhile wait for the gate and take what it made
+    /// ([`crate::api::shared_answer`]).
+    pub making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Shared {
@@ -687,6 +691,7 @@ impl AppState {
             pending_grids: Mutex::new(Vec::new()),
             stats_cache: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(std::collections::HashSet::new()),
+            making: Mutex::new(HashMap::new()),
         }));
         if watched {
             crate::watch::start(Arc::downgrade(&state.0), loaded_version);

@@ -409,11 +409,19 @@ fn problems(p: &Project, user: &AuthUser) -> Vec<ProblemFeature> {
 }
 
 fn etag_of(bytes: &[u8]) -> String {
-    // FNV-1a: a fast, stable content hash; collisions only cost a needless re-download.
+    // A fast, stable content hash over 8-byte words, each multiplied in and its high bits
+    // folded down (a district's z14 building tile is ~240 KB: FNV-1a a byte at a time took a
+    // third of a millisecond); collisions only cost a needless re-download.
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().unwrap_or_default())).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    for b in words.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(K);
+        h ^= h >> 29;
     }
     format!("\"{h:016x}-{}\"", bytes.len())
 }

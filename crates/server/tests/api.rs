@@ -1656,3 +1656,43 @@ fn statistics_rows_carry_names() {
         }
     });
 }
+
+/// Callers who ask for an answer that is being made wait for it instead of making it again:
+/// a district's uncovered blocks take a second of the one reading thread, and ten supervisors
+/// opening the dashboard at once would otherwise queue ten of them before every tile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_being_made_is_made_once_for_everyone_who_waits() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let made = Arc::new(AtomicUsize::new(0));
+    let ask = |key: &str| {
+        let (st, made, key) = (st.clone(), made.clone(), key.to_string());
+        tokio::spawn(async move {
+            let fresh = std::time::Duration::from_secs(60);
+            let answer = gridmap_server::api::shared_answer(&st, key, fresh, move || {
+                let n = made.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok(json!({"made": n}))
+            });
+            let response = answer.await.unwrap();
+            axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap()
+        })
+    };
+    let callers: Vec<_> = (0..8).map(|_| ask("the same")).collect();
+    let mut answers = Vec::new();
+    for c in callers {
+        answers.push(c.await.unwrap());
+    }
+    assert_eq!(made.load(Ordering::SeqCst), 1, "made once");
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Another key is made on its own; the first is then served from the cache.
+    let other = ask("another").await.unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 2);
+    assert_ne!(other, answers[0]);
+    assert_eq!(ask("the same").await.unwrap(), answers[0]);
+    assert_eq!(made.load(Ordering::SeqCst), 2);
+}
