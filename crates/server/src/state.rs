@@ -127,6 +127,8 @@ pub struct Project {
     pub basemap: Arc<Basemap>,
     /// Building envelopes, for tiles and lookups.
     pub building_tree: Arc<RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>>,
+    /// Building footprints encoded per tile, shared by the snapshots of the same buildings.
+    pub building_shapes: Arc<crate::tiles::ShapeCache>,
     /// Building position by id.
     pub building_by_id: Arc<HashMap<String, u32>>,
     /// Grid position by code: tiles and statistics look grids up once per building.
@@ -301,6 +303,7 @@ impl Project {
             locations,
             basemap,
             building_tree,
+            building_shapes: Arc::default(),
             building_by_id,
             grid_by_code: HashMap::new(),
             report: gridmap_core::validate::Report::default(),
@@ -414,6 +417,7 @@ impl Project {
             locations: old.locations.clone(),
             basemap: old.basemap.clone(),
             building_tree: old.building_tree.clone(),
+            building_shapes: old.building_shapes.clone(),
             building_by_id: old.building_by_id.clone(),
             grid_by_code,
             report: revalidation.report,

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use geo::{BoundingRect, Geometry, Intersects, Rect};
 use gridmap_core::model::{BasemapFeature, BasemapLayer, Footprint};
 use gridmap_tiles::{
-    ColorScale, CountPoint, EncodeOptions, Feature, HeatKind, Layer, Pyramid, Shape, TileId, Value,
-    encode, overview_mvt,
+    ColorScale, CountPoint, EncodeOptions, Feature, HeatKind, Layer, Pyramid, Shape, Shapes,
+    TileId, Value, encode, encode_shapes, overview_mvt,
 };
 use rstar::AABB;
 use serde_json::{Value as Json, json};
@@ -229,41 +229,8 @@ fn features<'a>(
                 ],
             })
             .collect(),
-        "buildings" => {
-            if tile.z < BUILDINGS_MIN_ZOOM {
-                return Vec::new();
-            }
-            let env =
-                AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
-            let live = p.live();
-            let mut out: Vec<Feature> = p
-                .building_tree
-                .locate_in_envelope_intersecting(&env)
-                .filter_map(|e| {
-                    let i = e.data as usize;
-                    let grid = p.grid_of(i);
-                    // In a grid or not: the one rule (crate::scope::Scope).
-                    scope.building(i).then(|| {
-                        let b = &p.buildings[i];
-                        Feature {
-                            id: i as u64 + 1,
-                            geometry: match &b.footprint {
-                                Footprint::Area(a) => Shape::Area(a),
-                                Footprint::Point(pt) => Shape::Point(pt.0),
-                            },
-                            properties: vec![
-                                ("id", Value::from(b.id.as_str())),
-                                ("grid", Value::from(grid.unwrap_or(""))),
-                                ("visit", Value::from(visit_status(&live, i))),
-                                ("households", Value::from(i64::from(b.households))),
-                            ],
-                        }
-                    })
-                })
-                .collect();
-            out.sort_by_key(|f| f.id);
-            out
-        }
+        // Written from their cached shapes: see `buildings_tile`.
+        "buildings" => Vec::new(),
         "addresses" => p
             .addresses
             .iter()
@@ -292,6 +259,120 @@ fn features<'a>(
             })
             .collect(),
     }
+}
+
+/// The most bytes of building shapes kept ([`ShapeCache`]): a district's z14 and z15 tiles,
+/// ~50 MB, and the most recently used of the others.
+pub const SHAPE_CACHE_BYTES: usize = 64 << 20;
+
+/// Building footprints encoded per tile ([`Shapes`]), for every user: the tiles' geometry
+/// without their properties. The tile cache drops a building tile at each visit under it
+/// (its `visit` property changed), which during a campaign is every few milliseconds for a
+/// district's z14 tiles; the footprints have not moved, and writing the tile from its shapes
+/// skips the R-tree query, projection, clipping and simplification, most of a building tile's
+/// time. Visits and grid edits move no footprint, so the snapshots of the same buildings share
+/// one cache; a project loaded anew (buildings imported) starts an empty one. Bounded by
+/// [`SHAPE_CACHE_BYTES`], least recently used first out.
+#[derive(Default)]
+pub struct ShapeCache {
+    inner: Mutex<ShapeTiles>,
+}
+
+#[derive(Default)]
+struct ShapeTiles {
+    tiles: hashlink::LinkedHashMap<(u8, u32, u32), std::sync::Arc<Shapes>>,
+    bytes: usize,
+}
+
+impl ShapeCache {
+    /// The shapes of `tile`, made by `make` when not kept.
+    fn get_or_make(&self, tile: TileId, make: impl FnOnce() -> Shapes) -> std::sync::Arc<Shapes> {
+        let key = (tile.z, tile.x, tile.y);
+        let lock = || {
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(hit) = lock().tiles.to_back(&key) {
+            return hit.clone();
+        }
+        let made = std::sync::Arc::new(make());
+        let mut c = lock();
+        c.bytes += made.heap_bytes();
+        if let Some(old) = c.tiles.insert(key, made.clone()) {
+            c.bytes -= old.heap_bytes();
+        }
+        while c.bytes > SHAPE_CACHE_BYTES {
+            match c.tiles.pop_front() {
+                Some((_, s)) => c.bytes -= s.heap_bytes(),
+                None => break,
+            }
+        }
+        made
+    }
+
+    /// Number of tiles kept.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .tiles
+            .len()
+    }
+
+    /// Whether no tile is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The `buildings` tile as `user` may see it: the footprints from the shapes cache, with each
+/// building's id, grid, visit status and households as they are now. Empty below
+/// [`BUILDINGS_MIN_ZOOM`] (the `overview` layer serves those zooms).
+fn buildings_tile(p: &Project, user: &AuthUser, tile: TileId) -> Vec<u8> {
+    if tile.z < BUILDINGS_MIN_ZOOM {
+        return Vec::new();
+    }
+    let opts = EncodeOptions::default();
+    let shapes = p.building_shapes.get_or_make(tile, || {
+        let area = tile.buffered_bounds_lonlat(opts.buffer, opts.extent);
+        let env = AABB::from_corners([area.min().x, area.min().y], [area.max().x, area.max().y]);
+        let mut ids: Vec<u32> = p
+            .building_tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data)
+            .collect();
+        ids.sort_unstable();
+        let features: Vec<Feature> = ids
+            .iter()
+            .map(|&i| Feature {
+                id: u64::from(i) + 1,
+                geometry: match &p.buildings[i as usize].footprint {
+                    Footprint::Area(a) => Shape::Area(a),
+                    Footprint::Point(pt) => Shape::Point(pt.0),
+                },
+                properties: Vec::new(),
+            })
+            .collect();
+        Shapes::new(tile, &features, &opts)
+    });
+    let scope = user.scope(p);
+    let live = p.live();
+    encode_shapes("buildings", &shapes, |id| {
+        let i = (id - 1) as usize;
+        // In a grid or not: the one rule (crate::scope::Scope).
+        scope.building(i).then(|| {
+            vec![
+                ("id", Value::from(p.buildings[i].id.as_str())),
+                ("grid", Value::from(p.grid_of(i).unwrap_or(""))),
+                ("visit", Value::from(visit_status(&live, i))),
+                (
+                    "households",
+                    Value::from(i64::from(p.buildings[i].households)),
+                ),
+            ]
+        })
+    })
 }
 
 /// Whether a road is a path (footway, steps, cycleway, pier…), left out at low zoom.
@@ -504,6 +585,7 @@ pub async fn vector_tile(
 fn render_tile(p: &Project, user: &AuthUser, layer: &str, tile: TileId) -> Vec<u8> {
     match layer {
         "basemap" => basemap_tile(p, tile),
+        "buildings" => buildings_tile(p, user, tile),
         "overview" if OVERVIEW_ZOOMS.contains(&tile.z) => {
             overview_mvt(tile, &overview_cells(p, user, tile))
         }

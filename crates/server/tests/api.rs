@@ -438,6 +438,7 @@ fn vector_tiles_are_scoped_cached_and_invalidated_by_edits() {
             others.iter().all(|o| contains(&admin_body, o)),
             "the admin sees them all"
         );
+        let shapes_before = st.project().building_shapes.clone();
         // ETag / If-None-Match.
         let etag = headers["etag"].to_str().unwrap().to_string();
         let (status, _, _) = raw(&st, &uri, &worker, &[("if-none-match", &etag)]).await;
@@ -456,6 +457,15 @@ fn vector_tiles_are_scoped_cached_and_invalidated_by_edits() {
         assert_eq!(status, StatusCode::OK, "the edit invalidated the tile");
         assert_ne!(headers["etag"].to_str().unwrap(), etag);
         assert!(contains(&body, "visited"));
+        // It was written from the footprints encoded for the first request, which the worker
+        // and the admin share and the visit left in place.
+        let shapes = &st.project().building_shapes;
+        assert!(std::sync::Arc::ptr_eq(shapes, &shapes_before));
+        assert_eq!(
+            shapes.len(),
+            1,
+            "one tile's shapes, made once for both users"
+        );
         // Empty, bad and unknown tiles.
         let (status, _, _) = raw(&st, "/tiles/buildings/16/0/0.mvt", &admin, &[]).await;
         assert_eq!(status, StatusCode::NO_CONTENT);

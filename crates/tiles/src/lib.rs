@@ -40,7 +40,7 @@ mod pyramid;
 mod tile;
 
 pub use heatmap::{ColorScale, HEATMAP_SIZE, coverage_png, heatmap_png};
-pub use mvt::{EncodeOptions, Feature, Layer, Shape, Value, encode};
+pub use mvt::{EncodeOptions, Feature, Layer, Shape, Shapes, Value, encode, encode_shapes};
 pub use pyramid::{CountPoint, HeatKind, OverviewCell, Pyramid, overview_mvt};
 pub use tile::{
     MAX_LATITUDE, MAX_ZOOM, TileError, TileId, tiles_covering, tiles_covering_buffered,

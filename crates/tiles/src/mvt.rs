@@ -174,6 +174,125 @@ pub fn encode(tile: TileId, layers: &[Layer<'_>], options: &EncodeOptions) -> Ve
     out
 }
 
+/// The features of one tile layer with their geometry encoded and no properties: what a tile
+/// keeps while its features' properties change. A building's visit status changes with every
+/// visit, its footprint seldom; a cache of these lets the server write a building tile without
+/// querying, projecting, clipping and simplifying its footprints again ([`encode_shapes`]).
+#[derive(Debug, Clone, Default)]
+pub struct Shapes {
+    /// Per tile feature, in input order: its id and where its type and geometry fields end in
+    /// `bytes` (each starts where the one before ends). A feature of several geometry types
+    /// has one entry per type, as [`encode`] writes it.
+    parts: Vec<(u64, u32)>,
+    /// The encoded type and geometry fields, one after the other.
+    bytes: Vec<u8>,
+    /// Tile units per side.
+    extent: u32,
+}
+
+impl Shapes {
+    /// The geometry of `features` in `tile`, as [`encode`] would write it; their properties are
+    /// not kept. Features with nothing left in the tile are left out.
+    pub fn new(tile: TileId, features: &[Feature<'_>], options: &EncodeOptions) -> Shapes {
+        let mut enc = Encoder::new(tile, options);
+        let mut out = Shapes {
+            parts: Vec::with_capacity(features.len()),
+            bytes: Vec::with_capacity(features.len() * 24),
+            extent: enc.extent_u32,
+        };
+        for (i, f) in features.iter().enumerate() {
+            if i % TOUCH_AHEAD == 0 {
+                let n = features.len();
+                let from = if i == 0 { 0 } else { i + TOUCH_AHEAD };
+                touch(&features[from.min(n)..(i + 2 * TOUCH_AHEAD).min(n)]);
+            }
+            if !enc.shape(&f.geometry) {
+                continue;
+            }
+            enc.parts(|ty, geom| {
+                write_shape(&mut out.bytes, ty, geom);
+                out.parts.push((f.id, out.bytes.len() as u32));
+            });
+        }
+        out.parts.shrink_to_fit();
+        out.bytes.shrink_to_fit();
+        out
+    }
+
+    /// Number of tile features.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Whether no feature has anything in the tile.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.parts.capacity() * std::mem::size_of::<(u64, u32)>()
+    }
+}
+
+/// A one-layer tile named `name` from `shapes`, each feature with the properties
+/// `properties(id)` answers, or left out when it answers `None` (a feature the reader may not
+/// see). The bytes equal [`encode`]'s for the same features and properties.
+///
+/// # Performance
+/// Linear in the features and their properties, with no geometry work: the properties'
+/// tables and a copy of each feature's encoded geometry.
+pub fn encode_shapes<'p>(
+    name: &str,
+    shapes: &Shapes,
+    mut properties: impl FnMut(u64) -> Option<Vec<(&'p str, Value)>>,
+) -> Vec<u8> {
+    // (part, its feature's properties in `props`), for the parts kept; the parts of one
+    // feature share its properties.
+    let mut props: Vec<Vec<(&'p str, Value)>> = Vec::with_capacity(shapes.parts.len());
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(shapes.parts.len());
+    let mut last: Option<(u64, bool)> = None;
+    for (k, &(id, _)) in shapes.parts.iter().enumerate() {
+        let seen = match last {
+            Some((prev, seen)) if prev == id => seen,
+            _ => match properties(id) {
+                Some(p) => {
+                    props.push(p);
+                    true
+                }
+                None => false,
+            },
+        };
+        last = Some((id, seen));
+        if seen {
+            kept.push((k, props.len() - 1));
+        }
+    }
+    if kept.is_empty() {
+        return Vec::new();
+    }
+    let mut tags = Tags::with_capacity(kept.len());
+    let mut layer = Vec::with_capacity(shapes.bytes.len() + kept.len() * 16);
+    write_layer_head(&mut layer, name);
+    let mut pairs = Vec::new();
+    for &(k, p) in &kept {
+        let (id, end) = shapes.parts[k];
+        let begin = if k == 0 { 0 } else { shapes.parts[k - 1].1 };
+        tags.of(&props[p], &mut pairs);
+        write_feature(
+            &mut layer,
+            id,
+            &pairs,
+            &shapes.bytes[begin as usize..end as usize],
+        );
+    }
+    tags.write(&mut layer);
+    write_varint_field(&mut layer, 5, u64::from(shapes.extent));
+    let mut out = Vec::with_capacity(layer.len() + 8);
+    write_bytes(&mut out, 3, &layer);
+    out
+}
+
 /// MVT `GeomType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GeomType {
@@ -301,7 +420,6 @@ struct Encoder {
     points: Vec<[i32; 2]>,
     lines: Commands,
     polys: Commands,
-    feature_buf: Vec<u8>,
     tags: Vec<u32>,
 }
 
@@ -336,7 +454,6 @@ impl Encoder {
             points: Vec::new(),
             lines: Commands::default(),
             polys: Commands::default(),
-            feature_buf: Vec::new(),
             tags: Vec::new(),
         }
     }
@@ -356,16 +473,11 @@ impl Encoder {
 
     /// Writes the layer body into `out`; false when no feature survived.
     fn layer<'a>(&mut self, layer: &Layer<'a>, out: &mut Vec<u8>) -> bool {
-        let mut keys: FxHashMap<&'a str, u32> = FxHashMap::default();
-        let mut key_list: Vec<&'a str> = Vec::new();
-        // Sized for one distinct value per feature (ids as properties are common).
-        let mut values: FxHashMap<ValueKey<'_>, u32> =
-            FxHashMap::with_capacity_and_hasher(layer.features.len(), Default::default());
+        let mut tags = Tags::with_capacity(layer.features.len());
         out.reserve(layer.features.len() * 48);
-        let mut value_list: Vec<&Value> = Vec::new();
-        write_varint_field(out, 15, 2);
-        write_bytes(out, 1, layer.name.as_bytes());
+        write_layer_head(out, layer.name);
         let mut any = false;
+        let mut shape = Vec::new();
         for (i, f) in layer.features.iter().enumerate() {
             if i % TOUCH_AHEAD == 0 {
                 // Warm the next batch while this one is encoded (the first batch warms itself).
@@ -373,94 +485,58 @@ impl Encoder {
                 let from = if i == 0 { 0 } else { i + TOUCH_AHEAD };
                 touch(&layer.features[from.min(n)..(i + 2 * TOUCH_AHEAD).min(n)]);
             }
-            self.points.clear();
-            self.lines.clear();
-            self.polys.clear();
-            match &f.geometry {
-                Shape::Geometry(g) => self.geometry(g),
-                Shape::Area(mp) => mp.iter().for_each(|p| self.polygon(p)),
-                Shape::Point(c) => self.point(*c),
-            }
-            if self.points.is_empty() && self.lines.buf.is_empty() && self.polys.buf.is_empty() {
+            if !self.shape(&f.geometry) {
                 continue;
             }
             any = true;
-            self.tags.clear();
-            for (i, (k, v)) in f.properties.iter().enumerate() {
-                if f.properties[..i].iter().any(|(k2, _)| k2 == k) {
-                    continue;
-                }
-                let next = key_list.len() as u32;
-                let ki = *keys.entry(*k).or_insert_with(|| {
-                    key_list.push(k);
-                    next
-                });
-                let vk = match v {
-                    Value::String(s) => ValueKey::String(s.as_str()),
-                    Value::Int(i) => ValueKey::Int(*i),
-                    Value::Double(d) => ValueKey::Double(d.to_bits()),
-                    Value::Bool(b) => ValueKey::Bool(*b),
-                };
-                let next = value_list.len() as u32;
-                let vi = *values.entry(vk).or_insert_with(|| {
-                    value_list.push(v);
-                    next
-                });
-                self.tags.push(ki);
-                self.tags.push(vi);
-            }
-            if !self.points.is_empty() {
-                let mut c = Commands::default();
-                c.command(MOVE_TO, self.points.len() as u32);
-                for &p in &self.points {
-                    c.point(p);
-                }
-                self.feature(out, f.id, GeomType::Point, &c.buf);
-            }
-            if !self.lines.buf.is_empty() {
-                let buf = std::mem::take(&mut self.lines.buf);
-                self.feature(out, f.id, GeomType::LineString, &buf);
-                self.lines.buf = buf;
-            }
-            if !self.polys.buf.is_empty() {
-                let buf = std::mem::take(&mut self.polys.buf);
-                self.feature(out, f.id, GeomType::Polygon, &buf);
-                self.polys.buf = buf;
-            }
+            tags.of(&f.properties, &mut self.tags);
+            let pairs = std::mem::take(&mut self.tags);
+            self.parts(|ty, geom| {
+                shape.clear();
+                write_shape(&mut shape, ty, geom);
+                write_feature(out, f.id, &pairs, &shape);
+            });
+            self.tags = pairs;
         }
         if !any {
             return false;
         }
-        for k in key_list {
-            write_bytes(out, 3, k.as_bytes());
-        }
-        let mut vbuf = Vec::new();
-        for v in value_list {
-            vbuf.clear();
-            match v {
-                Value::String(s) => write_bytes(&mut vbuf, 1, s.as_bytes()),
-                Value::Double(d) => {
-                    write_tag(&mut vbuf, 3, 1);
-                    vbuf.extend_from_slice(&d.to_le_bytes());
-                }
-                Value::Int(i) if *i >= 0 => write_varint_field(&mut vbuf, 5, *i as u64),
-                Value::Int(i) => write_varint_field(&mut vbuf, 6, ((*i << 1) ^ (*i >> 63)) as u64),
-                Value::Bool(b) => write_varint_field(&mut vbuf, 7, u64::from(*b)),
-            }
-            write_bytes(out, 4, &vbuf);
-        }
+        tags.write(out);
         write_varint_field(out, 5, u64::from(self.extent_u32));
         true
     }
 
-    fn feature(&mut self, out: &mut Vec<u8>, id: u64, ty: GeomType, geom: &[u32]) {
-        let fb = &mut self.feature_buf;
-        fb.clear();
-        write_varint_field(fb, 1, id);
-        write_packed(fb, 2, &self.tags);
-        write_varint_field(fb, 3, ty as u64);
-        write_packed(fb, 4, geom);
-        write_bytes(out, 2, fb);
+    /// Projects, clips and simplifies `shape` into the command buffers; false when nothing of
+    /// it is left in the tile.
+    fn shape(&mut self, shape: &Shape<'_>) -> bool {
+        self.points.clear();
+        self.lines.clear();
+        self.polys.clear();
+        match shape {
+            Shape::Geometry(g) => self.geometry(g),
+            Shape::Area(mp) => mp.iter().for_each(|p| self.polygon(p)),
+            Shape::Point(c) => self.point(*c),
+        }
+        !(self.points.is_empty() && self.lines.buf.is_empty() && self.polys.buf.is_empty())
+    }
+
+    /// Calls `part` with the type and commands of each geometry type in the buffers, points,
+    /// lines then polygons (a tile feature has one type).
+    fn parts(&self, mut part: impl FnMut(GeomType, &[u32])) {
+        if !self.points.is_empty() {
+            let mut c = Commands::default();
+            c.command(MOVE_TO, self.points.len() as u32);
+            for &p in &self.points {
+                c.point(p);
+            }
+            part(GeomType::Point, &c.buf);
+        }
+        if !self.lines.buf.is_empty() {
+            part(GeomType::LineString, &self.lines.buf);
+        }
+        if !self.polys.buf.is_empty() {
+            part(GeomType::Polygon, &self.polys.buf);
+        }
     }
 
     fn geometry(&mut self, g: &Geometry) {
@@ -632,6 +708,105 @@ fn touch(features: &[Feature<'_>]) {
         }
     }
     std::hint::black_box(acc);
+}
+
+/// A layer's tables of keys and values, each written once, and the tag pairs of the feature
+/// at hand.
+struct Tags<'a> {
+    keys: FxHashMap<&'a str, u32>,
+    key_list: Vec<&'a str>,
+    values: FxHashMap<ValueKey<'a>, u32>,
+    value_list: Vec<&'a Value>,
+}
+
+impl<'a> Tags<'a> {
+    /// Tables sized for `features` features, each with a value of its own (ids as properties
+    /// are common).
+    fn with_capacity(features: usize) -> Self {
+        Tags {
+            keys: FxHashMap::default(),
+            key_list: Vec::new(),
+            values: FxHashMap::with_capacity_and_hasher(features, Default::default()),
+            value_list: Vec::new(),
+        }
+    }
+
+    /// The (key, value) index pairs of `properties` into `pairs`, adding new keys and values to
+    /// the tables; a key repeated within the feature keeps its first value.
+    fn of(&mut self, properties: &'a [(&'a str, Value)], pairs: &mut Vec<u32>) {
+        pairs.clear();
+        for (i, (k, v)) in properties.iter().enumerate() {
+            if properties[..i].iter().any(|(k2, _)| k2 == k) {
+                continue;
+            }
+            let next = self.key_list.len() as u32;
+            let ki = *self.keys.entry(*k).or_insert_with(|| {
+                self.key_list.push(k);
+                next
+            });
+            let vk = match v {
+                Value::String(s) => ValueKey::String(s.as_str()),
+                Value::Int(i) => ValueKey::Int(*i),
+                Value::Double(d) => ValueKey::Double(d.to_bits()),
+                Value::Bool(b) => ValueKey::Bool(*b),
+            };
+            let next = self.value_list.len() as u32;
+            let vi = *self.values.entry(vk).or_insert_with(|| {
+                self.value_list.push(v);
+                next
+            });
+            pairs.push(ki);
+            pairs.push(vi);
+        }
+    }
+
+    /// Writes the layer's keys (field 3) and values (field 4).
+    fn write(self, out: &mut Vec<u8>) {
+        for k in self.key_list {
+            write_bytes(out, 3, k.as_bytes());
+        }
+        let mut vbuf = Vec::new();
+        for v in self.value_list {
+            vbuf.clear();
+            match v {
+                Value::String(s) => write_bytes(&mut vbuf, 1, s.as_bytes()),
+                Value::Double(d) => {
+                    write_tag(&mut vbuf, 3, 1);
+                    vbuf.extend_from_slice(&d.to_le_bytes());
+                }
+                Value::Int(i) if *i >= 0 => write_varint_field(&mut vbuf, 5, *i as u64),
+                Value::Int(i) => write_varint_field(&mut vbuf, 6, ((*i << 1) ^ (*i >> 63)) as u64),
+                Value::Bool(b) => write_varint_field(&mut vbuf, 7, u64::from(*b)),
+            }
+            write_bytes(out, 4, &vbuf);
+        }
+    }
+}
+
+/// The start of a layer: its version (2) and name.
+fn write_layer_head(out: &mut Vec<u8>, name: &str) {
+    write_varint_field(out, 15, 2);
+    write_bytes(out, 1, name.as_bytes());
+}
+
+/// A feature's type (field 3) and geometry commands (field 4).
+fn write_shape(out: &mut Vec<u8>, ty: GeomType, geom: &[u32]) {
+    write_varint_field(out, 3, ty as u64);
+    write_packed(out, 4, geom);
+}
+
+/// A feature (layer field 2): its id, tag pairs and `shape` (from [`write_shape`]).
+fn write_feature(out: &mut Vec<u8>, id: u64, tags: &[u32], shape: &[u8]) {
+    let tags_len: usize = tags.iter().map(|&v| varint_len(u64::from(v))).sum();
+    let mut len = 1 + varint_len(id) + shape.len();
+    if !tags.is_empty() {
+        len += 1 + varint_len(tags_len as u64) + tags_len;
+    }
+    write_tag(out, 2, 2);
+    write_varint(out, len as u64);
+    write_varint_field(out, 1, id);
+    write_packed(out, 2, tags);
+    out.extend_from_slice(shape);
 }
 
 // --- protobuf wire format -------------------------------------------------------------------
