@@ -146,17 +146,18 @@ pub struct Project {
     pub tallied: Vec<Option<u32>>,
 }
 
-/// The pool that validates grid edits (`None` if it could not be made): two threads, which
-/// share the scan of a district's million assignments and the re-assignment. On two cores
-/// under a campaign's full load (`bench/run_live.sh`) one thread got half a core and the
-/// edits' p99 stayed at 307–416 ms; with two, 289–290 ms (the target is 300), while visits
-/// kept 3,400 a second within 37 ms and reads' p99 rose from ~157 to ~167 ms
-/// (`docs/benchmarks.md`, session 18). At nice 3 or 6 the edits' p99 rose past 420 ms.
+/// The pool that validates grid edits (`None` if it could not be made): one thread. Session 18
+/// gave it two, to share the scans of a district's million assignments that every edit made;
+/// those scans are gone (`gridmap_core::validate::revalidate`), edits are made one at a time
+/// anyway, and with one thread under a campaign's full load (`bench/run_live.sh`, 40 s) the
+/// edits' p99 fell from 241 to 205 ms and visits rose from 2,480 to 2,520 a second
+/// (`docs/benchmarks.md`, session 20). At nice 3 it gave 246 ms and 3,000 visits a second,
+/// and at nice 3 with edits twice as dear (session 18) its p99 rose past 420 ms.
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
+            .num_threads(1)
             .thread_name(|_| "gridmap-regrid".into())
             .build()
             .ok()
