@@ -537,6 +537,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Cached vector tiles and heatmaps, by layer, tile and scope.
     pub tiles: crate::tiles::TileCache,
+    /// Heatmap tiles drawn in the last second.
+    pub heatmaps: crate::tiles::HeatmapCache,
     /// The map label font and the glyph ranges made from it.
     pub glyphs: crate::glyphs::GlyphCache,
     /// The key of the household registers (personal data); `None`: people are not served.
@@ -687,6 +689,7 @@ impl AppState {
             signin: Default::default(),
             settings,
             tiles: crate::tiles::TileCache::default(),
+            heatmaps: crate::tiles::HeatmapCache::default(),
             glyphs: Default::default(),
             register_key,
             self_report: Default::default(),

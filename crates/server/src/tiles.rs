@@ -12,7 +12,10 @@
 //!   by households, and the visited share red → green.
 //!
 //! Tiles are cached per (layer, tile, scope). An edit drops exactly the cached tiles whose
-//! buffered bounds meet the edited geometry's bounds (`AppState::invalidate`).
+//! buffered bounds meet the edited geometry's bounds (`AppState::invalidate`). Building tiles
+//! are written from footprints encoded once per tile ([`ShapeCache`]). A heatmap tile is drawn
+//! again at most once a [`HEATMAP_FRESH`] for the visits, at once when what it is drawn from
+//! changes ([`HeatmapCache`]).
 
 use std::sync::Mutex;
 
@@ -727,24 +730,133 @@ pub async fn heatmap(
         "unvisited" => HeatKind::Unvisited,
         _ => HeatKind::Coverage,
     };
-    // The count pyramid answers town-wide users at once; a scoped user's few buildings make
-    // their own. Off the runtime's threads either way, with the snapshot of its turn.
-    let st = state.clone();
-    let png = crate::reading(move || {
-        let p = st.project();
-        const RADIUS_PX: f32 = 24.0;
-        Ok(if user.town_wide(&p.town.code) {
-            p.pyramid.heatmap_png(tile, heat, RADIUS_PX, &scale)
-        } else {
-            scoped_pyramid(&p, &user).heatmap_png(tile, heat, RADIUS_PX, &scale)
-        })
-    })
-    .await?;
+    let key = (
+        kind.clone(),
+        tile.z,
+        tile.x,
+        tile.y,
+        user.reach_key(&state.project().town.code),
+    );
+    let png = match state
+        .0
+        .heatmaps
+        .get(&key, &Source::of(&state.project(), &user))
+    {
+        Some(drawn) => drawn,
+        None => {
+            // The count pyramid answers town-wide users at once; a scoped user's few
+            // buildings make their own. Off the runtime's threads either way, with the
+            // snapshot of its turn.
+            let st = state.clone();
+            crate::reading(move || {
+                let p = st.project();
+                const RADIUS_PX: f32 = 24.0;
+                let png = if user.town_wide(&p.town.code) {
+                    p.pyramid.heatmap_png(tile, heat, RADIUS_PX, &scale)
+                } else {
+                    scoped_pyramid(&p, &user).heatmap_png(tile, heat, RADIUS_PX, &scale)
+                }
+                .map(Bytes::from);
+                st.0.heatmaps
+                    .insert(key, Source::of(&p, &user), png.clone());
+                Ok(png)
+            })
+            .await?
+        }
+    };
     let Some(png) = png else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let etag = etag_of(&png);
-    Ok(respond(png.into(), etag, &headers, "image/png"))
+    Ok(respond(png, etag, &headers, "image/png"))
+}
+
+/// How long a heatmap tile is served again without being drawn anew. Visits change the counts
+/// under a district's low-zoom tiles every millisecond during a campaign, and a supervisor's
+/// map does not fetch a heatmap tile again until it is panned or zoomed: a tile at most this
+/// old shows the same. A reload, and for a scoped user a change of the grids, show at once.
+pub const HEATMAP_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most heatmap tiles kept: past it the stale ones go, and all of them if none is.
+const HEATMAP_ENTRIES: usize = 4096;
+
+/// A heatmap tile's key: kind, z, x, y and the scope it was drawn for.
+type HeatKey = (String, u8, u32, u32, String);
+
+/// Heatmap tiles drawn in the last [`HEATMAP_FRESH`] (`None`: an empty tile), with what each
+/// was drawn from: the count pyramid for a town-wide user (kept by grid edits, made anew when
+/// the project is reloaded), the snapshot for a scoped user (whose buildings a grid edit
+/// changes). A district's supervisors look at the same few low-zoom tiles, each ~2–3 ms of the
+/// reading thread to draw.
+#[derive(Default)]
+pub struct HeatmapCache {
+    inner: Mutex<std::collections::HashMap<HeatKey, Drawn>>,
+}
+
+struct Drawn {
+    at: std::time::Instant,
+    from: Source,
+    png: Option<Bytes>,
+}
+
+/// What a heatmap tile was drawn from (held weakly: a dropped one is never taken for a new
+/// one at the same address).
+enum Source {
+    Pyramid(std::sync::Weak<Pyramid>),
+    Snapshot(std::sync::Weak<Project>),
+}
+
+impl Source {
+    /// What `user`'s tiles are drawn from in `p`.
+    fn of(p: &std::sync::Arc<Project>, user: &AuthUser) -> Source {
+        if user.town_wide(&p.town.code) {
+            Source::Pyramid(std::sync::Arc::downgrade(&p.pyramid))
+        } else {
+            Source::Snapshot(std::sync::Arc::downgrade(p))
+        }
+    }
+
+    fn same(&self, other: &Source) -> bool {
+        match (self, other) {
+            (Source::Pyramid(a), Source::Pyramid(b)) => a.ptr_eq(b),
+            (Source::Snapshot(a), Source::Snapshot(b)) => a.ptr_eq(b),
+            _ => false,
+        }
+    }
+}
+
+impl HeatmapCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<HeatKey, Drawn>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The tile of `key` drawn from `from` less than [`HEATMAP_FRESH`] ago.
+    fn get(&self, key: &HeatKey, from: &Source) -> Option<Option<Bytes>> {
+        let c = self.lock();
+        let d = c.get(key)?;
+        (d.at.elapsed() < HEATMAP_FRESH && d.from.same(from)).then(|| d.png.clone())
+    }
+
+    /// Keeps a tile drawn from `from`.
+    fn insert(&self, key: HeatKey, from: Source, png: Option<Bytes>) {
+        let mut c = self.lock();
+        if c.len() >= HEATMAP_ENTRIES {
+            c.retain(|_, d| d.at.elapsed() < HEATMAP_FRESH);
+            if c.len() >= HEATMAP_ENTRIES {
+                c.clear();
+            }
+        }
+        c.insert(
+            key,
+            Drawn {
+                at: std::time::Instant::now(),
+                from,
+                png,
+            },
+        );
+    }
 }
 
 /// A count pyramid of the buildings `user` sees (in a grid or not: [`crate::scope::Scope`]).

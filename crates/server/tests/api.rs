@@ -1706,3 +1706,64 @@ async fn an_answer_being_made_is_made_once_for_everyone_who_waits() {
     assert_eq!(ask("the same").await.unwrap(), answers[0]);
     assert_eq!(made.load(Ordering::SeqCst), 2);
 }
+
+/// A heatmap tile is drawn again at most once a second (`HEATMAP_FRESH`): a visit shows in it
+/// after that; for a scoped user a new snapshot (grids changed) shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heatmap_shows_visits_within_a_second_and_a_new_snapshot_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let (admin, manager) = (login(&st, "admin").await, login(&st, "manager").await);
+    let p = st.project();
+    let mine: Vec<usize> = (0..p.buildings.len())
+        .filter(|&i| p.grid_of(i) == Some(WORKER_GRID) && p.location(i).is_some())
+        .collect();
+    let tile = gridmap_tiles::TileId::containing(p.location(mine[0]).unwrap(), 14).unwrap();
+    let area = tile.bounds_lonlat();
+    let second = mine[1..]
+        .iter()
+        .copied()
+        .find(|&i| geo::Intersects::intersects(&area, &p.location(i).unwrap()))
+        .unwrap();
+    let (first, second) = (
+        p.buildings[mine[0]].id.clone(),
+        p.buildings[second].id.clone(),
+    );
+    drop(p);
+    let visit = async |id: &str| {
+        let body = json!({"building": id, "outcome": "visited"});
+        let (status, _) = call(&st, "POST", "/api/visits", Some(&admin), Some(body), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+    };
+    let uri = format!("/heatmap/visited/14/{}/{}.png", tile.x, tile.y);
+    let (status, _, _) = raw(&st, &uri, &admin, &[]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "nothing visited yet");
+    visit(&first).await;
+    let (status, _, _) = raw(&st, &uri, &admin, &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "the tile drawn a moment ago"
+    );
+    tokio::time::sleep(gridmap_server::tiles::HEATMAP_FRESH).await;
+    let (status, _, visited) = raw(&st, &uri, &admin, &[]).await;
+    assert_eq!(status, StatusCode::OK, "drawn again after a second");
+    assert_eq!(&visited[1..4], b"PNG");
+    // The village manager's tile is drawn from the snapshot, which a change of the grids (here
+    // of the registers, which makes one the same way) replaces.
+    let (status, _, before) = raw(&st, &uri, &manager, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    visit(&second).await;
+    let (_, _, same) = raw(&st, &uri, &manager, &[]).await;
+    assert_eq!(same, before, "the tile drawn a moment ago");
+    let again = st.clone();
+    tokio::task::spawn_blocking(move || again.registers_changed().unwrap())
+        .await
+        .unwrap();
+    let (status, _, after) = raw(&st, &uri, &manager, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(
+        after, before,
+        "drawn from the new snapshot, with the second visit"
+    );
+}
