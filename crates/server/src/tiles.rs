@@ -62,7 +62,7 @@ const OVERVIEW_CELLS: u32 = 32;
 type TileKey = (String, u8, u32, u32, String);
 
 /// A problem as a tile feature: id, geometry, properties.
-type ProblemFeature = (u64, Geometry, Vec<(&'static str, Value)>);
+type ProblemFeature = (u64, Geometry, Vec<(&'static str, Value<'static>)>);
 
 /// The most bytes of tiles kept: least recently used ones go first beyond it.
 pub const TILE_CACHE_BYTES: usize = 256 << 20;
@@ -477,15 +477,15 @@ fn problems(p: &Project, user: &AuthUser) -> Vec<ProblemFeature> {
         .map(|(i, pr)| {
             let mut props = vec![
                 ("kind", Value::from(pr.kind)),
-                ("problem", Value::from(pr.id.as_str())),
+                ("problem", Value::from(pr.id)),
                 ("grids", Value::from(pr.grids.join(","))),
                 ("buildings", Value::from(pr.buildings as i64)),
             ];
             if let Some(a) = pr.area_m2 {
                 props.push(("area_m2", Value::from(a)));
             }
-            if let Some(b) = &pr.building {
-                props.push(("building", Value::from(b.as_str())));
+            if let Some(b) = pr.building {
+                props.push(("building", Value::from(b)));
             }
             (i as u64 + 1, pr.geometry, props)
         })

@@ -19,9 +19,9 @@ use crate::tile::{TileId, world_fraction};
 /// Integers are written as `uint_value` when non-negative and `sint_value` (zigzag) when
 /// negative; doubles as `double_value`. Equal values are stored once per layer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// A UTF-8 string.
-    String(String),
+pub enum Value<'a> {
+    /// A UTF-8 string, borrowed from where it is kept or owned.
+    String(Cow<'a, str>),
     /// A signed integer.
     Int(i64),
     /// A 64-bit float.
@@ -30,27 +30,27 @@ pub enum Value {
     Bool(bool),
 }
 
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Value::String(Cow::Borrowed(s))
     }
 }
-impl From<String> for Value {
+impl From<String> for Value<'_> {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(Cow::Owned(s))
     }
 }
-impl From<i64> for Value {
+impl From<i64> for Value<'_> {
     fn from(v: i64) -> Self {
         Value::Int(v)
     }
 }
-impl From<f64> for Value {
+impl From<f64> for Value<'_> {
     fn from(v: f64) -> Self {
         Value::Double(v)
     }
 }
-impl From<bool> for Value {
+impl From<bool> for Value<'_> {
     fn from(v: bool) -> Self {
         Value::Bool(v)
     }
@@ -67,7 +67,7 @@ pub struct Feature<'a> {
     /// WGS84 longitude/latitude geometry, borrowed from where it is kept.
     pub geometry: Shape<'a>,
     /// Properties in order; a key repeated within a feature is written once (its first value).
-    pub properties: Vec<(&'a str, Value)>,
+    pub properties: Vec<(&'a str, Value<'a>)>,
 }
 
 /// A feature's geometry as the encoder reads it: a `geo::Geometry` (borrowed or made for the
@@ -245,11 +245,11 @@ impl Shapes {
 pub fn encode_shapes<'p>(
     name: &str,
     shapes: &Shapes,
-    mut properties: impl FnMut(u64) -> Option<Vec<(&'p str, Value)>>,
+    mut properties: impl FnMut(u64) -> Option<Vec<(&'p str, Value<'p>)>>,
 ) -> Vec<u8> {
     // (part, its feature's properties in `props`), for the parts kept; the parts of one
     // feature share its properties.
-    let mut props: Vec<Vec<(&'p str, Value)>> = Vec::with_capacity(shapes.parts.len());
+    let mut props: Vec<Vec<(&'p str, Value<'p>)>> = Vec::with_capacity(shapes.parts.len());
     let mut kept: Vec<(usize, usize)> = Vec::with_capacity(shapes.parts.len());
     let mut last: Option<(u64, bool)> = None;
     for (k, &(id, _)) in shapes.parts.iter().enumerate() {
@@ -716,7 +716,10 @@ struct Tags<'a> {
     keys: FxHashMap<&'a str, u32>,
     key_list: Vec<&'a str>,
     values: FxHashMap<ValueKey<'a>, u32>,
-    value_list: Vec<&'a Value>,
+    value_list: Vec<&'a Value<'a>>,
+    /// The keys of the feature before and their indexes: features of a layer mostly have the
+    /// same keys in the same order, found again without hashing.
+    last_keys: Vec<(&'a str, u32)>,
 }
 
 impl<'a> Tags<'a> {
@@ -728,24 +731,35 @@ impl<'a> Tags<'a> {
             key_list: Vec::new(),
             values: FxHashMap::with_capacity_and_hasher(features, Default::default()),
             value_list: Vec::new(),
+            last_keys: Vec::new(),
         }
     }
 
     /// The (key, value) index pairs of `properties` into `pairs`, adding new keys and values to
     /// the tables; a key repeated within the feature keeps its first value.
-    fn of(&mut self, properties: &'a [(&'a str, Value)], pairs: &mut Vec<u32>) {
+    fn of(&mut self, properties: &'a [(&'a str, Value<'a>)], pairs: &mut Vec<u32>) {
         pairs.clear();
         for (i, (k, v)) in properties.iter().enumerate() {
             if properties[..i].iter().any(|(k2, _)| k2 == k) {
                 continue;
             }
-            let next = self.key_list.len() as u32;
-            let ki = *self.keys.entry(*k).or_insert_with(|| {
-                self.key_list.push(k);
-                next
-            });
+            let ki = match self.last_keys.get(i) {
+                Some(&(last, ki)) if std::ptr::eq(last, *k) => ki,
+                _ => {
+                    let next = self.key_list.len() as u32;
+                    let ki = *self.keys.entry(*k).or_insert_with(|| {
+                        self.key_list.push(k);
+                        next
+                    });
+                    self.last_keys.truncate(i);
+                    if self.last_keys.len() == i {
+                        self.last_keys.push((k, ki));
+                    }
+                    ki
+                }
+            };
             let vk = match v {
-                Value::String(s) => ValueKey::String(s.as_str()),
+                Value::String(s) => ValueKey::String(s.as_ref()),
                 Value::Int(i) => ValueKey::Int(*i),
                 Value::Double(d) => ValueKey::Double(d.to_bits()),
                 Value::Bool(b) => ValueKey::Bool(*b),
@@ -881,6 +895,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tag_pairs_name_each_feature_s_own_keys_and_values() {
+        // Keys in the same order, in another order, fewer, repeated, and equal strings kept
+        // elsewhere (not the same pointer): each pair must name the feature's key and value.
+        let other_id = String::from("id");
+        let features: Vec<Vec<(&str, Value)>> = vec![
+            vec![("id", Value::from("a")), ("grid", Value::from(1i64))],
+            vec![("id", Value::from("b")), ("grid", Value::from(2i64))],
+            vec![("grid", Value::from(2i64)), ("id", Value::from("c"))],
+            vec![("grid", Value::from(3i64))],
+            vec![
+                ("id", Value::from("d")),
+                ("id", Value::from("e")),
+                ("x", Value::from(true)),
+            ],
+            vec![
+                (other_id.as_str(), Value::from("a")),
+                ("grid", Value::from(1i64)),
+            ],
+            vec![],
+            vec![("id", Value::from("f")), ("grid", Value::from(1.5))],
+        ];
+        let mut tags = Tags::with_capacity(features.len());
+        let mut pairs = Vec::new();
+        for f in &features {
+            tags.of(f, &mut pairs);
+            let named: Vec<(&str, &Value)> = pairs
+                .chunks(2)
+                .map(|kv| {
+                    (
+                        tags.key_list[kv[0] as usize],
+                        tags.value_list[kv[1] as usize],
+                    )
+                })
+                .collect();
+            let mut expected: Vec<(&str, &Value)> = Vec::new();
+            for (k, v) in f {
+                if !expected.iter().any(|(k2, _)| k2 == k) {
+                    expected.push((k, v));
+                }
+            }
+            assert_eq!(named, expected);
+        }
+        assert_eq!(tags.key_list, ["id", "grid", "x"]);
     }
 
     #[test]

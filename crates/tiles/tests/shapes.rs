@@ -38,7 +38,7 @@ fn geometry(tile: TileId, kind: u8, pts: &[(f64, f64)]) -> Geometry {
     }
 }
 
-fn value(v: (u8, i64)) -> Value {
+fn value(v: (u8, i64)) -> Value<'static> {
     match v.0 % 4 {
         0 => Value::from(format!("s{}", v.1 % 7)),
         1 => Value::from(v.1 % 5 - 2),
@@ -66,7 +66,7 @@ proptest! {
         let tile = TileId::containing(Coord { x: 121.47, y: 31.23 }, z).unwrap();
         let keys = ["id", "grid", "visit", "households"];
         let geoms: Vec<Geometry> = shape.iter().map(|(k, p)| geometry(tile, *k, p)).collect();
-        let properties = |i: usize| -> Vec<(&'static str, Value)> {
+        let properties = |i: usize| -> Vec<(&'static str, Value<'static>)> {
             props[i].iter().map(|(k, v)| (keys[*k], value(*v))).collect()
         };
         let all: Vec<Feature> = geoms
