@@ -215,6 +215,9 @@ pub(crate) struct Kernel {
     pub(crate) r: usize,
     /// `(2r + 1)²` weights, row-major, centre at `(r, r)`.
     table: Vec<f32>,
+    /// For each row of the table, the columns from its first to its last non-zero weight (the
+    /// disk's chord; empty as `(1, 0)`): a fifth of the square is outside the disk.
+    chords: Vec<(usize, usize)>,
 }
 
 impl Kernel {
@@ -232,7 +235,15 @@ impl Kernel {
                 }
             }
         }
-        Kernel { r, table }
+        let chords = table
+            .chunks(side)
+            .map(|row| {
+                let first = row.iter().position(|&k| k != 0.0);
+                let last = row.iter().rposition(|&k| k != 0.0);
+                first.zip(last).unwrap_or((1, 0))
+            })
+            .collect();
+        Kernel { r, table, chords }
     }
 
     /// Density on the 256×256 pixel grid, row-major.
@@ -290,6 +301,16 @@ impl Kernel {
                 }
                 for py in y0..=y1 {
                     let krow = py + 2 * r - by;
+                    // Only the chord's pixels: the weights beyond it are zeros, whose adding
+                    // changes nothing.
+                    let (lo, hi) = self.chords[krow];
+                    let Some(right) = (bx + hi).checked_sub(2 * r) else {
+                        continue;
+                    };
+                    let (x0, x1) = (x0.max((bx + lo).saturating_sub(2 * r)), x1.min(right));
+                    if lo > hi || x0 > x1 {
+                        continue;
+                    }
                     let kstart = krow * kside + (x0 + 2 * r - bx);
                     let len = x1 - x0 + 1;
                     let dst = &mut out[py * size + x0..py * size + x0 + len];
@@ -479,6 +500,51 @@ impl Palette {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_spreads_over_its_chords_what_its_whole_table_gives() {
+        for radius in [1.0f32, 2.5, 24.0] {
+            let k = Kernel::new(radius);
+            let (r, size) = (k.r, HEATMAP_SIZE as usize);
+            let (bside, kside) = (size + 2 * r, 2 * r + 1);
+            let mut bins = vec![0f64; bside * bside];
+            let at = [
+                (0, 0),
+                (bside - 1, bside - 1),
+                (bside - 1, 0),
+                (r, r),
+                (2 * r, 2 * r + 1),
+                (bside / 2, 3),
+                (5, bside / 2),
+                (100, 200),
+                (100, 200),
+            ];
+            for (i, &(x, y)) in at.iter().enumerate() {
+                bins[y * bside + x] += (i + 1) as f64;
+            }
+            // Bin (bx, by) is pixel (bx − r, by − r); pixel (px, py) reads the table at
+            // (px − bx + 2r, py − by + 2r), every weight of the square, zeros included.
+            let mut whole = vec![0f32; size * size];
+            for by in 0..bside {
+                for bx in 0..bside {
+                    let w = bins[by * bside + bx] as f32;
+                    if w == 0.0 {
+                        continue;
+                    }
+                    for py in 0..size {
+                        for px in 0..size {
+                            let (kx, ky) = (px + 2 * r, py + 2 * r);
+                            if kx < bx || ky < by || kx - bx >= kside || ky - by >= kside {
+                                continue;
+                            }
+                            whole[py * size + px] += w * k.table[(ky - by) * kside + kx - bx];
+                        }
+                    }
+                }
+            }
+            assert_eq!(k.spread(&bins), whole, "radius {radius}");
+        }
+    }
 
     fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
         let mut dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
