@@ -793,7 +793,7 @@ impl AppState {
         }
         let (town, villages) = (old.town.clone(), old.villages.clone());
         let started = Instant::now();
-        // On the validation pool (two threads), not on a thread of the blocking pool.
+        // On the validation pool (one thread), not on a thread of the blocking pool.
         let next = match regrid_pool() {
             Some(pool) => pool.install(|| Project::regrid(&old, town, villages, grids)),
             None => Project::regrid(&old, town, villages, grids),
