@@ -18,6 +18,9 @@ const $ = (sel) => document.querySelector(sel);
 /** Where an unsaved boundary edit waits through a sign-in after the session expired. */
 const UNSAVED = 'gridmap.unsaved-edit';
 const app = { me: null, grids: null, map: null, views: {}, view: null, ready: null, visitedNow: new Map() };
+/** Set when the page reloads on purpose, an unsaved edit kept or given up already: the
+ * browser's "leave the page?" question would then only stop the reload. */
+let reloading = false;
 window.gridmap = app;
 
 function showLogin(message = '') {
@@ -43,6 +46,7 @@ async function signIn(ev) {
       // An edit the expired session left unsaved goes through the reload with the user.
       const kept = app.views.map?.keepable?.();
       if (kept) sessionStorage.setItem(UNSAVED, JSON.stringify({ ...kept, user: form.get('username') }));
+      reloading = true;
       location.reload();
     } else await start();
   } catch (e) {
@@ -57,6 +61,7 @@ async function signOut() {
   try { await call('POST', '/api/logout'); } catch { /* the token dies with its lifetime anyway */ }
   setToken(null);
   await forget();
+  reloading = true;
   location.reload();
 }
 
@@ -183,7 +188,7 @@ function boot() {
   });
   // Reloading or closing the page with an unsaved edit asks first.
   window.addEventListener('beforeunload', (ev) => {
-    if (app.views[app.view]?.dirty?.()) ev.preventDefault();
+    if (!reloading && app.views[app.view]?.dirty?.()) ev.preventDefault();
   });
   app.ready = token() ? start().catch(() => showLogin()) : Promise.resolve(showLogin());
 }
