@@ -68,28 +68,82 @@ type ProblemFeature = (u64, Geometry, Vec<(&'static str, Value<'static>)>);
 pub const TILE_CACHE_BYTES: usize = 256 << 20;
 
 /// Cached tiles: key → (ETag, bytes), least recently used first; empty bytes for an empty
-/// tile. Bounded by [`TILE_CACHE_BYTES`].
-#[derive(Default)]
+/// tile. Bounded by [`TILE_CACHE_BYTES`]. Tiles are kept as `Bytes`, so that a hit shares them
+/// instead of copying (a district's z14 building tile is ~240 KB) under the cache's lock.
 pub struct TileCache {
-    inner: Mutex<CacheInner>,
+    inner: Mutex<Budgeted<TileKey, (String, Bytes)>>,
 }
 
-#[derive(Default)]
-struct CacheInner {
-    /// Tiles as `Bytes`, so that a hit shares them instead of copying (a district's z14
-    /// building tile is ~240 KB) under the cache's lock.
-    tiles: hashlink::LinkedHashMap<TileKey, (String, Bytes)>,
+impl Default for TileCache {
+    fn default() -> Self {
+        TileCache {
+            inner: Mutex::new(Budgeted::new(TILE_CACHE_BYTES)),
+        }
+    }
+}
+
+/// What an entry of a [`Budgeted`] map holds in bytes.
+trait Weigh {
+    fn weigh(&self) -> usize;
+}
+
+impl Weigh for (String, Bytes) {
+    fn weigh(&self) -> usize {
+        self.0.len() + self.1.len()
+    }
+}
+
+impl Weigh for std::sync::Arc<Shapes> {
+    fn weigh(&self) -> usize {
+        self.heap_bytes()
+    }
+}
+
+/// Entries within a budget of bytes, the least recently used going first beyond it: the
+/// storage of the tile cache and of the building shapes.
+struct Budgeted<K, V> {
+    entries: hashlink::LinkedHashMap<K, V>,
     bytes: usize,
+    budget: usize,
 }
 
-impl CacheInner {
-    fn recount(&mut self) {
-        self.bytes = self.tiles.values().map(|(e, b)| e.len() + b.len()).sum();
+impl<K: std::hash::Hash + Eq, V: Weigh + Clone> Budgeted<K, V> {
+    fn new(budget: usize) -> Self {
+        Budgeted {
+            entries: hashlink::LinkedHashMap::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// The entry of `key`, now the most recently used.
+    fn get(&mut self, key: &K) -> Option<V> {
+        self.entries.to_back(key).map(|v| v.clone())
+    }
+
+    /// Keeps `value` under `key`, dropping the least recently used entries beyond the budget.
+    fn insert(&mut self, key: K, value: V) {
+        self.bytes += value.weigh();
+        if let Some(old) = self.entries.insert(key, value) {
+            self.bytes -= old.weigh();
+        }
+        while self.bytes > self.budget {
+            match self.entries.pop_front() {
+                Some((_, v)) => self.bytes -= v.weigh(),
+                None => break,
+            }
+        }
+    }
+
+    /// Keeps the entries `keep` says yes to.
+    fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        self.entries.retain(|k, _| keep(k));
+        self.bytes = self.entries.values().map(Weigh::weigh).sum();
     }
 }
 
 impl TileCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budgeted<TileKey, (String, Bytes)>> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -97,22 +151,12 @@ impl TileCache {
 
     /// The cached tile of `key`, now the most recently used.
     fn get(&self, key: &TileKey) -> Option<(String, Bytes)> {
-        self.lock().tiles.to_back(key).map(|v| v.clone())
+        self.lock().get(key)
     }
 
     /// Caches a tile, dropping the least recently used ones beyond the budget.
     fn insert(&self, key: TileKey, etag: String, bytes: Bytes) {
-        let mut c = self.lock();
-        c.bytes += etag.len() + bytes.len();
-        if let Some((e, b)) = c.tiles.insert(key, (etag, bytes)) {
-            c.bytes -= e.len() + b.len();
-        }
-        while c.bytes > TILE_CACHE_BYTES {
-            match c.tiles.pop_front() {
-                Some((_, (e, b))) => c.bytes -= e.len() + b.len(),
-                None => break,
-            }
-        }
+        self.lock().insert(key, (etag, bytes));
     }
 
     /// Drops every cached tile whose buffered bounds meet `bbox` (lon/lat).
@@ -128,34 +172,28 @@ impl TileCache {
             return;
         }
         let opts = EncodeOptions::default();
-        let mut c = self.lock();
-        c.tiles.retain(|(layer, z, x, y, _), _| {
+        self.lock().retain(|(layer, z, x, y, _)| {
             layer == "basemap"
                 || TileId::new(*z, *x, *y).is_ok_and(|t| {
                     let b = t.buffered_bounds_lonlat(opts.buffer, opts.extent);
                     !boxes.iter().any(|r| b.intersects(r))
                 })
         });
-        c.recount();
     }
 
     /// Drops every cached tile.
     pub fn clear(&self) {
-        let mut c = self.lock();
-        c.tiles.clear();
-        c.bytes = 0;
+        self.lock().retain(|_| false);
     }
 
     /// Drops every cached tile of `layer`.
     pub fn clear_layer(&self, layer: &str) {
-        let mut c = self.lock();
-        c.tiles.retain(|k, _| k.0 != layer);
-        c.recount();
+        self.lock().retain(|k| k.0 != layer);
     }
 
     /// Number of cached tiles.
     pub fn len(&self) -> usize {
-        self.lock().tiles.len()
+        self.lock().entries.len()
     }
 
     /// Bytes held by the cached tiles.
@@ -264,8 +302,7 @@ fn features<'a>(
     }
 }
 
-/// The most bytes of building shapes kept ([`ShapeCache`]): a district's z14 and z15 tiles,
-/// ~50 MB, and the most recently used of the others.
+/// The most bytes of building shapes kept ([`ShapeCache`]).
 pub const SHAPE_CACHE_BYTES: usize = 64 << 20;
 
 /// Building footprints encoded per tile ([`Shapes`]), for every user: the tiles' geometry
@@ -276,51 +313,39 @@ pub const SHAPE_CACHE_BYTES: usize = 64 << 20;
 /// time. Visits and grid edits move no footprint, so the snapshots of the same buildings share
 /// one cache; a project loaded anew (buildings imported) starts an empty one. Bounded by
 /// [`SHAPE_CACHE_BYTES`], least recently used first out.
-#[derive(Default)]
 pub struct ShapeCache {
-    inner: Mutex<ShapeTiles>,
+    inner: Mutex<Budgeted<(u8, u32, u32), std::sync::Arc<Shapes>>>,
 }
 
-#[derive(Default)]
-struct ShapeTiles {
-    tiles: hashlink::LinkedHashMap<(u8, u32, u32), std::sync::Arc<Shapes>>,
-    bytes: usize,
+impl Default for ShapeCache {
+    fn default() -> Self {
+        ShapeCache {
+            inner: Mutex::new(Budgeted::new(SHAPE_CACHE_BYTES)),
+        }
+    }
 }
 
 impl ShapeCache {
-    /// The shapes of `tile`, made by `make` when not kept.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budgeted<(u8, u32, u32), std::sync::Arc<Shapes>>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The shapes of `tile`, made by `make` (outside the lock) when not kept.
     fn get_or_make(&self, tile: TileId, make: impl FnOnce() -> Shapes) -> std::sync::Arc<Shapes> {
         let key = (tile.z, tile.x, tile.y);
-        let lock = || {
-            self.inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some(hit) = lock().tiles.to_back(&key) {
-            return hit.clone();
+        if let Some(hit) = self.lock().get(&key) {
+            return hit;
         }
         let made = std::sync::Arc::new(make());
-        let mut c = lock();
-        c.bytes += made.heap_bytes();
-        if let Some(old) = c.tiles.insert(key, made.clone()) {
-            c.bytes -= old.heap_bytes();
-        }
-        while c.bytes > SHAPE_CACHE_BYTES {
-            match c.tiles.pop_front() {
-                Some((_, s)) => c.bytes -= s.heap_bytes(),
-                None => break,
-            }
-        }
+        self.lock().insert(key, made.clone());
         made
     }
 
     /// Number of tiles kept.
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .tiles
-            .len()
+        self.lock().entries.len()
     }
 
     /// Whether no tile is kept.
