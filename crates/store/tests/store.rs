@@ -231,6 +231,47 @@ fn recorded_extent_follows_appends_and_replaces() {
     );
 }
 
+/// A grid saved or restored widens the grids' recorded extent as far as it reaches, without
+/// rescanning the table; one moved inwards leaves it wider, which GeoPackage allows.
+#[test]
+fn recorded_extent_of_grids_holds_every_saved_grid() {
+    let (_dir, mut s) = project();
+    let extent = |s: &GpkgStore| -> [f64; 4] {
+        s.connection()
+            .query_row(
+                "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = 'grids'",
+                [],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+            )
+            .unwrap()
+    };
+    let holds = |e: [f64; 4], x0: f64, x1: f64| e[0] <= x0 && e[1] >= x1;
+    s.import_grids(
+        &[grid("G1", 121.0), grid("G2", 121.02)],
+        Mode::Append,
+        &who(),
+    )
+    .unwrap();
+    let first = extent(&s);
+    assert!(holds(first, 121.0, 121.03), "{first:?}");
+    // G2 moves east: the extent follows it.
+    let v = s.save_grid(&grid("G2", 121.5), Some(1), &who()).unwrap();
+    let moved = extent(&s);
+    assert!(holds(moved, 121.0, 121.51), "{moved:?}");
+    // Back again: the extent stays as wide (a superset is still true).
+    s.save_grid(&grid("G2", 121.02), Some(v), &who()).unwrap();
+    assert_eq!(extent(&s), moved);
+    // A version far west, then an import that recomputes the extent without it: restoring
+    // that version widens the extent again.
+    s.save_grid(&grid("G1", 120.0), Some(1), &who()).unwrap();
+    s.import_grids(&[grid("G1", 121.0)], Mode::Upsert, &who())
+        .unwrap();
+    assert!(extent(&s)[0] > 120.5, "{:?}", extent(&s));
+    s.restore_grid("G1", 2, &who()).unwrap();
+    let restored = extent(&s);
+    assert!(holds(restored, 120.0, 121.03), "{restored:?}");
+}
+
 /// With the commits' own checkpoints off, a `Checkpointer` on another connection copies the
 /// log into the file, and what was committed reads back after the store is reopened.
 #[test]
