@@ -121,12 +121,15 @@ pub struct InManyGrids {
 
 /// A building assigned to one grid with more than the straddle share of its footprint outside
 /// it: a grid edge cuts it.
+///
+/// Its strings are shared: a district has ~90,000 of these, and each grid edit carries the
+/// list over to the next report, so a copy is two reference counts, not two allocations.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Straddling {
     /// Id of the building.
-    pub building: String,
+    pub building: std::sync::Arc<str>,
     /// Code of the grid it is assigned to.
-    pub grid: String,
+    pub grid: std::sync::Arc<str>,
     /// Share of its footprint's area outside that grid, 0..1.
     pub outside_share: f64,
 }
@@ -499,8 +502,8 @@ fn building_lists<'a>(
                 report.summary.on_edge += usize::from(*on_edge);
                 if a.status(options.straddle_share) == Status::Straddling {
                     report.straddling.push(Straddling {
-                        building: id(i),
-                        grid: code(*grid),
+                        building: id(i).into(),
+                        grid: code(*grid).into(),
                         outside_share: outside_share.unwrap_or(0.0),
                     });
                 }

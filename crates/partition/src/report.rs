@@ -615,10 +615,7 @@ pub fn confirmed_straddlers(
         buildings.iter().map(|b| (b.id.as_str(), b)).collect();
     let grid: FxHashMap<&str, &Grid> = grids.iter().map(|g| (g.code.as_str(), g)).collect();
     for st in &report.straddling {
-        let (Some(b), Some(g)) = (
-            building.get(st.building.as_str()),
-            grid.get(st.grid.as_str()),
-        ) else {
+        let (Some(b), Some(g)) = (building.get(&*st.building), grid.get(&*st.grid)) else {
             found.cut_by_grid_edge += 1;
             continue;
         };

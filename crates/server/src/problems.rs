@@ -219,8 +219,11 @@ pub fn all(p: &Project) -> Vec<Problem> {
                 x.point = building(id).and_then(|i| p.location(i)).or(x.point);
                 x.buildings = 1;
             }
-            P::InManyGrids(gridmap_core::validate::InManyGrids { building: id, .. })
-            | P::Straddling(gridmap_core::validate::Straddling { building: id, .. }) => {
+            P::InManyGrids(gridmap_core::validate::InManyGrids { building: id, .. }) => {
+                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
+                x.buildings = 1;
+            }
+            P::Straddling(gridmap_core::validate::Straddling { building: id, .. }) => {
                 x.point = building(id).and_then(|i| p.location(i)).or(x.point);
                 x.buildings = 1;
             }

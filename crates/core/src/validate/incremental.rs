@@ -29,7 +29,7 @@
 //! for this to pay, or the input is one it does not cover (defects known to a reader, duplicate
 //! codes), it validates in full.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use geo::{BooleanOps, BoundingRect, Coord, Intersects, MultiPolygon, Polygon, Rect};
 use rayon::prelude::*;
@@ -136,13 +136,15 @@ struct Change {
 impl Change {
     /// `None` when codes repeat (positions could not be matched).
     fn between(old: &[Grid], new: &[Grid]) -> Option<Change> {
-        let mut old_by_code: HashMap<&str, u32> = HashMap::with_capacity(old.len());
+        let mut old_by_code: HashMap<&str, u32> =
+            HashMap::with_capacity_and_hasher(old.len(), Default::default());
         for (i, g) in old.iter().enumerate() {
             if old_by_code.insert(g.code.as_str(), i as u32).is_some() {
                 return None;
             }
         }
-        let mut seen: HashSet<&str> = HashSet::with_capacity(new.len());
+        let mut seen: HashSet<&str> =
+            HashSet::with_capacity_and_hasher(new.len(), Default::default());
         let mut old_of = Vec::with_capacity(new.len());
         let mut new_of = vec![None; old.len()];
         let mut regions = Vec::new();
@@ -362,7 +364,7 @@ fn redo(
         straddling: old
             .straddling
             .iter()
-            .filter(|s| !redone.contains(s.building.as_str()))
+            .filter(|s| !redone.contains(&*s.building))
             .cloned()
             .collect(),
         ..Report::default()

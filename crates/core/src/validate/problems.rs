@@ -69,7 +69,7 @@ impl<'a> Problem<'a> {
             Problem::Overlap(o) => o.grids.iter().map(String::as_str).collect(),
             Problem::OutsideBoundary(o) => vec![o.grid.as_str()],
             Problem::InManyGrids(m) => m.grids.iter().map(String::as_str).collect(),
-            Problem::Straddling(s) => vec![s.grid.as_str()],
+            Problem::Straddling(s) => vec![&*s.grid],
             Problem::AddressGridMismatch(a) => std::iter::once(a.declared.as_str())
                 .chain(a.actual.as_deref())
                 .collect(),
