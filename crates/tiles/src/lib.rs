@@ -43,5 +43,6 @@ pub use heatmap::{ColorScale, HEATMAP_SIZE, coverage_png, heatmap_png};
 pub use mvt::{EncodeOptions, Feature, Layer, Shape, Shapes, Value, encode, encode_shapes};
 pub use pyramid::{CountPoint, HeatKind, OverviewCell, Pyramid, overview_mvt};
 pub use tile::{
-    MAX_LATITUDE, MAX_ZOOM, TileError, TileId, tiles_covering, tiles_covering_buffered,
+    MAX_LATITUDE, MAX_ZOOM, TileError, TileId, tile_range_buffered, tiles_covering,
+    tiles_covering_buffered,
 };

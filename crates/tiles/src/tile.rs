@@ -231,6 +231,20 @@ pub fn tiles_covering_buffered(
     extent: u32,
 ) -> impl Iterator<Item = TileId> {
     let z = z.min(MAX_ZOOM);
+    let (xs, ys) = tile_range_buffered(bbox, z, buffer, extent);
+    ys.flat_map(move |y| xs.clone().map(move |x| TileId { z, x, y }))
+}
+
+/// The columns and rows of [`tiles_covering_buffered`]: a tile `(z, x, y)` is among them when
+/// `x` and `y` are in these ranges. Cheaper than a tile's bounds in longitude and latitude
+/// when many tiles are tested against a few boxes (no trigonometry per tile).
+pub fn tile_range_buffered(
+    bbox: Rect,
+    z: u8,
+    buffer: u32,
+    extent: u32,
+) -> (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) {
+    let z = z.min(MAX_ZOOM);
     let n = (1u64 << z) as f64;
     let b = if extent == 0 {
         0.0
@@ -255,7 +269,7 @@ pub fn tiles_covering_buffered(
     };
     let (x0, x1) = (idx(fx0 * n - b), idx(fx1 * n + b));
     let (y0, y1) = (idx(fy0 * n - b), idx(fy1 * n + b));
-    (y0..=y1).flat_map(move |y| (x0..=x1).map(move |x| TileId { z, x, y }))
+    (x0..=x1, y0..=y1)
 }
 
 #[cfg(test)]
