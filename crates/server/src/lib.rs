@@ -25,7 +25,7 @@ pub mod people;
 pub mod plans;
 pub mod plates;
 pub mod pool;
-mod priority;
+pub mod priority;
 pub mod problems;
 pub mod progress;
 pub mod repair;
@@ -209,11 +209,10 @@ pub fn app(state: AppState) -> Router {
 /// never starves the writer of visits and the validation of grid edits, which the campaign's
 /// records depend on.
 ///
-/// The reading thread runs at the default priority. It ran at nice 2 while grid edits were
-/// dearer than now; since an edit copies only the assignment chunks it changes, the edits keep
-/// their target under the full load without that (full mix, 40 s: read p99 148 -> 105 ms, edit
-/// p99 242 -> 222 ms, visits 2,600 -> 2,530 a second within 41 ms; `docs/benchmarks.md`,
-/// session 19). Two reading threads took the visits below 2,000 a second.
+/// The reading thread runs at the process's priority, above the server's other busy threads
+/// ([`priority`]); start it with [`start_reading`] before those are lowered, since a thread is
+/// born with its creator's priority and cannot raise its own. Two reading threads took the
+/// visits below 2,000 a second (session 19; session 21: 1,540).
 ///
 /// The pool's threads take the next read as soon as one is done. (Reads used to take turns on
 /// a semaphore around tokio's blocking pool, and each turn passed only once a runtime thread
@@ -223,21 +222,7 @@ pub fn app(state: AppState) -> Router {
 pub async fn reading<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    let pool = POOL.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let readers = std::env::var("GRIDMAP_READERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cores / 2)
-            .max(1);
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(readers)
-            .thread_name(|i| format!("gridmap-read-{i}"))
-            .build()
-            .ok()
-    });
-    let Some(pool) = pool else {
+    let Some(pool) = reading_pool() else {
         return blocking(f).await;
     };
     let (answer, answered) = tokio::sync::oneshot::channel();
@@ -253,6 +238,31 @@ pub async fn reading<T: Send + 'static>(
     answered
         .await
         .map_err(|_| AppError::Internal("a read was dropped".into()))?
+}
+
+/// Starts the reading threads of [`reading`] now, from the calling thread (at its priority);
+/// otherwise the first read starts them from a runtime thread, at [`priority::BELOW_READS`].
+pub fn start_reading() {
+    let _ = reading_pool();
+}
+
+/// The pool of [`reading`], started on first use; `None` when no thread could start.
+fn reading_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let readers = std::env::var("GRIDMAP_READERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cores / 2)
+            .max(1);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(readers)
+            .thread_name(|i| format!("gridmap-read-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Runs `f` on tokio's blocking pool (SQLite, validation, clustering: work that must not hold

@@ -151,14 +151,17 @@ pub struct Project {
 /// those scans are gone (`gridmap_core::validate::revalidate`), edits are made one at a time
 /// anyway, and with one thread under a campaign's full load (`bench/run_live.sh`, 40 s) the
 /// edits' p99 fell from 241 to 205 ms and visits rose from 2,480 to 2,520 a second
-/// (`docs/benchmarks.md`, session 20). At nice 3 it gave 246 ms and 3,000 visits a second,
-/// and at nice 3 with edits twice as dear (session 18) its p99 rose past 420 ms.
+/// (`docs/benchmarks.md`, session 20). Its thread runs below the reading thread and above the
+/// runtime's ([`crate::priority::VALIDATION`]).
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .thread_name(|_| "gridmap-regrid".into())
+            .start_handler(|_| {
+                crate::priority::lower_this_thread(crate::priority::VALIDATION, "grid validation");
+            })
             .build()
             .ok()
     })
@@ -583,7 +586,10 @@ pub fn drop_later(value: impl Send + 'static) {
         let (tx, rx) = std::sync::mpsc::channel::<Parcel>();
         std::thread::Builder::new()
             .name("gridmap-drop".into())
-            .spawn(move || rx.into_iter().for_each(drop))
+            .spawn(move || {
+                crate::priority::lower_this_thread(crate::priority::BELOW_READS, "dropper");
+                rx.into_iter().for_each(drop);
+            })
             .ok()
             .map(|_| tx)
     });

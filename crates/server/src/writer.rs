@@ -42,13 +42,12 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
-/// The visit writer's niceness (Linux: of this thread alone). Visits are bulk work that a
-/// campaign's clients send as fast as they are answered; grid edits and map reads are people
-/// waiting. At nice 0 the district's full mix (`bench/run_live.sh`) gave 4,379 visits/s and an
-/// edit p99 of 764 ms; at 5, 3,302–3,512 visits/s (p99 37–39 ms; the target is 2,000/s within
-/// 50 ms), edit p99 373–432 ms and reads' p99 about 10% lower; at 10 the visits' p99 passed 50 ms
-/// (`docs/benchmarks.md`, session 17). Lowering a thread's priority needs no privilege.
-const WRITER_NICE: i32 = 5;
+/// The visit writer's niceness (Linux: of this thread alone), below the reading thread and a
+/// step below the runtime ([`crate::priority`]). History: at nice 0 with everything else, the
+/// district's full mix gave 4,379 visits/s and an edit p99 of 764 ms; at 5, 3,302–3,512
+/// visits/s (session 17). With the runtime and validation lowered too (session 21), 7 gave
+/// ~2,250 visits/s within 43 ms and left the reads their share.
+const WRITER_NICE: i32 = crate::priority::WRITER;
 
 /// The handle handlers send visits through.
 pub struct Writer {
