@@ -19,13 +19,13 @@
 //! 300–400 ms; two steps above it, 224 ms (`docs/benchmarks.md`, session 21).
 
 /// Niceness of the server's busy threads other than the reading thread.
-pub(crate) const BELOW_READS: i32 = 6;
+pub const BELOW_READS: i32 = 6;
 
 /// Niceness of grid validation (`gridmap-regrid`).
-pub(crate) const VALIDATION: i32 = 4;
+pub const VALIDATION: i32 = 4;
 
 /// Niceness of the visit writer: visits are bounded by its share.
-pub(crate) const WRITER: i32 = 7;
+pub const WRITER: i32 = 7;
 
 /// Lowers the calling thread's priority to niceness `nice`; `what` names the thread in the log.
 pub(crate) fn lower_this_thread(nice: i32, what: &str) {
