@@ -965,34 +965,48 @@ impl CellKernel {
 
     /// Density at the `NODES × NODES` cell centres (cells −1..=64) from bins of `side × side`
     /// cells starting at cell `−margin`.
+    ///
+    /// Gathered a node row at a time: for each kernel weight, the bins of one row shifted by
+    /// its column are added along the whole node row (contiguous, so vectorised), where
+    /// spreading each bin over its own short kernel rows was not. Rows of bins that are all
+    /// empty are skipped. A tenth of a reading thread's time under a campaign's load went to
+    /// the scattered form.
     fn spread(&self, bins: &[f32], side: usize, margin: usize) -> Vec<f32> {
         let r = self.reach as isize;
         let kside = 2 * self.reach + 1;
-        let last = NODES as isize - 1;
+        let (side_i, margin_i) = (side as isize, margin as isize);
+        let occupied: Vec<bool> = bins
+            .chunks_exact(side)
+            .map(|row| row.iter().any(|&w| w != 0.0))
+            .collect();
         let mut nodes = zeros::<f32>(NODES * NODES);
-        for by in 0..side {
-            for bx in 0..side {
-                let w = bins[by * side + bx];
-                if w == 0.0 {
+        for (ny, dst) in nodes.chunks_exact_mut(NODES).enumerate() {
+            let ny = ny as isize;
+            // Bin `b` is the cell of node `b − margin + 1`: its row reaches nodes within `r`.
+            let by0 = (ny - r - 1 + margin_i).max(0);
+            let by1 = (ny + r - 1 + margin_i).min(side_i - 1);
+            for by in by0..=by1 {
+                if !occupied[by as usize] {
                     continue;
                 }
-                // The node of the bin's own cell (cell b − margin is node b − margin + 1).
-                let cx = bx as isize + 1 - margin as isize;
-                let cy = by as isize + 1 - margin as isize;
-                let (nx0, nx1) = ((cx - r).max(0), (cx + r).min(last));
-                let (ny0, ny1) = ((cy - r).max(0), (cy + r).min(last));
-                if nx0 > nx1 || ny0 > ny1 {
-                    continue;
-                }
-                let len = (nx1 - nx0 + 1) as usize;
-                for ny in ny0..=ny1 {
-                    let krow = (ny - cy + r) as usize;
-                    let kstart = krow * kside + (nx0 - cx + r) as usize;
-                    let at = ny as usize * NODES + nx0 as usize;
-                    let dst = &mut nodes[at..at + len];
-                    let src = &self.table[kstart..kstart + len];
-                    for (d, k) in dst.iter_mut().zip(src) {
-                        *d += w * k;
+                let row = &bins[by as usize * side..(by as usize + 1) * side];
+                let krow = (ny - (by + 1 - margin_i) + r) as usize;
+                let weights = &self.table[krow * kside..(krow + 1) * kside];
+                for (kx, &k) in weights.iter().enumerate() {
+                    if k == 0.0 {
+                        continue;
+                    }
+                    // Node nx takes bin nx + off with this weight.
+                    let off = margin_i + r - 1 - kx as isize;
+                    let nx0 = (-off).max(0);
+                    let nx1 = (side_i - off).min(NODES as isize);
+                    if nx0 >= nx1 {
+                        continue;
+                    }
+                    let (nx0, nx1) = (nx0 as usize, nx1 as usize);
+                    let src = &row[(nx0 as isize + off) as usize..(nx1 as isize + off) as usize];
+                    for (d, &w) in dst[nx0..nx1].iter_mut().zip(src) {
+                        *d += k * w;
                     }
                 }
             }
@@ -1396,6 +1410,61 @@ mod tests {
         }
         let n = (256 * 256) as f64;
         (abs / peak, abs, off as f64 / n, share_off as f64 / n)
+    }
+
+    /// The lattice spread, gathered by node rows, adds what spreading each bin over the
+    /// nodes within its kernel adds (to f32 rounding): bins sparse and dense, kernels of
+    /// several radii, and weights in the margin whose kernel only partly reaches the nodes.
+    #[test]
+    fn the_cell_kernel_gathers_what_each_bin_spreads() {
+        for (radius, seed) in [(1.5f32, 1u64), (6.0, 2), (6.0, 3), (12.5, 4)] {
+            let reach = (radius).ceil() as usize + 1;
+            let margin = reach + 1;
+            let side = GRID + 2 * margin;
+            let kernel = CellKernel::new(radius, reach);
+            let mut state = seed;
+            let mut next = || {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 33) as u32
+            };
+            let dense = seed % 2 == 0;
+            let bins: Vec<f32> = (0..side * side)
+                .map(|_| {
+                    let v = next();
+                    if dense || v % 23 == 0 {
+                        (v % 1000) as f32 / 7.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            // Each bin over the nodes within its kernel, as the lattice is defined.
+            let r = reach as isize;
+            let mut want = vec![0f64; NODES * NODES];
+            for by in 0..side as isize {
+                for bx in 0..side as isize {
+                    let w = f64::from(bins[by as usize * side + bx as usize]);
+                    let (cx, cy) = (bx + 1 - margin as isize, by + 1 - margin as isize);
+                    for ny in (cy - r).max(0)..=(cy + r).min(NODES as isize - 1) {
+                        for nx in (cx - r).max(0)..=(cx + r).min(NODES as isize - 1) {
+                            let k = kernel.table
+                                [(ny - cy + r) as usize * (2 * reach + 1) + (nx - cx + r) as usize];
+                            want[ny as usize * NODES + nx as usize] += w * f64::from(k);
+                        }
+                    }
+                }
+            }
+            let got = kernel.spread(&bins, side, margin);
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(*g) - w).abs() <= 1e-5 * scale,
+                    "radius {radius}, node {i}: {g} against {w}"
+                );
+            }
+        }
     }
 
     #[test]
