@@ -405,20 +405,22 @@ fn buildings_tile(p: &Project, user: &AuthUser, tile: TileId) -> Vec<u8> {
     });
     let scope = user.scope(p);
     let live = p.live();
-    encode_shapes("buildings", &shapes, |id| {
+    encode_shapes("buildings", &shapes, |id, out| {
         let i = (id - 1) as usize;
         // In a grid or not: the one rule (crate::scope::Scope).
-        scope.building(i).then(|| {
-            vec![
-                ("id", Value::from(p.buildings[i].id.as_str())),
-                ("grid", Value::from(p.grid_of(i).unwrap_or(""))),
-                ("visit", Value::from(visit_status(&live, i))),
-                (
-                    "households",
-                    Value::from(i64::from(p.buildings[i].households)),
-                ),
-            ]
-        })
+        if !scope.building(i) {
+            return false;
+        }
+        out.extend([
+            ("id", Value::from(p.buildings[i].id.as_str())),
+            ("grid", Value::from(p.grid_of(i).unwrap_or(""))),
+            ("visit", Value::from(visit_status(&live, i))),
+            (
+                "households",
+                Value::from(i64::from(p.buildings[i].households)),
+            ),
+        ]);
+        true
     })
 }
 
