@@ -167,8 +167,8 @@ pub fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     }
     // More runtime threads than cores: work that would hold a thread runs on the blocking
     // pool, but a slow answer (a large JSON body) should not hold up everyone else.
-    // The reading threads first, at this thread's priority; the runtime's run below them.
-    gridmap_server::start_reading();
+    // The reading and validation threads first, from this thread; the runtime's run below.
+    gridmap_server::start_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(4, |n| n.get().max(4)))
         .on_thread_start(gridmap_server::priority::runtime_thread_started)

@@ -210,7 +210,7 @@ pub fn app(state: AppState) -> Router {
 /// records depend on.
 ///
 /// The reading thread runs at the process's priority, above the server's other busy threads
-/// ([`priority`]); start it with [`start_reading`] before those are lowered, since a thread is
+/// ([`priority`]); start it with [`start_threads`] before those are lowered, since a thread is
 /// born with its creator's priority and cannot raise its own. Two reading threads took the
 /// visits below 2,000 a second (session 19; session 21: 1,540).
 ///
@@ -240,10 +240,15 @@ pub async fn reading<T: Send + 'static>(
         .map_err(|_| AppError::Internal("a read was dropped".into()))?
 }
 
-/// Starts the reading threads of [`reading`] now, from the calling thread (at its priority);
-/// otherwise the first read starts them from a runtime thread, at [`priority::BELOW_READS`].
-pub fn start_reading() {
+/// Starts the server's long-lived worker threads now, from the calling thread, which should be
+/// the main thread before the runtime starts: the reading threads of [`reading`], at its
+/// priority, and the grid validation thread, which lowers itself [`priority::VALIDATION`]
+/// steps below. Started later by a request, each would be born on a runtime thread, already
+/// [`priority::BELOW_READS`] below, and could not climb back.
+pub fn start_threads() {
+    priority::remember_start();
     let _ = reading_pool();
+    state::start_validation();
 }
 
 /// The pool of [`reading`], started on first use; `None` when no thread could start.

@@ -153,6 +153,11 @@ pub struct Project {
 /// edits' p99 fell from 241 to 205 ms and visits rose from 2,480 to 2,520 a second
 /// (`docs/benchmarks.md`, session 20). Its thread runs below the reading thread and above the
 /// runtime's ([`crate::priority::VALIDATION`]).
+/// Starts the validation thread now (see [`crate::start_threads`]).
+pub(crate) fn start_validation() {
+    let _ = regrid_pool();
+}
+
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
