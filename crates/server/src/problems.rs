@@ -215,16 +215,12 @@ pub fn all(p: &Project) -> Vec<Problem> {
                     y: g.point[1],
                 });
             }
-            P::InNoGrid(id) => {
-                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
-                x.buildings = 1;
-            }
-            P::InManyGrids(gridmap_core::validate::InManyGrids { building: id, .. }) => {
-                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
-                x.buildings = 1;
-            }
-            P::Straddling(gridmap_core::validate::Straddling { building: id, .. }) => {
-                x.point = building(id).and_then(|i| p.location(i)).or(x.point);
+            P::InNoGrid(_) | P::InManyGrids(_) | P::Straddling(_) => {
+                x.point = problem
+                    .building()
+                    .and_then(building)
+                    .and_then(|i| p.location(i))
+                    .or(x.point);
                 x.buildings = 1;
             }
             P::AddressNotInBuilding(a) => {

@@ -146,6 +146,11 @@ pub struct Project {
     pub tallied: Vec<Option<u32>>,
 }
 
+/// Starts the validation thread now (see [`crate::start_threads`]).
+pub(crate) fn start_validation() {
+    let _ = regrid_pool();
+}
+
 /// The pool that validates grid edits (`None` if it could not be made): one thread. Session 18
 /// gave it two, to share the scans of a district's million assignments that every edit made;
 /// those scans are gone (`gridmap_core::validate::revalidate`), edits are made one at a time
@@ -153,11 +158,6 @@ pub struct Project {
 /// edits' p99 fell from 241 to 205 ms and visits rose from 2,480 to 2,520 a second
 /// (`docs/benchmarks.md`, session 20). Its thread runs below the reading thread and above the
 /// runtime's ([`crate::priority::VALIDATION`]).
-/// Starts the validation thread now (see [`crate::start_threads`]).
-pub(crate) fn start_validation() {
-    let _ = regrid_pool();
-}
-
 fn regrid_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {

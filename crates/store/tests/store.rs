@@ -188,20 +188,23 @@ fn a_project_made_before_the_basemap_opens_and_gets_the_table() {
     assert_eq!(registered, 1);
 }
 
+/// `[min_x, max_x, min_y, max_y]` recorded in `gpkg_contents` for `table`.
+fn recorded_extent(s: &GpkgStore, table: &str) -> [f64; 4] {
+    s.connection()
+        .query_row(
+            "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = ?1",
+            [table],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+        )
+        .unwrap()
+}
+
 /// The extent recorded in `gpkg_contents` (what QGIS and GDAL zoom to) holds every row: grown
 /// by appends without rescanning the table, recomputed after a replace.
 #[test]
 fn recorded_extent_follows_appends_and_replaces() {
     let (_dir, mut s) = project();
-    let extent = |s: &GpkgStore| -> [f64; 4] {
-        s.connection()
-            .query_row(
-                "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = 'visits'",
-                [],
-                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-            )
-            .unwrap()
-    };
+    let extent = |s: &GpkgStore| recorded_extent(s, "visits");
     s.import_visits(&[visit("a", 121.0, 31.0)], Mode::Append)
         .unwrap();
     assert_eq!(extent(&s), [121.0, 121.0, 31.0, 31.0]);
@@ -236,15 +239,7 @@ fn recorded_extent_follows_appends_and_replaces() {
 #[test]
 fn recorded_extent_of_grids_holds_every_saved_grid() {
     let (_dir, mut s) = project();
-    let extent = |s: &GpkgStore| -> [f64; 4] {
-        s.connection()
-            .query_row(
-                "SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = 'grids'",
-                [],
-                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-            )
-            .unwrap()
-    };
+    let extent = |s: &GpkgStore| recorded_extent(s, "grids");
     let holds = |e: [f64; 4], x0: f64, x1: f64| e[0] <= x0 && e[1] >= x1;
     s.import_grids(
         &[grid("G1", 121.0), grid("G2", 121.02)],
